@@ -1,0 +1,114 @@
+"""Hypothesis properties of the working-day clocks (known and unknown calendar years)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from casestore.timelimits import (
+    Suspension,
+    WorkingCalendar,
+    compute_clock,
+    decision_clock,
+    remaining_working_days,
+    working_days_used,
+)
+
+# One shared calendar: answers are cached per instance, which keeps the properties fast.
+CAL = WorkingCalendar(lunar=None)
+
+# 2024–2027 spans chinese_calendar's data and the first year it does not know.
+dates = st.dates(min_value=date(2024, 1, 1), max_value=date(2027, 12, 31))
+day_counts = st.integers(min_value=0, max_value=60)
+
+
+@st.composite
+def suspensions(draw: st.DrawFn, near: date) -> Suspension:
+    start = near + timedelta(days=draw(st.integers(min_value=-10, max_value=60)))
+    length = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=40)))
+    end = None if length is None else start + timedelta(days=length)
+    return Suspension(start, end, draw(st.sampled_from(["hearing", "testing", "appraisal"])))
+
+
+@st.composite
+def clock_inputs(draw: st.DrawFn) -> tuple[date, int, list[Suspension], date | None]:
+    start = draw(dates)
+    days = draw(day_counts)
+    spans = draw(st.lists(suspensions(start), max_size=3))
+    offsets = st.integers(min_value=0, max_value=90)
+    as_of = draw(st.none() | offsets.map(lambda n: start + timedelta(days=n)))
+    return start, days, spans, as_of
+
+
+@given(clock_inputs())
+def test_due_never_before_start(inputs: tuple[date, int, list[Suspension], date | None]) -> None:
+    start, days, spans, as_of = inputs
+    result = compute_clock(start, days, CAL, suspensions=spans, as_of=as_of)
+    assert result.due >= start
+    assert (result.due == start) == (days == 0)
+    assert len(result.counted_days) == days
+    assert all(CAL.is_working_day(d) for d in result.counted_days)
+    # Every day in (start, due] is either counted or excluded with a reason, once.
+    seen = sorted([*result.counted_days, *(e.day for e in result.excluded)])
+    assert seen == [start + timedelta(days=i) for i in range(1, (result.due - start).days + 1)]
+
+
+@given(clock_inputs(), st.data())
+def test_adding_a_suspension_never_makes_due_earlier(
+    inputs: tuple[date, int, list[Suspension], date | None], data: st.DataObject
+) -> None:
+    start, days, spans, as_of = inputs
+    extra = data.draw(suspensions(start))
+    before = compute_clock(start, days, CAL, suspensions=spans, as_of=as_of).due
+    after = compute_clock(start, days, CAL, suspensions=[*spans, extra], as_of=as_of).due
+    assert after >= before
+
+
+@given(dates, st.integers(min_value=0, max_value=45), st.integers(min_value=0, max_value=10))
+def test_extension_moves_statutory_due_by_exactly_k_working_days(
+    accepted: date, statutory: int, k: int
+) -> None:
+    base = decision_clock(accepted, statutory, 0, [], 0, CAL)
+    extended = decision_clock(accepted, statutory, 0, [], k, CAL)
+    assert CAL.working_days_between(base.statutory.due, extended.statutory.due) == k
+    assert extended.promised == base.promised  # the promised clock ignores extensions
+
+
+@given(clock_inputs(), st.integers(min_value=0, max_value=15))
+def test_extension_with_suspensions_adds_k_counted_days(
+    inputs: tuple[date, int, list[Suspension], date | None], k: int
+) -> None:
+    start, days, spans, _ = inputs
+    closed = [s for s in spans if s.end is not None]
+    base = decision_clock(start, days, 0, closed, 0, CAL, joint=True).statutory.due
+    extended = decision_clock(start, days, 0, closed, k, CAL, joint=True).statutory.due
+    assert working_days_used(base, extended, CAL, closed) == k
+
+
+@given(dates, day_counts)
+def test_add_then_count_agree(start: date, n: int) -> None:
+    due = CAL.add_working_days(start, n)
+    assert CAL.working_days_between(start, due) == n
+    assert remaining_working_days(due, start, CAL) == n
+
+
+@given(dates, dates)
+def test_count_then_add_agree(a: date, b: date) -> None:
+    m = CAL.working_days_between(a, b)
+    assert CAL.working_days_between(b, a) == -m
+    if b >= a:
+        reached = CAL.add_working_days(a, m)
+        assert reached <= b
+        # Adding the count lands exactly on b when b is itself a working day.
+        assert (reached == b) == (b == a or CAL.is_working_day(b))
+        assert working_days_used(a, b, CAL) == m
+
+
+@given(clock_inputs())
+def test_used_days_match_the_clock(inputs: tuple[date, int, list[Suspension], date | None]) -> None:
+    start, days, spans, _ = inputs
+    closed = [s for s in spans if s.end is not None]
+    result = compute_clock(start, days, CAL, suspensions=closed)
+    assert working_days_used(start, result.due, CAL, closed) == days
