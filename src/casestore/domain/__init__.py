@@ -1,0 +1,37 @@
+"""Domain model: aggregates, events and invariants (stdlib and eventsourcing.domain only)."""
+
+from casestore.domain.bundle import Bundle
+from casestore.domain.case import Case
+from casestore.domain.catalogue import Item, item_id
+from casestore.domain.errors import (
+    AlreadyDone,
+    CasestoreError,
+    ConcurrencyConflict,
+    DeadlinePassed,
+    Forbidden,
+    InvalidCommand,
+    NotFound,
+    OutOfOrder,
+    RuleViolation,
+)
+from casestore.domain.values import Actor, ItemLimits, Party, SurveyParticipant
+
+__all__ = [
+    "Actor",
+    "AlreadyDone",
+    "Bundle",
+    "Case",
+    "CasestoreError",
+    "ConcurrencyConflict",
+    "DeadlinePassed",
+    "Forbidden",
+    "InvalidCommand",
+    "Item",
+    "ItemLimits",
+    "NotFound",
+    "OutOfOrder",
+    "Party",
+    "RuleViolation",
+    "SurveyParticipant",
+    "item_id",
+]

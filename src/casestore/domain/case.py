@@ -1,0 +1,809 @@
+"""The Case aggregate (办件): every step of an approval as an immutable event.
+
+Commands (imperative methods) check the rules of SPEC §3.2 and then trigger one
+event; events (past tense) only evolve state and never refuse, so history imported
+from a legacy system replays even where it broke a rule (the supervision flags are
+how such breaches surface).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from casestore.domain.errors import (
+    AlreadyDone,
+    DeadlinePassed,
+    Forbidden,
+    InvalidCommand,
+    OutOfOrder,
+)
+from casestore.domain.values import (
+    ART45_PAUSE_KINDS,
+    BAD_REVIEW_LEVELS,
+    CHANNELS,
+    DELIVERY_METHODS,
+    EVALUATION_LEVELS,
+    OPINIONS,
+    OUTCOMES,
+    SURVEY_CONCLUSIONS,
+    SURVEY_PARTIES,
+    Actor,
+    ItemLimits,
+    Party,
+    SurveyParticipant,
+    local_date,
+    require,
+    require_choice,
+    require_text,
+)
+
+PRE_ACCEPTANCE = frozenset({"received", "supplementing"})
+#: After these nothing but evaluation, bad-review handling, follow-up and corrections.
+CLOSED = frozenset({"delivered", "rejected", "withdrawn", "denied"})
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class Case(Aggregate):
+    """One application for one catalogue item, from intake to delivery and evaluation."""
+
+    class Event(Aggregate.Event):
+        actor: Actor
+        occurred_at: datetime | None
+
+        @property
+        def recorded_at(self) -> datetime:
+            """The server's clock when the event was recorded (never client-supplied)."""
+            return self.timestamp
+
+    class Submitted(Event, Aggregate.Created):
+        case_no: str
+        query_code_hash: str
+        item_code: str
+        applicant: Party
+        agent: Party | None
+        channel: str
+        extended_hours: bool
+        appointment_id: str
+        receiving_region: str
+        handling_region: str
+        materials: list[str]
+        bundle_id: UUID | None
+
+        def apply(self, case: Case) -> None:
+            case.case_no = self.case_no
+            case.item_code = self.item_code
+            case.bundle_id = self.bundle_id
+            case.stage = "received"
+
+    class SupplementRequested(Event):
+        missing: list[str]
+
+        def apply(self, case: Case) -> None:
+            case.supplement_requests += 1
+            if case.stage in PRE_ACCEPTANCE:
+                case.stage = "supplementing"
+
+    class SupplementReceived(Event):
+        materials: list[str]
+
+        def apply(self, case: Case) -> None:
+            if case.stage == "supplementing":
+                case.stage = "received"
+
+    class Accepted(Event):
+        notice_no: str
+        limits: ItemLimits
+        promised_completion: date
+
+        def apply(self, case: Case) -> None:
+            case.limits = self.limits
+            case.accepted_on = local_date(self.occurred_at or self.timestamp)
+            case.stage = "accepted"
+
+    class Rejected(Event):
+        reasons: list[str]
+        legal_basis: str
+        apply_instead: str
+
+        def apply(self, case: Case) -> None:
+            case.stage = "rejected"
+
+    class Withdrawn(Event):
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.stage = "withdrawn"
+
+    class ReviewRecorded(Event):
+        stage_name: str
+        opinion: str
+        comment: str
+
+        def apply(self, case: Case) -> None:
+            if case.stage == "accepted":
+                case.stage = "under_review"
+
+    class SurveyScheduled(Event):
+        requirements: list[str]
+        survey_days: int
+        parties: list[str]
+
+        def apply(self, case: Case) -> None:
+            case.survey_open = True
+
+    class SurveyConducted(Event):
+        participants: list[SurveyParticipant]
+        conclusion: str
+        findings: str
+
+        def apply(self, case: Case) -> None:
+            case.survey_open = False
+            case.surveys_conducted += 1
+
+    class ClockSuspended(Event):
+        kind: str
+        legal_basis: str
+        notified_at: datetime | None
+
+        def apply(self, case: Case) -> None:
+            case.suspended = True
+            case.suspensions.append(
+                (local_date(self.occurred_at or self.timestamp), None, self.kind)
+            )
+
+    class ClockResumed(Event):
+        result: str
+
+        def apply(self, case: Case) -> None:
+            case.suspended = False
+            if case.suspensions and case.suspensions[-1][1] is None:
+                start, _, kind = case.suspensions[-1]
+                case.suspensions[-1] = (start, local_date(self.occurred_at or self.timestamp), kind)
+
+    class ExtensionGranted(Event):
+        days: int
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.extensions += 1
+
+    class Decided(Event):
+        outcome: str
+        reasons: list[str]
+        remedies: str
+
+        def apply(self, case: Case) -> None:
+            case.outcome = self.outcome
+            case.stage = "decided" if self.outcome == "approve" else "denied"
+
+    class Sealed(Event):
+        seal_id: str
+        document_no: str
+        certificate_no: str
+        valid_until: date | None
+        document_sha256: str
+
+        def apply(self, case: Case) -> None:
+            case.stage = "sealed"
+
+    class Delivered(Event):
+        method: str
+        tracking_no: str
+        recipient: str
+
+        def apply(self, case: Case) -> None:
+            case.stage = "delivered"
+
+    class Evaluated(Event):
+        level: int
+        channel: str
+        comment: str
+
+        def apply(self, case: Case) -> None:
+            case.evaluation_level = self.level
+
+    class BadReviewHandled(Event):
+        verification: str
+        rectification: str
+        handler: str
+
+        def apply(self, case: Case) -> None:
+            case.bad_review_handled = True
+
+    class FollowUpRecorded(Event):
+        satisfied: bool
+        notes: str
+
+        def apply(self, case: Case) -> None:
+            case.follow_ups += 1
+
+    class Corrected(Event):
+        corrects_version: int
+        field: str
+        wrong_value: str
+        correct_value: str
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.corrections += 1
+
+    #: Event class names as they appear in the log (the contract of SPEC §3.2).
+    EVENT_NAMES: ClassVar[tuple[str, ...]] = (
+        "Submitted",
+        "SupplementRequested",
+        "SupplementReceived",
+        "Accepted",
+        "Rejected",
+        "Withdrawn",
+        "ReviewRecorded",
+        "SurveyScheduled",
+        "SurveyConducted",
+        "ClockSuspended",
+        "ClockResumed",
+        "ExtensionGranted",
+        "Decided",
+        "Sealed",
+        "Delivered",
+        "Evaluated",
+        "BadReviewHandled",
+        "FollowUpRecorded",
+        "Corrected",
+    )
+
+    def __init__(self) -> None:
+        self.case_no = ""
+        self.item_code = ""
+        self.bundle_id: UUID | None = None
+        self.stage = "received"
+        self.limits: ItemLimits | None = None
+        self.accepted_on: date | None = None
+        self.supplement_requests = 0
+        self.survey_open = False
+        self.surveys_conducted = 0
+        self.suspended = False
+        #: (suspended on, resumed on or None, kind) in the bureau's local dates.
+        self.suspensions: list[tuple[date, date | None, str]] = []
+        self.extensions = 0
+        self.outcome: str | None = None
+        self.evaluation_level: int | None = None
+        self.bad_review_handled = False
+        self.follow_ups = 0
+        self.corrections = 0
+
+    # -- creation ---------------------------------------------------------------------
+
+    @classmethod
+    def submit(
+        cls,
+        *,
+        case_id: UUID,
+        case_no: str,
+        query_code_hash: str,
+        item_code: str,
+        applicant: Party,
+        actor: Actor,
+        at: datetime,
+        channel: str = "window",
+        agent: Party | None = None,
+        extended_hours: bool = False,
+        appointment_id: str = "",
+        receiving_region: str = "",
+        handling_region: str = "",
+        materials: list[str] | None = None,
+        bundle_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Case:
+        """Take in an application (收件)."""
+        require_text(case_no, "case_no")
+        require_text(item_code, "item_code")
+        require_choice(channel, CHANNELS, "channel")
+        if channel == "cross_province":
+            require_text(receiving_region, "receiving_region")
+            require_text(handling_region, "handling_region")
+        if agent is not None:
+            require_text(agent.mandate, "agent.mandate (授权委托书)")
+        _check_times(at, occurred_at)
+        return cls._create(
+            cls.Submitted,
+            id=case_id,
+            timestamp=at,
+            actor=actor,
+            occurred_at=occurred_at,
+            case_no=case_no,
+            query_code_hash=query_code_hash,
+            item_code=item_code,
+            applicant=applicant,
+            agent=agent,
+            channel=channel,
+            extended_hours=extended_hours,
+            appointment_id=appointment_id,
+            receiving_region=receiving_region,
+            handling_region=handling_region,
+            materials=list(materials or []),
+            bundle_id=bundle_id,
+        )
+
+    # -- commands -----------------------------------------------------------------------
+
+    def request_supplement(
+        self, missing: list[str], *, actor: Actor, at: datetime, occurred_at: datetime | None = None
+    ) -> None:
+        """Issue the one complete supplement notice (一次性告知)."""
+        self._require_stage(PRE_ACCEPTANCE, "a supplement notice")
+        require(
+            bool(missing) and all(m.strip() for m in missing),
+            "a supplement notice must list every missing material",
+        )
+        self._emit(self.SupplementRequested, actor, at, occurred_at, missing=list(missing))
+
+    def receive_supplement(
+        self,
+        materials: list[str],
+        *,
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Record that the supplements are complete (补正材料收齐)."""
+        self._require_stage({"supplementing"}, "receiving supplements")
+        require(bool(materials), "materials must not be empty")
+        self._emit(self.SupplementReceived, actor, at, occurred_at, materials=list(materials))
+
+    def accept(
+        self,
+        *,
+        notice_no: str,
+        limits: ItemLimits,
+        promised_completion: date,
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Accept the application (受理), copying the limits in force."""
+        self._require_stage({"received"}, "acceptance")
+        require_text(notice_no, "notice_no")
+        require(
+            0 <= limits.promised_days <= limits.statutory_days,
+            "promised_days must be between 0 and statutory_days",
+        )
+        self._emit(
+            self.Accepted,
+            actor,
+            at,
+            occurred_at,
+            notice_no=notice_no,
+            limits=limits,
+            promised_completion=promised_completion,
+        )
+
+    def reject(
+        self,
+        *,
+        reasons: list[str],
+        legal_basis: str,
+        apply_instead: str = "",
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Refuse to accept (不予受理), with reasons and the legal basis."""
+        self._require_stage(PRE_ACCEPTANCE, "rejection")
+        require(bool(reasons), "a rejection needs reasons")
+        require_text(legal_basis, "legal_basis")
+        self._emit(
+            self.Rejected,
+            actor,
+            at,
+            occurred_at,
+            reasons=list(reasons),
+            legal_basis=legal_basis,
+            apply_instead=apply_instead,
+        )
+
+    def withdraw(
+        self, *, reason: str, actor: Actor, at: datetime, occurred_at: datetime | None = None
+    ) -> None:
+        """The applicant withdraws (撤回) before a decision."""
+        self._require_stage(PRE_ACCEPTANCE | {"accepted", "under_review"}, "withdrawal")
+        self._emit(self.Withdrawn, actor, at, occurred_at, reason=require_text(reason, "reason"))
+
+    def record_review(
+        self,
+        *,
+        stage_name: str,
+        opinion: str,
+        comment: str = "",
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Record a review or approval opinion (审查/审核意见)."""
+        self._require_open_decision("a review")
+        require_choice(opinion, OPINIONS, "opinion")
+        self._emit(
+            self.ReviewRecorded,
+            actor,
+            at,
+            occurred_at,
+            stage_name=require_text(stage_name, "stage_name"),
+            opinion=opinion,
+            comment=comment,
+        )
+
+    def schedule_survey(
+        self,
+        *,
+        requirements: list[str],
+        survey_days: int,
+        parties: list[str] | None = None,
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Schedule a site survey, notifying requirements and time limit at once (一次性告知)."""
+        self._require_open_decision("a survey")
+        if self.survey_open:
+            raise AlreadyDone("a survey is already scheduled and not yet conducted")
+        require(bool(requirements), "the survey notice must list its requirements")
+        require(
+            isinstance(survey_days, int) and 1 <= survey_days <= 60,
+            "survey_days must be 1..60 working days",
+        )
+        chosen = sorted(parties or SURVEY_PARTIES)
+        require(
+            set(chosen) == set(SURVEY_PARTIES),
+            f"a joint survey involves all three parties {sorted(SURVEY_PARTIES)}",
+        )
+        self._emit(
+            self.SurveyScheduled,
+            actor,
+            at,
+            occurred_at,
+            requirements=list(requirements),
+            survey_days=survey_days,
+            parties=chosen,
+        )
+
+    def record_survey(
+        self,
+        *,
+        participants: list[SurveyParticipant],
+        conclusion: str,
+        findings: str = "",
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Record the one joint conclusion of a three-party survey (联合踏勘结论)."""
+        self._require_open_decision("a survey conclusion")
+        if not self.survey_open:
+            raise OutOfOrder("no survey is scheduled")
+        require_choice(conclusion, SURVEY_CONCLUSIONS, "conclusion")
+        staff = {p.staff_id for p in participants if p.staff_id}
+        require(len(staff) >= 2, "a survey conclusion needs at least two staff")
+        present = {p.party for p in participants}
+        require(
+            present == set(SURVEY_PARTIES),
+            f"all three parties must take part, missing {sorted(SURVEY_PARTIES - present)}",
+        )
+        self._emit(
+            self.SurveyConducted,
+            actor,
+            at,
+            occurred_at,
+            participants=list(participants),
+            conclusion=conclusion,
+            findings=findings,
+        )
+
+    def suspend(
+        self,
+        *,
+        kind: str,
+        legal_basis: str,
+        notified_at: datetime | None = None,
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Start a special procedure whose time is not counted (Art. 45)."""
+        self._require_open_decision("a suspension")
+        if self.suspended:
+            raise OutOfOrder("the clock is already suspended; resume it first")
+        allowed = ART45_PAUSE_KINDS | set(self.limits.pause_kinds if self.limits else ())
+        require_choice(kind, frozenset(allowed), "kind")
+        self._emit(
+            self.ClockSuspended,
+            actor,
+            at,
+            occurred_at,
+            kind=kind,
+            legal_basis=require_text(legal_basis, "legal_basis"),
+            notified_at=notified_at,
+        )
+
+    def resume(
+        self, *, result: str, actor: Actor, at: datetime, occurred_at: datetime | None = None
+    ) -> None:
+        """End the special procedure and restart the clock."""
+        if not self.suspended:
+            raise OutOfOrder("the clock is not suspended")
+        self._emit(self.ClockResumed, actor, at, occurred_at, result=result)
+
+    def extend(
+        self,
+        *,
+        days: int,
+        reason: str,
+        statutory_due: date,
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Extend the statutory limit once (延长审批), approver only, before it expires."""
+        if actor.role != "approver":
+            raise Forbidden("only an approver may grant an extension")
+        self._require_open_decision("an extension")
+        if self.extensions:
+            raise AlreadyDone("a case may be extended once")
+        cap = 15 if self.limits and self.limits.joint else 10
+        require(
+            isinstance(days, int) and 1 <= days <= cap, f"an extension is 1..{cap} working days"
+        )
+        today = local_date(occurred_at or at)
+        if today > statutory_due:
+            raise DeadlinePassed(f"the statutory deadline {statutory_due} has passed")
+        self._emit(
+            self.ExtensionGranted,
+            actor,
+            at,
+            occurred_at,
+            days=days,
+            reason=require_text(reason, "reason"),
+        )
+
+    def decide(
+        self,
+        *,
+        outcome: str,
+        reasons: list[str] | None = None,
+        remedies: str = "",
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Decide (决定): approve, or deny with reasons and the applicant's remedies."""
+        self._require_open_decision("a decision")
+        if self.suspended:
+            raise OutOfOrder("the clock is suspended; resume it before deciding")
+        require_choice(outcome, OUTCOMES, "outcome")
+        if outcome == "deny":
+            require(bool(reasons), "a denial needs reasons")
+            require_text(remedies, "remedies (复议/诉讼)")
+        self._emit(
+            self.Decided,
+            actor,
+            at,
+            occurred_at,
+            outcome=outcome,
+            reasons=list(reasons or []),
+            remedies=remedies,
+        )
+
+    def seal(
+        self,
+        *,
+        seal_id: str,
+        document_no: str,
+        certificate_no: str,
+        valid_until: date | None,
+        document_sha256: str,
+        approval_seal_id: str,
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Apply the one approval seal (一枚印章管审批) to the approving decision."""
+        if self.stage == "sealed":
+            raise AlreadyDone("the decision is already sealed")
+        self._require_stage({"decided"}, "sealing (needs an approving decision)")
+        if seal_id != approval_seal_id:
+            raise InvalidCommand(f"only the approval seal {approval_seal_id} may be applied")
+        require(
+            bool(SHA256_HEX.match(document_sha256)),
+            "document_sha256 must be 64 lowercase hex digits",
+        )
+        self._emit(
+            self.Sealed,
+            actor,
+            at,
+            occurred_at,
+            seal_id=seal_id,
+            document_no=require_text(document_no, "document_no"),
+            certificate_no=certificate_no,
+            valid_until=valid_until,
+            document_sha256=document_sha256,
+        )
+
+    def deliver(
+        self,
+        *,
+        method: str,
+        recipient: str,
+        tracking_no: str = "",
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Deliver the sealed result (送达); mailing is free and needs a tracking number."""
+        if self.stage == "delivered":
+            raise AlreadyDone("the result is already delivered")
+        self._require_stage({"sealed"}, "delivery (needs the seal)")
+        require_choice(method, DELIVERY_METHODS, "method")
+        if method == "mail":
+            require_text(tracking_no, "tracking_no")
+        self._emit(
+            self.Delivered,
+            actor,
+            at,
+            occurred_at,
+            method=method,
+            tracking_no=tracking_no,
+            recipient=require_text(recipient, "recipient"),
+        )
+
+    def evaluate(
+        self,
+        *,
+        level: int,
+        channel: str,
+        comment: str = "",
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Record the applicant's evaluation (好差评, GB/T 39046 levels 1–5)."""
+        if self.evaluation_level is not None:
+            raise AlreadyDone("the case is already evaluated")
+        require(isinstance(level, int) and level in EVALUATION_LEVELS, "level must be 1..5")
+        self._emit(
+            self.Evaluated,
+            actor,
+            at,
+            occurred_at,
+            level=level,
+            channel=require_text(channel, "channel"),
+            comment=comment,
+        )
+
+    def handle_bad_review(
+        self,
+        *,
+        verification: str,
+        rectification: str,
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Verify and rectify a bad review (差评核实整改)."""
+        if self.evaluation_level not in BAD_REVIEW_LEVELS:
+            raise OutOfOrder("there is no bad review (level 4–5) to handle")
+        if self.bad_review_handled:
+            raise AlreadyDone("the bad review is already handled")
+        self._emit(
+            self.BadReviewHandled,
+            actor,
+            at,
+            occurred_at,
+            verification=require_text(verification, "verification"),
+            rectification=require_text(rectification, "rectification"),
+            handler=actor.staff_id,
+        )
+
+    def record_follow_up(
+        self,
+        *,
+        satisfied: bool,
+        notes: str = "",
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Record a follow-up call (回访) once the case is closed."""
+        if self.stage not in CLOSED:
+            raise OutOfOrder("a follow-up comes after the case is closed")
+        self._emit(
+            self.FollowUpRecorded, actor, at, occurred_at, satisfied=bool(satisfied), notes=notes
+        )
+
+    def correct(
+        self,
+        *,
+        corrects_version: int,
+        field: str,
+        wrong_value: str,
+        correct_value: str,
+        reason: str,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        """Correct an earlier event (更正) by a new event; the earlier one never changes."""
+        require(
+            isinstance(corrects_version, int) and 1 <= corrects_version <= self.version,
+            f"corrects_version must name an event 1..{self.version}",
+        )
+        self._emit(
+            self.Corrected,
+            actor,
+            at,
+            None,
+            corrects_version=corrects_version,
+            field=require_text(field, "field"),
+            wrong_value=wrong_value,
+            correct_value=correct_value,
+            reason=require_text(reason, "reason"),
+        )
+
+    # -- import of legacy history (no rules: history is evidence) -----------------------
+
+    def record_imported(
+        self,
+        event_name: str,
+        *,
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None,
+        fields: dict[str, Any],
+    ) -> None:
+        """Append a historical event exactly as it happened, even where it broke a rule."""
+        if event_name not in self.EVENT_NAMES or event_name == "Submitted":
+            raise InvalidCommand(f"unknown or misplaced event {event_name!r}")
+        event_class = getattr(self, event_name)
+        try:
+            self.trigger_event(
+                event_class, timestamp=at, actor=actor, occurred_at=occurred_at, **fields
+            )
+        except TypeError as e:
+            raise InvalidCommand(f"{event_name}: {e}") from None
+
+    # -- guards -------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Delivered, rejected, withdrawn or denied: the approval itself is over."""
+        return self.stage in CLOSED
+
+    def _require_stage(self, allowed: set[str] | frozenset[str], what: str) -> None:
+        if self.stage not in allowed:
+            raise OutOfOrder(f"{what} is not allowed at stage {self.stage!r}", stage=self.stage)
+
+    def _require_open_decision(self, what: str) -> None:
+        self._require_stage({"accepted", "under_review"}, what)
+
+    def _emit(
+        self,
+        event_class: type[Case.Event],
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None,
+        **fields: Any,
+    ) -> None:
+        _check_times(at, occurred_at)
+        self.trigger_event(
+            event_class, timestamp=at, actor=actor, occurred_at=occurred_at, **fields
+        )
+
+
+def _check_times(at: datetime, occurred_at: datetime | None) -> None:
+    if at.tzinfo is None:
+        raise InvalidCommand("recorded_at must be timezone-aware")
+    if occurred_at is not None:
+        if occurred_at.tzinfo is None:
+            raise InvalidCommand("occurred_at must be timezone-aware")
+        if occurred_at > at:
+            raise InvalidCommand("occurred_at may not be later than the time it is recorded")

@@ -1,0 +1,122 @@
+"""The item catalogue (事项目录) as event-sourced aggregates: who changed a limit, and when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from casestore.domain.errors import InvalidCommand
+from casestore.domain.values import Actor, ItemLimits, require, require_text
+
+CASE_TYPES = frozenset({"instant", "promised"})
+SPEC_FIELDS = (
+    "name",
+    "kind",
+    "case_type",
+    "statutory_days",
+    "promised_days",
+    "needs_survey",
+    "survey_days",
+    "joint",
+    "materials",
+    "pause_kinds",
+    "legal_basis",
+)
+
+
+def item_id(code: str) -> UUID:
+    """Items are addressed by their 实施编码; the aggregate id derives from it."""
+    return uuid5(NAMESPACE_URL, f"casestore:item:{code}")
+
+
+def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Validate an item's fields; ``promised_days`` above statutory is allowed but flagged (S14)."""
+    unknown = set(spec) - set(SPEC_FIELDS)
+    require(not unknown, f"unknown item fields {sorted(unknown)}")
+    require_text(spec["name"], "name")
+    require(spec["case_type"] in CASE_TYPES, "case_type must be instant|promised")
+    for key in ("statutory_days", "promised_days", "survey_days"):
+        value = spec[key]
+        require(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+            f"{key} must be a non-negative integer",
+        )
+    require(isinstance(spec["materials"], list), "materials must be a list")
+    require(isinstance(spec["pause_kinds"], list), "pause_kinds must be a list")
+    return spec
+
+
+class Item(Aggregate):
+    """An approval item with its legal and promised time limits."""
+
+    class Event(Aggregate.Event):
+        actor: Actor
+        occurred_at: datetime | None
+
+    class Published(Event, Aggregate.Created):
+        code: str
+        spec: dict[str, Any]
+
+        def apply(self, item: Item) -> None:
+            item.code = self.code
+            item.spec = dict(self.spec)
+
+    class Revised(Event):
+        changes: dict[str, Any]
+        reason: str
+
+        def apply(self, item: Item) -> None:
+            item.spec = {**item.spec, **self.changes}
+
+    def __init__(self) -> None:
+        self.code = ""
+        self.spec: dict[str, Any] = {}
+
+    @classmethod
+    def publish(cls, *, code: str, spec: dict[str, Any], actor: Actor, at: datetime) -> Item:
+        """Publish an item into the catalogue."""
+        require_text(code, "code")
+        missing = set(SPEC_FIELDS) - set(spec) - {"legal_basis"}
+        require(not missing, f"item {code} lacks {sorted(missing)}")
+        full = {"legal_basis": "", **spec}
+        return cls._create(
+            cls.Published,
+            id=item_id(code),
+            timestamp=at,
+            actor=actor,
+            occurred_at=None,
+            code=code,
+            spec=check_spec(full),
+        )
+
+    def revise(self, *, changes: dict[str, Any], reason: str, actor: Actor, at: datetime) -> None:
+        """Change some fields; a case already accepted keeps the limits it copied."""
+        changed = {k: v for k, v in changes.items() if self.spec.get(k) != v}
+        if not changed:
+            raise InvalidCommand("the revision changes nothing")
+        check_spec({**self.spec, **changed})
+        self.trigger_event(
+            self.Revised,
+            timestamp=at,
+            actor=actor,
+            occurred_at=None,
+            changes=changed,
+            reason=require_text(reason, "reason"),
+        )
+
+    def limits(self) -> ItemLimits:
+        """The limits in force now, to be copied into an acceptance."""
+        s = self.spec
+        return ItemLimits(
+            statutory_days=int(s["statutory_days"]),
+            promised_days=int(s["promised_days"]),
+            case_type=str(s["case_type"]),
+            needs_survey=bool(s["needs_survey"]),
+            survey_days=int(s["survey_days"]),
+            joint=bool(s["joint"]),
+            pause_kinds=tuple(s["pause_kinds"]),
+            catalogue_version=self.version,
+        )

@@ -1,0 +1,54 @@
+"""Who may issue which command (the role matrix the README documents).
+
+Auditors and inspectors are read-only everywhere. ``applicant`` is the role of a
+request authenticated by case number + query code (it may only evaluate its own case).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from casestore.domain.errors import Forbidden
+from casestore.domain.values import Actor
+
+STAFF_WRITERS: Final = frozenset(
+    {"clerk", "reviewer", "approver", "surveyor", "sealer", "dispatcher", "admin"}
+)
+
+PERMISSIONS: Final[dict[str, frozenset[str]]] = {
+    "submit": frozenset({"clerk", "admin"}),
+    "submit-bundle": frozenset({"clerk", "admin"}),
+    "supplement-request": frozenset({"clerk", "reviewer", "admin"}),
+    "supplement": frozenset({"clerk", "admin"}),
+    "accept": frozenset({"clerk", "admin"}),
+    "reject": frozenset({"clerk", "reviewer", "admin"}),
+    "withdraw": frozenset({"clerk", "admin"}),
+    "review": frozenset({"reviewer", "approver"}),
+    "survey-schedule": frozenset({"surveyor", "reviewer"}),
+    "survey-result": frozenset({"surveyor"}),
+    "suspend": frozenset({"reviewer", "approver"}),
+    "resume": frozenset({"reviewer", "approver"}),
+    "extend": frozenset({"approver"}),
+    "decide": frozenset({"approver"}),
+    "seal": frozenset({"sealer"}),
+    "deliver": frozenset({"dispatcher", "clerk"}),
+    "evaluate": frozenset({"clerk", "dispatcher", "admin", "applicant"}),
+    "bad-review": frozenset({"admin", "approver"}),
+    "follow-up": frozenset({"clerk", "admin"}),
+    "correct": STAFF_WRITERS,
+    "bundle-extend": frozenset({"approver"}),
+    "catalogue": frozenset({"admin"}),
+}
+
+
+def check_permission(action: str, actor: Actor) -> None:
+    """Raise :class:`Forbidden` unless ``actor``'s role may issue ``action``."""
+    allowed = PERMISSIONS.get(action)
+    if allowed is None:
+        raise Forbidden(f"unknown action {action!r}")
+    if actor.role not in allowed:
+        raise Forbidden(
+            f"role {actor.role!r} may not {action} (allowed: {sorted(allowed)})",
+            action=action,
+            role=actor.role,
+        )

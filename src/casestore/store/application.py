@@ -1,0 +1,156 @@
+"""The eventsourcing application: recorder, mapper and repositories for casestore."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic
+
+from casestore.domain.errors import NotFound
+from casestore.store.batch import TimedStoredEvent, to_micros
+from casestore.store.config import backend_of, database_url, eventsourcing_env
+from casestore.store.integrity import LogRow
+from casestore.store.recorders import (
+    CasestorePostgresRecorder,
+    CasestoreSQLiteRecorder,
+    LogReader,
+)
+from casestore.store.transcoder import OrjsonTranscoder
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class TimedMapper(Mapper[UUID]):
+    """Keeps each event's timestamp (``recorded_at``) beside its stored bytes."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        stored = super().to_stored_event(domain_event)
+        return TimedStoredEvent(
+            stored.originator_id,
+            stored.originator_version,
+            stored.topic,
+            stored.state,
+            to_micros(domain_event.timestamp),
+        )
+
+
+class CasestoreApp(Application[UUID]):
+    """Event store for cases, items, bundles and the case-number index.
+
+    Commands read aggregates through an in-process cache without a database round
+    trip (``AGGREGATE_CACHE_FASTFORWARD=n``); a stale cache shows up as the version
+    conflict the store raises anyway, and the service then reloads and re-decides once.
+    Snapshots are off: a case has tens of events, and eventsourcing writes snapshots
+    outside the events' transaction.
+    """
+
+    name = "casestore"
+    env = {
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
+        "IS_SNAPSHOTTING_ENABLED": "n",
+    }
+
+    def __init__(self, db_url: str | None = None, env: dict[str, str] | None = None) -> None:
+        self.db_url = database_url(db_url)
+        self.backend = backend_of(self.db_url)
+        recorder_cls = (
+            CasestorePostgresRecorder if self.backend == "postgres" else CasestoreSQLiteRecorder
+        )
+        full_env = {
+            **eventsourcing_env(self.db_url),
+            "APPLICATION_RECORDER_TOPIC": get_topic(recorder_cls),
+            **(env or {}),
+        }
+        super().__init__(full_env)
+        self.reader: Repository[UUID] = Repository(self.events)
+
+    def construct_env(self, name: str, env: Any = None) -> Any:
+        # Only our own settings: the process environment must not re-route persistence.
+        from eventsourcing.utils import Environment
+
+        merged = dict(type(self).env)
+        merged.update(env or {})
+        return Environment(name, merged)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=TimedMapper)
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    def construct_recorder(self) -> Any:
+        recorder = self.factory.application_recorder()
+        if isinstance(recorder, CasestorePostgresRecorder | CasestoreSQLiteRecorder):
+            return recorder
+        raise TypeError(f"unexpected recorder {type(recorder).__name__}")
+
+    @property
+    def log(self) -> LogReader:  # type: ignore[override]
+        """The hash-chained log with its scans and look-ups."""
+        return cast(LogReader, self.recorder)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(
+        self, cls: type[A], aggregate_id: UUID, *, version: int | None = None, cached: bool = False
+    ) -> A:
+        """Load an aggregate (fresh from the store unless ``cached``), or :class:`NotFound`."""
+        try:
+            if cached and version is None:
+                aggregate = self.repository.get(aggregate_id)
+            else:
+                aggregate = self.reader.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {cls.__name__.lower()} {aggregate_id}") from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"{aggregate_id} is not a {cls.__name__.lower()}")
+        return aggregate
+
+    def get_as_of(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        *,
+        as_of: datetime | None = None,
+        at_position: int | None = None,
+    ) -> A:
+        """An aggregate as it stood at a past moment or log position (time travel)."""
+        if as_of is not None:
+            version = self.log.version_at(aggregate_id, to_micros(as_of))
+        elif at_position is not None:
+            version = self.log.version_at_position(aggregate_id, at_position)
+        else:
+            return self.get(cls, aggregate_id)
+        if version == 0:
+            raise NotFound(f"{aggregate_id} did not exist yet at that moment")
+        return self.get(cls, aggregate_id, version=version)
+
+    def domain_events(self, aggregate_id: UUID, *, upto_version: int | None = None) -> list[Any]:
+        """Every event of one aggregate, in version order."""
+        return list(self.events.get(aggregate_id, lte=upto_version))
+
+    def decode(self, row: LogRow) -> Any:
+        """A log row as its domain event."""
+        return self.mapper.to_domain_event(
+            StoredEvent(row.originator_id, row.version, row.topic, row.state)
+        )
+
+    def iter_events(self, after: int = 0, **kwargs: Any) -> Iterator[tuple[LogRow, Any]]:
+        """Stream (row, domain event) pairs in log order."""
+        for row in self.log.iter_log(after, **kwargs):
+            yield row, self.decode(row)
+
+    def evict(self, aggregate_id: UUID) -> None:
+        """Drop a cached aggregate after a conflict showed it stale."""
+        cache = self.repository.cache
+        if cache is not None:
+            with contextlib.suppress(KeyError):
+                cache.get(aggregate_id, evict=True)

@@ -1,0 +1,310 @@
+"""Hash chain and verification (SPEC §6): per-case chain, global running digest, findings.
+
+Each event's hash covers the exact stored bytes (after any compression or encryption),
+its identity, its ``recorded_at`` and the previous event's hash in the same case;
+the global chain hash covers the previous chain hash and the event hash, in log order.
+A per-person key can therefore be destroyed later without breaking verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from uuid import UUID
+
+GENESIS = bytes(32)
+_PACK = struct.Struct(">16sqqI")
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One stored event with its position and hashes, as read from the log."""
+
+    position: int
+    originator_id: UUID
+    version: int
+    topic: str
+    state: bytes
+    recorded_at_us: int  # microseconds since the Unix epoch, UTC
+    event_hash: bytes
+    chain_hash: bytes
+
+
+def event_hash(
+    prev: bytes, originator_id: UUID, version: int, topic: str, state: bytes, recorded_at_us: int
+) -> bytes:
+    """SHA-256 over the previous case hash and this event's canonical stored content."""
+    topic_bytes = topic.encode()
+    h = hashlib.sha256(prev)
+    h.update(_PACK.pack(originator_id.bytes, version, recorded_at_us, len(topic_bytes)))
+    h.update(topic_bytes)
+    h.update(state)
+    return h.digest()
+
+
+def chain_hash(prev_chain: bytes, ev_hash: bytes) -> bytes:
+    """The global running digest after one more event."""
+    return hashlib.sha256(prev_chain + ev_hash).digest()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something verification found wrong, naming the event where it shows."""
+
+    kind: str  # altered | removed | inserted | reordered | digest
+    position: int
+    case: UUID | None
+    version: int | None
+    detail: str
+
+    def line(self) -> str:
+        where = f"case {self.case} version {self.version}" if self.case else "log"
+        return f"{self.kind.upper()}: {where} at position {self.position}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of a full recomputation."""
+
+    events: int = 0
+    last_position: int = 0
+    last_chain_hash: bytes = GENESIS
+    findings: list[Finding] = field(default_factory=list)
+    digest_checked: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+@dataclass(frozen=True)
+class _Seen:
+    index: int
+    row: LogRow
+
+
+def verify_rows(rows: Iterable[LogRow], *, digest: tuple[int, bytes] | None = None) -> VerifyReport:
+    """Recompute every hash in log order and name each event that does not fit.
+
+    Per case: a version gap is a removal, a version going back is a reordering, a hash
+    that does not match its content is an alteration. Globally: an event whose chain
+    hash does not follow from the event now before it is out of place; its original
+    predecessor is found by hash among the few out-of-place neighbours, which tells a
+    moved event (reordered) from an innocent neighbour, an inserted one, or a gap left by
+    a removal. ``digest`` (position, chain hash) is checked against a chain recomputed
+    from genesis without any resynchronisation, so it proves the prefix unchanged.
+    """
+    report = VerifyReport()
+    heads: dict[UUID, tuple[int, bytes]] = {}
+    pure_heads: dict[UUID, bytes] = {}
+    pure_chain = GENESIS
+    prev: _Seen | None = None
+    misplaced: list[_Seen] = []
+    candidates: dict[int, _Seen] = {}
+    flagged: set[int] = set()
+    digest_seen = False
+    for index, row in enumerate(rows):
+        report.events += 1
+        seen = _Seen(index, row)
+        _check_case(row, heads, report.findings, flagged)
+        if digest is not None:
+            pure_ev = event_hash(
+                pure_heads.get(row.originator_id, GENESIS),
+                row.originator_id,
+                row.version,
+                row.topic,
+                row.state,
+                row.recorded_at_us,
+            )
+            pure_heads[row.originator_id] = pure_ev
+            pure_chain = chain_hash(pure_chain, pure_ev)
+            if row.position == digest[0]:
+                digest_seen = True
+                if pure_chain != digest[1]:
+                    report.findings.append(
+                        Finding(
+                            "digest",
+                            row.position,
+                            None,
+                            None,
+                            "the log up to this position differs from the saved digest",
+                        )
+                    )
+        prev_chain = prev.row.chain_hash if prev else GENESIS
+        if chain_hash(prev_chain, row.event_hash) != row.chain_hash:
+            misplaced.append(seen)
+            candidates[index] = seen
+            if prev is not None:
+                candidates[prev.index] = prev
+        elif misplaced and misplaced[-1].index == index - 1:
+            candidates[index] = seen  # a moved event's new successor may be its old one
+        prev = seen
+        report.last_position = row.position
+        report.last_chain_hash = row.chain_hash
+    report.findings.extend(_explain_misplaced(misplaced, candidates, flagged))
+    if digest is not None:
+        report.digest_checked = True
+        if not digest_seen:
+            report.findings.append(
+                Finding(
+                    "digest", digest[0], None, None, "no event at the digest's position (removed?)"
+                )
+            )
+    return report
+
+
+def _check_case(
+    row: LogRow, heads: dict[UUID, tuple[int, bytes]], findings: list[Finding], flagged: set[int]
+) -> None:
+    last_version, prev_hash = heads.get(row.originator_id, (0, GENESIS))
+    expected = last_version + 1
+    if row.version > expected:
+        findings.append(
+            Finding(
+                "removed",
+                row.position,
+                row.originator_id,
+                row.version,
+                f"versions {expected}..{row.version - 1} of this case are missing before it",
+            )
+        )
+    elif row.version < expected:
+        findings.append(
+            Finding(
+                "reordered",
+                row.position,
+                row.originator_id,
+                row.version,
+                f"appears after version {last_version} of its case",
+            )
+        )
+        flagged.add(row.position)
+        return
+    elif (
+        event_hash(
+            prev_hash, row.originator_id, row.version, row.topic, row.state, row.recorded_at_us
+        )
+        != row.event_hash
+    ):
+        findings.append(
+            Finding(
+                "altered",
+                row.position,
+                row.originator_id,
+                row.version,
+                "stored content does not match its hash",
+            )
+        )
+        flagged.add(row.position)
+    heads[row.originator_id] = (row.version, row.event_hash)
+
+
+def _explain_misplaced(
+    misplaced: list[_Seen], candidates: dict[int, _Seen], flagged: set[int]
+) -> Iterator[Finding]:
+    """Name the moved, inserted and missing events behind the out-of-place chain links."""
+    by_index = {m.index: m for m in misplaced}
+    origin: dict[int, _Seen | None] = {
+        m.index: next(
+            (
+                c
+                for c in candidates.values()
+                if c.index != m.index
+                and chain_hash(c.row.chain_hash, m.row.event_hash) == m.row.chain_hash
+            ),
+            None,
+        )
+        for m in misplaced
+    }
+    keys: dict[int, tuple[int, int]] = {}
+
+    def key(index: int, depth: int = 0) -> tuple[int, int]:
+        if index not in by_index:
+            return (index, 0)
+        if index not in keys:
+            o = origin[index]
+            if o is None or depth > len(misplaced):
+                keys[index] = (index, 0)
+            else:
+                base = key(o.index, depth + 1)
+                keys[index] = (base[0], base[1] + 1)
+        return keys[index]
+
+    inserted = {
+        m.index - 1
+        for m in misplaced
+        if (o := origin[m.index]) is not None and o.index == m.index - 2 and m.index - 1 in by_index
+    }
+    moved: set[int] = set()
+    for run in _runs(sorted(by_index)):
+        low, high = (
+            key(run[0] - 1),
+            (key(run[-1] + 1) if run[-1] + 1 in candidates else (1 << 62, 0)),
+        )
+        fitting = [i for i in run if origin[i] is not None and low < key(i) < high]
+        moved |= {i for i in run if origin[i] is not None} - _increasing(fitting, key)
+    for i in list(moved):
+        o = origin[i]
+        for j in (i - 1, i + 1):
+            if (
+                j in by_index
+                and j not in moved
+                and ((o is not None and o.index == j) or _origin_index(origin[j]) == i)
+            ):
+                moved.add(j)
+    for m in misplaced:
+        row = m.row
+        if row.position in flagged:
+            continue
+        if m.index in inserted:
+            yield Finding(
+                "inserted",
+                row.position,
+                row.originator_id,
+                row.version,
+                "this event was not in the log when its successor was written",
+            )
+        elif origin[m.index] is None:
+            yield Finding(
+                "removed",
+                row.position,
+                None,
+                None,
+                "the event that preceded this position is missing from the log",
+            )
+        elif m.index in moved:
+            o = origin[m.index]
+            assert o is not None
+            yield Finding(
+                "reordered",
+                row.position,
+                row.originator_id,
+                row.version,
+                f"was written right after position {o.row.position}, not where it stands now",
+            )
+
+
+def _origin_index(o: _Seen | None) -> int | None:
+    return None if o is None else o.index
+
+
+def _runs(indices: list[int]) -> Iterator[list[int]]:
+    run: list[int] = []
+    for i in indices:
+        if run and i != run[-1] + 1:
+            yield run
+            run = []
+        run.append(i)
+    if run:
+        yield run
+
+
+def _increasing(indices: list[int], key: Callable[[int], tuple[int, int]]) -> set[int]:
+    """The longest subsequence of ``indices`` whose keys strictly increase."""
+    best: list[list[int]] = []
+    for i in indices:
+        chain = max((c for c in best if key(c[-1]) < key(i)), key=len, default=[])
+        best.append([*chain, i])
+    return set(max(best, key=len, default=[]))

@@ -1,0 +1,546 @@
+"""eventsourcing recorders extended with the hash chain, recorded_at, append-only
+triggers, idempotency keys and group commit (SQLite and PostgreSQL).
+
+Positions (notification ids) are assigned explicitly under the write lock, one more
+than the last, so the global chain follows id order by construction and there are no
+gaps. The PostgreSQL ``LOCK TABLE … IN EXCLUSIVE MODE`` of eventsourcing is kept: it
+makes commit order equal id order, which is what lets a tailing reader never skip.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from psycopg.sql import SQL, Identifier
+
+from casestore.store.batch import (
+    AppendRequest,
+    Duplicate,
+    GroupCommitter,
+    Plan,
+    from_micros,
+    plan_batch,
+)
+from casestore.store.integrity import LogRow
+
+EVENTS_TABLE = "casestore_events"
+KEYS_TABLE = "casestore_idempotency"
+APPEND_ONLY_MESSAGE = "casestore: the event log is append-only"
+
+CommitListener = Callable[[int], None]
+
+
+class LogReader:
+    """The read API shared by both recorders (log scans, as-of look-ups, keys)."""
+
+    commit_listeners: list[CommitListener]
+
+    def iter_log(
+        self,
+        after: int = 0,
+        *,
+        upto: int | None = None,
+        until_us: int | None = None,
+        page: int = 10_000,
+    ) -> Iterator[LogRow]:
+        """Stream the log in position order; never loads it whole."""
+        raise NotImplementedError
+
+    def version_at(self, originator_id: UUID, micros: int) -> int:
+        """The aggregate's version as recorded by a moment (0 when it did not exist)."""
+        raise NotImplementedError
+
+    def position_at(self, micros: int) -> int:
+        """The last log position recorded by a moment."""
+        raise NotImplementedError
+
+    def version_at_position(self, originator_id: UUID, position: int) -> int:
+        """The aggregate's version as of a log position (0 when it did not exist)."""
+        raise NotImplementedError
+
+    def head(self) -> tuple[int, bytes | None]:
+        """(last position, its chain hash)."""
+        raise NotImplementedError
+
+    def find_key(self, key: str) -> Duplicate | None:
+        """An earlier command's outcome under this idempotency key."""
+        raise NotImplementedError
+
+    def _notify_listeners(self, position: int) -> None:
+        for listener in list(self.commit_listeners):
+            listener(position)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
+    """PostgreSQL recorder: hash-chained, append-only, group-committing."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.commit_listeners = []
+        schema = Identifier(self.datastore.schema)
+        table = Identifier(self.events_table_name)
+        keys = Identifier(KEYS_TABLE)
+        self.sql_create_statements[self.create_table_statement_index] = SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+            "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+            "topic text NOT NULL, state bytea NOT NULL, notification_id bigint NOT NULL, "
+            "recorded_at timestamptz NOT NULL, event_hash bytea NOT NULL, "
+            "chain_hash bytea NOT NULL, PRIMARY KEY (originator_id, originator_version))"
+        ).format(schema=schema, table=table)
+        fn = Identifier(f"{self.events_table_name}_refuse_change")
+        self.sql_create_statements += [
+            SQL(
+                "CREATE INDEX IF NOT EXISTS {idx} ON {schema}.{table} USING brin (recorded_at)"
+            ).format(
+                idx=Identifier(f"{self.events_table_name}_recorded_at_brin"),
+                schema=schema,
+                table=table,
+            ),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{keys} (key text PRIMARY KEY, "
+                "originator_id uuid NOT NULL, version bigint NOT NULL, "
+                "position bigint NOT NULL)"
+            ).format(schema=schema, keys=keys),
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{fn}() RETURNS trigger "
+                "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{msg} (% refused)', TG_OP "
+                "USING ERRCODE = 'insufficient_privilege'; END $$"
+            ).format(schema=schema, fn=fn, msg=SQL(APPEND_ONLY_MESSAGE)),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {trg} BEFORE UPDATE OR DELETE ON {schema}.{table} "
+                "FOR EACH ROW EXECUTE FUNCTION {schema}.{fn}()"
+            ).format(
+                trg=Identifier(f"{self.events_table_name}_no_change"),
+                schema=schema,
+                table=table,
+                fn=fn,
+            ),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {trg} BEFORE TRUNCATE ON {schema}.{table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{fn}()"
+            ).format(
+                trg=Identifier(f"{self.events_table_name}_no_truncate"),
+                schema=schema,
+                table=table,
+                fn=fn,
+            ),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {trg} BEFORE UPDATE OR DELETE ON {schema}.{keys} "
+                "FOR EACH ROW EXECUTE FUNCTION {schema}.{fn}()"
+            ).format(trg=Identifier(f"{KEYS_TABLE}_no_change"), schema=schema, keys=keys, fn=fn),
+        ]
+        # The insert-function of eventsourcing is never created nor used.
+        del self.sql_create_statements[self.create_insert_function_statement_index]
+        self._sql_heads = SQL(
+            "SELECT DISTINCT ON (originator_id) originator_id, originator_version, event_hash "
+            "FROM {schema}.{table} WHERE originator_id = ANY(%s) "
+            "ORDER BY originator_id, originator_version DESC"
+        ).format(schema=schema, table=table)
+        self._sql_last = SQL(
+            "SELECT notification_id, chain_hash FROM {schema}.{table} "
+            "ORDER BY notification_id DESC LIMIT 1"
+        ).format(schema=schema, table=table)
+        self._sql_keys = SQL(
+            "SELECT key, originator_id, version, position FROM {schema}.{keys} WHERE key = ANY(%s)"
+        ).format(schema=schema, keys=keys)
+        self._sql_insert = SQL(
+            "INSERT INTO {schema}.{table} (notification_id, originator_id, originator_version, "
+            "topic, state, recorded_at, event_hash, chain_hash) SELECT * FROM unnest("
+            "%s::bigint[], %s::uuid[], %s::bigint[], %s::text[], %s::bytea[], "
+            "%s::timestamptz[], %s::bytea[], %s::bytea[])"
+        ).format(schema=schema, table=table)
+        self._sql_insert_keys = SQL(
+            "INSERT INTO {schema}.{keys} SELECT * FROM unnest(%s::text[], %s::uuid[], "
+            "%s::bigint[], %s::bigint[])"
+        ).format(schema=schema, keys=keys)
+        self._sql_scan = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state, "
+            "(extract(epoch from recorded_at) * 1000000)::bigint AS us, event_hash, chain_hash "
+            "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
+            "AND recorded_at <= %s ORDER BY notification_id LIMIT %s"
+        ).format(schema=schema, table=table)
+        self._schema, self._table, self._keys = schema, table, keys
+        self.committer = GroupCommitter(self._commit_batch)
+
+    def create_table(self) -> None:
+        # Several processes may start at once: serialise schema creation.
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(hashtext('casestore-schema'))")
+            self._create_table(curs)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        return self.committer.submit(
+            AppendRequest(stored_events, idempotency_key=kwargs.get("idempotency_key"))
+        )
+
+    def _commit_batch(self, batch: list[AppendRequest]) -> None:
+        oids = list({oid for r in batch for oid in r.originator_ids})
+        keys = [r.idempotency_key for r in batch if r.idempotency_key]
+        with self.datastore.get_connection() as conn:
+            with conn.transaction(), conn.cursor() as curs:
+                with conn.pipeline():
+                    self._lock_table(curs)
+                    curs.execute(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
+                    heads_cur = conn.cursor()
+                    heads_cur.execute(self._sql_heads, (oids,), prepare=True)
+                    last_cur = conn.cursor()
+                    last_cur.execute(self._sql_last, prepare=True)
+                    keys_cur = conn.cursor()
+                    keys_cur.execute(self._sql_keys, (keys,), prepare=True)
+                heads = {
+                    r["originator_id"]: (r["originator_version"], bytes(r["event_hash"]))
+                    for r in heads_cur.fetchall()
+                }
+                last = last_cur.fetchone()
+                used = {
+                    r["key"]: Duplicate(r["key"], r["originator_id"], r["version"], r["position"])
+                    for r in keys_cur.fetchall()
+                }
+                plan = plan_batch(
+                    batch,
+                    heads,
+                    last["notification_id"] if last else 0,
+                    bytes(last["chain_hash"]) if last else None,
+                    used,
+                )
+                self._insert_plan(curs, plan)
+        _complete(batch, plan)
+        if plan.rows:
+            self._notify_listeners(plan.rows[-1].position)
+
+    def _insert_plan(self, curs: Any, plan: Plan) -> None:
+        if plan.rows:
+            rows = plan.rows
+            curs.execute(
+                self._sql_insert,
+                (
+                    [r.position for r in rows],
+                    [r.originator_id for r in rows],
+                    [r.version for r in rows],
+                    [r.topic for r in rows],
+                    [r.state for r in rows],
+                    [_from_us(r.recorded_at_us) for r in rows],
+                    [r.event_hash for r in rows],
+                    [r.chain_hash for r in rows],
+                ),
+                prepare=True,
+            )
+        if plan.keys:
+            k = plan.keys
+            curs.execute(
+                self._sql_insert_keys,
+                ([x[0] for x in k], [x[1] for x in k], [x[2] for x in k], [x[3] for x in k]),
+            )
+
+    def iter_log(
+        self,
+        after: int = 0,
+        *,
+        upto: int | None = None,
+        until_us: int | None = None,
+        page: int = 10_000,
+    ) -> Iterator[LogRow]:
+        stop = upto if upto is not None else 2**62
+        until = (
+            _from_us(until_us)
+            if until_us is not None
+            else datetime.max.replace(tzinfo=_from_us(0).tzinfo)
+        )
+        position = after
+        while True:
+            with self.datastore.get_connection() as conn, conn.cursor(binary=True) as curs:
+                curs.execute(self._sql_scan, (position, stop, until, page), prepare=True)
+                rows = curs.fetchall()
+            for r in rows:
+                yield LogRow(
+                    r["notification_id"],
+                    r["originator_id"],
+                    r["originator_version"],
+                    r["topic"],
+                    bytes(r["state"]),
+                    r["us"],
+                    bytes(r["event_hash"]),
+                    bytes(r["chain_hash"]),
+                )
+            if len(rows) < page:
+                return
+            position = rows[-1]["notification_id"]
+
+    def version_at(self, originator_id: UUID, micros: int) -> int:
+        return int(
+            self._scalar(
+                SQL(
+                    "SELECT coalesce(max(originator_version), 0) FROM {s}.{t} WHERE originator_id = %s "
+                    "AND recorded_at <= %s"
+                ),
+                (originator_id, _from_us(micros)),
+            )
+        )
+
+    def version_at_position(self, originator_id: UUID, position: int) -> int:
+        return int(
+            self._scalar(
+                SQL(
+                    "SELECT coalesce(max(originator_version), 0) FROM {s}.{t} WHERE originator_id = %s "
+                    "AND notification_id <= %s"
+                ),
+                (originator_id, position),
+            )
+        )
+
+    def position_at(self, micros: int) -> int:
+        return int(
+            self._scalar(
+                SQL(
+                    "SELECT coalesce(max(notification_id), 0) FROM {s}.{t} WHERE recorded_at <= %s"
+                ),
+                (_from_us(micros),),
+            )
+        )
+
+    def head(self) -> tuple[int, bytes | None]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql_last)
+            row = curs.fetchone()
+        return (row["notification_id"], bytes(row["chain_hash"])) if row else (0, None)
+
+    def find_key(self, key: str) -> Duplicate | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql_keys, ([key],))
+            r = curs.fetchone()
+        return Duplicate(r["key"], r["originator_id"], r["version"], r["position"]) if r else None
+
+    def _scalar(self, statement: SQL, params: tuple[Any, ...]) -> Any:
+        query = statement.format(s=self._schema, t=self._table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, params)
+            row = curs.fetchone()
+        assert row is not None
+        return next(iter(row.values()))
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+class CasestoreSQLiteRecorder(SQLiteApplicationRecorder, LogReader):
+    """SQLite recorder with the same chain, triggers and group commit (BEGIN IMMEDIATE)."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE) -> None:
+        super().__init__(datastore, events_table_name)
+        self.commit_listeners = []
+        self.committer = GroupCommitter(self._commit_batch)
+
+    def construct_create_table_statements(self) -> list[str]:
+        t = self.events_table_name
+        guard = f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE} (%s refused)'); END"
+        return [
+            f"CREATE TABLE IF NOT EXISTS {t} (notification_id INTEGER PRIMARY KEY, "
+            "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
+            "topic TEXT NOT NULL, state BLOB NOT NULL, recorded_at INTEGER NOT NULL, "
+            "event_hash BLOB NOT NULL, chain_hash BLOB NOT NULL, "
+            "UNIQUE (originator_id, originator_version))",
+            f"CREATE INDEX IF NOT EXISTS {t}_recorded_at ON {t} (recorded_at)",
+            f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (key TEXT PRIMARY KEY, "
+            "originator_id TEXT NOT NULL, version INTEGER NOT NULL, position INTEGER NOT NULL)",
+            f"CREATE TRIGGER IF NOT EXISTS {t}_no_update BEFORE UPDATE ON {t} " + guard % "UPDATE",
+            f"CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t} " + guard % "DELETE",
+            f"CREATE TRIGGER IF NOT EXISTS {KEYS_TABLE}_no_update BEFORE UPDATE ON {KEYS_TABLE} "
+            + guard % "UPDATE",
+            f"CREATE TRIGGER IF NOT EXISTS {KEYS_TABLE}_no_delete BEFORE DELETE ON {KEYS_TABLE} "
+            + guard % "DELETE",
+        ]
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        return self.committer.submit(
+            AppendRequest(stored_events, idempotency_key=kwargs.get("idempotency_key"))
+        )
+
+    def _commit_batch(self, batch: list[AppendRequest]) -> None:
+        t = self.events_table_name
+        oids = list({oid.hex for r in batch for oid in r.originator_ids})
+        keys = [r.idempotency_key for r in batch if r.idempotency_key]
+        with self.datastore.get_connection(commit=True) as conn:
+            c = _raw(conn)
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                heads = {}
+                for oid in oids:
+                    row = c.execute(
+                        f"SELECT originator_version, event_hash FROM {t} WHERE originator_id=? "
+                        "ORDER BY originator_version DESC LIMIT 1",
+                        (oid,),
+                    ).fetchone()
+                    if row:
+                        heads[UUID(oid)] = (row[0], bytes(row[1]))
+                last = c.execute(
+                    f"SELECT notification_id, chain_hash FROM {t} "
+                    "ORDER BY notification_id DESC LIMIT 1"
+                ).fetchone()
+                used = {}
+                for key in keys:
+                    r = c.execute(
+                        f"SELECT key, originator_id, version, position FROM "
+                        f"{KEYS_TABLE} WHERE key=?",
+                        (key,),
+                    ).fetchone()
+                    if r:
+                        used[r[0]] = Duplicate(r[0], UUID(r[1]), r[2], r[3])
+                plan = plan_batch(
+                    batch, heads, last[0] if last else 0, bytes(last[1]) if last else None, used
+                )
+                c.executemany(
+                    f"INSERT INTO {t} (notification_id, originator_id, originator_version, "
+                    "topic, state, recorded_at, event_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            r.position,
+                            r.originator_id.hex,
+                            r.version,
+                            r.topic,
+                            r.state,
+                            r.recorded_at_us,
+                            r.event_hash,
+                            r.chain_hash,
+                        )
+                        for r in plan.rows
+                    ],
+                )
+                c.executemany(
+                    f"INSERT INTO {KEYS_TABLE} VALUES (?,?,?,?)",
+                    [(k, o.hex, v, p) for k, o, v, p in plan.keys],
+                )
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        _complete(batch, plan)
+        if plan.rows:
+            self._notify_listeners(plan.rows[-1].position)
+
+    def iter_log(
+        self,
+        after: int = 0,
+        *,
+        upto: int | None = None,
+        until_us: int | None = None,
+        page: int = 10_000,
+    ) -> Iterator[LogRow]:
+        stop = upto if upto is not None else 2**62
+        until = until_us if until_us is not None else 2**62
+        position = after
+        while True:
+            with self.datastore.get_connection(commit=False) as conn:
+                rows = (
+                    _raw(conn)
+                    .execute(
+                        f"SELECT notification_id, originator_id, originator_version, topic, state, "
+                        f"recorded_at, event_hash, chain_hash FROM {self.events_table_name} "
+                        "WHERE notification_id > ? AND notification_id <= ? AND recorded_at <= ? "
+                        "ORDER BY notification_id LIMIT ?",
+                        (position, stop, until, page),
+                    )
+                    .fetchall()
+                )
+            for r in rows:
+                yield LogRow(
+                    r[0], UUID(r[1]), r[2], r[3], bytes(r[4]), r[5], bytes(r[6]), bytes(r[7])
+                )
+            if len(rows) < page:
+                return
+            position = rows[-1][0]
+
+    def version_at(self, originator_id: UUID, micros: int) -> int:
+        return int(
+            self._scalar(
+                f"SELECT coalesce(max(originator_version), 0) FROM {self.events_table_name} "
+                "WHERE originator_id = ? AND recorded_at <= ?",
+                (originator_id.hex, micros),
+            )
+        )
+
+    def version_at_position(self, originator_id: UUID, position: int) -> int:
+        return int(
+            self._scalar(
+                f"SELECT coalesce(max(originator_version), 0) FROM {self.events_table_name} "
+                "WHERE originator_id = ? AND notification_id <= ?",
+                (originator_id.hex, position),
+            )
+        )
+
+    def position_at(self, micros: int) -> int:
+        return int(
+            self._scalar(
+                f"SELECT coalesce(max(notification_id), 0) FROM {self.events_table_name} "
+                "WHERE recorded_at <= ?",
+                (micros,),
+            )
+        )
+
+    def head(self) -> tuple[int, bytes | None]:
+        with self.datastore.get_connection(commit=False) as conn:
+            row = (
+                _raw(conn)
+                .execute(
+                    f"SELECT notification_id, chain_hash FROM "
+                    f"{self.events_table_name} ORDER BY notification_id DESC "
+                    "LIMIT 1"
+                )
+                .fetchone()
+            )
+        return (row[0], bytes(row[1])) if row else (0, None)
+
+    def find_key(self, key: str) -> Duplicate | None:
+        with self.datastore.get_connection(commit=False) as conn:
+            r = (
+                _raw(conn)
+                .execute(
+                    f"SELECT key, originator_id, version, position FROM {KEYS_TABLE} WHERE key = ?",
+                    (key,),
+                )
+                .fetchone()
+            )
+        return Duplicate(r[0], UUID(r[1]), r[2], r[3]) if r else None
+
+    def _scalar(self, query: str, params: tuple[Any, ...]) -> Any:
+        with self.datastore.get_connection(commit=False) as conn:
+            row = _raw(conn).execute(query, params).fetchone()
+        return row[0]
+
+
+def _complete(batch: list[AppendRequest], plan: Plan) -> None:
+    for n, request in enumerate(batch):
+        outcome = plan.outcomes[n]
+        if isinstance(outcome, BaseException):
+            request.error = outcome
+        else:
+            request.positions = outcome
+
+
+def _from_us(micros: int) -> datetime:
+    return from_micros(micros)
+
+
+def _raw(conn: Any) -> sqlite3.Connection:
+    """The sqlite3 connection inside eventsourcing's pooled wrapper."""
+    raw: sqlite3.Connection = conn._sqlite_conn
+    return raw
