@@ -1,0 +1,268 @@
+"""The ``casestore`` command: the composition root of write side, read side and HTTP edge.
+
+Being the composition root, this module alone may import ``casestore.projections``
+and ``casestore.api`` (lazily, inside the verbs that need them); nothing else in
+``casestore`` imports upward.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from casestore.store.config import database_url
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Event-sourced case tracking for an Administrative Approval Service Bureau.",
+)
+project_app = typer.Typer(no_args_is_help=True, help="Projection workers (read side).")
+app.add_typer(project_app, name="project")
+err = Console(stderr=True)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $CASESTORE_DB or sqlite:///./casestore.db)"),
+]
+
+
+def _app(db: str | None):  # type: ignore[no-untyped-def]
+    from casestore.store.application import CasestoreApp
+
+    return CasestoreApp(database_url(db))
+
+
+@app.command()
+def verify(
+    db: DbOpt = None,
+    digest: Annotated[str | None, typer.Option(help="POSITION:HASH saved earlier")] = None,
+) -> None:
+    """Recompute the hash chain; name every altered, removed, inserted or reordered event."""
+    from casestore.store.audit import parse_digest
+    from casestore.store.audit import verify as run_verify
+
+    saved = None
+    if digest:
+        try:
+            saved = parse_digest(digest)
+        except ValueError as e:
+            err.print(f"[red]{e}[/red]")
+            raise typer.Exit(2) from None
+    report = run_verify(_app(db), saved)
+    for finding in report.findings:
+        typer.echo(finding.line())
+    status = "INTACT" if report.ok else f"TAMPERED ({len(report.findings)} findings)"
+    typer.echo(
+        f"{status}: {report.events} events, head {report.last_position}:"
+        f"{report.last_chain_hash.hex()}" + (", digest verified" if saved and report.ok else "")
+    )
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def digest(
+    db: DbOpt = None,
+    position: Annotated[int | None, typer.Option(help="a past position")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print the (position, hash) an auditor keeps to prove the log unchanged later."""
+    import orjson
+
+    from casestore.store.audit import digest as take_digest
+
+    d = take_digest(_app(db), position)
+    typer.echo(orjson.dumps(d).decode() if as_json else d["digest"])
+
+
+@app.command()
+def export(
+    db: DbOpt = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    after: int = 0,
+    upto: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Stream the log as JSON Lines with hashes (to stdout or a file)."""
+    from casestore.store.audit import export_lines
+
+    out = output.open("wb") if output else sys.stdout.buffer
+    try:
+        for line in export_lines(_app(db), after, upto):
+            out.write(line)
+    finally:
+        if output:
+            out.close()
+
+
+@app.command()
+def token(
+    staff: Annotated[str, typer.Option("--staff")],
+    role: Annotated[str, typer.Option("--role")],
+    name: Annotated[str, typer.Option("--name")] = "",
+    window: Annotated[str, typer.Option("--window")] = "",
+    ttl: Annotated[int, typer.Option(help="seconds")] = 12 * 3600,
+) -> None:
+    """Issue a signed bearer token (needs CASESTORE_SECRET)."""
+    from casestore.auth import InvalidToken, issue_token
+
+    try:
+        typer.echo(
+            issue_token(
+                os.environ.get("CASESTORE_SECRET", ""),
+                staff_id=staff,
+                name=name or staff,
+                role=role,
+                window=window,
+                ttl_seconds=ttl,
+            )
+        )
+    except InvalidToken as e:
+        err.print(f"[red]{e.message}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def deadline(
+    from_: Annotated[str, typer.Option("--from", help="start day (not counted)")],
+    days: Annotated[int, typer.Option("--days")],
+    suspend: Annotated[list[str] | None, typer.Option("--suspend", help="FROM:TO")] = None,
+    extend: Annotated[int, typer.Option("--extend")] = 0,
+    joint: Annotated[bool, typer.Option("--joint")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compute a working-day deadline and explain it."""
+    from casestore.timelimits.rules import ClockError, deadline_command
+
+    try:
+        typer.echo(deadline_command(from_, days, suspend or [], extend, as_json, joint=joint))
+    except ClockError as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def catalogue(path: Annotated[Path, typer.Argument()] = Path(""), db: DbOpt = None) -> None:
+    """Publish or revise catalogue items from a JSON file (default: the bundled demo one)."""
+    from casestore.domain import Actor
+    from casestore.service import CaseService
+
+    source = path if str(path) else Path(__file__).parent / "data" / "catalogue.json"
+    counts = CaseService(_app(db)).load_catalogue(source, Actor("catalogue", "admin"))
+    typer.echo(counts)
+
+
+@app.command()
+def serve(
+    db: DbOpt = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    no_workers: Annotated[bool, typer.Option("--no-workers")] = False,
+) -> None:
+    """Run the HTTP API (with embedded projection workers unless --no-workers)."""
+    from casestore.api.server import run_server
+
+    run_server(database_url(db), host=host, port=port, workers=not no_workers)
+
+
+@app.command()
+def demo(db: DbOpt = None, host: str = "127.0.0.1", port: int = 8000, cases: int = 3000) -> None:
+    """Seed realistic data into an empty database, then serve it."""
+    from casestore.api.server import run_demo
+
+    run_demo(database_url(db), host=host, port=port, cases=cases)
+
+
+@app.command()
+def simulate(
+    db: DbOpt = None,
+    cases: int = 1000,
+    seed: int = 1,
+    start: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    days: int = 120,
+) -> None:
+    """Generate a realistic history on a simulated clock (deterministic per seed)."""
+    from casestore.simulate import run_simulation
+
+    summary = run_simulation(
+        database_url(db),
+        cases=cases,
+        seed=seed,
+        start=date.fromisoformat(start) if start else None,
+        days=days,
+        progress=True,
+    )
+    typer.echo(summary)
+
+
+@app.command(name="import")
+def import_(file: Path, db: DbOpt = None) -> None:
+    """Load legacy history from JSON Lines (claimed times become occurred_at)."""
+    from casestore.importer import import_jsonl
+
+    report = import_jsonl(database_url(db), file, progress=True)
+    for line in report.error_lines():
+        err.print(line)
+    typer.echo(report.summary())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def bench(
+    db: DbOpt = None,
+    json: Annotated[Path | None, typer.Option("--json")] = None,
+    quick: bool = False,
+) -> None:
+    """Benchmarks with ratios against raw baselines measured in the same run."""
+    from casestore.bench.runner import main as run_bench
+
+    run_bench(database_url(db), json_path=json, quick=quick)
+
+
+@project_app.command("run")
+def project_run(
+    names: Annotated[list[str] | None, typer.Argument()] = None, db: DbOpt = None
+) -> None:
+    """Run projection workers until interrupted (one active per projection on PostgreSQL)."""
+    from casestore.projections.commands import run
+
+    run(database_url(db), names or [])
+
+
+@project_app.command("rebuild")
+def project_rebuild(
+    name: str,
+    db: DbOpt = None,
+    until: Annotated[str | None, typer.Option(help="ISO time")] = None,
+    target: Annotated[
+        str | None, typer.Option(help="keep the rebuild beside the live view under this name")
+    ] = None,
+) -> None:
+    """Rebuild a projection into a fresh target and swap it in (blue/green)."""
+    from casestore.projections.commands import rebuild
+
+    rebuild(
+        database_url(db),
+        name,
+        until=datetime.fromisoformat(until) if until else None,
+        target=target,
+    )
+
+
+@project_app.command("status")
+def project_status(db: DbOpt = None) -> None:
+    """Position and lag of every projection."""
+    from casestore.projections.commands import status
+
+    for line in status(database_url(db)):
+        typer.echo(line)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
