@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
@@ -52,7 +52,7 @@ class CasestoreApp(Application[UUID]):
     """
 
     name = "casestore"
-    env = {
+    env: ClassVar[dict[str, str]] = {
         "AGGREGATE_CACHE_MAXSIZE": "20000",
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "IS_SNAPSHOTTING_ENABLED": "n",
@@ -103,6 +103,7 @@ class CasestoreApp(Application[UUID]):
         self, cls: type[A], aggregate_id: UUID, *, version: int | None = None, cached: bool = False
     ) -> A:
         """Load an aggregate (fresh from the store unless ``cached``), or :class:`NotFound`."""
+        aggregate: object
         try:
             if cached and version is None:
                 aggregate = self.repository.get(aggregate_id)

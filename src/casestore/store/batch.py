@@ -216,12 +216,12 @@ class GroupCommitter:
                 if request.positions is None and request.error is None:
                     request.error = e
         finally:
+            successor: AppendRequest | None = None
             with self._lock:
                 if self._queue:
                     successor = self._queue[0]
                     successor.promoted = True
                 else:
-                    successor = None
                     self._leading = False
             for request in batch:
                 request.done.set()

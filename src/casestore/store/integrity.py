@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -97,18 +97,17 @@ def verify_rows(rows: Iterable[LogRow], *, digest: tuple[int, bytes] | None = No
     from genesis without any resynchronisation, so it proves the prefix unchanged.
     """
     report = VerifyReport()
-    heads: dict[UUID, tuple[int, bytes]] = {}
+    chains = _CaseChains(report.findings, flagged := set())
     pure_heads: dict[UUID, bytes] = {}
     pure_chain = GENESIS
     prev: _Seen | None = None
     misplaced: list[_Seen] = []
     candidates: dict[int, _Seen] = {}
-    flagged: set[int] = set()
     digest_seen = False
     for index, row in enumerate(rows):
         report.events += 1
         seen = _Seen(index, row)
-        _check_case(row, heads, report.findings, flagged)
+        chains.see(row)
         if digest is not None:
             pure_ev = event_hash(
                 pure_heads.get(row.originator_id, GENESIS),
@@ -143,6 +142,7 @@ def verify_rows(rows: Iterable[LogRow], *, digest: tuple[int, bytes] | None = No
         prev = seen
         report.last_position = row.position
         report.last_chain_hash = row.chain_hash
+    chains.finish()
     report.findings.extend(_explain_misplaced(misplaced, candidates, flagged))
     if digest is not None:
         report.digest_checked = True
@@ -155,50 +155,61 @@ def verify_rows(rows: Iterable[LogRow], *, digest: tuple[int, bytes] | None = No
     return report
 
 
-def _check_case(
-    row: LogRow, heads: dict[UUID, tuple[int, bytes]], findings: list[Finding], flagged: set[int]
-) -> None:
-    last_version, prev_hash = heads.get(row.originator_id, (0, GENESIS))
-    expected = last_version + 1
-    if row.version > expected:
-        findings.append(
-            Finding(
-                "removed",
-                row.position,
-                row.originator_id,
-                row.version,
-                f"versions {expected}..{row.version - 1} of this case are missing before it",
-            )
-        )
-    elif row.version < expected:
-        findings.append(
-            Finding(
-                "reordered",
-                row.position,
-                row.originator_id,
-                row.version,
-                f"appears after version {last_version} of its case",
-            )
-        )
-        flagged.add(row.position)
-        return
-    elif (
-        event_hash(
-            prev_hash, row.originator_id, row.version, row.topic, row.state, row.recorded_at_us
-        )
-        != row.event_hash
-    ):
-        findings.append(
-            Finding(
-                "altered",
-                row.position,
-                row.originator_id,
-                row.version,
-                "stored content does not match its hash",
-            )
-        )
-        flagged.add(row.position)
-    heads[row.originator_id] = (row.version, row.event_hash)
+class _CaseChains:
+    """Per-case chains verified in version order, whatever order the rows arrive in.
+
+    A row that arrives ahead of its predecessor waits; the global chain analysis names
+    moved rows, so here only alterations (content not matching its hash after its true
+    predecessor) and versions that never arrive (removals) are reported.
+    """
+
+    def __init__(self, findings: list[Finding], flagged: set[int]) -> None:
+        self.heads: dict[UUID, tuple[int, bytes]] = {}
+        self.waiting: dict[UUID, dict[int, LogRow]] = {}
+        self.findings = findings
+        self.flagged = flagged
+
+    def see(self, row: LogRow) -> None:
+        version, _ = self.heads.get(row.originator_id, (0, GENESIS))
+        if row.version != version + 1:
+            if row.version > version:
+                self.waiting.setdefault(row.originator_id, {})[row.version] = row
+            return
+        self._accept(row)
+        waiting = self.waiting.get(row.originator_id)
+        while waiting:
+            nxt = waiting.pop(self.heads[row.originator_id][0] + 1, None)
+            if nxt is None:
+                break
+            self._accept(nxt)
+        if waiting == {}:
+            del self.waiting[row.originator_id]
+
+    def _accept(self, row: LogRow) -> None:
+        _, prev = self.heads.get(row.originator_id, (0, GENESIS))
+        if event_hash(prev, row.originator_id, row.version, row.topic, row.state,
+                      row.recorded_at_us) != row.event_hash:
+            self.findings.append(Finding("altered", row.position, row.originator_id,
+                                         row.version, "stored content does not match its hash"))
+            self.flagged.add(row.position)
+        self.heads[row.originator_id] = (row.version, row.event_hash)
+
+    def finish(self) -> None:
+        for case, waiting in self.waiting.items():
+            version = self.heads.get(case, (0, GENESIS))[0]
+            first = min(waiting)
+            row = waiting[first]
+            self.findings.append(Finding(
+                "removed", row.position, case, row.version,
+                f"versions {version + 1}..{first - 1} of this case are missing before it"))
+            # verify what follows the gap against the stored hash chain
+            self.heads[case] = (first - 1, b"")
+            for v in sorted(waiting):
+                r = waiting[v]
+                if v != first:
+                    self._accept(r)
+                else:
+                    self.heads[case] = (v, r.event_hash)
 
 
 def _explain_misplaced(
@@ -206,6 +217,8 @@ def _explain_misplaced(
 ) -> Iterator[Finding]:
     """Name the moved, inserted and missing events behind the out-of-place chain links."""
     by_index = {m.index: m for m in misplaced}
+    genesis = _Seen(-1, LogRow(0, UUID(int=0), 0, "", b"", 0, GENESIS, GENESIS))
+    candidates = {-1: genesis, **candidates}
     origin: dict[int, _Seen | None] = {
         m.index: next(
             (
@@ -235,25 +248,20 @@ def _explain_misplaced(
     inserted = {
         m.index - 1
         for m in misplaced
-        if (o := origin[m.index]) is not None and o.index == m.index - 2 and m.index - 1 in by_index
+        if (o := origin[m.index]) is not None
+        and o.index == m.index - 2
+        and m.index - 1 in by_index
+        and origin[m.index - 1] is None
     }
-    moved: set[int] = set()
-    for run in _runs(sorted(by_index)):
-        low, high = (
-            key(run[0] - 1),
-            (key(run[-1] + 1) if run[-1] + 1 in candidates else (1 << 62, 0)),
-        )
-        fitting = [i for i in run if origin[i] is not None and low < key(i) < high]
-        moved |= {i for i in run if origin[i] is not None} - _increasing(fitting, key)
-    for i in list(moved):
-        o = origin[i]
-        for j in (i - 1, i + 1):
-            if (
-                j in by_index
-                and j not in moved
-                and ((o is not None and o.index == j) or _origin_index(origin[j]) == i)
-            ):
-                moved.add(j)
+    # An event is where it was written if following its origin links back to an event
+    # in place lands on its current index; otherwise it was moved.
+    moved = {
+        i
+        for i in by_index
+        if origin[i] is not None
+        and sum(key(i)) != i
+        and not (i - 1 in inserted and _origin_index(origin[i]) == i - 2)
+    }
     for m in misplaced:
         row = m.row
         if row.position in flagged:
@@ -288,23 +296,3 @@ def _explain_misplaced(
 
 def _origin_index(o: _Seen | None) -> int | None:
     return None if o is None else o.index
-
-
-def _runs(indices: list[int]) -> Iterator[list[int]]:
-    run: list[int] = []
-    for i in indices:
-        if run and i != run[-1] + 1:
-            yield run
-            run = []
-        run.append(i)
-    if run:
-        yield run
-
-
-def _increasing(indices: list[int], key: Callable[[int], tuple[int, int]]) -> set[int]:
-    """The longest subsequence of ``indices`` whose keys strictly increase."""
-    best: list[list[int]] = []
-    for i in indices:
-        chain = max((c for c in best if key(c[-1]) < key(i)), key=len, default=[])
-        best.append([*chain, i])
-    return set(max(best, key=len, default=[]))
