@@ -26,7 +26,9 @@ T0 = datetime(2025, 3, 3, 9, 0, tzinfo=BUREAU_TZ)
 CLERK = Actor("c1", "clerk", window="W1")
 APPROVER = Actor("p1", "approver")
 REVIEWER = Actor("r1", "reviewer")
-LIMITS = ItemLimits(statutory_days=20, promised_days=10, pause_kinds=("supplement_after_acceptance",))
+LIMITS = ItemLimits(
+    statutory_days=20, promised_days=10, pause_kinds=("supplement_after_acceptance",)
+)
 SHA = "a" * 64
 PARTICIPANTS = [
     SurveyParticipant("孙一", "approval_bureau", "s1"),

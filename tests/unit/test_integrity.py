@@ -90,7 +90,7 @@ def test_inserted_forged_event_is_named() -> None:
     rows = make_log()
     forged = LogRow(0, uuid4(), 1, "casestore.domain.case:Case.Submitted", b"forged", 1,
                     b"\x01" * 32, b"\x02" * 32)
-    tampered = rows[:20] + [forged] + rows[20:]
+    tampered = [*rows[:20], forged, *rows[20:]]
     tampered = [dataclasses.replace(r, position=n + 1) for n, r in enumerate(tampered)]
     report = verify_rows(tampered)
     assert [(f.kind, f.case) for f in report.findings] == [("altered", forged.originator_id)] \

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -19,7 +19,7 @@ from casestore.store.application import TimedMapper
 from casestore.store.transcoder import OrjsonTranscoder
 
 aware = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1),
-                     timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=8)),
+                     timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)),
                                                 timezone(timedelta(hours=-5, minutes=-30))]))
 text = st.text(max_size=20)
 scalars: st.SearchStrategy[Any] = st.one_of(
@@ -42,8 +42,8 @@ limits = st.builds(ItemLimits, statutory_days=st.integers(0, 60), promised_days=
 BY_TYPE: dict[Any, st.SearchStrategy[Any]] = {
     Actor: actors, Party: parties, ItemLimits: limits, str: text, int: st.integers(0, 10**6),
     bool: st.booleans(), datetime: aware, date: st.dates(), UUID: st.uuids(),
-    typing.Optional[datetime]: st.none() | aware, typing.Optional[Party]: st.none() | parties,
-    typing.Optional[UUID]: st.none() | st.uuids(), typing.Optional[date]: st.none() | st.dates(),
+    datetime | None: st.none() | aware, Party | None: st.none() | parties,
+    UUID | None: st.none() | st.uuids(), date | None: st.none() | st.dates(),
     list[str]: st.lists(text, max_size=3), list[SurveyParticipant]: st.lists(participants,
                                                                             max_size=3),
     dict[str, Any]: st.dictionaries(st.text(alphabet="abc", max_size=4), nested, max_size=3),

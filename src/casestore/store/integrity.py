@@ -97,7 +97,8 @@ def verify_rows(rows: Iterable[LogRow], *, digest: tuple[int, bytes] | None = No
     from genesis without any resynchronisation, so it proves the prefix unchanged.
     """
     report = VerifyReport()
-    chains = _CaseChains(report.findings, flagged := set())
+    flagged: set[int] = set()
+    chains = _CaseChains(report.findings, flagged)
     pure_heads: dict[UUID, bytes] = {}
     pure_chain = GENESIS
     prev: _Seen | None = None

@@ -3,8 +3,9 @@ triggers, idempotency keys and group commit (SQLite and PostgreSQL).
 
 Positions (notification ids) are assigned explicitly under the write lock, one more
 than the last, so the global chain follows id order by construction and there are no
-gaps. The PostgreSQL ``LOCK TABLE … IN EXCLUSIVE MODE`` of eventsourcing is kept: it
-makes commit order equal id order, which is what lets a tailing reader never skip.
+gaps. The serialisation of eventsourcing's PostgreSQL writers is kept: it
+makes commit order equal id order, which is what lets a tailing reader never skip (held
+as a transaction-scoped advisory lock, see ``CasestorePostgresRecorder``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from casestore.store.integrity import LogRow
 EVENTS_TABLE = "casestore_events"
 KEYS_TABLE = "casestore_idempotency"
 APPEND_ONLY_MESSAGE = "casestore: the event log is append-only"
+#: The advisory lock key every casestore writer holds from its first read of the heads
+#: until its commit (an arbitrary constant: "CSEVENTS" in ASCII).
+WRITE_LOCK_KEY = 0x4353_4556_454E_5453
 
 CommitListener = Callable[[int], None]
 
@@ -141,6 +145,16 @@ class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
                 "FOR EACH ROW EXECUTE FUNCTION {schema}.{fn}()"
             ).format(trg=Identifier(f"{KEYS_TABLE}_no_change"), schema=schema, keys=keys, fn=fn),
         ]
+        # Writers serialise on a transaction-scoped advisory lock instead of eventsourcing's
+        # LOCK TABLE ... IN EXCLUSIVE MODE: PostgreSQL grants that table lock only to roles
+        # with UPDATE, DELETE or TRUNCATE rights, which the append-only application role
+        # must not have. Like the table lock, an advisory xact lock is released only after
+        # the commit is visible, so positions still commit in order and a tailing reader
+        # never passes over a position that a still-open transaction could fill.
+        self.lock_table_statements = [
+            SQL("SET LOCAL lock_timeout = '{0}s'").format(self.datastore.lock_timeout),
+            SQL("SELECT pg_advisory_xact_lock({0})").format(WRITE_LOCK_KEY),
+        ]
         # The insert-function of eventsourcing is never created nor used.
         del self.sql_create_statements[self.create_insert_function_statement_index]
         self._sql_heads = SQL(
@@ -176,7 +190,21 @@ class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
 
     def create_table(self) -> None:
         # Several processes may start at once: serialise schema creation.
+        # An application role without DDL rights finds everything in place and stops here.
         with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                "SELECT count(*) AS n FROM pg_trigger WHERE tgname = ANY(%s)",
+                (
+                    [
+                        f"{self.events_table_name}_no_change",
+                        f"{self.events_table_name}_no_truncate",
+                        f"{KEYS_TABLE}_no_change",
+                    ],
+                ),
+            )
+            row = curs.fetchone()
+            if row is not None and row["n"] == 3:
+                return
             curs.execute("SELECT pg_advisory_xact_lock(hashtext('casestore-schema'))")
             self._create_table(curs)
 
@@ -192,34 +220,33 @@ class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
     def _commit_batch(self, batch: list[AppendRequest]) -> None:
         oids = list({oid for r in batch for oid in r.originator_ids})
         keys = [r.idempotency_key for r in batch if r.idempotency_key]
-        with self.datastore.get_connection() as conn:
-            with conn.transaction(), conn.cursor() as curs:
-                with conn.pipeline():
-                    self._lock_table(curs)
-                    curs.execute(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
-                    heads_cur = conn.cursor()
-                    heads_cur.execute(self._sql_heads, (oids,), prepare=True)
-                    last_cur = conn.cursor()
-                    last_cur.execute(self._sql_last, prepare=True)
-                    keys_cur = conn.cursor()
-                    keys_cur.execute(self._sql_keys, (keys,), prepare=True)
-                heads = {
-                    r["originator_id"]: (r["originator_version"], bytes(r["event_hash"]))
-                    for r in heads_cur.fetchall()
-                }
-                last = last_cur.fetchone()
-                used = {
-                    r["key"]: Duplicate(r["key"], r["originator_id"], r["version"], r["position"])
-                    for r in keys_cur.fetchall()
-                }
-                plan = plan_batch(
-                    batch,
-                    heads,
-                    last["notification_id"] if last else 0,
-                    bytes(last["chain_hash"]) if last else None,
-                    used,
-                )
-                self._insert_plan(curs, plan)
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            with conn.pipeline():
+                self._lock_table(curs)
+                curs.execute(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
+                heads_cur = conn.cursor()
+                heads_cur.execute(self._sql_heads, (oids,), prepare=True)
+                last_cur = conn.cursor()
+                last_cur.execute(self._sql_last, prepare=True)
+                keys_cur = conn.cursor()
+                keys_cur.execute(self._sql_keys, (keys,), prepare=True)
+            heads = {
+                r["originator_id"]: (r["originator_version"], bytes(r["event_hash"]))
+                for r in heads_cur.fetchall()
+            }
+            last = last_cur.fetchone()
+            used = {
+                r["key"]: Duplicate(r["key"], r["originator_id"], r["version"], r["position"])
+                for r in keys_cur.fetchall()
+            }
+            plan = plan_batch(
+                batch,
+                heads,
+                last["notification_id"] if last else 0,
+                bytes(last["chain_hash"]) if last else None,
+                used,
+            )
+            self._insert_plan(curs, plan)
         _complete(batch, plan)
         if plan.rows:
             self._notify_listeners(plan.rows[-1].position)
@@ -286,7 +313,8 @@ class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
         return int(
             self._scalar(
                 SQL(
-                    "SELECT coalesce(max(originator_version), 0) FROM {s}.{t} WHERE originator_id = %s "
+                    "SELECT coalesce(max(originator_version), 0) FROM {s}.{t} "
+                    "WHERE originator_id = %s "
                     "AND recorded_at <= %s"
                 ),
                 (originator_id, _from_us(micros)),
@@ -297,7 +325,8 @@ class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
         return int(
             self._scalar(
                 SQL(
-                    "SELECT coalesce(max(originator_version), 0) FROM {s}.{t} WHERE originator_id = %s "
+                    "SELECT coalesce(max(originator_version), 0) FROM {s}.{t} "
+                    "WHERE originator_id = %s "
                     "AND notification_id <= %s"
                 ),
                 (originator_id, position),

@@ -1,0 +1,249 @@
+"""The same store contract on SQLite and on PostgreSQL (throwaway cluster or CASESTORE_TEST_PG)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import Counter
+from datetime import timedelta
+from urllib.parse import urlsplit
+from uuid import uuid4
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from casestore.cli import app as cli
+from casestore.domain import Case, ConcurrencyConflict, InvalidCommand, NotFound, OutOfOrder
+from casestore.service import CaseService
+from casestore.store.application import CasestoreApp
+from casestore.store.audit import digest, verify
+from tests.conftest import APPLICANT, APPROVER, CLERK, REVIEWER, FakeClock
+
+T = "casestore_events"
+
+
+def raw(url: str, statement: str) -> None:
+    """Run SQL outside casestore, as the database owner/superuser."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(urlsplit(url).path) as conn:
+            conn.executescript(statement)
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(statement)  # type: ignore[arg-type]
+
+
+def new_case(service: CaseService, item: str = "XK-003") -> tuple:  # type: ignore[type-arg]
+    sub = service.submit(CLERK, item_code=item, applicant=APPLICANT)
+    return sub.case_id, sub
+
+
+def test_commands_append_and_reload(app: CasestoreApp, service: CaseService) -> None:
+    case_id, sub = new_case(service)
+    assert sub.case_no.startswith("XY") and len(sub.query_code) == 6
+    service.execute("accept", case_id, CLERK)
+    service.execute("review", case_id, REVIEWER, {"stage_name": "审查", "opinion": "pass"})
+    fresh = CasestoreApp(app.db_url)  # a restarted process: cold cache
+    case = fresh.get(Case, case_id)
+    assert (case.stage, case.version) == ("under_review", 3)
+    assert [e.originator_version for e in fresh.domain_events(case_id)] == [1, 2, 3]
+    assert CaseService(fresh).check_query_code(sub.case_no, sub.query_code).id == case_id
+    with pytest.raises(NotFound):
+        CaseService(fresh).check_query_code(sub.case_no, "000000" if sub.query_code != "000000"
+                                            else "111111")
+    fresh.close()
+
+
+def test_time_travel_by_moment_and_position(service: CaseService, clock: FakeClock) -> None:
+    case_id, _ = new_case(service)
+    clock.advance(hours=1)
+    before_accept = clock.now
+    clock.advance(hours=1)
+    accepted = service.execute("accept", case_id, CLERK)
+    service.execute("review", case_id, REVIEWER, {"stage_name": "审查", "opinion": "pass"})
+    assert service.case(case_id, as_of=before_accept).stage == "received"
+    assert service.case(case_id, at_position=accepted.position).stage == "accepted"
+    assert service.case(case_id).stage == "under_review"
+    with pytest.raises(NotFound):
+        service.case(case_id, as_of=before_accept - timedelta(days=1))
+
+
+def test_refused_command_appends_nothing(app: CasestoreApp, service: CaseService) -> None:
+    case_id, _ = new_case(service)
+    head = app.log.head()
+    with pytest.raises(OutOfOrder):
+        service.execute("decide", case_id, APPROVER, {"outcome": "approve"})
+    with pytest.raises(InvalidCommand):
+        service.execute("review", case_id, REVIEWER, {"stage_name": "x", "bogus": 1})
+    assert app.log.head() == head
+
+
+def test_stale_version_is_a_conflict(app: CasestoreApp, service: CaseService) -> None:
+    case_id, _ = new_case(service)
+    service.execute("accept", case_id, CLERK, expected_version=1)
+    head = app.log.head()
+    with pytest.raises(ConcurrencyConflict):
+        service.execute("review", case_id, REVIEWER, {"stage_name": "审查", "opinion": "pass"},
+                        expected_version=1)
+    assert app.log.head() == head
+
+
+def test_idempotency_key_appends_once(app: CasestoreApp, service: CaseService) -> None:
+    case_id, _ = new_case(service)
+    first = service.execute("accept", case_id, CLERK, idempotency_key="k-accept-1")
+    again = CaseService(CasestoreApp(app.db_url)).execute(  # also after a restart
+        "accept", case_id, CLERK, idempotency_key="k-accept-1")
+    assert (again.version, again.position, again.duplicate) == (first.version, first.position,
+                                                                True)
+    assert len(app.domain_events(case_id)) == 2
+
+
+def test_cache_staleness_across_processes_is_resolved(app: CasestoreApp,
+                                                      service: CaseService) -> None:
+    """Another process writes; our cached aggregate is stale; we reload and re-decide once."""
+    case_id, _ = new_case(service)
+    service.execute("accept", case_id, CLERK)  # cached at version 2
+    other = CaseService(CasestoreApp(app.db_url))
+    other.execute("review", case_id, REVIEWER, {"stage_name": "一审", "opinion": "pass"})
+    result = service.execute("review", case_id, REVIEWER, {"stage_name": "二审", "opinion": "pass"})
+    assert result.version == 4
+    assert [type(e).__name__ for e in app.domain_events(case_id)][-2:] == [
+        "ReviewRecorded", "ReviewRecorded"]
+
+
+def test_race_one_winner_per_version(app: CasestoreApp, service: CaseService) -> None:
+    case_id, _ = new_case(service)
+    service.execute("accept", case_id, CLERK)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def contender(n: int) -> None:
+        barrier.wait()
+        try:
+            service.execute("review", case_id, REVIEWER,
+                            {"stage_name": f"审查{n}", "opinion": "pass"}, expected_version=2)
+            outcomes.append("won")
+        except ConcurrencyConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=contender, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Counter(outcomes) == {"won": 1, "conflict": 7}
+    events = CasestoreApp(app.db_url).domain_events(case_id)
+    assert [e.originator_version for e in events] == [1, 2, 3]
+    assert verify(app).ok
+
+
+def test_race_without_expected_version_loses_nothing(app: CasestoreApp,
+                                                     service: CaseService) -> None:
+    case_id, _ = new_case(service)
+    service.execute("accept", case_id, CLERK)
+    errors: list[Exception] = []
+
+    def reviewer(n: int) -> None:
+        for k in range(5):
+            try:
+                service.execute("review", case_id, REVIEWER,
+                                {"stage_name": f"{n}-{k}", "opinion": "pass"})
+            except ConcurrencyConflict as e:  # reported, never silent
+                errors.append(e)
+
+    threads = [threading.Thread(target=reviewer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    events = CasestoreApp(app.db_url).domain_events(case_id)
+    stages = [e.stage_name for e in events if isinstance(e, Case.ReviewRecorded)]
+    assert len(stages) == len(set(stages)) == 40 - len(errors)
+    assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
+
+
+def test_database_refuses_update_and_delete(app: CasestoreApp, service: CaseService) -> None:
+    new_case(service)
+    url = app.db_url
+    for statement in (f"UPDATE {T} SET topic = 'x'", f"DELETE FROM {T}"):
+        with pytest.raises((sqlite3.Error, psycopg.Error), match="append-only"):
+            raw(url, statement)
+    if url.startswith("postgres"):
+        with pytest.raises(psycopg.Error, match="append-only"):
+            raw(url, f"TRUNCATE {T}")
+    assert verify(app).ok
+
+
+def _unlock(url: str) -> None:
+    if url.startswith("sqlite"):
+        raw(url, f"DROP TRIGGER {T}_no_update; DROP TRIGGER {T}_no_delete;")
+    else:
+        raw(url, f"ALTER TABLE {T} DISABLE TRIGGER USER")
+
+
+def _cli_verify(url: str, *extra: str) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(cli, ["verify", "--db", url, *extra])
+    return result.exit_code, result.output.strip().splitlines()
+
+
+def test_tampering_is_named_by_verify(app: CasestoreApp, service: CaseService) -> None:
+    for _ in range(4):
+        case_id, _ = new_case(service)
+        service.execute("accept", case_id, CLERK)
+    saved = digest(app)["digest"]
+    assert _cli_verify(app.db_url, "--digest", saved)[0] == 0
+    rows = {r.position: r for r in app.log.iter_log()}
+    url = app.db_url
+    _unlock(url)
+    blob = "X'00'" if url.startswith("sqlite") else "'\\x00'::bytea"
+    raw(url, f"UPDATE {T} SET state = {blob} WHERE notification_id = 26")
+    raw(url, f"DELETE FROM {T} WHERE notification_id = 29")
+    raw(url, f"UPDATE {T} SET notification_id = -1 WHERE notification_id = 31;"
+        if url.startswith("sqlite") else
+        f"UPDATE {T} SET notification_id = -1 WHERE notification_id = 31")
+    raw(url, f"UPDATE {T} SET notification_id = 31 WHERE notification_id = 32")
+    raw(url, f"UPDATE {T} SET notification_id = 32 WHERE notification_id = -1")
+    code, lines = _cli_verify(url, "--digest", saved)
+    assert code == 1
+    text = "\n".join(lines)
+    assert f"ALTERED: case {rows[26].originator_id} version {rows[26].version} at position 26" \
+        in text
+    assert f"REMOVED: case {rows[29].originator_id}" in text or "at position 30" in text
+    assert f"REORDERED: case {rows[31].originator_id} version {rows[31].version} at position 32" \
+        in text
+    assert f"REORDERED: case {rows[32].originator_id} version {rows[32].version} at position 31" \
+        in text
+    assert "DIGEST" in text and lines[-1].startswith("TAMPERED")
+
+
+def test_export_streams_every_event_with_hashes(app: CasestoreApp, service: CaseService) -> None:
+    import orjson
+
+    case_id, _ = new_case(service)
+    result = CliRunner().invoke(cli, ["export", "--db", app.db_url])
+    lines = [orjson.loads(line) for line in result.output.splitlines()]
+    assert [x["position"] for x in lines] == list(range(1, len(lines) + 1))
+    mine = [x for x in lines if x["aggregate_id"] == str(case_id)]
+    assert mine[0]["type"] == "Submitted" and mine[0]["data"]["case_no"]
+    assert all(len(x["event_hash"]) == 64 and len(x["chain_hash"]) == 64 for x in lines)
+
+
+@pytest.mark.pg
+def test_app_role_cannot_update_or_delete(pg_db_url: str) -> None:
+    from casestore.store.roles import grant_app_role
+
+    CasestoreApp(pg_db_url).close()  # creates the schema as owner
+    role = f"casestore_app_{uuid4().hex[:8]}"
+    grant_app_role(pg_db_url, role)
+    parts = urlsplit(pg_db_url)
+    app_url = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}").geturl()
+    service = CaseService(CasestoreApp(app_url), clock=FakeClock())
+    from tests.conftest import ADMIN, CATALOGUE
+
+    service.load_catalogue(CATALOGUE, ADMIN)
+    new_case(service)
+    for statement in (f"UPDATE {T} SET topic = 'x'", f"DELETE FROM {T}", f"TRUNCATE {T}"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            raw(app_url, statement)
+    raw(pg_db_url, f"REVOKE ALL ON {T}, casestore_idempotency FROM {role}")
+    raw(pg_db_url, f"DROP OWNED BY {role}; DROP ROLE {role}")
