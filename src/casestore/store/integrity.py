@@ -145,6 +145,7 @@ def verify_rows(rows: Iterable[LogRow], *, digest: tuple[int, bytes] | None = No
         report.last_chain_hash = row.chain_hash
     chains.finish()
     report.findings.extend(_explain_misplaced(misplaced, candidates, flagged))
+    report.findings.sort(key=lambda f: (f.position, f.kind == "digest", f.case is None))
     if digest is not None:
         report.digest_checked = True
         if not digest_seen:
