@@ -1,0 +1,565 @@
+"""Per-case facts: a pure, incremental fold of one case's events (and of catalogue items).
+
+``CaseFacts`` is the small, serialisable state the compliance, supervision and
+evaluation projections keep per case. ``facts.apply(event, position)`` returns a new
+value and never mutates; applying a position already folded returns the same value,
+so a replayed event is never counted twice. Every fact keeps its evidence: a
+:class:`Stamp` with the log position, version, ``recorded_at`` (server clock),
+``occurred_at`` (claimed business time, or None), and who did it.
+
+Business time is ``occurred_at or recorded_at``; business dates are the bureau's local
+dates (UTC+8). Clocks are computed from facts by the pure functions of
+:mod:`casestore.projections.compliance`, flags by :mod:`casestore.projections.supervision`;
+nothing here reads a clock or a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+
+from casestore.domain.values import ItemLimits, local_date
+from casestore.store.batch import from_micros
+from casestore.store.transcoder import to_plain
+
+_STAGE_OF = {
+    "Submitted": "received",
+    "SupplementRequested": "supplementing",
+    "SupplementReceived": "received",
+    "Accepted": "accepted",
+    "Rejected": "rejected",
+    "Withdrawn": "withdrawn",
+    "ReviewRecorded": "under_review",
+    "Sealed": "sealed",
+    "Delivered": "delivered",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Evidence of one event: where it is in the log, when, and who."""
+
+    position: int
+    version: int
+    recorded_at: datetime
+    occurred_at: datetime | None = None
+    staff: str = ""
+    role: str = ""
+    window: str = ""
+
+    @property
+    def at(self) -> datetime:
+        """Business time: the claimed ``occurred_at`` when given, else ``recorded_at``."""
+        return self.occurred_at or self.recorded_at
+
+    @property
+    def on(self) -> date:
+        """Business date in the bureau's time zone."""
+        return local_date(self.at)
+
+    @property
+    def backdated_seconds(self) -> float:
+        """How long after the claimed time the event was entered (0 when not claimed)."""
+        if self.occurred_at is None:
+            return 0.0
+        return (self.recorded_at - self.occurred_at).total_seconds()
+
+    def to_list(self) -> list[Any]:
+        """Compact JSON form."""
+        occurred = self.occurred_at.isoformat() if self.occurred_at else None
+        return [
+            self.position,
+            self.version,
+            self.recorded_at.isoformat(),
+            occurred,
+            self.staff,
+            self.role,
+            self.window,
+        ]
+
+    @classmethod
+    def from_list(cls, raw: list[Any]) -> Stamp:
+        """Inverse of :meth:`to_list`."""
+        pos, ver, rec, occ, staff, role, window = raw
+        occurred = datetime.fromisoformat(occ) if occ else None
+        return cls(pos, ver, datetime.fromisoformat(rec), occurred, staff, role, window)
+
+
+Getter = Callable[[str], Any]
+"""A field of an event as plain JSON (dates and times as ISO text, value objects as dicts)."""
+
+
+def read_event(event: Any, position: int | None = None) -> tuple[str, Stamp, Getter]:
+    """(event name, evidence stamp, plain field getter) of a domain event or a runtime
+    ``LogEvent`` (which carries ``recorded_at_us``, ``actor()`` and ``plain()``)."""
+    if hasattr(event, "recorded_at_us"):
+        actor = event.actor()
+        occurred = event.occurred_at_us
+        stamp = Stamp(
+            position=event.position if position is None else position,
+            version=int(event.version),
+            recorded_at=from_micros(event.recorded_at_us),
+            occurred_at=None if occurred is None else from_micros(occurred),
+            staff=actor["staff_id"],
+            role=actor["role"],
+            window=actor["window"],
+        )
+        return str(event.type), stamp, event.plain
+    who = getattr(event, "actor", None)
+    stamp = Stamp(
+        position=int(position if position is not None else 0),
+        version=int(event.originator_version),
+        recorded_at=event.timestamp,
+        occurred_at=getattr(event, "occurred_at", None),
+        staff=getattr(who, "staff_id", ""),
+        role=getattr(who, "role", ""),
+        window=getattr(who, "window", ""),
+    )
+    return type(event).__name__, stamp, lambda name: to_plain(getattr(event, name, None))
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """An Art. 45 suspension (特别程序): kind, start, and resumption when there is one."""
+
+    kind: str
+    start: Stamp
+    end: Stamp | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """An extension (延长审批) as recorded, valid or not."""
+
+    stamp: Stamp
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyPlan:
+    """A scheduled site survey and its time limit (working days)."""
+
+    stamp: Stamp
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRecord:
+    """A joint survey conclusion with its participants as (name, party, staff id)."""
+
+    stamp: Stamp
+    conclusion: str
+    participants: tuple[tuple[str, str, str], ...]
+
+    @property
+    def staff_count(self) -> int:
+        """Distinct staff members present."""
+        return len({staff for _, _, staff in self.participants if staff})
+
+    @property
+    def parties(self) -> frozenset[str]:
+        """Parties represented."""
+        return frozenset(party for _, party, _ in self.participants)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An event entered with a claimed business time (``occurred_at``)."""
+
+    name: str
+    stamp: Stamp
+
+
+@dataclass(frozen=True, slots=True)
+class Inversion:
+    """An event claiming an earlier time than an event before it in the case (S07)."""
+
+    name: str
+    stamp: Stamp
+    previous_name: str
+    previous: Stamp
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A 更正 of an earlier event (which itself never changes)."""
+
+    stamp: Stamp
+    corrects_version: int
+    field: str
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the read side knows about one case, each fact with its evidence."""
+
+    case_id: str
+    case_no: str = ""
+    item_code: str = ""
+    bundle_id: str | None = None
+    channel: str = ""
+    window: str = ""
+    """The intake window (窗口) of the case."""
+    staff: str = ""
+    """The responsible staff member: who accepted the case (受理人), else who took it in."""
+    stage: str = "received"
+    submitted: Stamp | None = None
+    supplement_requests: tuple[Stamp, ...] = ()
+    supplement_received: Stamp | None = None
+    accepted: Stamp | None = None
+    limits: ItemLimits | None = None
+    promised_completion: date | None = None
+    rejected: Stamp | None = None
+    withdrawn: Stamp | None = None
+    reviews: tuple[Stamp, ...] = ()
+    surveys_scheduled: tuple[SurveyPlan, ...] = ()
+    surveys_conducted: tuple[SurveyRecord, ...] = ()
+    suspensions: tuple[Pause, ...] = ()
+    extensions: tuple[Grant, ...] = ()
+    decided: Stamp | None = None
+    outcome: str | None = None
+    sealed: Stamp | None = None
+    delivered: Stamp | None = None
+    delivery_method: str = ""
+    evaluated: Stamp | None = None
+    evaluation_level: int | None = None
+    evaluation_channel: str = ""
+    bad_review_handled: Stamp | None = None
+    follow_ups: tuple[tuple[Stamp, bool], ...] = ()
+    corrections: tuple[Correction, ...] = ()
+    claims: tuple[Claim, ...] = ()
+    inversions: tuple[Inversion, ...] = ()
+    latest: tuple[str, Stamp] | None = None
+    """The event with the latest business time so far (the predecessor for S07)."""
+    last: Stamp | None = None
+    """The last event folded (its position makes ``apply`` idempotent)."""
+    events: int = 0
+
+    # -- the fold ------------------------------------------------------------------------
+
+    def apply(self, event: Any, position: int | None = None) -> CaseFacts:
+        """The facts after one more event of this case: a domain event found at
+        ``position``, or a runtime ``LogEvent`` (which knows its position)."""
+        name, stamp, get = read_event(event, position)
+        if self.last is not None and stamp.position <= self.last.position:
+            return self
+        handler = _HANDLERS.get(name)
+        changes: dict[str, Any] = handler(self, get, stamp) if handler else {}
+        if name in _STAGE_OF and "stage" not in changes:
+            changes["stage"] = _STAGE_OF[name]
+        if stamp.occurred_at is not None and stamp.backdated_seconds > 0:
+            changes["claims"] = (*self.claims, Claim(name, stamp))
+        if self.latest is not None and stamp.at < self.latest[1].at:
+            inversion = Inversion(name, stamp, self.latest[0], self.latest[1])
+            changes["inversions"] = (*self.inversions, inversion)
+        else:
+            changes["latest"] = (name, stamp)
+        return replace(self, last=stamp, events=self.events + 1, **changes)
+
+    @classmethod
+    def fold(cls, case_id: str, events: list[tuple[Any, int]]) -> CaseFacts:
+        """Fold (event, position) pairs from nothing."""
+        facts = cls(case_id)
+        for event, position in events:
+            facts = facts.apply(event, position)
+        return facts
+
+    # -- derived ----------------------------------------------------------------------
+
+    @property
+    def completed(self) -> bool:
+        """办结: a decision was made (approved or denied)."""
+        return self.decided is not None
+
+    @property
+    def closed(self) -> bool:
+        """Nothing more to decide or deliver: delivered, denied, rejected or withdrawn."""
+        return self.stage in {"delivered", "denied", "rejected", "withdrawn"}
+
+    @property
+    def instant(self) -> bool:
+        """A 即办件 (instant item) by the limits copied at acceptance."""
+        return self.limits is not None and (
+            self.limits.case_type == "instant" or self.limits.promised_days == 0
+        )
+
+    @property
+    def bad_review(self) -> bool:
+        """The evaluation is a 差评 (level 4 or 5)."""
+        return self.evaluation_level is not None and self.evaluation_level >= 4
+
+    # -- serialisation ----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (round-trips through :meth:`from_dict`)."""
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            if value is None or value == () or value == "" or (key == "events" and not value):
+                continue
+            out[key] = _dump(key, value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CaseFacts:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{key: _load(key, value) for key, value in data.items()})
+
+
+# -- event handlers: (facts, field getter, stamp) -> changed fields --------------------
+
+
+def _submitted(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+    bundle = get("bundle_id")
+    return {
+        "case_no": get("case_no"),
+        "item_code": get("item_code"),
+        "bundle_id": str(bundle) if bundle else None,
+        "channel": get("channel"),
+        "window": s.window,
+        "staff": f.staff or s.staff,
+        "submitted": s,
+    }
+
+
+def _limits(raw: Mapping[str, Any]) -> ItemLimits:
+    return ItemLimits(**{**raw, "pause_kinds": tuple(raw.get("pause_kinds") or ())})
+
+
+def _accepted(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+    promised = get("promised_completion")
+    return {
+        "accepted": s,
+        "limits": _limits(get("limits")),
+        "promised_completion": date.fromisoformat(promised) if promised else None,
+        "staff": s.staff or f.staff,
+        "window": f.window or s.window,
+    }
+
+
+def _resumed(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+    if not f.suspensions or f.suspensions[-1].end is not None:
+        return {}
+    return {"suspensions": (*f.suspensions[:-1], replace(f.suspensions[-1], end=s))}
+
+
+def _survey(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+    people = tuple(
+        (str(p.get("name", "")), str(p.get("party", "")), str(p.get("staff_id") or ""))
+        for p in get("participants") or ()
+    )
+    record = SurveyRecord(s, str(get("conclusion")), people)
+    return {"surveys_conducted": (*f.surveys_conducted, record)}
+
+
+def _decided(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+    outcome = get("outcome")
+    stage = "decided" if outcome == "approve" else "denied"
+    return {"decided": s, "outcome": outcome, "stage": stage}
+
+
+def _evaluated(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+    level, channel = int(get("level")), str(get("channel"))
+    return {"evaluated": s, "evaluation_level": level, "evaluation_channel": channel}
+
+
+def _corrected(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+    fix = Correction(s, int(get("corrects_version")), str(get("field")))
+    return {"corrections": (*f.corrections, fix)}
+
+
+def _reviewed(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+    stay = {} if f.stage == "accepted" else {"stage": f.stage}
+    return {"reviews": (*f.reviews, s), **stay}
+
+
+_Handler = Callable[[CaseFacts, Getter, Stamp], dict[str, Any]]
+_HANDLERS: dict[str, _Handler] = {
+    "Submitted": _submitted,
+    "SupplementRequested": lambda f, g, s: {"supplement_requests": (*f.supplement_requests, s)},
+    "SupplementReceived": lambda f, g, s: {"supplement_received": s},
+    "Accepted": _accepted,
+    "Rejected": lambda f, g, s: {"rejected": s},
+    "Withdrawn": lambda f, g, s: {"withdrawn": s},
+    "ReviewRecorded": _reviewed,
+    "SurveyScheduled": lambda f, g, s: {
+        "surveys_scheduled": (*f.surveys_scheduled, SurveyPlan(s, int(g("survey_days"))))
+    },
+    "SurveyConducted": _survey,
+    "ClockSuspended": lambda f, g, s: {"suspensions": (*f.suspensions, Pause(str(g("kind")), s))},
+    "ClockResumed": _resumed,
+    "ExtensionGranted": lambda f, g, s: {"extensions": (*f.extensions, Grant(s, int(g("days"))))},
+    "Decided": _decided,
+    "Sealed": lambda f, g, s: {"sealed": s},
+    "Delivered": lambda f, g, s: {"delivered": s, "delivery_method": str(g("method"))},
+    "Evaluated": _evaluated,
+    "BadReviewHandled": lambda f, g, s: {"bad_review_handled": s},
+    "FollowUpRecorded": lambda f, g, s: {"follow_ups": (*f.follow_ups, (s, bool(g("satisfied"))))},
+    "Corrected": _corrected,
+}
+
+
+# -- serialisation helpers ----------------------------------------------------------------
+
+_STAMPS = {
+    "submitted",
+    "supplement_received",
+    "accepted",
+    "rejected",
+    "withdrawn",
+    "decided",
+    "sealed",
+    "delivered",
+    "evaluated",
+    "bad_review_handled",
+    "last",
+}
+
+
+def _dump(key: str, value: Any) -> Any:
+    if key in _STAMPS:
+        return value.to_list()
+    if key in ("supplement_requests", "reviews"):
+        return [s.to_list() for s in value]
+    if key == "limits":
+        lim: ItemLimits = value
+        return {**lim.__dict__, "pause_kinds": list(lim.pause_kinds)}
+    if key == "promised_completion":
+        return value.isoformat()
+    if key == "suspensions":
+        return [[p.kind, p.start.to_list(), p.end.to_list() if p.end else None] for p in value]
+    if key in ("extensions", "surveys_scheduled"):
+        return [[g.stamp.to_list(), g.days] for g in value]
+    if key == "surveys_conducted":
+        return [[r.stamp.to_list(), r.conclusion, [list(p) for p in r.participants]] for r in value]
+    if key == "follow_ups":
+        return [[s.to_list(), ok] for s, ok in value]
+    if key == "corrections":
+        return [[c.stamp.to_list(), c.corrects_version, c.field] for c in value]
+    if key == "claims":
+        return [[c.name, c.stamp.to_list()] for c in value]
+    if key == "inversions":
+        return [[i.name, i.stamp.to_list(), i.previous_name, i.previous.to_list()] for i in value]
+    if key == "latest":
+        return [value[0], value[1].to_list()]
+    return value
+
+
+def _load(key: str, raw: Any) -> Any:
+    st = Stamp.from_list
+    if key in _STAMPS:
+        return st(raw)
+    if key in ("supplement_requests", "reviews"):
+        return tuple(st(s) for s in raw)
+    if key == "limits":
+        return _limits(raw)
+    if key == "promised_completion":
+        return date.fromisoformat(raw)
+    if key == "suspensions":
+        return tuple(Pause(k, st(a), st(b) if b else None) for k, a, b in raw)
+    if key == "extensions":
+        return tuple(Grant(st(s), d) for s, d in raw)
+    if key == "surveys_scheduled":
+        return tuple(SurveyPlan(st(s), d) for s, d in raw)
+    if key == "surveys_conducted":
+        return tuple(SurveyRecord(st(s), c, tuple(tuple(p) for p in ps)) for s, c, ps in raw)
+    if key == "follow_ups":
+        return tuple((st(s), ok) for s, ok in raw)
+    if key == "corrections":
+        return tuple(Correction(st(s), v, fld) for s, v, fld in raw)
+    if key == "claims":
+        return tuple(Claim(n, st(s)) for n, s in raw)
+    if key == "inversions":
+        return tuple(Inversion(n, st(s), pn, st(p)) for n, s, pn, p in raw)
+    if key == "latest":
+        return (raw[0], st(raw[1]))
+    return raw
+
+
+# -- catalogue items (S14 and the limits of cases deemed accepted) ------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemBreach:
+    """A period during which an item promised more days than the statute allows (S14)."""
+
+    raised: Stamp
+    promised_days: int
+    statutory_days: int
+    cleared: Stamp | None = None
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    """A catalogue item's limits in force and the history of its S14 breaches."""
+
+    code: str = ""
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    breaches: tuple[ItemBreach, ...] = ()
+    last: Stamp | None = None
+
+    def apply(self, event: Any, position: int | None = None) -> ItemFacts:
+        """The item after one of its ``Published``/``Revised`` events."""
+        name, stamp, get = read_event(event, position)
+        if self.last is not None and stamp.position <= self.last.position:
+            return self
+        if name == "Published":
+            code, spec = str(get("code")), dict(get("spec"))
+        elif name == "Revised":
+            code, spec = self.code, {**self.spec, **get("changes")}
+        else:
+            return replace(self, last=stamp)
+        promised, statutory = int(spec["promised_days"]), int(spec["statutory_days"])
+        breaches = self.breaches
+        open_breach = bool(breaches) and breaches[-1].cleared is None
+        if promised > statutory and not open_breach:
+            breaches = (*breaches, ItemBreach(stamp, promised, statutory))
+        elif promised <= statutory and open_breach:
+            breaches = (*breaches[:-1], replace(breaches[-1], cleared=stamp))
+        return replace(self, code=code, spec=spec, breaches=breaches, last=stamp)
+
+    def limits(self) -> ItemLimits | None:
+        """The limits in force (what an acceptance now would copy), None before publishing."""
+        s = self.spec
+        if not s:
+            return None
+        return ItemLimits(
+            statutory_days=int(s["statutory_days"]),
+            promised_days=int(s["promised_days"]),
+            case_type=str(s["case_type"]),
+            needs_survey=bool(s["needs_survey"]),
+            survey_days=int(s["survey_days"]),
+            joint=bool(s["joint"]),
+            pause_kinds=tuple(s["pause_kinds"]),
+            catalogue_version=self.last.version if self.last else 0,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (round-trips through :meth:`from_dict`)."""
+        breaches = [
+            [b.raised.to_list(), b.promised_days, b.statutory_days, _opt(b.cleared)]
+            for b in self.breaches
+        ]
+        return {
+            "code": self.code,
+            "spec": dict(self.spec),
+            "breaches": breaches,
+            "last": _opt(self.last),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ItemFacts:
+        """Inverse of :meth:`to_dict`."""
+        breaches = tuple(
+            ItemBreach(Stamp.from_list(r), p, s, Stamp.from_list(c) if c else None)
+            for r, p, s, c in data.get("breaches", [])
+        )
+        last = data.get("last")
+        return cls(
+            data["code"], dict(data["spec"]), breaches, Stamp.from_list(last) if last else None
+        )
+
+
+def _opt(stamp: Stamp | None) -> list[Any] | None:
+    return stamp.to_list() if stamp else None

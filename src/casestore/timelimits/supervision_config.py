@@ -1,0 +1,90 @@
+"""Supervision thresholds (SPEC §5 flags S06, S15, ...) as configuration, never hard-coded."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+SUPERVISION_CONFIG_ENV = "CASESTORE_SUPERVISION_CONFIG"
+"""Environment variable naming a JSON file of supervision thresholds."""
+
+SUPERVISION_ENV_PREFIX = "CASESTORE_SUPERVISION_"
+"""Each field can also be set as ``CASESTORE_SUPERVISION_<FIELD>``, e.g.
+``CASESTORE_SUPERVISION_BACKDATE_SECONDS=3600``."""
+
+
+class SupervisionConfigError(ValueError):
+    """A supervision setting is unknown or not a non-negative integer."""
+
+
+@dataclass(frozen=True)
+class SupervisionConfig:
+    """Thresholds of the supervision rules (the clock limits themselves are in ClockConfig).
+
+    - ``backdate_seconds``: S06 is raised when an event's ``recorded_at`` is more than this
+      many seconds after the ``occurred_at`` it claims (default one day).
+    - ``completion_gap_seconds``: S15 is raised when a non-instant case is decided less than
+      this many seconds after its acceptance (default 60 s: 受理即办结, 体外循环).
+    - ``supplement_notices_allowed``: S04 is raised beyond this many 补正 notices (default 1,
+      一次性告知).
+    """
+
+    backdate_seconds: int = 86_400
+    completion_gap_seconds: int = 60
+    supplement_notices_allowed: int = 1
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise SupervisionConfigError(
+                    f"supervision setting {f.name} must be an integer >= 0"
+                )
+
+    def with_values(self, data: Mapping[str, Any]) -> SupervisionConfig:
+        """A copy with some settings replaced; unknown names are refused."""
+        known = {f.name for f in fields(self)}
+        unknown = set(data) - known
+        if unknown:
+            raise SupervisionConfigError(
+                f"unknown supervision settings {sorted(unknown)}; known: {sorted(known)}"
+            )
+        return replace(self, **dict(data))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> SupervisionConfig:
+        """Read settings from a JSON object file."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SupervisionConfigError(f"cannot read supervision config {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise SupervisionConfigError(f"supervision config {path} must be a JSON object")
+        return cls().with_values(data)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> SupervisionConfig:
+        """Defaults, then the JSON file named by ``CASESTORE_SUPERVISION_CONFIG``, then
+        ``CASESTORE_SUPERVISION_<FIELD>`` variables (environment wins)."""
+        env = os.environ if environ is None else environ
+        path = env.get(SUPERVISION_CONFIG_ENV)
+        config = cls.from_json(path) if path else cls()
+        values: dict[str, int] = {}
+        for f in fields(cls):
+            name = SUPERVISION_ENV_PREFIX + f.name.upper()
+            raw = env.get(name)
+            if raw is None or not raw.strip():
+                continue
+            try:
+                values[f.name] = int(raw)
+            except ValueError as exc:
+                raise SupervisionConfigError(f"{name}={raw!r} is not an integer") from exc
+        return config.with_values(values)
+
+    def to_dict(self) -> dict[str, int]:
+        """The settings as a plain dict (recorded with a view so a reader knows its basis)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
