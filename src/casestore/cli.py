@@ -43,6 +43,9 @@ def _app(db: str | None):  # type: ignore[no-untyped-def]
 def verify(
     db: DbOpt = None,
     digest: Annotated[str | None, typer.Option(help="POSITION:HASH saved earlier")] = None,
+    independent: Annotated[
+        bool, typer.Option(help="recompute every hash in Python, trusting no server-side code")
+    ] = False,
 ) -> None:
     """Recompute the hash chain; name every altered, removed, inserted or reordered event."""
     from casestore.store.audit import parse_digest
@@ -55,7 +58,7 @@ def verify(
         except ValueError as e:
             err.print(f"[red]{e}[/red]")
             raise typer.Exit(2) from None
-    report = run_verify(_app(db), saved)
+    report = run_verify(_app(db), saved, independent=independent)
     for finding in report.findings:
         typer.echo(finding.line())
     status = "INTACT" if report.ok else f"TAMPERED ({len(report.findings)} findings)"

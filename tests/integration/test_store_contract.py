@@ -192,6 +192,13 @@ def test_tampering_is_named_by_verify(app: CasestoreApp, service: CaseService) -
         service.execute("accept", case_id, CLERK)
     saved = digest(app)["digest"]
     assert _cli_verify(app.db_url, "--digest", saved)[0] == 0
+    assert _cli_verify(app.db_url, "--digest", saved, "--independent")[0] == 0
+    wrong = saved[:-4] + ("0000" if not saved.endswith("0000") else "1111")
+    for mode in ((), ("--independent",)):
+        code, lines = _cli_verify(app.db_url, "--digest", wrong, *mode)
+        assert code == 1 and lines[0].startswith("DIGEST: log at position"), mode
+        code, lines = _cli_verify(app.db_url, "--digest", "999:" + "0" * 64, *mode)
+        assert code == 1 and "no event at the digest's position" in lines[0], mode
     rows = {r.position: r for r in app.log.iter_log()}
     url = app.db_url
     _unlock(url)
@@ -204,6 +211,7 @@ def test_tampering_is_named_by_verify(app: CasestoreApp, service: CaseService) -
     raw(url, f"UPDATE {T} SET notification_id = 31 WHERE notification_id = 32")
     raw(url, f"UPDATE {T} SET notification_id = 32 WHERE notification_id = -1")
     code, lines = _cli_verify(url, "--digest", saved)
+    assert (code, lines) == _cli_verify(url, "--digest", saved, "--independent")
     assert code == 1
     text = "\n".join(lines)
     assert f"ALTERED: case {rows[26].originator_id} version {rows[26].version} at position 26" \

@@ -10,7 +10,9 @@ import orjson
 
 from casestore.store.application import CasestoreApp
 from casestore.store.batch import from_micros
-from casestore.store.integrity import VerifyReport, verify_rows
+from casestore.store.dbverify import check_in_database
+from casestore.store.integrity import GENESIS, Finding, VerifyReport, verify_rows
+from casestore.store.recorders import CasestorePostgresRecorder
 from casestore.store.transcoder import to_plain
 
 
@@ -26,8 +28,43 @@ def parse_digest(text: str) -> tuple[int, bytes]:
     return value
 
 
-def verify(app: CasestoreApp, digest: tuple[int, bytes] | None = None) -> VerifyReport:
-    """Recompute the whole chain in one streamed pass."""
+def verify(
+    app: CasestoreApp, digest: tuple[int, bytes] | None = None, *, independent: bool = False
+) -> VerifyReport:
+    """Recompute the whole chain; name each finding.
+
+    On PostgreSQL the database recomputes every hash first (both cores, counts only,
+    see :mod:`casestore.store.dbverify`); only when something is wrong does the
+    streamed Python pass run to name each finding. ``independent`` always runs the
+    Python pass (and SQLite always does).
+    """
+    recorder = app.recorder
+    if not independent and isinstance(recorder, CasestorePostgresRecorder):
+        check = check_in_database(
+            recorder.datastore.get_connection,
+            recorder.events_table_name,
+            digest[0] if digest is not None else 0,
+        )
+        if check.bad_links == 0:
+            position, chain = recorder.head()
+            report = VerifyReport(
+                events=check.events, last_position=position, last_chain_hash=chain or GENESIS
+            )
+            if digest is not None:
+                report.digest_checked = True
+                if check.chain_at_digest != digest[1]:
+                    report.findings.append(
+                        Finding(
+                            "digest",
+                            digest[0],
+                            None,
+                            None,
+                            "no event at the digest's position (removed?)"
+                            if check.chain_at_digest is None
+                            else "the log up to this position differs from the saved digest",
+                        )
+                    )
+            return report
     return verify_rows(app.log.iter_log(), digest=digest)
 
 
