@@ -131,6 +131,14 @@ def token(
 
 
 @app.command()
+def keygen() -> None:
+    """Print a new AES-256 key for CASESTORE_CIPHER_KEY (encryption at rest)."""
+    from eventsourcing.cryptography import AESCipher
+
+    typer.echo(AESCipher.create_key(32))
+
+
+@app.command()
 def deadline(
     from_: Annotated[str, typer.Option("--from", help="start day (not counted)")],
     days: Annotated[int, typer.Option("--days")],

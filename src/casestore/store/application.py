@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar, cast
@@ -41,6 +42,16 @@ class TimedMapper(Mapper[UUID]):
         )
 
 
+def cipher_env() -> dict[str, str]:
+    """Encryption at rest: with ``CASESTORE_CIPHER_KEY`` (base64 AES key, see
+    ``casestore keygen``) every event's state is stored AES-GCM encrypted by eventsourcing's
+    cipher. Hashes cover the encrypted bytes, so verification never needs the key."""
+    key = os.environ.get("CASESTORE_CIPHER_KEY", "")
+    if not key:
+        return {}
+    return {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}
+
+
 class CasestoreApp(Application[UUID]):
     """Event store for cases, items, bundles and the case-number index.
 
@@ -66,6 +77,7 @@ class CasestoreApp(Application[UUID]):
         )
         full_env = {
             **eventsourcing_env(self.db_url),
+            **cipher_env(),
             "APPLICATION_RECORDER_TOPIC": get_topic(recorder_cls),
             **(env or {}),
         }
