@@ -152,9 +152,13 @@ class CaseService:
         self._bundles = {b["code"]: b for b in data.get("bundles", [])}
         return counts
 
-    def item(self, code: str) -> Item:
-        """A published item, or :class:`NotFound`."""
-        return self.app.get(Item, item_id(code), cached=True)
+    def item(self, code: str, *, fresh: bool = False) -> Item:
+        """A published item, or :class:`NotFound`.
+
+        Intake only checks that the item exists (cached); acceptance copies the limits in
+        force, so it reads the item fresh: another process may have revised it.
+        """
+        return self.app.get(Item, item_id(code), cached=not fresh)
 
     # -- intake ----------------------------------------------------------------------------
 
@@ -348,7 +352,7 @@ class CaseService:
         case.receive_supplement(list(materials), **k)
 
     def _accept(self, case: Case, *, notice_no: str | None = None, **k: Any) -> None:
-        limits = self.item(case.item_code).limits()
+        limits = self.item(case.item_code, fresh=True).limits()
         on = local_date(k.get("occurred_at") or k["at"])
         clocks = decision_clock(
             on,
