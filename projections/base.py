@@ -1,0 +1,486 @@
+"""The shape every projection shares: name, handled events, tables, apply functions.
+
+A projection is a small class (one module each, registered in
+:mod:`casestore.projections.registry`)::
+
+    class CaseStatusProjection(Projection[RowFold]):
+        name = "case_status"
+        version = 1                        # bump when tables or logic change: run rebuilds
+        tables = (CASE_STATUS,)            # Table declarations, DDL for SQLite and PostgreSQL
+        handlers = {"Case.Submitted": _submitted, ...}   # apply functions
+
+        def begin(self, tx, events): ...   # batch state, e.g. RowFold(tx, CASE_STATUS)
+        def finish(self, tx, state): ...   # write the batch back
+
+The runtime (:mod:`casestore.projections.runtime`) calls :meth:`Projection.apply`
+with a batch of events in log order inside one transaction that also records the
+projection's position, so every batch counts exactly once. Apply functions get a
+:class:`LogEvent` (position, ids, type, actor, times, hashes, lazily decoded state)
+and never see the domain classes, which keeps rebuilds fast and lets an old log be
+projected after the domain moved on. SQL is written once with ``%s`` placeholders and
+``{logical_table}`` names; :class:`Tx` maps both to the backend and the target.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar, Generic, TypeVar
+
+import orjson
+
+from casestore.domain.errors import InvalidCommand
+from casestore.domain.values import BUREAU_TZ
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Portable column types -> (SQLite, PostgreSQL) declarations and PostgreSQL array casts.
+COLUMN_TYPES: Mapping[str, tuple[str, str]] = {
+    "text": ("TEXT", "TEXT"),
+    "int": ("INTEGER", "BIGINT"),
+    "float": ("REAL", "DOUBLE PRECISION"),
+    "bytes": ("BLOB", "BYTEA"),
+}
+_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+_TARGET = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
+
+
+def check_target(target: str) -> str:
+    """A target name usable as a table-name suffix ('' is the live view)."""
+    if target and (not _TARGET.match(target) or "__" in target):
+        raise InvalidCommand(
+            f"target {target!r} must be 1-24 lowercase letters, digits or single underscores, "
+            "starting with a letter"
+        )
+    return target
+
+
+def physical(logical: str, target: str = "") -> str:
+    """The table that holds ``logical`` for a target (the live view when target is '')."""
+    return f"{logical}__{target}" if target else logical
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column with a portable type (text, int, float, bytes)."""
+
+    name: str
+    type: str = "text"
+    not_null: bool = False
+
+    def __post_init__(self) -> None:
+        if not _IDENT.match(self.name) or self.type not in COLUMN_TYPES:
+            raise ValueError(f"bad column {self.name!r} of type {self.type!r}")
+
+
+@dataclass(frozen=True)
+class Index:
+    """A secondary index, named per physical table when the table is created."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A projection table: columns, primary key and indexes, portable across backends."""
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    indexes: tuple[Index, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = {c.name for c in self.columns}
+        if not _IDENT.match(self.name) or not set(self.primary_key) <= names:
+            raise ValueError(f"bad table {self.name!r}")
+        for index in self.indexes:
+            if not set(index.columns) <= names:
+                raise ValueError(f"index {index.name} of {self.name} names unknown columns")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def ddl(self, backend: str, table: str) -> list[str]:
+        """CREATE TABLE and CREATE INDEX statements for one physical table."""
+        slot = 1 if backend == "postgres" else 0
+        cols = [
+            f"{c.name} {COLUMN_TYPES[c.type][slot]}{' NOT NULL' if c.not_null else ''}"
+            for c in self.columns
+        ]
+        cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        statements = [f"CREATE TABLE {table} ({', '.join(cols)})"]
+        for index in self.indexes:
+            unique = "UNIQUE " if index.unique else ""
+            statements.append(
+                f"CREATE {unique}INDEX ix_{table}_{index.name} ON {table} "
+                f"({', '.join(index.columns)})"
+            )
+        return statements
+
+    def pg_array_types(self) -> list[str]:
+        return [COLUMN_TYPES[c.type][1] + "[]" for c in self.columns]
+
+
+# --------------------------------------------------------------------------- events
+
+
+def tagged_plain(value: Any) -> Any:
+    """The transcoder's tagged JSON as plain JSON values (UUIDs, times and dates as strings)."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((key, inner),) = value.items()
+            if key == "__uuid__":
+                h = str(inner)
+                return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            if key in ("__datetime__", "__date__", "__decimal__"):
+                return inner
+            if key == "__tuple__":
+                return [tagged_plain(v) for v in inner]
+        if "__value__" in value:
+            return {k: tagged_plain(v) for k, v in value["fields"].items()}
+        return {k: tagged_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [tagged_plain(v) for v in value]
+    return value
+
+
+def iso_to_micros(text: str) -> int:
+    """Microseconds since the epoch of an ISO-8601 aware timestamp."""
+    return (datetime.fromisoformat(text) - EPOCH) // timedelta(microseconds=1)
+
+
+def micros_to_datetime(micros: int) -> datetime:
+    """An aware UTC datetime from microseconds since the epoch."""
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def local_day(micros: int) -> date:
+    """The bureau's calendar date (UTC+8) of an instant."""
+    return micros_to_datetime(micros).astimezone(BUREAU_TZ).date()
+
+
+_TOPIC_PARTS: dict[str, tuple[str, str]] = {}
+
+
+def topic_parts(topic: str) -> tuple[str, str]:
+    """('Case', 'Submitted') from 'casestore.domain.case:Case.Submitted' (cached)."""
+    parts = _TOPIC_PARTS.get(topic)
+    if parts is None:
+        qualname = topic.rsplit(":", 1)[-1]
+        aggregate, _, kind = qualname.rpartition(".")
+        parts = _TOPIC_PARTS[topic] = (aggregate, kind)
+    return parts
+
+
+class LogEvent:
+    """One event of the global log as a projection sees it (state decoded on demand).
+
+    ``key`` is ``"<Aggregate>.<Event>"`` (e.g. ``"Case.Submitted"``), the key of
+    :attr:`Projection.handlers`. ``raw`` is the stored JSON with the transcoder's tags
+    kept (cheap); :meth:`plain` gives a field as plain JSON.
+    """
+
+    __slots__ = (
+        "_raw",
+        "aggregate",
+        "aggregate_id",
+        "chain_hash",
+        "event_hash",
+        "key",
+        "position",
+        "recorded_at_us",
+        "state",
+        "topic",
+        "type",
+        "unwrap",
+        "version",
+    )
+
+    def __init__(
+        self,
+        position: int,
+        aggregate_id: str,
+        version: int,
+        topic: str,
+        state: bytes,
+        recorded_at_us: int,
+        event_hash: bytes,
+        chain_hash: bytes,
+        unwrap: Callable[[bytes], bytes] | None = None,
+    ) -> None:
+        self.position = position
+        self.aggregate_id = aggregate_id  # canonical UUID text, as stored in views
+        self.version = version
+        self.topic = topic
+        self.aggregate, self.type = topic_parts(topic)
+        self.key = f"{self.aggregate}.{self.type}"
+        self.state = state
+        self.recorded_at_us = recorded_at_us
+        self.event_hash = event_hash
+        self.chain_hash = chain_hash
+        self.unwrap = unwrap
+        self._raw: dict[str, Any] | None = None
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The stored state as tagged JSON (decrypted/decompressed when configured)."""
+        if self._raw is None:
+            data = self.unwrap(self.state) if self.unwrap else self.state
+            self._raw = orjson.loads(data)
+        return self._raw
+
+    def plain(self, field: str, default: Any = None) -> Any:
+        """One field of the event as plain JSON (UUIDs, times and dates as strings)."""
+        value = self.raw.get(field, default)
+        return tagged_plain(value) if isinstance(value, (dict, list)) else value
+
+    def actor(self) -> dict[str, str]:
+        """The actor's staff_id, role, name and window ('' when the event has none)."""
+        actor = self.raw.get("actor")
+        fields = actor.get("fields", {}) if isinstance(actor, dict) else {}
+        return {
+            "staff_id": str(fields.get("staff_id", "")),
+            "role": str(fields.get("role", "")),
+            "name": str(fields.get("name", "")),
+            "window": str(fields.get("window", "")),
+        }
+
+    @property
+    def occurred_at_us(self) -> int | None:
+        """The claimed business time, when it was entered separately."""
+        value = self.raw.get("occurred_at")
+        if isinstance(value, dict) and "__datetime__" in value:
+            return iso_to_micros(value["__datetime__"])
+        return None
+
+    @property
+    def business_at_us(self) -> int:
+        """``occurred_at`` when given, else ``recorded_at`` (what the domain uses for dates)."""
+        occurred = self.occurred_at_us
+        return self.recorded_at_us if occurred is None else occurred
+
+    @property
+    def recorded_at(self) -> datetime:
+        return micros_to_datetime(self.recorded_at_us)
+
+    def __repr__(self) -> str:
+        return f"LogEvent({self.position}, {self.key}, {self.aggregate_id} v{self.version})"
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+class Tx:
+    """One open view transaction: portable SQL over a SQLite or psycopg connection.
+
+    Templates use ``%s`` placeholders and ``{table}`` logical names; both are mapped
+    to the backend and to the physical tables of the target being written.
+    """
+
+    def __init__(self, conn: Any, backend: str, names: Mapping[str, str]) -> None:
+        self.conn = conn
+        self.backend = backend
+        self.names = dict(names)
+        self._cache: dict[str, str] = {}
+
+    def sql(self, template: str) -> str:
+        text = self._cache.get(template)
+        if text is None:
+            text = template.format_map(self.names)
+            if self.backend == "sqlite":
+                text = text.replace("%s", "?")
+            self._cache[template] = text
+        return text
+
+    def table(self, logical: str) -> str:
+        return self.names[logical]
+
+    def execute(self, template: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement; returns its rows (empty for statements without a result)."""
+        cur = self.conn.execute(self.sql(template), params)
+        if cur.description is None:
+            return []
+        return [tuple(r) for r in cur.fetchall()]
+
+    def executemany(self, template: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        if self.backend == "sqlite":
+            self.conn.executemany(self.sql(template), rows)
+        else:
+            with self.conn.cursor() as cur:
+                cur.executemany(self.sql(template), rows)
+
+    def select_keys(
+        self, table: Table, keys: Iterable[tuple[Any, ...]]
+    ) -> dict[tuple[Any, ...], dict[str, Any]]:
+        """The existing rows for these primary keys (one or a few queries)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[Any, ...], dict[str, Any]] = {}
+        cols = table.column_names
+        pk = table.primary_key
+        name = self.names[table.name]
+        npk = len(pk)
+        for start in range(0, len(wanted), 250):
+            chunk = wanted[start : start + 250]
+            if self.backend == "postgres" and npk == 1:
+                query = f"SELECT {', '.join(cols)} FROM {name} WHERE {pk[0]} = ANY(%s)"
+                rows = self.conn.execute(query, ([k[0] for k in chunk],)).fetchall()
+            else:
+                one = "(" + ", ".join(["%s"] * npk) + ")"
+                query = (
+                    f"SELECT {', '.join(cols)} FROM {name} WHERE ({', '.join(pk)}) IN "
+                    f"(VALUES {', '.join([one] * len(chunk))})"
+                )
+                params = [v for k in chunk for v in k]
+                if self.backend == "sqlite":
+                    query = query.replace("%s", "?")
+                rows = self.conn.execute(query, params).fetchall()
+            idx = [cols.index(c) for c in pk]
+            for r in rows:
+                found[tuple(r[i] for i in idx)] = dict(zip(cols, r, strict=True))
+        return found
+
+    def upsert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        add: Sequence[str] = (),
+    ) -> None:
+        """Insert rows, or on a primary-key clash overwrite (or, for ``add``, sum) the rest."""
+        if not rows:
+            return
+        cols = table.column_names
+        name = self.names[table.name]
+        rest = [c for c in cols if c not in table.primary_key]
+        sets = [
+            f"{c} = {name}.{c} + excluded.{c}" if c in add else f"{c} = excluded.{c}" for c in rest
+        ]
+        conflict = (
+            f" ON CONFLICT ({', '.join(table.primary_key)}) DO UPDATE SET {', '.join(sets)}"
+            if sets
+            else f" ON CONFLICT ({', '.join(table.primary_key)}) DO NOTHING"
+        )
+        self._insert(table, name, cols, rows, conflict)
+
+    def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert new rows (a clash is an error: the batch is rolled back)."""
+        if rows:
+            self._insert(table, self.names[table.name], table.column_names, rows, "")
+
+    def _insert(
+        self,
+        table: Table,
+        name: str,
+        cols: tuple[str, ...],
+        rows: Sequence[Mapping[str, Any]],
+        tail: str,
+    ) -> None:
+        if self.backend == "postgres":
+            arrays = [[row.get(c) for row in rows] for c in cols]
+            casts = ", ".join(f"%s::{t}" for t in table.pg_array_types())
+            self.conn.execute(
+                f"INSERT INTO {name} ({', '.join(cols)}) SELECT * FROM unnest({casts}){tail}",
+                arrays,
+            )
+        else:
+            marks = ", ".join("?" * len(cols))
+            self.conn.executemany(
+                f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({marks}){tail}",
+                [tuple(row.get(c) for c in cols) for row in rows],
+            )
+
+
+class RowFold:
+    """Rows of one table for one batch: loaded once, changed in memory, written back once.
+
+    The usual apply pattern: ``prefetch`` the keys the batch touches, ``get``/``put``
+    rows while folding events, and ``flush`` at the end of the batch.
+    """
+
+    def __init__(self, tx: Tx, table: Table) -> None:
+        self.tx = tx
+        self.table = table
+        self.rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.dirty: set[tuple[Any, ...]] = set()
+        self._loaded: set[tuple[Any, ...]] = set()
+
+    def prefetch(self, keys: Iterable[tuple[Any, ...]]) -> None:
+        missing = [k for k in dict.fromkeys(keys) if k not in self._loaded]
+        self.rows.update(self.tx.select_keys(self.table, missing))
+        self._loaded.update(missing)
+
+    def mark_loaded(self, keys: Iterable[tuple[Any, ...]]) -> None:
+        """Declare keys known (rows put into ``rows`` directly, or known to be absent)."""
+        self._loaded.update(keys)
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        if key not in self._loaded:
+            self.prefetch([key])
+        return self.rows.get(key)
+
+    def put(self, key: tuple[Any, ...], row: dict[str, Any]) -> None:
+        self._loaded.add(key)
+        self.rows[key] = row
+        self.dirty.add(key)
+
+    def touch(self, key: tuple[Any, ...]) -> None:
+        """Mark a row changed in place (after mutating the dict ``get`` returned)."""
+        self.dirty.add(key)
+
+    def flush(self) -> None:
+        self.tx.upsert(self.table, [self.rows[k] for k in self.dirty])
+        self.dirty.clear()
+
+
+# --------------------------------------------------------------------------- projections
+
+S = TypeVar("S")
+Handler = Callable[[S, LogEvent], None]
+
+
+class Projection(Generic[S]):
+    """Base of every projection; subclasses declare name, version, tables and handlers.
+
+    Mirrors ``eventsourcing.projection.Projection`` (a ``name`` and the ``topics`` it
+    handles) but applies a whole batch per transaction: :meth:`begin` builds the batch
+    state, each handled event goes to its handler, :meth:`finish` writes the state.
+    Events with no handler are skipped (the position still advances past them).
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = ()
+    handlers: ClassVar[Mapping[str, Callable[[Any, LogEvent], None]]] = {}
+    #: Handle every event (e.g. the ledger), not only the keys of ``handlers``.
+    all_events: ClassVar[bool] = False
+
+    def handles(self, event: LogEvent) -> bool:
+        return self.all_events or event.key in self.handlers
+
+    def begin(self, tx: Tx, events: Sequence[LogEvent]) -> S:
+        """The batch state the handlers fold into (default: the transaction itself)."""
+        return tx  # type: ignore[return-value]
+
+    def finish(self, tx: Tx, state: S) -> None:
+        """Write what the handlers folded into ``state``."""
+
+    def apply(self, tx: Tx, events: Sequence[LogEvent]) -> None:
+        """Apply one batch of handled events, in log order, inside ``tx``."""
+        state = self.begin(tx, events)
+        handlers = self.handlers
+        for event in events:
+            handler = handlers.get(event.key)
+            if handler is not None:
+                handler(state, event)
+        self.finish(tx, state)
+
+    def table_names(self, target: str = "") -> dict[str, str]:
+        """Logical -> physical names of this projection's tables for a target."""
+        return {t.name: physical(t.name, target) for t in self.tables}

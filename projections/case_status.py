@@ -1,0 +1,459 @@
+"""``case_status``: one row per case (办件) for the hall status board, search and live stream.
+
+Stores only what a status board needs: no ID numbers or phones, and a person's name
+masked (``张*``); an organisation's name is public and kept. The deadline columns
+(``promised_due``, ``statutory_due``, ``remaining_days``, ``warning``) are declared
+here and left NULL: the clocks code fills them through :attr:`CaseStatusProjection.row_hooks`
+(functions ``(row, event) -> None`` run after each event's fold) or keeps a sibling
+table of its own keyed by ``case_id``. ``item_name`` is the catalogue name in force
+when the case was submitted.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from casestore.domain.errors import InvalidCommand
+from casestore.store.batch import to_micros
+
+from .base import (
+    Column,
+    Index,
+    LogEvent,
+    Projection,
+    RowFold,
+    Table,
+    Tx,
+    local_day,
+    micros_to_datetime,
+)
+from .db import View
+
+CASE_STATUS = Table(
+    "case_status",
+    (
+        Column("case_id", not_null=True),
+        Column("case_no"),
+        Column("item_code"),
+        Column("item_name"),
+        Column("bundle_id"),
+        Column("channel"),
+        Column("applicant_masked"),
+        Column("applicant_kind"),
+        Column("stage"),
+        Column("status"),
+        Column("outcome"),
+        Column("intake_window"),
+        Column("actor_staff"),
+        Column("actor_role"),
+        Column("actor_window"),
+        Column("submitted_at_us", "int"),
+        Column("accepted_on"),
+        Column("promised_completion"),
+        Column("decided_at_us", "int"),
+        Column("closed_at_us", "int"),
+        Column("supplement_requests", "int"),
+        Column("suspended", "int"),
+        Column("extended", "int"),
+        Column("evaluation_level", "int"),
+        Column("promised_due"),
+        Column("statutory_due"),
+        Column("remaining_days", "int"),
+        Column("warning"),
+        Column("updated_at_us", "int"),
+        Column("version", "int"),
+        Column("last_position", "int"),
+    ),
+    ("case_id",),
+    (
+        Index("case_no", ("case_no",), unique=True),
+        Index("submitted", ("submitted_at_us", "case_id")),
+        Index("stage", ("stage", "submitted_at_us")),
+        Index("window", ("intake_window", "submitted_at_us")),
+        Index("item", ("item_code", "submitted_at_us")),
+        Index("changes", ("last_position",)),
+        Index("bundle", ("bundle_id",)),
+    ),
+)
+ITEMS = Table(
+    "case_status_items",
+    (
+        Column("item_id", not_null=True),
+        Column("code"),
+        Column("name"),
+        Column("version", "int"),
+    ),
+    ("item_id",),
+)
+PRE_ACCEPTANCE = frozenset({"received", "supplementing"})
+CLOSED_STATUS = {"delivered": "completed", "rejected": "rejected", "withdrawn": "withdrawn"}
+CLOSED_STATUS["denied"] = "denied"
+
+RowHook = Callable[[dict[str, Any], LogEvent], None]
+
+
+def mask_name(name: str, kind: str = "person") -> str:
+    """A person's name with all but the first character hidden; organisations unmasked."""
+    if kind == "organisation":
+        return name
+    name = name.strip()
+    return name[:1] + "".join(" " if ch == " " else "*" for ch in name[1:])
+
+
+def derive_status(stage: str, suspended: bool) -> str:
+    """pending | in_progress | suspended | completed | rejected | withdrawn | denied."""
+    if stage in CLOSED_STATUS:
+        return CLOSED_STATUS[stage]
+    if suspended:
+        return "suspended"
+    return "pending" if stage in PRE_ACCEPTANCE else "in_progress"
+
+
+@dataclass
+class _Batch:
+    rows: RowFold
+    items: RowFold
+    names: dict[str, str | None]  # item code -> name, the whole (small) catalogue
+    hooks: Sequence[RowHook]
+
+
+def _item_published(b: _Batch, ev: LogEvent) -> None:
+    code = str(ev.raw.get("code", ""))
+    name = (ev.raw.get("spec") or {}).get("name")
+    row = {"item_id": ev.aggregate_id, "code": code, "name": name, "version": ev.version}
+    b.items.put((ev.aggregate_id,), row)
+    b.names[code] = name
+
+
+def _item_revised(b: _Batch, ev: LogEvent) -> None:
+    row = b.items.get((ev.aggregate_id,))
+    if row is None:
+        return
+    changes = ev.raw.get("changes") or {}
+    if "name" in changes:
+        row["name"] = b.names[row["code"]] = changes["name"]
+    row["version"] = ev.version
+    b.items.touch((ev.aggregate_id,))
+
+
+def _case(b: _Batch, ev: LogEvent) -> None:
+    key = (ev.aggregate_id,)
+    if ev.type == "Submitted":
+        row = _new_row(b, ev)
+    else:
+        existing = b.rows.get(key)
+        if existing is None:
+            return  # its Submitted lies outside this build (cannot happen in a full log)
+        row = existing
+        _fold(row, ev)
+    actor = ev.actor()
+    row["actor_staff"], row["actor_role"], row["actor_window"] = (
+        actor["staff_id"],
+        actor["role"],
+        actor["window"],
+    )
+    row["status"] = derive_status(row["stage"], bool(row["suspended"]))
+    row["updated_at_us"] = ev.recorded_at_us
+    row["version"] = ev.version
+    row["last_position"] = ev.position
+    for hook in b.hooks:
+        hook(row, ev)
+    b.rows.put(key, row)
+
+
+def _new_row(b: _Batch, ev: LogEvent) -> dict[str, Any]:
+    raw = ev.raw
+    applicant = ev.plain("applicant") or {}
+    kind = str(applicant.get("kind", "person"))
+    item_code = str(raw.get("item_code", ""))
+    return {
+        "case_id": ev.aggregate_id,
+        "case_no": raw.get("case_no"),
+        "item_code": item_code,
+        "item_name": b.names.get(item_code),
+        "bundle_id": ev.plain("bundle_id"),
+        "channel": raw.get("channel"),
+        "applicant_masked": mask_name(str(applicant.get("name", "")), kind),
+        "applicant_kind": kind,
+        "stage": "received",
+        "outcome": None,
+        "intake_window": ev.actor()["window"],
+        "submitted_at_us": ev.business_at_us,
+        "accepted_on": None,
+        "promised_completion": None,
+        "decided_at_us": None,
+        "closed_at_us": None,
+        "supplement_requests": 0,
+        "suspended": 0,
+        "extended": 0,
+        "evaluation_level": None,
+        "promised_due": None,
+        "statutory_due": None,
+        "remaining_days": None,
+        "warning": None,
+    }
+
+
+def _fold(row: dict[str, Any], ev: LogEvent) -> None:
+    """The same stage changes as the Case aggregate's events (SPEC §3.2)."""
+    kind, stage = ev.type, row["stage"]
+    if kind == "SupplementRequested":
+        row["supplement_requests"] = (row["supplement_requests"] or 0) + 1
+        if stage in PRE_ACCEPTANCE:
+            row["stage"] = "supplementing"
+    elif kind == "SupplementReceived":
+        if stage == "supplementing":
+            row["stage"] = "received"
+    elif kind == "Accepted":
+        row["stage"] = "accepted"
+        row["accepted_on"] = local_day(ev.business_at_us).isoformat()
+        row["promised_completion"] = ev.plain("promised_completion")
+    elif kind == "ReviewRecorded":
+        if stage == "accepted":
+            row["stage"] = "under_review"
+    elif kind == "ClockSuspended":
+        row["suspended"] = 1
+    elif kind == "ClockResumed":
+        row["suspended"] = 0
+    elif kind == "ExtensionGranted":
+        row["extended"] = 1
+    elif kind == "Decided":
+        approve = ev.raw.get("outcome") == "approve"
+        row["stage"] = "decided" if approve else "denied"
+        row["outcome"] = "approved" if approve else "denied"
+        row["decided_at_us"] = ev.business_at_us
+    elif kind == "Sealed":
+        row["stage"] = "sealed"
+    elif kind == "Evaluated":
+        row["evaluation_level"] = ev.raw.get("level")
+    elif kind in ("Rejected", "Withdrawn", "Delivered"):
+        row["stage"] = {"Rejected": "rejected", "Withdrawn": "withdrawn"}.get(kind, "delivered")
+        if kind != "Delivered":
+            row["outcome"] = row["stage"]
+    if row["stage"] in CLOSED_STATUS and row["closed_at_us"] is None:
+        row["closed_at_us"] = ev.business_at_us
+
+
+CASE_EVENTS = (
+    "Submitted",
+    "SupplementRequested",
+    "SupplementReceived",
+    "Accepted",
+    "Rejected",
+    "Withdrawn",
+    "ReviewRecorded",
+    "SurveyScheduled",
+    "SurveyConducted",
+    "ClockSuspended",
+    "ClockResumed",
+    "ExtensionGranted",
+    "Decided",
+    "Sealed",
+    "Delivered",
+    "Evaluated",
+    "BadReviewHandled",
+    "FollowUpRecorded",
+    "Corrected",
+)
+
+
+class CaseStatusProjection(Projection[_Batch]):
+    """Folds case events into one status row per case."""
+
+    name = "case_status"
+    version = 1
+    tables = (CASE_STATUS, ITEMS)
+    handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
+        **{f"Case.{k}": _case for k in CASE_EVENTS},
+        "Item.Published": _item_published,
+        "Item.Revised": _item_revised,
+    }
+    #: Extra column fillers ``(row, event)``, e.g. the clocks' deadline columns.
+    row_hooks: ClassVar[list[RowHook]] = []
+
+    def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
+        rows, items = RowFold(tx, CASE_STATUS), RowFold(tx, ITEMS)
+        names: dict[str, str | None] = {}
+        if any(e.aggregate == "Item" or e.type == "Submitted" for e in events):
+            loaded = tx.execute("SELECT item_id, code, name, version FROM {case_status_items}")
+            for item_id, code, name, version in loaded:
+                items.rows[(item_id,)] = {
+                    "item_id": item_id,
+                    "code": code,
+                    "name": name,
+                    "version": version,
+                }
+                names[code] = name
+            items.mark_loaded(items.rows)
+        rows.prefetch(
+            (e.aggregate_id,) for e in events if e.aggregate == "Case" and e.type != "Submitted"
+        )
+        return _Batch(rows, items, names, tuple(self.row_hooks))
+
+    def finish(self, tx: Tx, state: _Batch) -> None:
+        state.items.flush()
+        state.rows.flush()
+
+
+PROJECTION = CaseStatusProjection()
+
+
+# --------------------------------------------------------------------------- queries
+
+#: Search filter -> column (``window`` is the intake window, 受理窗口).
+SEARCH_FILTERS: dict[str, str] = {
+    "stage": "stage",
+    "status": "status",
+    "item_code": "item_code",
+    "window": "intake_window",
+    "actor_staff": "actor_staff",
+    "bundle_id": "bundle_id",
+    "warning": "warning",
+    "channel": "channel",
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a cursor-paginated search; pass ``next_cursor`` to get the next."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def encode_cursor(submitted_at_us: int, case_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{submitted_at_us}|{case_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        micros, case_id = text.split("|", 1)
+        return int(micros), case_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCommand("cursor is not one this API returned") from None
+
+
+def public_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with ``*_at_us`` columns as aware datetimes named ``*_at``."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key.endswith("_at_us"):
+            out[key[:-3]] = micros_to_datetime(value) if value is not None else None
+        else:
+            out[key] = value
+    out["suspended"] = bool(out.get("suspended"))
+    out["extended"] = bool(out.get("extended"))
+    return out
+
+
+class CaseStatusView(View):
+    """Queries over ``case_status`` (live by default, or a named/as-of target)."""
+
+    tables = (CASE_STATUS,)
+
+    def get(self, case_id: str) -> dict[str, Any] | None:
+        rows = self.rows("SELECT * FROM {case_status} WHERE case_id = %s", (str(case_id),))
+        return public_row(rows[0]) if rows else None
+
+    def by_case_no(self, case_no: str) -> dict[str, Any] | None:
+        rows = self.rows("SELECT * FROM {case_status} WHERE case_no = %s", (case_no,))
+        return public_row(rows[0]) if rows else None
+
+    def search(
+        self,
+        *,
+        cursor: str | None = None,
+        limit: int = 50,
+        submitted_from: datetime | None = None,
+        submitted_to: datetime | None = None,
+        **filters: str | None,
+    ) -> Page:
+        """Newest first; filters: stage, status, item_code, window, actor_staff, bundle_id,
+        warning, channel (exact match) and a submission time range."""
+        if not 1 <= limit <= 500:
+            raise InvalidCommand("limit must be 1..500")
+        unknown = set(filters) - set(SEARCH_FILTERS)
+        if unknown:
+            raise InvalidCommand(
+                f"unknown filters {sorted(unknown)}; known: {list(SEARCH_FILTERS)}"
+            )
+        where: list[str] = []
+        params: list[Any] = []
+        for name, column in SEARCH_FILTERS.items():
+            value = filters.get(name)
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(str(value))
+        if submitted_from is not None:
+            where.append("submitted_at_us >= %s")
+            params.append(to_micros(submitted_from))
+        if submitted_to is not None:
+            where.append("submitted_at_us < %s")
+            params.append(to_micros(submitted_to))
+        if cursor:
+            micros, case_id = decode_cursor(cursor)
+            where.append("(submitted_at_us < %s OR (submitted_at_us = %s AND case_id < %s))")
+            params += [micros, micros, case_id]
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self.rows(
+            f"SELECT * FROM {{case_status}} {clause}"
+            "ORDER BY submitted_at_us DESC, case_id DESC LIMIT %s",
+            (*params, limit + 1),
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if rows and more else None
+        return Page(
+            [public_row(r) for r in rows],
+            encode_cursor(last["submitted_at_us"], last["case_id"]) if last else None,
+        )
+
+    def changes(
+        self,
+        after_position: int = 0,
+        *,
+        limit: int = 100,
+        window: str | None = None,
+        case_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Cases whose row changed after a log position, oldest change first (for SSE).
+
+        Each case appears once, at its latest change; resuming from the last
+        ``last_position`` seen loses nothing.
+        """
+        where: list[str] = ["last_position > %s"]
+        params: list[Any] = [after_position]
+        if window is not None:
+            where.append("intake_window = %s")
+            params.append(window)
+        if case_id is not None:
+            where.append("case_id = %s")
+            params.append(str(case_id))
+        rows = self.rows(
+            f"SELECT * FROM {{case_status}} WHERE {' AND '.join(where)} "
+            "ORDER BY last_position LIMIT %s",
+            (*params, limit),
+        )
+        return [public_row(r) for r in rows]
+
+    def counts(self, by: str = "status", **filters: str | None) -> dict[str, int]:
+        """Number of cases per stage, status, window or item_code."""
+        if by not in ("stage", "status", "window", "item_code", "warning"):
+            raise InvalidCommand("counts by stage, status, window, item_code or warning")
+        unknown = set(filters) - set(SEARCH_FILTERS)
+        if unknown:
+            raise InvalidCommand(f"unknown filters {sorted(unknown)}")
+        given = {k: v for k, v in filters.items() if v is not None}
+        where = [f"{SEARCH_FILTERS[k]} = %s" for k in given]
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        column = SEARCH_FILTERS[by]
+        rows = self.rows(
+            f"SELECT {column} AS k, count(*) AS n FROM {{case_status}} {clause}GROUP BY {column}",
+            [str(v) for v in given.values()],
+        )
+        return {str(r["k"]): int(r["n"]) for r in rows}

@@ -1,0 +1,306 @@
+"""View storage: connections, the tracking table, and creating, swapping and dropping targets.
+
+Views live in the same database as the events by default (one URL, ``CASESTORE_DB``):
+a projection's rows and its position commit in one transaction of that database.
+:class:`ViewDB` takes any URL, so views could live in another database later; only
+the exactly-once guarantee (rows + position together) must stay in one database, and
+it does, because the position is stored beside the rows, not beside the events.
+
+A *target* is one physical copy of a projection's tables: ``''`` is the live view
+(``case_status``); a named target sits beside it (``case_status__mar1``); a rebuild
+writes into a scratch target (``case_status__b1f3a9c2``) and :func:`swap` renames it
+over its destination in one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+from casestore.domain.errors import InvalidCommand, NotFound
+from casestore.store.config import backend_of, eventsourcing_env
+
+from .base import Projection, Tx, check_target, physical
+
+TRACKING = "projection_tracking"
+_TRACKING_COLS = (
+    "key, projection, target, kind, version, position, last_recorded_at_us, until_us, upto, "
+    "created_at_us, updated_at_us"
+)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True)
+class TrackingRow:
+    """Where one target of a projection stands."""
+
+    key: str
+    projection: str
+    target: str
+    kind: str  # live | target | scratch
+    version: int
+    position: int
+    last_recorded_at_us: int | None
+    until_us: int | None
+    upto: int | None
+    created_at_us: int
+    updated_at_us: int
+
+    @property
+    def frozen(self) -> bool:
+        """Built up to a past moment or position: never advanced by live workers."""
+        return self.until_us is not None or self.upto is not None
+
+
+class ViewDB:
+    """Connections to the database holding the views (SQLite file or PostgreSQL)."""
+
+    def __init__(self, db_url: str, *, pool_size: int = 4) -> None:
+        self.url = db_url
+        self.backend = backend_of(db_url)
+        self._local = threading.local()
+        self._sqlite_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._pool: Any = None
+        if self.backend == "sqlite":
+            self.sqlite_path = eventsourcing_env(db_url)["SQLITE_DBNAME"]
+        else:
+            from psycopg_pool import ConnectionPool
+
+            self._pool = ConnectionPool(
+                db_url,
+                min_size=1,
+                max_size=pool_size,
+                open=True,
+                kwargs={"autocommit": True},
+                name="casestore-views",
+            )
+        self.ensure_tracking()
+
+    # -- connections ---------------------------------------------------------------------
+
+    def connect_sqlite(self) -> sqlite3.Connection:
+        """A new SQLite connection (autocommit; transactions are explicit)."""
+        conn = sqlite3.connect(
+            self.sqlite_path,
+            timeout=30,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=self.sqlite_path.startswith("file:"),
+        )
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A connection for reads (autocommit)."""
+        if self.backend == "sqlite":
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = self._local.conn = self.connect_sqlite()
+                with self._lock:
+                    self._sqlite_conns.append(conn)
+            yield conn
+        else:
+            with self._pool.connection() as conn:
+                yield conn
+
+    @contextlib.contextmanager
+    def transaction(self, names: Mapping[str, str] | None = None) -> Iterator[Tx]:
+        """One write transaction (SQLite: ``BEGIN IMMEDIATE``, the single writer lock)."""
+        with self.connection() as conn:
+            if self.backend == "sqlite":
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Tx(conn, "sqlite", names or {})
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            else:
+                with conn.transaction():
+                    yield Tx(conn, "postgres", names or {})
+
+    def rows(
+        self, template: str, params: Sequence[Any] = (), names: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Run a read query (``%s`` placeholders, ``{table}`` names); rows as dicts."""
+        text = template.format_map(names or {})
+        if self.backend == "sqlite":
+            text = text.replace("%s", "?")
+        with self.connection() as conn:
+            cur = conn.execute(text, params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        with self._lock:
+            for conn in self._sqlite_conns:
+                conn.close()
+            self._sqlite_conns.clear()
+        self._local = threading.local()
+
+    # -- tracking ------------------------------------------------------------------------
+
+    def ensure_tracking(self) -> None:
+        ddl = (
+            f"CREATE TABLE IF NOT EXISTS {TRACKING} (key TEXT PRIMARY KEY, "
+            "projection TEXT NOT NULL, target TEXT NOT NULL, kind TEXT NOT NULL, "
+            "version BIGINT NOT NULL, position BIGINT NOT NULL, last_recorded_at_us BIGINT, "
+            "until_us BIGINT, upto BIGINT, created_at_us BIGINT NOT NULL, "
+            "updated_at_us BIGINT NOT NULL)"
+        )
+        with self.transaction() as tx:
+            _schema_lock(tx)
+            tx.execute(ddl)
+
+    def tracking(self, key: str) -> TrackingRow | None:
+        rows = self.rows(f"SELECT {_TRACKING_COLS} FROM {TRACKING} WHERE key = %s", (key,))
+        return TrackingRow(**rows[0]) if rows else None
+
+    def all_tracking(self) -> list[TrackingRow]:
+        rows = self.rows(f"SELECT {_TRACKING_COLS} FROM {TRACKING} ORDER BY projection, key")
+        return [TrackingRow(**r) for r in rows]
+
+
+def _schema_lock(tx: Tx) -> None:
+    """Serialise DDL between processes (SQLite's BEGIN IMMEDIATE already does)."""
+    if tx.backend == "postgres":
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext('casestore-projection-schema'))")
+
+
+def lock_position(tx: Tx, key: str) -> int | None:
+    """The committed position of a target, locked until the transaction ends."""
+    lock = " FOR UPDATE" if tx.backend == "postgres" else ""
+    rows = tx.execute(f"SELECT position FROM {TRACKING} WHERE key = %s{lock}", (key,))
+    return int(rows[0][0]) if rows else None
+
+
+def set_position(tx: Tx, key: str, position: int, last_recorded_at_us: int | None) -> None:
+    tx.execute(
+        f"UPDATE {TRACKING} SET position = %s, last_recorded_at_us = %s, updated_at_us = %s "
+        "WHERE key = %s",
+        (position, last_recorded_at_us, _now_us(), key),
+    )
+
+
+def create_target(
+    db: ViewDB,
+    projection: Projection[Any],
+    target: str = "",
+    *,
+    kind: str = "live",
+    until_us: int | None = None,
+    upto: int | None = None,
+) -> bool:
+    """Create a target's empty tables and tracking row at position 0 (False if it exists)."""
+    key = physical(projection.name, check_target(target))
+    with db.transaction() as tx:
+        _schema_lock(tx)
+        if lock_position(tx, key) is not None:
+            return False
+        for table in projection.tables:
+            name = physical(table.name, target)
+            tx.execute(f"DROP TABLE IF EXISTS {name}")  # leftovers of a crashed creation
+            for statement in table.ddl(db.backend, name):
+                tx.execute(statement)
+        now = _now_us()
+        tx.execute(
+            f"INSERT INTO {TRACKING} ({_TRACKING_COLS}) VALUES "
+            "(%s, %s, %s, %s, %s, 0, NULL, %s, %s, %s, %s)",
+            (key, projection.name, target, kind, projection.version, until_us, upto, now, now),
+        )
+    return True
+
+
+def swap(db: ViewDB, projection: Projection[Any], source: str, dest: str) -> TrackingRow:
+    """Put the tables built under ``source`` in place of ``dest``, atomically.
+
+    Readers of ``dest`` see the old tables until the commit and the new ones after;
+    a live worker's next batch finds the new position and continues from it.
+    """
+    src_key, dest_key = physical(projection.name, source), physical(projection.name, dest)
+    with db.transaction() as tx:
+        if tx.backend == "postgres":
+            tx.execute("SET LOCAL lock_timeout = '60s'")
+        _schema_lock(tx)
+        lock_position(tx, dest_key)  # waits for a live worker's open batch
+        row = lock_position(tx, src_key)
+        if row is None:
+            raise NotFound(f"no target {src_key} to swap in")
+        for table in projection.tables:
+            tx.execute(f"DROP TABLE IF EXISTS {physical(table.name, dest)}")
+            tx.execute(
+                f"ALTER TABLE {physical(table.name, source)} RENAME TO {physical(table.name, dest)}"
+            )
+        tx.execute(f"DELETE FROM {TRACKING} WHERE key = %s", (dest_key,))
+        tx.execute(
+            f"UPDATE {TRACKING} SET key = %s, target = %s, kind = %s, updated_at_us = %s "
+            "WHERE key = %s",
+            (dest_key, dest, "live" if dest == "" else "target", _now_us(), src_key),
+        )
+    swapped = db.tracking(dest_key)
+    assert swapped is not None
+    return swapped
+
+
+def drop_target(db: ViewDB, projection: Projection[Any], target: str) -> None:
+    """Drop a named or scratch target's tables and tracking row (never the live view)."""
+    if not target:
+        raise InvalidCommand("the live view is replaced by a rebuild, never dropped")
+    with db.transaction() as tx:
+        _schema_lock(tx)
+        for table in projection.tables:
+            tx.execute(f"DROP TABLE IF EXISTS {physical(table.name, target)}")
+        tx.execute(f"DELETE FROM {TRACKING} WHERE key = %s", (physical(projection.name, target),))
+
+
+class ViewTracking(TrackingRecorder):
+    """eventsourcing's TrackingRecorder over one target's tracking row.
+
+    Lets stock eventsourcing code wait for a view (``wait(app_name, position)``) and
+    record tracking the usual way; our runtime writes the same row in its batches.
+    """
+
+    def __init__(self, db: ViewDB, key: str) -> None:
+        self.db = db
+        self.key = key
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        with self.db.transaction() as tx:
+            current = lock_position(tx, self.key)
+            if current is None:
+                raise NotFound(f"no projection target {self.key}")
+            if tracking.notification_id <= current:
+                raise InvalidCommand(f"{self.key} is already at position {current}")
+            set_position(tx, self.key, tracking.notification_id, None)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        row = self.db.tracking(self.key)
+        return row.position if row and row.position else None
+
+
+class View:
+    """Base of the query helpers: reads one target's tables (the live view by default)."""
+
+    tables: tuple[Any, ...] = ()
+
+    def __init__(self, db: ViewDB, target: str = "") -> None:
+        self.db = db
+        self.target = check_target(target)
+        self.names = {t.name: physical(t.name, target) for t in self.tables}
+
+    def rows(self, template: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return self.db.rows(template, params, self.names)

@@ -1,0 +1,224 @@
+"""Reading the global log for projections: ordered pages, streamed, optionally prefetched.
+
+Same rows and order as ``app.log.iter_log`` (positions are gap-free and, on PostgreSQL,
+commit order equals position order because every append holds the table's EXCLUSIVE
+lock; so ``position > last`` never skips an event a slower transaction could still
+fill). It reads the table directly with tuple rows, ids as text and times as integer
+microseconds, because building ``LogRow`` dataclasses from dict rows costs more than
+the projections themselves during a rebuild. ``pages(prefetch=True)`` reads the next
+page on its own connection while the current one is applied; at most two pages are
+in memory, whatever the length of the log.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Generator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from casestore.store.application import CasestoreApp
+from casestore.store.config import eventsourcing_env
+from casestore.store.recorders import EVENTS_TABLE
+
+from .base import LogEvent, micros_to_datetime
+
+_FAR = 2**62
+_END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+_PG_SCAN = (
+    "SELECT notification_id, originator_id::text, originator_version, topic, state, "
+    "(extract(epoch from recorded_at) * 1000000)::bigint, event_hash, chain_hash "
+    f"FROM {EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s "
+    "AND recorded_at <= %s ORDER BY notification_id LIMIT %s"
+)
+_SQLITE_SCAN = (
+    "SELECT notification_id, originator_id, originator_version, topic, state, recorded_at, "
+    f"event_hash, chain_hash FROM {EVENTS_TABLE} WHERE notification_id > ? "
+    "AND notification_id <= ? AND recorded_at <= ? ORDER BY notification_id LIMIT ?"
+)
+
+
+def _dashed(h: str) -> str:
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class LogSource:
+    """Ordered reads of the event log of one :class:`CasestoreApp`'s database."""
+
+    def __init__(self, app: CasestoreApp) -> None:
+        self.url = app.db_url
+        self.backend = app.backend
+        self.unwrap = _unwrapper(app)
+        self._local = threading.local()
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+
+    def connect(self) -> Any:
+        """A new connection to the event database (autocommit)."""
+        if self.backend == "sqlite":
+            name = eventsourcing_env(self.url)["SQLITE_DBNAME"]
+            conn: Any = sqlite3.connect(
+                name,
+                timeout=30,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=name.startswith("file:"),
+            )
+        else:
+            import psycopg
+
+            conn = psycopg.connect(self.url, autocommit=True)
+        return conn
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.connect()
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+        self._local = threading.local()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def read(
+        self,
+        after: int,
+        limit: int,
+        *,
+        upto: int | None = None,
+        until_us: int | None = None,
+        conn: Any = None,
+    ) -> list[LogEvent]:
+        """Up to ``limit`` events after a position, in order (bounded by upto/until)."""
+        conn = conn or self._conn()
+        stop = _FAR if upto is None else upto
+        unwrap = self.unwrap
+        if self.backend == "sqlite":
+            until = _FAR if until_us is None else until_us
+            rows = conn.execute(_SQLITE_SCAN, (after, stop, until, limit)).fetchall()
+            return [
+                LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], unwrap)
+                for r in rows
+            ]
+        until_dt = _END_OF_TIME if until_us is None else micros_to_datetime(until_us)
+        with conn.cursor(binary=True) as cur:
+            cur.execute(_PG_SCAN, (after, stop, until_dt, limit), prepare=True)
+            rows = cur.fetchall()
+        return [LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], unwrap) for r in rows]
+
+    def pages(
+        self,
+        after: int,
+        page: int,
+        *,
+        upto: int | None = None,
+        until_us: int | None = None,
+        prefetch: bool = False,
+    ) -> Generator[list[LogEvent], None, None]:
+        """Successive full pages after a position; stops after the first short page."""
+        if not prefetch:
+            position = after
+            while True:
+                rows = self.read(position, page, upto=upto, until_us=until_us)
+                if rows:
+                    yield rows
+                if len(rows) < page:
+                    return
+                position = rows[-1].position
+        yield from self._prefetched(after, page, upto, until_us)
+
+    def _prefetched(
+        self, after: int, page: int, upto: int | None, until_us: int | None
+    ) -> Iterator[list[LogEvent]]:
+        pending: queue.Queue[list[LogEvent] | BaseException | None] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def offer(item: list[LogEvent] | BaseException | None) -> bool:
+            while not stop.is_set():
+                try:
+                    pending.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            conn = self.connect()
+            try:
+                position = after
+                while True:
+                    rows = self.read(position, page, upto=upto, until_us=until_us, conn=conn)
+                    if rows and not offer(rows):
+                        return
+                    if len(rows) < page:
+                        offer(None)
+                        return
+                    position = rows[-1].position
+            except BaseException as e:  # handed to the consumer
+                offer(e)
+            finally:
+                conn.close()
+
+        reader = threading.Thread(target=produce, name="casestore-log-prefetch", daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = pending.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            reader.join()
+
+    def head(self) -> int:
+        """The last position of the log (0 when empty)."""
+        row = (
+            self._conn()
+            .execute(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}")
+            .fetchone()
+        )
+        return int(row[0])
+
+    def recorded_at(self, position: int) -> datetime | None:
+        """When the event at a position was recorded."""
+        rows = self.read(position - 1, 1, upto=position)
+        return rows[0].recorded_at if rows else None
+
+    def position_at(self, until_us: int) -> int:
+        """The last position recorded at or before a moment."""
+        sql = f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE} WHERE recorded_at <= "
+        param: Any = until_us
+        if self.backend == "sqlite":
+            sql += "?"
+        else:
+            sql, param = sql + "%s", micros_to_datetime(until_us)
+        return int(self._conn().execute(sql, (param,)).fetchone()[0])
+
+
+def _unwrapper(app: CasestoreApp) -> Callable[[bytes], bytes] | None:
+    """Undo the mapper's encryption and compression, if the app configured any."""
+    cipher = getattr(app.mapper, "cipher", None)
+    compressor = getattr(app.mapper, "compressor", None)
+    if cipher is None and compressor is None:
+        return None
+
+    def unwrap(data: bytes) -> bytes:
+        if cipher is not None:
+            data = cipher.decrypt(data)
+        if compressor is not None:
+            data = compressor.decompress(data)
+        return data
+
+    return unwrap

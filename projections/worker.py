@@ -1,0 +1,257 @@
+"""Applying the log to one target of one projection, exactly once; rebuilds and time travel.
+
+One batch = one transaction: lock the target's tracking row, check it still holds the
+position the batch was read after, apply the projection, move the position, commit.
+A crash anywhere before the commit leaves rows and position as they were; a second
+worker on the same target (a standby that woke too early, a rebuild's swap) shows up
+as a moved position, and the batch is re-read from there instead of applied twice.
+
+Rebuilds are blue/green: the projection is built into a scratch target beside the
+one being replaced, which keeps serving; when the scratch target has caught up it is
+swapped in with one transaction (:func:`casestore.projections.db.swap`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from casestore.domain.errors import InvalidCommand, NotFound
+from casestore.store.batch import to_micros
+
+from .base import LogEvent, Projection, check_target, physical
+from .db import (
+    TrackingRow,
+    ViewDB,
+    create_target,
+    drop_target,
+    lock_position,
+    set_position,
+    swap,
+)
+from .logsource import LogSource
+
+log = logging.getLogger("casestore.projections")
+BatchHook = Callable[["Worker", Sequence[LogEvent]], None]
+CommitHook = Callable[[str, int], None]
+
+
+class Worker:
+    """Moves one target of one projection along the log, a batch per transaction."""
+
+    def __init__(
+        self,
+        source: LogSource,
+        db: ViewDB,
+        projection: Projection[Any],
+        *,
+        target: str = "",
+        batch: int = 1000,
+        upto: int | None = None,
+        until_us: int | None = None,
+        before_commit: BatchHook | None = None,
+        on_commit: CommitHook | None = None,
+    ) -> None:
+        self.source = source
+        self.db = db
+        self.projection = projection
+        self.target = check_target(target)
+        self.key = physical(projection.name, target)
+        self.names = projection.table_names(target)
+        self.batch = batch
+        self.upto = upto
+        self.until_us = until_us
+        self.before_commit = before_commit
+        self.on_commit = on_commit
+        self.position = self.load_position()
+
+    def load_position(self) -> int:
+        row = self.db.tracking(self.key)
+        if row is None:
+            raise NotFound(f"projection target {self.key} does not exist")
+        self.position = row.position
+        return row.position
+
+    def catch_up(
+        self, *, stop: threading.Event | None = None, max_batches: int | None = None
+    ) -> int:
+        """Apply everything after the position (within upto/until); the count applied.
+
+        The first page is read directly; when it is full (a backlog), the following
+        pages are read ahead on a second connection while each one is applied.
+        """
+        applied = batches = 0
+        prefetch = False
+        while True:
+            again = False
+            pages = self.source.pages(
+                self.position, self.batch, upto=self.upto, until_us=self.until_us, prefetch=prefetch
+            )
+            try:
+                for page in pages:
+                    if stop is not None and stop.is_set():
+                        return applied
+                    if not self.apply_page(page):
+                        again = True  # re-read from where the position moved
+                        break
+                    applied += len(page)
+                    batches += 1
+                    if max_batches is not None and batches >= max_batches:
+                        return applied
+                    if len(page) == self.batch and not prefetch:
+                        prefetch = again = True  # a backlog: read ahead from here on
+                        break
+            finally:
+                pages.close()
+            if not again:
+                return applied
+
+    def apply_page(self, page: Sequence[LogEvent]) -> bool:
+        """Apply one page in one transaction; False when the position moved meanwhile."""
+        handles = self.projection.handles
+        handled = [e for e in page if handles(e)]
+        last = page[-1]
+        with self.db.transaction(self.names) as tx:
+            current = lock_position(tx, self.key)
+            if current is None:
+                raise NotFound(f"projection target {self.key} was dropped")
+            if current != self.position:
+                log.info("%s moved from %d to %d meanwhile", self.key, self.position, current)
+                self.position = current
+                return False
+            if handled:
+                self.projection.apply(tx, handled)
+            set_position(tx, self.key, last.position, last.recorded_at_us)
+            if self.before_commit is not None:
+                self.before_commit(self, page)
+        self.position = last.position
+        if self.on_commit is not None:
+            self.on_commit(self.projection.name, self.position)
+        return True
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """What a rebuild produced."""
+
+    projection: str
+    target: str  # '' = the live view
+    position: int
+    events: int
+    seconds: float
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+Progress = Callable[[str, int, int], None]  # (projection, position, head)
+
+
+def rebuild_into(
+    source: LogSource,
+    db: ViewDB,
+    projection: Projection[Any],
+    *,
+    target: str = "",
+    until_us: int | None = None,
+    upto: int | None = None,
+    batch: int = 5000,
+    progress: Progress | None = None,
+    catch_up_rounds: int = 5,
+) -> RebuildResult:
+    """Build ``projection`` from zero beside ``target`` and swap it in when caught up.
+
+    ``target`` '' replaces the live view; a name keeps the result beside the live one.
+    With ``until_us``/``upto`` only events recorded by then / up to that position are
+    applied and the result is frozen there (a past-time view); such a build never
+    replaces the live view.
+    """
+    check_target(target)
+    frozen = until_us is not None or upto is not None
+    if frozen and not target:
+        raise InvalidCommand("a view as of a past moment needs a target name beside the live one")
+    scratch = "b" + secrets.token_hex(4)
+    create_target(db, projection, scratch, kind="scratch", until_us=until_us, upto=upto)
+    started = time.perf_counter()
+    try:
+        worker = Worker(
+            source, db, projection, target=scratch, batch=batch, upto=upto, until_us=until_us
+        )
+        head = upto if upto is not None else source.head()
+        events = 0
+        for _ in range(max(1, catch_up_rounds)):
+            # Loop until a round finds nothing new: then the swap is a small step behind
+            # at most, and the live worker (if any) continues from the swapped position.
+            applied = _catch_up_reporting(worker, projection.name, head, progress)
+            events += applied
+            if applied == 0 or frozen:
+                break
+            head = source.head()
+        swapped = swap(db, projection, scratch, target)
+    except BaseException:
+        drop_target(db, projection, scratch)
+        raise
+    return RebuildResult(
+        projection.name, target, swapped.position, events, time.perf_counter() - started
+    )
+
+
+def _catch_up_reporting(worker: Worker, name: str, head: int, progress: Progress | None) -> int:
+    applied = 0
+    while True:
+        n = worker.catch_up(max_batches=20)
+        applied += n
+        if progress is not None:
+            progress(name, worker.position, max(head, worker.position))
+        if n == 0 or n < 20 * worker.batch:
+            return applied
+
+
+def rebuild_as_of(
+    app: Any,
+    name: str,
+    *,
+    until: datetime | None = None,
+    at_position: int | None = None,
+    target: str,
+    db: ViewDB | None = None,
+    batch: int = 5000,
+) -> TrackingRow:
+    """Build projection ``name`` as it stood at a past moment or log position into ``target``.
+
+    The result sits beside the live view (query it with the view classes'
+    ``target=`` argument) until rebuilt again or dropped.
+    """
+    from .registry import get_projection
+
+    if not target:
+        raise InvalidCommand("rebuild_as_of needs a target name beside the live view")
+    projection = get_projection(name)
+    own_db = db is None
+    views = db or ViewDB(app.db_url)
+    source = LogSource(app)
+    try:
+        until_us = to_micros(until) if until is not None else None
+        rebuild_into(
+            source,
+            views,
+            projection,
+            target=target,
+            until_us=until_us,
+            upto=at_position,
+            batch=batch,
+        )
+        row = views.tracking(physical(projection.name, target))
+        assert row is not None
+        return row
+    finally:
+        source.close()
+        if own_db:
+            views.close()
