@@ -14,11 +14,15 @@ reason to give the bureau more time.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, ClassVar
 
-from casestore.domain.values import ART45_PAUSE_KINDS, BUREAU_TZ, ItemLimits
+import orjson
+
+from casestore.domain import Case, InvalidCommand
+from casestore.domain.values import ART45_PAUSE_KINDS, BUREAU_TZ, ItemLimits, local_date
 from casestore.timelimits import (
     MAX_EXTENSION_DAYS,
     MAX_EXTENSION_DAYS_JOINT,
@@ -28,12 +32,15 @@ from casestore.timelimits import (
     WarningLevel,
     WorkingCalendar,
     compute_clock,
+    default_calendar,
     remaining_working_days,
     warning_level,
     working_days_used,
 )
 
-from .casefacts import CaseFacts, Grant, Stamp
+from .base import Column, Index, LogEvent, Projection, Table, Tx
+from .casefacts import CaseFacts, FactsFold, Grant, ItemFacts, Stamp
+from .db import ViewDB
 
 
 @dataclass(frozen=True)
@@ -403,3 +410,337 @@ def _survey_clocks(
         result = compute_clock(plan.stamp.on, plan.days, cal, kind="survey")
         clocks.append(_clock(result, done, today, cal, cfg, [], (pos,)))
     return tuple(clocks)
+
+
+# -- the compliance projection --------------------------------------------------------------
+
+COMPLIANCE_CASES = Table(
+    "compliance_cases",
+    (
+        Column("case_id", not_null=True),
+        Column("facts"),
+        Column("case_no"),
+        Column("item_code"),
+        Column("service_window"),
+        Column("staff"),
+        Column("stage"),
+        Column("received_on"),
+        Column("decision_start"),
+        Column("deemed", "int"),
+        Column("promised_due"),
+        Column("statutory_due"),
+        Column("paused", "int"),
+        Column("decision_open", "int"),
+        Column("decided_on"),
+        Column("month"),
+        Column("outcome"),
+        Column("promised_on_time", "int"),
+        Column("statutory_on_time", "int"),
+        Column("used_days", "int"),
+        Column("acceptance_due"),
+        Column("acceptance_open", "int"),
+        Column("delivery_due"),
+        Column("delivery_open", "int"),
+        Column("current_kind"),
+        Column("current_due"),
+        Column("provisional", "int"),
+        Column("as_of"),
+        Column("last_position", "int"),
+    ),
+    ("case_id",),
+    (
+        Index("decided", ("decided_on",)),
+        Index("open", ("decision_open", "promised_due")),
+        Index("item", ("item_code",)),
+    ),
+)
+COMPLIANCE_ITEMS = Table(
+    "compliance_items",
+    (Column("item_id", not_null=True), Column("facts"), Column("code")),
+    ("item_id",),
+)
+GROUPS = {"item": "item_code", "window": "service_window", "staff": "staff", "month": "month"}
+
+
+@dataclass
+class _Batch:
+    cases: FactsFold
+    items: FactsFold
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+class ComplianceProjection(Projection[_Batch]):
+    """Per-case clocks as of each case's latest event; aggregates are queries over them.
+
+    A case's row is computed with ``today`` = the bureau date its latest event was
+    recorded, so a rebuild gives the same rows; "overdue now" is a query comparing the
+    stored due dates with the caller's today (:class:`ComplianceView`).
+    """
+
+    name = "compliance"
+    version = 1
+    tables = (COMPLIANCE_CASES, COMPLIANCE_ITEMS)
+    handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
+        **{f"Case.{k}": lambda b, e: b.cases.apply(e) for k in Case.EVENT_NAMES},
+        "Item.Published": lambda b, e: b.items.apply(e),
+        "Item.Revised": lambda b, e: b.items.apply(e),
+    }
+
+    def __init__(
+        self, calendar: WorkingCalendar | None = None, config: ClockConfig | None = None
+    ) -> None:
+        self._calendar = calendar
+        self._config = config
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar (loaded on first use)."""
+        if self._calendar is None:
+            self._calendar = default_calendar()
+        return self._calendar
+
+    @property
+    def config(self) -> ClockConfig:
+        """Clock settings from the environment (loaded on first use)."""
+        if self._config is None:
+            self._config = ClockConfig.load()
+        return self._config
+
+    def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
+        batch = _Batch(
+            FactsFold(tx, COMPLIANCE_CASES, CaseFacts, CaseFacts.from_dict),
+            FactsFold(tx, COMPLIANCE_ITEMS, lambda _: ItemFacts(), ItemFacts.from_dict),
+        )
+        batch.cases.prefetch(e.aggregate_id for e in events if e.aggregate == "Case")
+        return batch
+
+    def finish(self, tx: Tx, state: _Batch) -> None:
+        state.items.write(lambda item: {"code": item.code})
+        fallback = catalogue_limits(tx, "{compliance_items}") if state.cases.changed else {}
+        state.cases.write(lambda f: self.row(f, fallback.get(f.item_code)))
+
+    def row(self, f: CaseFacts, fallback: ItemLimits | None = None) -> dict[str, Any]:
+        """The derived columns of one case."""
+        today = local_date(f.last.recorded_at) if f.last else date.min
+        c = case_clocks(f, self.calendar, today, self.config, fallback)
+        p, s, current = c.promised, c.statutory, c.current
+        decided = f.decided.on if f.decided else None
+        return {
+            "case_no": f.case_no,
+            "item_code": f.item_code,
+            "service_window": f.window,
+            "staff": f.staff,
+            "stage": f.stage,
+            "received_on": _iso(f.submitted.on if f.submitted else None),
+            "decision_start": _iso(p.start if p else None),
+            "deemed": int(c.deemed_accepted),
+            "promised_due": _iso(p.due if p else None),
+            "statutory_due": _iso(s.due if s else None),
+            "paused": int(bool(p and p.paused)),
+            "decision_open": int(bool(p and p.done is None)),
+            "decided_on": _iso(decided),
+            "month": decided.strftime("%Y-%m") if decided else None,
+            "outcome": f.outcome,
+            "promised_on_time": None if not (p and decided) else int(bool(p.on_time)),
+            "statutory_on_time": None if not (s and decided) else int(bool(s.on_time)),
+            "used_days": p.used if p and decided else None,
+            "acceptance_due": _iso(c.acceptance.due if c.acceptance else None),
+            "acceptance_open": int(bool(c.acceptance and c.acceptance.done is None)),
+            "delivery_due": _iso(c.delivery.due if c.delivery else None),
+            "delivery_open": int(bool(c.delivery and c.delivery.done is None)),
+            "current_kind": current.kind if current else None,
+            "current_due": _iso(current.due if current else None),
+            "provisional": int(c.provisional),
+            "as_of": today.isoformat(),
+            "last_position": f.last.position if f.last else 0,
+        }
+
+
+def catalogue_limits(tx: Tx, table: str) -> dict[str, ItemLimits]:
+    """Item code -> limits in force, from a projection's items table (a small catalogue)."""
+    out: dict[str, ItemLimits] = {}
+    for (raw,) in tx.execute(f"SELECT facts FROM {table}"):
+        item = ItemFacts.from_dict(orjson.loads(raw))
+        limits = item.limits()
+        if limits is not None:
+            out[item.code] = limits
+    return out
+
+
+PROJECTION = ComplianceProjection()
+
+
+def bureau_today() -> date:
+    """Today in the bureau's time zone (the default ``today`` of the views)."""
+    return local_date(datetime.now(UTC))
+
+
+_OVERDUE = {
+    "acceptance": ("acceptance_due", "acceptance_open = 1"),
+    "promised": ("promised_due", "decision_open = 1 AND paused = 0"),
+    "statutory": ("statutory_due", "decision_open = 1 AND paused = 0"),
+    "delivery": ("delivery_due", "delivery_open = 1"),
+}
+
+
+class ComplianceView:
+    """Queries over the compliance projection: the live view, or a named target."""
+
+    def __init__(
+        self,
+        db: ViewDB,
+        target: str = "",
+        *,
+        calendar: WorkingCalendar | None = None,
+        config: ClockConfig | None = None,
+    ) -> None:
+        self.db = db
+        self.names = PROJECTION.table_names(target)
+        self.calendar = calendar or PROJECTION.calendar
+        self.config = config or PROJECTION.config
+
+    def summary(
+        self, group_by: str = "item", *, since: date | None = None, until: date | None = None
+    ) -> dict[str, Any]:
+        """On-time rates against promised and statutory limits, average working days used,
+        by item, window, staff or month of decision, over cases decided in [since, until]."""
+        column = GROUPS.get(group_by)
+        if column is None:
+            raise InvalidCommand(f"group_by must be one of {sorted(GROUPS)}, got {group_by!r}")
+        bounds = ((since or date.min).isoformat(), (until or date.max).isoformat())
+        decided = self.db.rows(
+            f"SELECT {column} AS k, COUNT(*) AS n, SUM(promised_on_time) AS p, "
+            "SUM(statutory_on_time) AS s, SUM(used_days) AS u, SUM(deemed) AS d "
+            "FROM {compliance_cases} WHERE decided_on IS NOT NULL AND decided_on >= %s "
+            f"AND decided_on <= %s GROUP BY {column}",
+            bounds,
+            self.names,
+        )
+        running = self.db.rows(
+            f"SELECT {column} AS k, COUNT(*) AS n FROM {{compliance_cases}} "
+            f"WHERE decision_open = 1 GROUP BY {column}",
+            (),
+            self.names,
+        )
+        open_by = {r["k"] or "": int(r["n"]) for r in running}
+        groups = [_group(r["k"] or "", r, open_by.get(r["k"] or "", 0)) for r in decided]
+        keys = {g["key"] for g in groups}
+        groups += [_group(k, {}, n) for k, n in open_by.items() if k not in keys]
+        groups.sort(key=lambda g: g["key"])
+        total: dict[str, Any] = {
+            f: sum(int(r[f] or 0) for r in decided) for f in ("n", "p", "s", "u", "d")
+        }
+        return {
+            "group_by": group_by,
+            "since": _iso(since),
+            "until": _iso(until),
+            "groups": groups,
+            "total": _group("", total, sum(open_by.values())),
+        }
+
+    def overdue(
+        self, today: date | None = None, *, kind: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Cases whose running clock (acceptance, promised, statutory or delivery) is past
+        its due date on ``today`` (default: the bureau's today), oldest first."""
+        day = today or bureau_today()
+        kinds = [kind] if kind else list(_OVERDUE)
+        if any(k not in _OVERDUE for k in kinds):
+            raise InvalidCommand(f"kind must be one of {sorted(_OVERDUE)}, got {kind!r}")
+        out: list[dict[str, Any]] = []
+        for k in kinds:
+            due_col, running = _OVERDUE[k]
+            rows = self.db.rows(
+                f"SELECT case_id, case_no, item_code, service_window, staff, {due_col} AS due "
+                f"FROM {{compliance_cases}} WHERE {running} AND {due_col} < %s "
+                f"ORDER BY {due_col}, case_id LIMIT %s",
+                (day.isoformat(), limit),
+                self.names,
+            )
+            for r in rows:
+                due = date.fromisoformat(r["due"])
+                late = -remaining_working_days(due, day, self.calendar)
+                r["window"] = r.pop("service_window")
+                out.append({**r, "kind": k, "overdue_working_days": late})
+        out.sort(key=lambda r: (r["due"], r["kind"], r["case_id"]))
+        return out[:limit]
+
+    def deadlines(self, case_ids: Sequence[str], today: date | None = None) -> dict[str, Any]:
+        """Per case: due dates, the running clock, remaining working days and warning level
+        on ``today`` (what ``case_status`` shows; kept here, keyed by case id)."""
+        day = today or bureau_today()
+        out: dict[str, Any] = {}
+        for start in range(0, len(case_ids), 500):
+            chunk = list(case_ids[start : start + 500])
+            marks = ", ".join(["%s"] * len(chunk))
+            rows = self.db.rows(
+                "SELECT case_id, promised_due, statutory_due, acceptance_due, delivery_due, "
+                "current_kind, current_due, paused, decision_open, deemed FROM "
+                f"{{compliance_cases}} WHERE case_id IN ({marks})",
+                chunk,
+                self.names,
+            )
+            for r in rows:
+                out[r["case_id"]] = self._deadline(r, day)
+        return out
+
+    def _deadline(self, r: dict[str, Any], day: date) -> dict[str, Any]:
+        remaining = warning = None
+        if r["current_due"]:
+            remaining = remaining_working_days(
+                date.fromisoformat(r["current_due"]), day, self.calendar
+            )
+            if not r["paused"]:
+                warning = warning_level(remaining, self.config.yellow_threshold)
+            if r["decision_open"] and r["statutory_due"] and r["statutory_due"] < day.isoformat():
+                warning = "red"
+        return {
+            "promised_due": r["promised_due"],
+            "statutory_due": r["statutory_due"],
+            "acceptance_due": r["acceptance_due"],
+            "delivery_due": r["delivery_due"],
+            "running": r["current_kind"],
+            "due": r["current_due"],
+            "paused": bool(r["paused"]),
+            "deemed_accepted": bool(r["deemed"]),
+            "remaining_days": remaining,
+            "warning": warning,
+        }
+
+    def clock(self, case_id: str, today: date | None = None) -> dict[str, Any] | None:
+        """Every clock of one case on ``today``, explained (None for an unknown case)."""
+        rows = self.db.rows(
+            "SELECT facts FROM {compliance_cases} WHERE case_id = %s", (case_id,), self.names
+        )
+        if not rows:
+            return None
+        facts = CaseFacts.from_dict(orjson.loads(rows[0]["facts"]))
+        fallback = None
+        if facts.limits is None:
+            items = self.db.rows("SELECT facts FROM {compliance_items}", (), self.names)
+            for item in (ItemFacts.from_dict(orjson.loads(i["facts"])) for i in items):
+                if item.code == facts.item_code:
+                    fallback = item.limits()
+        day = today or bureau_today()
+        return case_clocks(facts, self.calendar, day, self.config, fallback).to_dict()
+
+
+def _group(key: str, r: Mapping[str, Any], running: int) -> dict[str, Any]:
+    n = int(r.get("n") or 0)
+    on_p, on_s, used = (int(r.get(f) or 0) for f in ("p", "s", "u"))
+    return {
+        "key": key,
+        "decided": n,
+        "open": running,
+        "on_time_promised": on_p,
+        "on_time_statutory": on_s,
+        "late_promised": n - on_p,
+        "late_statutory": n - on_s,
+        "promised_rate": round(on_p / n, 4) if n else None,
+        "statutory_rate": round(on_s / n, 4) if n else None,
+        "avg_working_days_used": round(used / n, 2) if n else None,
+        "deemed_accepted": int(r.get("d") or 0),
+    }

@@ -1,0 +1,283 @@
+"""``bundles``: progress of each 一件事一次办 bundle from its child cases, with its joint clock.
+
+The bundle's own clock follows 行政许可法 Art. 42 ¶2: 45 working days from the joint
+intake (the bundle's opening), + 15 once extended; its promised limit is the bundle's
+``promised_days``. Each child keeps its own item clock (see ``compliance``). A bundle is
+
+- ``received`` while no child is accepted yet,
+- ``in_progress`` once one is,
+- ``decided`` when every child has a decision (or was refused / withdrawn) and some
+  approved result is not delivered yet,
+- ``completed`` when every child is closed (delivered, denied, refused or withdrawn);
+  ``completed_on`` is the day the last child closed and is compared with both clocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, ClassVar
+
+import orjson
+
+from casestore.domain import Case, NotFound
+from casestore.timelimits import WorkingCalendar, compute_clock, default_calendar
+from casestore.timelimits.rules import remaining_working_days
+
+from .base import Column, Index, LogEvent, Projection, RowFold, Table, Tx, local_day
+from .compliance import bureau_today
+from .db import ViewDB
+
+BUNDLES = Table(
+    "bundles",
+    (
+        Column("bundle_id", not_null=True),
+        Column("code"),
+        Column("name"),
+        Column("opened_on"),
+        Column("opened_position", "int"),
+        Column("children"),
+        Column("promised_days", "int"),
+        Column("statutory_days", "int"),
+        Column("extension_days", "int"),
+        Column("extended_position", "int"),
+        Column("last_position", "int"),
+    ),
+    ("bundle_id",),
+)
+BUNDLE_CHILDREN = Table(
+    "bundle_children",
+    (
+        Column("case_id", not_null=True),
+        Column("bundle_id"),
+        Column("item_code"),
+        Column("case_no"),
+        Column("stage"),
+        Column("outcome"),
+        Column("accepted_on"),
+        Column("decided_on"),
+        Column("closed_on"),
+        Column("last_position", "int"),
+    ),
+    ("case_id",),
+    (Index("bundle", ("bundle_id",)),),
+)
+_STAGES = {
+    "SupplementRequested": "supplementing",
+    "SupplementReceived": "received",
+    "Accepted": "accepted",
+    "Rejected": "rejected",
+    "Withdrawn": "withdrawn",
+    "Sealed": "sealed",
+    "Delivered": "delivered",
+}
+_CLOSED = frozenset({"delivered", "denied", "rejected", "withdrawn"})
+_PRE = frozenset({"received", "supplementing"})
+
+
+@dataclass
+class _Batch:
+    bundles: RowFold
+    children: RowFold
+
+
+def _opened(b: _Batch, ev: LogEvent) -> None:
+    b.bundles.put(
+        (ev.aggregate_id,),
+        {
+            "bundle_id": ev.aggregate_id,
+            "code": ev.plain("code"),
+            "name": ev.plain("name"),
+            "opened_on": local_day(ev.business_at_us).isoformat(),
+            "opened_position": ev.position,
+            "children": orjson.dumps(ev.plain("children") or {}).decode(),
+            "promised_days": int(ev.plain("promised_days") or 0),
+            "statutory_days": int(ev.plain("statutory_days") or 45),
+            "extension_days": 0,
+            "extended_position": None,
+            "last_position": ev.position,
+        },
+    )
+
+
+def _extended(b: _Batch, ev: LogEvent) -> None:
+    row = b.bundles.get((ev.aggregate_id,))
+    if row is None or row["extended_position"] is not None:
+        return  # extended once only; a second grant moves nothing
+    row["extension_days"] = int(ev.plain("days") or 0)
+    row["extended_position"] = row["last_position"] = ev.position
+    b.bundles.touch((ev.aggregate_id,))
+
+
+def _child(b: _Batch, ev: LogEvent) -> None:
+    key = (ev.aggregate_id,)
+    if ev.type == "Submitted":
+        bundle = ev.plain("bundle_id")
+        if not bundle:
+            return
+        row = {
+            "case_id": ev.aggregate_id,
+            "bundle_id": bundle,
+            "item_code": ev.plain("item_code"),
+            "case_no": ev.plain("case_no"),
+            "stage": "received",
+            "outcome": None,
+            "accepted_on": None,
+            "decided_on": None,
+            "closed_on": None,
+        }
+    else:
+        found = b.children.get(key)
+        if found is None:
+            return  # not a bundle's child
+        row = found
+        _fold(row, ev)
+    row["last_position"] = ev.position
+    b.children.put(key, row)
+
+
+def _fold(row: dict[str, Any], ev: LogEvent) -> None:
+    day = local_day(ev.business_at_us).isoformat()
+    if ev.type == "Decided":
+        row["outcome"] = ev.plain("outcome")
+        row["stage"] = "decided" if row["outcome"] == "approve" else "denied"
+        row["decided_on"] = day
+    elif ev.type == "ReviewRecorded":
+        row["stage"] = "under_review" if row["stage"] == "accepted" else row["stage"]
+    elif ev.type in _STAGES:
+        row["stage"] = _STAGES[ev.type]
+    if ev.type == "Accepted":
+        row["accepted_on"] = day
+    if row["stage"] in _CLOSED and row["closed_on"] is None:
+        row["closed_on"] = day
+
+
+class BundlesProjection(Projection[_Batch]):
+    """Bundles and their child cases' stages."""
+
+    name = "bundles"
+    version = 1
+    tables = (BUNDLES, BUNDLE_CHILDREN)
+    handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
+        **{f"Case.{k}": _child for k in Case.EVENT_NAMES},
+        "Bundle.Opened": _opened,
+        "Bundle.ExtensionGranted": _extended,
+    }
+
+    def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
+        batch = _Batch(RowFold(tx, BUNDLES), RowFold(tx, BUNDLE_CHILDREN))
+        batch.children.prefetch(
+            (e.aggregate_id,) for e in events if e.aggregate == "Case" and e.type != "Submitted"
+        )
+        return batch
+
+    def finish(self, tx: Tx, state: _Batch) -> None:
+        state.bundles.flush()
+        state.children.flush()
+
+
+PROJECTION = BundlesProjection()
+
+
+class BundleView:
+    """Queries over the bundles projection: the live view, or a named target."""
+
+    def __init__(
+        self, db: ViewDB, target: str = "", *, calendar: WorkingCalendar | None = None
+    ) -> None:
+        self.db = db
+        self.names = PROJECTION.table_names(target)
+        self._calendar = calendar
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        if self._calendar is None:
+            self._calendar = default_calendar()
+        return self._calendar
+
+    def get(self, bundle_id: str, today: date | None = None) -> dict[str, Any]:
+        """One bundle with its children's progress and its joint clock on ``today``."""
+        rows = self.db.rows(
+            "SELECT * FROM {bundles} WHERE bundle_id = %s", (str(bundle_id),), self.names
+        )
+        if not rows:
+            raise NotFound(f"no bundle {bundle_id}")
+        children = self.db.rows(
+            "SELECT * FROM {bundle_children} WHERE bundle_id = %s ORDER BY item_code, case_id",
+            (str(bundle_id),),
+            self.names,
+        )
+        return self._render(rows[0], children, today or bureau_today())
+
+    def all(self, today: date | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every bundle (newest first) with its progress."""
+        ids = self.db.rows(
+            "SELECT bundle_id FROM {bundles} ORDER BY opened_position DESC LIMIT %s",
+            (limit,),
+            self.names,
+        )
+        return [self.get(r["bundle_id"], today) for r in ids]
+
+    def _render(
+        self, b: dict[str, Any], children: list[dict[str, Any]], today: date
+    ) -> dict[str, Any]:
+        stages = [c["stage"] for c in children]
+        expected = len(orjson.loads(b["children"]))
+        closed = sum(s in _CLOSED for s in stages)
+        decided = sum(c["decided_on"] is not None or c["stage"] in _CLOSED for c in children)
+        if children and closed == len(children) >= expected:
+            status = "completed"
+        elif children and decided == len(children) >= expected:
+            status = "decided"
+        elif any(s not in _PRE for s in stages):
+            status = "in_progress"
+        else:
+            status = "received"
+        done = max((c["closed_on"] for c in children if c["closed_on"]), default=None)
+        completed_on = date.fromisoformat(done) if status == "completed" and done else None
+        opened = date.fromisoformat(b["opened_on"])
+        clocks = {
+            "statutory": self._clock(
+                opened, b["statutory_days"] + b["extension_days"], completed_on, today
+            ),
+            "promised": self._clock(opened, b["promised_days"], completed_on, today),
+        }
+        clocks["statutory"]["extension_days"] = b["extension_days"]
+        return {
+            "bundle_id": b["bundle_id"],
+            "code": b["code"],
+            "name": b["name"],
+            "opened_on": b["opened_on"],
+            "status": status,
+            "completed_on": completed_on.isoformat() if completed_on else None,
+            "progress": {
+                "children": expected,
+                "submitted": len(children),
+                "accepted": sum(c["accepted_on"] is not None for c in children),
+                "decided": decided,
+                "closed": closed,
+            },
+            "children": [
+                {k: c[k] for k in ("case_id", "case_no", "item_code", "stage", "outcome")}
+                | {"decided_on": c["decided_on"], "closed_on": c["closed_on"]}
+                for c in children
+            ],
+            "clock": clocks,
+            "evidence": [
+                p for p in (b["opened_position"], b["extended_position"]) if p is not None
+            ],
+        }
+
+    def _clock(self, opened: date, days: int, done: date | None, today: date) -> dict[str, Any]:
+        result = compute_clock(opened, days, self.calendar, kind="bundle")
+        end = done or today
+        return {
+            "start": opened.isoformat(),
+            "days": days,
+            "due": result.due.isoformat(),
+            "provisional": result.provisional,
+            "remaining": None if done else remaining_working_days(result.due, today, self.calendar),
+            "late": end > result.due,
+            "on_time": None if done is None else done <= result.due,
+        }

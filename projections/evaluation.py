@@ -1,0 +1,191 @@
+"""``evaluation``: 好差评 — participation, good rate, bad reviews and their handling, 红旗窗口.
+
+Definitions (GB/T 39046 levels: 1 非常满意 … 5 非常不满意):
+
+- *completed* (办结): a decision was made (approve or deny) or the application was
+  refused (不予受理); withdrawn cases are not completed;
+- *participation rate*: evaluated completed cases / completed cases;
+- *good rate*: evaluations at levels 1–3 / all evaluations;
+- *bad review* (差评): level 4 or 5; handled on time when verified and rectified within
+  ``ClockConfig.bad_review_days`` working days; an unhandled one is overdue once today
+  is past its due date;
+- *red-flag window ranking* (红旗窗口): windows ranked by good rate, then participation
+  rate, then fewest bad reviews not handled on time, then most evaluations; windows with
+  fewer than ``min_evaluations`` evaluations are listed after the ranked ones, unranked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, ClassVar
+
+from casestore.domain import Case, InvalidCommand
+from casestore.domain.values import local_date
+from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
+
+from .base import Column, Index, LogEvent, Projection, Table, Tx
+from .casefacts import CaseFacts, FactsFold
+from .compliance import bureau_today, case_clocks
+from .db import ViewDB
+
+EVALUATION_CASES = Table(
+    "evaluation_cases",
+    (
+        Column("case_id", not_null=True),
+        Column("facts"),
+        Column("service_window"),
+        Column("staff"),
+        Column("item_code"),
+        Column("completed", "int"),
+        Column("completed_on"),
+        Column("level", "int"),
+        Column("evaluated_on"),
+        Column("channel"),
+        Column("bad", "int"),
+        Column("bad_due"),
+        Column("handled_on"),
+        Column("handled_on_time", "int"),
+        Column("last_position", "int"),
+    ),
+    ("case_id",),
+    (Index("window", ("service_window",)), Index("bad", ("bad", "bad_due"))),
+)
+GROUPS = {"window": "service_window", "staff": "staff", "item": "item_code"}
+
+
+@dataclass
+class _Batch:
+    cases: FactsFold
+
+
+class EvaluationProjection(Projection[_Batch]):
+    """One row per case with what 好差评 statistics need."""
+
+    name = "evaluation"
+    version = 1
+    tables = (EVALUATION_CASES,)
+    handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
+        f"Case.{k}": lambda b, e: b.cases.apply(e) for k in Case.EVENT_NAMES
+    }
+
+    def __init__(
+        self, calendar: WorkingCalendar | None = None, config: ClockConfig | None = None
+    ) -> None:
+        self._calendar = calendar
+        self._config = config
+
+    def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
+        batch = _Batch(FactsFold(tx, EVALUATION_CASES, CaseFacts, CaseFacts.from_dict))
+        batch.cases.prefetch(e.aggregate_id for e in events)
+        return batch
+
+    def finish(self, tx: Tx, state: _Batch) -> None:
+        state.cases.write(self.row)
+
+    def row(self, f: CaseFacts) -> dict[str, Any]:
+        """The derived columns of one case."""
+        if self._calendar is None:
+            self._calendar = default_calendar()
+        if self._config is None:
+            self._config = ClockConfig.load()
+        completed = f.decided or f.rejected
+        bad = f.bad_review
+        clock = None
+        if bad and f.last is not None:
+            today = local_date(f.last.recorded_at)
+            clock = case_clocks(f, self._calendar, today, self._config).bad_review
+        handled = f.bad_review_handled
+        return {
+            "service_window": f.window,
+            "staff": f.staff,
+            "item_code": f.item_code,
+            "completed": int(completed is not None),
+            "completed_on": completed.on.isoformat() if completed else None,
+            "level": f.evaluation_level,
+            "evaluated_on": f.evaluated.on.isoformat() if f.evaluated else None,
+            "channel": f.evaluation_channel or None,
+            "bad": int(bad),
+            "bad_due": clock.due.isoformat() if clock else None,
+            "handled_on": handled.on.isoformat() if handled else None,
+            "handled_on_time": int(bool(clock.on_time)) if clock and handled else None,
+            "last_position": f.last.position if f.last else 0,
+        }
+
+
+PROJECTION = EvaluationProjection()
+
+
+class EvaluationView:
+    """Queries over the evaluation projection: the live view, or a named target."""
+
+    def __init__(self, db: ViewDB, target: str = "") -> None:
+        self.db = db
+        self.names = PROJECTION.table_names(target)
+
+    def summary(self, group_by: str | None = None, *, today: date | None = None) -> dict[str, Any]:
+        """Participation, good rate and bad reviews overall, or by window, staff or item."""
+        column = "''" if group_by is None else GROUPS.get(group_by)
+        if column is None:
+            raise InvalidCommand(f"group_by must be one of {sorted(GROUPS)}, got {group_by!r}")
+        day = (today or bureau_today()).isoformat()
+        rows = self.db.rows(
+            f"SELECT {column} AS k, "
+            "SUM(completed) AS completed, "
+            "SUM(CASE WHEN completed = 1 AND level IS NOT NULL THEN 1 ELSE 0 END) AS ev_done, "
+            "SUM(CASE WHEN level IS NOT NULL THEN 1 ELSE 0 END) AS evaluated, "
+            "SUM(CASE WHEN level <= 3 THEN 1 ELSE 0 END) AS good, "
+            "SUM(bad) AS bad, "
+            "SUM(CASE WHEN handled_on IS NOT NULL THEN 1 ELSE 0 END) AS handled, "
+            "SUM(COALESCE(handled_on_time, 0)) AS on_time, "
+            "SUM(CASE WHEN bad = 1 AND handled_on IS NULL AND bad_due < %s THEN 1 ELSE 0 END)"
+            " AS overdue "
+            "FROM {evaluation_cases}" + ("" if group_by is None else f" GROUP BY {column}"),
+            (day,),
+            self.names,
+        )
+        groups = sorted((_stats(r) for r in rows), key=lambda g: g["key"])
+        if group_by is None:
+            return groups[0] if groups else _stats({"k": ""})
+        return {"group_by": group_by, "groups": groups}
+
+    def window_ranking(
+        self, *, min_evaluations: int = 1, today: date | None = None
+    ) -> list[dict[str, Any]]:
+        """Windows ranked for the red-flag (红旗窗口) award; rank 1 is the red-flag window."""
+        groups = [g for g in self.summary("window", today=today)["groups"] if g["key"]]
+        eligible = [g for g in groups if g["evaluated"] >= min_evaluations]
+        rest = [g for g in groups if g["evaluated"] < min_evaluations]
+        eligible.sort(
+            key=lambda g: (
+                -(g["good_rate"] or 0),
+                -(g["participation_rate"] or 0),
+                g["bad_reviews"] - g["handled_on_time"],
+                -g["evaluated"],
+                g["key"],
+            )
+        )
+        ranked: list[tuple[int | None, dict[str, Any]]] = list(enumerate(eligible, 1))
+        ranked += [(None, g) for g in rest]
+        return [
+            {"rank": rank, "window": g["key"], **{k: v for k, v in g.items() if k != "key"}}
+            for rank, g in ranked
+        ]
+
+
+def _stats(r: Mapping[str, Any]) -> dict[str, Any]:
+    n = {k: int(r.get(k) or 0) for k in ("completed", "ev_done", "evaluated", "good", "bad")}
+    handled, on_time, overdue = (int(r.get(k) or 0) for k in ("handled", "on_time", "overdue"))
+    return {
+        "key": r.get("k") or "",
+        "completed": n["completed"],
+        "evaluated": n["evaluated"],
+        "participation_rate": round(n["ev_done"] / n["completed"], 4) if n["completed"] else None,
+        "good": n["good"],
+        "good_rate": round(n["good"] / n["evaluated"], 4) if n["evaluated"] else None,
+        "bad_reviews": n["bad"],
+        "handled": handled,
+        "handled_on_time": on_time,
+        "unhandled_overdue": overdue,
+    }
