@@ -26,7 +26,7 @@ from casestore.projections.evaluation import EvaluationView
 from casestore.projections.logsource import LogSource
 from casestore.projections.supervision import PROJECTION as SUPERVISION
 from casestore.projections.supervision import SupervisionView
-from casestore.projections.worker import Worker
+from casestore.projections.worker import Worker, rebuild_as_of
 
 from casestore.domain import Actor, SurveyParticipant
 from casestore.service import CaseService
@@ -274,3 +274,21 @@ def test_views_identical_on_sqlite_and_postgres(
         assert views(db, history) == sqlite_views
     finally:
         db.close()
+
+
+def test_overdue_list_as_it_stood_at_a_past_moment(history: History, tmp_path: Path) -> None:
+    # "What did the overdue list look like?": a rebuild up to 3-8 beside the live view.
+    url = f"sqlite:///{tmp_path / 'asof.db'}"
+    copy_log(history.url, url)
+    db = project(url)
+    app = CasestoreApp(url)
+    try:
+        rebuild_as_of(app, "compliance", until=at("03-08"), target="mar8", db=db)
+        then = {r["case_id"] for r in ComplianceView(db, "mar8").overdue(date(2025, 3, 20))}
+        now = {r["case_id"] for r in ComplianceView(db).overdue(date(2025, 3, 20))}
+    finally:
+        app.close()
+        db.close()
+    late, still_open = str(history.ids["late"]), str(history.ids["open"])
+    assert late in then and late not in now  # decided only on 3-24, after the cut
+    assert still_open in then and still_open in now
