@@ -144,6 +144,10 @@ class CaseLifecycle(RuleBasedStateMachine):
         step = NEXT_STEP.get(case.stage)
         if case.stage == "delivered" and case.evaluation_level is None:
             step = ("evaluate", "clerk", {"level": 5, "channel": "pad"})
+        if case.suspended:
+            step = ("resume", "reviewer", {"result": "程序结束"})
+        elif case.survey_open:
+            step = ("survey-result", "surveyor", {"participants": PARTIES, "conclusion": "pass"})
         if step is None:
             return
         action, role, payload = step
