@@ -236,21 +236,35 @@ def swap(db: ViewDB, projection: Projection[Any], source: str, dest: str) -> Tra
         if tx.backend == "postgres":
             tx.execute("SET LOCAL lock_timeout = '60s'")
         _schema_lock(tx)
-        lock_position(tx, dest_key)  # waits for a live worker's open batch
-        row = lock_position(tx, src_key)
-        if row is None:
+        dest_row = lock_position(tx, dest_key)  # waits for a live worker's open batch
+        if lock_position(tx, src_key) is None:
             raise NotFound(f"no target {src_key} to swap in")
         for table in projection.tables:
             tx.execute(f"DROP TABLE IF EXISTS {physical(table.name, dest)}")
             tx.execute(
                 f"ALTER TABLE {physical(table.name, source)} RENAME TO {physical(table.name, dest)}"
             )
-        tx.execute(f"DELETE FROM {TRACKING} WHERE key = %s", (dest_key,))
-        tx.execute(
-            f"UPDATE {TRACKING} SET key = %s, target = %s, kind = %s, updated_at_us = %s "
-            "WHERE key = %s",
-            (dest_key, dest, "live" if dest == "" else "target", _now_us(), src_key),
+        # The destination row is updated in place (never deleted and re-inserted), so a
+        # worker waiting on its lock wakes up to the new position instead of no row.
+        kind = "live" if dest == "" else "target"
+        moved = (
+            "version, position, last_recorded_at_us, until_us, upto, created_at_us, updated_at_us"
         )
+        if dest_row is None:
+            tx.execute(
+                f"INSERT INTO {TRACKING} ({_TRACKING_COLS}) SELECT %s, projection, %s, %s, "
+                f"{moved} FROM {TRACKING} WHERE key = %s",
+                (dest_key, dest, kind, src_key),
+            )
+        else:
+            (values,) = tx.execute(f"SELECT {moved} FROM {TRACKING} WHERE key = %s", (src_key,))
+            tx.execute(
+                f"UPDATE {TRACKING} SET kind = %s, version = %s, position = %s, "
+                "last_recorded_at_us = %s, until_us = %s, upto = %s, created_at_us = %s, "
+                "updated_at_us = %s WHERE key = %s",
+                (kind, *values[:-1], _now_us(), dest_key),
+            )
+        tx.execute(f"DELETE FROM {TRACKING} WHERE key = %s", (src_key,))
     swapped = db.tracking(dest_key)
     assert swapped is not None
     return swapped
@@ -304,3 +318,17 @@ class View:
 
     def rows(self, template: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self.db.rows(template, params, self.names)
+
+
+def snapshot(
+    db: ViewDB, projection: Projection[Any], target: str = ""
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of one target, sorted: for comparing two builds."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for table in projection.tables:
+        cols = ", ".join(table.column_names)
+        rows = db.rows(f"SELECT {cols} FROM {physical(table.name, target)}")
+        out[table.name] = sorted(
+            (tuple(r.values()) for r in rows), key=lambda t: tuple(repr(v) for v in t)
+        )
+    return out

@@ -5,8 +5,8 @@ Every ``interval`` positions (and at the head, in a one-row table) it stores
 prove the log up to it unchanged (``casestore verify --digest POSITION:HASH``).
 While applying it checks continuity: each event's chain hash must be
 ``sha256(previous chain hash + event hash)`` and positions must follow one another.
-A break is recorded as an alarm row (the ledger then continues from the stored chain,
-so one tampered event raises one alarm, not one per later event); it never crashes.
+A break is recorded as an alarm row, and checking continues from the stored chain, so
+each broken link raises one alarm (not one per later event); it never crashes.
 Checkpoints depend only on the log, not on batch boundaries, so a rebuild reproduces
 them exactly.
 """

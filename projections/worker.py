@@ -164,6 +164,7 @@ def rebuild_into(
     upto: int | None = None,
     batch: int = 5000,
     progress: Progress | None = None,
+    progress_every: int = 20,
     catch_up_rounds: int = 5,
 ) -> RebuildResult:
     """Build ``projection`` from zero beside ``target`` and swap it in when caught up.
@@ -189,7 +190,7 @@ def rebuild_into(
         for _ in range(max(1, catch_up_rounds)):
             # Loop until a round finds nothing new: then the swap is a small step behind
             # at most, and the live worker (if any) continues from the swapped position.
-            applied = _catch_up_reporting(worker, projection.name, head, progress)
+            applied = _catch_up_reporting(worker, head, progress, progress_every)
             events += applied
             if applied == 0 or frozen:
                 break
@@ -203,14 +204,15 @@ def rebuild_into(
     )
 
 
-def _catch_up_reporting(worker: Worker, name: str, head: int, progress: Progress | None) -> int:
+def _catch_up_reporting(worker: Worker, head: int, progress: Progress | None, every: int) -> int:
+    """Catch up, reporting progress every ``every`` batches."""
     applied = 0
     while True:
-        n = worker.catch_up(max_batches=20)
+        n = worker.catch_up(max_batches=every)
         applied += n
         if progress is not None:
-            progress(name, worker.position, max(head, worker.position))
-        if n == 0 or n < 20 * worker.batch:
+            progress(worker.projection.name, worker.position, max(head, worker.position))
+        if n < every * worker.batch:
             return applied
 
 
