@@ -179,10 +179,20 @@ class GroupCommitter:
     then hands the lead to the oldest waiting request. While a commit is in flight new
     requests queue up, so batches grow exactly as fast as the database is slow. An
     uncontended caller commits its own request directly, with no thread hand-off.
+
+    ``commit(batch, handoff)`` may call ``handoff()`` once it holds the database's write
+    lock and has planned its inserts: the next leader then starts at once and queues
+    for that lock while this commit is still in flight (on PostgreSQL the lock wait is
+    server-side and ends the moment the commit does, which saves a round trip and a
+    thread switch per batch). The lock itself keeps commit order equal to position
+    order. Without a ``handoff()`` call the lead passes when the commit returns.
     """
 
     def __init__(
-        self, commit: Callable[[list[AppendRequest]], None], *, max_batch: int = 256
+        self,
+        commit: Callable[[list[AppendRequest], Callable[[], None]], None],
+        *,
+        max_batch: int = 256,
     ) -> None:
         self._commit = commit
         self._max_batch = max_batch
@@ -209,24 +219,34 @@ class GroupCommitter:
         with self._lock:
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
+        passed = False
+
+        def handoff() -> None:
+            nonlocal passed
+            if not passed:
+                passed = True
+                self._pass_lead()
+
         try:
-            self._commit(batch)
+            self._commit(batch, handoff)
         except BaseException as e:  # the whole transaction failed: every request fails
             for request in batch:
                 if request.positions is None and request.error is None:
                     request.error = e
         finally:
-            successor: AppendRequest | None = None
-            with self._lock:
-                if self._queue:
-                    successor = self._queue[0]
-                    successor.promoted = True
-                else:
-                    self._leading = False
             for request in batch:
                 request.done.set()
-            if successor is not None:
-                successor.done.set()
+            handoff()
+
+    def _pass_lead(self) -> None:
+        """Wake the oldest waiting request to lead the next batch (or stop leading)."""
+        with self._lock:
+            if not self._queue:
+                self._leading = False
+                return
+            successor = self._queue[0]
+            successor.promoted = True
+        successor.done.set()
 
     @staticmethod
     def _result(request: AppendRequest) -> list[int]:
