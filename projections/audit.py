@@ -20,7 +20,7 @@ from .base import (
     Projection,
     Table,
     Tx,
-    local_day,
+    local_day_iso,
     micros_to_datetime,
 )
 from .db import View
@@ -63,30 +63,31 @@ AUDITED = ("Case", "Item", "Bundle")
 
 @dataclass
 class _Batch:
-    timeline: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[tuple[Any, ...]] = field(default_factory=list)
     activity: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
 
 
 def _record(b: _Batch, ev: LogEvent) -> None:
     actor = ev.actor()
+    staff = actor["staff_id"]
     b.timeline.append(
-        {
-            "position": ev.position,
-            "aggregate_id": ev.aggregate_id,
-            "aggregate": ev.aggregate,
-            "version": ev.version,
-            "event_type": ev.type,
-            "actor_staff": actor["staff_id"],
-            "actor_role": actor["role"],
-            "actor_window": actor["window"],
-            "recorded_at_us": ev.recorded_at_us,
-            "occurred_at_us": ev.occurred_at_us,
-            "event_hash": ev.event_hash.hex(),
-        }
+        (  # in TIMELINE's column order
+            ev.position,
+            ev.aggregate_id,
+            ev.aggregate,
+            ev.version,
+            ev.type,
+            staff,
+            actor["role"],
+            actor["window"],
+            ev.recorded_at_us,
+            ev.occurred_at_us,
+            ev.event_hash.hex(),
+        )
     )
-    if actor["staff_id"]:
+    if staff:
         # Activity is counted by the day the work was entered (recorded_at, local date).
-        key = (actor["staff_id"], local_day(ev.recorded_at_us).isoformat(), actor["role"], ev.type)
+        key = (staff, local_day_iso(ev.recorded_at_us), actor["role"], ev.type)
         b.activity[key] = b.activity.get(key, 0) + 1
 
 
@@ -113,10 +114,7 @@ class AuditProjection(Projection[_Batch]):
         tx.insert(TIMELINE, state.timeline)
         tx.upsert(
             ACTIVITY,
-            [
-                {"staff_id": s, "day": d, "role": r, "event_type": t, "events": n}
-                for (s, d, r, t), n in state.activity.items()
-            ],
+            [(s, d, r, t, n) for (s, d, r, t), n in state.activity.items()],
             add=("events",),
         )
 

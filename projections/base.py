@@ -24,9 +24,11 @@ projected after the domain moved on. SQL is written once with ``%s`` placeholder
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
 import orjson
@@ -41,6 +43,13 @@ COLUMN_TYPES: Mapping[str, tuple[str, str]] = {
     "int": ("INTEGER", "BIGINT"),
     "float": ("REAL", "DOUBLE PRECISION"),
     "bytes": ("BLOB", "BYTEA"),
+}
+#: Binary COPY type names for PostgreSQL.
+PG_COPY_TYPES: Mapping[str, str] = {
+    "text": "text",
+    "int": "int8",
+    "float": "float8",
+    "bytes": "bytea",
 }
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _TARGET = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
@@ -104,8 +113,8 @@ class Table:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
-    def ddl(self, backend: str, table: str) -> list[str]:
-        """CREATE TABLE and CREATE INDEX statements for one physical table."""
+    def ddl(self, backend: str, table: str, *, indexes: bool = True) -> list[str]:
+        """CREATE TABLE (and, unless deferred, CREATE INDEX) for one physical table."""
         slot = 1 if backend == "postgres" else 0
         cols = [
             f"{c.name} {COLUMN_TYPES[c.type][slot]}{' NOT NULL' if c.not_null else ''}"
@@ -113,13 +122,15 @@ class Table:
         ]
         cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
         statements = [f"CREATE TABLE {table} ({', '.join(cols)})"]
-        for index in self.indexes:
-            unique = "UNIQUE " if index.unique else ""
-            statements.append(
-                f"CREATE {unique}INDEX ix_{table}_{index.name} ON {table} "
-                f"({', '.join(index.columns)})"
-            )
-        return statements
+        return statements + (self.index_ddl(table) if indexes else [])
+
+    def index_ddl(self, table: str) -> list[str]:
+        """CREATE INDEX statements, named after the physical table they were built on."""
+        return [
+            f"CREATE {'UNIQUE ' if index.unique else ''}INDEX ix_{table}_{index.name} "
+            f"ON {table} ({', '.join(index.columns)})"
+            for index in self.indexes
+        ]
 
     def pg_array_types(self) -> list[str]:
         return [COLUMN_TYPES[c.type][1] + "[]" for c in self.columns]
@@ -158,21 +169,38 @@ def micros_to_datetime(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
 
+_DAY_US = 86_400_000_000
+_BUREAU_OFFSET_US = int(BUREAU_TZ.utcoffset(None).total_seconds()) * 1_000_000  # type: ignore[union-attr]
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def local_day(micros: int) -> date:
-    """The bureau's calendar date (UTC+8) of an instant."""
-    return micros_to_datetime(micros).astimezone(BUREAU_TZ).date()
+    """The bureau's calendar date (UTC+8, no daylight saving) of an instant."""
+    return date.fromordinal(_EPOCH_ORDINAL + (micros + _BUREAU_OFFSET_US) // _DAY_US)
 
 
-_TOPIC_PARTS: dict[str, tuple[str, str]] = {}
+_DAY_ISO: dict[int, str] = {}
 
 
-def topic_parts(topic: str) -> tuple[str, str]:
-    """('Case', 'Submitted') from 'casestore.domain.case:Case.Submitted' (cached)."""
+def local_day_iso(micros: int) -> str:
+    """``local_day(micros).isoformat()``, cached per day (hot in per-day aggregates)."""
+    number = (micros + _BUREAU_OFFSET_US) // _DAY_US
+    text = _DAY_ISO.get(number)
+    if text is None:
+        text = _DAY_ISO[number] = date.fromordinal(_EPOCH_ORDINAL + number).isoformat()
+    return text
+
+
+_TOPIC_PARTS: dict[str, tuple[str, str, str]] = {}
+
+
+def topic_parts(topic: str) -> tuple[str, str, str]:
+    """('Case', 'Submitted', 'Case.Submitted') from 'casestore.domain.case:Case.Submitted'."""
     parts = _TOPIC_PARTS.get(topic)
     if parts is None:
         qualname = topic.rsplit(":", 1)[-1]
         aggregate, _, kind = qualname.rpartition(".")
-        parts = _TOPIC_PARTS[topic] = (aggregate, kind)
+        parts = _TOPIC_PARTS[topic] = (aggregate, kind, f"{aggregate}.{kind}")
     return parts
 
 
@@ -185,6 +213,7 @@ class LogEvent:
     """
 
     __slots__ = (
+        "_actor",
         "_raw",
         "aggregate",
         "aggregate_id",
@@ -216,14 +245,14 @@ class LogEvent:
         self.aggregate_id = aggregate_id  # canonical UUID text, as stored in views
         self.version = version
         self.topic = topic
-        self.aggregate, self.type = topic_parts(topic)
-        self.key = f"{self.aggregate}.{self.type}"
+        self.aggregate, self.type, self.key = topic_parts(topic)
         self.state = state
         self.recorded_at_us = recorded_at_us
         self.event_hash = event_hash
         self.chain_hash = chain_hash
         self.unwrap = unwrap
         self._raw: dict[str, Any] | None = None
+        self._actor: dict[str, str] | None = None
 
     @property
     def raw(self) -> dict[str, Any]:
@@ -239,15 +268,26 @@ class LogEvent:
         return tagged_plain(value) if isinstance(value, (dict, list)) else value
 
     def actor(self) -> dict[str, str]:
-        """The actor's staff_id, role, name and window ('' when the event has none)."""
-        actor = self.raw.get("actor")
-        fields = actor.get("fields", {}) if isinstance(actor, dict) else {}
-        return {
-            "staff_id": str(fields.get("staff_id", "")),
-            "role": str(fields.get("role", "")),
-            "name": str(fields.get("name", "")),
-            "window": str(fields.get("window", "")),
-        }
+        """The actor's staff_id, role, name and window ('' when the event has none).
+
+        Computed once per event and shared: treat it as read-only.
+        """
+        if self._actor is None:
+            try:
+                fields = self.raw["actor"]["fields"]
+                self._actor = {
+                    "staff_id": fields["staff_id"],
+                    "role": fields["role"],
+                    "name": fields["name"],
+                    "window": fields["window"],
+                }
+            except (KeyError, TypeError):  # an event without a (complete) actor
+                actor = self.raw.get("actor")
+                fields = actor.get("fields", {}) if isinstance(actor, dict) else {}
+                self._actor = {
+                    k: str(fields.get(k, "")) for k in ("staff_id", "role", "name", "window")
+                }
+        return self._actor
 
     @property
     def occurred_at_us(self) -> int | None:
@@ -278,14 +318,21 @@ class Tx:
     """One open view transaction: portable SQL over a SQLite or psycopg connection.
 
     Templates use ``%s`` placeholders and ``{table}`` logical names; both are mapped
-    to the backend and to the physical tables of the target being written.
+    to the backend and to the physical tables of the target being written. Rows for
+    :meth:`insert` and :meth:`upsert` are mappings by column name or tuples in the
+    table's column order. On PostgreSQL large batches go through binary COPY.
     """
+
+    COPY_FROM = 64  # rows: below this an INSERT is cheaper than COPY via a temp table
 
     def __init__(self, conn: Any, backend: str, names: Mapping[str, str]) -> None:
         self.conn = conn
         self.backend = backend
         self.names = dict(names)
         self._cache: dict[str, str] = {}
+        self._staging: set[str] = set()
+        #: State a worker keeps between its batches (see :class:`RowFold`'s ``cache``).
+        self.memo: dict[Any, Any] = {}
 
     def sql(self, template: str) -> str:
         text = self._cache.get(template)
@@ -319,82 +366,121 @@ class Tx:
     def select_keys(
         self, table: Table, keys: Iterable[tuple[Any, ...]]
     ) -> dict[tuple[Any, ...], dict[str, Any]]:
-        """The existing rows for these primary keys (one or a few queries)."""
+        """The existing rows for these primary keys."""
         wanted = list(dict.fromkeys(keys))
-        found: dict[tuple[Any, ...], dict[str, Any]] = {}
+        if not wanted:
+            return {}
         cols = table.column_names
         pk = table.primary_key
         name = self.names[table.name]
-        npk = len(pk)
-        for start in range(0, len(wanted), 250):
-            chunk = wanted[start : start + 250]
-            if self.backend == "postgres" and npk == 1:
-                query = f"SELECT {', '.join(cols)} FROM {name} WHERE {pk[0]} = ANY(%s)"
-                rows = self.conn.execute(query, ([k[0] for k in chunk],)).fetchall()
-            else:
-                one = "(" + ", ".join(["%s"] * npk) + ")"
+        idx = [cols.index(c) for c in pk]
+        rows: list[Any] = []
+        if self.backend == "postgres" and len(pk) == 1:
+            with self.conn.cursor(binary=True) as cur:
+                cast = COLUMN_TYPES[table.columns[idx[0]].type][1]
+                cur.execute(
+                    f"SELECT {', '.join(cols)} FROM {name} WHERE {pk[0]} = ANY(%s::{cast}[])",
+                    ([k[0] for k in wanted],),
+                )
+                rows = cur.fetchall()
+        else:
+            step = 900 // len(pk)  # SQLite's host-parameter limit
+            one = "(" + ", ".join(["%s"] * len(pk)) + ")"
+            for start in range(0, len(wanted), step):
+                chunk = wanted[start : start + step]
                 query = (
                     f"SELECT {', '.join(cols)} FROM {name} WHERE ({', '.join(pk)}) IN "
                     f"(VALUES {', '.join([one] * len(chunk))})"
                 )
-                params = [v for k in chunk for v in k]
                 if self.backend == "sqlite":
                     query = query.replace("%s", "?")
-                rows = self.conn.execute(query, params).fetchall()
-            idx = [cols.index(c) for c in pk]
-            for r in rows:
-                found[tuple(r[i] for i in idx)] = dict(zip(cols, r, strict=True))
-        return found
+                rows += self.conn.execute(query, [v for k in chunk for v in k]).fetchall()
+        return {tuple(r[i] for i in idx): dict(zip(cols, r, strict=True)) for r in rows}
 
     def upsert(
         self,
         table: Table,
-        rows: Sequence[Mapping[str, Any]],
+        rows: Sequence[Mapping[str, Any] | Sequence[Any]],
         *,
         add: Sequence[str] = (),
     ) -> None:
         """Insert rows, or on a primary-key clash overwrite (or, for ``add``, sum) the rest."""
         if not rows:
             return
-        cols = table.column_names
         name = self.names[table.name]
-        rest = [c for c in cols if c not in table.primary_key]
+        rest = [c for c in table.column_names if c not in table.primary_key]
         sets = [
             f"{c} = {name}.{c} + excluded.{c}" if c in add else f"{c} = excluded.{c}" for c in rest
         ]
-        conflict = (
-            f" ON CONFLICT ({', '.join(table.primary_key)}) DO UPDATE SET {', '.join(sets)}"
-            if sets
-            else f" ON CONFLICT ({', '.join(table.primary_key)}) DO NOTHING"
-        )
-        self._insert(table, name, cols, rows, conflict)
+        keys = ", ".join(table.primary_key)
+        action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+        self._write(table, rows, f" ON CONFLICT ({keys}) {action}")
 
-    def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    def insert(self, table: Table, rows: Sequence[Mapping[str, Any] | Sequence[Any]]) -> None:
         """Insert new rows (a clash is an error: the batch is rolled back)."""
         if rows:
-            self._insert(table, self.names[table.name], table.column_names, rows, "")
+            self._write(table, rows, None)
 
-    def _insert(
+    def _write(
         self,
         table: Table,
-        name: str,
-        cols: tuple[str, ...],
-        rows: Sequence[Mapping[str, Any]],
-        tail: str,
+        rows: Sequence[Mapping[str, Any] | Sequence[Any]],
+        conflict: str | None,
     ) -> None:
-        if self.backend == "postgres":
-            arrays = [[row.get(c) for row in rows] for c in cols]
-            casts = ", ".join(f"%s::{t}" for t in table.pg_array_types())
-            self.conn.execute(
-                f"INSERT INTO {name} ({', '.join(cols)}) SELECT * FROM unnest({casts}){tail}",
-                arrays,
-            )
-        else:
+        cols = table.column_names
+        name = self.names[table.name]
+        values = _tuples(rows, cols)
+        listed = ", ".join(cols)
+        if self.backend == "sqlite":
             marks = ", ".join("?" * len(cols))
             self.conn.executemany(
-                f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({marks}){tail}",
-                [tuple(row.get(c) for c in cols) for row in rows],
+                f"INSERT INTO {name} ({listed}) VALUES ({marks}){conflict or ''}", values
             )
+        elif len(values) < self.COPY_FROM:
+            casts = ", ".join(f"%s::{t}" for t in table.pg_array_types())
+            with self.conn.cursor(binary=True) as cur:
+                cur.execute(
+                    f"INSERT INTO {name} ({listed}) SELECT * FROM unnest({casts}){conflict or ''}",
+                    [list(column) for column in zip(*values, strict=True)],
+                )
+        elif conflict is None:
+            self._copy(name, table, values)
+        else:
+            staging = f"_staging_{table.name}"
+            if staging not in self._staging:
+                self.conn.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {name}) ON COMMIT DELETE ROWS"
+                )
+                self._staging.add(staging)
+            self._copy(staging, table, values)
+            self.conn.execute(
+                f"INSERT INTO {name} ({listed}) SELECT {listed} FROM {staging}{conflict}"
+            )
+            self.conn.execute(f"TRUNCATE {staging}")
+
+    def _copy(self, name: str, table: Table, values: list[tuple[Any, ...]]) -> None:
+        cols = table.column_names
+        with self.conn.cursor() as cur:
+            statement = f"COPY {name} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)"
+            with cur.copy(statement) as copy:
+                copy.set_types([PG_COPY_TYPES[c.type] for c in table.columns])
+                for row in values:
+                    copy.write_row(row)
+
+
+def _tuples(
+    rows: Sequence[Mapping[str, Any] | Sequence[Any]], cols: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
+    """Rows as tuples in column order (a mapping's missing columns become NULL)."""
+    if not isinstance(rows[0], Mapping):
+        return [tuple(row) for row in rows]
+    if len(cols) == 1:
+        return [(row.get(cols[0]),) for row in rows]  # type: ignore[union-attr]
+    getter = itemgetter(*cols)
+    try:
+        return [getter(row) for row in rows]
+    except KeyError:
+        return [tuple(row.get(c) for c in cols) for row in rows]  # type: ignore[union-attr]
 
 
 class RowFold:
@@ -402,19 +488,43 @@ class RowFold:
 
     The usual apply pattern: ``prefetch`` the keys the batch touches, ``get``/``put``
     rows while folding events, and ``flush`` at the end of the batch.
+
+    ``cache=N`` keeps up to N recently written rows in the worker's memo between
+    batches, saving the SELECT for rows the worker itself wrote last. That is only
+    sound while every write to the table goes through this fold, which is why it is
+    opt-in. The runtime empties the memo whenever it cannot vouch for it: after a
+    failed batch, or when another writer moved the position.
     """
 
-    def __init__(self, tx: Tx, table: Table) -> None:
+    def __init__(self, tx: Tx, table: Table, *, cache: int = 0) -> None:
         self.tx = tx
         self.table = table
         self.rows: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.dirty: set[tuple[Any, ...]] = set()
         self._loaded: set[tuple[Any, ...]] = set()
+        self._absent: set[tuple[Any, ...]] = set()  # looked up and not in the table
+        self._limit = cache
+        self._lru: OrderedDict[tuple[Any, ...], dict[str, Any]] | None = (
+            tx.memo.setdefault(("rowfold", table.name), OrderedDict()) if cache else None
+        )
 
     def prefetch(self, keys: Iterable[tuple[Any, ...]]) -> None:
         missing = [k for k in dict.fromkeys(keys) if k not in self._loaded]
-        self.rows.update(self.tx.select_keys(self.table, missing))
+        lru = self._lru
+        if lru:
+            unknown = []
+            for key in missing:
+                row = lru.get(key)
+                if row is None:
+                    unknown.append(key)
+                else:
+                    self.rows[key] = row
+            self._loaded.update(missing)
+            missing = unknown
+        found = self.tx.select_keys(self.table, missing)
+        self.rows.update(found)
         self._loaded.update(missing)
+        self._absent.update(k for k in missing if k not in found)
 
     def mark_loaded(self, keys: Iterable[tuple[Any, ...]]) -> None:
         """Declare keys known (rows put into ``rows`` directly, or known to be absent)."""
@@ -435,7 +545,18 @@ class RowFold:
         self.dirty.add(key)
 
     def flush(self) -> None:
-        self.tx.upsert(self.table, [self.rows[k] for k in self.dirty])
+        """Write the changed rows: known-new ones by plain insert, the others by upsert."""
+        new = [self.rows[k] for k in self.dirty if k in self._absent]
+        self.tx.insert(self.table, new)
+        self.tx.upsert(self.table, [self.rows[k] for k in self.dirty if k not in self._absent])
+        self._absent.difference_update(self.dirty)
+        lru = self._lru
+        if lru is not None:
+            for key in self.dirty:
+                lru[key] = self.rows[key]
+                lru.move_to_end(key)
+            while len(lru) > self._limit:
+                lru.popitem(last=False)
         self.dirty.clear()
 
 

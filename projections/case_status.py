@@ -94,6 +94,8 @@ CLOSED_STATUS = {"delivered": "completed", "rejected": "rejected", "withdrawn": 
 CLOSED_STATUS["denied"] = "denied"
 
 RowHook = Callable[[dict[str, Any], LogEvent], None]
+#: Recently written rows a worker remembers between batches (bounded memory).
+ROW_CACHE = 20_000
 
 
 def mask_name(name: str, kind: str = "person") -> str:
@@ -276,7 +278,7 @@ class CaseStatusProjection(Projection[_Batch]):
     row_hooks: ClassVar[list[RowHook]] = []
 
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
-        rows, items = RowFold(tx, CASE_STATUS), RowFold(tx, ITEMS)
+        rows, items = RowFold(tx, CASE_STATUS, cache=ROW_CACHE), RowFold(tx, ITEMS)
         names: dict[str, str | None] = {}
         if any(e.aggregate == "Item" or e.type == "Submitted" for e in events):
             loaded = tx.execute("SELECT item_id, code, name, version FROM {case_status_items}")

@@ -204,8 +204,13 @@ def create_target(
     kind: str = "live",
     until_us: int | None = None,
     upto: int | None = None,
+    indexes: bool = True,
 ) -> bool:
-    """Create a target's empty tables and tracking row at position 0 (False if it exists)."""
+    """Create a target's empty tables and tracking row at position 0 (False if it exists).
+
+    ``indexes=False`` defers the secondary indexes (a bulk build adds them at the end
+    with :func:`create_indexes`, which is much faster than maintaining them row by row).
+    """
     key = physical(projection.name, check_target(target))
     with db.transaction() as tx:
         _schema_lock(tx)
@@ -214,7 +219,7 @@ def create_target(
         for table in projection.tables:
             name = physical(table.name, target)
             tx.execute(f"DROP TABLE IF EXISTS {name}")  # leftovers of a crashed creation
-            for statement in table.ddl(db.backend, name):
+            for statement in table.ddl(db.backend, name, indexes=indexes):
                 tx.execute(statement)
         now = _now_us()
         tx.execute(
@@ -223,6 +228,14 @@ def create_target(
             (key, projection.name, target, kind, projection.version, until_us, upto, now, now),
         )
     return True
+
+
+def create_indexes(db: ViewDB, projection: Projection[Any], target: str) -> None:
+    """Add the deferred secondary indexes of a target built with ``indexes=False``."""
+    with db.transaction() as tx:
+        for table in projection.tables:
+            for statement in table.index_ddl(physical(table.name, target)):
+                tx.execute(statement)
 
 
 def swap(db: ViewDB, projection: Projection[Any], source: str, dest: str) -> TrackingRow:

@@ -29,6 +29,7 @@ from .base import LogEvent, Projection, check_target, physical
 from .db import (
     TrackingRow,
     ViewDB,
+    create_indexes,
     create_target,
     drop_target,
     lock_position,
@@ -69,9 +70,11 @@ class Worker:
         self.until_us = until_us
         self.before_commit = before_commit
         self.on_commit = on_commit
+        self.memo: dict[Any, Any] = {}
         self.position = self.load_position()
 
     def load_position(self) -> int:
+        self.memo.clear()
         row = self.db.tracking(self.key)
         if row is None:
             raise NotFound(f"projection target {self.key} does not exist")
@@ -117,19 +120,29 @@ class Worker:
         handles = self.projection.handles
         handled = [e for e in page if handles(e)]
         last = page[-1]
-        with self.db.transaction(self.names) as tx:
-            current = lock_position(tx, self.key)
-            if current is None:
-                raise NotFound(f"projection target {self.key} was dropped")
-            if current != self.position:
-                log.info("%s moved from %d to %d meanwhile", self.key, self.position, current)
-                self.position = current
-                return False
-            if handled:
-                self.projection.apply(tx, handled)
-            set_position(tx, self.key, last.position, last.recorded_at_us)
-            if self.before_commit is not None:
-                self.before_commit(self, page)
+        try:
+            with self.db.transaction(self.names) as tx:
+                current = lock_position(tx, self.key)
+                if current is None:
+                    raise NotFound(f"projection target {self.key} was dropped")
+                if current != self.position:
+                    log.info("%s moved from %d to %d meanwhile", self.key, self.position, current)
+                    self.position = current
+                    self.memo.clear()  # another writer: rows we remember may be stale
+                    return False
+                tx.memo = self.memo
+                if tx.backend == "postgres":
+                    # Rows and position are lost together if the server crashes before the
+                    # WAL is flushed, and then simply re-applied: no need to wait for fsync.
+                    tx.execute("SET LOCAL synchronous_commit = off")
+                if handled:
+                    self.projection.apply(tx, handled)
+                set_position(tx, self.key, last.position, last.recorded_at_us)
+                if self.before_commit is not None:
+                    self.before_commit(self, page)
+        except BaseException:
+            self.memo.clear()  # rolled back: the memo may hold uncommitted changes
+            raise
         self.position = last.position
         if self.on_commit is not None:
             self.on_commit(self.projection.name, self.position)
@@ -179,7 +192,9 @@ def rebuild_into(
     if frozen and not target:
         raise InvalidCommand("a view as of a past moment needs a target name beside the live one")
     scratch = "b" + secrets.token_hex(4)
-    create_target(db, projection, scratch, kind="scratch", until_us=until_us, upto=upto)
+    create_target(
+        db, projection, scratch, kind="scratch", until_us=until_us, upto=upto, indexes=False
+    )
     started = time.perf_counter()
     try:
         worker = Worker(
@@ -187,11 +202,16 @@ def rebuild_into(
         )
         head = upto if upto is not None else source.head()
         events = 0
+        indexed = False
         for _ in range(max(1, catch_up_rounds)):
             # Loop until a round finds nothing new: then the swap is a small step behind
             # at most, and the live worker (if any) continues from the swapped position.
             applied = _catch_up_reporting(worker, head, progress, progress_every)
             events += applied
+            if not indexed:
+                # The bulk is in: index once now, then catch up the tail with indexes on.
+                create_indexes(db, projection, scratch)
+                indexed = True
             if applied == 0 or frozen:
                 break
             head = source.head()

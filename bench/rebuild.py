@@ -1,0 +1,248 @@
+"""Rebuild throughput against a raw ordered scan of the same log, and memory while it runs.
+
+``measure_rebuild(db_url, events)`` seeds the log up to ``events`` events (synthetic
+case lifecycles, interleaved the way a busy hall interleaves them, saved through the
+event store in large transactions), then on the same database in the same run:
+
+- baseline: a raw ``SELECT ... FROM casestore_events ORDER BY notification_id`` read
+  to the end with psycopg (server-side cursor, binary) or sqlite3, rows/s;
+- each projection rebuilt from zero into a side target (the live view is untouched),
+  events/s, and the ratio ``rebuild events/s ÷ raw rows/s`` (target ≥ 0.25);
+- resident memory growth above the level before each rebuild, sampled every 20 ms,
+  for a rebuild of the first quarter of the log and of the whole log: equal figures
+  mean memory does not grow with the log (pages are streamed, never loaded whole).
+
+Run: ``python -m casestore.bench.rebuild --db postgresql://... --events 1000000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from casestore.projections.db import ViewDB, drop_target
+from casestore.projections.logsource import LogSource
+from casestore.projections.registry import get_projection
+from casestore.projections.worker import rebuild_into
+
+from casestore.domain import Actor, Case, ItemLimits, Party
+from casestore.domain.index import CaseNumber
+from casestore.store.application import CasestoreApp
+from casestore.store.recorders import EVENTS_TABLE
+
+PROJECTIONS = ("case_status", "audit", "ledger")
+CLERK = Actor("c1", "clerk", "clerk", "W01")
+STAFF = {
+    "review": Actor("r1", "reviewer"),
+    "decide": Actor("a1", "approver"),
+    "seal": Actor("s1", "sealer"),
+    "deliver": Actor("d1", "dispatcher", "", "W09"),
+}
+LIMITS = ItemLimits(statutory_days=20, promised_days=10)
+OPEN_CASES = 2000  # cases in progress at once: each save advances a slice of them
+PER_SAVE = 500
+
+
+def _steps(case: Case, at: datetime) -> Iterator[None]:
+    """One lifecycle (9 case events), one event per ``next``."""
+    case.accept(
+        notice_no="N", limits=LIMITS, promised_completion=date(2025, 3, 20), actor=CLERK, at=at
+    )
+    yield
+    case.record_review(stage_name="审查", opinion="pass", actor=STAFF["review"], at=at)
+    yield
+    case.decide(outcome="approve", actor=STAFF["decide"], at=at)
+    yield
+    case.seal(
+        seal_id="S",
+        document_no="D",
+        certificate_no="C",
+        valid_until=None,
+        document_sha256="ab" * 32,
+        approval_seal_id="S",
+        actor=STAFF["seal"],
+        at=at,
+    )
+    yield
+    case.deliver(method="window_pickup", recipient="R", actor=STAFF["deliver"], at=at)
+    yield
+    case.evaluate(level=1, channel="window", actor=CLERK, at=at)
+    yield
+    case.record_follow_up(satisfied=True, actor=CLERK, at=at)
+    yield
+    case.correct(
+        corrects_version=1,
+        field="materials",
+        wrong_value="a",
+        correct_value="b",
+        reason="typo",
+        actor=CLERK,
+        at=at,
+    )
+    yield
+
+
+def seed(app: CasestoreApp, events: int, progress: Callable[[int], None] | None = None) -> int:
+    """Append synthetic lifecycles until the log holds at least ``events`` events."""
+    head = app.log.head()[0]
+    at = datetime(2025, 3, 3, 1, tzinfo=UTC)
+    running: list[tuple[Case, Iterator[None]]] = []
+    serial = head
+    while head < events:
+        batch: list[Any] = []
+        while len(running) < OPEN_CASES:
+            serial += 1
+            case_id, case_no = uuid4(), f"BENCH{serial:012d}"
+            case = Case.submit(
+                case_id=case_id,
+                case_no=case_no,
+                query_code_hash="-",
+                item_code="XK-003",
+                applicant=Party("张三", "resident_id", "110101199001011234"),
+                actor=CLERK,
+                at=at,
+            )
+            batch += [CaseNumber.register(case_no, case_id, CLERK, at)]
+            running.append((case, _steps(case, at)))
+        at += timedelta(seconds=1)
+        touched = running[:PER_SAVE]
+        running = running[PER_SAVE:]
+        for case, steps in touched:
+            if next(steps, StopIteration) is not StopIteration:
+                running.append((case, steps))
+            batch.append(case)
+        app.save(*batch)
+        head = app.log.head()[0]
+        if progress is not None:
+            progress(head)
+    return head
+
+
+def raw_scan(url: str) -> tuple[int, float]:
+    """(rows, rows/s) of a plain ordered read of the whole log."""
+    sql = (
+        "SELECT notification_id, originator_id, originator_version, topic, state, "
+        f"recorded_at, event_hash, chain_hash FROM {EVENTS_TABLE} ORDER BY notification_id"
+    )
+    rows = 0
+    started = time.perf_counter()
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        from casestore.store.config import eventsourcing_env
+
+        conn = sqlite3.connect(eventsourcing_env(url)["SQLITE_DBNAME"])
+        for _ in conn.execute(sql):
+            rows += 1
+        conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(url) as conn, conn.cursor(name="bench_scan", binary=True) as cur:
+            cur.itersize = 10_000
+            cur.execute(sql)
+            for _ in cur:
+                rows += 1
+    return rows, rows / (time.perf_counter() - started)
+
+
+class RssSampler:
+    """Peak resident set size above the level at start, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.base = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, _rss())
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure_rebuild(
+    db_url: str, events: int, *, names: tuple[str, ...] = PROJECTIONS, batch: int = 5000
+) -> dict[str, Any]:
+    """Seed to ``events``, then measure raw scan and rebuild rates and memory (see module doc)."""
+    app = CasestoreApp(db_url)
+    started = time.perf_counter()
+    head = seed(app, events)
+    seeded_s = time.perf_counter() - started
+    rows, raw_rate = raw_scan(db_url)
+    db = ViewDB(db_url)
+    source = LogSource(app)
+    result: dict[str, Any] = {
+        "backend": app.backend,
+        "events": head,
+        "seed_seconds": round(seeded_s, 1),
+        "raw_scan_rows": rows,
+        "raw_scan_rows_per_s": round(raw_rate),
+        "projections": {},
+    }
+    try:
+        for name in names:
+            projection = get_projection(name)
+            with RssSampler() as quarter:
+                rebuild_into(source, db, projection, target="bench", upto=head // 4, batch=batch)
+            drop_target(db, projection, "bench")
+            with RssSampler() as full:
+                t0 = time.perf_counter()
+                built = rebuild_into(source, db, projection, target="bench", upto=head, batch=batch)
+                seconds = time.perf_counter() - t0
+            drop_target(db, projection, "bench")
+            rate = built.events / seconds
+            result["projections"][name] = {
+                "events_per_s": round(rate),
+                "ratio_to_raw_scan": round(rate / raw_rate, 3),
+                "rss_growth_mb_quarter_log": round(quarter.growth_mb, 1),
+                "rss_growth_mb_full_log": round(full.growth_mb, 1),
+            }
+    finally:
+        source.close()
+        db.close()
+        app.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--only", nargs="*", default=list(PROJECTIONS))
+    args = parser.parse_args(argv)
+    print(
+        json.dumps(
+            measure_rebuild(args.db, args.events, names=tuple(args.only), batch=args.batch),
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
