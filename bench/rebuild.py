@@ -138,14 +138,14 @@ def raw_scan(url: str) -> tuple[int, float]:
 
         from casestore.store.config import eventsourcing_env
 
-        conn = sqlite3.connect(eventsourcing_env(url)["SQLITE_DBNAME"])
-        for _ in conn.execute(sql):
+        lite = sqlite3.connect(eventsourcing_env(url)["SQLITE_DBNAME"])
+        for _ in lite.execute(sql):
             rows += 1
-        conn.close()
+        lite.close()
     else:
         import psycopg
 
-        with psycopg.connect(url) as conn, conn.cursor(name="bench_scan", binary=True) as cur:
+        with psycopg.connect(url) as pg, pg.cursor(name="bench_scan", binary=True) as cur:
             cur.itersize = 10_000
             cur.execute(sql)
             for _ in cur:
