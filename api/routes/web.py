@@ -1,0 +1,416 @@
+"""Web pages: the public hall status board (``/``) and the staff dashboard (``/dashboard``).
+
+Pages are plain HTML from ``api/templates`` with small hand-written scripts, styles and
+SVG charts from ``api/static``: no build step, nothing fetched from elsewhere at run time.
+
+The board is public (a big screen in the hall), so it holds no bearer token. It reads
+``GET /board/cases`` (open cases: number, item, stage, remaining working days, yellow or
+red) and ``GET /board/stream``, the ``/stream`` hub's Server-Sent Events (same ids: log
+positions, same ``Last-Event-ID`` resumption) with the staff and case-id fields dropped.
+Neither carries personal data: no applicant, agent, phone or staff identity.
+
+The board's rows come from :class:`HallBoard`, an incremental in-memory fold of the log
+into :class:`~casestore.projections.casefacts.CaseFacts` for open cases only (a closed
+case is dropped for good), with clocks from the compliance rules
+(:func:`~casestore.projections.compliance.case_clocks`) as of the server's today.
+
+The dashboard is for staff: its script calls the token-protected query API (compliance,
+supervision flags, evaluations, case timelines, audit verification) with a bearer token
+pasted into its sign-in field and kept in ``sessionStorage`` (``/dashboard?token=...``
+does the same once, for demos, and removes the token from the address bar).
+
+Its "as of" date picker needs every view as it stood at the end of a past day. The
+query API reads such views from named targets (``?target=``), so
+``POST /dashboard/as-of?day=D`` builds them on demand with the projections' time-travel
+rebuild (:func:`~casestore.projections.worker.rebuild_as_of`: the compliance, evaluation
+and supervision views from the events recorded by the end of D, UTC+8) into the target
+``asof_YYYYMMDD``. A finished day never changes, so a target is built once and reused;
+the :data:`AS_OF_KEEP` most recent days are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from string import Template
+from typing import Annotated, Any, Final
+from uuid import UUID
+
+import orjson
+from casestore.projections.base import physical  # type: ignore[import-not-found,unused-ignore]
+from casestore.projections.casefacts import (  # type: ignore[import-not-found,unused-ignore]
+    CaseFacts,
+    ItemFacts,
+)
+from casestore.projections.compliance import (  # type: ignore[import-not-found,unused-ignore]
+    case_clocks,
+)
+from casestore.projections.db import drop_target  # type: ignore[import-not-found,unused-ignore]
+from casestore.projections.registry import (  # type: ignore[import-not-found,unused-ignore]
+    get_projection,
+)
+from casestore.projections.worker import (  # type: ignore[import-not-found,unused-ignore]
+    rebuild_as_of,
+)
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from casestore.domain.values import BUREAU_TZ, ItemLimits
+from casestore.store.application import CasestoreApp
+from casestore.store.integrity import LogRow
+from casestore.timelimits import ClockConfig, WorkingCalendar
+
+from ..deps import ApiState, StaffDep, StateDep
+from ..problems import ApiProblem
+
+router = APIRouter(tags=["web"])
+
+_HERE = Path(__file__).resolve().parent.parent
+TEMPLATES: Final = _HERE / "templates"
+STATIC: Final = _HERE / "static"
+_CASE_TOPIC = "casestore.domain.case:Case."
+_ITEM_TOPIC = "casestore.domain.catalogue:Item."
+_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}\.(css|js|svg)$")
+_MEDIA = {"css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8"}
+_MEDIA["svg"] = "image/svg+xml"
+#: Fields of a ``/stream`` item the public board may see (no case id, no staff).
+PUBLIC_FIELDS: Final = (
+    "position",
+    "case_no",
+    "item_code",
+    "window",
+    "event",
+    "stage",
+    "recorded_at",
+)
+_HEARTBEAT_S = 15.0
+_PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # Everything the pages need comes from this origin; nothing else may load or run.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    ),
+}
+
+
+# -- pages and static files ------------------------------------------------------------
+
+
+def asset_version() -> str:
+    """A short hash of every static file, so a changed script is never served stale."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def render_page(name: str) -> str:
+    """A page template with its ``$v`` (asset version) filled in."""
+    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    return Template(text).substitute(v=asset_version())
+
+
+@router.api_route(
+    "/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+)
+async def board_page() -> HTMLResponse:
+    """大厅办件公示屏: the public hall status board."""
+    return HTMLResponse(await run_in_threadpool(render_page, "board.html"), headers=_PAGE_HEADERS)
+
+
+@router.api_route(
+    "/dashboard", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+)
+async def dashboard_page() -> HTMLResponse:
+    """监管看板: compliance, supervision flags, evaluations, as of any moment (staff only)."""
+    html = await run_in_threadpool(render_page, "dashboard.html")
+    return HTMLResponse(html, headers=_PAGE_HEADERS)
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def static_file(name: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """One file of ``api/static`` (flat directory; names checked against a pattern)."""
+    match = _STATIC_NAME.match(name)
+    path = STATIC / name
+    if match is None or not path.is_file():
+        raise ApiProblem("not-found", f"no static file {name[:80]!r}")
+    body = await run_in_threadpool(path.read_bytes)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=300", **_PAGE_HEADERS}
+    if if_none_match == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=_MEDIA[match.group(1)], headers=headers)
+
+
+# -- the board's view of the log ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    """One open case as the hall sees it: no personal data, no staff."""
+
+    case_no: str
+    item_code: str
+    item_name: str
+    window: str
+    stage: str
+    clock: str | None
+    due: str | None
+    remaining: int | None
+    warning: str | None
+    paused: bool
+    updated_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class HallBoard:
+    """Open cases and item names, folded incrementally from the log (thread-safe)."""
+
+    def __init__(self, store: CasestoreApp, calendar: WorkingCalendar, config: ClockConfig):
+        self._store = store
+        self._calendar = calendar
+        self._config = config
+        self._lock = threading.Lock()
+        self.position = 0
+        self._open: dict[UUID, CaseFacts] = {}
+        self._items: dict[str, ItemFacts] = {}
+        self._item_codes: dict[UUID, str] = {}
+
+    def refresh(self) -> int:
+        """Fold every event after the last one seen; returns the log position reached."""
+        with self._lock:
+            for row in self._store.log.iter_log(self.position):
+                self.position = row.position
+                if row.topic.startswith(_CASE_TOPIC):
+                    self._fold_case(row.originator_id, row.topic, row)
+                elif row.topic.startswith(_ITEM_TOPIC):
+                    self._fold_item(row)
+            return self.position
+
+    def _fold_item(self, row: LogRow) -> None:
+        event = self._store.decode(row)
+        code = getattr(event, "code", None) or self._item_codes.get(row.originator_id)
+        if code is None:
+            return
+        self._item_codes[row.originator_id] = code
+        self._items[code] = self._items.get(code, ItemFacts()).apply(event, row.position)
+
+    def _fold_case(self, case_id: UUID, topic: str, row: LogRow) -> None:
+        facts = self._open.get(case_id)
+        if facts is None and not topic.endswith(".Submitted"):
+            return  # closed (dropped for good) or not a case this board knows
+        facts = (facts or CaseFacts(str(case_id))).apply(self._store.decode(row), row.position)
+        if facts.closed:
+            self._open.pop(case_id, None)
+        else:
+            self._open[case_id] = facts
+
+    def rows(self, today: date, window: str | None = None) -> list[BoardRow]:
+        """Open cases, most urgent first (red, yellow, fewest days left, oldest)."""
+        with self._lock:
+            facts = [f for f in self._open.values() if window is None or f.window == window]
+            items = dict(self._items)
+        rows = [self._row(f, items.get(f.item_code), today) for f in facts]
+        rank = {"red": 0, "yellow": 1}
+        return sorted(
+            rows,
+            key=lambda r: (
+                rank.get(r.warning or "", 2),
+                r.remaining if r.remaining is not None else 10**6,
+                r.case_no,
+            ),
+        )
+
+    def _row(self, f: CaseFacts, item: ItemFacts | None, today: date) -> BoardRow:
+        fallback: ItemLimits | None = item.limits() if item else None
+        clocks = case_clocks(f, self._calendar, today, self._config, fallback)
+        current = clocks.current
+        suspended = bool(f.suspensions) and f.suspensions[-1].end is None
+        return BoardRow(
+            case_no=f.case_no,
+            item_code=f.item_code,
+            item_name=str(item.spec.get("name", f.item_code)) if item else f.item_code,
+            window=f.window,
+            stage=f.stage,
+            clock=current.kind if current else None,
+            due=current.due.isoformat() if current else None,
+            remaining=clocks.remaining,
+            warning=clocks.warning,
+            paused=suspended or bool(current and current.paused),
+            updated_at=f.last.recorded_at.isoformat() if f.last else "",
+        )
+
+    def item_names(self) -> dict[str, str]:
+        with self._lock:
+            return {c: str(f.spec.get("name", c)) for c, f in self._items.items()}
+
+
+_BOARD_LOCK = threading.Lock()
+
+
+def hall_board(request: Request, state: ApiState) -> HallBoard:
+    """The app's one :class:`HallBoard` (created on first use)."""
+    with _BOARD_LOCK:
+        board: HallBoard | None = getattr(request.app.state, "casestore_hall_board", None)
+        if board is None:
+            board = HallBoard(state.store, state.calendar, state.clock_config)
+            request.app.state.casestore_hall_board = board
+        return board
+
+
+@router.get("/board/cases", summary="Open cases for the hall status board (public)")
+async def board_cases(
+    request: Request,
+    state: StateDep,
+    window: Annotated[
+        str | None, Query(max_length=64, pattern=r"^[0-9A-Za-z_-]+$", description="one window")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=5000, description="at most this many rows")] = 500,
+) -> dict[str, Any]:
+    """Case number, item, stage, the running clock's due date, remaining working days and
+    yellow/red warning of every open case (no personal data); counts over all of them."""
+    board = hall_board(request, state)
+
+    def build() -> dict[str, Any]:
+        position = board.refresh()
+        today = state.today()
+        rows = board.rows(today, window)
+        return {
+            "today": today.isoformat(),
+            "position": position,
+            "window": window,
+            "counts": {
+                "open": len(rows),
+                "red": sum(r.warning == "red" for r in rows),
+                "yellow": sum(r.warning == "yellow" for r in rows),
+                "paused": sum(r.paused for r in rows),
+            },
+            "items": board.item_names(),
+            "rows": [r.to_dict() for r in rows[:limit]],
+        }
+
+    result: dict[str, Any] = await run_in_threadpool(build)
+    return result
+
+
+def public_item(data: bytes) -> str:
+    """A ``/stream`` item reduced to :data:`PUBLIC_FIELDS` (as JSON text)."""
+    full = orjson.loads(data)
+    return orjson.dumps({k: full.get(k) for k in PUBLIC_FIELDS}).decode()
+
+
+async def _board_events(request: Request, state: ApiState, cursor: int) -> AsyncIterator[Any]:
+    hub = state.hub
+    yield ServerSentEvent(comment="casestore board", retry=2000)
+    while True:
+        items, cursor = await hub.read_after(cursor)
+        for item in items:
+            yield ServerSentEvent(
+                data=public_item(item.data), event="status", id=str(item.position)
+            )
+        if not items:
+            if await request.is_disconnected():
+                return
+            await hub.wait_beyond(cursor, _HEARTBEAT_S)
+
+
+# Not in the OpenAPI schema: a public, never-ending stream would hang schema fuzzers.
+@router.get("/board/stream", response_class=EventSourceResponse, include_in_schema=False)
+async def board_stream(
+    request: Request,
+    state: StateDep,
+    after: Annotated[int | None, Query(ge=0, le=2**62, description="start after")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
+) -> Any:
+    """``/stream``'s events (``event: status``, ``id``: log position) with only case
+    number, item, window, event name, stage and recorded time; resumable with
+    ``Last-Event-ID``."""
+    cursor = after if after is not None else state.hub.position
+    if last_event_id is not None and last_event_id.strip():
+        if not last_event_id.strip().isdigit():
+            raise ApiProblem("validation-error", "Last-Event-ID must be a log position")
+        cursor = int(last_event_id.strip())
+    return EventSourceResponse(
+        _board_events(request, state, cursor),
+        ping=int(_HEARTBEAT_S),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# -- the dashboard's views as of a past day -----------------------------------------------
+
+AS_OF_PROJECTIONS: Final = ("compliance", "evaluation", "supervision")
+AS_OF_KEEP: Final = 12
+EARLIEST_AS_OF: Final = date(2000, 1, 1)
+_AS_OF_PREFIX = "asof_"
+_AS_OF_LOCK = threading.Lock()
+
+
+def as_of_target(day: date) -> str:
+    """The target name of the views as of the end of ``day``."""
+    return f"{_AS_OF_PREFIX}{day:%Y%m%d}"
+
+
+def build_as_of(state: ApiState, day: date) -> list[str]:
+    """Build the missing views as of the end of ``day``; returns the projections built."""
+
+    target = as_of_target(day)
+    end = datetime.combine(day + timedelta(days=1), time(0), BUREAU_TZ) - timedelta(microseconds=1)
+    db = state.read.db
+    built = []
+    with _AS_OF_LOCK:
+        for name in AS_OF_PROJECTIONS:
+            row = db.tracking(physical(name, target))
+            if row is None or row.version != get_projection(name).version:
+                rebuild_as_of(state.store, name, until=end, target=target, db=db)
+                built.append(name)
+        _prune(db, keep=target)
+    return built
+
+
+def _prune(db: Any, keep: str) -> None:
+
+    rows = [r for r in db.all_tracking() if r.target.startswith(_AS_OF_PREFIX)]
+    created: dict[str, int] = {}
+    for r in rows:
+        created[r.target] = max(created.get(r.target, 0), r.created_at_us)
+    old = sorted((t for t in created if t != keep), key=lambda t: created[t], reverse=True)
+    for target in old[AS_OF_KEEP - 1 :]:
+        for r in rows:
+            if r.target == target:
+                drop_target(db, get_projection(r.projection), target)
+
+
+@router.post("/dashboard/as-of", summary="The dashboard's views as of the end of a past day")
+async def dashboard_as_of(
+    actor: StaffDep,
+    state: StateDep,
+    day: Annotated[date, Query(description="a past day (bureau time, UTC+8)")],
+) -> dict[str, Any]:
+    """Builds (once) the compliance, evaluation and supervision views from the events
+    recorded by the end of ``day`` and names the target to pass as ``?target=`` with
+    ``until``/``today`` = ``day`` to ``/compliance/summary``, ``/evaluations/summary`` and
+    ``/supervision/flags``."""
+    today = state.today()
+    if day < EARLIEST_AS_OF:
+        raise ApiProblem("validation-error", f"pick a day from {EARLIEST_AS_OF} on")
+    if day >= today:
+        raise ApiProblem(
+            "validation-error", f"pick a day before today ({today}); today is the live view"
+        )
+    built = await run_in_threadpool(build_as_of, state, day)
+    return {"day": day.isoformat(), "target": as_of_target(day), "built": built}
