@@ -78,8 +78,11 @@ STATIC: Final = _HERE / "static"
 _CASE_TOPIC = "casestore.domain.case:Case."
 _ITEM_TOPIC = "casestore.domain.catalogue:Item."
 _STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}\.(css|js|svg)$")
-_MEDIA = {"css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8"}
-_MEDIA["svg"] = "image/svg+xml"
+_MEDIA = {
+    "css": "text/css; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "svg": "image/svg+xml",
+}
 #: Fields of a ``/stream`` item the public board may see (no case id, no staff).
 PUBLIC_FIELDS: Final = (
     "position",
@@ -189,6 +192,7 @@ class HallBoard:
         self._open: dict[UUID, CaseFacts] = {}
         self._items: dict[str, ItemFacts] = {}
         self._item_codes: dict[UUID, str] = {}
+        self._row_cache: dict[str, tuple[tuple[int, int], date, BoardRow]] = {}
 
     def refresh(self) -> int:
         """Fold every event after the last one seen; returns the log position reached."""
@@ -216,6 +220,7 @@ class HallBoard:
         facts = (facts or CaseFacts(str(case_id))).apply(self._store.decode(row), row.position)
         if facts.closed:
             self._open.pop(case_id, None)
+            self._row_cache.pop(facts.case_id, None)
         else:
             self._open[case_id] = facts
 
@@ -224,7 +229,7 @@ class HallBoard:
         with self._lock:
             facts = [f for f in self._open.values() if window is None or f.window == window]
             items = dict(self._items)
-        rows = [self._row(f, items.get(f.item_code), today) for f in facts]
+        rows = [self._cached_row(f, items.get(f.item_code), today) for f in facts]
         rank = {"red": 0, "yellow": 1}
         return sorted(
             rows,
@@ -234,6 +239,16 @@ class HallBoard:
                 r.case_no,
             ),
         )
+
+    def _cached_row(self, f: CaseFacts, item: ItemFacts | None, today: date) -> BoardRow:
+        # A row changes only with the case, its item or the day: recompute just those.
+        key = (f.last.position if f.last else 0, item.last.position if item and item.last else 0)
+        cached = self._row_cache.get(f.case_id)
+        if cached is not None and cached[0] == key and cached[1] == today:
+            return cached[2]
+        row = self._row(f, item, today)
+        self._row_cache[f.case_id] = (key, today, row)
+        return row
 
     def _row(self, f: CaseFacts, item: ItemFacts | None, today: date) -> BoardRow:
         fallback: ItemLimits | None = item.limits() if item else None

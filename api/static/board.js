@@ -102,9 +102,14 @@
     render(await response.json());
   }
 
+  /* At most one refresh per half second however busy the stream (throttle, not debounce:
+     a steady stream of events must not postpone the refresh forever). */
   function scheduleRefresh() {
-    clearTimeout(state.refreshTimer);
-    state.refreshTimer = setTimeout(() => refresh().catch(showError), 400);
+    if (state.refreshTimer) return;
+    state.refreshTimer = setTimeout(() => {
+      state.refreshTimer = null;
+      refresh().catch(showError);
+    }, 500);
   }
 
   function showError(err) {

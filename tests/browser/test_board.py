@@ -154,3 +154,39 @@ def test_board_stream_is_public_and_carries_no_staff_or_applicant(live_server: L
         assert '"case_no"' in line and '"stage"' in line
         for hidden in ("case_id", "actor", "staff", "applicant", "occurred_at"):
             assert hidden not in line
+
+
+def _all_cases(api: httpx.Client, status: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"status": status, "limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = api.get("/cases", params=params).json()
+        out += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return out
+
+
+def test_board_clocks_agree_with_the_case_list(live_server: LiveServer) -> None:
+    # The board folds the log itself; the case list reads the compliance projection.
+    live_server.wait_for_projections()
+    board = httpx.get(live_server.url + "/board/cases").json()
+    with live_server.client("inspector") as api:
+        cases = _all_cases(api, "in_progress") + _all_cases(api, "suspended")
+    listed = {c["case_no"]: c for c in cases}
+    assert {r["case_no"] for r in board["rows"]} == set(listed)
+    compared = 0
+    for row in board["rows"]:
+        if row["paused"]:
+            continue  # the projection keeps the due date from the day the pause began
+        deadline = listed[row["case_no"]]["deadline"]
+        assert (row["due"], row["remaining"], row["warning"]) == (
+            deadline["due"],
+            deadline["remaining_days"],
+            deadline["warning"],
+        ), row["case_no"]
+        compared += 1
+    assert compared > 5
