@@ -309,23 +309,17 @@ class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
         )
         position = after
         while True:
-            with self.datastore.get_connection() as conn, conn.cursor(binary=True) as curs:
+            with (
+                self.datastore.get_connection() as conn,
+                conn.cursor(binary=True, row_factory=tuple_row) as curs,
+            ):
                 curs.execute(self._sql_scan, (position, stop, until, page), prepare=True)
                 rows = curs.fetchall()
-            for r in rows:
-                yield LogRow(
-                    r["notification_id"],
-                    r["originator_id"],
-                    r["originator_version"],
-                    r["topic"],
-                    bytes(r["state"]),
-                    r["us"],
-                    bytes(r["event_hash"]),
-                    bytes(r["chain_hash"]),
-                )
+            for n, oid, version, topic, state, us, ev_hash, chain in rows:
+                yield LogRow(n, oid, version, topic, bytes(state), us, bytes(ev_hash), bytes(chain))
             if len(rows) < page:
                 return
-            position = rows[-1]["notification_id"]
+            position = rows[-1][0]
 
     def version_at(self, originator_id: UUID, micros: int) -> int:
         return int(
@@ -521,23 +515,26 @@ class CasestoreSQLiteRecorder(SQLiteApplicationRecorder, LogReader):
         stop = upto if upto is not None else 2**62
         until = until_us if until_us is not None else 2**62
         position = after
+        ids: dict[str, UUID] = {}  # a case's events share one id object (parsing is slow)
         while True:
             with self.datastore.get_connection(commit=False) as conn:
-                rows = (
-                    _raw(conn)
-                    .execute(
-                        f"SELECT notification_id, originator_id, originator_version, topic, state, "
-                        f"recorded_at, event_hash, chain_hash FROM {self.events_table_name} "
-                        "WHERE notification_id > ? AND notification_id <= ? AND recorded_at <= ? "
-                        "ORDER BY notification_id LIMIT ?",
-                        (position, stop, until, page),
-                    )
-                    .fetchall()
-                )
-            for r in rows:
-                yield LogRow(
-                    r[0], UUID(r[1]), r[2], r[3], bytes(r[4]), r[5], bytes(r[6]), bytes(r[7])
-                )
+                cursor = _raw(conn).cursor()
+                cursor.row_factory = None  # plain tuples
+                rows = cursor.execute(
+                    f"SELECT notification_id, originator_id, originator_version, topic, state, "
+                    f"recorded_at, event_hash, chain_hash FROM {self.events_table_name} "
+                    "WHERE notification_id > ? AND notification_id <= ? AND recorded_at <= ? "
+                    "ORDER BY notification_id LIMIT ?",
+                    (position, stop, until, page),
+                ).fetchall()
+                cursor.close()
+            if len(ids) > 100_000:
+                ids.clear()
+            for n, hexid, version, topic, state, us, ev_hash, chain in rows:
+                oid = ids.get(hexid)
+                if oid is None:
+                    oid = ids[hexid] = UUID(hexid)
+                yield LogRow(n, oid, version, topic, state, us, ev_hash, chain)
             if len(rows) < page:
                 return
             position = rows[-1][0]
