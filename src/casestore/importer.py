@@ -1,0 +1,453 @@
+"""``casestore import FILE.jsonl``: load history from a legacy system, one event per line.
+
+Line format (UTF-8 JSON Lines; blank lines and lines starting with ``#`` are skipped)::
+
+    {"aggregate_id": "0b6f…-uuid or any legacy key",  # or "case_id"; a key that is not
+                                                     #   a UUID is mapped to one (uuid5)
+     "type": "Accepted",              # event name of SPEC §3.2, or Published/Revised
+                                      #   (catalogue), Registered (case number), Opened
+     "topic": "casestore.domain.case:Case.Accepted",   # optional, as `export` writes it
+     "version": 4,                    # optional; when given, 1, 2, 3 … per aggregate
+     "occurred_at": "2024-03-01T09:12:00+08:00",  # the claimed business time …
+     "recorded_at": "2024-03-02T10:00:00+08:00",  # … else the legacy entry time
+     "actor": {"staff_id": "c-07", "role": "clerk", "name": "…", "window": "W01"},
+     "data": {"notice_no": "SL-1", "limits": {…}, "promised_completion": "2024-03-29"}}
+
+``actor`` and ``occurred_at`` may also sit inside ``data``, which is exactly what
+``casestore export`` writes, so an export round-trips into a fresh store: the same
+aggregates, versions and event data. The claimed time (``occurred_at``, else the
+legacy ``recorded_at``) becomes the event's ``occurred_at``; its ``recorded_at`` is the
+import time (the server's clock). Times without an offset are read as the bureau's
+local time (UTC+8). Fields are checked against the event's declared types (dates,
+UUIDs, parties, survey participants, item limits …); text and list fields left out
+default to empty.
+
+History is evidence: imported events are recorded as they happened even where they
+broke a rule (a survey without the applicant, an extension after expiry …), through
+``Case.record_imported``. What is refused is malformed input: bad JSON, an unknown
+event, a missing or mistyped field, a version gap, a claimed time in the future, an
+aggregate already in the store. Each such line is reported with its number, and a
+case with any bad line is not imported at all: a case (with its case-number
+registration, created when the file has none) is validated whole and then appended
+in one transaction with others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import orjson
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+from rich.progress import Progress
+
+from casestore.domain import Bundle, Case, CasestoreError, InvalidCommand, Item, item_id
+from casestore.domain.catalogue import check_spec
+from casestore.domain.index import CaseNumber, case_number_id
+from casestore.domain.values import BUREAU_TZ, VALUE_TYPES, Actor
+from casestore.store.application import CasestoreApp
+
+AGGREGATES: tuple[type[Aggregate], ...] = (Case, CaseNumber, Item, Bundle)
+CREATED = {"Submitted": Case, "Registered": CaseNumber, "Published": Item, "Opened": Bundle}
+_DERIVED = {"originator_topic", "actor", "occurred_at"}
+BATCH_EVENTS = 2000
+
+
+class LineError(ValueError):
+    """One input line is not a valid event."""
+
+
+@dataclass
+class _Line:
+    number: int
+    aggregate_id: UUID
+    cls: type[Aggregate] | None
+    name: str
+    version: int | None
+    claimed: datetime
+    actor: Actor
+    data: dict[str, Any]
+
+
+@dataclass
+class _Unit:
+    """What is appended or refused together: one aggregate (a case with its number)."""
+
+    first_line: int
+    lines: list[_Line] = field(default_factory=list)
+    extra: list[_Line] = field(default_factory=list)  # registrations of this case's number
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    """The outcome: what was appended, and every refused line with its number."""
+
+    lines: int = 0
+    events: int = 0
+    aggregates: int = 0
+    cases: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def error_lines(self) -> list[str]:
+        """``line N: why`` for every bad line, then each case left out because of one."""
+        bad = [f"line {n}: {why}" for n, why in sorted(self.errors)]
+        return bad + [f"line {n}: {why}" for n, why in sorted(self.rejected)]
+
+    def summary(self) -> str:
+        status = "imported" if self.ok else "imported with errors"
+        return (
+            f"{status}: {self.events} events of {self.aggregates} aggregates "
+            f"({self.cases} cases) from {self.lines} lines; {len(self.errors)} bad lines, "
+            f"{len(self.rejected)} aggregates refused"
+        )
+
+
+def import_jsonl(db_url: str, path: Path, *, progress: bool) -> ImportReport:
+    """Validate and append the events of ``path``; see the module docstring."""
+    app = CasestoreApp(db_url)
+    try:
+        return _import(app, path, progress)
+    finally:
+        app.close()
+
+
+def _import(app: CasestoreApp, path: Path, progress: bool) -> ImportReport:
+    report = ImportReport()
+    units: dict[UUID, _Unit] = {}
+    with Progress(disable=not progress, transient=True) as bar:
+        reading = bar.add_task("reading", total=path.stat().st_size)
+        for number, raw in _numbered(path):
+            report.lines += 1
+            bar.update(reading, advance=len(raw))
+            try:
+                line = parse_line(number, raw)
+            except LineError as e:
+                report.errors.append((number, str(e)))
+                continue
+            if line is not None:
+                units.setdefault(line.aggregate_id, _Unit(number)).lines.append(line)
+        _attach_registrations(units)
+        saving = bar.add_task("importing", total=len(units))
+        batch: list[tuple[_Unit, list[Any]]] = []
+        for unit in sorted(units.values(), key=lambda u: u.first_line):
+            built = _build(app, unit)
+            if built is None:
+                report.errors += unit.errors
+                report.rejected.append(_refusal(unit))
+            else:
+                batch.append((unit, [e for a in built for e in a.collect_events()]))
+            if sum(len(events) for _, events in batch) >= BATCH_EVENTS:
+                _save(app, batch, report)
+                bar.update(saving, advance=len(batch))
+                batch = []
+        _save(app, batch, report)
+    return report
+
+
+def _numbered(path: Path) -> Iterator[tuple[int, bytes]]:
+    with path.open("rb") as fh:
+        yield from enumerate(fh, start=1)
+
+
+def parse_line(number: int, raw: bytes) -> _Line | None:
+    """One line as an event to import; None for a blank or comment line."""
+    text = raw.strip()
+    if not text or text.startswith(b"#"):
+        return None
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        raise LineError(f"not JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise LineError("a line must be a JSON object")
+    data = obj.get("data", {})
+    if not isinstance(data, dict):
+        raise LineError("data must be an object")
+    key = obj.get("aggregate_id", obj.get("case_id"))
+    if not isinstance(key, str) or not key.strip():
+        raise LineError("aggregate_id (or case_id) is required")
+    name = obj.get("type")
+    if not isinstance(name, str):
+        raise LineError("type (the event name) is required")
+    cls = _class_of(obj.get("topic"), name)
+    version = obj.get("version")
+    if version is not None and (not isinstance(version, int) or version < 1):
+        raise LineError("version must be a positive integer")
+    when = data.get("occurred_at") or obj.get("occurred_at") or obj.get("recorded_at")
+    if when is None:
+        raise LineError("no time: give occurred_at (or recorded_at)")
+    return _Line(
+        number,
+        _aggregate_id(key, name),
+        cls,
+        name,
+        version,
+        _coerce(when, datetime, "occurred_at"),
+        _coerce(data.get("actor", obj.get("actor")), Actor, "actor"),
+        {k: v for k, v in data.items() if k not in _DERIVED},
+    )
+
+
+def _aggregate_id(key: str, name: str) -> UUID:
+    """A UUID as given; a legacy key mapped to one (an item's key is its code)."""
+    try:
+        return UUID(key)
+    except ValueError:
+        if name in ("Published", "Revised"):
+            return item_id(key)
+        return uuid5(NAMESPACE_URL, f"casestore:import:{key}")
+
+
+def _class_of(topic: object, name: str) -> type[Aggregate] | None:
+    if topic is None:
+        return CREATED.get(name)
+    for cls in AGGREGATES:
+        event = getattr(cls, name, None)
+        if isinstance(event, type) and get_topic(event) == topic:
+            return cls
+    raise LineError(f"unknown topic {topic!r}")
+
+
+def _attach_registrations(units: dict[UUID, _Unit]) -> None:
+    """A case-number registration is appended (or refused) with the case it names."""
+    for oid, unit in list(units.items()):
+        first = unit.lines[0]
+        case_id = first.data.get("case_id") if first.name == "Registered" else None
+        try:
+            target = units.get(UUID(str(case_id))) if case_id else None
+        except ValueError:
+            target = None
+        if target is not None and target is not unit:
+            target.extra += unit.lines
+            del units[oid]
+
+
+# -- building aggregates ------------------------------------------------------------------
+
+
+def _build(app: CasestoreApp, unit: _Unit) -> list[Aggregate] | None:
+    """The unit's aggregates with their pending events, or None (errors in ``unit``)."""
+    built: list[Aggregate] = []
+    for lines in (unit.lines, unit.extra):
+        if not lines:
+            continue
+        aggregate = _replay(app, unit, sorted(lines, key=lambda ln: ln.version or 0))
+        if aggregate is not None:
+            built.append(aggregate)
+    if unit.errors:
+        return None
+    case = built[0] if built and isinstance(built[0], Case) else None
+    if case is not None and not unit.extra:
+        at = datetime.now(UTC)
+        index = CaseNumber.register(case.case_no, case.id, unit.lines[0].actor, at)
+        if _exists(app, index.id):
+            unit.errors.append((unit.first_line, f"case number {case.case_no} is already used"))
+            return None
+        built.append(index)
+    return built
+
+
+def _replay(app: CasestoreApp, unit: _Unit, lines: list[_Line]) -> Aggregate | None:
+    cls = lines[0].cls or CREATED.get(lines[0].name)
+    if cls is None or lines[0].name not in CREATED:
+        unit.errors.append(
+            (
+                lines[0].number,
+                f"the first event of an aggregate must be one of "
+                f"{sorted(CREATED)}, not {lines[0].name!r}",
+            )
+        )
+        return None
+    if _exists(app, lines[0].aggregate_id):
+        unit.errors.append((lines[0].number, f"{lines[0].aggregate_id} is already in the store"))
+        return None
+    aggregate: Aggregate | None = None
+    for n, line in enumerate(lines, start=1):
+        try:
+            if line.version is not None and line.version != n:
+                raise LineError(f"version {line.version} where version {n} was expected")
+            if line.cls not in (None, cls) or (n > 1 and line.name in CREATED):
+                raise LineError(f"{line.name} does not belong to this {cls.__name__}")
+            aggregate = _apply(cls, aggregate, line)
+        except (LineError, CasestoreError) as e:
+            unit.errors.append((line.number, str(e)))
+            return None
+    return aggregate
+
+
+def _apply(cls: type[Aggregate], aggregate: Aggregate | None, line: _Line) -> Aggregate:
+    at = datetime.now(UTC)
+    if line.claimed > at:
+        raise LineError(f"the claimed time {line.claimed.isoformat()} is in the future")
+    event_class = getattr(cls, line.name, None)
+    if not isinstance(event_class, type) or not issubclass(event_class, Aggregate.Event):
+        raise LineError(f"{cls.__name__} has no event {line.name!r}")
+    fields = _fields(event_class, line.data, fill=cls is not Case or aggregate is not None)
+    common: dict[str, Any] = {"actor": line.actor, "occurred_at": line.claimed}
+    if aggregate is None:
+        if cls is Case:
+            fields.setdefault("query_code_hash", "")  # a legacy case has no query code
+            try:
+                return Case.submit(case_id=line.aggregate_id, at=at, **common, **fields)
+            except TypeError as e:
+                raise LineError(f"Submitted: {e}") from None
+        if cls is CaseNumber and line.aggregate_id != case_number_id(fields["case_no"]):
+            raise LineError("a case-number registration's id must derive from its number")
+        if cls is Item:
+            if line.aggregate_id != item_id(fields["code"]):
+                raise LineError("an item's id must derive from its code (or give the code)")
+            fields["spec"] = check_spec({"legal_basis": "", **fields["spec"]})
+        created: Any = event_class
+        return cls._create(created, id=line.aggregate_id, timestamp=at, **common, **fields)
+    if isinstance(aggregate, Case):
+        aggregate.record_imported(line.name, at=at, fields=fields, **common)
+    else:
+        aggregate.trigger_event(event_class, timestamp=at, **common, **fields)
+    return aggregate
+
+
+@functools.cache
+def _hints(cls: type) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A class's resolved field types and the fields a line supplies (cached: slow)."""
+    hints = typing.get_type_hints(cls)
+    skip = {"originator_id", "originator_version", "timestamp", *_DERIVED}
+    return hints, tuple(f.name for f in dataclasses.fields(cls) if f.name not in skip)
+
+
+def _fields(event_class: type, data: dict[str, Any], fill: bool = True) -> dict[str, Any]:
+    """The line's fields as the event's declared types; left-out text, lists and optional
+    fields default to empty (``fill``), or are left to the command's own defaults."""
+    hints, wanted = _hints(event_class)
+    unknown = sorted(set(data) - set(wanted))
+    if unknown:
+        raise LineError(f"unknown fields {unknown} for {event_class.__name__}")
+    result = {}
+    for name in wanted:
+        if name in data:
+            result[name] = _coerce(data[name], hints[name], name)
+        elif not fill:
+            continue
+        elif (default := _default(hints[name])) is not _MISSING:
+            result[name] = default
+        else:
+            raise LineError(f"{event_class.__name__} needs field {name!r}")
+    return result
+
+
+_MISSING = object()
+
+
+def _default(hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is str:
+        return ""
+    if hint is bool:
+        return False
+    if origin is list:
+        return []
+    if origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint):
+        return None
+    return _MISSING
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    """``value`` (parsed JSON) as the declared type ``hint``, or :class:`LineError`."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _coerce(value, next(a for a in args if a is not type(None)), name)
+    try:
+        if hint is Any:
+            return value
+        if origin is list or origin is tuple:
+            _expect(isinstance(value, list), name, "a list")
+            items = [_coerce(v, args[0], f"{name}[{i}]") for i, v in enumerate(value)]
+            return items if origin is list else tuple(items)
+        if origin is dict:
+            _expect(isinstance(value, dict), name, "an object")
+            return {str(k): _coerce(v, args[1], f"{name}.{k}") for k, v in value.items()}
+        if hint is datetime:
+            _expect(isinstance(value, str), name, "an ISO time")
+            moment = datetime.fromisoformat(value)
+            return moment if moment.tzinfo else moment.replace(tzinfo=BUREAU_TZ)
+        if hint is date:
+            _expect(isinstance(value, str), name, "an ISO date")
+            return date.fromisoformat(value)
+        if hint is UUID:
+            _expect(isinstance(value, str), name, "a UUID")
+            return UUID(value)
+        if hint in VALUE_TYPES:
+            _expect(isinstance(value, dict), name, f"a {hint.__name__} object")
+            inner = _hints(hint)[0]
+            unknown = set(value) - set(inner)
+            _expect(not unknown, name, f"no unknown fields {sorted(unknown)}")
+            return hint(**{k: _coerce(v, inner[k], f"{name}.{k}") for k, v in value.items()})
+        if hint is int:
+            _expect(isinstance(value, int) and not isinstance(value, bool), name, "an integer")
+        elif hint is bool or hint is str:
+            _expect(isinstance(value, hint), name, hint.__name__)
+        return value
+    except (ValueError, TypeError, InvalidCommand) as e:
+        if isinstance(e, LineError):
+            raise
+        raise LineError(f"{name}: {getattr(e, 'message', e)}") from None
+
+
+def _expect(condition: bool, name: str, what: str) -> None:
+    if not condition:
+        raise LineError(f"{name} must be {what}")
+
+
+# -- appending ----------------------------------------------------------------------------
+
+
+def _exists(app: CasestoreApp, aggregate_id: UUID) -> bool:
+    return bool(app.recorder.select_events(aggregate_id, limit=1))
+
+
+def _save(app: CasestoreApp, batch: list[tuple[_Unit, list[Any]]], report: ImportReport) -> None:
+    """Append validated units together; if that fails, one by one to isolate the culprit."""
+    if not batch:
+        return
+    try:
+        app.events.put([e for _, events in batch for e in events])
+    except IntegrityError:
+        if len(batch) == 1:
+            unit = batch[0][0]
+            report.errors.append((unit.first_line, "conflicts with events already in the store"))
+            report.rejected.append(_refusal(unit))
+            return
+        for one in batch:
+            _save(app, [one], report)
+        return
+    for _, events in batch:
+        report.events += len(events)
+        report.aggregates += sum(e.originator_version == 1 for e in events)
+        report.cases += sum(isinstance(e, Case.Submitted) for e in events)
+
+
+def _refusal(unit: _Unit) -> tuple[int, str]:
+    bad = sorted({n for n, _ in unit.errors})
+    count = len(unit.lines) + len(unit.extra)
+    return (
+        unit.first_line,
+        f"{unit.lines[0].aggregate_id}: none of its {count} events imported "
+        f"(bad line{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))})",
+    )

@@ -1,0 +1,351 @@
+"""``casestore simulate``: a realistic bureau history on a simulated clock, fixed by a seed.
+
+The same ``(cases, seed, start, days)`` always writes the same events with the same
+ids, case numbers, query codes and times, so two fresh stores end with the same
+``casestore digest``. (Without ``start`` the period ends today, so pass it when a
+history must be reproduced.)
+
+How it works: the catalogue is published a week before the period; every intake
+(item drawn with Zipf-like popularity, channel, applicant, agent) is drawn from the
+seed; each case's life is planned ahead from its own generator
+(:mod:`casestore.simulation.plans`), with a seeded share of every supervision anomaly
+(:mod:`casestore.simulation.anomalies`); then all steps run in time order through the
+service's own permission checks and command handlers on a simulated clock, and their
+events are appended in batches of about a thousand per transaction, keeping log order
+equal to time order. Breaches no live command accepts go through
+``Case.record_imported``, as the importer does. S14 is one catalogue revision at the
+very end of the period (a later acceptance of that item is refused, as it must be).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from casestore.domain import Bundle, Case, InvalidCommand
+from casestore.domain.values import local_date
+from casestore.simulation import anomalies
+from casestore.simulation.plans import CHANNEL_WEIGHTS, CaseKey, CasePlanner, Intake, Step
+from casestore.simulation.seeded import SeededCaseService
+from casestore.simulation.world import (
+    APPLICANT_HOURS,
+    EXTENDED_HOURS,
+    OFFICE_HOURS,
+    Roster,
+    WorkTime,
+    maybe,
+    pick,
+    popularity,
+)
+from casestore.store.application import CasestoreApp
+from casestore.timelimits.calendar import default_calendar
+
+CATALOGUE = Path(__file__).parent / "data" / "catalogue.json"
+FLUSH_EVENTS = 1000
+_EVENING = ((17 * 60 + 30, 19 * 60),)
+
+
+@dataclass
+class SimulationSummary:
+    """What a simulation wrote; ``str()`` is the report ``casestore simulate`` prints."""
+
+    cases: int
+    bundles: int
+    events: int
+    first_day: date
+    last_day: date
+    seconds: float
+    digest: str
+    anomalies: dict[str, int] = field(default_factory=dict)
+    channels: dict[str, int] = field(default_factory=dict)
+    samples: list[tuple[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        rate = self.events / self.seconds if self.seconds else 0.0
+        lines = [
+            f"simulated {self.cases} cases ({self.bundles} bundles) from {self.first_day} "
+            f"to {self.last_day}: {self.events} events in {self.seconds:.1f} s "
+            f"({rate:,.0f} events/s)",
+            "channels: " + ", ".join(f"{k} {v}" for k, v in sorted(self.channels.items())),
+            "seeded anomalies: " + ", ".join(f"{k} {v}" for k, v in sorted(self.anomalies.items())),
+            f"digest {self.digest}",
+        ]
+        lines += [f"try: case {no} with query code {code}" for no, code in self.samples]
+        return "\n".join(lines)
+
+
+def run_simulation(
+    db_url: str,
+    *,
+    cases: int,
+    seed: int,
+    start: date | None,
+    days: int,
+    progress: bool,
+) -> SimulationSummary:
+    """Write a simulated history of ``cases`` intakes over ``days`` days into an empty store."""
+    if cases < 1 or days < 1:
+        raise InvalidCommand("simulate needs --cases >= 1 and --days >= 1")
+    began = time.perf_counter()
+    app = CasestoreApp(db_url)
+    try:
+        summary = _simulate(app, cases, seed, start, days, progress)
+    finally:
+        app.close()
+    summary.seconds = time.perf_counter() - began
+    return summary
+
+
+def _simulate(
+    app: CasestoreApp, cases: int, seed: int, start: date | None, days: int, progress: bool
+) -> SimulationSummary:
+    _require_empty(app)
+    first_day = start or (local_date(datetime.now(UTC)) - timedelta(days=days))
+    horizon = WorkTime.at(first_day + timedelta(days=days), 0)
+    if start is None:
+        horizon = min(horizon, datetime.now(UTC).replace(microsecond=0))
+    work = WorkTime(default_calendar())
+    roster = Roster(seed)
+    service = SeededCaseService(app, WorkTime.at(first_day - timedelta(days=7), 9 * 60))
+    service.load_catalogue(CATALOGUE, roster.admin)
+    catalogue = _catalogue()
+    planner = CasePlanner(
+        catalogue["items"],
+        {b["code"]: b for b in catalogue["bundles"]},
+        roster,
+        work,
+        horizon,
+    )
+    intakes = draw_intakes(planner, cases, seed, first_day, horizon)
+    chosen = anomalies.assign(_candidates(planner, intakes, horizon), cases, random.Random(seed))
+    return _Runner(app, service, planner, seed, chosen, horizon).run(intakes, progress, first_day)
+
+
+def _catalogue() -> dict[str, Any]:
+    import json
+
+    data: dict[str, Any] = json.loads(CATALOGUE.read_text(encoding="utf-8"))
+    return data
+
+
+def _require_empty(app: CasestoreApp) -> None:
+    for row in app.log.iter_log(page=100):
+        if not row.topic.startswith("casestore.domain.catalogue:"):
+            raise InvalidCommand(
+                "simulate writes into an empty store; this one already holds cases "
+                "(use a fresh --db)"
+            )
+
+
+def draw_intakes(
+    planner: CasePlanner, cases: int, seed: int, first_day: date, horizon: datetime
+) -> list[Intake]:
+    """Every intake of the period, in time order (each from its own seeded generator)."""
+    items = list(planner.items)
+    weights = popularity(items)
+    bundles = sorted(planner.bundles)
+    span = max(1, (local_date(horizon) - first_day).days + 1)
+    work = planner.work
+    result = []
+    for n in range(cases):
+        rng = random.Random(f"{seed}:intake:{n}")
+        channel = pick(rng, CHANNEL_WEIGHTS)
+        code = rng.choice(bundles) if channel == "bundle" else rng.choices(items, weights)[0]
+        for _ in range(20):
+            day = first_day + timedelta(days=rng.randrange(span))
+            at = _intake_time(work, rng, channel, day)
+            if at is not None and at < horizon:
+                break
+        else:
+            continue  # the period is too short for this channel: no intake
+        agent = channel != "bundle" and maybe(rng, 0.08)
+        result.append(Intake(n, at, channel, code, agent))
+    result.sort(key=lambda i: (i.at, i.n))
+    return result
+
+
+def _intake_time(work: WorkTime, rng: random.Random, channel: str, day: date) -> datetime | None:
+    working = work.working(day)
+    if channel in ("online", "mobile"):
+        return work.in_hours(rng, day, APPLICANT_HOURS)
+    if channel == "extended":
+        return work.in_hours(rng, day, _EVENING if working else EXTENDED_HOURS)
+    if not working:
+        return None
+    return work.in_hours(rng, day, OFFICE_HOURS)
+
+
+def _candidates(
+    planner: CasePlanner, intakes: list[Intake], horizon: datetime
+) -> list[anomalies.Candidate]:
+    end = local_date(horizon)
+    cal = planner.cal
+    return [
+        anomalies.Candidate(
+            i.n, planner.items[i.code], cal.working_days_between(local_date(i.at), end)
+        )
+        for i in intakes
+        if i.channel != "bundle"
+    ]
+
+
+class _Runner:
+    """Runs every planned step in time order and appends the events in batches."""
+
+    def __init__(
+        self,
+        app: CasestoreApp,
+        service: SeededCaseService,
+        planner: CasePlanner,
+        seed: int,
+        chosen: dict[int, str],
+        horizon: datetime,
+    ) -> None:
+        self.app, self.service, self.planner = app, service, planner
+        self.seed, self.chosen, self.horizon = seed, chosen, horizon
+        self.cases: dict[CaseKey, Case] = {}
+        self.pending: list[Any] = []
+        self.events = 0
+        self.seeded: Counter[str] = Counter()
+        self.channels: Counter[str] = Counter()
+        self.bundles = 0
+        self.samples: list[tuple[str, str]] = []
+        self.last_at = horizon - timedelta(seconds=2)
+
+    def run(self, intakes: list[Intake], progress: bool, first_day: date) -> SimulationSummary:
+        heap: list[tuple[datetime, int, int, Intake, list[Step]]] = [
+            (i.at, i.n, -1, i, []) for i in intakes
+        ]
+        heapq.heapify(heap)
+        start = WorkTime.at(first_day, 0)
+        total = (self.horizon - start).total_seconds()
+        with Progress(
+            TextColumn("simulating {task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            disable=not progress,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(str(first_day), total=total)
+            while heap:
+                at, n, index, intake, steps = heapq.heappop(heap)
+                if index < 0:
+                    steps = self.planner.plan(intake, self.chosen.get(n), self.seed)
+                    self.channels[intake.channel] += 1
+                    self.bundles += intake.channel == "bundle"
+                    self.seeded[self.chosen.get(n, "")] += n in self.chosen
+                else:
+                    self._step(steps[index])
+                if index + 1 < len(steps):
+                    heapq.heappush(heap, (steps[index + 1].at, n, index + 1, intake, steps))
+                else:
+                    self._forget(steps)
+                if len(self.pending) >= FLUSH_EVENTS:
+                    self._flush()
+                    bar.update(
+                        task,
+                        completed=(at - start).total_seconds(),
+                        description=str(local_date(at)),
+                    )
+            self._revise_catalogue()
+            self._flush()
+        position, chain = self.app.log.head()
+        del self.seeded[""]
+        return SimulationSummary(
+            cases=sum(self.channels.values()),
+            bundles=self.bundles,
+            events=self.events,
+            first_day=first_day,
+            last_day=local_date(self.horizon - timedelta(microseconds=1)),
+            seconds=0.0,
+            digest=f"{position}:{(chain or bytes(32)).hex()}",
+            anomalies=dict(self.seeded),
+            channels=dict(self.channels),
+            samples=self.samples,
+        )
+
+    def _step(self, step: Step) -> None:
+        service = self.service
+        service.now = step.at
+        action = step.action
+        try:
+            if action == "submit":
+                service.rng = random.Random(f"{self.seed}:ids:{step.key}")
+                fields = dict(step.payload)
+                case, index = service.intake(
+                    step.actor, fields.pop("item_code"), fields.pop("applicant"), fields
+                )
+                self.cases[step.key] = case
+                self._collect(case, index)
+                if len(self.samples) < 3:
+                    self.samples.append((case.case_no, service.query_codes[case.id]))
+            elif action == "submit-bundle":
+                service.rng = random.Random(f"{self.seed}:ids:{step.key}")
+                p = step.payload
+                bundle, children = service.intake_bundle(
+                    step.actor, p["bundle_code"], p["applicant"], "window", p["materials"]
+                )
+                self._collect(bundle)
+                for child, (case, index) in enumerate(children):
+                    self.cases[(step.key[0], child)] = case
+                    self._collect(case, index)
+            elif action.startswith("import:"):
+                self.cases[step.key].record_imported(
+                    action.removeprefix("import:"),
+                    actor=step.actor,
+                    at=step.at,
+                    occurred_at=step.occurred_at,
+                    fields=dict(step.payload),
+                )
+                self._collect(self.cases[step.key])
+            else:
+                case = self.cases[step.key]
+                service.run(action, case, step.actor, step.payload, step.occurred_at)
+                self._collect(case)
+        except Exception as e:
+            raise RuntimeError(
+                f"simulated step {action} of case {step.key} at {step.at}: {e}"
+            ) from e
+        self.last_at = step.at
+
+    def _collect(self, *aggregates: Case | Bundle | Any) -> None:
+        for aggregate in aggregates:
+            self.pending.extend(aggregate.collect_events())
+
+    def _forget(self, steps: list[Step]) -> None:
+        for key in {s.key for s in steps}:
+            self.cases.pop(key, None)
+        if steps and steps[0].action == "submit-bundle":
+            n = steps[0].key[0]
+            for key in [k for k in self.cases if k[0] == n]:
+                self.cases.pop(key)
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.app.events.put(self.pending)
+            self.events += len(self.pending)
+            self.pending = []
+
+    def _revise_catalogue(self) -> None:
+        """S14: the least asked-for item is revised to promise more than the law allows."""
+        code = list(self.planner.items)[-1]
+        item = self.service.item(code)
+        statutory = int(item.spec["statutory_days"])
+        self.service.now = max(self.horizon - timedelta(seconds=1), self.last_at)
+        item.revise(
+            changes={"promised_days": statutory + 5},
+            reason="窗口承诺提速调整（待复核）",
+            actor=self.planner.roster.admin,
+            at=self.service.now,
+        )
+        self._collect(item)
+        self.seeded[anomalies.CATALOGUE_RULE] += 1

@@ -1,0 +1,135 @@
+"""A CaseService whose randomness is seeded and whose commands leave saving to the caller.
+
+:class:`~casestore.service.CaseService` draws case ids with ``uuid4`` and case numbers
+and query codes with ``secrets``; a simulated history must be a function of its seed,
+so :class:`SeededCaseService` overrides ``_new_case`` to draw all three from
+``self.rng`` (the simulator points it at each case's own generator). Its commands run
+the service's permission check and handler on an in-memory aggregate and return; the
+simulator collects the pending events of many commands and appends them in one
+transaction, in time order.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from casestore.domain import Actor, Bundle, Case, InvalidCommand, Party
+from casestore.domain.index import CaseNumber
+from casestore.domain.roles import check_permission
+from casestore.domain.values import local_date
+from casestore.service import _CROCKFORD, CaseService, query_code_hash
+from casestore.store.application import CasestoreApp
+
+
+def seeded_uuid(rng: random.Random) -> UUID:
+    """A version-4 UUID drawn from ``rng``."""
+    return UUID(int=rng.getrandbits(128), version=4)
+
+
+class SeededCaseService(CaseService):
+    """The service with a settable clock (``now``) and seeded ids, numbers and codes."""
+
+    def __init__(self, app: CasestoreApp, start: datetime) -> None:
+        super().__init__(app, clock=lambda: self.now)
+        self.now = start
+        self.rng = random.Random(0)
+        self.used_numbers: set[str] = set()
+        self.query_codes: dict[UUID, str] = {}
+
+    def _new_case(
+        self,
+        actor: Actor,
+        item_code: str,
+        party: Party,
+        occurred_at: datetime | None,
+        bundle_id: UUID | None,
+        fields: dict[str, Any],
+    ) -> tuple[Case, CaseNumber, str]:
+        at = self.clock()
+        case_id = seeded_uuid(self.rng)
+        while True:
+            suffix = "".join(self.rng.choice(_CROCKFORD) for _ in range(6))
+            case_no = f"{self.bureau_prefix}{local_date(at):%Y%m%d}{suffix}"
+            if case_no not in self.used_numbers:
+                break
+        self.used_numbers.add(case_no)
+        code = f"{self.rng.randrange(10**6):06d}"
+        agent = fields.pop("agent", None)
+        case = Case.submit(
+            case_id=case_id,
+            case_no=case_no,
+            query_code_hash=query_code_hash(case_id, code),
+            item_code=item_code,
+            applicant=party,
+            agent=agent,
+            actor=actor,
+            at=at,
+            occurred_at=occurred_at,
+            bundle_id=bundle_id,
+            **fields,
+        )
+        self.query_codes[case_id] = code
+        return case, CaseNumber.register(case_no, case_id, actor, at), code
+
+    def intake(
+        self, actor: Actor, item_code: str, party: Party, fields: Mapping[str, Any]
+    ) -> tuple[Case, CaseNumber]:
+        """Take in one application (not saved)."""
+        check_permission("submit", actor)
+        self.item(item_code)
+        case, index, _ = self._new_case(actor, item_code, party, None, None, dict(fields))
+        return case, index
+
+    def intake_bundle(
+        self, actor: Actor, bundle_code: str, party: Party, channel: str, materials: list[str]
+    ) -> tuple[Bundle, list[tuple[Case, CaseNumber]]]:
+        """One 一件事 intake: the bundle and its child cases (not saved)."""
+        check_permission("submit-bundle", actor)
+        spec = self._bundles[bundle_code]
+        bundle_id = seeded_uuid(self.rng)
+        children: list[tuple[Case, CaseNumber]] = []
+        for code in spec["items"]:
+            self.item(code)
+            case, index, _ = self._new_case(
+                actor,
+                code,
+                party,
+                None,
+                bundle_id,
+                {"channel": channel, "materials": list(materials)},
+            )
+            children.append((case, index))
+        bundle = Bundle.open(
+            bundle_id=bundle_id,
+            code=bundle_code,
+            name=spec["name"],
+            applicant=party,
+            children={case.item_code: case.id for case, _ in children},
+            promised_days=int(spec.get("promised_days", 0)),
+            actor=actor,
+            at=self.clock(),
+        )
+        return bundle, children
+
+    def run(
+        self,
+        action: str,
+        case: Case,
+        actor: Actor,
+        payload: Mapping[str, Any],
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Check and apply one command to an in-memory case (not saved)."""
+        handler = self._handlers[action]
+        check_permission(action, actor)
+        extra: dict[str, Any] = {"actor": actor, "at": self.clock()}
+        if action != "correct":
+            extra["occurred_at"] = occurred_at
+        try:
+            handler(case, **dict(payload), **extra)
+        except TypeError as e:
+            raise InvalidCommand(f"{action}: {e}") from None

@@ -1,0 +1,213 @@
+"""Group commit under concurrency: every acknowledged command is in the log exactly once,
+every conflict reaches its caller, positions have no gaps, and projections tailing the
+writers equal a rebuild from zero (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from casestore.projections.db import ViewDB, snapshot
+from casestore.projections.registry import get_projection
+from casestore.projections.runtime import EmbeddedWorkers
+
+from casestore.domain import ConcurrencyConflict
+from casestore.service import CaseService
+from casestore.store.audit import verify
+from casestore.store.batch import AppendRequest, GroupCommitter
+from tests.integration.test_projection_workload import (
+    CLERKS,
+    REVIEWER,
+    fresh_rebuild,
+    open_service,
+)
+
+THREADS = 8
+COMMANDS_EACH = 24
+VIEWS = ["case_status", "audit", "ledger"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.pg)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/events.db"
+    url: str = request.getfixturevalue("pg_db_url")
+    return url
+
+
+def accepted(service: CaseService, count: int) -> list[UUID]:
+    ids = []
+    for n in range(count):
+        sub = service.submit(
+            CLERKS[0],
+            item_code="XK-007",
+            applicant={"name": f"applicant {n}", "id_type": "resident_id", "id_number": str(n)},
+            channel="window",
+        )
+        service.execute("accept", sub.case_id, CLERKS[0], {})
+        ids.append(sub.case_id)
+    return ids
+
+
+def run_writers(service: CaseService, own: list[UUID], hot: list[UUID]) -> list[dict[str, Any]]:
+    """Each thread: reviews on its own case, reviews with an expected version on shared
+    hot cases (these conflict), and a retry of an idempotency key it already used."""
+    outcomes: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(THREADS)
+
+    def writer(t: int) -> None:
+        barrier.wait()
+        for i in range(COMMANDS_EACH):
+            token = f"t{t}-{i}"
+            hot_case = i % 3 == 1
+            case_id = hot[i % len(hot)] if hot_case else own[t]
+            key = f"key-{token}" if i % 4 == 0 else None
+            outcome: dict[str, Any] = {"token": token, "case": case_id, "key": key}
+            try:
+                expected = service.case(case_id).version if hot_case else None
+                result = service.execute(
+                    "review",
+                    case_id,
+                    REVIEWER,
+                    {"stage_name": "审查", "opinion": "pass", "comment": token},
+                    expected_version=expected,
+                    idempotency_key=key,
+                )
+                outcome |= {"ok": True, "version": result.version, "position": result.position}
+                if key is not None:  # a client retry: same outcome, nothing appended
+                    again = service.execute(
+                        "review",
+                        case_id,
+                        REVIEWER,
+                        {"stage_name": "审查", "opinion": "pass", "comment": token + "-retry"},
+                        idempotency_key=key,
+                    )
+                    outcome["retry"] = (again.duplicate, again.version, again.position)
+            except ConcurrencyConflict:
+                outcome["ok"] = False
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(thread.is_alive() for thread in threads)
+    return outcomes
+
+
+def test_acknowledged_commands_are_in_the_log_exactly_once(db_url: str) -> None:
+    service = open_service(db_url)
+    own = accepted(service, THREADS)
+    hot = accepted(service, 2)
+    db = ViewDB(db_url)
+    with EmbeddedWorkers(service.app, VIEWS, db=db, poll_interval=0.2, batch=50) as workers:
+        outcomes = run_writers(service, own, hot)
+        head, _ = service.app.log.head()
+        assert workers.wait_for(head, timeout=60), workers.positions()
+        assert not workers.errors()
+
+    assert len(outcomes) == THREADS * COMMANDS_EACH  # every caller got an answer
+    acked = [o for o in outcomes if o["ok"]]
+    conflicts = [o for o in outcomes if not o["ok"]]
+    assert conflicts, "the hot cases should have produced version conflicts"
+    assert all(o["case"] in hot for o in conflicts)  # only expected-version commands conflict
+
+    rows = list(service.app.iter_events())
+    assert [row.position for row, _ in rows] == list(range(1, head + 1))  # no gaps
+    comments = Counter(
+        event.comment for row, event in rows if row.topic.endswith("Case.ReviewRecorded")
+    )
+    at = {(row.originator_id, row.version): (row.position, event) for row, event in rows}
+    for o in acked:
+        assert comments[o["token"]] == 1, o
+        position, event = at[(o["case"], o["version"])]
+        assert position == o["position"] and event.comment == o["token"]
+        if o["key"] is not None:
+            assert o["retry"] == (True, o["version"], o["position"])
+    for o in conflicts:
+        assert comments[o["token"]] == 0, o  # a refused command appended nothing
+    assert sum(comments.values()) == len(acked)
+    assert not any(token.endswith("-retry") for token in comments)
+    assert verify(service.app).ok
+
+    for name in VIEWS:
+        projection = get_projection(name)
+        assert snapshot(db, projection) == fresh_rebuild(service.app, db, projection), name
+    db.close()
+
+
+def test_a_conflict_fails_only_its_own_request() -> None:
+    """One transaction, three requests: the stale one fails, the others commit."""
+    from eventsourcing.persistence import StoredEvent
+
+    from casestore.store.batch import Plan, VersionConflict, plan_batch
+
+    a, b = UUID(int=1), UUID(int=2)
+
+    def event(oid: UUID, version: int) -> StoredEvent:
+        return StoredEvent(oid, version, "t:E", b"{}")
+
+    batch = [
+        AppendRequest([event(a, 1), event(a, 2)]),
+        AppendRequest([event(b, 5)]),  # b is at version 0: stale
+        AppendRequest([event(b, 1)]),
+    ]
+    plan: Plan = plan_batch(batch, {}, 10, None, {})
+    assert plan.outcomes[0] == [11, 12]
+    assert isinstance(plan.outcomes[1], VersionConflict)
+    assert plan.outcomes[2] == [13]
+    assert [(r.originator_id, r.version, r.position) for r in plan.rows] == [
+        (a, 1, 11),
+        (a, 2, 12),
+        (b, 1, 13),
+    ]
+
+
+def test_the_next_leader_starts_once_the_lock_is_held() -> None:
+    """``handoff()`` promotes the queued request to lead its own batch while the first
+    batch is still committing; both complete with their own outcomes."""
+    first_leading = threading.Event()
+    second_committed = threading.Event()
+    release_first = threading.Event()
+    committed: list[int] = []
+    committer: GroupCommitter
+
+    def commit(batch: list[AppendRequest], handoff: Any) -> None:
+        n = len(committed)
+        committed.append(n)
+        if n == 0:
+            first_leading.set()
+            for _ in range(1000):  # until the second request is queued behind us
+                if committer._queue:
+                    break
+                threading.Event().wait(0.01)
+            handoff()
+            assert release_first.wait(10)
+        else:
+            second_committed.set()
+        for request in batch:
+            request.positions = [n]
+
+    committer = GroupCommitter(commit)
+    results: dict[str, list[int]] = {}
+    t1 = threading.Thread(
+        target=lambda: results.setdefault("a", committer.submit(AppendRequest([])))
+    )
+    t1.start()
+    assert first_leading.wait(10)
+    t2 = threading.Thread(
+        target=lambda: results.setdefault("b", committer.submit(AppendRequest([])))
+    )
+    t2.start()
+    assert second_committed.wait(10)  # led and committed while the first was in flight
+    release_first.set()
+    t1.join(10)
+    t2.join(10)
+    assert results == {"a": [0], "b": [1]}

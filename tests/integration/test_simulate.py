@@ -1,0 +1,145 @@
+"""``casestore simulate``: the same seed writes the same history; a 2,000-case history
+raises every supervision rule S01–S15; the history looks like a bureau's."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from casestore.projections.casefacts import CaseFacts, ItemFacts
+from casestore.projections.supervision import RULES, case_flags, item_flags
+
+from casestore.domain import InvalidCommand
+from casestore.domain.values import local_date
+from casestore.simulate import run_simulation
+from casestore.store.application import CasestoreApp
+from casestore.store.audit import digest, verify
+from casestore.timelimits.calendar import default_calendar
+
+START = date(2025, 3, 1)
+
+
+def simulate(url: str, cases: int, seed: int, days: int = 120) -> Any:
+    return run_simulation(url, cases=cases, seed=seed, start=START, days=days, progress=False)
+
+
+def test_the_same_seed_writes_the_same_history(tmp_path: Path) -> None:
+    a = simulate(f"sqlite:///{tmp_path}/a.db", 300, seed=4)
+    b = simulate(f"sqlite:///{tmp_path}/b.db", 300, seed=4)
+    simulate(f"sqlite:///{tmp_path}/c.db", 300, seed=5)
+    digests = [digest(CasestoreApp(f"sqlite:///{tmp_path}/{n}.db"))["digest"] for n in "abc"]
+    assert digests[0] == digests[1] == a.digest == b.digest
+    assert digests[2] != digests[0]
+    app = CasestoreApp(f"sqlite:///{tmp_path}/a.db")
+    assert verify(app).ok
+    assert "simulated 300 cases" in str(a) and a.digest in str(a)
+
+
+def test_simulate_refuses_a_store_that_holds_cases(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    simulate(url, 20, seed=1, days=20)
+    app = CasestoreApp(url)
+    head = app.log.head()
+    with pytest.raises(InvalidCommand, match="empty store"):
+        simulate(url, 20, seed=2, days=20)
+    assert app.log.head() == head
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[CasestoreApp, Any]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('sim')}/history.db"
+    summary = simulate(url, 2000, seed=1)
+    return CasestoreApp(url), summary
+
+
+def test_every_supervision_rule_is_raised_in_2000_cases(history: tuple[CasestoreApp, Any]) -> None:
+    app, summary = history
+    cases: dict[Any, list[tuple[Any, int]]] = defaultdict(list)
+    items: dict[Any, list[tuple[Any, int]]] = defaultdict(list)
+    last = None
+    for row, event in app.iter_events():
+        if row.topic.startswith("casestore.domain.case:"):
+            cases[row.originator_id].append((event, row.position))
+        elif row.topic.startswith("casestore.domain.catalogue:"):
+            items[row.originator_id].append((event, row.position))
+        last = event.timestamp
+    assert last is not None
+    today, cal = local_date(last), default_calendar()
+    raised: Counter[str] = Counter()
+    for case_id, events in cases.items():
+        for flag in case_flags(CaseFacts.fold(str(case_id), events), cal, today):
+            raised[flag.rule] += 1
+    for events in items.values():
+        facts = ItemFacts()
+        for event, position in events:
+            facts = facts.apply(event, position)
+        raised.update(flag.rule for flag in item_flags(facts))
+    assert set(raised) == set(RULES), sorted(set(RULES) - set(raised))
+    # A small seeded share, not a flood: most cases are handled lawfully and on time.
+    decided = sum(1 for evs in cases.values() for e, _ in evs if type(e).__name__ == "Decided")
+    assert raised["S02"] < 0.06 * decided and raised["S01"] < 0.12 * decided
+    assert set(summary.anomalies) == set(RULES)
+
+
+def test_the_history_looks_like_a_bureaus(history: tuple[CasestoreApp, Any]) -> None:
+    app, summary = history
+    cal = default_calendar()
+    kinds: Counter[str] = Counter()
+    methods: Counter[str] = Counter()
+    levels: Counter[int] = Counter()
+    outcomes: Counter[str] = Counter()
+    channels: Counter[str] = Counter()
+    rest_day_staff: Counter[str] = Counter()
+    submitted_on_rest_days: dict[Any, bool] = {}
+    for row, event in app.iter_events():
+        name = type(event).__name__
+        kinds[name] += 1
+        if not row.topic.startswith("casestore.domain.case:"):
+            continue
+        if name == "Submitted":
+            channels[event.channel] += 1
+            assert event.channel != "cross_province" or event.receiving_region
+            submitted_on_rest_days[row.originator_id] = event.extended_hours
+        if name == "Delivered":
+            methods[event.method] += 1
+            assert event.method != "mail" or event.tracking_no
+        if name == "Evaluated":
+            levels[event.level] += 1
+        if name == "Decided":
+            outcomes[event.outcome] += 1
+        staff = event.actor.role != "applicant" and event.actor.staff_id != "portal"
+        if staff and not cal.is_working_day(local_date(event.timestamp)):
+            rest_day_staff[name] += 1
+            assert submitted_on_rest_days.get(row.originator_id), (name, event.timestamp)
+    assert set(channels) == {
+        "window",
+        "online",
+        "mobile",
+        "mail",
+        "appointment",
+        "home_visit",
+        "cross_province",
+    }
+    assert summary.bundles > 0 and kinds["Opened"] == summary.bundles
+    assert kinds["Registered"] == kinds["Submitted"]
+    for name in ("SupplementRequested", "SurveyConducted", "ClockSuspended", "ExtensionGranted"):
+        assert kinds[name] > 0, name
+    for name in ("Sealed", "BadReviewHandled", "FollowUpRecorded", "Corrected", "Revised"):
+        assert kinds[name] > 0, name
+    assert 0.4 < methods["mail"] / sum(methods.values()) < 0.6  # about half are mailed
+    assert outcomes["approve"] > 10 * outcomes["deny"] > 0  # mostly approvals
+    assert levels[1] + levels[2] > 0.8 * sum(levels.values()) and levels[4] + levels[5] > 0
+    assert rest_day_staff["Submitted"] > 0  # extended hours on rest days happen
+
+
+@pytest.mark.pg
+def test_simulate_on_postgresql(pg_db_url: str, tmp_path: Path) -> None:
+    summary = simulate(pg_db_url, 150, seed=3, days=60)
+    local = simulate(f"sqlite:///{tmp_path}/same.db", 150, seed=3, days=60)
+    assert summary.digest == local.digest  # the same history whatever the backend
+    app = CasestoreApp(pg_db_url)
+    assert verify(app).ok
+    app.close()
