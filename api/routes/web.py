@@ -77,6 +77,7 @@ TEMPLATES: Final = _HERE / "templates"
 STATIC: Final = _HERE / "static"
 _CASE_TOPIC = "casestore.domain.case:Case."
 _ITEM_TOPIC = "casestore.domain.catalogue:Item."
+_CLOSING = (".Delivered", ".Rejected", ".Withdrawn")  # and a Decided that is not an approval
 _STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}\.(css|js|svg)$")
 _MEDIA = {
     "css": "text/css; charset=utf-8",
@@ -195,15 +196,39 @@ class HallBoard:
         self._row_cache: dict[str, tuple[tuple[int, int], date, BoardRow]] = {}
 
     def refresh(self) -> int:
-        """Fold every event after the last one seen; returns the log position reached."""
+        """Fold every event after the last one seen; returns the log position reached.
+
+        A case's rows are only decoded if it is still open at the end of the scan (a
+        closing event is recognised by its topic), so a cold start over a long log
+        decodes little more than the open cases' events."""
         with self._lock:
+            pending: dict[UUID, list[LogRow] | None] = {}  # None: closed during this scan
             for row in self._store.log.iter_log(self.position):
                 self.position = row.position
                 if row.topic.startswith(_CASE_TOPIC):
-                    self._fold_case(row.originator_id, row.topic, row)
+                    self._collect(pending, row)
                 elif row.topic.startswith(_ITEM_TOPIC):
                     self._fold_item(row)
+            for case_id, rows in pending.items():
+                self._fold_case(case_id, rows)
             return self.position
+
+    def _collect(self, pending: dict[UUID, list[LogRow] | None], row: LogRow) -> None:
+        case_id = row.originator_id
+        if case_id in pending:
+            rows = pending[case_id]
+            if rows is None:
+                return  # closed for good
+        elif case_id in self._open or row.topic.endswith(".Submitted"):
+            rows = pending[case_id] = []
+        else:
+            return  # closed before this scan (dropped), or not a case this board knows
+        if row.topic.endswith(_CLOSING) or (
+            row.topic.endswith(".Decided") and self._store.decode(row).outcome != "approve"
+        ):
+            pending[case_id] = None
+        else:
+            rows.append(row)
 
     def _fold_item(self, row: LogRow) -> None:
         event = self._store.decode(row)
@@ -213,14 +238,13 @@ class HallBoard:
         self._item_codes[row.originator_id] = code
         self._items[code] = self._items.get(code, ItemFacts()).apply(event, row.position)
 
-    def _fold_case(self, case_id: UUID, topic: str, row: LogRow) -> None:
-        facts = self._open.get(case_id)
-        if facts is None and not topic.endswith(".Submitted"):
-            return  # closed (dropped for good) or not a case this board knows
-        facts = (facts or CaseFacts(str(case_id))).apply(self._store.decode(row), row.position)
-        if facts.closed:
+    def _fold_case(self, case_id: UUID, rows: list[LogRow] | None) -> None:
+        facts = self._open.get(case_id) or CaseFacts(str(case_id))
+        for row in rows or ():
+            facts = facts.apply(self._store.decode(row), row.position)
+        if rows is None or facts.closed:
             self._open.pop(case_id, None)
-            self._row_cache.pop(facts.case_id, None)
+            self._row_cache.pop(str(case_id), None)
         else:
             self._open[case_id] = facts
 

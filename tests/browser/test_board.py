@@ -175,7 +175,7 @@ def test_board_clocks_agree_with_the_case_list(live_server: LiveServer) -> None:
     live_server.wait_for_projections()
     board = httpx.get(live_server.url + "/board/cases").json()
     with live_server.client("inspector") as api:
-        cases = _all_cases(api, "in_progress") + _all_cases(api, "suspended")
+        cases = [c for s in ("pending", "in_progress", "suspended") for c in _all_cases(api, s)]
     listed = {c["case_no"]: c for c in cases}
     assert {r["case_no"] for r in board["rows"]} == set(listed)
     compared = 0
