@@ -8,9 +8,13 @@ event store in large transactions), then on the same database in the same run:
   to the end with psycopg (server-side cursor, binary) or sqlite3, rows/s;
 - each projection rebuilt from zero into a side target (the live view is untouched),
   events/s, and the ratio ``rebuild events/s ÷ raw rows/s`` (target ≥ 0.25);
-- resident memory growth above the level before each rebuild, sampled every 20 ms,
-  for a rebuild of the first quarter of the log and of the whole log: equal figures
-  mean memory does not grow with the log (pages are streamed, never loaded whole).
+- peak resident memory above the level before a projection's first rebuild, sampled
+  every 20 ms, while rebuilding the first quarter of the log and then the whole log:
+  equal figures mean memory does not grow with the log (pages are streamed, never
+  loaded whole; the bounded row cache and two pages in flight are all it holds).
+
+The machine may be shared, so the raw scan is repeated after every rebuild and each
+ratio uses the mean of the scans just before and just after it.
 
 Run: ``python -m casestore.bench.rebuild --db postgresql://... --events 1000000``.
 """
@@ -154,11 +158,12 @@ def raw_scan(url: str) -> tuple[int, float]:
 
 
 class RssSampler:
-    """Peak resident set size above the level at start, sampled in a thread."""
+    """Peak resident set size above ``base`` (default: the level at start), sampled."""
 
-    def __init__(self, interval: float = 0.02) -> None:
+    def __init__(self, interval: float = 0.02, base: int | None = None) -> None:
         self.interval = interval
-        self.base = self.peak = _rss()
+        self.base = _rss() if base is None else base
+        self.peak = self.base
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -186,42 +191,50 @@ def _rss() -> int:
 
 
 def measure_rebuild(
-    db_url: str, events: int, *, names: tuple[str, ...] = PROJECTIONS, batch: int = 5000
+    db_url: str, events: int, *, names: tuple[str, ...] = PROJECTIONS, batch: int = 10_000
 ) -> dict[str, Any]:
     """Seed to ``events``, then measure raw scan and rebuild rates and memory (see module doc)."""
     app = CasestoreApp(db_url)
     started = time.perf_counter()
     head = seed(app, events)
     seeded_s = time.perf_counter() - started
-    rows, raw_rate = raw_scan(db_url)
     db = ViewDB(db_url)
     source = LogSource(app)
     result: dict[str, Any] = {
         "backend": app.backend,
         "events": head,
         "seed_seconds": round(seeded_s, 1),
-        "raw_scan_rows": rows,
-        "raw_scan_rows_per_s": round(raw_rate),
+        "batch": batch,
         "projections": {},
     }
     try:
+        rows, raw_before = raw_scan(db_url)
+        result["raw_scan_rows"] = rows
+        scans = [raw_before]
         for name in names:
             projection = get_projection(name)
-            with RssSampler() as quarter:
+            base = _rss()  # one baseline for both sizes: Python keeps what it once took
+            with RssSampler(base=base) as quarter:
                 rebuild_into(source, db, projection, target="bench", upto=head // 4, batch=batch)
             drop_target(db, projection, "bench")
-            with RssSampler() as full:
+            with RssSampler(base=base) as full:
                 t0 = time.perf_counter()
                 built = rebuild_into(source, db, projection, target="bench", upto=head, batch=batch)
                 seconds = time.perf_counter() - t0
             drop_target(db, projection, "bench")
+            # The machine is shared: scan again right after and compare with the mean of
+            # the scans on either side of this rebuild.
+            scans.append(raw_scan(db_url)[1])
+            raw_rate = (scans[-2] + scans[-1]) / 2
             rate = built.events / seconds
             result["projections"][name] = {
                 "events_per_s": round(rate),
+                "raw_scan_rows_per_s": round(raw_rate),
                 "ratio_to_raw_scan": round(rate / raw_rate, 3),
-                "rss_growth_mb_quarter_log": round(quarter.growth_mb, 1),
-                "rss_growth_mb_full_log": round(full.growth_mb, 1),
+                "rss_peak_growth_mb_quarter_log": round(quarter.growth_mb, 1),
+                "rss_peak_growth_mb_full_log": round(full.growth_mb, 1),
             }
+        result["raw_scan_rows_per_s"] = [round(r) for r in scans]
     finally:
         source.close()
         db.close()
@@ -233,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True)
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--only", nargs="*", default=list(PROJECTIONS))
     args = parser.parse_args(argv)
     print(

@@ -67,7 +67,7 @@ def rebuild(
     until: datetime | None = None,
     target: str | None = None,
     *,
-    batch: int = 5000,
+    batch: int = 10_000,
     quiet: bool = False,
 ) -> None:
     """Rebuild one projection blue/green (see the module docstring)."""
@@ -85,7 +85,7 @@ def rebuild_projection(
     *,
     until: datetime | None = None,
     target: str | None = None,
-    batch: int = 5000,
+    batch: int = 10_000,
     quiet: bool = True,
 ) -> RebuildResult:
     """The library form of :func:`rebuild`: returns what was built."""

@@ -1,9 +1,13 @@
 """Reading the global log for projections: ordered pages, streamed, optionally prefetched.
 
-Same rows and order as ``app.log.iter_log`` (positions are gap-free and, on PostgreSQL,
-commit order equals position order because every append holds the table's EXCLUSIVE
-lock; so ``position > last`` never skips an event a slower transaction could still
-fill). It reads the table directly with tuple rows, ids as text and times as integer
+Same rows and order as ``app.log.iter_log``. Positions are gap-free, and commit order
+equals position order: on PostgreSQL every append holds the writers' lock (eventsourcing's
+EXCLUSIVE table lock, or the transaction-scoped advisory lock casestore uses instead)
+from reading the last position until its commit is visible; SQLite has one writer. So
+reading ``position > last`` never skips an event a slower transaction could still fill
+(``tests/integration/test_projection_concurrency.py`` checks it under 8 writers).
+
+It reads the table directly with tuple rows, ids as text and times as integer
 microseconds, because building ``LogRow`` dataclasses from dict rows costs more than
 the projections themselves during a rebuild. ``pages(prefetch=True)`` reads the next
 page on its own connection while the current one is applied; at most two pages are

@@ -199,7 +199,12 @@ class ProjectionThread(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop_event.is_set():
-                if not self.election.acquire():
+                try:
+                    elected = self.election.acquire()
+                except OSError as e:  # e.g. the lock file cannot be created
+                    self.error = e
+                    elected = False
+                if not elected:
                     self.stop_event.wait(self.standby_interval)
                     continue
                 try:

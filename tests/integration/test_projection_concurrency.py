@@ -52,10 +52,10 @@ def test_tailing_projections_equal_a_rebuild_from_zero(db_url: str) -> None:
 def test_a_tailing_reader_sees_every_position_in_order(db_url: str) -> None:
     """Commit order equals position order: reading ``position > last`` never skips.
 
-    On PostgreSQL each append holds the events table's EXCLUSIVE lock from before it
-    reads the last position until it commits, so a position becomes visible only
-    after every smaller one has committed. The reader asserts that no position is
-    ever missing while 8 writers append.
+    On PostgreSQL each append holds the writers' lock (a transaction-scoped lock,
+    released only once its commit is visible) from before it reads the last position,
+    so a position becomes visible only after every smaller one has committed. The
+    reader asserts that no position is ever missing while 8 writers append.
     """
     service = open_service(db_url)
     source = LogSource(service.app)

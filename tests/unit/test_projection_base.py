@@ -23,9 +23,13 @@ COUNTS = Table(
 )
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[ViewDB]:
-    views = ViewDB(f"sqlite:///{tmp_path}/v.db")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.pg)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ViewDB]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/v.db"
+    else:
+        url = request.getfixturevalue("pg_db_url")
+    views = ViewDB(url)
     yield views
     views.close()
 
@@ -53,19 +57,27 @@ def test_target_names_are_checked() -> None:
             check_target(bad)
 
 
-def test_upsert_sums_counters_and_select_keys_reads_many(db: ViewDB) -> None:
+@pytest.mark.parametrize("size", [10, 600])  # PostgreSQL: INSERT below 64 rows, COPY above
+def test_upsert_sums_counters_and_select_keys_reads_many(db: ViewDB, size: int) -> None:
     with db.transaction({"t_counts": "t_counts"}) as tx:
-        for statement in COUNTS.ddl("sqlite", "t_counts"):
+        for statement in COUNTS.ddl(db.backend, "t_counts"):
             tx.execute(statement)
-        rows = [{"a": f"k{i}", "b": i % 3, "n": 1} for i in range(600)]
+        rows = [{"a": f"k{i}", "b": i % 3, "n": 1} for i in range(size)]
         tx.upsert(COUNTS, rows, add=("n",))
-        tx.upsert(COUNTS, rows[:10], add=("n",))
-        found = tx.select_keys(COUNTS, [(f"k{i}", i % 3) for i in range(600)] + [("none", 0)])
-    assert len(found) == 600
-    assert found[("k0", 0)]["n"] == 2 and found[("k599", 2)]["n"] == 1
+        tx.upsert(COUNTS, rows[:5], add=("n",))  # summed, not replaced
+        tx.upsert(COUNTS, [(f"k{i}", i % 3, 1) for i in range(size)], add=("n",))  # tuples
+        keys = [(f"k{i}", i % 3) for i in range(size)] + [("none", 0)]
+        found = tx.select_keys(COUNTS, keys)
+    assert len(found) == size
+    assert found[("k0", 0)]["n"] == 3 and found[(f"k{size - 1}", (size - 1) % 3)]["n"] == 2
     with db.transaction({"t_counts": "t_counts"}) as tx:
         tx.upsert(COUNTS, [{"a": "k0", "b": 0, "n": 7}])
         assert tx.execute("SELECT n FROM {t_counts} WHERE a = %s", ("k0",)) == [(7,)]
+    with (
+        pytest.raises(Exception, match=r"(?i)unique|duplicate"),
+        db.transaction({"t_counts": "t_counts"}) as tx,
+    ):
+        tx.insert(COUNTS, [("k1", 1, 1)])  # a plain insert never overwrites
 
 
 def test_log_events_decode_actor_times_and_plain_fields(tmp_path: Path) -> None:
