@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -40,10 +41,26 @@ DEMO_CASES = 200
 DEMO_DAYS = 60
 
 
+def _cjk_font() -> bool:
+    """Whether fontconfig knows a font covering Chinese (else the pages render tofu)."""
+    try:
+        out = subprocess.run(
+            ["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return bool(out.strip())
+
+
 def _require_chromium() -> None:
-    if CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK):
+    missing = []
+    if not (CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)):
+        missing.append(f"{CHROMIUM} (Debian package chromium)")
+    if not _cjk_font():
+        missing.append("a CJK font (Debian package fonts-noto-cjk)")
+    if not missing:
         return
-    message = f"{CHROMIUM} is missing: run scripts/system-deps.sh (Debian package chromium)"
+    message = f"missing {' and '.join(missing)}: run scripts/system-deps.sh"
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
