@@ -1,0 +1,1 @@
+"""One router per resource: commands, cases, public, items, audit, reports, stream, ops."""

@@ -1,0 +1,116 @@
+"""The FastAPI application factory: one store, one service, routes, errors, metrics.
+
+``create_app(db_url, secret=..., workers=False, clock=None)`` builds an app over one
+database. The write side is synchronous (eventsourcing has no asyncio API), so every
+route calls it in the thread pool and the event loop only moves bytes. With
+``workers=True`` the embedded projection runner starts in the lifespan (the SQLite
+default of ``casestore serve``); against PostgreSQL run the API with ``--no-workers``
+and ``casestore project run`` elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from casestore.service import CaseService, utc_now
+from casestore.store.application import CasestoreApp
+from casestore.timelimits import ClockConfig
+
+from .deps import ApiState
+from .logs import AccessLog
+from .metrics import ApiMetrics
+from .problems import PROBLEM_BASE, install_error_handlers
+from .readside import ReadSide
+from .routes import audit, cases, commands, items, ops, public, reports, stream, web
+from .stream import StreamHub
+
+log = logging.getLogger("casestore.api")
+
+DESCRIPTION = f"""
+Event-sourced case tracking for a county Administrative Approval Service Bureau
+(行政审批服务局). Commands append immutable events; queries read the log and its
+projections. Errors are `application/problem+json` (RFC 9457) with `type` URIs under
+`{PROBLEM_BASE}`. Authenticate with `Authorization: Bearer <token>`
+(`casestore token --staff ID --role ROLE`).
+"""
+
+
+def create_app(
+    db_url: str,
+    *,
+    secret: str,
+    workers: bool = False,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """An API over the store at ``db_url``; tokens are verified with ``secret``."""
+    if not secret:
+        raise ValueError("a token signing secret is required (CASESTORE_SECRET)")
+    store = CasestoreApp(db_url)
+    service = CaseService(store, clock=clock or utc_now)
+    clock_config = ClockConfig.load()
+    read = ReadSide(db_url, store, service.calendar, clock_config)
+    state = ApiState(
+        db_url=db_url,
+        secret=secret,
+        store=store,
+        service=service,
+        calendar=service.calendar,
+        clock_config=clock_config,
+        metrics=ApiMetrics(read.positions),
+        hub=StreamHub(store),
+        read=read,
+        items=items.ItemCodes(store),
+        workers=workers,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.hub.start()
+        if workers:
+            state.background.append(await run_in_threadpool(_start_workers, state))
+        try:
+            yield
+        finally:
+            for runner in state.background:
+                await run_in_threadpool(runner.stop)
+            await state.hub.stop()
+            read.close()
+            store.close()
+
+    app = FastAPI(
+        title="casestore",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.casestore = state
+    install_error_handlers(app)
+    for module in (commands, cases, public, reports, items, audit, stream, ops, web):
+        app.include_router(module.router)
+    app.add_middleware(AccessLog, observe=_observer(state))
+    return app
+
+
+def _observer(state: ApiState) -> Callable[[str, str, int, float], None]:
+    def observe(method: str, route: str, status: int, seconds: float) -> None:
+        state.metrics.requests.labels(method, route, str(status)).inc()
+        state.metrics.request_seconds.labels(method, route).observe(seconds)
+
+    return observe
+
+
+def _start_workers(state: ApiState) -> Any:
+    """Every registered projection as a thread of this process, woken by our commits."""
+    from casestore.projections.runtime import EmbeddedWorkers  # type: ignore[import-not-found,unused-ignore]
+
+    workers = EmbeddedWorkers(state.store)
+    workers.start()
+    log.info("embedded projection workers started", extra={"db": state.store.backend})
+    return workers

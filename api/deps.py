@@ -1,0 +1,209 @@
+"""Request dependencies as ``Annotated`` aliases: state, caller, role gates, headers.
+
+Read access (commands are gated by ``casestore.domain.roles`` in the service):
+
+| endpoints                                              | roles                       |
+|--------------------------------------------------------|-----------------------------|
+| ``/cases*``, ``/stream``, ``/compliance``, ``/evaluations``, ``/bundles`` | every staff role |
+| ``/supervision/flags``                                 | inspector, auditor, admin   |
+| ``/audit/*``                                           | auditor, inspector, admin   |
+| ``/items``, ``/public/*``, ``/health``, ``/metrics``   | no token                    |
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from casestore.auth import verify_token
+from casestore.domain.errors import Forbidden
+from casestore.domain.values import Actor, local_date
+from casestore.service import CaseService
+from casestore.store.application import CasestoreApp
+from casestore.timelimits import ClockConfig, WorkingCalendar
+
+from .problems import ApiProblem
+
+if TYPE_CHECKING:
+    from .metrics import ApiMetrics
+    from .readside import ReadSide
+    from .routes.items import ItemCodes
+    from .stream import StreamHub
+
+STAFF_READERS: Final = frozenset(
+    {
+        "clerk",
+        "reviewer",
+        "approver",
+        "surveyor",
+        "sealer",
+        "dispatcher",
+        "auditor",
+        "inspector",
+        "admin",
+    }
+)
+SUPERVISION_READERS: Final = frozenset({"inspector", "auditor", "admin"})
+AUDIT_READERS: Final = frozenset({"auditor", "inspector", "admin"})
+
+
+@dataclass
+class ApiState:
+    """Everything one API instance shares between requests."""
+
+    db_url: str
+    secret: str
+    store: CasestoreApp
+    service: CaseService
+    calendar: WorkingCalendar
+    clock_config: ClockConfig
+    metrics: ApiMetrics
+    hub: StreamHub
+    read: ReadSide
+    items: ItemCodes
+    workers: bool = False
+    background: list[Any] = field(default_factory=list)
+
+    def now(self) -> datetime:
+        """The server's clock (the injected one in tests and simulations)."""
+        return self.service.clock()
+
+    def today(self) -> date:
+        """The bureau's local date now."""
+        return local_date(self.now())
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.casestore
+    return state
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+
+
+def get_service(state: StateDep) -> CaseService:
+    return state.service
+
+
+ServiceDep = Annotated[CaseService, Depends(get_service)]
+
+_bearer = HTTPBearer(auto_error=False, description="`casestore token --staff ID --role ROLE`")
+
+
+def _actor_of(state: ApiState, request: Request, token: str | None) -> Actor:
+    if not token:
+        raise ApiProblem("unauthorized", "a bearer token is required")
+    actor = verify_token(state.secret, token).actor()
+    request.state.actor = actor
+    if actor.role == "applicant":
+        # An applicant is identified by case number + query code, never by a token.
+        raise Forbidden("applicants use /public/cases/{case_no}?code=", role=actor.role)
+    return actor
+
+
+def current_actor(
+    request: Request,
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """The caller named by a valid ``Authorization: Bearer`` token (else 401)."""
+    return _actor_of(state, request, credentials.credentials if credentials else None)
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def role_gate(roles: frozenset[str], what: str) -> Callable[[Actor], Actor]:
+    """A dependency admitting only ``roles`` (403 problem otherwise)."""
+
+    def gate(actor: ActorDep) -> Actor:
+        if actor.role not in roles:
+            raise Forbidden(
+                f"role {actor.role!r} may not read {what} (allowed: {sorted(roles)})",
+                role=actor.role,
+            )
+        return actor
+
+    return gate
+
+
+StaffDep = Annotated[Actor, Depends(role_gate(STAFF_READERS, "staff views"))]
+SupervisionDep = Annotated[Actor, Depends(role_gate(SUPERVISION_READERS, "supervision flags"))]
+AuditDep = Annotated[Actor, Depends(role_gate(AUDIT_READERS, "the audit trail"))]
+
+
+def stream_actor(
+    request: Request,
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    access_token: str | None = None,
+) -> Actor:
+    """Like :func:`current_actor`, also accepting ``?access_token=`` (EventSource cannot
+    send headers)."""
+    token = credentials.credentials if credentials else access_token
+    actor = _actor_of(state, request, token)
+    if actor.role not in STAFF_READERS:
+        raise Forbidden(f"role {actor.role!r} may not read the stream", role=actor.role)
+    return actor
+
+
+StreamActorDep = Annotated[Actor, Depends(stream_actor)]
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
+
+def if_match(
+    value: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            description='the case version the command was based on, e.g. `"3"`',
+        ),
+    ] = None,
+) -> int | None:
+    """The expected version from ``If-Match: "<version>"`` (400 problem when malformed)."""
+    if value is None:
+        return None
+    match = _IF_MATCH.match(value)
+    if match is None:
+        raise ApiProblem("bad-precondition", f'If-Match must be "<version>", got {value[:40]!r}')
+    return int(match.group(1))
+
+
+IfMatchDep = Annotated[int | None, Depends(if_match)]
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def idempotency_key(
+    value: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="a retried command with the same key appends once (1-200 printable "
+            "ASCII characters; scoped to the caller's staff id)",
+        ),
+    ] = None,
+) -> str | None:
+    """The raw ``Idempotency-Key`` (422 problem when not 1-200 printable ASCII)."""
+    if value is None:
+        return None
+    if not _KEY.match(value):
+        raise ApiProblem(
+            "validation-error", "Idempotency-Key must be 1-200 printable ASCII characters"
+        )
+    return value
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]
+
+
+def scoped_key(actor: Actor, key: str | None) -> str | None:
+    """Keys are scoped per caller, so one client can never replay another's result."""
+    return f"{len(actor.staff_id)}:{actor.staff_id}:{key}" if key else None

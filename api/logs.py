@@ -1,0 +1,110 @@
+"""Structured logs: one JSON object per line on stderr (stdlib ``logging`` only).
+
+Every request is logged once by :class:`AccessLog` with its method, route, status,
+duration, request id (``X-Request-ID``, generated when absent and echoed back) and
+the caller's role and staff id. Tokens, bodies and personal data are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "msg", ...extra}`` per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send ``casestore.*`` and uvicorn's error log to stderr as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("casestore", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+access_log = logging.getLogger("casestore.api.access")
+
+#: (method, route template, status, seconds) -> None
+Observer = Callable[[str, str, int, float], None]
+
+
+class AccessLog:
+    """ASGI middleware: request id, one access-log line and the HTTP metrics per request."""
+
+    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
+        self.app = app
+        self.observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        raw_id = headers.get(b"x-request-id", b"")[:64]
+        request_id = raw_id.decode("latin-1") if raw_id else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            state = scope.get("state", {})
+            actor = state.get("actor")
+            access_log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                    "request_id": request_id,
+                    "role": getattr(actor, "role", None),
+                    "staff_id": getattr(actor, "staff_id", None),
+                },
+            )
+            if self.observe is not None:
+                self.observe(scope["method"], template, status, elapsed)

@@ -1,0 +1,202 @@
+"""RFC 9457 problem details: one stable ``type`` URI per domain error class.
+
+Every error response has ``Content-Type: application/problem+json`` and a body
+``{type, title, status, detail, instance, ...extensions}``. The ``type`` URIs live
+under :data:`PROBLEM_BASE` and never change once published; clients switch on them,
+not on ``detail`` text. The tree (most specific class wins)::
+
+    invalid-command       422  InvalidCommand: a field value the domain refuses
+    validation-error      422  the request does not match the schema (pydantic)
+    rule-violation        409  RuleViolation (generic)
+    ├── out-of-order      409  OutOfOrder: not allowed at the case's stage
+    ├── already-done      409  AlreadyDone: one decision / seal / extension ...
+    └── deadline-passed   409  DeadlinePassed
+    forbidden             403  Forbidden: the role may not issue this command
+    unauthorized          401  missing, malformed, forged or expired bearer token
+    not-found             404  NotFound (no such case, item, bundle or route)
+    conflict              409  ConcurrencyConflict without If-Match (changed meanwhile)
+    precondition-failed   412  If-Match names a stale version (``current_version`` given)
+    bad-precondition      400  If-Match is not ``"<version>"``
+    method-not-allowed    405
+    unavailable           503  the store or a read view is not reachable
+    internal-error        500  a bug (logged with its request id; never for bad input)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from casestore.auth import InvalidToken
+from casestore.domain.errors import (
+    AlreadyDone,
+    CasestoreError,
+    ConcurrencyConflict,
+    DeadlinePassed,
+    Forbidden,
+    InvalidCommand,
+    NotFound,
+    OutOfOrder,
+    RuleViolation,
+)
+
+PROBLEM_BASE = "https://casestore.example/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("casestore.api")
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """One entry of the problem registry."""
+
+    slug: str
+    status: int
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+PROBLEM_TYPES: dict[str, ProblemType] = {
+    p.slug: p
+    for p in (
+        ProblemType("invalid-command", 422, "The command has an invalid field"),
+        ProblemType("validation-error", 422, "The request does not match the schema"),
+        ProblemType("rule-violation", 409, "A business rule refuses the command"),
+        ProblemType("out-of-order", 409, "The case is not at a stage that allows this"),
+        ProblemType("already-done", 409, "This may happen once only and already has"),
+        ProblemType("deadline-passed", 409, "The legal deadline for this has passed"),
+        ProblemType("forbidden", 403, "Your role may not do this"),
+        ProblemType("unauthorized", 401, "A valid bearer token is required"),
+        ProblemType("not-found", 404, "Not found"),
+        ProblemType("conflict", 409, "The case changed meanwhile"),
+        ProblemType("precondition-failed", 412, "The case is no longer at that version"),
+        ProblemType("bad-precondition", 400, 'If-Match must be "<version>"'),
+        ProblemType("method-not-allowed", 405, "Method not allowed"),
+        ProblemType("unavailable", 503, "Service unavailable"),
+        ProblemType("internal-error", 500, "Internal error"),
+    )
+}
+
+#: Domain error class -> problem slug; looked up along the exception's MRO.
+ERROR_SLUGS: dict[type[BaseException], str] = {
+    InvalidCommand: "invalid-command",
+    OutOfOrder: "out-of-order",
+    AlreadyDone: "already-done",
+    DeadlinePassed: "deadline-passed",
+    RuleViolation: "rule-violation",
+    Forbidden: "forbidden",
+    InvalidToken: "unauthorized",
+    NotFound: "not-found",
+    ConcurrencyConflict: "conflict",
+}
+
+
+class ApiProblem(Exception):
+    """An error raised by the HTTP edge itself (not by the domain)."""
+
+    def __init__(self, slug: str, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.slug = slug
+        self.detail = detail
+        self.extensions = extensions
+
+
+def slug_of(error: BaseException) -> str:
+    """The problem slug of an exception (``internal-error`` when it is not ours)."""
+    if isinstance(error, ApiProblem):
+        return error.slug
+    for cls in type(error).__mro__:
+        if cls in ERROR_SLUGS:
+            return ERROR_SLUGS[cls]
+    return "internal-error"
+
+
+def problem(
+    slug: str, detail: str, *, instance: str = "", headers: dict[str, str] | None = None, **ext: Any
+) -> Response:
+    """A problem+json response for a registered slug."""
+    kind = PROBLEM_TYPES[slug]
+    body: dict[str, Any] = {
+        "type": kind.uri,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in ext.items() if k not in body})
+    extra = dict(headers or {})
+    if slug == "unauthorized":
+        extra.setdefault("WWW-Authenticate", 'Bearer realm="casestore"')
+    return Response(
+        orjson.dumps(body, default=str),
+        status_code=kind.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=extra,
+    )
+
+
+def _context(error: CasestoreError) -> dict[str, Any]:
+    allowed = ("current_version", "stage", "action", "role")
+    return {k: v for k, v in error.context.items() if k in allowed}
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CasestoreError)
+    return problem(slug_of(exc), exc.message, instance=request.url.path, **_context(exc))
+
+
+async def _on_api_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiProblem)
+    return problem(exc.slug, exc.detail, instance=request.url.path, **exc.extensions)
+
+
+async def _on_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    return problem(
+        "validation-error", f"{where}: {first['msg']}", instance=request.url.path, errors=errors
+    )
+
+
+_HTTP_SLUGS = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+
+
+async def _on_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = _HTTP_SLUGS.get(exc.status_code)
+    if slug is None:
+        slug = "validation-error" if exc.status_code < 500 else "internal-error"
+    headers = dict(exc.headers or {})
+    return problem(slug, str(exc.detail), instance=request.url.path, headers=headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception(
+        "unhandled error",
+        extra={"path": request.url.path, "request_id": request.headers.get("x-request-id")},
+    )
+    return problem("internal-error", "an internal error occurred", instance=request.url.path)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error to a problem+json response."""
+    app.add_exception_handler(CasestoreError, _on_domain_error)
+    app.add_exception_handler(ApiProblem, _on_api_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unexpected)

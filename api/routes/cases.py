@@ -1,0 +1,188 @@
+"""Case queries: one case now or as it stood (``as_of`` / ``at_position``), its events,
+audit timeline and legal clocks, and the searchable list of cases."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
+from starlette.concurrency import run_in_threadpool
+
+from casestore.domain import Case
+from casestore.domain.errors import NotFound
+from casestore.domain.values import local_date
+from casestore.store.batch import from_micros
+
+from ..deps import ApiState, StaffDep, StateDep
+from ..masking import mask_personal
+from ..problems import ApiProblem
+from ..views import case_view, event_view
+
+router = APIRouter(tags=["cases"])
+
+AsOf = Annotated[
+    AwareDatetime | None,
+    Query(description="the case as it stood at this moment (ISO 8601 with offset)"),
+]
+AtPosition = Annotated[
+    int | None,
+    Query(ge=0, le=2**62, description="the case as it stood at this log position"),
+]
+Target = Annotated[
+    str,
+    Query(
+        max_length=40,
+        description="a named copy of the view built beside the live one "
+        "(`casestore project rebuild NAME --until TIME --target T`)",
+    ),
+]
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid bearer token"},
+    403: {"description": "the caller's role may not read this"},
+    404: {"description": "no such case (or it did not exist yet then)"},
+}
+
+
+def _load(
+    state: ApiState, case_id: UUID, as_of: datetime | None, at_position: int | None
+) -> tuple[Case, list[Any]]:
+    if as_of is not None and at_position is not None:
+        raise ApiProblem("validation-error", "give as_of or at_position, not both")
+    case = state.service.case(case_id, as_of=as_of, at_position=at_position)
+    return case, state.store.domain_events(case_id, upto_version=case.version)
+
+
+@router.get("/cases/{case_id}", responses=_READ_ERRORS, summary="One case (now or as it stood)")
+async def get_case(
+    case_id: UUID,
+    actor: StaffDep,
+    state: StateDep,
+    response: Response,
+    as_of: AsOf = None,
+    at_position: AtPosition = None,
+) -> dict[str, Any]:
+    """The case's current stage, limits and facts; ``ETag`` is its version."""
+    case, events = await run_in_threadpool(_load, state, case_id, as_of, at_position)
+    response.headers["ETag"] = f'"{case.version}"'
+    view: dict[str, Any] = mask_personal(case_view(case, events), actor.role)
+    return view
+
+
+@router.get("/cases/{case_id}/events", responses=_READ_ERRORS, summary="Every event of a case")
+async def get_case_events(
+    case_id: UUID,
+    actor: StaffDep,
+    state: StateDep,
+    as_of: AsOf = None,
+    at_position: AtPosition = None,
+) -> list[dict[str, Any]]:
+    """Every event in version order, with actor, ``recorded_at`` and ``occurred_at``."""
+    _, events = await run_in_threadpool(_load, state, case_id, as_of, at_position)
+    views: list[dict[str, Any]] = mask_personal([event_view(e) for e in events], actor.role)
+    return views
+
+
+@router.get(
+    "/cases/{case_id}/timeline", responses=_READ_ERRORS, summary="The case's audit timeline"
+)
+async def get_case_timeline(
+    case_id: UUID,
+    actor: StaffDep,
+    state: StateDep,
+    target: Target = "",
+) -> list[dict[str, Any]]:
+    """Every event with its log position, actor, ``recorded_at``, ``occurred_at``, how far
+    it was back-dated, and its hashes (from the audit projection)."""
+
+    def timeline() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = state.read.audit(target).timeline(str(case_id), limit=10_000)
+        if not rows:
+            state.store.get(Case, case_id)  # 404 for an unknown case
+        return rows
+
+    rows: list[dict[str, Any]] = await run_in_threadpool(timeline)
+    return rows
+
+
+@router.get("/cases/{case_id}/clock", responses=_READ_ERRORS, summary="The case's legal clocks")
+async def get_case_clock(
+    case_id: UUID,
+    actor: StaffDep,
+    state: StateDep,
+    as_of: AsOf = None,
+    at_position: AtPosition = None,
+) -> dict[str, Any]:
+    """Every clock (acceptance, decision promised/statutory, surveys, delivery, bad review)
+    with its due date explained: start, counted and excluded days, calendar source. With
+    ``as_of``/``at_position``: the clocks as they stood then, on that day."""
+
+    def compute() -> dict[str, Any]:
+        case, events = _load(state, case_id, as_of, at_position)
+        if as_of is not None:
+            today = local_date(as_of)
+        elif at_position is not None:
+            today = local_date(_moment_of(state, at_position))
+        else:
+            today = state.today()
+        return state.read.clocks(case, events, today)
+
+    result: dict[str, Any] = await run_in_threadpool(compute)
+    return result
+
+
+def _moment_of(state: ApiState, position: int) -> datetime:
+    rows = list(state.store.log.iter_log(max(position - 1, 0), upto=position))
+    if not rows:
+        raise NotFound(f"no event at position {position}")
+    return from_micros(rows[0].recorded_at_us)
+
+
+@router.get("/cases", responses=_READ_ERRORS, summary="Search cases (newest first)")
+async def list_cases(
+    actor: StaffDep,
+    state: StateDep,
+    stage: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    item_code: Annotated[str | None, Query(max_length=64)] = None,
+    window: Annotated[str | None, Query(max_length=64)] = None,
+    actor_staff: Annotated[str | None, Query(max_length=64)] = None,
+    bundle_id: UUID | None = None,
+    channel: Annotated[str | None, Query(max_length=32)] = None,
+    submitted_from: Annotated[AwareDatetime | None, Query()] = None,
+    submitted_to: Annotated[AwareDatetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    target: Target = "",
+) -> dict[str, Any]:
+    """Filters combine (exact match); ``next_cursor`` pages on. Each case carries its
+    running deadline, remaining working days and warning level as of today."""
+
+    def search() -> dict[str, Any]:
+        page = state.read.case_status(target).search(
+            cursor=cursor,
+            limit=limit,
+            submitted_from=submitted_from,
+            submitted_to=submitted_to,
+            stage=stage,
+            status=status,
+            item_code=item_code,
+            window=window,
+            actor_staff=actor_staff,
+            bundle_id=str(bundle_id) if bundle_id else None,
+            channel=channel,
+        )
+        ids = [str(r["case_id"]) for r in page.items]
+        deadlines: dict[str, Any] = {}
+        if ids and not target:
+            try:
+                deadlines = state.read.compliance().deadlines(ids, state.today())
+            except ApiProblem:
+                deadlines = {}  # the compliance view is not built yet: rows without clocks
+        items = [{**r, "deadline": deadlines.get(str(r["case_id"]))} for r in page.items]
+        return {"items": items, "next_cursor": page.next_cursor}
+
+    result: dict[str, Any] = await run_in_threadpool(search)
+    return result

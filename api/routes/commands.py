@@ -1,0 +1,217 @@
+"""Command endpoints: ``POST /cases`` and ``POST /cases/{id}/{action}`` for every action.
+
+Each route parses its body, calls one service method in the thread pool (the write
+side is synchronous) and maps the result. ``If-Match: "<version>"`` becomes the
+expected version (stale: 412 with ``current_version``); ``Idempotency-Key`` is passed
+to the store, which records it in the same transaction as the events, so a retry
+appends nothing and returns the first result, also after a restart.
+"""
+
+import inspect
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Path, Response
+from starlette.concurrency import run_in_threadpool
+
+from casestore.domain import Case
+from casestore.domain.errors import CasestoreError, ConcurrencyConflict, NotFound
+from casestore.domain.index import CaseNumber
+from casestore.domain.values import Actor
+from casestore.service import CommandResult, Submission
+from casestore.store.batch import Duplicate
+
+from ..deps import (
+    ActorDep,
+    ApiState,
+    IdempotencyKeyDep,
+    IfMatchDep,
+    StateDep,
+    scoped_key,
+)
+from ..problems import ApiProblem, slug_of
+from ..schemas import (
+    COMMANDS,
+    CaseCreate,
+    CommandPublic,
+    Strict,
+    SubmissionPublic,
+    payload_of,
+)
+
+router = APIRouter(tags=["commands"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid bearer token"},
+    403: {"description": "the caller's role may not issue this command"},
+    404: {"description": "no such case"},
+    409: {"description": "a business rule refuses the command, or the case changed"},
+    412: {"description": "If-Match names a stale version"},
+    422: {"description": "the body or a field value is invalid"},
+}
+
+
+def _timed(state: ApiState, action: str, call: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    try:
+        result = call()
+    except BaseException as e:
+        state.metrics.command(action, slug_of(e), time.perf_counter() - started)
+        raise
+    outcome = "replayed" if getattr(result, "duplicate", False) else "ok"
+    state.metrics.command(action, outcome, time.perf_counter() - started)
+    return result
+
+
+def _replayed_submission(state: ApiState, dup: Duplicate) -> Submission:
+    """The first response to a submission, from what its idempotency key recorded.
+
+    The key may point at the case or at its case-number index (saved in the same
+    transaction), so both are resolved here.
+    """
+    try:
+        case = state.store.get(Case, dup.originator_id, version=1)
+    except NotFound:
+        case_id = state.store.get(CaseNumber, dup.originator_id).case_id
+        if case_id is None:  # pragma: no cover - an index always names its case
+            raise
+        case = state.store.get(Case, case_id, version=1)
+    return Submission(case.id, 1, dup.position, duplicate=True, case_no=case.case_no)
+
+
+def _submit(state: ApiState, actor: Actor, body: CaseCreate, key: str | None) -> Submission:
+    if key and (dup := state.store.log.find_key(key)):
+        return _replayed_submission(state, dup)
+    fields, occurred_at = payload_of(body)
+    try:
+        return state.service.submit(actor, idempotency_key=key, occurred_at=occurred_at, **fields)
+    except NotFound:
+        # A concurrent retry won the key: answer with the first submission.
+        if key and (dup := state.store.log.find_key(key)):
+            return _replayed_submission(state, dup)
+        raise
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=SubmissionPublic,
+    responses=_ERRORS,
+    summary="Take in an application (收件)",
+)
+async def submit_case(
+    body: CaseCreate,
+    actor: ActorDep,
+    state: StateDep,
+    response: Response,
+    key: IdempotencyKeyDep,
+) -> SubmissionPublic:
+    """A new case with its number and the applicant's query code (shown once)."""
+    scoped = scoped_key(actor, key)
+    result: Submission = await run_in_threadpool(
+        _timed, state, "submit", lambda: _submit(state, actor, body, scoped)
+    )
+    response.headers["Location"] = f"/cases/{result.case_id}"
+    response.headers["ETag"] = f'"{result.version}"'
+    if result.duplicate:
+        response.headers["Idempotent-Replayed"] = "true"
+    return SubmissionPublic(
+        case_id=result.case_id,
+        version=result.version,
+        position=result.position,
+        duplicate=result.duplicate,
+        case_no=result.case_no,
+        query_code=result.query_code or None,
+    )
+
+
+def _execute(
+    state: ApiState,
+    action: str,
+    case_id: UUID,
+    actor: Actor,
+    body: Strict,
+    expected: int | None,
+    key: str | None,
+) -> CommandResult:
+    payload, occurred_at = payload_of(body)
+    try:
+        return state.service.execute(
+            action,
+            case_id,
+            actor,
+            payload,
+            expected_version=expected,
+            idempotency_key=key,
+            occurred_at=occurred_at,
+        )
+    except ConcurrencyConflict as e:
+        if expected is None:
+            raise
+        current = e.context.get("current_version")
+        if current is None:
+            current = state.service.case(case_id).version
+        raise ApiProblem(
+            "precondition-failed",
+            f"case {case_id} is at version {current}, not {expected}",
+            current_version=current,
+        ) from None
+
+
+def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
+    async def endpoint(
+        case_id: UUID,
+        body: Any,
+        actor: ActorDep,
+        state: StateDep,
+        response: Response,
+        expected: IfMatchDep,
+        key: IdempotencyKeyDep,
+    ) -> CommandPublic:
+        scoped = scoped_key(actor, key)
+        result: CommandResult = await run_in_threadpool(
+            _timed,
+            state,
+            action,
+            lambda: _execute(state, action, case_id, actor, body, expected, scoped),
+        )
+        response.headers["ETag"] = f'"{result.version}"'
+        if result.duplicate:
+            response.headers["Idempotent-Replayed"] = "true"
+        return CommandPublic(
+            case_id=result.case_id,
+            version=result.version,
+            position=result.position,
+            duplicate=result.duplicate,
+        )
+
+    # FastAPI reads the body schema from the signature: give each action its own.
+    signature = inspect.signature(endpoint)
+    params = [
+        p.replace(annotation=Annotated[model, Body()])
+        if p.name == "body"
+        else p.replace(annotation=Annotated[UUID, Path(description="the case id")])
+        if p.name == "case_id"
+        else p
+        for p in signature.parameters.values()
+    ]
+    endpoint.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    endpoint.__name__ = f"command_{action.replace('-', '_')}"
+    endpoint.__doc__ = model.__doc__
+    return endpoint
+
+
+for _action, _model in COMMANDS.items():
+    router.add_api_route(
+        f"/cases/{{case_id}}/{_action}",
+        _command_endpoint(_action, _model),
+        methods=["POST"],
+        response_model=CommandPublic,
+        responses=_ERRORS,
+        summary=(_model.__doc__ or _action).splitlines()[0],
+        operation_id=f"command_{_action.replace('-', '_')}",
+    )
+
+__all__ = ["CasestoreError", "router"]

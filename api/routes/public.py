@@ -1,0 +1,85 @@
+"""The applicant's own view (case number + query code): live status and 好差评.
+
+No token: the query code given at intake is the credential. The view carries no
+personal data and no staff identities; a wrong code and an unknown case number get
+the same 404, so neither can be probed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from casestore.domain import Case
+from casestore.domain.errors import NotFound
+from casestore.domain.values import Actor
+
+from ..deps import ApiState, IdempotencyKeyDep, StateDep, scoped_key
+from ..schemas import CommandPublic, PublicEvaluateCreate
+from ..views import public_case_view
+from .commands import _timed
+
+router = APIRouter(prefix="/public", tags=["public"])
+
+CaseNo = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]
+Code = Annotated[str, Query(min_length=1, max_length=32, description="the query code (查询码)")]
+_NOT_FOUND = "no case with that number and query code"
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": _NOT_FOUND}}
+
+
+def _own_case(state: ApiState, case_no: str, code: str) -> Case:
+    try:
+        return state.service.check_query_code(case_no, code)
+    except NotFound:
+        raise NotFound(_NOT_FOUND) from None
+
+
+@router.get("/cases/{case_no}", responses=_ERRORS, summary="An applicant's own case")
+async def public_case(case_no: CaseNo, code: Code, state: StateDep) -> dict[str, Any]:
+    """Stage, dates and steps of the applicant's case, without personal data."""
+
+    def view() -> dict[str, Any]:
+        case = _own_case(state, case_no, code)
+        return public_case_view(case, state.store.domain_events(case.id, upto_version=case.version))
+
+    result: dict[str, Any] = await run_in_threadpool(view)
+    return result
+
+
+@router.post(
+    "/cases/{case_no}/evaluate",
+    response_model=CommandPublic,
+    responses={**_ERRORS, 409: {"description": "already evaluated"}},
+    summary="The applicant evaluates the service (好差评)",
+)
+async def public_evaluate(
+    case_no: CaseNo,
+    code: Code,
+    body: PublicEvaluateCreate,
+    state: StateDep,
+    response: Response,
+    key: IdempotencyKeyDep,
+) -> CommandPublic:
+    """Level 1 非常满意 … 5 非常不满意 (GB/T 39046); 4 and 5 open a bad-review clock."""
+    applicant = Actor(f"applicant:{case_no}", "applicant")
+
+    def evaluate() -> Any:
+        case = _own_case(state, case_no, code)
+        return state.service.execute(
+            "evaluate",
+            case.id,
+            applicant,
+            {"level": body.level, "channel": "online", "comment": body.comment},
+            idempotency_key=scoped_key(applicant, key),
+        )
+
+    result = await run_in_threadpool(_timed, state, "evaluate", evaluate)
+    response.headers["ETag"] = f'"{result.version}"'
+    return CommandPublic(
+        case_id=result.case_id,
+        version=result.version,
+        position=result.position,
+        duplicate=result.duplicate,
+    )

@@ -1,0 +1,96 @@
+"""Process entry points for ``casestore serve`` and ``casestore demo`` (uvicorn, one process).
+
+Scale out by running more of these processes behind a load balancer: the API keeps
+no state of its own beyond caches that the store's version checks keep honest.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from .app import create_app
+from .logs import configure_logging
+
+SECRET_ENV = "CASESTORE_SECRET"
+_CASE_TOPIC = "casestore.domain.case:Case."
+
+
+def _serve(db_url: str, secret: str, host: str, port: int, workers: bool) -> None:
+    configure_logging()
+    app = create_app(db_url, secret=secret, workers=workers)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,  # AccessLog writes one JSON line per request instead
+        timeout_graceful_shutdown=5,
+    )
+
+
+def run_server(db_url: str, *, host: str, port: int, workers: bool) -> None:
+    """Serve the API; refuses to start (exit 2) without ``CASESTORE_SECRET``."""
+    secret = os.environ.get(SECRET_ENV, "")
+    if not secret:
+        print(
+            f"casestore serve: {SECRET_ENV} is not set; refusing to start without a token "
+            f"signing secret.\n  export {SECRET_ENV}=$(python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    _serve(db_url, secret, host, port, workers)
+
+
+def has_cases(db_url: str) -> bool:
+    """Whether the log holds at least one case (stops at the first one)."""
+    from casestore.store.application import CasestoreApp
+
+    store = CasestoreApp(db_url)
+    try:
+        return any(row.topic.startswith(_CASE_TOPIC) for row in store.log.iter_log(0, page=500))
+    finally:
+        store.close()
+
+
+def seed_demo(db_url: str, cases: int) -> None:
+    """Load the bundled catalogue and simulate ``cases`` cases into an empty database."""
+    from casestore.simulate import run_simulation  # type: ignore[import-not-found,unused-ignore]
+
+    import casestore
+    from casestore.domain import Actor
+    from casestore.service import CaseService
+    from casestore.store.application import CasestoreApp
+
+    store = CasestoreApp(db_url)
+    try:
+        source = Path(casestore.__file__).parent / "data" / "catalogue.json"
+        CaseService(store).load_catalogue(source, Actor("catalogue", "admin"))
+    finally:
+        store.close()
+    run_simulation(db_url, cases=cases, seed=1, start=None, days=120, progress=True)
+
+
+def run_demo(db_url: str, *, host: str, port: int, cases: int) -> None:
+    """Seed an empty database with realistic history, then serve it with embedded workers."""
+    if not has_cases(db_url):
+        print(f"casestore demo: seeding {cases} cases into {db_url} ...", file=sys.stderr)
+        seed_demo(db_url, cases)
+    secret = os.environ.get(SECRET_ENV, "")
+    if not secret:
+        secret = secrets.token_urlsafe(32)
+        print(
+            f"casestore demo: generated a token signing secret for this run. To get a token:\n"
+            f"  export {SECRET_ENV}={secret}\n"
+            "  casestore token --staff S001 --name 张三 --role clerk --window W01\n"
+            "  (roles: clerk reviewer approver surveyor sealer dispatcher auditor inspector "
+            "admin)",
+            file=sys.stderr,
+        )
+    print(f"casestore demo: serving on http://{host}:{port}/", file=sys.stderr)
+    _serve(db_url, secret, host, port, True)

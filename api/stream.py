@@ -1,0 +1,219 @@
+"""The live stream behind ``GET /stream``: status changes read from the log by position.
+
+One :class:`StreamHub` per process tails the log (woken in-process by the recorder's
+commit listeners, and by a short poll for writes from other processes) and keeps the
+most recent items in a buffer. Each client holds a cursor, the last log position it
+has *read* (whether or not its filter let the event through). A client whose cursor
+is older than the buffer reads the log itself. The event ``id`` is the log position,
+so ``Last-Event-ID`` resumes exactly after the last event the client saw: positions
+are assigned without gaps and commit in order, so nothing is skipped or repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+
+from casestore.domain import Case
+from casestore.store.application import CasestoreApp
+from casestore.store.batch import from_micros
+from casestore.store.integrity import LogRow
+
+from .views import STAGE_AFTER
+
+log = logging.getLogger("casestore.api.stream")
+_CASE_TOPIC = "casestore.domain.case:Case."
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    """One status change, ready to send."""
+
+    position: int
+    case_id: str
+    window: str
+    data: bytes
+
+    def matches(self, case_id: str | None, window: str | None) -> bool:
+        return (case_id is None or self.case_id == case_id) and (
+            window is None or self.window == window
+        )
+
+
+def _position(item: StreamItem) -> int:
+    return item.position
+
+
+class _CaseFacts:
+    """case id -> (case number, item code, intake window): an LRU over first events."""
+
+    def __init__(self, store: CasestoreApp, size: int = 50_000) -> None:
+        self._store = store
+        self._size = size
+        self._facts: OrderedDict[UUID, tuple[str, str, str]] = OrderedDict()
+        self._lock = threading.Lock()  # the hub and catching-up clients read in threads
+
+    def remember(self, case_id: UUID, first: Any) -> tuple[str, str, str]:
+        facts = (first.case_no, first.item_code, first.actor.window)
+        with self._lock:
+            self._facts[case_id] = facts
+            if len(self._facts) > self._size:
+                self._facts.popitem(last=False)
+        return facts
+
+    def get(self, case_id: UUID) -> tuple[str, str, str]:
+        with self._lock:
+            facts = self._facts.get(case_id)
+            if facts is not None:
+                self._facts.move_to_end(case_id)
+                return facts
+        first = self._store.domain_events(case_id, upto_version=1)[0]
+        return self.remember(case_id, first)
+
+
+class StreamHub:
+    """Tails the log once for every ``/stream`` client of this process."""
+
+    def __init__(
+        self, store: CasestoreApp, *, buffer: int = 20_000, poll_seconds: float = 0.2
+    ) -> None:
+        self.store = store
+        self.position = 0
+        self._items: list[StreamItem] = []
+        self._covered_after = 0  # the buffer holds every item with a position above this
+        self._buffer = buffer
+        self._poll = poll_seconds
+        self._facts = _CaseFacts(store)
+        self._wake = asyncio.Event()
+        self._advanced = asyncio.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin tailing at the current head (older positions are read on demand)."""
+        self._loop = asyncio.get_running_loop()
+        head, _ = await run_in_threadpool(self.store.log.head)
+        self.position = self._covered_after = head
+        self.store.log.commit_listeners.append(self._on_commit)
+        self._task = asyncio.create_task(self._run(), name="casestore-stream-hub")
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.store.log.commit_listeners.remove(self._on_commit)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _on_commit(self, position: int) -> None:
+        # Called in the writer's thread right after its commit.
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            self._wake.clear()
+            try:
+                await self._catch_up()
+            except Exception:  # the store may be briefly unreachable; keep tailing
+                log.exception("stream hub could not read the log")
+                await asyncio.sleep(1.0)
+
+    async def _catch_up(self) -> None:
+        while True:
+            items, last = await run_in_threadpool(self._read, self.position, 2000)
+            if last == self.position:
+                return
+            self._items.extend(items)
+            if len(self._items) > 2 * self._buffer:  # trim in halves: amortised O(1)
+                drop = len(self._items) - self._buffer
+                self._covered_after = self._items[drop - 1].position
+                del self._items[:drop]
+            self.position = last
+            async with self._advanced:
+                self._advanced.notify_all()
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _read(
+        self, after: int, limit: int, upto: int | None = None
+    ) -> tuple[list[StreamItem], int]:
+        """Items in (after, after+limit] and the last position read.
+
+        ``upto`` is a position known to be committed: everything up to the stop has
+        then been seen even where the scan returned nothing.
+        """
+        stop = after + limit if upto is None else min(after + limit, upto)
+        items: list[StreamItem] = []
+        last = after
+        for row in self.store.log.iter_log(after, upto=stop, page=limit):
+            last = row.position
+            if row.topic.startswith(_CASE_TOPIC):
+                items.append(self._item(row))
+        return items, (stop if upto is not None else last)
+
+    def _item(self, row: LogRow) -> StreamItem:
+        event = self.store.decode(row)
+        name = type(event).__name__
+        if name == "Submitted":
+            case_no, item_code, window = self._facts.remember(row.originator_id, event)
+        else:
+            case_no, item_code, window = self._facts.get(row.originator_id)
+        stage = STAGE_AFTER.get(name)
+        if name == "Decided":
+            stage = "decided" if event.outcome == "approve" else "denied"
+        data = {
+            "position": row.position,
+            "case_id": str(row.originator_id),
+            "case_no": case_no,
+            "item_code": item_code,
+            "window": window,
+            "event": name,
+            "version": row.version,
+            "stage": stage,
+            "recorded_at": from_micros(row.recorded_at_us).isoformat(),
+            "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
+            "actor": {"staff_id": event.actor.staff_id, "role": event.actor.role},
+        }
+        return StreamItem(row.position, str(row.originator_id), window, orjson.dumps(data))
+
+    async def read_after(self, cursor: int, limit: int = 500) -> tuple[list[StreamItem], int]:
+        """The next items after ``cursor`` (from the buffer, else the log) and the new cursor."""
+        head = self.position
+        if cursor >= head:
+            return [], cursor
+        if cursor >= self._covered_after:
+            start = bisect.bisect_right(self._items, cursor, key=_position)
+            chunk = self._items[start : start + limit]
+            if len(chunk) < limit:
+                return chunk, head
+            return chunk, chunk[-1].position
+        return await run_in_threadpool(self._read, cursor, limit, self._covered_after)
+
+    async def wait_beyond(self, cursor: int, timeout: float) -> None:
+        """Return once the hub has read past ``cursor`` (or after ``timeout`` seconds)."""
+        async with self._advanced:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._advanced.wait_for(lambda: self.position > cursor), timeout
+                )
+
+    def case_exists_check(self, case_id: UUID) -> None:
+        """Raise NotFound unless ``case_id`` is a case (for a filtered stream)."""
+        self.store.get(Case, case_id)

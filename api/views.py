@@ -1,0 +1,129 @@
+"""Renderings of the write side for the query endpoints: events, a case, the public view.
+
+These read one case's own events (a handful of rows), so they are exact and cheap
+without a projection: time travel (``as_of`` / ``at_position``) comes for free by
+reading fewer events. Personal data is masked by the caller (see ``masking``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from casestore.domain import Case
+from casestore.domain.values import local_date
+from casestore.store.integrity import LogRow
+from casestore.store.transcoder import to_plain
+
+_ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor", "occurred_at")
+
+#: The stage a case is at after each stage-changing event (others leave it unchanged).
+STAGE_AFTER = {
+    "Submitted": "received",
+    "SupplementRequested": "supplementing",
+    "SupplementReceived": "received",
+    "Accepted": "accepted",
+    "Rejected": "rejected",
+    "Withdrawn": "withdrawn",
+    "ReviewRecorded": "under_review",
+    "Sealed": "sealed",
+    "Delivered": "delivered",
+}
+
+
+def event_name(event: Any) -> str:
+    """``Accepted``, ``Submitted`` ... (the class name, the contract of SPEC §3.2)."""
+    return type(event).__name__
+
+
+def event_view(event: Any, row: LogRow | None = None) -> dict[str, Any]:
+    """One event as JSON: envelope (who, when recorded, when it happened) and its fields."""
+    data = {k: v for k, v in vars(event).items() if k not in _ENVELOPE}
+    view: dict[str, Any] = {
+        "type": event_name(event),
+        "case_id": str(event.originator_id),
+        "version": event.originator_version,
+        "recorded_at": event.timestamp.isoformat(),
+        "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
+        "actor": to_plain(event.actor),
+        "data": to_plain(data),
+    }
+    if row is not None:
+        view["position"] = row.position
+        view["event_hash"] = row.event_hash.hex()
+        view["chain_hash"] = row.chain_hash.hex()
+    return view
+
+
+def _business_date(event: Any) -> date:
+    moment: datetime = event.occurred_at or event.timestamp
+    return local_date(moment)
+
+
+def case_view(case: Case, events: Sequence[Any]) -> dict[str, Any]:
+    """A case as it stands after ``events`` (all of them, or up to a past version)."""
+    first, last = events[0], events[-1]
+    return {
+        "case_id": str(case.id),
+        "case_no": case.case_no,
+        "version": case.version,
+        "item_code": case.item_code,
+        "stage": case.stage,
+        "closed": case.closed,
+        "bundle_id": str(case.bundle_id) if case.bundle_id else None,
+        "channel": first.channel,
+        "window": first.actor.window,
+        "applicant": to_plain(first.applicant),
+        "agent": to_plain(first.agent),
+        "materials": list(first.materials),
+        "extended_hours": first.extended_hours,
+        "appointment_id": first.appointment_id,
+        "receiving_region": first.receiving_region,
+        "handling_region": first.handling_region,
+        "received_at": first.timestamp.isoformat(),
+        "received_on": _business_date(first).isoformat(),
+        "accepted_on": case.accepted_on.isoformat() if case.accepted_on else None,
+        "limits": to_plain(case.limits),
+        "promised_completion": next(
+            (e.promised_completion.isoformat() for e in events if event_name(e) == "Accepted"),
+            None,
+        ),
+        "supplement_requests": case.supplement_requests,
+        "survey_open": case.survey_open,
+        "surveys_conducted": case.surveys_conducted,
+        "suspended": case.suspended,
+        "extensions": case.extensions,
+        "outcome": case.outcome,
+        "evaluation_level": case.evaluation_level,
+        "bad_review_handled": case.bad_review_handled,
+        "follow_ups": case.follow_ups,
+        "corrections": case.corrections,
+        "last_event": event_name(last),
+        "updated_at": last.timestamp.isoformat(),
+    }
+
+
+def public_case_view(case: Case, events: Sequence[Any]) -> dict[str, Any]:
+    """The applicant's view: progress and dates only, no personal data and no staff."""
+    first = events[0]
+    return {
+        "case_no": case.case_no,
+        "item_code": case.item_code,
+        "stage": case.stage,
+        "closed": case.closed,
+        "received_on": _business_date(first).isoformat(),
+        "accepted_on": case.accepted_on.isoformat() if case.accepted_on else None,
+        "promised_completion": next(
+            (e.promised_completion.isoformat() for e in events if event_name(e) == "Accepted"),
+            None,
+        ),
+        "outcome": case.outcome,
+        "evaluated": case.evaluation_level is not None,
+        "steps": [
+            {"type": event_name(e), "on": _business_date(e).isoformat()}
+            for e in events
+            if event_name(e) not in ("Corrected", "BadReviewHandled")
+        ],
+        "updated_at": events[-1].timestamp.isoformat(),
+    }

@@ -1,0 +1,187 @@
+"""Helpers for in-process API tests: an app over a fresh SQLite file, driven through
+httpx's ASGI transport (no sockets), with a simulated clock and signed tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from casestore.api.app import create_app
+from casestore.api.deps import ApiState
+
+import casestore
+from casestore.auth import issue_token
+from casestore.domain import Actor
+from casestore.domain.values import APPROVAL_SEAL_ID
+
+SECRET = "test-secret-not-for-production"
+CATALOGUE = Path(casestore.__file__).parent / "data" / "catalogue.json"
+STAFF_ROLES = (
+    "clerk",
+    "reviewer",
+    "approver",
+    "surveyor",
+    "sealer",
+    "dispatcher",
+    "auditor",
+    "inspector",
+    "admin",
+)
+APPLICANT = {
+    "name": "李四",
+    "id_type": "resident_id",
+    "id_number": "110101199001011234",
+    "phone": "13800001111",
+}
+
+
+class SimClock:
+    """A server clock that starts on a working Monday morning and ticks a second per read."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2025, 9, 1, 1, 0, tzinfo=UTC)  # 09:00 in the bureau
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def token(role: str, staff: str | None = None, window: str = "W01") -> str:
+    return issue_token(
+        SECRET, staff_id=staff or f"{role}-1", name=f"{role} one", role=role, window=window
+    )
+
+
+def auth(role: str, **kw: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(role, **kw)}"}
+
+
+class Api:
+    """A synchronous facade over an httpx AsyncClient bound to the app in-process."""
+
+    def __init__(self, app: Any, clock: SimClock) -> None:
+        self.app = app
+        self.clock = clock
+        self.state: ApiState = app.state.casestore
+        self._runner = asyncio.Runner()
+        self._lifespan = app.router.lifespan_context(app)
+        self._runner.run(self._lifespan.__aenter__())
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://casestore.test"
+        )
+
+    def request(self, method: str, url: str, role: str | None = None, **kw: Any) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}) or {})
+        if role is not None:
+            headers.update(auth(role))
+        return self._runner.run(self.client.request(method, url, headers=headers, **kw))
+
+    def get(self, url: str, role: str | None = None, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, role, **kw)
+
+    def post(self, url: str, role: str | None = None, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, role, **kw)
+
+    def run(self, coro: Any) -> Any:
+        return self._runner.run(coro)
+
+    def head(self) -> int:
+        return self.state.store.log.head()[0]
+
+    def submit(self, item_code: str = "XK-003", **fields: Any) -> dict[str, Any]:
+        body = {"item_code": item_code, "applicant": APPLICANT, **fields}
+        r = self.post("/cases", "clerk", json=body)
+        assert r.status_code == 201, r.text
+        data: dict[str, Any] = r.json()
+        return data
+
+    def command(self, case_id: str, action: str, role: str, body: dict[str, Any]) -> Any:
+        r = self.post(f"/cases/{case_id}/{action}", role, json=body)
+        assert r.status_code == 200, (action, r.text)
+        return r.json()
+
+    def sync(self, timeout: float = 20.0) -> None:
+        """Wait until the embedded projection workers have applied the whole log."""
+        workers = self.state.background[0]
+        assert workers.wait_for(self.head(), timeout), workers.errors()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._runner.run(self.client.aclose())
+        self._runner.run(self._lifespan.__aexit__(None, None, None))
+        self._runner.close()
+
+
+def make_api(db: Path, *, workers: bool = False) -> Api:
+    clock = SimClock()
+    app = create_app(f"sqlite:///{db}", secret=SECRET, workers=workers, clock=clock)
+    state: ApiState = app.state.casestore
+    state.service.load_catalogue(CATALOGUE, Actor("catalogue", "admin"))
+    return Api(app, clock)
+
+
+SURVEY_PARTICIPANTS = [
+    {"name": "王五", "party": "approval_bureau", "staff_id": "S01"},
+    {"name": "赵六", "party": "regulator", "staff_id": "S02"},
+    {"name": "李四", "party": "applicant"},
+]
+
+#: One valid body per action, in an order that walks an XK-003 case through all of them.
+LIFECYCLE: list[tuple[str, str, dict[str, Any]]] = [
+    ("supplement-request", "clerk", {"missing": ["营业执照副本"]}),
+    ("supplement", "clerk", {"materials": ["营业执照副本"]}),
+    ("accept", "clerk", {}),
+    ("review", "reviewer", {"stage_name": "审查", "opinion": "pass"}),
+    ("survey-schedule", "surveyor", {"requirements": ["经营场所平面图"], "survey_days": 3}),
+    ("survey-result", "surveyor", {"participants": SURVEY_PARTICIPANTS, "conclusion": "pass"}),
+    ("suspend", "reviewer", {"kind": "expert_review", "legal_basis": "行政许可法第四十五条"}),
+    ("resume", "reviewer", {"result": "专家评审通过"}),
+    ("extend", "approver", {"days": 5, "reason": "情况复杂"}),
+    ("decide", "approver", {"outcome": "approve"}),
+    (
+        "seal",
+        "sealer",
+        {
+            "seal_id": APPROVAL_SEAL_ID,
+            "document_no": "XK-2025-0001",
+            "certificate_no": "JY13301000000001",
+            "valid_until": "2030-08-31",
+            "document_sha256": "a" * 64,
+        },
+    ),
+    ("deliver", "dispatcher", {"method": "mail", "recipient": "李四", "tracking_no": "SF1001"}),
+    ("evaluate", "clerk", {"level": 5, "channel": "window"}),
+    ("bad-review", "admin", {"verification": "情况属实", "rectification": "已约谈整改"}),
+    ("follow-up", "clerk", {"satisfied": True, "notes": "满意"}),
+    (
+        "correct",
+        "clerk",
+        {
+            "corrects_version": 1,
+            "field": "materials",
+            "wrong_value": "",
+            "correct_value": "申请书",
+            "reason": "录入遗漏",
+        },
+    ),
+]
+OTHER_BODIES: dict[str, dict[str, Any]] = {
+    "reject": {"reasons": ["不属于本机关职权范围"], "legal_basis": "行政许可法第三十二条"},
+    "withdraw": {"reason": "申请人主动撤回"},
+}
+BODIES: dict[str, dict[str, Any]] = {a: b for a, _, b in LIFECYCLE} | OTHER_BODIES
+
+
+def walk(api: Api, case_id: str, upto: str | None = None) -> None:
+    """Run the lifecycle on a case, stopping before ``upto``."""
+    for action, role, body in LIFECYCLE:
+        if action == upto:
+            return
+        api.command(case_id, action, role, body)

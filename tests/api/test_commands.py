@@ -1,0 +1,231 @@
+"""Command endpoints: every action, every role (allowed and forbidden), errors, If-Match."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from casestore.api.problems import PROBLEM_BASE
+
+from casestore.domain.roles import PERMISSIONS
+from tests.api.support import APPLICANT, BODIES, LIFECYCLE, STAFF_ROLES, Api, auth, token, walk
+
+ACTIONS = [a for a, _, _ in LIFECYCLE] + ["reject", "withdraw"]
+
+
+def problem_type(response: object) -> str:
+    body = response.json()  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+    assert body["status"] == response.status_code  # type: ignore[attr-defined]
+    return str(body["type"]).removeprefix(PROBLEM_BASE)
+
+
+def test_a_case_walks_through_every_action(api: Api) -> None:
+    case = api.submit()
+    assert case["version"] == 1 and case["case_no"].startswith("XY")
+    assert len(case["query_code"]) == 6
+    version = 1
+    for action, role, body in LIFECYCLE:
+        result = api.command(case["case_id"], action, role, body)
+        version += 1
+        assert result["version"] == version, action
+        assert result["duplicate"] is False
+    view = api.get(f"/cases/{case['case_id']}", "admin").json()
+    assert view["stage"] == "delivered"
+    assert view["evaluation_level"] == 5 and view["bad_review_handled"] is True
+    assert view["corrections"] == 1 and view["extensions"] == 1
+
+
+@pytest.mark.parametrize("action", ["reject", "withdraw"])
+def test_reject_and_withdraw_close_a_case(api: Api, action: str) -> None:
+    case = api.submit()
+    api.command(case["case_id"], action, "clerk", BODIES[action])
+    stage = api.get(f"/cases/{case['case_id']}", "clerk").json()["stage"]
+    assert stage == {"reject": "rejected", "withdraw": "withdrawn"}[action]
+
+
+@pytest.mark.parametrize("role", STAFF_ROLES)
+def test_every_role_against_every_command(api: Api, role: str) -> None:
+    """Forbidden roles get 403 and append nothing; allowed roles pass the role check."""
+    case = api.submit()
+    for action in ACTIONS:
+        before = api.head()
+        r = api.post(f"/cases/{case['case_id']}/{action}", role, json=BODIES[action])
+        if role in PERMISSIONS[action]:
+            assert r.status_code != 403, (action, r.text)
+        else:
+            assert r.status_code == 403, (action, role, r.text)
+            assert problem_type(r) == "forbidden"
+            assert api.head() == before, f"{role} {action} appended"
+        if r.status_code != 200:
+            assert api.head() == before
+    before = api.head()
+    r = api.post("/cases", role, json={"item_code": "XK-001", "applicant": APPLICANT})
+    assert r.status_code == (201 if role in PERMISSIONS["submit"] else 403), r.text
+    if r.status_code == 403:
+        assert api.head() == before
+
+
+def test_each_allowed_role_can_really_issue_its_command(api: Api) -> None:
+    """Walk a case per allowed role of each step (not just the first role)."""
+    for step, (action, _, body) in enumerate(LIFECYCLE):
+        for role in sorted(PERMISSIONS[action] - {"applicant"}):
+            case = api.submit()
+            for prior_action, prior_role, prior_body in LIFECYCLE[:step]:
+                api.command(case["case_id"], prior_action, prior_role, prior_body)
+            r = api.post(f"/cases/{case['case_id']}/{action}", role, json=body)
+            assert r.status_code == 200, (action, role, r.text)
+
+
+def test_applicant_tokens_and_bad_tokens_are_refused(api: Api) -> None:
+    case = api.submit()
+    url = f"/cases/{case['case_id']}/evaluate"
+    body = BODIES["evaluate"]
+    before = api.head()
+    assert api.post(url, "applicant", json=body).status_code == 403
+    r = api.post(url, json=body)
+    assert r.status_code == 401 and problem_type(r) == "unauthorized"
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    forged = token("admin")[:-3] + "AAA"
+    r = api.post(url, json=body, headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401
+    other = auth("admin")["Authorization"].replace("Bearer ", "Basic ")
+    assert api.post(url, json=body, headers={"Authorization": other}).status_code == 401
+    assert api.head() == before
+
+
+def test_if_match_stale_version_is_412_and_appends_nothing(api: Api) -> None:
+    case = api.submit()
+    url = f"/cases/{case['case_id']}/accept"
+    before = api.head()
+    r = api.post(url, "clerk", json={}, headers={"If-Match": '"7"'})
+    assert r.status_code == 412 and problem_type(r) == "precondition-failed"
+    assert r.json()["current_version"] == 1
+    assert api.head() == before
+    r = api.post(url, "clerk", json={}, headers={"If-Match": "W/x"})
+    assert r.status_code == 400 and problem_type(r) == "bad-precondition"
+    r = api.post(url, "clerk", json={}, headers={"If-Match": '"1"'})
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    r = api.post(f"/cases/{case['case_id']}/review", "reviewer", json=BODIES["review"])
+    assert r.status_code == 200
+    r = api.post(url, "clerk", json={}, headers={"If-Match": '"2"'})
+    assert r.status_code == 412 and r.json()["current_version"] == 3
+
+
+def test_idempotency_key_replays_the_first_response(api: Api) -> None:
+    case = api.submit()
+    url = f"/cases/{case['case_id']}/accept"
+    key = {"Idempotency-Key": "accept-1"}
+    first = api.post(url, "clerk", json={}, headers=key)
+    head = api.head()
+    again = api.post(url, "clerk", json={}, headers=key)
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert {**again.json(), "duplicate": False} == first.json()
+    assert api.head() == head
+    # The same key from another staff member is another command (keys are per caller).
+    other = api.post(url, json={}, headers={**key, **auth("clerk", staff="clerk-2")})
+    assert other.status_code == 409 and problem_type(other) == "out-of-order"
+
+
+def test_a_replayed_submission_names_the_same_case(api: Api) -> None:
+    body = {"item_code": "XK-003", "applicant": APPLICANT}
+    headers = {"Idempotency-Key": "intake-42"}
+    first = api.post("/cases", "clerk", json=body, headers=headers)
+    head = api.head()
+    for _ in range(3):
+        again = api.post("/cases", "clerk", json=body, headers=headers)
+        assert again.status_code == 201
+        data = again.json()
+        assert data["case_id"] == first.json()["case_id"]
+        assert data["case_no"] == first.json()["case_no"]
+        assert data["duplicate"] is True and data["query_code"] is None
+    assert api.head() == head
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "slug"),
+    [
+        ("accept", {"notice_no": 5}, "validation-error"),
+        ("accept", {"surprise": True}, "validation-error"),
+        ("review", {"stage_name": "审查", "opinion": "maybe"}, "validation-error"),
+        ("extend", {"days": "5", "reason": "x"}, "validation-error"),
+        ("extend", {"days": 99, "reason": "x"}, "validation-error"),
+        ("accept", {"occurred_at": "2025-09-01T09:00:00"}, "validation-error"),
+        ("accept", {"occurred_at": "2099-01-01T00:00:00+08:00"}, "invalid-command"),
+        ("decide", {"outcome": "approve"}, "out-of-order"),
+        ("resume", {"result": "x"}, "out-of-order"),
+        ("survey-result", {"participants": [], "conclusion": "pass"}, "validation-error"),
+        ("seal", {**BODIES["seal"], "document_sha256": "A" * 64}, "validation-error"),
+    ],
+)
+def test_bad_input_gets_a_problem_and_appends_nothing(
+    api: Api, action: str, body: dict[str, object], slug: str
+) -> None:
+    case = api.submit()
+    before = api.head()
+    role = {a: r for a, r, _ in LIFECYCLE}[action]
+    r = api.post(f"/cases/{case['case_id']}/{action}", role, json=body)
+    assert problem_type(r) == slug, r.text
+    assert r.status_code in (409, 422)
+    assert api.head() == before
+
+
+def test_malformed_json_and_lone_surrogates_are_422(api: Api) -> None:
+    case = api.submit()
+    url = f"/cases/{case['case_id']}/withdraw"
+    before = api.head()
+    headers = {**auth("clerk"), "Content-Type": "application/json"}
+    r = api.post(url, content=b'{"reason": "\\ud800"}', headers=headers)
+    assert r.status_code == 422 and problem_type(r) == "validation-error"
+    r = api.post(url, content=b'{"reason": ', headers=headers)
+    assert r.status_code == 422
+    r = api.post(url, content=b"[]", headers=headers)
+    assert r.status_code == 422
+    assert api.head() == before
+
+
+def test_domain_rules_map_to_their_problem_types(api: Api) -> None:
+    case = api.submit()
+    cid = case["case_id"]
+    walk(api, cid, upto="extend")
+    # Wrong seal, unknown case, unknown item, an extension after the statutory deadline.
+    before = api.head()
+    api.clock.advance(days=60)
+    r = api.post(f"/cases/{cid}/extend", "approver", json=BODIES["extend"])
+    assert r.status_code == 409 and problem_type(r) == "deadline-passed"
+    r = api.post(f"/cases/{cid}/decide", "approver", json={"outcome": "deny"})
+    assert r.status_code == 422 and problem_type(r) == "invalid-command"
+    api.command(cid, "decide", "approver", {"outcome": "approve"})
+    r = api.post(f"/cases/{cid}/decide", "approver", json={"outcome": "approve"})
+    assert r.status_code == 409 and problem_type(r) == "out-of-order"
+    before = api.head()
+    r = api.post(f"/cases/{cid}/seal", "sealer", json={**BODIES["seal"], "seal_id": "OTHER"})
+    assert r.status_code == 422 and problem_type(r) == "invalid-command"
+    api.command(cid, "seal", "sealer", BODIES["seal"])
+    r = api.post(f"/cases/{cid}/seal", "sealer", json=BODIES["seal"])
+    assert r.status_code == 409 and problem_type(r) == "already-done"
+    before = api.head()
+    r = api.post("/cases/00000000-0000-4000-8000-000000000000/accept", "clerk", json={})
+    assert r.status_code == 404 and problem_type(r) == "not-found"
+    r = api.post("/cases", "clerk", json={"item_code": "NOPE", "applicant": APPLICANT})
+    assert r.status_code == 404
+    r = api.post("/cases/not-a-uuid/accept", "clerk", json={})
+    assert r.status_code == 422
+    assert api.head() == before
+
+
+def test_recorded_at_comes_from_the_server_and_occurred_at_from_the_client(api: Api) -> None:
+    case = api.submit()
+    claimed = "2025-08-29T10:00:00+08:00"
+    api.command(case["case_id"], "accept", "clerk", {"occurred_at": claimed})
+    events = api.get(f"/cases/{case['case_id']}/events", "clerk").json()
+    accepted = events[-1]
+    assert accepted["type"] == "Accepted"
+    assert datetime.fromisoformat(accepted["occurred_at"]) == datetime.fromisoformat(claimed)
+    assert datetime.fromisoformat(accepted["recorded_at"]) == api.clock.now
+    r = api.post(
+        f"/cases/{case['case_id']}/review",
+        "reviewer",
+        json={**BODIES["review"], "recorded_at": claimed},
+    )
+    assert r.status_code == 422
