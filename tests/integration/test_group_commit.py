@@ -170,43 +170,39 @@ def test_a_conflict_fails_only_its_own_request() -> None:
     ]
 
 
-def test_the_next_leader_starts_once_the_lock_is_held() -> None:
-    """``handoff()`` promotes the queued request to lead its own batch while the first
-    batch is still committing; both complete with their own outcomes."""
-    first_leading = threading.Event()
-    second_committed = threading.Event()
+@pytest.mark.parametrize("in_flight", [1, 2])
+def test_with_two_in_flight_the_next_batch_starts_while_one_commits(in_flight: int) -> None:
+    """``in_flight=2``: a request arriving while a batch commits leads its own batch at
+    once (PostgreSQL then waits for the write lock server-side); ``in_flight=1``: it
+    waits for the commit. Either way both complete with their own outcomes."""
     release_first = threading.Event()
-    committed: list[int] = []
-    committer: GroupCommitter
+    first_committing = threading.Event()
+    second_committed = threading.Event()
+    calls: list[int] = []
 
-    def commit(batch: list[AppendRequest], handoff: Any) -> None:
-        n = len(committed)
-        committed.append(n)
+    def commit(batch: list[AppendRequest]) -> None:
+        n = len(calls)
+        calls.append(n)
         if n == 0:
-            first_leading.set()
-            for _ in range(1000):  # until the second request is queued behind us
-                if committer._queue:
-                    break
-                threading.Event().wait(0.01)
-            handoff()
+            first_committing.set()
             assert release_first.wait(10)
         else:
             second_committed.set()
         for request in batch:
             request.positions = [n]
 
-    committer = GroupCommitter(commit)
+    committer = GroupCommitter(commit, in_flight=in_flight)
     results: dict[str, list[int]] = {}
-    t1 = threading.Thread(
-        target=lambda: results.setdefault("a", committer.submit(AppendRequest([])))
-    )
+
+    def submit(name: str) -> None:
+        results[name] = committer.submit(AppendRequest([]))
+
+    t1 = threading.Thread(target=submit, args=("a",))
     t1.start()
-    assert first_leading.wait(10)
-    t2 = threading.Thread(
-        target=lambda: results.setdefault("b", committer.submit(AppendRequest([])))
-    )
+    assert first_committing.wait(10)
+    t2 = threading.Thread(target=submit, args=("b",))
     t2.start()
-    assert second_committed.wait(10)  # led and committed while the first was in flight
+    assert second_committed.wait(0.5 if in_flight == 1 else 10) == (in_flight == 2)
     release_first.set()
     t1.join(10)
     t2.join(10)

@@ -180,25 +180,27 @@ class GroupCommitter:
     requests queue up, so batches grow exactly as fast as the database is slow. An
     uncontended caller commits its own request directly, with no thread hand-off.
 
-    ``commit(batch, handoff)`` may call ``handoff()`` once it holds the database's write
-    lock and has planned its inserts: the next leader then starts at once and queues
-    for that lock while this commit is still in flight (on PostgreSQL the lock wait is
-    server-side and ends the moment the commit does, which saves a round trip and a
-    thread switch per batch). The lock itself keeps commit order equal to position
-    order. Without a ``handoff()`` call the lead passes when the commit returns.
+    With ``in_flight=2`` the lead passes as soon as a batch is taken, and the next
+    leader takes its own batch once one of the two slots is free: one transaction
+    commits while the next already waits at the database for the write lock (on
+    PostgreSQL that wait is server-side and ends the moment the commit does). The
+    database's write lock keeps commit order equal to position order either way.
     """
 
     def __init__(
         self,
-        commit: Callable[[list[AppendRequest], Callable[[], None]], None],
+        commit: Callable[[list[AppendRequest]], None],
         *,
         max_batch: int = 256,
+        in_flight: int = 1,
     ) -> None:
         self._commit = commit
         self._max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: list[AppendRequest] = []
         self._leading = False
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self._early = in_flight > 1
 
     def submit(self, request: AppendRequest) -> list[int]:
         """Block until the request's transaction committed (or failed)."""
@@ -216,27 +218,24 @@ class GroupCommitter:
         return self._result(request)
 
     def _lead(self) -> None:
+        self._slots.acquire()
         with self._lock:
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
-        passed = False
-
-        def handoff() -> None:
-            nonlocal passed
-            if not passed:
-                passed = True
-                self._pass_lead()
-
+        if self._early:
+            self._pass_lead()
         try:
-            self._commit(batch, handoff)
+            self._commit(batch)
         except BaseException as e:  # the whole transaction failed: every request fails
             for request in batch:
                 if request.positions is None and request.error is None:
                     request.error = e
         finally:
+            self._slots.release()
             for request in batch:
                 request.done.set()
-            handoff()
+            if not self._early:
+                self._pass_lead()
 
     def _pass_lead(self) -> None:
         """Wake the oldest waiting request to lead the next batch (or stop leading)."""

@@ -22,13 +22,16 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from casestore.store.batch import (
     AppendRequest,
     Duplicate,
+    DuplicateCommand,
     GroupCommitter,
     Plan,
+    TimedStoredEvent,
+    VersionConflict,
     from_micros,
     plan_batch,
 )
@@ -40,6 +43,9 @@ APPEND_ONLY_MESSAGE = "casestore: the event log is append-only"
 #: The advisory lock key every casestore writer holds from its first read of the heads
 #: until its commit (an arbitrary constant: "CSEVENTS" in ASCII).
 WRITE_LOCK_KEY = 0x4353_4556_454E_5453
+
+#: The server-side append of one batch (created with the schema, see ``_APPEND_SQL``).
+APPEND_FUNCTION = "casestore_append_v1"
 
 CommitListener = Callable[[int], None]
 _HEADS_CACHED = 50_000
@@ -161,34 +167,27 @@ class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
         ]
         # The insert-function of eventsourcing is never created nor used.
         del self.sql_create_statements[self.create_insert_function_statement_index]
-        # The two statements of a batch, as text for the simple query protocol (one
-        # round trip each, and far less client CPU than parameters or a pipeline).
-        # The first opens the transaction, takes the write lock, queues the NOTIFY and
-        # reads everything the batch must know: the head (version, event hash) of each
-        # aggregate in it (an index probe each), the last position with its chain hash,
-        # and earlier uses of its idempotency keys.
+        # A batch is one statement: the append function below, called with the batch's
+        # events as literal arrays (simple query protocol: the least client CPU) in an
+        # implicit transaction, so the write lock is held only while the server plans,
+        # hashes, inserts and commits, with no client round trip in between.
         table_sql = SQL("{0}.{1}").format(schema, table).as_string(None)
         keys_sql = SQL("{0}.{1}").format(schema, keys).as_string(None)
-        self._text_begin = (
-            f"BEGIN; SET LOCAL lock_timeout = '{int(self.datastore.lock_timeout or 0)}s'; "
-            f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY}); "
-            + SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(None)
-            + "; SELECT 1 AS kind, o AS oid, h.originator_version AS n, h.event_hash AS hash, "
-            "NULL::text AS key FROM unnest({oids}::uuid[]) AS o, LATERAL ("
-            f"SELECT originator_version, event_hash FROM {table_sql} "
-            "WHERE originator_id = o ORDER BY originator_version DESC LIMIT 1) AS h "
-            f"UNION ALL (SELECT 2, NULL, notification_id, chain_hash, NULL FROM {table_sql} "
-            "ORDER BY notification_id DESC LIMIT 1)"
+        self._append_fn = SQL("{0}.{1}").format(schema, Identifier(APPEND_FUNCTION)).as_string(None)
+        self.sql_create_statements.append(
+            Composed(
+                [
+                    SQL(
+                        _APPEND_SQL.replace("__FUNCTION__", self._append_fn)
+                        .replace("__EVENTS__", table_sql)
+                        .replace("__KEYS__", keys_sql)
+                        .replace("__LOCK__", str(WRITE_LOCK_KEY))
+                        .replace("__CHANNEL__", "'" + self.channel_name.replace("'", "''") + "'")
+                    )
+                ]
+            )
         )
-        self._text_keys = (
-            " UNION ALL SELECT 3, originator_id, version, int8send(position), key "
-            f"FROM {keys_sql} WHERE key = ANY({{keys}}::text[])"
-        )
-        self._text_insert = (
-            f"INSERT INTO {table_sql} (notification_id, originator_id, originator_version, "
-            "topic, state, recorded_at, event_hash, chain_hash) VALUES "
-        )
-        self._text_insert_keys = f"INSERT INTO {keys_sql} VALUES "
+        self._lock_timeout = f"{int(self.datastore.lock_timeout or 0)}s"
         self._sql_last = SQL(
             "SELECT notification_id, chain_hash FROM {schema}.{table} "
             "ORDER BY notification_id DESC LIMIT 1"
@@ -203,7 +202,7 @@ class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
             "AND recorded_at <= %s ORDER BY notification_id LIMIT %s"
         ).format(schema=schema, table=table)
         self._schema, self._table, self._keys = schema, table, keys
-        self.committer = GroupCommitter(self._commit_batch)
+        self.committer = GroupCommitter(self._commit_batch, in_flight=2)
 
     def create_table(self) -> None:
         # Several processes may start at once: serialise schema creation.
@@ -220,7 +219,13 @@ class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
                 ),
             )
             row = curs.fetchone()
-            if row is not None and row["n"] == 3:
+            curs.execute(
+                "SELECT count(*) AS n FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace "
+                "WHERE p.proname = %s AND s.nspname = %s",
+                (APPEND_FUNCTION, self.datastore.schema or "public"),
+            )
+            function = curs.fetchone()
+            if row is not None and row["n"] == 3 and function is not None and function["n"]:
                 return
             curs.execute("SELECT pg_advisory_xact_lock(hashtext('casestore-schema'))")
             self._create_table(curs)
@@ -234,64 +239,49 @@ class CasestorePostgresRecorder(PostgresApplicationRecorder, LogReader):
             AppendRequest(stored_events, idempotency_key=kwargs.get("idempotency_key"))
         )
 
-    def _commit_batch(self, batch: list[AppendRequest], handoff: Callable[[], None]) -> None:
-        """One transaction for the whole batch in two round trips: (BEGIN, lock, NOTIFY,
-        read) and, after planning, (INSERT, COMMIT). The lock is held from its grant to
-        the commit, so positions commit in order; once it is held and the batch planned,
-        the next leader may start and queue for it (``handoff``)."""
-        oids = {oid for r in batch for oid in r.originator_ids}
-        keys = [r.idempotency_key for r in batch if r.idempotency_key]
-        query = self._text_begin.format(oids=_array(f"'{oid}'" for oid in oids))
-        if keys:
-            query += self._text_keys.format(keys=_array(_text(k) for k in keys))
+    def _commit_batch(self, batch: list[AppendRequest]) -> None:
+        """The whole batch in one statement and one round trip (see ``_APPEND_SQL``).
+
+        Every value is written as a literal: integers, UUIDs, hex-decoded bytes, topics
+        checked to be ``module:Class`` names, and escaped idempotency keys.
+        """
+        reqs, oids, versions, topics, states, micros = [], [], [], [], [], []
+        for n, request in enumerate(batch, start=1):
+            for ev in request.events:
+                reqs.append(str(n))
+                oids.append(f"'{ev.originator_id}'")
+                versions.append(str(int(ev.originator_version)))
+                topics.append(f"'{_topic(ev.topic)}'")
+                states.append(f"decode('{ev.state.hex()}','hex')")
+                micros.append(str(ev.recorded_at_us if isinstance(ev, TimedStoredEvent) else 0))
+        keys = [_text(r.idempotency_key) if r.idempotency_key else "NULL" for r in batch]
+        query = (
+            f"SELECT * FROM {self._append_fn}({_array(reqs)}::int[], {_array(oids)}::uuid[], "
+            f"{_array(versions)}::bigint[], {_array(topics)}::text[], {_array(states)}::bytea[], "
+            f"{_array(micros)}::bigint[], {_array(keys)}::text[], '{self._lock_timeout}')"
+        )
         with self.datastore.get_connection() as conn:
             try:
                 with conn.cursor(row_factory=tuple_row) as curs:
                     curs.execute(query.encode())
-                    while curs.nextset():
-                        pass
-                    found = curs.fetchall()
-                    heads: dict[UUID, tuple[int, bytes]] = {}
-                    last: tuple[int, bytes | None] = (0, None)
-                    used: dict[str, Duplicate] = {}
-                    for kind, oid, n, data, key in found:
-                        if kind == 1:
-                            heads[oid] = (n, data)
-                        elif kind == 2:
-                            last = (n, data)
-                        else:
-                            used[key] = Duplicate(key, oid, n, int.from_bytes(data, "big"))
-                    plan = plan_batch(batch, heads, last[0], last[1], used)
-                    handoff()
-                    curs.execute(self._insert_text(plan).encode())
+                    outcomes = curs.fetchall()
             except BaseException:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.rollback()
                 raise
-        _complete(batch, plan)
-        if plan.rows:
-            self._notify_listeners(plan.rows[-1].position)
-
-    def _insert_text(self, plan: Plan) -> str:
-        """The batch's inserts and the COMMIT, with every value as a literal: integers,
-        UUIDs, hex-decoded bytes, ISO times, checked topics and escaped keys only."""
-        parts = []
-        if plan.rows:
-            values = ",".join(
-                f"({r.position},'{r.originator_id}',{r.version},'{_topic(r.topic)}',"
-                f"decode('{r.state.hex()}','hex'),'{_from_us(r.recorded_at_us).isoformat()}',"
-                f"decode('{r.event_hash.hex()}','hex'),decode('{r.chain_hash.hex()}','hex'))"
-                for r in plan.rows
-            )
-            parts.append(self._text_insert + values)
-        if plan.keys:
-            values = ",".join(
-                f"({_text(k)},'{oid}',{version},{position})"
-                for k, oid, version, position in plan.keys
-            )
-            parts.append(self._text_insert_keys + values)
-        parts.append("COMMIT")
-        return "; ".join(parts)
+        last = 0
+        for n, status, first, oid, version, position, detail in outcomes:
+            request = batch[n - 1]
+            if status == "ok":
+                request.positions = list(range(first, first + len(request.events)))
+                last = max(last, request.positions[-1])
+            elif status == "duplicate":
+                key = request.idempotency_key or ""
+                request.error = DuplicateCommand(Duplicate(key, oid, version, position))
+            else:
+                request.error = VersionConflict(detail)
+        if last:
+            self._notify_listeners(last)
 
     def iter_log(
         self,
@@ -420,12 +410,12 @@ class CasestoreSQLiteRecorder(SQLiteApplicationRecorder, LogReader):
             AppendRequest(stored_events, idempotency_key=kwargs.get("idempotency_key"))
         )
 
-    def _commit_batch(self, batch: list[AppendRequest], handoff: Callable[[], None]) -> None:
+    def _commit_batch(self, batch: list[AppendRequest]) -> None:
         """One ``BEGIN IMMEDIATE`` transaction for the whole batch.
 
         Heads come from an in-process cache of this recorder's own commits while the last
         position shows nobody else appended since (any other writer empties it), else
-        from the table; SQLite's busy wait is slow, so the lead passes only at the end.
+        from the table. SQLite's busy wait polls, so one transaction at a time.
         """
         t = self.events_table_name
         keys = [r.idempotency_key for r in batch if r.idempotency_key]
@@ -636,3 +626,147 @@ def _raw(conn: Any) -> sqlite3.Connection:
     """The sqlite3 connection inside eventsourcing's pooled wrapper."""
     raw: sqlite3.Connection = conn._sqlite_conn
     return raw
+
+
+# The append of one batch on PostgreSQL, run in one implicit transaction: take the write
+# lock (held to the commit, so positions commit in order), queue the NOTIFY, then for
+# each request (events numbered by ``p_req``): an idempotency key used before (in the
+# table or earlier in this batch) makes it a duplicate; an event whose version is not
+# its aggregate's head + 1 makes it a conflict (only that request fails); otherwise its
+# events get the next positions, their event hashes (SHA-256 over the previous hash of
+# the aggregate, the id, version, recorded_at in microseconds, the topic's length and
+# bytes, and the stored state: exactly ``integrity.event_hash``) and chain hashes. One
+# row per request reports the outcome. ``SECURITY INVOKER``: it needs the caller's
+# SELECT and INSERT rights and nothing more.
+_APPEND_SQL = """\
+CREATE OR REPLACE FUNCTION __FUNCTION__(
+    p_req integer[], p_oid uuid[], p_ver bigint[], p_topic text[], p_state bytea[],
+    p_us bigint[], p_keys text[], p_lock_timeout text
+) RETURNS TABLE (req integer, status text, first_position bigint, dup_oid uuid,
+                 dup_version bigint, dup_position bigint, detail text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    n_ev integer := coalesce(array_length(p_oid, 1), 0);
+    genesis bytea := decode(repeat('00', 32), 'hex');
+    last_pos bigint;
+    chain bytea;
+    h_oid uuid[] := '{}';
+    h_ver bigint[] := '{}';
+    h_hash bytea[] := '{}';
+    t_oid uuid[];
+    t_ver bigint[];
+    t_hash bytea[];
+    ev_hash bytea[];
+    o_pos bigint[] := '{}';
+    o_eh bytea[] := '{}';
+    o_ch bytea[] := '{}';
+    o_ev integer[] := '{}';
+    k_key text[] := '{}';
+    k_oid uuid[] := '{}';
+    k_ver bigint[] := '{}';
+    k_pos bigint[] := '{}';
+    e integer := 1;
+    r integer;
+    i integer;
+    j integer;
+    first_ev integer;
+    idx integer;
+    v bigint;
+    prev bytea;
+    tb bytea;
+    conflict text;
+    d record;
+BEGIN
+    PERFORM set_config('lock_timeout', p_lock_timeout, true);
+    PERFORM pg_advisory_xact_lock(__LOCK__);
+    PERFORM pg_notify(__CHANNEL__, '');
+    SELECT t.notification_id, t.chain_hash INTO last_pos, chain
+        FROM __EVENTS__ t ORDER BY t.notification_id DESC LIMIT 1;
+    IF last_pos IS NULL THEN
+        last_pos := 0;
+        chain := genesis;
+    END IF;
+    FOR r IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
+        first_ev := e;
+        WHILE e <= n_ev AND p_req[e] = r LOOP
+            e := e + 1;
+        END LOOP;
+        req := r; status := NULL; first_position := NULL; dup_oid := NULL;
+        dup_version := NULL; dup_position := NULL; detail := NULL;
+        IF p_keys[r] IS NOT NULL THEN
+            idx := array_position(k_key, p_keys[r]);
+            IF idx IS NOT NULL THEN
+                status := 'duplicate'; dup_oid := k_oid[idx]; dup_version := k_ver[idx];
+                dup_position := k_pos[idx];
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            SELECT k.originator_id, k.version, k.position INTO d
+                FROM __KEYS__ k WHERE k.key = p_keys[r];
+            IF FOUND THEN
+                status := 'duplicate'; dup_oid := d.originator_id; dup_version := d.version;
+                dup_position := d.position;
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+        END IF;
+        t_oid := h_oid; t_ver := h_ver; t_hash := h_hash; ev_hash := '{}'; conflict := NULL;
+        FOR i IN first_ev .. e - 1 LOOP
+            idx := array_position(t_oid, p_oid[i]);
+            IF idx IS NULL THEN
+                SELECT t.originator_version, t.event_hash INTO v, prev FROM __EVENTS__ t
+                    WHERE t.originator_id = p_oid[i]
+                    ORDER BY t.originator_version DESC LIMIT 1;
+                IF NOT FOUND THEN
+                    v := 0;
+                    prev := genesis;
+                END IF;
+                t_oid := t_oid || p_oid[i]; t_ver := t_ver || v; t_hash := t_hash || prev;
+                idx := array_length(t_oid, 1);
+            END IF;
+            IF p_ver[i] <> t_ver[idx] + 1 THEN
+                conflict := format('%s is at version %s; the command produced version %s',
+                                   p_oid[i], t_ver[idx], p_ver[i]);
+                EXIT;
+            END IF;
+            tb := convert_to(p_topic[i], 'UTF8');
+            t_hash[idx] := sha256(t_hash[idx] || uuid_send(p_oid[i]) || int8send(p_ver[i])
+                                  || int8send(p_us[i]) || int4send(octet_length(tb)) || tb
+                                  || p_state[i]);
+            t_ver[idx] := p_ver[i];
+            ev_hash := ev_hash || t_hash[idx];
+        END LOOP;
+        IF conflict IS NOT NULL THEN
+            status := 'conflict'; detail := conflict;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        h_oid := t_oid; h_ver := t_ver; h_hash := t_hash;
+        first_position := last_pos + 1;
+        j := 0;
+        FOR i IN first_ev .. e - 1 LOOP
+            j := j + 1;
+            last_pos := last_pos + 1;
+            chain := sha256(chain || ev_hash[j]);
+            o_pos := o_pos || last_pos; o_eh := o_eh || ev_hash[j]; o_ch := o_ch || chain;
+            o_ev := o_ev || i;
+        END LOOP;
+        IF p_keys[r] IS NOT NULL AND e > first_ev THEN
+            k_key := k_key || p_keys[r]; k_oid := k_oid || p_oid[e - 1];
+            k_ver := k_ver || p_ver[e - 1]; k_pos := k_pos || last_pos;
+        END IF;
+        status := 'ok';
+        RETURN NEXT;
+    END LOOP;
+    INSERT INTO __EVENTS__ (notification_id, originator_id, originator_version, topic, state,
+                            recorded_at, event_hash, chain_hash)
+        SELECT u.pos, p_oid[u.ev], p_ver[u.ev], p_topic[u.ev], p_state[u.ev],
+               timestamptz 'epoch' + p_us[u.ev] * interval '1 microsecond', u.eh, u.ch
+        FROM unnest(o_pos, o_ev, o_eh, o_ch) AS u(pos, ev, eh, ch);
+    IF array_length(k_key, 1) > 0 THEN
+        INSERT INTO __KEYS__ (key, originator_id, version, position)
+            SELECT * FROM unnest(k_key, k_oid, k_ver, k_pos);
+    END IF;
+END
+$fn$
+"""
