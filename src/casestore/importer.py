@@ -29,7 +29,8 @@ event, a missing or mistyped field, a version gap, a claimed time in the future,
 aggregate already in the store. Each such line is reported with its number, and a
 case with any bad line is not imported at all: a case (with its case-number
 registration, created when the file has none) is validated whole and then appended
-in one transaction with others.
+in one transaction with others. (A line that is not JSON names no case; when versions
+are given, the gap it leaves refuses its case too.)
 """
 
 from __future__ import annotations
