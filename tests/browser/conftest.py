@@ -100,11 +100,8 @@ class LiveServer:
     def __init__(self, db_url: str) -> None:
         import uvicorn
         from casestore.api.app import create_app
-        from casestore.api.routes import web
 
         app = create_app(db_url, secret=SECRET, workers=True)  # embedded projection workers
-        if not any(getattr(r, "path", None) == "/board/cases" for r in app.routes):
-            app.include_router(web.router)  # until the app factory includes it itself
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
