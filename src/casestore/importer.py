@@ -121,6 +121,8 @@ class ImportReport:
 
 def import_jsonl(db_url: str, path: Path, *, progress: bool) -> ImportReport:
     """Validate and append the events of ``path``; see the module docstring."""
+    if not path.is_file():
+        raise InvalidCommand(f"no such file: {path}")
     app = CasestoreApp(db_url)
     try:
         return _import(app, path, progress)
