@@ -27,7 +27,7 @@ from typing import Any
 from casestore.domain.errors import InvalidCommand, NotFound
 from casestore.store.batch import to_micros
 
-from .base import LogEvent, Projection, check_target, physical
+from .base import WRITE_BEHIND, LogEvent, Projection, check_target, flush_write_behind, physical
 from .db import (
     TrackingRow,
     ViewDB,
@@ -125,6 +125,27 @@ class Worker:
                 if not again:
                     return applied
 
+    def write_behind(self, enabled: bool) -> None:
+        """Scratch builds only: keep changed cached rows in memory and write each once,
+        when it leaves the cache or when this is switched off (in one transaction that
+        does not move the position). Until then the target's rows lag its position,
+        which is harmless only because nobody reads a scratch target."""
+        if enabled:
+            self.memo[WRITE_BEHIND] = True
+            return
+        if not self.memo.get(WRITE_BEHIND):
+            return
+        try:
+            with self.db.transaction(self.names) as tx:
+                if lock_position(tx, self.key) != self.position:
+                    raise RuntimeError(f"{self.key} moved under a write-behind build")
+                tx.memo = self.memo
+                flush_write_behind(tx)
+        except BaseException:
+            self.memo.clear()
+            raise
+        self.memo[WRITE_BEHIND] = False
+
     def apply_page(self, page: Sequence[LogEvent]) -> bool:
         """Apply one page in one transaction; False when the position moved meanwhile."""
         handles = self.projection.handles
@@ -136,6 +157,8 @@ class Worker:
                 if current is None:
                     raise NotFound(f"projection target {self.key} was dropped")
                 if current != self.position:
+                    if self.memo.get(WRITE_BEHIND):
+                        raise RuntimeError(f"{self.key} moved under a write-behind build")
                     log.info("%s moved from %d to %d meanwhile", self.key, self.position, current)
                     self.position = current
                     self.memo.clear()  # another writer: rows we remember may be stale
@@ -238,6 +261,7 @@ def rebuild_into(
             worker = Worker(
                 source, db, projection, target=scratch, batch=batch, upto=upto, until_us=until_us
             )
+            worker.write_behind(True)
             head = upto if upto is not None else source.head()
             events = 0
             indexed = False
@@ -247,7 +271,9 @@ def rebuild_into(
                 applied = _catch_up_reporting(worker, head, progress, progress_every)
                 events += applied
                 if not indexed:
-                    # The bulk is in: index once now, then catch up the tail with indexes on.
+                    # The bulk is in: write what is held back and index once now, then catch
+                    # up the tail row by row with the indexes on.
+                    worker.write_behind(False)
                     create_indexes(db, projection, scratch)
                     indexed = True
                 if applied == 0 or frozen:
