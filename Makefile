@@ -36,7 +36,7 @@ lint: install
 	$(VENV)/bin/ruff format --check src projections api
 
 types: install
-	$(VENV)/bin/mypy src/casestore projections api
+	MYPY=$(CURDIR)/$(VENV)/bin/mypy bash scripts/typecheck.sh
 
 check: lint types test
 

@@ -275,5 +275,16 @@ def project_status(db: DbOpt = None) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a refused operation prints its reason, never a traceback."""
+    from eventsourcing.persistence import PersistenceError
+
+    from casestore.domain.errors import CasestoreError
+
+    try:
+        app()
+    except CasestoreError as e:
+        err.print(f"[red]{type(e).__name__}: {e.message}[/red]")
+        sys.exit(2)
+    except PersistenceError as e:
+        err.print(f"[red]database error: {e}[/red]")
+        sys.exit(2)

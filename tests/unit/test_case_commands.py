@@ -307,3 +307,15 @@ def test_imported_history_keeps_rule_breaches() -> None:
     assert s.case.surveys_conducted == 1
     with pytest.raises(InvalidCommand):
         s.case.record_imported("Nope", actor=CLERK, at=s.tick(), occurred_at=None, fields={})
+
+
+def test_copies_of_a_case_are_independent() -> None:
+    import copy
+
+    s = Steps().to("accepted")
+    s.do("suspend", REVIEWER, kind="hearing", legal_basis="第45条")
+    clone = copy.deepcopy(s.case)
+    assert vars(clone) == vars(s.case)
+    clone.resume(result="听证结束", actor=REVIEWER, at=s.tick())
+    assert s.case.suspended and s.case.suspensions[-1][1] is None
+    assert clone.suspensions[-1][1] is not None and clone.version == s.case.version + 1

@@ -275,6 +275,18 @@ class Case(Aggregate):
         self.follow_ups = 0
         self.corrections = 0
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Case:
+        """A fast independent copy (the repository copies a cached case for every command).
+
+        Every attribute is immutable (str, int, UUID, date, frozen ItemLimits, tuples
+        or a frozen event) except the suspensions and pending-events lists, which are copied.
+        """
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.suspensions = list(self.suspensions)
+        clone._pending_events = list(self._pending_events)
+        return clone
+
     # -- creation ---------------------------------------------------------------------
 
     @classmethod

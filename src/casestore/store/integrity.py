@@ -189,10 +189,21 @@ class _CaseChains:
 
     def _accept(self, row: LogRow) -> None:
         _, prev = self.heads.get(row.originator_id, (0, GENESIS))
-        if event_hash(prev, row.originator_id, row.version, row.topic, row.state,
-                      row.recorded_at_us) != row.event_hash:
-            self.findings.append(Finding("altered", row.position, row.originator_id,
-                                         row.version, "stored content does not match its hash"))
+        if (
+            event_hash(
+                prev, row.originator_id, row.version, row.topic, row.state, row.recorded_at_us
+            )
+            != row.event_hash
+        ):
+            self.findings.append(
+                Finding(
+                    "altered",
+                    row.position,
+                    row.originator_id,
+                    row.version,
+                    "stored content does not match its hash",
+                )
+            )
             self.flagged.add(row.position)
         self.heads[row.originator_id] = (row.version, row.event_hash)
 
@@ -201,9 +212,15 @@ class _CaseChains:
             version = self.heads.get(case, (0, GENESIS))[0]
             first = min(waiting)
             row = waiting[first]
-            self.findings.append(Finding(
-                "removed", row.position, case, row.version,
-                f"versions {version + 1}..{first - 1} of this case are missing before it"))
+            self.findings.append(
+                Finding(
+                    "removed",
+                    row.position,
+                    case,
+                    row.version,
+                    f"versions {version + 1}..{first - 1} of this case are missing before it",
+                )
+            )
             # verify what follows the gap against the stored hash chain
             self.heads[case] = (first - 1, b"")
             for v in sorted(waiting):
