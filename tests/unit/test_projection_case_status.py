@@ -15,9 +15,9 @@ from casestore.projections.case_status import (
     derive_status,
     mask_name,
 )
-from casestore.projections.db import ViewDB, snapshot
+from casestore.projections.db import ViewDB, create_target, snapshot
 from casestore.projections.logsource import LogSource
-from casestore.projections.worker import rebuild_into
+from casestore.projections.worker import Worker, rebuild_into
 
 from casestore.domain import Case, InvalidCommand
 from casestore.service import CaseService
@@ -169,3 +169,40 @@ def test_masking() -> None:
     assert mask_name("Ann Lee") == "A** ***"
     assert mask_name("") == ""
     assert mask_name("某公司", "organisation") == "某公司"
+
+
+@pytest.mark.parametrize("cache", [0, 3, 20_000])
+def test_row_cache_and_write_behind_do_not_change_the_view(
+    built: tuple[CaseService, ViewDB, list[Any]], cache: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tiny cache evicts (and writes behind) all the time; none gives the same rows."""
+    service, db, _ = built
+    expected = snapshot(db, PROJECTION)
+    monkeypatch.setattr("casestore.projections.case_status.ROW_CACHE", cache)
+    source = LogSource(service.app)
+    rebuild_into(source, db, PROJECTION, target="small", batch=7)
+    assert snapshot(db, PROJECTION, "small") == expected
+    worker = Worker(source, db, PROJECTION, target="small", batch=5)
+    assert worker.position == service.app.log.head()[0]
+    source.close()
+
+
+def test_live_batches_with_a_tiny_cache_equal_a_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path}/live.db"
+    service = open_service(url)
+    db = ViewDB(url)
+    source = LogSource(service.app)
+    monkeypatch.setattr("casestore.projections.case_status.ROW_CACHE", 2)
+    create_target(db, PROJECTION)
+    worker = Worker(source, db, PROJECTION, batch=3)
+    for seed in range(4):
+        drive(service, 6, seed=seed)
+        worker.catch_up()
+    live = snapshot(db, PROJECTION)
+    monkeypatch.setattr("casestore.projections.case_status.ROW_CACHE", 0)
+    rebuild_into(source, db, PROJECTION, target="check")
+    assert live == snapshot(db, PROJECTION, "check")
+    source.close()
+    db.close()
