@@ -122,8 +122,22 @@ class Worker:
                             break
                 finally:
                     pages.close()
+                if not again and applied == 0 and self._moved_while_idle():
+                    again = True
                 if not again:
                     return applied
+
+    def _moved_while_idle(self) -> bool:
+        """Nothing new to read: check the position is still ours. A rebuild swapped in
+        at an older position would otherwise wait for the next event to be noticed,
+        leaving the events in between unapplied until then."""
+        row = self.db.tracking(self.key)
+        if row is None or row.position == self.position:
+            return False
+        log.info("%s moved from %d to %d while idle", self.key, self.position, row.position)
+        self.position = row.position
+        self.memo.clear()
+        return True
 
     def write_behind(self, enabled: bool) -> None:
         """Scratch builds only: keep changed cached rows in memory and write each once,

@@ -7,13 +7,18 @@ from pathlib import Path
 
 import pytest
 from casestore.projections.base import Column, Index, Table, check_target, physical
-from casestore.projections.db import ViewDB, ViewTracking, create_target
+from casestore.projections.db import ViewDB, ViewTracking, create_target, snapshot, swap
 from casestore.projections.logsource import LogSource
 from casestore.projections.registry import all_projections, get_projection, select
-from casestore.projections.worker import rebuild_into
+from casestore.projections.worker import Worker, rebuild_into
 
 from casestore.domain import InvalidCommand, NotFound
-from tests.integration.test_projection_workload import CLERKS, SimClock, open_service
+from tests.integration.test_projection_workload import (
+    CLERKS,
+    SimClock,
+    fresh_rebuild,
+    open_service,
+)
 
 COUNTS = Table(
     "t_counts",
@@ -133,5 +138,29 @@ def test_tracking_speaks_eventsourcings_tracking_recorder(tmp_path: Path) -> Non
     head = service.app.log.head()[0]
     tracking.wait("casestore", head, timeout=1)  # returns: the view has reached the head
     assert tracking.has_tracking_id("casestore", head)
+    source.close()
+    db.close()
+
+
+def test_an_idle_worker_notices_a_swap_to_an_older_position(tmp_path: Path) -> None:
+    """A rebuild can swap in tables one event behind what the live worker applied; with
+    no new event to trigger a batch, the worker must still re-apply that event."""
+    url = f"sqlite:///{tmp_path}/swap.db"
+    service = open_service(url)
+    db = ViewDB(url)
+    source = LogSource(service.app)
+    audit = get_projection("audit")
+    create_target(db, audit)
+    live = Worker(source, db, audit)
+    live.catch_up()
+    head = service.app.log.head()[0]
+    assert live.position == head
+    create_target(db, audit, "older", kind="scratch")
+    Worker(source, db, audit, target="older", upto=head - 1).catch_up()
+    swap(db, audit, "older", "")
+    assert db.tracking("audit").position == head - 1  # type: ignore[union-attr]
+    assert live.catch_up() == 1  # nothing new in the log, yet the last event is re-applied
+    assert db.tracking("audit").position == head  # type: ignore[union-attr]
+    assert snapshot(db, audit) == fresh_rebuild(service.app, db, audit)
     source.close()
     db.close()
