@@ -194,7 +194,7 @@ def test_live_batches_with_a_tiny_cache_equal_a_rebuild(
     service = open_service(url)
     db = ViewDB(url)
     source = LogSource(service.app)
-    monkeypatch.setattr("casestore.projections.case_status.ROW_CACHE", 2)
+    monkeypatch.setattr("casestore.projections.case_status.LIVE_ROW_CACHE", 2)
     create_target(db, PROJECTION)
     worker = Worker(source, db, PROJECTION, batch=3)
     for seed in range(4):
@@ -202,6 +202,7 @@ def test_live_batches_with_a_tiny_cache_equal_a_rebuild(
         worker.catch_up()
     live = snapshot(db, PROJECTION)
     monkeypatch.setattr("casestore.projections.case_status.ROW_CACHE", 0)
+    monkeypatch.setattr("casestore.projections.case_status.LIVE_ROW_CACHE", 0)
     rebuild_into(source, db, PROJECTION, target="check")
     assert live == snapshot(db, PROJECTION, "check")
     source.close()
