@@ -26,8 +26,8 @@ from casestore.timelimits import WorkingCalendar, compute_clock, default_calenda
 from casestore.timelimits.rules import remaining_working_days
 
 from .base import Column, Index, LogEvent, Projection, RowFold, Table, Tx, local_day
-from .compliance import bureau_today
-from .db import ViewDB
+from .clockstate import bureau_today
+from .db import View, ViewDB
 
 BUNDLES = Table(
     "bundles",
@@ -180,42 +180,40 @@ class BundlesProjection(Projection[_Batch]):
 PROJECTION = BundlesProjection()
 
 
-class BundleView:
+class BundleView(View):
     """Queries over the bundles projection: the live view, or a named target."""
+
+    tables = PROJECTION.tables
 
     def __init__(
         self, db: ViewDB, target: str = "", *, calendar: WorkingCalendar | None = None
     ) -> None:
-        self.db = db
-        self.names = PROJECTION.table_names(target)
+        super().__init__(db, target)
         self._calendar = calendar
 
     @property
     def calendar(self) -> WorkingCalendar:
+        """The working-day calendar (loaded on first use)."""
         if self._calendar is None:
             self._calendar = default_calendar()
         return self._calendar
 
     def get(self, bundle_id: str, today: date | None = None) -> dict[str, Any]:
         """One bundle with its children's progress and its joint clock on ``today``."""
-        rows = self.db.rows(
-            "SELECT * FROM {bundles} WHERE bundle_id = %s", (str(bundle_id),), self.names
-        )
+        rows = self.rows("SELECT * FROM {bundles} WHERE bundle_id = %s", (str(bundle_id),))
         if not rows:
             raise NotFound(f"no bundle {bundle_id}")
-        children = self.db.rows(
+        children = self.rows(
             "SELECT * FROM {bundle_children} WHERE bundle_id = %s ORDER BY item_code, case_id",
             (str(bundle_id),),
-            self.names,
         )
         return self._render(rows[0], children, today or bureau_today())
 
     def all(self, today: date | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Every bundle (newest first) with its progress."""
-        ids = self.db.rows(
+        ids = self.rows(
             "SELECT bundle_id FROM {bundles} ORDER BY opened_position DESC LIMIT %s",
             (limit,),
-            self.names,
         )
         return [self.get(r["bundle_id"], today) for r in ids]
 

@@ -1,32 +1,60 @@
-"""Per-case facts: a pure, incremental fold of one case's events (and of catalogue items).
+"""Per-case facts: a pure, incremental fold of one case's events.
 
 ``CaseFacts`` is the small, serialisable state the compliance, supervision and
 evaluation projections keep per case. ``facts.apply(event, position)`` returns a new
 value and never mutates; applying a position already folded returns the same value,
 so a replayed event is never counted twice. Every fact keeps its evidence: a
-:class:`Stamp` with the log position, version, ``recorded_at`` (server clock),
-``occurred_at`` (claimed business time, or None), and who did it.
+:class:`~casestore.projections.evidence.Stamp` with the log position, version,
+``recorded_at`` (server clock), ``occurred_at`` (claimed business time, or None), and
+who did it.
 
 Business time is ``occurred_at or recorded_at``; business dates are the bureau's local
 dates (UTC+8). Clocks are computed from facts by the pure functions of
-:mod:`casestore.projections.compliance`, flags by :mod:`casestore.projections.supervision`;
-nothing here reads a clock or a database.
+:mod:`casestore.projections.caseclocks`, flags by :mod:`casestore.projections.flagrules`;
+nothing here reads a clock or a database. Catalogue items fold in
+:mod:`~casestore.projections.itemfacts`; :class:`FactsFold` keeps either in a table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
-import orjson
+from casestore.domain.values import ItemLimits
 
-from casestore.domain.values import ItemLimits, local_date
-from casestore.store.batch import from_micros
-from casestore.store.transcoder import to_plain
+from .evidence import (
+    Claim,
+    Correction,
+    Getter,
+    Grant,
+    Inversion,
+    Pause,
+    Stamp,
+    SurveyPlan,
+    SurveyRecord,
+    read_event,
+)
+from .factsfold import FactsFold
+from .itemfacts import ItemBreach, ItemFacts
 
-from .base import RowFold, Table, Tx
+__all__ = [
+    "CaseFacts",
+    "Claim",
+    "Correction",
+    "FactsFold",
+    "Getter",
+    "Grant",
+    "Inversion",
+    "ItemBreach",
+    "ItemFacts",
+    "Pause",
+    "Stamp",
+    "SurveyPlan",
+    "SurveyRecord",
+    "read_event",
+]
 
 _STAGE_OF = {
     "Submitted": "received",
@@ -39,160 +67,6 @@ _STAGE_OF = {
     "Sealed": "sealed",
     "Delivered": "delivered",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Stamp:
-    """Evidence of one event: where it is in the log, when, and who."""
-
-    position: int
-    version: int
-    recorded_at: datetime
-    occurred_at: datetime | None = None
-    staff: str = ""
-    role: str = ""
-    window: str = ""
-
-    @property
-    def at(self) -> datetime:
-        """Business time: the claimed ``occurred_at`` when given, else ``recorded_at``."""
-        return self.occurred_at or self.recorded_at
-
-    @property
-    def on(self) -> date:
-        """Business date in the bureau's time zone."""
-        return local_date(self.at)
-
-    @property
-    def backdated_seconds(self) -> float:
-        """How long after the claimed time the event was entered (0 when not claimed)."""
-        if self.occurred_at is None:
-            return 0.0
-        return (self.recorded_at - self.occurred_at).total_seconds()
-
-    def to_list(self) -> list[Any]:
-        """Compact JSON form."""
-        occurred = self.occurred_at.isoformat() if self.occurred_at else None
-        return [
-            self.position,
-            self.version,
-            self.recorded_at.isoformat(),
-            occurred,
-            self.staff,
-            self.role,
-            self.window,
-        ]
-
-    @classmethod
-    def from_list(cls, raw: list[Any]) -> Stamp:
-        """Inverse of :meth:`to_list`."""
-        pos, ver, rec, occ, staff, role, window = raw
-        occurred = datetime.fromisoformat(occ) if occ else None
-        return cls(pos, ver, datetime.fromisoformat(rec), occurred, staff, role, window)
-
-
-Getter = Callable[[str], Any]
-"""A field of an event as plain JSON (dates and times as ISO text, value objects as dicts)."""
-
-
-def read_event(event: Any, position: int | None = None) -> tuple[str, Stamp, Getter]:
-    """(event name, evidence stamp, plain field getter) of a domain event or a runtime
-    ``LogEvent`` (which carries ``recorded_at_us``, ``actor()`` and ``plain()``)."""
-    if hasattr(event, "recorded_at_us"):
-        actor = event.actor()
-        occurred = event.occurred_at_us
-        stamp = Stamp(
-            position=event.position if position is None else position,
-            version=int(event.version),
-            recorded_at=from_micros(event.recorded_at_us),
-            occurred_at=None if occurred is None else from_micros(occurred),
-            staff=actor["staff_id"],
-            role=actor["role"],
-            window=actor["window"],
-        )
-        return str(event.type), stamp, event.plain
-    who = getattr(event, "actor", None)
-    stamp = Stamp(
-        position=int(position if position is not None else 0),
-        version=int(event.originator_version),
-        recorded_at=event.timestamp,
-        occurred_at=getattr(event, "occurred_at", None),
-        staff=getattr(who, "staff_id", ""),
-        role=getattr(who, "role", ""),
-        window=getattr(who, "window", ""),
-    )
-    return type(event).__name__, stamp, lambda name: to_plain(getattr(event, name, None))
-
-
-@dataclass(frozen=True, slots=True)
-class Pause:
-    """An Art. 45 suspension (特别程序): kind, start, and resumption when there is one."""
-
-    kind: str
-    start: Stamp
-    end: Stamp | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """An extension (延长审批) as recorded, valid or not."""
-
-    stamp: Stamp
-    days: int
-
-
-@dataclass(frozen=True, slots=True)
-class SurveyPlan:
-    """A scheduled site survey and its time limit (working days)."""
-
-    stamp: Stamp
-    days: int
-
-
-@dataclass(frozen=True, slots=True)
-class SurveyRecord:
-    """A joint survey conclusion with its participants as (name, party, staff id)."""
-
-    stamp: Stamp
-    conclusion: str
-    participants: tuple[tuple[str, str, str], ...]
-
-    @property
-    def staff_count(self) -> int:
-        """Distinct staff members present."""
-        return len({staff for _, _, staff in self.participants if staff})
-
-    @property
-    def parties(self) -> frozenset[str]:
-        """Parties represented."""
-        return frozenset(party for _, party, _ in self.participants)
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """An event entered with a claimed business time (``occurred_at``)."""
-
-    name: str
-    stamp: Stamp
-
-
-@dataclass(frozen=True, slots=True)
-class Inversion:
-    """An event claiming an earlier time than an event before it in the case (S07)."""
-
-    name: str
-    stamp: Stamp
-    previous_name: str
-    previous: Stamp
-
-
-@dataclass(frozen=True, slots=True)
-class Correction:
-    """A 更正 of an earlier event (which itself never changes)."""
-
-    stamp: Stamp
-    corrects_version: int
-    field: str
 
 
 @dataclass(frozen=True)
@@ -488,146 +362,3 @@ def _load(key: str, raw: Any) -> Any:
     if key == "latest":
         return (raw[0], st(raw[1]))
     return raw
-
-
-# -- catalogue items (S14 and the limits of cases deemed accepted) ------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ItemBreach:
-    """A period during which an item promised more days than the statute allows (S14)."""
-
-    raised: Stamp
-    promised_days: int
-    statutory_days: int
-    cleared: Stamp | None = None
-
-
-@dataclass(frozen=True)
-class ItemFacts:
-    """A catalogue item's limits in force and the history of its S14 breaches."""
-
-    code: str = ""
-    spec: Mapping[str, Any] = field(default_factory=dict)
-    breaches: tuple[ItemBreach, ...] = ()
-    last: Stamp | None = None
-
-    def apply(self, event: Any, position: int | None = None) -> ItemFacts:
-        """The item after one of its ``Published``/``Revised`` events."""
-        name, stamp, get = read_event(event, position)
-        if self.last is not None and stamp.position <= self.last.position:
-            return self
-        if name == "Published":
-            code, spec = str(get("code")), dict(get("spec"))
-        elif name == "Revised":
-            code, spec = self.code, {**self.spec, **get("changes")}
-        else:
-            return replace(self, last=stamp)
-        promised, statutory = int(spec["promised_days"]), int(spec["statutory_days"])
-        breaches = self.breaches
-        open_breach = bool(breaches) and breaches[-1].cleared is None
-        if promised > statutory and not open_breach:
-            breaches = (*breaches, ItemBreach(stamp, promised, statutory))
-        elif promised <= statutory and open_breach:
-            breaches = (*breaches[:-1], replace(breaches[-1], cleared=stamp))
-        return replace(self, code=code, spec=spec, breaches=breaches, last=stamp)
-
-    def limits(self) -> ItemLimits | None:
-        """The limits in force (what an acceptance now would copy), None before publishing."""
-        s = self.spec
-        if not s:
-            return None
-        return ItemLimits(
-            statutory_days=int(s["statutory_days"]),
-            promised_days=int(s["promised_days"]),
-            case_type=str(s["case_type"]),
-            needs_survey=bool(s["needs_survey"]),
-            survey_days=int(s["survey_days"]),
-            joint=bool(s["joint"]),
-            pause_kinds=tuple(s["pause_kinds"]),
-            catalogue_version=self.last.version if self.last else 0,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (round-trips through :meth:`from_dict`)."""
-        breaches = [
-            [b.raised.to_list(), b.promised_days, b.statutory_days, _opt(b.cleared)]
-            for b in self.breaches
-        ]
-        return {
-            "code": self.code,
-            "spec": dict(self.spec),
-            "breaches": breaches,
-            "last": _opt(self.last),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ItemFacts:
-        """Inverse of :meth:`to_dict`."""
-        breaches = tuple(
-            ItemBreach(Stamp.from_list(r), p, s, Stamp.from_list(c) if c else None)
-            for r, p, s, c in data.get("breaches", [])
-        )
-        last = data.get("last")
-        return cls(
-            data["code"], dict(data["spec"]), breaches, Stamp.from_list(last) if last else None
-        )
-
-
-def _opt(stamp: Stamp | None) -> list[Any] | None:
-    return stamp.to_list() if stamp else None
-
-
-# -- keeping facts in a projection's table ------------------------------------------------
-
-
-class FactsFold:
-    """The facts of the cases (or items) one batch touches: loaded once from the
-    projection's own table (a ``facts`` JSON column beside the derived columns),
-    folded in memory event by event, and written back once per batch with the derived
-    columns recomputed from the final facts (so the rows never depend on batching)."""
-
-    def __init__(
-        self,
-        tx: Tx,
-        table: Table,
-        empty: Callable[[str], Any],
-        load: Callable[[Mapping[str, Any]], Any],
-    ) -> None:
-        self.rows = RowFold(tx, table)
-        self.key = table.primary_key[0]
-        self.empty = empty
-        self.load = load
-        self.facts: dict[str, Any] = {}
-        self.changed: dict[str, None] = {}
-
-    def prefetch(self, ids: Iterable[str]) -> None:
-        """Load the rows of these ids in one or a few queries."""
-        self.rows.prefetch((i,) for i in ids if i not in self.facts)
-
-    def get(self, key: str) -> Any:
-        """The facts of one id (empty facts when it has no row yet)."""
-        facts = self.facts.get(key)
-        if facts is None:
-            row = self.rows.get((key,))
-            facts = self.load(orjson.loads(row["facts"])) if row else self.empty(key)
-            self.facts[key] = facts
-        return facts
-
-    def apply(self, event: Any) -> Any:
-        """Fold one runtime event into the facts of its aggregate."""
-        key = str(event.aggregate_id)
-        facts = self.get(key).apply(event)
-        self.facts[key] = facts
-        self.changed[key] = None
-        return facts
-
-    def write(self, derive: Callable[[Any], dict[str, Any]]) -> list[Any]:
-        """Write every changed row: facts JSON plus ``derive(facts)``; the changed facts."""
-        changed = [self.facts[k] for k in self.changed]
-        for key, facts in zip(self.changed, changed, strict=True):
-            row = {self.key: key, "facts": orjson.dumps(facts.to_dict()).decode()}
-            self.rows.put((key,), {**row, **derive(facts)})
-        self.rows.flush()
-        self.changed.clear()
-        return changed

@@ -26,9 +26,10 @@ from casestore.domain.values import local_date
 from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
 
 from .base import Column, Index, LogEvent, Projection, Table, Tx
+from .caseclocks import case_clocks
 from .casefacts import CaseFacts, FactsFold
-from .compliance import bureau_today, case_clocks
-from .db import ViewDB
+from .clockstate import bureau_today
+from .db import View
 
 EVALUATION_CASES = Table(
     "evaluation_cases",
@@ -117,12 +118,10 @@ class EvaluationProjection(Projection[_Batch]):
 PROJECTION = EvaluationProjection()
 
 
-class EvaluationView:
+class EvaluationView(View):
     """Queries over the evaluation projection: the live view, or a named target."""
 
-    def __init__(self, db: ViewDB, target: str = "") -> None:
-        self.db = db
-        self.names = PROJECTION.table_names(target)
+    tables = PROJECTION.tables
 
     def summary(self, group_by: str | None = None, *, today: date | None = None) -> dict[str, Any]:
         """Participation, good rate and bad reviews overall, or by window, staff or item."""
@@ -130,7 +129,7 @@ class EvaluationView:
         if column is None:
             raise InvalidCommand(f"group_by must be one of {sorted(GROUPS)}, got {group_by!r}")
         day = (today or bureau_today()).isoformat()
-        rows = self.db.rows(
+        rows = self.rows(
             f"SELECT {column} AS k, "
             "SUM(completed) AS completed, "
             "SUM(CASE WHEN completed = 1 AND level IS NOT NULL THEN 1 ELSE 0 END) AS ev_done, "
@@ -143,7 +142,6 @@ class EvaluationView:
             " AS overdue "
             "FROM {evaluation_cases}" + ("" if group_by is None else f" GROUP BY {column}"),
             (day,),
-            self.names,
         )
         groups = sorted((_stats(r) for r in rows), key=lambda g: g["key"])
         if group_by is None:

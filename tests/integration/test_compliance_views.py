@@ -72,7 +72,7 @@ def at(day: str, hour: int = 10) -> datetime:
 
 
 def make_history(url: str) -> History:
-    """Eight cases and a bundle across March 2025 (no holidays) with known outcomes."""
+    """Ten cases and a bundle across March 2025 (no holidays) with known outcomes."""
     clock = FakeClock(at("03-03", 9))
     app = CasestoreApp(url)
     svc = CaseService(app, clock=clock)
@@ -106,17 +106,22 @@ def make_history(url: str) -> History:
         ("backdated", "XK-011", CLERK2),
         ("survey", "XK-003", CLERK),  # needs a survey
         ("bad", "XK-011", CLERK2),
+        ("paused", "XK-011", CLERK),  # suspended 3-5, never resumed
+        ("resumed", "XK-011", CLERK),  # suspended 3-5, resumed 3-10
+        ("paused_late", "XK-011", CLERK),  # suspended 3-13, after its promised due 3-11
     ]:
         submit(name, item, clerk)
     bundle = svc.submit_bundle(CLERK, bundle_code="YJS-002", applicant=APPLICANT)
     ids.update({f"child:{c}": v["case_id"] for c, v in bundle["children"].items()})
     ids["bundle"] = bundle["bundle_id"]
-    for name in ("on_time", "late", "open", "survey", "bad"):
+    for name in ("on_time", "late", "open", "survey", "bad", "paused", "resumed", "paused_late"):
         run(name, "accept", CLERK, "03-04")
     run("twice", "supplement-request", CLERK2, "03-04", missing=["图纸"])
     run("twice", "supplement", CLERK2, "03-05", materials=["图纸"])
     run("twice", "supplement-request", CLERK2, "03-05", missing=["章程"])
     run("survey", "survey-schedule", SURVEYOR, "03-05", requirements=["现场"], survey_days=3)
+    for name in ("paused", "resumed"):
+        run(name, "suspend", REVIEWER, "03-05", kind="hearing", legal_basis="Art. 46")
     case = svc.case(ids["survey"])  # legacy import: a survey with one staff, two parties
     lone = [
         SurveyParticipant("甲", "approval_bureau", "s-001"),
@@ -136,6 +141,8 @@ def make_history(url: str) -> History:
     finish("bad", "03-07", level=5)
     finish("survey", "03-07", level=2)
     run("late", "review", REVIEWER, "03-10", stage_name="审查", opinion="pass")
+    run("resumed", "resume", REVIEWER, "03-10", result="heard")
+    run("paused_late", "suspend", REVIEWER, "03-13", kind="hearing", legal_basis="Art. 46")
     finish("late", "03-24", level=4)  # promised due 3-18 → late; statutory 4-1 → on time
     for code in ("XK-002", "XK-003", "XK-017"):
         run(f"child:{code}", "accept", CLERK, "03-10")
@@ -292,3 +299,85 @@ def test_overdue_list_as_it_stood_at_a_past_moment(history: History, tmp_path: P
     late, still_open = str(history.ids["late"]), str(history.ids["open"])
     assert late in then and late not in now  # decided only on 3-24, after the cut
     assert still_open in then and still_open in now
+
+
+# -- paused clocks (an open Art. 45 suspension) -------------------------------------------------
+
+
+def _running(clock: dict[str, Any]) -> tuple[str | None, int | None, str | None]:
+    """(due, remaining, warning) of the clock a case runs against, as the board shows it."""
+    for name in ("acceptance", "promised", "delivery"):
+        c = clock[name]
+        if c is not None and c["done_on"] is None:
+            return c["due"], clock["remaining"], clock["warning"]
+    return None, None, None
+
+
+def test_a_paused_clock_is_not_overdue_and_its_remaining_days_stay_frozen(
+    history: History, sqlite_views: dict[str, Any]
+) -> None:
+    paused = str(history.ids["paused"])
+    # accepted 3-4, suspended 3-5 (that day counts): 4 of 5 promised, 19 of 20 statutory left
+    assert paused not in {r["case_id"] for r in sqlite_views["overdue"]}
+    db = project(history.url)
+    try:
+        view = ComplianceView(db)
+        for day in (date(2025, 3, 20), TODAY, date(2025, 9, 1)):
+            d = view.deadlines([paused], day)[paused]
+            assert d["paused"] and d["warning"] is None and d["remaining_days"] == 4
+            assert d["due"] == d["promised_due"] > day.isoformat() < d["statutory_due"]
+            assert paused not in {r["case_id"] for r in view.overdue(day)}
+    finally:
+        db.close()
+    assert rules_of(sqlite_views["flags"], history.ids["paused"]) == set()
+
+
+def test_after_resumption_the_due_date_moves_by_the_suspended_working_days(
+    history: History, sqlite_views: dict[str, Any]
+) -> None:
+    resumed = sqlite_views["deadlines"][str(history.ids["resumed"])]
+    # 3-6, 3-7 and 3-10 suspended: promised due 3-11 + 3 working days = 3-14
+    assert not resumed["paused"] and resumed["promised_due"] == "2025-03-14"
+    assert resumed["warning"] == "red" and resumed["remaining_days"] < 0
+    overdue = {(r["case_id"], r["kind"]) for r in sqlite_views["overdue"]}
+    assert (str(history.ids["resumed"]), "promised") in overdue
+    assert rules_of(sqlite_views["flags"], history.ids["resumed"]) == {"S01", "S02"}
+
+
+def test_a_pause_after_the_deadline_passed_keeps_it_overdue_frozen(
+    history: History, sqlite_views: dict[str, Any]
+) -> None:
+    # promised due 3-11, suspended 3-13: 2 working days late when the pause began, and
+    # still 2 on 4-30; the statutory clock (due 4-1) was stopped in time.
+    case = str(history.ids["paused_late"])
+    late = [r for r in sqlite_views["overdue"] if r["case_id"] == case]
+    assert [(r["kind"], r["due"], r["overdue_working_days"]) for r in late] == [
+        ("promised", "2025-03-11", 2)
+    ]
+    d = sqlite_views["deadlines"][case]
+    assert d["paused"] and d["warning"] == "red" and d["remaining_days"] == -2
+    assert d["promised_due"] == "2025-03-11" and d["statutory_due"] > TODAY.isoformat()
+    (s01,) = [f for f in sqlite_views["flags"] if f["case_id"] == case]
+    assert s01["rule"] == "S01" and s01["cleared_at"] is None
+    assert s01["raised_at"].startswith("2025-03-12T00:00")
+
+
+def test_deadlines_agree_with_the_clocks_computed_from_the_facts(history: History) -> None:
+    # What the case list shows (stored rows read on today) is what the board computes
+    # from the facts on today, paused cases included (days after the last event, 3-24).
+    db = project(history.url)
+    try:
+        view = ComplianceView(db)
+        ids = sorted(str(v) for k, v in history.ids.items() if k != "bundle")
+        for day in (date(2025, 3, 24), date(2025, 3, 31), date(2025, 4, 1), TODAY):
+            listed = view.deadlines(ids, day)
+            for case_id in ids:
+                clock = view.clock(case_id, day)
+                assert clock is not None
+                d = listed[case_id]
+                assert (d["due"], d["remaining_days"], d["warning"]) == _running(clock), (
+                    case_id,
+                    day,
+                )
+    finally:
+        db.close()

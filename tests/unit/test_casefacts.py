@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from casestore.projections.base import LogEvent
 from casestore.projections.casefacts import CaseFacts
 from casestore.projections.compliance import case_clocks
+from casestore.projections.compliancerows import compliance_row, overdue_days, read_deadline
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -212,3 +213,97 @@ def test_clock_dict_is_json_ready() -> None:
     data = clocks(full_story(), "03-31").to_dict()
     assert data["promised"]["due"] == "2025-03-13" and data["provisional"] is False
     assert data["statutory"]["evidence"]
+
+
+# -- paused clocks -------------------------------------------------------------------------
+
+
+def test_a_paused_clock_keeps_its_remaining_days_and_moves_its_due_date() -> None:
+    # accepted Mon 3-3, suspended Tue 3-4 (that day counts): 2 of 3 promised and 9 of 10
+    # statutory working days left, however long the pause lasts.
+    story = Story().accept("03-03")
+    story.run("suspend", REVIEWER, at("03-04"), kind="hearing", legal_basis="Art. 46")
+    for today in ("03-04", "03-06", "03-20", "03-28"):
+        c = clocks(story, today)
+        p, s = c.promised, c.statutory
+        assert p is not None and s is not None
+        assert p.paused and p.paused_since == D("2025-03-04") and not p.late
+        assert (p.remaining, s.remaining, c.remaining) == (2, 9, 2)
+        assert p.due == CAL.add_working_days(D(f"2025-{today}"), 2)
+        assert c.warning is None and not s.late
+    assert clocks(story, "03-28").to_dict()["promised"]["paused_since"] == "2025-03-04"
+
+
+def test_after_resumption_the_due_date_moves_by_the_suspended_working_days() -> None:
+    story = Story().accept("03-03")
+    story.run("suspend", REVIEWER, at("03-04"), kind="hearing", legal_basis="Art. 46")
+    story.run("resume", REVIEWER, at("03-11"), result="heard")
+    # 3-5..3-7 and 3-10..3-11 suspended (5 working days): promised 3-6 → 3-13,
+    # statutory 3-17 → 3-24; the clock runs again.
+    c = clocks(story, "03-12")
+    assert c.promised is not None and c.statutory is not None
+    assert (c.promised.due, c.statutory.due) == (D("2025-03-13"), D("2025-03-24"))
+    assert not c.promised.paused and c.promised.paused_since is None
+    assert c.remaining == 1 and c.warning == "yellow"
+    late = clocks(story, "03-14")
+    assert late.promised is not None and late.promised.late and late.warning == "red"
+
+
+def test_a_pause_after_the_deadline_passed_keeps_the_clock_late_and_frozen() -> None:
+    # promised due Thu 3-6; suspended Mon 3-10: 2 working days late when the pause
+    # began, and no later for as long as it lasts. The statutory clock (due 3-17) was
+    # stopped in time with 5 working days left.
+    story = Story().accept("03-03")
+    story.run("suspend", REVIEWER, at("03-10"), kind="hearing", legal_basis="Art. 46")
+    for today in ("03-10", "03-20", "03-28"):
+        c = clocks(story, today)
+        p, s = c.promised, c.statutory
+        assert p is not None and s is not None and p.paused and s.paused
+        assert p.late and p.due == D("2025-03-06") and p.remaining == -2
+        assert not s.late and s.remaining == 5
+        assert c.warning == "red" and c.remaining == -2
+
+
+def _day(offset: int) -> datetime:
+    return at("03-03") + timedelta(days=offset)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    suspend=st.integers(min_value=0, max_value=15),
+    resume=st.one_of(st.none(), st.integers(min_value=0, max_value=10)),
+    review=st.one_of(st.none(), st.integers(min_value=0, max_value=10)),
+    later=st.integers(min_value=0, max_value=40),
+)
+def test_a_row_read_on_a_later_day_shows_the_clocks_of_that_day(
+    suspend: int, resume: int | None, review: int | None, later: int
+) -> None:
+    # The case list reads the row stored at the case's latest event on a later day; it
+    # must show what the clocks computed from the facts on that day show.
+    story = Story().accept("03-03")
+    story.run("suspend", REVIEWER, _day(suspend), kind="hearing", legal_basis="Art. 46")
+    last = suspend
+    if resume is not None:
+        last += resume
+        story.run("resume", REVIEWER, _day(last) + timedelta(hours=1), result="heard")
+    if review is not None:
+        last += review
+        when = _day(last) + timedelta(hours=2)
+        story.run("record_review", REVIEWER, when, stage_name="审查", opinion="pass")
+    facts, config = story.facts(), ClockConfig()
+    row = {"case_id": facts.case_id, **compliance_row(facts, CAL, config)}
+    today = _day(last + later).date()
+    shown = read_deadline(row, today, CAL, config)
+    c = case_clocks(facts, CAL, today, config)
+    assert c.current is not None and c.promised is not None and c.statutory is not None
+    assert (shown["due"], shown["remaining_days"], shown["warning"]) == (
+        c.current.due.isoformat(),
+        c.remaining,
+        c.warning,
+    )
+    assert shown["promised_due"] == c.promised.due.isoformat()
+    assert shown["statutory_due"] == c.statutory.due.isoformat()
+    assert shown["paused"] == c.promised.paused
+    if c.promised.late:  # listed as overdue by as many working days (frozen while paused)
+        late = {**row, "kind": "promised", "due": row["promised_due"]}
+        assert overdue_days(late, today, CAL) == -c.promised.remaining > 0

@@ -191,6 +191,27 @@ def test_paused_clock_is_not_overdue() -> None:
     assert not story.rules(today="03-28") & {"S01", "S02"}
 
 
+def test_s01_after_resumption_runs_from_the_moved_due_date() -> None:
+    story = Story().accept("03-03")
+    story.run("suspend", REVIEWER, at("03-04"), kind="hearing", legal_basis="Art. 46")
+    assert not story.rules(today="03-31") & {"S01", "S02"}  # paused for weeks
+    story.run("resume", REVIEWER, at("03-11"), result="heard")  # promised due 3-6 → 3-13
+    assert "S01" not in story.rules(today="03-13")
+    flag = story.only("S01", today="03-14")
+    assert flag.open and flag.raised_at == midnight("03-14") and "due 2025-03-13" in flag.detail
+
+
+def test_a_pause_after_the_promised_deadline_does_not_hide_s01() -> None:
+    # promised due 3-6; suspended 3-10: the deadline had passed when the clock stopped.
+    story = Story().accept("03-03")
+    story.run("suspend", REVIEWER, at("03-10"), kind="hearing", legal_basis="Art. 45")
+    flag = story.only("S01", today="03-28")
+    assert flag.open and flag.raised_at == midnight("03-07")
+    assert "S02" not in story.rules(today="03-28")  # statutory due 3-17, stopped in time
+    story.run("resume", REVIEWER, at("03-31", 9), result="heard")
+    assert story.decide("03-31").only("S01").cleared_at == at("03-31", 16)
+
+
 # -- S03 / S04 / S05: acceptance ---------------------------------------------------------------
 
 

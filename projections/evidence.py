@@ -1,0 +1,182 @@
+"""Evidence of the read side: the :class:`Stamp` of one event and the small facts made of stamps.
+
+A stamp says where an event is in the log (position, version), when it was recorded
+(server clock), what business time it claims (``occurred_at``, or None), and who did
+it. The records below (a pause, an extension, a survey …) each keep the stamps of the
+events they come from, so every derived clock or flag can name its evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from casestore.domain.values import local_date
+from casestore.store.batch import from_micros
+from casestore.store.transcoder import to_plain
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Evidence of one event: where it is in the log, when, and who."""
+
+    position: int
+    version: int
+    recorded_at: datetime
+    occurred_at: datetime | None = None
+    staff: str = ""
+    role: str = ""
+    window: str = ""
+
+    @property
+    def at(self) -> datetime:
+        """Business time: the claimed ``occurred_at`` when given, else ``recorded_at``."""
+        return self.occurred_at or self.recorded_at
+
+    @property
+    def on(self) -> date:
+        """Business date in the bureau's time zone."""
+        return local_date(self.at)
+
+    @property
+    def backdated_seconds(self) -> float:
+        """How long after the claimed time the event was entered (0 when not claimed)."""
+        if self.occurred_at is None:
+            return 0.0
+        return (self.recorded_at - self.occurred_at).total_seconds()
+
+    def to_list(self) -> list[Any]:
+        """Compact JSON form."""
+        occurred = self.occurred_at.isoformat() if self.occurred_at else None
+        return [
+            self.position,
+            self.version,
+            self.recorded_at.isoformat(),
+            occurred,
+            self.staff,
+            self.role,
+            self.window,
+        ]
+
+    @classmethod
+    def from_list(cls, raw: list[Any]) -> Stamp:
+        """Inverse of :meth:`to_list`."""
+        pos, ver, rec, occ, staff, role, window = raw
+        occurred = datetime.fromisoformat(occ) if occ else None
+        return cls(pos, ver, datetime.fromisoformat(rec), occurred, staff, role, window)
+
+
+def stamp_list(stamp: Stamp | None) -> list[Any] | None:
+    """:meth:`Stamp.to_list`, or None for no stamp."""
+    return stamp.to_list() if stamp else None
+
+
+def stamp_from(raw: list[Any] | None) -> Stamp | None:
+    """Inverse of :func:`stamp_list`."""
+    return Stamp.from_list(raw) if raw else None
+
+
+Getter = Callable[[str], Any]
+"""A field of an event as plain JSON (dates and times as ISO text, value objects as dicts)."""
+
+
+def read_event(event: Any, position: int | None = None) -> tuple[str, Stamp, Getter]:
+    """(event name, evidence stamp, plain field getter) of a domain event or a runtime
+    ``LogEvent`` (which carries ``recorded_at_us``, ``actor()`` and ``plain()``)."""
+    if hasattr(event, "recorded_at_us"):
+        actor = event.actor()
+        occurred = event.occurred_at_us
+        stamp = Stamp(
+            position=event.position if position is None else position,
+            version=int(event.version),
+            recorded_at=from_micros(event.recorded_at_us),
+            occurred_at=None if occurred is None else from_micros(occurred),
+            staff=actor["staff_id"],
+            role=actor["role"],
+            window=actor["window"],
+        )
+        return str(event.type), stamp, event.plain
+    who = getattr(event, "actor", None)
+    stamp = Stamp(
+        position=int(position if position is not None else 0),
+        version=int(event.originator_version),
+        recorded_at=event.timestamp,
+        occurred_at=getattr(event, "occurred_at", None),
+        staff=getattr(who, "staff_id", ""),
+        role=getattr(who, "role", ""),
+        window=getattr(who, "window", ""),
+    )
+    return type(event).__name__, stamp, lambda name: to_plain(getattr(event, name, None))
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """An Art. 45 suspension (特别程序): kind, start, and resumption when there is one."""
+
+    kind: str
+    start: Stamp
+    end: Stamp | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """An extension (延长审批) as recorded, valid or not."""
+
+    stamp: Stamp
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyPlan:
+    """A scheduled site survey and its time limit (working days)."""
+
+    stamp: Stamp
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRecord:
+    """A joint survey conclusion with its participants as (name, party, staff id)."""
+
+    stamp: Stamp
+    conclusion: str
+    participants: tuple[tuple[str, str, str], ...]
+
+    @property
+    def staff_count(self) -> int:
+        """Distinct staff members present."""
+        return len({staff for _, _, staff in self.participants if staff})
+
+    @property
+    def parties(self) -> frozenset[str]:
+        """Parties represented."""
+        return frozenset(party for _, party, _ in self.participants)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An event entered with a claimed business time (``occurred_at``)."""
+
+    name: str
+    stamp: Stamp
+
+
+@dataclass(frozen=True, slots=True)
+class Inversion:
+    """An event claiming an earlier time than an event before it in the case (S07)."""
+
+    name: str
+    stamp: Stamp
+    previous_name: str
+    previous: Stamp
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A 更正 of an earlier event (which itself never changes)."""
+
+    stamp: Stamp
+    corrects_version: int
+    field: str
