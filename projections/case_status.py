@@ -29,10 +29,35 @@ from .base import (
     RowFold,
     Table,
     Tx,
-    local_day,
     micros_to_datetime,
 )
+from .case_status_fold import (
+    CASE_EVENTS,
+    CaseBatch,
+    RowHook,
+    derive_status,
+    fold_case,
+    item_published,
+    item_revised,
+    mask_name,
+)
 from .db import View
+
+__all__ = [
+    "CASE_STATUS",
+    "ITEMS",
+    "PROJECTION",
+    "CaseStatusProjection",
+    "CaseStatusView",
+    "Page",
+    "derive_status",
+    "mask_name",
+]
+
+#: Rows a worker remembers between batches: a rebuild's write-behind cache (about
+#: 80 MB at 20,000) and a live worker's (hot cases only, a few MB).
+ROW_CACHE = 20_000
+LIVE_ROW_CACHE = 2_000
 
 CASE_STATUS = Table(
     "case_status",
@@ -90,197 +115,23 @@ ITEMS = Table(
     ),
     ("item_id",),
 )
-PRE_ACCEPTANCE = frozenset({"received", "supplementing"})
-CLOSED_STATUS = {"delivered": "completed", "rejected": "rejected", "withdrawn": "withdrawn"}
-CLOSED_STATUS["denied"] = "denied"
-
-RowHook = Callable[[dict[str, Any], LogEvent], None]
-#: Rows a worker remembers between batches: a rebuild's write-behind cache (about
-#: 80 MB at 20,000) and a live worker's (hot cases only, a few MB).
-ROW_CACHE = 20_000
-LIVE_ROW_CACHE = 2_000
 
 
-def mask_name(name: str, kind: str = "person") -> str:
-    """A person's name with all but the first character hidden; organisations unmasked."""
-    if kind == "organisation":
-        return name
-    name = name.strip()
-    return name[:1] + "".join(" " if ch == " " else "*" for ch in name[1:])
-
-
-def derive_status(stage: str, suspended: bool) -> str:
-    """pending | in_progress | suspended | completed | rejected | withdrawn | denied."""
-    if stage in CLOSED_STATUS:
-        return CLOSED_STATUS[stage]
-    if suspended:
-        return "suspended"
-    return "pending" if stage in PRE_ACCEPTANCE else "in_progress"
-
-
-@dataclass
-class _Batch:
-    rows: RowFold
-    items: RowFold
-    names: dict[str, str | None]  # item code -> name, the whole (small) catalogue
-    hooks: Sequence[RowHook]
-
-
-def _item_published(b: _Batch, ev: LogEvent) -> None:
-    code = str(ev.raw.get("code", ""))
-    name = (ev.raw.get("spec") or {}).get("name")
-    row = {"item_id": ev.aggregate_id, "code": code, "name": name, "version": ev.version}
-    b.items.put((ev.aggregate_id,), row)
-    b.names[code] = name
-
-
-def _item_revised(b: _Batch, ev: LogEvent) -> None:
-    row = b.items.get((ev.aggregate_id,))
-    if row is None:
-        return
-    changes = ev.raw.get("changes") or {}
-    if "name" in changes:
-        row["name"] = b.names[row["code"]] = changes["name"]
-    row["version"] = ev.version
-    b.items.touch((ev.aggregate_id,))
-
-
-def _case(b: _Batch, ev: LogEvent) -> None:
-    key = (ev.aggregate_id,)
-    if ev.type == "Submitted":
-        row = _new_row(b, ev)
-    else:
-        existing = b.rows.get(key)
-        if existing is None:
-            return  # its Submitted lies outside this build (cannot happen in a full log)
-        row = existing
-        _fold(row, ev)
-    actor = ev.actor()
-    row["actor_staff"], row["actor_role"], row["actor_window"] = (
-        actor["staff_id"],
-        actor["role"],
-        actor["window"],
-    )
-    row["status"] = derive_status(row["stage"], bool(row["suspended"]))
-    row["updated_at_us"] = ev.recorded_at_us
-    row["version"] = ev.version
-    row["last_position"] = ev.position
-    for hook in b.hooks:
-        hook(row, ev)
-    b.rows.put(key, row)
-
-
-def _new_row(b: _Batch, ev: LogEvent) -> dict[str, Any]:
-    raw = ev.raw
-    applicant = ev.plain("applicant") or {}
-    kind = str(applicant.get("kind", "person"))
-    item_code = str(raw.get("item_code", ""))
-    return {
-        "case_id": ev.aggregate_id,
-        "case_no": raw.get("case_no"),
-        "item_code": item_code,
-        "item_name": b.names.get(item_code),
-        "bundle_id": ev.plain("bundle_id"),
-        "channel": raw.get("channel"),
-        "applicant_masked": mask_name(str(applicant.get("name", "")), kind),
-        "applicant_kind": kind,
-        "stage": "received",
-        "outcome": None,
-        "intake_window": ev.actor()["window"],
-        "submitted_at_us": ev.business_at_us,
-        "accepted_on": None,
-        "promised_completion": None,
-        "decided_at_us": None,
-        "closed_at_us": None,
-        "supplement_requests": 0,
-        "suspended": 0,
-        "extended": 0,
-        "evaluation_level": None,
-        "promised_due": None,
-        "statutory_due": None,
-        "remaining_days": None,
-        "warning": None,
-    }
-
-
-def _fold(row: dict[str, Any], ev: LogEvent) -> None:
-    """The same stage changes as the Case aggregate's events (SPEC §3.2)."""
-    kind, stage = ev.type, row["stage"]
-    if kind == "SupplementRequested":
-        row["supplement_requests"] = (row["supplement_requests"] or 0) + 1
-        if stage in PRE_ACCEPTANCE:
-            row["stage"] = "supplementing"
-    elif kind == "SupplementReceived":
-        if stage == "supplementing":
-            row["stage"] = "received"
-    elif kind == "Accepted":
-        row["stage"] = "accepted"
-        row["accepted_on"] = local_day(ev.business_at_us).isoformat()
-        row["promised_completion"] = ev.plain("promised_completion")
-    elif kind == "ReviewRecorded":
-        if stage == "accepted":
-            row["stage"] = "under_review"
-    elif kind == "ClockSuspended":
-        row["suspended"] = 1
-    elif kind == "ClockResumed":
-        row["suspended"] = 0
-    elif kind == "ExtensionGranted":
-        row["extended"] = 1
-    elif kind == "Decided":
-        approve = ev.raw.get("outcome") == "approve"
-        row["stage"] = "decided" if approve else "denied"
-        row["outcome"] = "approved" if approve else "denied"
-        row["decided_at_us"] = ev.business_at_us
-    elif kind == "Sealed":
-        row["stage"] = "sealed"
-    elif kind == "Evaluated":
-        row["evaluation_level"] = ev.raw.get("level")
-    elif kind in ("Rejected", "Withdrawn", "Delivered"):
-        row["stage"] = {"Rejected": "rejected", "Withdrawn": "withdrawn"}.get(kind, "delivered")
-        if kind != "Delivered":
-            row["outcome"] = row["stage"]
-    if row["stage"] in CLOSED_STATUS and row["closed_at_us"] is None:
-        row["closed_at_us"] = ev.business_at_us
-
-
-CASE_EVENTS = (
-    "Submitted",
-    "SupplementRequested",
-    "SupplementReceived",
-    "Accepted",
-    "Rejected",
-    "Withdrawn",
-    "ReviewRecorded",
-    "SurveyScheduled",
-    "SurveyConducted",
-    "ClockSuspended",
-    "ClockResumed",
-    "ExtensionGranted",
-    "Decided",
-    "Sealed",
-    "Delivered",
-    "Evaluated",
-    "BadReviewHandled",
-    "FollowUpRecorded",
-    "Corrected",
-)
-
-
-class CaseStatusProjection(Projection[_Batch]):
+class CaseStatusProjection(Projection[CaseBatch]):
     """Folds case events into one status row per case."""
 
     name = "case_status"
     version = 1
     tables = (CASE_STATUS, ITEMS)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
-        **{f"Case.{k}": _case for k in CASE_EVENTS},
-        "Item.Published": _item_published,
-        "Item.Revised": _item_revised,
+        **{f"Case.{k}": fold_case for k in CASE_EVENTS},
+        "Item.Published": item_published,
+        "Item.Revised": item_revised,
     }
     #: Extra column fillers ``(row, event)``, e.g. the clocks' deadline columns.
     row_hooks: ClassVar[list[RowHook]] = []
 
-    def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
+    def begin(self, tx: Tx, events: Sequence[LogEvent]) -> CaseBatch:
         cache = ROW_CACHE if tx.memo.get(WRITE_BEHIND) else LIVE_ROW_CACHE
         rows, items = RowFold(tx, CASE_STATUS, cache=cache), RowFold(tx, ITEMS)
         names: dict[str, str | None] = {}
@@ -298,9 +149,9 @@ class CaseStatusProjection(Projection[_Batch]):
         rows.prefetch(
             (e.aggregate_id,) for e in events if e.aggregate == "Case" and e.type != "Submitted"
         )
-        return _Batch(rows, items, names, tuple(self.row_hooks))
+        return CaseBatch(rows, items, names, tuple(self.row_hooks))
 
-    def finish(self, tx: Tx, state: _Batch) -> None:
+    def finish(self, tx: Tx, state: CaseBatch) -> None:
         state.items.flush()
         state.rows.flush()
 

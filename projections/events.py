@@ -1,0 +1,185 @@
+"""Log events as projections see them: ids, type, actor, times, hashes, lazily decoded state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from casestore.domain.values import BUREAU_TZ
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def tagged_plain(value: Any) -> Any:
+    """The transcoder's tagged JSON as plain JSON values (UUIDs, times and dates as strings)."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((key, inner),) = value.items()
+            if key == "__uuid__":
+                h = str(inner)
+                return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            if key in ("__datetime__", "__date__", "__decimal__"):
+                return inner
+            if key == "__tuple__":
+                return [tagged_plain(v) for v in inner]
+        if "__value__" in value:
+            return {k: tagged_plain(v) for k, v in value["fields"].items()}
+        return {k: tagged_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [tagged_plain(v) for v in value]
+    return value
+
+
+def iso_to_micros(text: str) -> int:
+    """Microseconds since the epoch of an ISO-8601 aware timestamp."""
+    return (datetime.fromisoformat(text) - EPOCH) // timedelta(microseconds=1)
+
+
+def micros_to_datetime(micros: int) -> datetime:
+    """An aware UTC datetime from microseconds since the epoch."""
+    return EPOCH + timedelta(microseconds=micros)
+
+
+_DAY_US = 86_400_000_000
+_BUREAU_OFFSET_US = int(BUREAU_TZ.utcoffset(None).total_seconds()) * 1_000_000  # type: ignore[union-attr]
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def local_day(micros: int) -> date:
+    """The bureau's calendar date (UTC+8, no daylight saving) of an instant."""
+    return date.fromordinal(_EPOCH_ORDINAL + (micros + _BUREAU_OFFSET_US) // _DAY_US)
+
+
+_DAY_ISO: dict[int, str] = {}
+
+
+def local_day_iso(micros: int) -> str:
+    """``local_day(micros).isoformat()``, cached per day (hot in per-day aggregates)."""
+    number = (micros + _BUREAU_OFFSET_US) // _DAY_US
+    text = _DAY_ISO.get(number)
+    if text is None:
+        text = _DAY_ISO[number] = date.fromordinal(_EPOCH_ORDINAL + number).isoformat()
+    return text
+
+
+_TOPIC_PARTS: dict[str, tuple[str, str, str]] = {}
+
+
+def topic_parts(topic: str) -> tuple[str, str, str]:
+    """('Case', 'Submitted', 'Case.Submitted') from 'casestore.domain.case:Case.Submitted'."""
+    parts = _TOPIC_PARTS.get(topic)
+    if parts is None:
+        qualname = topic.rsplit(":", 1)[-1]
+        aggregate, _, kind = qualname.rpartition(".")
+        parts = _TOPIC_PARTS[topic] = (aggregate, kind, f"{aggregate}.{kind}")
+    return parts
+
+
+class LogEvent:
+    """One event of the global log as a projection sees it (state decoded on demand).
+
+    ``key`` is ``"<Aggregate>.<Event>"`` (e.g. ``"Case.Submitted"``), the key of
+    :attr:`Projection.handlers`. ``raw`` is the stored JSON with the transcoder's tags
+    kept (cheap); :meth:`plain` gives a field as plain JSON.
+    """
+
+    __slots__ = (
+        "_actor",
+        "_raw",
+        "aggregate",
+        "aggregate_id",
+        "chain_hash",
+        "event_hash",
+        "key",
+        "position",
+        "recorded_at_us",
+        "state",
+        "topic",
+        "type",
+        "unwrap",
+        "version",
+    )
+
+    def __init__(
+        self,
+        position: int,
+        aggregate_id: str,
+        version: int,
+        topic: str,
+        state: bytes,
+        recorded_at_us: int,
+        event_hash: bytes,
+        chain_hash: bytes,
+        unwrap: Callable[[bytes], bytes] | None = None,
+    ) -> None:
+        self.position = position
+        self.aggregate_id = aggregate_id  # canonical UUID text, as stored in views
+        self.version = version
+        self.topic = topic
+        self.aggregate, self.type, self.key = topic_parts(topic)
+        self.state = state
+        self.recorded_at_us = recorded_at_us
+        self.event_hash = event_hash
+        self.chain_hash = chain_hash
+        self.unwrap = unwrap
+        self._raw: dict[str, Any] | None = None
+        self._actor: dict[str, str] | None = None
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The stored state as tagged JSON (decrypted/decompressed when configured)."""
+        if self._raw is None:
+            data = self.unwrap(self.state) if self.unwrap else self.state
+            self._raw = orjson.loads(data)
+        return self._raw
+
+    def plain(self, field: str, default: Any = None) -> Any:
+        """One field of the event as plain JSON (UUIDs, times and dates as strings)."""
+        value = self.raw.get(field, default)
+        return tagged_plain(value) if isinstance(value, (dict, list)) else value
+
+    def actor(self) -> dict[str, str]:
+        """The actor's staff_id, role, name and window ('' when the event has none).
+
+        Computed once per event and shared: treat it as read-only.
+        """
+        if self._actor is None:
+            try:
+                fields = self.raw["actor"]["fields"]
+                self._actor = {
+                    "staff_id": fields["staff_id"],
+                    "role": fields["role"],
+                    "name": fields["name"],
+                    "window": fields["window"],
+                }
+            except (KeyError, TypeError):  # an event without a (complete) actor
+                actor = self.raw.get("actor")
+                fields = actor.get("fields", {}) if isinstance(actor, dict) else {}
+                self._actor = {
+                    k: str(fields.get(k, "")) for k in ("staff_id", "role", "name", "window")
+                }
+        return self._actor
+
+    @property
+    def occurred_at_us(self) -> int | None:
+        """The claimed business time, when it was entered separately."""
+        value = self.raw.get("occurred_at")
+        if isinstance(value, dict) and "__datetime__" in value:
+            return iso_to_micros(value["__datetime__"])
+        return None
+
+    @property
+    def business_at_us(self) -> int:
+        """``occurred_at`` when given, else ``recorded_at`` (what the domain uses for dates)."""
+        occurred = self.occurred_at_us
+        return self.recorded_at_us if occurred is None else occurred
+
+    @property
+    def recorded_at(self) -> datetime:
+        return micros_to_datetime(self.recorded_at_us)
+
+    def __repr__(self) -> str:
+        return f"LogEvent({self.position}, {self.key}, {self.aggregate_id} v{self.version})"
