@@ -158,12 +158,15 @@ def deadline(
 
 
 @app.command()
-def catalogue(path: Annotated[Path, typer.Argument()] = Path(""), db: DbOpt = None) -> None:
+def catalogue(path: Annotated[Path | None, typer.Argument()] = None, db: DbOpt = None) -> None:
     """Publish or revise catalogue items from a JSON file (default: the bundled demo one)."""
     from casestore.domain import Actor
     from casestore.service import CaseService
 
-    source = path if str(path) else Path(__file__).parent / "data" / "catalogue.json"
+    source = path or Path(__file__).parent / "data" / "catalogue.json"
+    if not source.is_file():
+        err.print(f"[red]no catalogue file at {source}[/red]")
+        raise typer.Exit(2)
     counts = CaseService(_app(db)).load_catalogue(source, Actor("catalogue", "admin"))
     typer.echo(counts)
 
