@@ -9,9 +9,14 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import Mapper, Recording, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from casestore.domain.errors import NotFound
@@ -83,6 +88,21 @@ class CasestoreApp(Application[UUID]):
         }
         super().__init__(full_env)
         self.reader: Repository[UUID] = Repository(self.events)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Like ``Application.save`` for our concrete aggregates, without its
+        runtime-checkable Protocol ``isinstance`` tests (about 40 µs per command)."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            else:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def construct_env(self, name: str, env: Any = None) -> Any:
         # Only our own settings: the process environment must not re-route persistence.
