@@ -41,7 +41,7 @@ types: install
 check: lint types test
 
 bench: install
-	$(VENV)/bin/casestore bench --json bench/results/latest.json
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/casestore bench --json bench/results/latest.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
