@@ -26,7 +26,7 @@ from casestore.timelimits import ClockConfig
 from .deps import ApiState
 from .logs import AccessLog
 from .metrics import ApiMetrics
-from .problems import PROBLEM_BASE, install_error_handlers
+from .problems import PROBLEM_BASE, RefuseNul, install_error_handlers
 from .readside import ReadSide
 from .routes import audit, cases, commands, items, ops, public, reports, stream, web
 from .stream import StreamHub
@@ -94,6 +94,7 @@ def create_app(
     install_error_handlers(app)
     for module in (commands, cases, public, reports, items, audit, stream, ops, web):
         app.include_router(module.router)
+    app.add_middleware(RefuseNul)
     app.add_middleware(AccessLog, observe=_observer(state))
     return app
 
@@ -108,7 +109,7 @@ def _observer(state: ApiState) -> Callable[[str, str, int, float], None]:
 
 def _start_workers(state: ApiState) -> Any:
     """Every registered projection as a thread of this process, woken by our commits."""
-    from casestore.projections.runtime import EmbeddedWorkers  # type: ignore[import-not-found,unused-ignore]
+    from casestore.projections.runtime import EmbeddedWorkers
 
     workers = EmbeddedWorkers(state.store)
     workers.start()

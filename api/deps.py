@@ -1,5 +1,8 @@
 """Request dependencies as ``Annotated`` aliases: state, caller, role gates, headers.
 
+They are ``async def`` on purpose: none of them blocks, and FastAPI would run a plain
+``def`` dependency in the thread pool, a hop per dependency per request.
+
 Read access (commands are gated by ``casestore.domain.roles`` in the service):
 
 | endpoints                                              | roles                       |
@@ -13,7 +16,7 @@ Read access (commands are gated by ``casestore.domain.roles`` in the service):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final
@@ -79,7 +82,7 @@ class ApiState:
         return local_date(self.now())
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
     state: ApiState = request.app.state.casestore
     return state
 
@@ -87,7 +90,7 @@ def get_state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(get_state)]
 
 
-def get_service(state: StateDep) -> CaseService:
+async def get_service(state: StateDep) -> CaseService:
     return state.service
 
 
@@ -107,22 +110,22 @@ def _actor_of(state: ApiState, request: Request, token: str | None) -> Actor:
     return actor
 
 
-def current_actor(
+async def current_actor(
     request: Request,
-    state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     """The caller named by a valid ``Authorization: Bearer`` token (else 401)."""
+    state: ApiState = request.app.state.casestore
     return _actor_of(state, request, credentials.credentials if credentials else None)
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-def role_gate(roles: frozenset[str], what: str) -> Callable[[Actor], Actor]:
+def role_gate(roles: frozenset[str], what: str) -> Callable[[Actor], Awaitable[Actor]]:
     """A dependency admitting only ``roles`` (403 problem otherwise)."""
 
-    def gate(actor: ActorDep) -> Actor:
+    async def gate(actor: ActorDep) -> Actor:
         if actor.role not in roles:
             raise Forbidden(
                 f"role {actor.role!r} may not read {what} (allowed: {sorted(roles)})",
@@ -138,7 +141,7 @@ SupervisionDep = Annotated[Actor, Depends(role_gate(SUPERVISION_READERS, "superv
 AuditDep = Annotated[Actor, Depends(role_gate(AUDIT_READERS, "the audit trail"))]
 
 
-def stream_actor(
+async def stream_actor(
     request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -157,16 +160,21 @@ StreamActorDep = Annotated[Actor, Depends(stream_actor)]
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
+IfMatchHeader = Annotated[
+    str | None,
+    Header(alias="If-Match", description='the case version the command was based on: `"3"`'),
+]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="a retried command with the same key appends once (1-200 printable "
+        "ASCII characters; scoped to the caller's staff id)",
+    ),
+]
 
-def if_match(
-    value: Annotated[
-        str | None,
-        Header(
-            alias="If-Match",
-            description='the case version the command was based on, e.g. `"3"`',
-        ),
-    ] = None,
-) -> int | None:
+
+def parse_if_match(value: str | None) -> int | None:
     """The expected version from ``If-Match: "<version>"`` (400 problem when malformed)."""
     if value is None:
         return None
@@ -176,34 +184,18 @@ def if_match(
     return int(match.group(1))
 
 
-IfMatchDep = Annotated[int | None, Depends(if_match)]
-
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
-def idempotency_key(
-    value: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="a retried command with the same key appends once (1-200 printable "
-            "ASCII characters; scoped to the caller's staff id)",
-        ),
-    ] = None,
-) -> str | None:
-    """The raw ``Idempotency-Key`` (422 problem when not 1-200 printable ASCII)."""
+def parse_idempotency_key(actor: Actor, value: str | None) -> str | None:
+    """The caller-scoped key (422 problem when not 1-200 printable ASCII characters).
+
+    Keys are scoped per caller, so one client can never replay another's result.
+    """
     if value is None:
         return None
     if not _KEY.match(value):
         raise ApiProblem(
             "validation-error", "Idempotency-Key must be 1-200 printable ASCII characters"
         )
-    return value
-
-
-IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]
-
-
-def scoped_key(actor: Actor, key: str | None) -> str | None:
-    """Keys are scoped per caller, so one client can never replay another's result."""
-    return f"{len(actor.staff_id)}:{actor.staff_id}:{key}" if key else None
+    return f"{len(actor.staff_id)}:{actor.staff_id}:{value}"

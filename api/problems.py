@@ -6,7 +6,7 @@ under :data:`PROBLEM_BASE` and never change once published; clients switch on th
 not on ``detail`` text. The tree (most specific class wins)::
 
     invalid-command       422  InvalidCommand: a field value the domain refuses
-    validation-error      422  the request does not match the schema (pydantic)
+    validation-error      422  the request does not match the schema (or has NUL in its URL)
     rule-violation        409  RuleViolation (generic)
     ├── out-of-order      409  OutOfOrder: not allowed at the case's stage
     ├── already-done      409  AlreadyDone: one decision / seal / extension ...
@@ -33,6 +33,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from casestore.auth import InvalidToken
 from casestore.domain.errors import (
@@ -191,6 +192,23 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
         extra={"path": request.url.path, "request_id": request.headers.get("x-request-id")},
     )
     return problem("internal-error", "an internal error occurred", instance=request.url.path)
+
+
+class RefuseNul:
+    """ASGI middleware: a NUL character in the path or query is refused (422) before any
+    route runs; PostgreSQL text cannot hold it, so it must never reach a query."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("query_string", b"").lower() + scope.get("raw_path", b"").lower()
+            if b"%00" in raw or "\x00" in scope.get("path", ""):
+                response = problem("validation-error", "NUL characters are not allowed in the URL")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

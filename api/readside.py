@@ -16,15 +16,15 @@ from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
 
-from casestore.projections.audit import AuditView  # type: ignore[import-not-found,unused-ignore]
-from casestore.projections.base import check_target, physical  # type: ignore[import-not-found,unused-ignore]
-from casestore.projections.bundles import BundleView  # type: ignore[import-not-found,unused-ignore]
-from casestore.projections.case_status import CaseStatusView  # type: ignore[import-not-found,unused-ignore]
-from casestore.projections.casefacts import CaseFacts  # type: ignore[import-not-found,unused-ignore]
-from casestore.projections.compliance import ComplianceView, case_clocks, valid_pauses  # type: ignore[import-not-found,unused-ignore]
-from casestore.projections.db import ViewDB  # type: ignore[import-not-found,unused-ignore]
-from casestore.projections.evaluation import EvaluationView  # type: ignore[import-not-found,unused-ignore]
-from casestore.projections.supervision import SupervisionView  # type: ignore[import-not-found,unused-ignore]
+from casestore.projections.audit import AuditView
+from casestore.projections.base import check_target, physical
+from casestore.projections.bundles import BundleView
+from casestore.projections.case_status import CaseStatusView
+from casestore.projections.casefacts import CaseFacts
+from casestore.projections.compliance import ComplianceView, case_clocks, valid_pauses
+from casestore.projections.db import ViewDB
+from casestore.projections.evaluation import EvaluationView
+from casestore.projections.supervision import SupervisionView
 
 from casestore.domain import Case, Item, item_id
 from casestore.domain.errors import InvalidCommand, NotFound

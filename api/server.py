@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from pathlib import Path
 
 import uvicorn
 
@@ -59,21 +58,11 @@ def has_cases(db_url: str) -> bool:
 
 
 def seed_demo(db_url: str, cases: int) -> None:
-    """Load the bundled catalogue and simulate ``cases`` cases into an empty database."""
-    from casestore.simulate import run_simulation  # type: ignore[import-not-found,unused-ignore]
+    """Simulate ``cases`` cases (catalogue included) into a database without cases."""
+    from casestore.simulate import run_simulation
 
-    import casestore
-    from casestore.domain import Actor
-    from casestore.service import CaseService
-    from casestore.store.application import CasestoreApp
-
-    store = CasestoreApp(db_url)
-    try:
-        source = Path(casestore.__file__).parent / "data" / "catalogue.json"
-        CaseService(store).load_catalogue(source, Actor("catalogue", "admin"))
-    finally:
-        store.close()
-    run_simulation(db_url, cases=cases, seed=1, start=None, days=120, progress=True)
+    summary = run_simulation(db_url, cases=cases, seed=1, start=None, days=120, progress=True)
+    print(f"casestore demo: {summary}", file=sys.stderr)
 
 
 def run_demo(db_url: str, *, host: str, port: int, cases: int) -> None:

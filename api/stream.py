@@ -17,6 +17,7 @@ import contextlib
 import logging
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -43,6 +44,11 @@ class StreamItem:
     case_id: str
     window: str
     data: bytes
+
+    @property
+    def frame(self) -> bytes:
+        """The complete SSE frame (``id``, ``event: status``, ``data``)."""
+        return b"id: %d\r\nevent: status\r\ndata: %s\r\n\r\n" % (self.position, self.data)
 
     def matches(self, case_id: str | None, window: str | None) -> bool:
         return (case_id is None or self.case_id == case_id) and (
@@ -98,6 +104,7 @@ class StreamHub:
         self._advanced = asyncio.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="casestore-stream-hub")
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -116,6 +123,7 @@ class StreamHub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._reader.shutdown(wait=False, cancel_futures=True)
 
     def _on_commit(self, position: int) -> None:
         # Called in the writer's thread right after its commit.
@@ -137,7 +145,9 @@ class StreamHub:
 
     async def _catch_up(self) -> None:
         while True:
-            items, last = await run_in_threadpool(self._read, self.position, 2000)
+            # Its own thread: tailing must not queue behind commands in the shared pool.
+            loop = asyncio.get_running_loop()
+            items, last = await loop.run_in_executor(self._reader, self._read, self.position, 2000)
             if last == self.position:
                 return
             self._items.extend(items)

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Path, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from casestore.domain import Case
-from casestore.domain.errors import CasestoreError, ConcurrencyConflict, NotFound
+from casestore.domain.errors import ConcurrencyConflict, NotFound
 from casestore.domain.index import CaseNumber
 from casestore.domain.values import Actor
 from casestore.service import CommandResult, Submission
@@ -26,10 +26,10 @@ from casestore.store.batch import Duplicate
 from ..deps import (
     ActorDep,
     ApiState,
-    IdempotencyKeyDep,
-    IfMatchDep,
-    StateDep,
-    scoped_key,
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    parse_idempotency_key,
+    parse_if_match,
 )
 from ..problems import ApiProblem, slug_of
 from ..schemas import (
@@ -104,12 +104,13 @@ def _submit(state: ApiState, actor: Actor, body: CaseCreate, key: str | None) ->
 async def submit_case(
     body: CaseCreate,
     actor: ActorDep,
-    state: StateDep,
+    request: Request,
     response: Response,
-    key: IdempotencyKeyDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> SubmissionPublic:
     """A new case with its number and the applicant's query code (shown once)."""
-    scoped = scoped_key(actor, key)
+    state: ApiState = request.app.state.casestore
+    scoped = parse_idempotency_key(actor, idempotency_key)
     result: Submission = await run_in_threadpool(
         _timed, state, "submit", lambda: _submit(state, actor, body, scoped)
     )
@@ -161,16 +162,20 @@ def _execute(
 
 
 def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
+    # Dependencies are kept to the token alone (each one costs a resolution per request):
+    # state comes from the app, headers are parsed here.
     async def endpoint(
         case_id: UUID,
         body: Any,
         actor: ActorDep,
-        state: StateDep,
+        request: Request,
         response: Response,
-        expected: IfMatchDep,
-        key: IdempotencyKeyDep,
+        if_match: IfMatchHeader = None,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> CommandPublic:
-        scoped = scoped_key(actor, key)
+        state: ApiState = request.app.state.casestore
+        expected = parse_if_match(if_match)
+        scoped = parse_idempotency_key(actor, idempotency_key)
         result: CommandResult = await run_in_threadpool(
             _timed,
             state,
@@ -213,5 +218,3 @@ for _action, _model in COMMANDS.items():
         summary=(_model.__doc__ or _action).splitlines()[0],
         operation_id=f"command_{_action.replace('-', '_')}",
     )
-
-__all__ = ["CasestoreError", "router"]

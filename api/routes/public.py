@@ -16,7 +16,7 @@ from casestore.domain import Case
 from casestore.domain.errors import NotFound
 from casestore.domain.values import Actor
 
-from ..deps import ApiState, IdempotencyKeyDep, StateDep, scoped_key
+from ..deps import ApiState, IdempotencyKeyHeader, StateDep, parse_idempotency_key
 from ..schemas import CommandPublic, PublicEvaluateCreate
 from ..views import public_case_view
 from .commands import _timed
@@ -60,10 +60,11 @@ async def public_evaluate(
     body: PublicEvaluateCreate,
     state: StateDep,
     response: Response,
-    key: IdempotencyKeyDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> CommandPublic:
     """Level 1 非常满意 … 5 非常不满意 (GB/T 39046); 4 and 5 open a bad-review clock."""
     applicant = Actor(f"applicant:{case_no}", "applicant")
+    key = parse_idempotency_key(applicant, idempotency_key)
 
     def evaluate() -> Any:
         case = _own_case(state, case_no, code)
@@ -72,7 +73,7 @@ async def public_evaluate(
             case.id,
             applicant,
             {"level": body.level, "channel": "online", "comment": body.comment},
-            idempotency_key=scoped_key(applicant, key),
+            idempotency_key=key,
         )
 
     result = await run_in_threadpool(_timed, state, "evaluate", evaluate)

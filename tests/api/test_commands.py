@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from casestore.api.problems import PROBLEM_BASE
 
 from casestore.domain.roles import PERMISSIONS
-from tests.api.support import APPLICANT, BODIES, LIFECYCLE, STAFF_ROLES, Api, auth, token, walk
+from tests.api.support import (
+    APPLICANT,
+    BODIES,
+    LIFECYCLE,
+    STAFF_ROLES,
+    Api,
+    auth,
+    make_api,
+    token,
+    walk,
+)
 
 ACTIONS = [a for a, _, _ in LIFECYCLE] + ["reject", "withdraw"]
 
@@ -229,3 +240,27 @@ def test_recorded_at_comes_from_the_server_and_occurred_at_from_the_client(api: 
         json={**BODIES["review"], "recorded_at": claimed},
     )
     assert r.status_code == 422
+
+
+def test_nul_in_the_url_is_refused_before_any_route(api: Api) -> None:
+    r = api.get("/cases", "clerk", params={"window": "W\x0001"})
+    assert r.status_code == 422 and problem_type(r) == "validation-error"
+    assert api.get("/items/XK%00", "clerk").status_code == 422
+
+
+def test_an_idempotent_retry_is_answered_after_a_restart(tmp_path: Path) -> None:
+    first = make_api(tmp_path / "restart.db")
+    case = first.submit()
+    key = {"Idempotency-Key": "accept-after-restart"}
+    r1 = first.post(f"/cases/{case['case_id']}/accept", "clerk", json={}, headers=key)
+    first.close()
+    second = make_api(tmp_path / "restart.db")
+    try:
+        head = second.head()
+        r2 = second.post(f"/cases/{case['case_id']}/accept", "clerk", json={}, headers=key)
+        assert r2.status_code == 200 and r2.json()["duplicate"] is True
+        assert r2.json()["position"] == r1.json()["position"]
+        assert r2.json()["version"] == r1.json()["version"] == 2
+        assert second.head() == head
+    finally:
+        second.close()

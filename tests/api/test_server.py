@@ -1,0 +1,95 @@
+"""``casestore serve`` refuses to start without a secret; ``casestore demo`` seeds, prints
+how to get a token, and serves with embedded projection workers."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+CASESTORE = Path(sys.executable).parent / "casestore"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env_without_secret() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "CASESTORE_SECRET"}
+
+
+def test_serve_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(CASESTORE), "serve", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", "1"],
+        env=_env_without_secret(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "CASESTORE_SECRET" in done.stderr and "refusing to start" in done.stderr
+
+
+def test_demo_seeds_prints_a_token_recipe_and_serves(tmp_path: Path) -> None:
+    port = _free_port()
+    log = tmp_path / "demo.log"
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(CASESTORE), "demo", "--db", db, "--port", str(port), "--cases", "40"],
+            env=_env_without_secret(),
+            stdout=out,
+            stderr=out,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        text = log.read_text()
+        secret = re.search(r"export CASESTORE_SECRET=(\S+)", text)
+        assert secret is not None, text[-2000:]
+        assert "casestore token --staff" in text
+        issued = subprocess.run(
+            [str(CASESTORE), "token", "--staff", "S001", "--role", "inspector"],
+            env={**_env_without_secret(), "CASESTORE_SECRET": secret.group(1)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        headers = {"Authorization": f"Bearer {issued.stdout.strip()}"}
+        deadline = time.monotonic() + 60
+        while True:  # the embedded workers catch up with the seeded log
+            health = httpx.get(f"{base}/health", timeout=5).json()
+            lags = [p["lag"] for p in health["projections"].values()]
+            if lags and max(lags) == 0:
+                break
+            assert time.monotonic() < deadline, health
+            time.sleep(0.2)
+        cases = httpx.get(f"{base}/cases", params={"limit": 500}, headers=headers, timeout=10)
+        assert cases.status_code == 200 and len(cases.json()["items"]) >= 40  # + bundle children
+        flags = httpx.get(f"{base}/supervision/flags", headers=headers, timeout=10)
+        assert flags.status_code == 200 and flags.json()["count"] > 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    # uvicorn re-raises SIGTERM after a graceful shutdown.
+    assert proc.returncode in (0, -signal.SIGTERM), log.read_text()[-3000:]
+    assert "Application shutdown complete" in log.read_text()
