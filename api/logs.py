@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import logging.handlers
+import queue
 import secrets
 import sys
 import time
@@ -19,7 +21,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "exc_text"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,21 +39,48 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
         return orjson.dumps(entry, default=str).decode()
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Send ``casestore.*`` and uvicorn's error log to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+access_log = logging.getLogger("casestore.api.access")
+
+
+def configure_logging(level: int = logging.INFO) -> logging.handlers.QueueListener:
+    """Send ``casestore.*`` and uvicorn's error log to stderr as JSON lines.
+
+    The access log (a line per request) goes through a queue to a listener thread that
+    formats and writes it, so a request never waits for a write to stderr; it drains
+    while the server shuts down gracefully. Everything else is written at once (uvicorn
+    re-raises SIGTERM after its shutdown, and a queued line would die with it). Stop the
+    returned listener at exit to flush what is still queued.
+    """
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(JsonFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, stream)
     for name in ("casestore", "uvicorn.error"):
         logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
+        logger.handlers[:] = [stream]
         logger.setLevel(level)
         logger.propagate = False
+    access_log.handlers[:] = [_Enqueue(records)]
+    access_log.propagate = False
+    listener.start()
+    return listener
 
 
-access_log = logging.getLogger("casestore.api.access")
+class _Enqueue(logging.handlers.QueueHandler):
+    """Enqueue the record itself: the listener's handler formats it (as JSON, with extras)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if record.exc_info:  # the traceback cannot cross threads lazily: render it now
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+
 #: Request ids: a random per-process prefix and a counter (uuid4 per request costs an
 #: urandom system call, measurable under load).
 _PREFIX = secrets.token_hex(6)

@@ -20,16 +20,19 @@ _CASE_TOPIC = "casestore.domain.case:Case."
 
 
 def _serve(db_url: str, secret: str, host: str, port: int, workers: bool) -> None:
-    configure_logging()
-    app = create_app(db_url, secret=secret, workers=workers)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,  # AccessLog writes one JSON line per request instead
-        timeout_graceful_shutdown=5,
-    )
+    listener = configure_logging()
+    try:
+        app = create_app(db_url, secret=secret, workers=workers)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,  # AccessLog writes one JSON line per request instead
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        listener.stop()
 
 
 def run_server(db_url: str, *, host: str, port: int, workers: bool) -> None:

@@ -1,9 +1,10 @@
 """The live stream behind ``GET /stream``: status changes read from the log by position.
 
 One :class:`StreamHub` per process tails the log (woken in-process by the recorder's
-commit listeners, and by a short poll for writes from other processes) and keeps the
-most recent items in a buffer. Each client holds a cursor, the last log position it
-has *read* (whether or not its filter let the event through). A client whose cursor
+commit listeners, on PostgreSQL by the NOTIFY every append sends, and by a short poll
+as the fallback for writes from other processes) and keeps the most recent items in a
+buffer. Each client holds a cursor, the last log position it has *read* (whether or not
+its filter let the event through). A client whose cursor
 is older than the buffer reads the log itself. The event ``id`` is the log position,
 so ``Last-Event-ID`` resumes exactly after the last event the client saw: positions
 are assigned without gaps and commit in order, so nothing is skipped or repeated.
@@ -23,6 +24,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from casestore.projections.runtime import NotifyListener
 from starlette.concurrency import run_in_threadpool
 
 from casestore.domain import Case
@@ -105,6 +107,8 @@ class StreamHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="casestore-stream-hub")
+        self._stopping = threading.Event()
+        self._listener: NotifyListener | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -114,16 +118,33 @@ class StreamHub:
         head, _ = await run_in_threadpool(self.store.log.head)
         self.position = self._covered_after = head
         self.store.log.commit_listeners.append(self._on_commit)
+        if self.store.backend == "postgres":
+            # Other processes' commits arrive by NOTIFY (every append sends one), not by
+            # waiting for the next poll.
+            self._listener = NotifyListener(
+                self.store.db_url, lambda: self._on_commit(0), self._stopping
+            )
+            self._listener.start()
         self._task = asyncio.create_task(self._run(), name="casestore-stream-hub")
 
     async def stop(self) -> None:
+        """Stop tailing and wait for the reading thread: the store closes next, and a
+        connection closed under a running read would crash the process."""
+        self._stopping.set()
+        self._wake.set()
         with contextlib.suppress(ValueError):
             self.store.log.commit_listeners.remove(self._on_commit)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._reader.shutdown(wait=False, cancel_futures=True)
+            try:
+                async with asyncio.timeout(10):
+                    await asyncio.shield(self._task)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        await asyncio.to_thread(self._reader.shutdown, wait=True, cancel_futures=True)
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.join, 5.0)
 
     def _on_commit(self, position: int) -> None:
         # Called in the writer's thread right after its commit.
@@ -133,10 +154,15 @@ class StreamHub:
                 loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
-        while True:
+        # Stops on the flag, not only on cancellation: asyncio.wait_for in Python 3.11 can
+        # swallow a cancellation that lands as its timeout fires, and the loop would go on.
+        while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
             self._wake.clear()
+            if self._stopping.is_set():
+                return
             try:
                 await self._catch_up()
             except Exception:  # the store may be briefly unreachable; keep tailing
@@ -218,11 +244,9 @@ class StreamHub:
 
     async def wait_beyond(self, cursor: int, timeout: float) -> None:
         """Return once the hub has read past ``cursor`` (or after ``timeout`` seconds)."""
-        async with self._advanced:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._advanced.wait_for(lambda: self.position > cursor), timeout
-                )
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._advanced:
+                await self._advanced.wait_for(lambda: self.position > cursor)
 
     def case_exists_check(self, case_id: UUID) -> None:
         """Raise NotFound unless ``case_id`` is a case (for a filtered stream)."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Body, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -161,6 +162,22 @@ def _execute(
         ) from None
 
 
+def _command_response(result: CommandResult) -> Response:
+    """The ``CommandPublic`` body, serialised directly (the hot path skips re-validation)."""
+    body = orjson.dumps(
+        {
+            "case_id": str(result.case_id),
+            "version": result.version,
+            "position": result.position,
+            "duplicate": result.duplicate,
+        }
+    )
+    headers = {"ETag": f'"{result.version}"'}
+    if result.duplicate:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(body, media_type="application/json", headers=headers)
+
+
 def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
     # Dependencies are kept to the token alone (each one costs a resolution per request):
     # state comes from the app, headers are parsed here.
@@ -169,10 +186,9 @@ def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
         body: Any,
         actor: ActorDep,
         request: Request,
-        response: Response,
         if_match: IfMatchHeader = None,
         idempotency_key: IdempotencyKeyHeader = None,
-    ) -> CommandPublic:
+    ) -> Response:
         state: ApiState = request.app.state.casestore
         expected = parse_if_match(if_match)
         scoped = parse_idempotency_key(actor, idempotency_key)
@@ -182,15 +198,7 @@ def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
             action,
             lambda: _execute(state, action, case_id, actor, body, expected, scoped),
         )
-        response.headers["ETag"] = f'"{result.version}"'
-        if result.duplicate:
-            response.headers["Idempotent-Replayed"] = "true"
-        return CommandPublic(
-            case_id=result.case_id,
-            version=result.version,
-            position=result.position,
-            duplicate=result.duplicate,
-        )
+        return _command_response(result)
 
     # FastAPI reads the body schema from the signature: give each action its own.
     signature = inspect.signature(endpoint)

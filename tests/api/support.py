@@ -119,9 +119,11 @@ class Api:
         self._runner.close()
 
 
-def make_api(db: Path, *, workers: bool = False) -> Api:
+def make_api(db: Path | str, *, workers: bool = False) -> Api:
+    """An API over a SQLite file (a path) or any database URL, catalogue loaded."""
     clock = SimClock()
-    app = create_app(f"sqlite:///{db}", secret=SECRET, workers=workers, clock=clock)
+    url = db if isinstance(db, str) else f"sqlite:///{db}"
+    app = create_app(url, secret=SECRET, workers=workers, clock=clock)
     state: ApiState = app.state.casestore
     state.service.load_catalogue(CATALOGUE, Actor("catalogue", "admin"))
     return Api(app, clock)
