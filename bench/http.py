@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -247,7 +248,9 @@ def measure_http(db_url: str, clients: int = 32, seconds: float = 10.0) -> dict[
         if not ours.poll(30):
             raise RuntimeError("the SSE probe did not connect")
         ours.recv()
-        out = asyncio.run(_load(server.port, token, slices, seconds))
+        # In a thread of its own: the caller may already run an event loop (a test).
+        with ThreadPoolExecutor(1) as pool:
+            out = pool.submit(asyncio.run, _load(server.port, token, slices, seconds)).result()
         time.sleep(1.0)  # the last events reach the probe
         stop.set()
         seen = ours.recv() if ours.poll(30) else []
