@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,7 @@ from .routes import audit, cases, commands, items, ops, public, reports, stream,
 from .stream import StreamHub
 
 log = logging.getLogger("casestore.api")
+READ_DB_ENV = "CASESTORE_READ_DB"
 
 DESCRIPTION = f"""
 Event-sourced case tracking for a county Administrative Approval Service Bureau
@@ -48,14 +50,20 @@ def create_app(
     secret: str,
     workers: bool = False,
     clock: Callable[[], datetime] | None = None,
+    read_db_url: str | None = None,
 ) -> FastAPI:
-    """An API over the store at ``db_url``; tokens are verified with ``secret``."""
+    """An API over the store at ``db_url``; tokens are verified with ``secret``.
+
+    The projection views are read from ``read_db_url`` (default ``$CASESTORE_READ_DB``,
+    else ``db_url``): a PostgreSQL hot standby of the primary serves them read-only.
+    """
     if not secret:
         raise ValueError("a token signing secret is required (CASESTORE_SECRET)")
     store = CasestoreApp(db_url)
     service = CaseService(store, clock=clock or utc_now)
     clock_config = ClockConfig.load()
-    read = ReadSide(db_url, store, service.calendar, clock_config)
+    views_url = read_db_url or os.environ.get(READ_DB_ENV) or db_url
+    read = ReadSide(views_url, store, service.calendar, clock_config, replica=views_url != db_url)
     state = ApiState(
         db_url=db_url,
         secret=secret,

@@ -5,7 +5,9 @@ Routes never touch projection tables: they call this module, which opens one
 whose projection has not been built yet answers 503 (``unavailable``) naming the
 command that builds it, never 500. ``target`` selects a named copy built beside the
 live view (``casestore project rebuild NAME --until TIME --target T``): the same
-query, as the view stood then.
+query, as the view stood then. With ``replica`` the views are read from a read-only
+copy of the database (a PostgreSQL hot standby fed by streaming replication from the
+primary, where the workers write them); the log itself is still read on the primary.
 """
 
 from __future__ import annotations
@@ -37,13 +39,27 @@ V = TypeVar("V")
 _DECISION_KINDS = ("promised", "statutory", "decision.promised", "decision.statutory")
 
 
+class ReplicaViewDB(ViewDB):
+    """Views on a read-only copy (a hot standby): nothing is created, only read."""
+
+    def ensure_tracking(self) -> None:
+        """The workers created the tracking table on the primary; the standby has it."""
+
+
 class ReadSide:
     """Projection positions and queries for one database."""
 
     def __init__(
-        self, db_url: str, store: CasestoreApp, calendar: WorkingCalendar, config: ClockConfig
+        self,
+        db_url: str,
+        store: CasestoreApp,
+        calendar: WorkingCalendar,
+        config: ClockConfig,
+        *,
+        replica: bool = False,
     ) -> None:
         self.db_url = db_url
+        self.replica = replica
         self.store = store
         self.calendar = calendar
         self.config = config
@@ -56,7 +72,7 @@ class ReadSide:
         """The views' database (opened on first use)."""
         with self._lock:
             if self._db is None:
-                self._db = ViewDB(self.db_url)
+                self._db = (ReplicaViewDB if self.replica else ViewDB)(self.db_url)
             return self._db
 
     def close(self) -> None:

@@ -71,3 +71,22 @@ def test_the_stream_carries_events_written_by_another_process(pg_api: Api) -> No
     r = api.get("/stream", "clerk", params={"after": start, "window": "W09", "limit": 1})
     (event,) = parse_sse(r.text)
     assert event["data"]["case_id"] == str(submitted.case_id)
+
+
+def test_views_can_be_read_from_a_read_only_copy(pg_db_url: str) -> None:
+    """CASESTORE_READ_DB: the views answer from a server that refuses every write (as a
+    hot standby does); here the same database through read-only sessions."""
+    read_only = pg_db_url + "?options=-c%20default_transaction_read_only%3Don"
+    api = make_api(pg_db_url, workers=True, read_db_url=read_only)
+    try:
+        case = api.submit()
+        api.command(case["case_id"], "accept", "clerk", {})
+        api.sync()
+        listed = api.get("/cases", "clerk").json()["items"]
+        assert [r["case_id"] for r in listed] == [case["case_id"]]
+        assert api.get("/compliance/summary", "admin").status_code == 200
+        timeline = api.get(f"/cases/{case['case_id']}/timeline", "auditor").json()
+        assert len(timeline) == 2
+        assert api.get("/health").json()["projections"]["case_status"]["lag"] == 0
+    finally:
+        api.close()
