@@ -234,8 +234,20 @@ class CaseService:
         return case, CaseNumber.register(case_no, case_id, actor, at), code
 
     def _submission_of(self, dup: Duplicate) -> Submission:
-        case = self.app.get(Case, dup.originator_id, version=dup.version)
-        return Submission(case.id, dup.version, dup.position, duplicate=True, case_no=case.case_no)
+        """The first submission under an idempotency key (its key may name the number index).
+
+        The query code is not returned again: only its hash is stored.
+        """
+        case_id, version = dup.originator_id, dup.version
+        try:
+            index = self.app.get(CaseNumber, case_id)
+        except NotFound:
+            pass
+        else:
+            assert index.case_id is not None
+            case_id, version = index.case_id, 1
+        case = self.app.get(Case, case_id, version=version)
+        return Submission(case.id, version, dup.position, duplicate=True, case_no=case.case_no)
 
     def submit_bundle(
         self,

@@ -255,3 +255,13 @@ def test_app_role_cannot_update_or_delete(pg_db_url: str) -> None:
             raw(app_url, statement)
     raw(pg_db_url, f"REVOKE ALL ON {T}, casestore_idempotency FROM {role}")
     raw(pg_db_url, f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_submit_replay_returns_the_first_case(app: CasestoreApp, service: CaseService) -> None:
+    first = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="k-s1")
+    for _ in range(3):  # the stored outcome may name the case or its number index
+        again = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT,
+                               idempotency_key="k-s1")
+        assert (again.case_id, again.case_no, again.duplicate) == (first.case_id, first.case_no,
+                                                                  True)
+    assert len(app.domain_events(first.case_id)) == 1
