@@ -82,6 +82,23 @@ def _party(value: Party | Mapping[str, Any] | None) -> Party | None:
         raise InvalidCommand(f"bad party: {e}") from None
 
 
+class Draws:
+    """Where new ids, case-number suffixes and query codes come from.
+
+    Cryptographic randomness by default; a simulator substitutes a seeded subclass so a
+    history is a function of its seed.
+    """
+
+    def uuid(self) -> UUID:
+        return uuid4()
+
+    def case_suffix(self) -> str:
+        return "".join(secrets.choice(_CROCKFORD) for _ in range(6))
+
+    def query_code(self) -> str:
+        return f"{secrets.randbelow(10**6):06d}"
+
+
 class CaseService:
     """Commands and reads over one :class:`CasestoreApp`."""
 
@@ -93,9 +110,11 @@ class CaseService:
         calendar: WorkingCalendar | None = None,
         seal_id: str = APPROVAL_SEAL_ID,
         bureau_prefix: str = "XY",
+        draws: Draws | None = None,
     ) -> None:
         self.app = app
         self.clock = clock
+        self.draws = draws or Draws()
         self.calendar = calendar or default_calendar()
         self.seal_id = seal_id
         self.bureau_prefix = bureau_prefix
@@ -209,11 +228,9 @@ class CaseService:
         fields: dict[str, Any],
     ) -> tuple[Case, CaseNumber, str]:
         at = self.clock()
-        case_id = uuid4()
-        case_no = f"{self.bureau_prefix}{local_date(at):%Y%m%d}" + "".join(
-            secrets.choice(_CROCKFORD) for _ in range(6)
-        )
-        code = f"{secrets.randbelow(10**6):06d}"
+        case_id = self.draws.uuid()
+        case_no = f"{self.bureau_prefix}{local_date(at):%Y%m%d}{self.draws.case_suffix()}"
+        code = self.draws.query_code()
         agent = _party(fields.pop("agent", None))
         try:
             case = Case.submit(
@@ -266,7 +283,7 @@ class CaseService:
             raise NotFound(f"no bundle {bundle_code}")
         party = _party(applicant)
         assert party is not None
-        bundle_id = uuid4()
+        bundle_id = self.draws.uuid()
         children, saved, codes = {}, [], {}
         for code in spec["items"]:
             self.item(code)

@@ -2,7 +2,7 @@
 
 :class:`~casestore.service.CaseService` draws case ids with ``uuid4`` and case numbers
 and query codes with ``secrets``; a simulated history must be a function of its seed,
-so :class:`SeededCaseService` overrides ``_new_case`` to draw all three from
+so :class:`SeededCaseService` passes :class:`SeededDraws`, which draws all three from
 ``self.rng`` (the simulator points it at each case's own generator). Its commands run
 the service's permission check and handler on an in-memory aggregate and return; the
 simulator collects the pending events of many commands and appends them in one
@@ -20,8 +20,7 @@ from uuid import UUID
 from casestore.domain import Actor, Bundle, Case, InvalidCommand, Party
 from casestore.domain.index import CaseNumber
 from casestore.domain.roles import check_permission
-from casestore.domain.values import local_date
-from casestore.service import _CROCKFORD, CaseService, query_code_hash
+from casestore.service import _CROCKFORD, CaseService, Draws
 from casestore.store.application import CasestoreApp
 
 
@@ -30,15 +29,48 @@ def seeded_uuid(rng: random.Random) -> UUID:
     return UUID(int=rng.getrandbits(128), version=4)
 
 
+class SeededDraws(Draws):
+    """Ids, case-number suffixes and query codes from a settable generator.
+
+    Suffixes are never repeated within a run: the simulator builds many cases before
+    saving them, so the store's collision retry cannot catch a repeat in time.
+    """
+
+    def __init__(self) -> None:
+        self.rng = random.Random(0)
+        self.used_suffixes: set[str] = set()
+
+    def uuid(self) -> UUID:
+        return seeded_uuid(self.rng)
+
+    def case_suffix(self) -> str:
+        while True:
+            suffix = "".join(self.rng.choice(_CROCKFORD) for _ in range(6))
+            if suffix not in self.used_suffixes:
+                self.used_suffixes.add(suffix)
+                return suffix
+
+    def query_code(self) -> str:
+        return f"{self.rng.randrange(10**6):06d}"
+
+
 class SeededCaseService(CaseService):
     """The service with a settable clock (``now``) and seeded ids, numbers and codes."""
 
     def __init__(self, app: CasestoreApp, start: datetime) -> None:
-        super().__init__(app, clock=lambda: self.now)
+        self.seeded = SeededDraws()
+        super().__init__(app, clock=lambda: self.now, draws=self.seeded)
         self.now = start
-        self.rng = random.Random(0)
-        self.used_numbers: set[str] = set()
         self.query_codes: dict[UUID, str] = {}
+
+    @property
+    def rng(self) -> random.Random:
+        """The generator new ids, numbers and codes are drawn from (set per case)."""
+        return self.seeded.rng
+
+    @rng.setter
+    def rng(self, value: random.Random) -> None:
+        self.seeded.rng = value
 
     def _new_case(
         self,
@@ -49,31 +81,11 @@ class SeededCaseService(CaseService):
         bundle_id: UUID | None,
         fields: dict[str, Any],
     ) -> tuple[Case, CaseNumber, str]:
-        at = self.clock()
-        case_id = seeded_uuid(self.rng)
-        while True:
-            suffix = "".join(self.rng.choice(_CROCKFORD) for _ in range(6))
-            case_no = f"{self.bureau_prefix}{local_date(at):%Y%m%d}{suffix}"
-            if case_no not in self.used_numbers:
-                break
-        self.used_numbers.add(case_no)
-        code = f"{self.rng.randrange(10**6):06d}"
-        agent = fields.pop("agent", None)
-        case = Case.submit(
-            case_id=case_id,
-            case_no=case_no,
-            query_code_hash=query_code_hash(case_id, code),
-            item_code=item_code,
-            applicant=party,
-            agent=agent,
-            actor=actor,
-            at=at,
-            occurred_at=occurred_at,
-            bundle_id=bundle_id,
-            **fields,
+        case, index, code = super()._new_case(
+            actor, item_code, party, occurred_at, bundle_id, fields
         )
-        self.query_codes[case_id] = code
-        return case, CaseNumber.register(case_no, case_id, actor, at), code
+        self.query_codes[case.id] = code
+        return case, index, code
 
     def intake(
         self, actor: Actor, item_code: str, party: Party, fields: Mapping[str, Any]
@@ -90,7 +102,7 @@ class SeededCaseService(CaseService):
         """One 一件事 intake: the bundle and its child cases (not saved)."""
         check_permission("submit-bundle", actor)
         spec = self._bundles[bundle_code]
-        bundle_id = seeded_uuid(self.rng)
+        bundle_id = self.draws.uuid()
         children: list[tuple[Case, CaseNumber]] = []
         for code in spec["items"]:
             self.item(code)
