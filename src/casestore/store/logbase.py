@@ -1,0 +1,97 @@
+"""What both casestore recorders share: table names, the log-reading API and the
+group-committing ``insert_events`` (the backends differ only in how a batch commits).
+
+Positions (notification ids) are assigned explicitly under the write lock, one more
+than the last, so the global chain follows id order by construction and there are no
+gaps. Writers are serialised as eventsourcing's are: commit order equals id order,
+which is what lets a tailing reader never skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from casestore.store.batch import AppendRequest, Duplicate, GroupCommitter, Plan
+from casestore.store.integrity import LogRow
+
+EVENTS_TABLE = "casestore_events"
+KEYS_TABLE = "casestore_idempotency"
+APPEND_ONLY_MESSAGE = "casestore: the event log is append-only"
+#: The advisory lock key every casestore writer holds from its first read of the heads
+#: until its commit (an arbitrary constant: "CSEVENTS" in ASCII).
+WRITE_LOCK_KEY = 0x4353_4556_454E_5453
+
+#: The server-side append of one batch (created with the schema, see ``_APPEND_SQL``).
+APPEND_FUNCTION = "casestore_append_v1"
+
+CommitListener = Callable[[int], None]
+_HEADS_CACHED = 50_000
+
+
+class LogReader:
+    """The read API shared by both recorders (log scans, as-of look-ups, keys)."""
+
+    commit_listeners: list[CommitListener]
+
+    def iter_log(
+        self,
+        after: int = 0,
+        *,
+        upto: int | None = None,
+        until_us: int | None = None,
+        page: int = 10_000,
+    ) -> Iterator[LogRow]:
+        """Stream the log in position order; never loads it whole."""
+        raise NotImplementedError
+
+    def version_at(self, originator_id: UUID, micros: int) -> int:
+        """The aggregate's version as recorded by a moment (0 when it did not exist)."""
+        raise NotImplementedError
+
+    def position_at(self, micros: int) -> int:
+        """The last log position recorded by a moment."""
+        raise NotImplementedError
+
+    def version_at_position(self, originator_id: UUID, position: int) -> int:
+        """The aggregate's version as of a log position (0 when it did not exist)."""
+        raise NotImplementedError
+
+    def head(self) -> tuple[int, bytes | None]:
+        """(last position, its chain hash)."""
+        raise NotImplementedError
+
+    def find_key(self, key: str) -> Duplicate | None:
+        """An earlier command's outcome under this idempotency key."""
+        raise NotImplementedError
+
+    def _notify_listeners(self, position: int) -> None:
+        for listener in list(self.commit_listeners):
+            listener(position)
+
+
+class GroupCommitting(LogReader):
+    """``insert_events`` through the group committer; subclasses define ``_commit_batch``."""
+
+    committer: GroupCommitter
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        return self.committer.submit(
+            AppendRequest(stored_events, idempotency_key=kwargs.get("idempotency_key"))
+        )
+
+
+def complete_requests(batch: list[AppendRequest], plan: Plan) -> None:
+    for n, request in enumerate(batch):
+        outcome = plan.outcomes[n]
+        if isinstance(outcome, BaseException):
+            request.error = outcome
+        else:
+            request.positions = outcome

@@ -1,0 +1,469 @@
+"""The PostgreSQL recorder: hash-chained, append-only, one statement per group-commit batch.
+
+Writers serialise on a transaction-scoped advisory lock (see the class docstring) and the
+whole batch is appended by the ``casestore_append_v1`` function defined below.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
+
+from casestore.store.batch import (
+    AppendRequest,
+    Duplicate,
+    DuplicateCommand,
+    GroupCommitter,
+    TimedStoredEvent,
+    VersionConflict,
+    from_micros,
+)
+from casestore.store.integrity import LogRow
+from casestore.store.logbase import (
+    APPEND_FUNCTION,
+    APPEND_ONLY_MESSAGE,
+    EVENTS_TABLE,
+    KEYS_TABLE,
+    WRITE_LOCK_KEY,
+    GroupCommitting,
+)
+
+
+class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
+    """PostgreSQL recorder: hash-chained, append-only, group-committing."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.commit_listeners = []
+        schema = Identifier(self.datastore.schema)
+        table = Identifier(self.events_table_name)
+        keys = Identifier(KEYS_TABLE)
+        self.sql_create_statements[self.create_table_statement_index] = SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+            "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+            "topic text NOT NULL, state bytea NOT NULL, notification_id bigint NOT NULL, "
+            "recorded_at timestamptz NOT NULL, event_hash bytea NOT NULL, "
+            "chain_hash bytea NOT NULL, PRIMARY KEY (originator_id, originator_version))"
+        ).format(schema=schema, table=table)
+        fn = Identifier(f"{self.events_table_name}_refuse_change")
+        self.sql_create_statements += [
+            SQL(
+                "CREATE INDEX IF NOT EXISTS {idx} ON {schema}.{table} USING brin (recorded_at)"
+            ).format(
+                idx=Identifier(f"{self.events_table_name}_recorded_at_brin"),
+                schema=schema,
+                table=table,
+            ),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{keys} (key text PRIMARY KEY, "
+                "originator_id uuid NOT NULL, version bigint NOT NULL, "
+                "position bigint NOT NULL)"
+            ).format(schema=schema, keys=keys),
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{fn}() RETURNS trigger "
+                "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{msg} (% refused)', TG_OP "
+                "USING ERRCODE = 'insufficient_privilege'; END $$"
+            ).format(schema=schema, fn=fn, msg=SQL(APPEND_ONLY_MESSAGE)),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {trg} BEFORE UPDATE OR DELETE ON {schema}.{table} "
+                "FOR EACH ROW EXECUTE FUNCTION {schema}.{fn}()"
+            ).format(
+                trg=Identifier(f"{self.events_table_name}_no_change"),
+                schema=schema,
+                table=table,
+                fn=fn,
+            ),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {trg} BEFORE TRUNCATE ON {schema}.{table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{fn}()"
+            ).format(
+                trg=Identifier(f"{self.events_table_name}_no_truncate"),
+                schema=schema,
+                table=table,
+                fn=fn,
+            ),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {trg} BEFORE UPDATE OR DELETE ON {schema}.{keys} "
+                "FOR EACH ROW EXECUTE FUNCTION {schema}.{fn}()"
+            ).format(trg=Identifier(f"{KEYS_TABLE}_no_change"), schema=schema, keys=keys, fn=fn),
+        ]
+        # Writers serialise on a transaction-scoped advisory lock instead of eventsourcing's
+        # LOCK TABLE ... IN EXCLUSIVE MODE: PostgreSQL grants that table lock only to roles
+        # with UPDATE, DELETE or TRUNCATE rights, which the append-only application role
+        # must not have. Like the table lock, an advisory xact lock is released only after
+        # the commit is visible, so positions still commit in order and a tailing reader
+        # never passes over a position that a still-open transaction could fill.
+        self.lock_table_statements = [
+            SQL("SET LOCAL lock_timeout = '{0}s'").format(self.datastore.lock_timeout),
+            SQL("SELECT pg_advisory_xact_lock({0})").format(WRITE_LOCK_KEY),
+        ]
+        # The insert-function of eventsourcing is never created nor used.
+        del self.sql_create_statements[self.create_insert_function_statement_index]
+        # A batch is one statement: the append function below, called with the batch's
+        # events as literal arrays (simple query protocol: the least client CPU) in an
+        # implicit transaction, so the write lock is held only while the server plans,
+        # hashes, inserts and commits, with no client round trip in between.
+        table_sql = SQL("{0}.{1}").format(schema, table).as_string(None)
+        keys_sql = SQL("{0}.{1}").format(schema, keys).as_string(None)
+        self._append_fn = SQL("{0}.{1}").format(schema, Identifier(APPEND_FUNCTION)).as_string(None)
+        self.sql_create_statements.append(
+            Composed(
+                [
+                    SQL(
+                        _APPEND_SQL.replace("__FUNCTION__", self._append_fn)
+                        .replace("__EVENTS__", table_sql)
+                        .replace("__KEYS__", keys_sql)
+                        .replace("__LOCK__", str(WRITE_LOCK_KEY))
+                        .replace("__CHANNEL__", "'" + self.channel_name.replace("'", "''") + "'")
+                    )
+                ]
+            )
+        )
+        self._lock_timeout = f"{int(self.datastore.lock_timeout or 0)}s"
+        self._sql_last = SQL(
+            "SELECT notification_id, chain_hash FROM {schema}.{table} "
+            "ORDER BY notification_id DESC LIMIT 1"
+        ).format(schema=schema, table=table)
+        self._sql_keys = SQL(
+            "SELECT key, originator_id, version, position FROM {schema}.{keys} WHERE key = ANY(%s)"
+        ).format(schema=schema, keys=keys)
+        self._sql_scan = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state, "
+            "(extract(epoch from recorded_at) * 1000000)::bigint AS us, event_hash, chain_hash "
+            "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
+            "AND recorded_at <= %s ORDER BY notification_id LIMIT %s"
+        ).format(schema=schema, table=table)
+        self._schema, self._table, self._keys = schema, table, keys
+        self.committer = GroupCommitter(self._commit_batch, in_flight=2)
+
+    def create_table(self) -> None:
+        # Several processes may start at once: serialise schema creation.
+        # An application role without DDL rights finds everything in place and stops here.
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                "SELECT count(*) AS n FROM pg_trigger WHERE tgname = ANY(%s)",
+                (
+                    [
+                        f"{self.events_table_name}_no_change",
+                        f"{self.events_table_name}_no_truncate",
+                        f"{KEYS_TABLE}_no_change",
+                    ],
+                ),
+            )
+            row = curs.fetchone()
+            curs.execute(
+                "SELECT count(*) AS n FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace "
+                "WHERE p.proname = %s AND s.nspname = %s",
+                (APPEND_FUNCTION, self.datastore.schema or "public"),
+            )
+            function = curs.fetchone()
+            if row is not None and row["n"] == 3 and function is not None and function["n"]:
+                return
+            curs.execute("SELECT pg_advisory_xact_lock(hashtext('casestore-schema'))")
+            self._create_table(curs)
+
+    def _commit_batch(self, batch: list[AppendRequest]) -> None:
+        """The whole batch in one statement and one round trip (see ``_APPEND_SQL``).
+
+        Every value is written as a literal: integers, UUIDs, hex-decoded bytes, topics
+        checked to be ``module:Class`` names, and escaped idempotency keys.
+        """
+        reqs, oids, versions, topics, states, micros = [], [], [], [], [], []
+        for n, request in enumerate(batch, start=1):
+            for ev in request.events:
+                reqs.append(str(n))
+                oids.append(f"'{ev.originator_id}'")
+                versions.append(str(int(ev.originator_version)))
+                topics.append(f"'{_topic(ev.topic)}'")
+                states.append(f"decode('{ev.state.hex()}','hex')")
+                micros.append(str(ev.recorded_at_us if isinstance(ev, TimedStoredEvent) else 0))
+        keys = [_text(r.idempotency_key) if r.idempotency_key else "NULL" for r in batch]
+        query = (
+            f"SELECT * FROM {self._append_fn}({_array(reqs)}::int[], {_array(oids)}::uuid[], "
+            f"{_array(versions)}::bigint[], {_array(topics)}::text[], {_array(states)}::bytea[], "
+            f"{_array(micros)}::bigint[], {_array(keys)}::text[], '{self._lock_timeout}')"
+        )
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.cursor(row_factory=tuple_row) as curs:
+                    curs.execute(query.encode())
+                    outcomes = curs.fetchall()
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()
+                raise
+        last = 0
+        for n, status, first, oid, version, position, detail in outcomes:
+            request = batch[n - 1]
+            if status == "ok":
+                request.positions = list(range(first, first + len(request.events)))
+                last = max(last, request.positions[-1])
+            elif status == "duplicate":
+                key = request.idempotency_key or ""
+                request.error = DuplicateCommand(Duplicate(key, oid, version, position))
+            else:
+                request.error = VersionConflict(detail)
+        if last:
+            self._notify_listeners(last)
+
+    def iter_log(
+        self,
+        after: int = 0,
+        *,
+        upto: int | None = None,
+        until_us: int | None = None,
+        page: int = 10_000,
+    ) -> Iterator[LogRow]:
+        stop = upto if upto is not None else 2**62
+        until = (
+            _from_us(until_us)
+            if until_us is not None
+            else datetime.max.replace(tzinfo=_from_us(0).tzinfo)
+        )
+        position = after
+        while True:
+            with (
+                self.datastore.get_connection() as conn,
+                conn.cursor(binary=True, row_factory=tuple_row) as curs,
+            ):
+                curs.execute(self._sql_scan, (position, stop, until, page), prepare=True)
+                rows = curs.fetchall()
+            for n, oid, version, topic, state, us, ev_hash, chain in rows:
+                yield LogRow(n, oid, version, topic, bytes(state), us, bytes(ev_hash), bytes(chain))
+            if len(rows) < page:
+                return
+            position = rows[-1][0]
+
+    def version_at(self, originator_id: UUID, micros: int) -> int:
+        return int(
+            self._scalar(
+                SQL(
+                    "SELECT coalesce(max(originator_version), 0) FROM {s}.{t} "
+                    "WHERE originator_id = %s "
+                    "AND recorded_at <= %s"
+                ),
+                (originator_id, _from_us(micros)),
+            )
+        )
+
+    def version_at_position(self, originator_id: UUID, position: int) -> int:
+        return int(
+            self._scalar(
+                SQL(
+                    "SELECT coalesce(max(originator_version), 0) FROM {s}.{t} "
+                    "WHERE originator_id = %s "
+                    "AND notification_id <= %s"
+                ),
+                (originator_id, position),
+            )
+        )
+
+    def position_at(self, micros: int) -> int:
+        return int(
+            self._scalar(
+                SQL(
+                    "SELECT coalesce(max(notification_id), 0) FROM {s}.{t} WHERE recorded_at <= %s"
+                ),
+                (_from_us(micros),),
+            )
+        )
+
+    def head(self) -> tuple[int, bytes | None]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql_last)
+            row = curs.fetchone()
+        return (row["notification_id"], bytes(row["chain_hash"])) if row else (0, None)
+
+    def find_key(self, key: str) -> Duplicate | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql_keys, ([key],))
+            r = curs.fetchone()
+        return Duplicate(r["key"], r["originator_id"], r["version"], r["position"]) if r else None
+
+    def _scalar(self, statement: SQL, params: tuple[Any, ...]) -> Any:
+        query = statement.format(s=self._schema, t=self._table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(query, params)
+            row = curs.fetchone()
+        assert row is not None
+        return next(iter(row.values()))
+
+
+_TOPIC = re.compile(r"^[A-Za-z0-9_.:]+$")
+
+
+def _topic(topic: str) -> str:
+    """A topic (``module:Class.Event``) checked to be safe inside a literal."""
+    if not _TOPIC.match(topic):
+        raise ValueError(f"unexpected characters in topic {topic!r}")
+    return topic
+
+
+def _text(value: str) -> str:
+    """A string literal that is safe whatever ``standard_conforming_strings`` says."""
+    if "\x00" in value:
+        raise ValueError("text may not contain NUL")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _array(literals: Iterator[str] | Any) -> str:
+    items = ",".join(literals)
+    return f"ARRAY[{items}]" if items else "'{}'"
+
+
+def _from_us(micros: int) -> datetime:
+    return from_micros(micros)
+
+
+# The append of one batch on PostgreSQL, run in one implicit transaction: take the write
+# lock (held to the commit, so positions commit in order), queue the NOTIFY, then for
+# each request (events numbered by ``p_req``): an idempotency key used before (in the
+# table or earlier in this batch) makes it a duplicate; an event whose version is not
+# its aggregate's head + 1 makes it a conflict (only that request fails); otherwise its
+# events get the next positions, their event hashes (SHA-256 over the previous hash of
+# the aggregate, the id, version, recorded_at in microseconds, the topic's length and
+# bytes, and the stored state: exactly ``integrity.event_hash``) and chain hashes. One
+# row per request reports the outcome. ``SECURITY INVOKER``: it needs the caller's
+# SELECT and INSERT rights and nothing more.
+_APPEND_SQL = """\
+CREATE OR REPLACE FUNCTION __FUNCTION__(
+    p_req integer[], p_oid uuid[], p_ver bigint[], p_topic text[], p_state bytea[],
+    p_us bigint[], p_keys text[], p_lock_timeout text
+) RETURNS TABLE (req integer, status text, first_position bigint, dup_oid uuid,
+                 dup_version bigint, dup_position bigint, detail text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    n_ev integer := coalesce(array_length(p_oid, 1), 0);
+    genesis bytea := decode(repeat('00', 32), 'hex');
+    last_pos bigint;
+    chain bytea;
+    h_oid uuid[] := '{}';
+    h_ver bigint[] := '{}';
+    h_hash bytea[] := '{}';
+    t_oid uuid[];
+    t_ver bigint[];
+    t_hash bytea[];
+    ev_hash bytea[];
+    o_pos bigint[] := '{}';
+    o_eh bytea[] := '{}';
+    o_ch bytea[] := '{}';
+    o_ev integer[] := '{}';
+    k_key text[] := '{}';
+    k_oid uuid[] := '{}';
+    k_ver bigint[] := '{}';
+    k_pos bigint[] := '{}';
+    e integer := 1;
+    r integer;
+    i integer;
+    j integer;
+    first_ev integer;
+    idx integer;
+    v bigint;
+    prev bytea;
+    tb bytea;
+    conflict text;
+    d record;
+BEGIN
+    PERFORM set_config('lock_timeout', p_lock_timeout, true);
+    PERFORM pg_advisory_xact_lock(__LOCK__);
+    PERFORM pg_notify(__CHANNEL__, '');
+    SELECT t.notification_id, t.chain_hash INTO last_pos, chain
+        FROM __EVENTS__ t ORDER BY t.notification_id DESC LIMIT 1;
+    IF last_pos IS NULL THEN
+        last_pos := 0;
+        chain := genesis;
+    END IF;
+    FOR r IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
+        first_ev := e;
+        WHILE e <= n_ev AND p_req[e] = r LOOP
+            e := e + 1;
+        END LOOP;
+        req := r; status := NULL; first_position := NULL; dup_oid := NULL;
+        dup_version := NULL; dup_position := NULL; detail := NULL;
+        IF p_keys[r] IS NOT NULL THEN
+            idx := array_position(k_key, p_keys[r]);
+            IF idx IS NOT NULL THEN
+                status := 'duplicate'; dup_oid := k_oid[idx]; dup_version := k_ver[idx];
+                dup_position := k_pos[idx];
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            SELECT k.originator_id, k.version, k.position INTO d
+                FROM __KEYS__ k WHERE k.key = p_keys[r];
+            IF FOUND THEN
+                status := 'duplicate'; dup_oid := d.originator_id; dup_version := d.version;
+                dup_position := d.position;
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+        END IF;
+        t_oid := h_oid; t_ver := h_ver; t_hash := h_hash; ev_hash := '{}'; conflict := NULL;
+        FOR i IN first_ev .. e - 1 LOOP
+            idx := array_position(t_oid, p_oid[i]);
+            IF idx IS NULL THEN
+                SELECT t.originator_version, t.event_hash INTO v, prev FROM __EVENTS__ t
+                    WHERE t.originator_id = p_oid[i]
+                    ORDER BY t.originator_version DESC LIMIT 1;
+                IF NOT FOUND THEN
+                    v := 0;
+                    prev := genesis;
+                END IF;
+                t_oid := t_oid || p_oid[i]; t_ver := t_ver || v; t_hash := t_hash || prev;
+                idx := array_length(t_oid, 1);
+            END IF;
+            IF p_ver[i] <> t_ver[idx] + 1 THEN
+                conflict := format('%s is at version %s; the command produced version %s',
+                                   p_oid[i], t_ver[idx], p_ver[i]);
+                EXIT;
+            END IF;
+            tb := convert_to(p_topic[i], 'UTF8');
+            t_hash[idx] := sha256(t_hash[idx] || uuid_send(p_oid[i]) || int8send(p_ver[i])
+                                  || int8send(p_us[i]) || int4send(octet_length(tb)) || tb
+                                  || p_state[i]);
+            t_ver[idx] := p_ver[i];
+            ev_hash := ev_hash || t_hash[idx];
+        END LOOP;
+        IF conflict IS NOT NULL THEN
+            status := 'conflict'; detail := conflict;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        h_oid := t_oid; h_ver := t_ver; h_hash := t_hash;
+        first_position := last_pos + 1;
+        j := 0;
+        FOR i IN first_ev .. e - 1 LOOP
+            j := j + 1;
+            last_pos := last_pos + 1;
+            chain := sha256(chain || ev_hash[j]);
+            o_pos := o_pos || last_pos; o_eh := o_eh || ev_hash[j]; o_ch := o_ch || chain;
+            o_ev := o_ev || i;
+        END LOOP;
+        IF p_keys[r] IS NOT NULL AND e > first_ev THEN
+            k_key := k_key || p_keys[r]; k_oid := k_oid || p_oid[e - 1];
+            k_ver := k_ver || p_ver[e - 1]; k_pos := k_pos || last_pos;
+        END IF;
+        status := 'ok';
+        RETURN NEXT;
+    END LOOP;
+    INSERT INTO __EVENTS__ (notification_id, originator_id, originator_version, topic, state,
+                            recorded_at, event_hash, chain_hash)
+        SELECT u.pos, p_oid[u.ev], p_ver[u.ev], p_topic[u.ev], p_state[u.ev],
+               timestamptz 'epoch' + p_us[u.ev] * interval '1 microsecond', u.eh, u.ch
+        FROM unnest(o_pos, o_ev, o_eh, o_ch) AS u(pos, ev, eh, ch);
+    IF array_length(k_key, 1) > 0 THEN
+        INSERT INTO __KEYS__ (key, originator_id, version, position)
+            SELECT * FROM unnest(k_key, k_oid, k_ver, k_pos);
+    END IF;
+END
+$fn$
+"""
