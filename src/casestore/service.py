@@ -204,7 +204,7 @@ class CaseService:
                 actor, item_code, party, occurred_at, bundle_id, fields
             )
             try:
-                recordings = self.app.save(case, index, idempotency_key=idempotency_key)
+                positions = self.app.append(case, index, idempotency_key=idempotency_key)
             except DuplicateCommand as e:
                 return self._submission_of(e.duplicate)
             except VersionConflict:
@@ -212,7 +212,7 @@ class CaseService:
             return Submission(
                 case.id,
                 case.version,
-                recordings[-1].notification.id,
+                positions[-1],
                 case_no=case.case_no,
                 query_code=code,
             )
@@ -308,7 +308,7 @@ class CaseService:
             actor=actor,
             at=self.clock(),
         )
-        self.app.save(bundle, *saved, idempotency_key=idempotency_key)
+        self.app.append(bundle, *saved, idempotency_key=idempotency_key)
         return {
             "bundle_id": bundle_id,
             "children": {
@@ -360,7 +360,7 @@ class CaseService:
             except TypeError as e:
                 raise InvalidCommand(f"{action}: {e}") from None
             try:
-                recordings = self.app.save(case, idempotency_key=idempotency_key)
+                positions = self.app.append(case, idempotency_key=idempotency_key)
             except DuplicateCommand as e:
                 d = e.duplicate
                 return CommandResult(d.originator_id, d.version, d.position, duplicate=True)
@@ -371,7 +371,7 @@ class CaseService:
                 continue
             except IntegrityError as e:  # pragma: no cover - defensive
                 raise ConcurrencyConflict(str(e)) from None
-            return CommandResult(case.id, case.version, recordings[-1].notification.id)
+            return CommandResult(case.id, case.version, positions[-1])
         raise ConcurrencyConflict(f"case {case_id} changed meanwhile")  # pragma: no cover
 
     def _supplement_request(self, case: Case, *, missing: list[str], **k: Any) -> None:

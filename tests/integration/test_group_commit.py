@@ -172,17 +172,21 @@ def test_a_conflict_fails_only_its_own_request() -> None:
 
 @pytest.mark.parametrize("in_flight", [1, 2])
 def test_with_two_in_flight_the_next_batch_starts_while_one_commits(in_flight: int) -> None:
-    """``in_flight=2``: a request arriving while a batch commits leads its own batch at
-    once (PostgreSQL then waits for the write lock server-side); ``in_flight=1``: it
-    waits for the commit. Either way both complete with their own outcomes."""
+    """``in_flight=2``: requests arriving while a batch commits send their own batch at
+    once when there are at least two of them (PostgreSQL then waits for the write lock
+    server-side) — a lone request waits for the commit in flight instead, so it does
+    not cost a transaction of its own; ``in_flight=1``: they always wait for the
+    commit. Either way every request completes with its own outcome."""
     release_first = threading.Event()
     first_committing = threading.Event()
     second_committed = threading.Event()
     calls: list[int] = []
+    sizes: list[int] = []
 
     def commit(batch: list[AppendRequest]) -> None:
         n = len(calls)
         calls.append(n)
+        sizes.append(len(batch))
         if n == 0:
             first_committing.set()
             assert release_first.wait(10)
@@ -202,8 +206,48 @@ def test_with_two_in_flight_the_next_batch_starts_while_one_commits(in_flight: i
     assert first_committing.wait(10)
     t2 = threading.Thread(target=submit, args=("b",))
     t2.start()
+    assert not second_committed.wait(0.3)  # alone, b waits for a's commit
+    t3 = threading.Thread(target=submit, args=("c",))
+    t3.start()
     assert second_committed.wait(0.5 if in_flight == 1 else 10) == (in_flight == 2)
     release_first.set()
-    t1.join(10)
-    t2.join(10)
-    assert results == {"a": [0], "b": [1]}
+    for thread in (t1, t2, t3):
+        thread.join(10)
+    assert results == {"a": [0], "b": [1], "c": [1]}
+    assert sizes == [1, 2]
+
+
+def test_writers_with_their_own_caches_interleave_without_a_stale_decision(db_url: str) -> None:
+    """Two applications on one store (two processes' worth of caches) append to the same
+    aggregates in turn. Each recorder's cached head goes stale every time the other one
+    writes; neither may then write a wrong position, chain or version, nor report a
+    conflict that is not one, nor accept a version that is taken."""
+    from uuid import uuid4
+
+    from casestore.store.application import CasestoreApp
+    from casestore.store.batch import TimedStoredEvent, VersionConflict
+
+    one, two = CasestoreApp(db_url), CasestoreApp(db_url)
+    try:
+        ids = [uuid4(), uuid4()]
+
+        def event(oid: UUID, version: int) -> TimedStoredEvent:
+            return TimedStoredEvent(oid, version, "t:E", b"{}", 1_700_000_000_000_000 + version)
+
+        positions: list[int] = []
+        for version in range(1, 9):
+            writer = (one, two)[version % 2]
+            for oid in ids:
+                positions += writer.recorder.insert_events([event(oid, version)])
+        assert positions == list(range(positions[0], positions[0] + 16))
+        # ``one`` last wrote version 7; version 8 is taken by ``two``: a real conflict.
+        with pytest.raises(VersionConflict):
+            one.recorder.insert_events([event(ids[0], 8)])
+        # ``one`` has not seen version 8, yet version 9 is right: no false conflict.
+        assert one.recorder.insert_events([event(ids[0], 9)]) == [positions[-1] + 1]
+        report = verify(one)
+        assert report.ok, report.findings
+        assert report.events == positions[-1] + 1
+    finally:
+        one.close()
+        two.close()

@@ -70,13 +70,15 @@ def require(condition: bool, message: str, **context: object) -> None:
 
 def require_text(value: str, name: str) -> str:
     """A non-blank string, stripped."""
-    require(isinstance(value, str) and bool(value.strip()), f"{name} must not be blank")
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidCommand(f"{name} must not be blank")
     return value.strip()
 
 
 def require_choice(value: str, choices: frozenset[str], name: str) -> str:
     """One of a closed vocabulary."""
-    require(value in choices, f"{name} must be one of {sorted(choices)}, got {value!r}")
+    if value not in choices:  # the message is built only when it is needed
+        raise InvalidCommand(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
 
 

@@ -12,11 +12,10 @@ from uuid import UUID
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
-    ProcessingEvent,
     Repository,
 )
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Mapper, Recording, StoredEvent, Transcoder
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from casestore.domain.errors import NotFound
@@ -34,16 +33,33 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class TimedMapper(Mapper[UUID]):
-    """Keeps each event's timestamp (``recorded_at``) beside its stored bytes."""
+    """Keeps each event's timestamp (``recorded_at``) beside its stored bytes.
+
+    The same state, topic and bytes as eventsourcing's ``Mapper.to_stored_event``, in
+    one step: the topic is looked up once per event class and the stored event is
+    built once (this runs for every event a command appends).
+    """
+
+    _topics: ClassVar[dict[type[Any], tuple[str, int]]] = {}
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        stored = super().to_stored_event(domain_event)
+        cls = type(domain_event)
+        known = self._topics.get(cls)
+        if known is None:
+            known = self._topics[cls] = (get_topic(cls), getattr(cls, "class_version", 1))
+        topic, class_version = known
+        state = dict(domain_event.__dict__)
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        if class_version > 1:
+            state["class_version"] = class_version
+        data = self.transcoder.encode(state)
+        if self.compressor:
+            data = self.compressor.compress(data)
+        if self.cipher:
+            data = self.cipher.encrypt(data)
         return TimedStoredEvent(
-            stored.originator_id,
-            stored.originator_version,
-            stored.topic,
-            stored.state,
-            to_micros(domain_event.timestamp),
+            originator_id, originator_version, topic, data, to_micros(domain_event.timestamp)
         )
 
 
@@ -89,20 +105,41 @@ class CasestoreApp(Application[UUID]):
         super().__init__(full_env)
         self.reader: Repository[UUID] = Repository(self.events)
 
-    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """Like ``Application.save`` for our concrete aggregates, without its
-        runtime-checkable Protocol ``isinstance`` tests (about 40 µs per command)."""
-        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+    def append(self, *objs: Any, **kwargs: Any) -> list[int]:
+        """Append the pending events of ``objs`` in one transaction; their log positions.
+
+        The command path's ``save``: what ``Application.save`` does for our aggregates,
+        written out lean because every command pays for it — no runtime-checkable
+        Protocol ``isinstance`` tests, no ``Recording``/``Notification`` objects, no
+        snapshots (off) and no in-process ``notify`` (nothing follows an application that
+        way here: the read side tails the log, woken by the recorders' commit listeners).
+        Saved aggregates go into the command cache, as ``Application._record`` puts them.
+        ``save`` itself stays eventsourcing's, for code that wants its recordings.
+        """
+        events: list[Any] = []
+        aggregates: list[Aggregate] = []
         for obj in objs:
             if isinstance(obj, Aggregate):
-                processing_event.events.extend(obj.collect_events())
-                processing_event.aggregates[obj.id] = obj
+                events.extend(obj.collect_events())
+                aggregates.append(obj)
+            elif hasattr(obj, "originator_version"):  # a domain event, saved as it is
+                events.append(obj)
             else:
-                processing_event.collect_events(obj)
-        processing_event.saved_kwargs.update(kwargs)
-        recordings = self._record(processing_event)
-        self._notify(recordings)
-        return recordings
+                raise TypeError(f"cannot save a {type(obj).__name__}")
+        to_stored = self.mapper.to_stored_event
+        positions = self.recorder.insert_events([to_stored(e) for e in events], **kwargs)
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate in aggregates:
+                cache.put(aggregate.id, aggregate)
+        return list(positions or ())
+
+    def close(self) -> None:
+        """Close the recorder's own connections, then eventsourcing's."""
+        closer = getattr(self.recorder, "close", None)
+        if callable(closer):
+            closer()
+        super().close()
 
     def construct_env(self, name: str, env: Any = None) -> Any:
         # Only our own settings: the process environment must not re-route persistence.

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -60,16 +61,24 @@ class VersionConflict(IntegrityError):
     """An aggregate moved on since the command read it."""
 
 
-@dataclass
 class AppendRequest:
-    """One caller's events, waiting to be committed with others."""
+    """One caller's events, waiting to be committed with others.
 
-    events: Sequence[StoredEvent]
-    idempotency_key: str | None = None
-    positions: list[int] | None = None
-    error: BaseException | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-    promoted: bool = False  # woken to lead the next batch
+    ``done`` is a lock created held: the committer releases it once the request is
+    complete (or promoted to lead), and a waiting caller blocks by acquiring it. A bare
+    lock rather than a ``threading.Event``: one is made per command.
+    """
+
+    __slots__ = ("done", "error", "events", "idempotency_key", "positions", "promoted")
+
+    def __init__(self, events: Sequence[StoredEvent], idempotency_key: str | None = None) -> None:
+        self.events = events
+        self.idempotency_key = idempotency_key
+        self.positions: list[int] | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.promoted = False  # woken to lead the next batch
 
     @property
     def originator_ids(self) -> set[UUID]:
@@ -121,7 +130,7 @@ def plan_batch(
             plan.outcomes[n] = DuplicateCommand(seen_keys[request.idempotency_key])
             continue
         trial: dict[UUID, tuple[int, bytes]] = {}
-        rows: list[Row] = []
+        hashed: list[tuple[UUID, Any, bytes]] = []
         conflict: str | None = None
         # The caller's order is kept (eventsourcing gives each aggregate's events in
         # version order), so a batch written in time order reads back in time order.
@@ -134,38 +143,35 @@ def plan_batch(
                     f"{ev.originator_version}"
                 )
                 break
-            micros = ev.recorded_at_us if isinstance(ev, TimedStoredEvent) else 0
+            micros = getattr(ev, "recorded_at_us", 0)
             ev_hash = event_hash(prev, oid, ev.originator_version, ev.topic, ev.state, micros)
             trial[oid] = (ev.originator_version, ev_hash)
-            rows.append(
-                Row(0, oid, ev.originator_version, ev.topic, ev.state, micros, ev_hash, b"")
-            )
+            hashed.append((oid, ev, ev_hash))
         if conflict is not None:
             plan.outcomes[n] = VersionConflict(conflict)
             continue
         positions = []
-        for row in rows:
+        for oid, ev, ev_hash in hashed:
             position += 1
-            chain = chain_hash(chain, row.event_hash)
+            chain = chain_hash(chain, ev_hash)
             plan.rows.append(
                 Row(
                     position,
-                    row.originator_id,
-                    row.version,
-                    row.topic,
-                    row.state,
-                    row.recorded_at_us,
-                    row.event_hash,
+                    oid,
+                    ev.originator_version,
+                    ev.topic,
+                    ev.state,
+                    getattr(ev, "recorded_at_us", 0),
+                    ev_hash,
                     chain,
                 )
             )
             positions.append(position)
         heads.update(trial)
         plan.outcomes[n] = positions
-        if request.idempotency_key and rows:
-            dup = Duplicate(
-                request.idempotency_key, rows[-1].originator_id, rows[-1].version, position
-            )
+        if request.idempotency_key and hashed:
+            last_oid, last_ev, _ = hashed[-1]
+            dup = Duplicate(request.idempotency_key, last_oid, last_ev.originator_version, position)
             seen_keys[request.idempotency_key] = dup
             plan.keys.append((dup.key, dup.originator_id, dup.version, dup.position))
     return plan
@@ -181,10 +187,16 @@ class GroupCommitter:
     uncontended caller commits its own request directly, with no thread hand-off.
 
     With ``in_flight=2`` the lead passes as soon as a batch is taken, and the next
-    leader takes its own batch once one of the two slots is free: one transaction
-    commits while the next already waits at the database for the write lock (on
-    PostgreSQL that wait is server-side and ends the moment the commit does). The
-    database's write lock keeps commit order equal to position order either way.
+    leader may send its batch while the first still commits: it waits at the database
+    for the write lock (on PostgreSQL that wait is server-side and ends the moment the
+    commit does), which saves the client's round trip between two commits. It does so
+    only once it has gathered half as many requests as the last two batches held on
+    average (at least two);
+    until then it waits for the commit in flight and takes everything queued when it
+    ends. Without that gate a lone request would overlap every large batch, and the
+    writers would settle into batches of one and of all-but-one, paying a commit for
+    a single command every other time. The database's write lock keeps commit order
+    equal to position order either way.
     """
 
     def __init__(
@@ -196,11 +208,14 @@ class GroupCommitter:
     ) -> None:
         self._commit = commit
         self._max_batch = max_batch
+        self._max_in_flight = in_flight
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._queue: list[AppendRequest] = []
         self._leading = False
-        self._slots = threading.BoundedSemaphore(in_flight)
-        self._early = in_flight > 1
+        self._in_flight = 0
+        self._recent = [0, 0]  # sizes of the last two batches
+        self._waiting_for = 0  # queue length the waiting leader needs to overlap (0: none)
 
     def submit(self, request: AppendRequest) -> list[int]:
         """Block until the request's transaction committed (or failed)."""
@@ -209,20 +224,30 @@ class GroupCommitter:
             lead = not self._leading
             if lead:
                 self._leading = True
+            elif self._waiting_for and len(self._queue) >= self._waiting_for:
+                self._changed.notify()
         if not lead:
-            request.done.wait()
+            request.done.acquire()  # released when complete, or when promoted to lead
             if not request.promoted:
                 return self._result(request)
-            request.done.clear()
         self._lead()
         return self._result(request)
 
     def _lead(self) -> None:
-        self._slots.acquire()
         with self._lock:
+            while self._in_flight:
+                if self._in_flight < self._max_in_flight:
+                    enough = max(2, sum(self._recent) // 4)
+                    if len(self._queue) >= enough:
+                        break
+                    self._waiting_for = enough
+                self._changed.wait()
+            self._waiting_for = 0
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
-        if self._early:
+            self._in_flight += 1
+            self._recent = [self._recent[1], len(batch)]
+        if self._max_in_flight > 1:
             self._pass_lead()
         try:
             self._commit(batch)
@@ -231,10 +256,12 @@ class GroupCommitter:
                 if request.positions is None and request.error is None:
                     request.error = e
         finally:
-            self._slots.release()
+            with self._lock:
+                self._in_flight -= 1
+                self._changed.notify()
             for request in batch:
-                request.done.set()
-            if not self._early:
+                request.done.release()
+            if self._max_in_flight == 1:
                 self._pass_lead()
 
     def _pass_lead(self) -> None:
@@ -245,7 +272,7 @@ class GroupCommitter:
                 return
             successor = self._queue[0]
             successor.promoted = True
-        successor.done.set()
+        successor.done.release()
 
     @staticmethod
     def _result(request: AppendRequest) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -13,9 +14,10 @@ from casestore.store.batch import (
     AppendRequest,
     Duplicate,
     GroupCommitter,
+    Plan,
     plan_batch,
 )
-from casestore.store.integrity import LogRow
+from casestore.store.integrity import GENESIS, LogRow
 from casestore.store.logbase import (
     _HEADS_CACHED,
     APPEND_ONLY_MESSAGE,
@@ -25,6 +27,9 @@ from casestore.store.logbase import (
     complete_requests,
 )
 
+#: Rows per INSERT statement (8 columns each, far below SQLite's variable limit).
+_ROWS_PER_INSERT = 200
+
 
 class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
     """SQLite recorder with the same chain, triggers and group commit (BEGIN IMMEDIATE)."""
@@ -33,10 +38,13 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         super().__init__(datastore, events_table_name)
         self.commit_listeners = []
         self.committer = GroupCommitter(self._commit_batch)
-        #: (version, event hash) of aggregates this recorder appended to, valid while the
-        #: log ends at ``_known_position`` (the position of this recorder's last commit).
+        #: (version, event hash) of aggregates this recorder appended to or read under the
+        #: write lock, and the log's (last position, chain hash) after this recorder's
+        #: last commit: valid until another writer appends (see ``_commit_batch``).
         self._heads: dict[UUID, tuple[int, bytes]] = {}
-        self._known_position = -1
+        self._last: tuple[int, bytes] | None = None
+        self._insert_statements: dict[int, str] = {}
+        self._writer: sqlite3.Connection | None = None
 
     def construct_create_table_statements(self) -> list[str]:
         t = self.events_table_name
@@ -59,51 +67,123 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         ]
 
     def _commit_batch(self, batch: list[AppendRequest]) -> None:
-        """One ``BEGIN IMMEDIATE`` transaction for the whole batch.
+        """One transaction for the whole batch.
 
-        Heads come from an in-process cache of this recorder's own commits while the last
-        position shows nobody else appended since (any other writer empties it), else
-        from the table. SQLite's busy wait polls, so one transaction at a time.
+        Fast path: while this recorder's cache knows the log's last position and chain
+        and the heads of every aggregate in the batch, the batch is planned in process
+        and written by one multi-row INSERT (its own transaction) that claims the next
+        positions; idempotency keys go in with it inside ``BEGIN IMMEDIATE``. If any other
+        writer appended meanwhile, the first of those positions is taken (positions are
+        gap-free), the statement fails as a whole, and the batch is redone carefully.
+
+        Careful path: ``BEGIN IMMEDIATE``, read the last position, the heads and the keys
+        under the write lock, plan, insert, commit (SQLite's busy wait polls, so one
+        transaction at a time).
         """
-        t = self.events_table_name
         keys = [r.idempotency_key for r in batch if r.idempotency_key]
-        with self.datastore.get_connection(commit=True) as conn:
-            c = _raw(conn)
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                last = c.execute(
-                    f"SELECT notification_id, chain_hash FROM {t} "
-                    "ORDER BY notification_id DESC LIMIT 1"
-                ).fetchone()
-                last_position = last[0] if last else 0
-                if last_position != self._known_position or len(self._heads) > _HEADS_CACHED:
-                    self._heads.clear()
-                heads: dict[UUID, tuple[int, bytes]] = {}
-                for oid in {oid for r in batch for oid in r.originator_ids}:
-                    head = self._heads.get(oid)
-                    if head is None:
-                        row = c.execute(
-                            f"SELECT originator_version, event_hash FROM {t} "
-                            "WHERE originator_id=? ORDER BY originator_version DESC LIMIT 1",
-                            (oid.hex,),
-                        ).fetchone()
-                        head = (row[0], bytes(row[1])) if row else None
-                    if head is not None:
-                        heads[oid] = head
-                used = {}
-                for key in keys:
-                    r = c.execute(
-                        f"SELECT key, originator_id, version, position FROM "
-                        f"{KEYS_TABLE} WHERE key=?",
-                        (key,),
+        with self._write_connection() as c:
+            plan = self._fast_plan(batch)
+            if plan is not None:
+                try:
+                    self._write(c, plan, explicit=bool(plan.keys))
+                except sqlite3.IntegrityError:
+                    plan = None  # someone else appended (or used a key): redo carefully
+                    self._forget()
+                except BaseException:
+                    self._forget()
+                    raise
+            if plan is None:
+                plan = self._careful(c, batch, keys)
+        for row in plan.rows:
+            self._heads[row.originator_id] = (row.version, row.event_hash)
+        if plan.rows:
+            last = plan.rows[-1]
+            self._last = (last.position, last.chain_hash)
+        complete_requests(batch, plan)
+        if plan.rows:
+            self._notify_listeners(plan.rows[-1].position)
+
+    def _fast_plan(self, batch: list[AppendRequest]) -> Plan | None:
+        """The batch planned from the cache alone, or None when the cache cannot tell."""
+        if self._last is None or len(self._heads) > _HEADS_CACHED:
+            return None
+        heads = self._heads
+        for request in batch:
+            for ev in request.events:
+                oid = ev.originator_id
+                if ev.originator_version != 1 and (
+                    oid not in heads if isinstance(oid, UUID) else UUID(str(oid)) not in heads
+                ):
+                    return None  # an aggregate this recorder has not written: read its head
+        position, chain = self._last
+        plan = plan_batch(batch, heads, position, chain, {})
+        if any(isinstance(outcome, BaseException) for outcome in plan.outcomes.values()):
+            return None  # a conflict: confirm it against the table, not the cache
+        return plan
+
+    def _careful(self, c: sqlite3.Connection, batch: list[AppendRequest], keys: list[str]) -> Plan:
+        t = self.events_table_name
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            last = c.execute(
+                f"SELECT notification_id, chain_hash FROM {t} ORDER BY notification_id DESC LIMIT 1"
+            ).fetchone()
+            last_position = last[0] if last else 0
+            last_chain = bytes(last[1]) if last else None
+            if self._last is None or self._last[0] != last_position:
+                self._heads.clear()  # another writer appended: cached heads may be stale
+            heads: dict[UUID, tuple[int, bytes]] = {}
+            for oid in {oid for r in batch for oid in r.originator_ids}:
+                head = self._heads.get(oid)
+                if head is None:
+                    row = c.execute(
+                        f"SELECT originator_version, event_hash FROM {t} "
+                        "WHERE originator_id=? ORDER BY originator_version DESC LIMIT 1",
+                        (oid.hex,),
                     ).fetchone()
-                    if r:
-                        used[r[0]] = Duplicate(r[0], UUID(r[1]), r[2], r[3])
-                plan = plan_batch(
-                    batch, heads, last_position, bytes(last[1]) if last else None, used
-                )
-                rows = [
-                    (
+                    head = (row[0], bytes(row[1])) if row else None
+                if head is not None:
+                    heads[oid] = head
+            used = {}
+            for key in keys:
+                r = c.execute(
+                    f"SELECT key, originator_id, version, position FROM {KEYS_TABLE} WHERE key=?",
+                    (key,),
+                ).fetchone()
+                if r:
+                    used[r[0]] = Duplicate(r[0], UUID(r[1]), r[2], r[3])
+            plan = plan_batch(batch, heads, last_position, last_chain, used)
+            self._write(c, plan, explicit=False)
+            c.execute("COMMIT")
+        except BaseException:
+            self._forget()
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        if len(self._heads) > _HEADS_CACHED:
+            self._heads.clear()
+        self._heads.update(heads)
+        self._last = (last_position, last_chain or GENESIS)
+        return plan
+
+    def _write(self, c: sqlite3.Connection, plan: Plan, *, explicit: bool) -> None:
+        """Insert a plan's rows (and keys); ``explicit`` wraps them in BEGIN IMMEDIATE/COMMIT.
+
+        The rows go in as one multi-row INSERT: outside an explicit transaction that
+        single statement is a transaction of its own, so it lands whole or not at all.
+        """
+        rows = plan.rows
+        if explicit:
+            c.execute("BEGIN IMMEDIATE")
+        try:
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start : start + _ROWS_PER_INSERT]
+                if len(rows) > _ROWS_PER_INSERT and not explicit and not c.in_transaction:
+                    c.execute("BEGIN IMMEDIATE")  # a large batch: several statements, one txn
+                    explicit = True
+                values: list[Any] = []
+                for r in chunk:
+                    values += (
                         r.position,
                         r.originator_id.hex,
                         r.version,
@@ -113,34 +193,65 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                         r.event_hash,
                         r.chain_hash,
                     )
-                    for r in plan.rows
-                ]
-                insert = (
-                    f"INSERT INTO {t} (notification_id, originator_id, originator_version, "
-                    "topic, state, recorded_at, event_hash, chain_hash) VALUES (?,?,?,?,?,?,?,?)"
+                c.execute(self._insert_sql(len(chunk)), values)
+            if plan.keys:
+                c.executemany(
+                    f"INSERT INTO {KEYS_TABLE} VALUES (?,?,?,?)",
+                    [(k, o.hex, v, p) for k, o, v, p in plan.keys],
                 )
-                if len(rows) == 1:
-                    c.execute(insert, rows[0])
-                elif rows:
-                    c.executemany(insert, rows)
-                if plan.keys:
-                    c.executemany(
-                        f"INSERT INTO {KEYS_TABLE} VALUES (?,?,?,?)",
-                        [(k, o.hex, v, p) for k, o, v, p in plan.keys],
-                    )
+            if explicit:
                 c.execute("COMMIT")
-            except BaseException:
-                self._heads.clear()
-                self._known_position = -1
-                if c.in_transaction:
-                    c.execute("ROLLBACK")
-                raise
-        for row in plan.rows:
-            self._heads[row.originator_id] = (row.version, row.event_hash)
-        self._known_position = plan.rows[-1].position if plan.rows else last_position
-        complete_requests(batch, plan)
-        if plan.rows:
-            self._notify_listeners(plan.rows[-1].position)
+        except BaseException:
+            if explicit and c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+
+    def _insert_sql(self, count: int) -> str:
+        sql = self._insert_statements.get(count)
+        if sql is None:
+            sql = self._insert_statements[count] = (
+                f"INSERT INTO {self.events_table_name} (notification_id, originator_id, "
+                "originator_version, topic, state, recorded_at, event_hash, chain_hash) VALUES "
+                + ",".join(["(?,?,?,?,?,?,?,?)"] * count)
+            )
+        return sql
+
+    def _forget(self) -> None:
+        """Distrust the cache: the next batch reads the log's head and heads again."""
+        self._heads.clear()
+        self._last = None
+
+    @contextmanager
+    def _write_connection(self) -> Iterator[sqlite3.Connection]:
+        """This recorder's own writer connection (file databases), with a statement cache.
+
+        eventsourcing's pooled connections cache one prepared statement; the writer uses
+        a handful per batch. In-memory databases keep using the pool (shared-cache
+        connections must not write concurrently).
+        """
+        pool = self.datastore.pool
+        if pool.is_sqlite_memory_mode:
+            with self.datastore.get_connection(commit=True) as conn:
+                yield _raw(conn)
+            return
+        if self._writer is None:
+            writer = sqlite3.connect(
+                pool.db_name,
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+                cached_statements=64,
+                timeout=float(pool.lock_timeout or 5),
+            )
+            writer.execute("PRAGMA journal_mode=WAL")
+            self._writer = writer
+        yield self._writer
+
+    def close(self) -> None:
+        """Close the writer connection (the pool is closed with the datastore)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def iter_log(
         self,

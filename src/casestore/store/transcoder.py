@@ -23,28 +23,61 @@ _VALUE_CLASSES: dict[str, type[Any]] = {cls.__name__: cls for cls in VALUE_TYPES
 
 
 def _encode(obj: Any) -> Any:
-    if obj is None or isinstance(obj, (str, bool, int, float)):
+    """The JSON-ready form of one value: dispatched on its exact type (the hot path of
+    every write), with the ``isinstance`` walk kept only for subclasses."""
+    kind = type(obj)
+    if kind in _PLAIN:
         return obj
-    if isinstance(obj, dict):
-        return {str(k): _encode(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_encode(v) for v in obj]
-    if isinstance(obj, UUID):
-        return {"__uuid__": obj.hex}
-    if isinstance(obj, datetime):
-        if obj.tzinfo is None:
-            raise TypeError(f"naive datetime {obj!r} cannot be stored; use an aware one")
-        return {"__datetime__": obj.isoformat()}
-    if isinstance(obj, date):
-        return {"__date__": obj.isoformat()}
-    if isinstance(obj, Decimal):
-        return {"__decimal__": str(obj)}
-    if isinstance(obj, tuple):
-        return {"__tuple__": [_encode(v) for v in obj]}
-    if dataclasses.is_dataclass(obj) and type(obj).__name__ in _VALUE_CLASSES:
-        fields = {f.name: _encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        return {"__value__": type(obj).__name__, "fields": fields}
+    encoder = _ENCODERS.get(kind)
+    if encoder is not None:
+        return encoder(obj)
+    return _encode_subclass(obj)
+
+
+def _encode_dict(obj: dict[Any, Any]) -> dict[str, Any]:
+    return {str(k): v if type(v) in _PLAIN else _encode(v) for k, v in obj.items()}
+
+
+def _encode_list(obj: list[Any]) -> list[Any]:
+    return [v if type(v) in _PLAIN else _encode(v) for v in obj]
+
+
+def _encode_datetime(obj: datetime) -> dict[str, str]:
+    if obj.tzinfo is None:
+        raise TypeError(f"naive datetime {obj!r} cannot be stored; use an aware one")
+    return {"__datetime__": obj.isoformat()}
+
+
+def _value_encoder(cls: type[Any]) -> Callable[[Any], Any]:
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    tag = cls.__name__
+
+    def encode(obj: Any) -> dict[str, Any]:
+        return {"__value__": tag, "fields": {n: _encode(getattr(obj, n)) for n in names}}
+
+    return encode
+
+
+def _encode_subclass(obj: Any) -> Any:
+    if isinstance(obj, (str, bool, int, float)):
+        return obj
+    for cls in (dict, list, datetime, date, Decimal, tuple, UUID):
+        if isinstance(obj, cls):
+            return _ENCODERS[cls](obj)
     raise TypeError(f"cannot store a value of type {type(obj).__name__}")
+
+
+_PLAIN: frozenset[type[Any]] = frozenset({str, int, bool, float, type(None)})
+_ENCODERS: dict[type[Any], Callable[[Any], Any]] = {
+    dict: _encode_dict,
+    list: _encode_list,
+    UUID: lambda obj: {"__uuid__": obj.hex},
+    datetime: _encode_datetime,
+    date: lambda obj: {"__date__": obj.isoformat()},
+    Decimal: lambda obj: {"__decimal__": str(obj)},
+    tuple: lambda obj: {"__tuple__": [_encode(v) for v in obj]},
+    **{cls: _value_encoder(cls) for cls in VALUE_TYPES},
+}
 
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
