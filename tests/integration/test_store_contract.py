@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import uuid4
 
@@ -265,3 +266,34 @@ def test_submit_replay_returns_the_first_case(app: CasestoreApp, service: CaseSe
         assert (again.case_id, again.case_no, again.duplicate) == (first.case_id, first.case_no,
                                                                   True)
     assert len(app.domain_events(first.case_id)) == 1
+
+
+@pytest.mark.pg
+def test_a_failed_batch_raises_and_leaves_the_writer_usable(pg_db_url: str) -> None:
+    """A batch the server refuses (here: the write lock is held elsewhere past the lock
+    timeout) fails its callers with the database's error and appends nothing; the next
+    batch on the same connections commits."""
+    from eventsourcing.persistence import OperationalError
+
+    from casestore.store.batch import TimedStoredEvent
+    from casestore.store.logbase import WRITE_LOCK_KEY
+
+    app = CasestoreApp(pg_db_url)
+    oid = uuid4()
+
+    def event(version: int) -> TimedStoredEvent:
+        return TimedStoredEvent(oid, version, "t:E", b"{}", 1_700_000_000_000_000)
+
+    try:
+        recorder: Any = app.recorder
+        recorder._lock_timeout = "200ms"
+        with psycopg.connect(pg_db_url, autocommit=True) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK_KEY,))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                recorder.insert_events([event(1)])
+            holder.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK_KEY,))
+        assert recorder.head() == (0, None)
+        assert recorder.insert_events([event(1)]) == [1]
+        assert verify(app).ok
+    finally:
+        app.close()

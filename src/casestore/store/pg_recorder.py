@@ -13,7 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg.pq import TransactionStatus
+from psycopg.errors import error_from_result
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -194,14 +195,17 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             f"{_array(micros)}::bigint[], {_array(keys)}::text[], '{self._lock_timeout}')"
         )
         with self.datastore.get_connection() as conn:
-            try:
-                with conn.cursor(row_factory=tuple_row) as curs:
-                    curs.execute(query.encode())
-                    outcomes = curs.fetchall()
-            except BaseException:
+            # libpq's PQexec straight away: one call that sends the statement and waits
+            # for its whole result with the GIL released, so the leader needs the GIL
+            # once per batch, not at each protocol step (other writers hold it meanwhile).
+            result = conn.pgconn.exec_(query.encode())
+            if result.status != ExecStatus.TUPLES_OK:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.rollback()
-                raise
+                raise error_from_result(result, conn.info.encoding)
+            outcomes = [
+                _outcome([result.get_value(i, j) for j in range(7)]) for i in range(result.ntuples)
+            ]
         last = 0
         for n, status, first, oid, version, position, detail in outcomes:
             request = batch[n - 1]
@@ -210,9 +214,10 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                 last = max(last, request.positions[-1])
             elif status == "duplicate":
                 key = request.idempotency_key or ""
+                assert oid is not None and version is not None and position is not None
                 request.error = DuplicateCommand(Duplicate(key, oid, version, position))
             else:
-                request.error = VersionConflict(detail)
+                request.error = VersionConflict(detail or "version conflict")
         if last:
             self._notify_listeners(last)
 
@@ -300,6 +305,23 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
 
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_.:]+$")
+
+
+def _outcome(
+    values: list[bytes | None],
+) -> tuple[int, str, int, UUID | None, int | None, int | None, str | None]:
+    """One row of the append function's result, from libpq's text format."""
+    req, status, first, oid, version, position, detail = values
+    assert req is not None and status is not None
+    return (
+        int(req),
+        status.decode(),
+        int(first) if first is not None else 0,
+        UUID(oid.decode()) if oid is not None else None,
+        int(version) if version is not None else None,
+        int(position) if position is not None else None,
+        detail.decode() if detail is not None else None,
+    )
 
 
 def _topic(topic: str) -> str:
