@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import uuid4
@@ -19,7 +20,7 @@ from casestore.domain import Case, ConcurrencyConflict, InvalidCommand, NotFound
 from casestore.service import CaseService
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import digest, verify
-from tests.conftest import APPLICANT, APPROVER, CLERK, REVIEWER, FakeClock
+from tests.conftest import ADMIN, APPLICANT, APPROVER, CATALOGUE, CLERK, REVIEWER, FakeClock
 
 T = "casestore_events"
 
@@ -187,7 +188,14 @@ def _cli_verify(url: str, *extra: str) -> tuple[int, list[str]]:
     return result.exit_code, result.output.strip().splitlines()
 
 
-def test_tampering_is_named_by_verify(app: CasestoreApp, service: CaseService) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["one-pass", "parallel"])
+def test_tampering_is_named_by_verify(
+    app: CasestoreApp, service: CaseService, parallel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if parallel:  # SQLite: check links in worker processes however small the log
+        if not app.db_url.startswith("sqlite"):
+            pytest.skip("the parallel link check is SQLite's")
+        monkeypatch.setattr("casestore.store.sqlite_recorder.PARALLEL_FROM", 0)
     for _ in range(4):
         case_id, _ = new_case(service)
         service.execute("accept", case_id, CLERK)
@@ -223,6 +231,37 @@ def test_tampering_is_named_by_verify(app: CasestoreApp, service: CaseService) -
     assert f"REORDERED: case {rows[32].originator_id} version {rows[32].version} at position 31" \
         in text
     assert "DIGEST" in text and lines[-1].startswith("TAMPERED")
+
+
+def test_parallel_link_check_counts_what_the_one_pass_check_counts(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The SQLite worker processes really run (no silent fallback) and agree with the
+    in-process pass, on an intact log and after one event's state was altered."""
+    from casestore.store.sqlite_links import check_in_parallel
+
+    url = f"sqlite:///{tmp_path}/events.db"
+    app = CasestoreApp(url)
+    try:
+        service = CaseService(app, clock=clock)
+        service.load_catalogue(CATALOGUE, ADMIN)
+        for _ in range(5):
+            case_id, _ = new_case(service)
+            service.execute("accept", case_id, CLERK)
+        recorder: Any = app.recorder
+        head, chain = recorder.head()
+        path = str(tmp_path / "events.db")
+        assert check_in_parallel(path, T, head, 3) is not None
+        events, bad, _, last = check_in_parallel(path, T, head, 3) or (0, 0, None, None)
+        one_pass = recorder.check_links(3)
+        assert (events, bad, last) == (head, 0, (head, chain))
+        assert (one_pass.events, one_pass.bad_links, one_pass.last) == (events, bad, last)
+        _unlock(url)
+        raw(url, f"UPDATE {T} SET state = X'00' WHERE notification_id = {head - 2}")
+        found = check_in_parallel(path, T, head, 3)
+        assert found is not None and found[1] == 1 == recorder.check_links(3).bad_links
+    finally:
+        app.close()
 
 
 def test_export_streams_every_event_with_hashes(app: CasestoreApp, service: CaseService) -> None:

@@ -11,8 +11,8 @@ import orjson
 from casestore.store.application import CasestoreApp
 from casestore.store.batch import from_micros
 from casestore.store.dbverify import check_in_database
-from casestore.store.integrity import GENESIS, Finding, VerifyReport, verify_rows
-from casestore.store.recorders import CasestorePostgresRecorder
+from casestore.store.integrity import GENESIS, Finding, LinkCheck, VerifyReport, verify_rows
+from casestore.store.recorders import CasestorePostgresRecorder, CasestoreSQLiteRecorder
 from casestore.store.transcoder import to_plain
 
 
@@ -33,38 +33,41 @@ def verify(
 ) -> VerifyReport:
     """Recompute the whole chain; name each finding.
 
-    On PostgreSQL the database recomputes every hash first (both cores, counts only,
-    see :mod:`casestore.store.dbverify`); only when something is wrong does the
-    streamed Python pass run to name each finding. ``independent`` always runs the
-    Python pass (and SQLite always does).
+    First every link is checked with counts only: on PostgreSQL by the database itself
+    (both cores, see :mod:`casestore.store.dbverify`), on SQLite by one lean streamed
+    pass (``integrity.check_links``). Only when something is wrong does the full
+    Python pass run to name each finding. ``independent`` always runs the full pass.
     """
     recorder = app.recorder
+    check: LinkCheck | None = None
     if not independent and isinstance(recorder, CasestorePostgresRecorder):
         check = check_in_database(
             recorder.datastore.get_connection,
             recorder.events_table_name,
             digest[0] if digest is not None else 0,
         )
-        if check.bad_links == 0:
-            position, chain = recorder.head()
-            report = VerifyReport(
-                events=check.events, last_position=position, last_chain_hash=chain or GENESIS
-            )
-            if digest is not None:
-                report.digest_checked = True
-                if check.chain_at_digest != digest[1]:
-                    report.findings.append(
-                        Finding(
-                            "digest",
-                            digest[0],
-                            None,
-                            None,
-                            "no event at the digest's position (removed?)"
-                            if check.chain_at_digest is None
-                            else "the log up to this position differs from the saved digest",
-                        )
+    elif not independent and isinstance(recorder, CasestoreSQLiteRecorder):
+        check = recorder.check_links(digest[0] if digest is not None else 0)
+    if check is not None and check.bad_links == 0:
+        position, chain = check.last if check.last else app.log.head()
+        report = VerifyReport(
+            events=check.events, last_position=position, last_chain_hash=chain or GENESIS
+        )
+        if digest is not None:
+            report.digest_checked = True
+            if check.chain_at_digest != digest[1]:
+                report.findings.append(
+                    Finding(
+                        "digest",
+                        digest[0],
+                        None,
+                        None,
+                        "no event at the digest's position (removed?)"
+                        if check.chain_at_digest is None
+                        else "the log up to this position differs from the saved digest",
                     )
-            return report
+                )
+        return report
     return verify_rows(app.log.iter_log(), digest=digest)
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier, Literal
+
+from casestore.store.integrity import LinkCheck
 
 ZERO = SQL("'\\x" + "00" * 32 + "'::bytea")
 _CASE_CHECK = SQL(
@@ -45,18 +46,9 @@ _HALVES = (
 )
 
 
-@dataclass(frozen=True)
-class DatabaseCheck:
-    """What the server found: counts only."""
-
-    events: int
-    bad_links: int
-    chain_at_digest: bytes | None
-
-
 def check_in_database(
     connect: Callable[[], AbstractContextManager[Any]], table: str, digest_position: int = 0
-) -> DatabaseCheck:
+) -> LinkCheck:
     """Run the per-case and global checks concurrently, each on its own connection."""
     t = Identifier(table)
     queries = [_CASE_CHECK.format(zero=ZERO, table=t, where=half) for half in _HALVES]
@@ -74,7 +66,7 @@ def check_in_database(
         results = list(pool.map(run, queries))
     *cases, chain = results
     bad = sum(int(c[0]) for c in cases) + int(chain[1])  # type: ignore[call-overload]
-    return DatabaseCheck(
+    return LinkCheck(
         events=int(chain[0]),  # type: ignore[call-overload]
         bad_links=bad,
         chain_at_digest=bytes(chain[2]) if chain[2] is not None else None,  # type: ignore[call-overload]

@@ -17,7 +17,7 @@ from casestore.store.batch import (
     Plan,
     plan_batch,
 )
-from casestore.store.integrity import GENESIS, LogRow
+from casestore.store.integrity import GENESIS, LinkCheck, LogRow, check_links
 from casestore.store.logbase import (
     _HEADS_CACHED,
     APPEND_ONLY_MESSAGE,
@@ -26,6 +26,7 @@ from casestore.store.logbase import (
     GroupCommitting,
     complete_requests,
 )
+from casestore.store.sqlite_links import PARALLEL_FROM, check_in_parallel
 
 #: Rows per INSERT statement (8 columns each, far below SQLite's variable limit).
 _ROWS_PER_INSERT = 200
@@ -284,6 +285,38 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                 if oid is None:
                     oid = ids[hexid] = UUID(hexid)
                 yield LogRow(n, oid, version, topic, state, us, ev_hash, chain)
+            if len(rows) < page:
+                return
+            position = rows[-1][0]
+
+    def check_links(self, digest_position: int = 0) -> LinkCheck:
+        """Every hash link checked, counts only, up to the head as it is now: in this
+        process for small logs, on both cores for large files (see ``sqlite_links``)."""
+        upto, _ = self.head()
+        pool = self.datastore.pool
+        name = pool.db_name
+        if upto >= PARALLEL_FROM and not pool.is_sqlite_memory_mode and name[:5] != "file:":
+            found = check_in_parallel(name, self.events_table_name, upto, digest_position)
+            if found is not None:
+                return LinkCheck(*found)
+        return check_links(self._raw_pages(upto), digest_position)
+
+    def _raw_pages(self, upto: int, page: int = 20_000) -> Iterator[Any]:
+        """The log up to a position as plain tuples, a page at a time."""
+        position = 0
+        while True:
+            with self.datastore.get_connection(commit=False) as conn:
+                cursor = _raw(conn).cursor()
+                cursor.row_factory = None  # plain tuples
+                rows = cursor.execute(
+                    f"SELECT notification_id, originator_id, originator_version, topic, state, "
+                    f"recorded_at, event_hash, chain_hash FROM {self.events_table_name} "
+                    "WHERE notification_id > ? AND notification_id <= ? "
+                    "ORDER BY notification_id LIMIT ?",
+                    (position, upto, page),
+                ).fetchall()
+                cursor.close()
+            yield from rows
             if len(rows) < page:
                 return
             position = rows[-1][0]
