@@ -32,6 +32,7 @@ from casestore.store.application import CasestoreApp
 from casestore.timelimits import ClockConfig, WorkingCalendar
 
 from .problems import ApiProblem
+from .ratelimit import PublicLimits
 
 if TYPE_CHECKING:
     from .metrics import ApiMetrics
@@ -72,6 +73,7 @@ class ApiState:
     items: ItemCodes
     workers: bool = False
     background: list[Any] = field(default_factory=list)
+    public_limits: PublicLimits = field(default_factory=PublicLimits)
 
     def now(self) -> datetime:
         """The server's clock (the injected one in tests and simulations)."""

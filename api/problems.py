@@ -18,6 +18,7 @@ not on ``detail`` text. The tree (most specific class wins)::
     precondition-failed   412  If-Match names a stale version (``current_version`` given)
     bad-precondition      400  If-Match is not ``"<version>"``
     method-not-allowed    405
+    too-many-attempts     429  too many failed query-code look-ups (``Retry-After`` given)
     unavailable           503  the store or a read view is not reachable
     internal-error        500  a bug (logged with its request id; never for bad input)
 """
@@ -82,6 +83,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType("precondition-failed", 412, "The case is no longer at that version"),
         ProblemType("bad-precondition", 400, 'If-Match must be "<version>"'),
         ProblemType("method-not-allowed", 405, "Method not allowed"),
+        ProblemType("too-many-attempts", 429, "Too many failed attempts; try again later"),
         ProblemType("unavailable", 503, "Service unavailable"),
         ProblemType("internal-error", 500, "Internal error"),
     )
@@ -104,10 +106,13 @@ ERROR_SLUGS: dict[type[BaseException], str] = {
 class ApiProblem(Exception):
     """An error raised by the HTTP edge itself (not by the domain)."""
 
-    def __init__(self, slug: str, detail: str, **extensions: Any) -> None:
+    def __init__(
+        self, slug: str, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
         super().__init__(detail)
         self.slug = slug
         self.detail = detail
+        self.headers = headers or {}
         self.extensions = extensions
 
 
@@ -158,7 +163,9 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
 
 async def _on_api_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiProblem)
-    return problem(exc.slug, exc.detail, instance=request.url.path, **exc.extensions)
+    return problem(
+        exc.slug, exc.detail, instance=request.url.path, headers=exc.headers, **exc.extensions
+    )
 
 
 async def _on_validation(request: Request, exc: Exception) -> Response:

@@ -2,14 +2,15 @@
 
 No token: the query code given at intake is the credential. The view carries no
 personal data and no staff identities; a wrong code and an unknown case number get
-the same 404, so neither can be probed.
+the same 404, so neither can be probed, and failed look-ups are limited per case number
+and per client address (429 ``too-many-attempts``, see ``api.ratelimit``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from casestore.domain import Case
@@ -17,6 +18,7 @@ from casestore.domain.errors import NotFound
 from casestore.domain.values import Actor
 
 from ..deps import ApiState, IdempotencyKeyHeader, StateDep, parse_idempotency_key
+from ..problems import ApiProblem
 from ..schemas import CommandPublic, PublicEvaluateCreate
 from ..views import public_case_view
 from .commands import _timed
@@ -26,22 +28,41 @@ router = APIRouter(prefix="/public", tags=["public"])
 CaseNo = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]
 Code = Annotated[str, Query(min_length=1, max_length=32, description="the query code (查询码)")]
 _NOT_FOUND = "no case with that number and query code"
-_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": _NOT_FOUND}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": _NOT_FOUND},
+    429: {"description": "too many failed look-ups of this case number or from this client"},
+}
 
 
-def _own_case(state: ApiState, case_no: str, code: str) -> Case:
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _own_case(state: ApiState, case_no: str, code: str, client: str) -> Case:
+    wait = state.public_limits.retry_after(case_no, client)
+    if wait is not None:
+        raise ApiProblem(
+            "too-many-attempts",
+            f"too many failed look-ups; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+            retry_after=wait,
+        )
     try:
         return state.service.check_query_code(case_no, code)
     except NotFound:
+        state.public_limits.failed(case_no, client)
         raise NotFound(_NOT_FOUND) from None
 
 
 @router.get("/cases/{case_no}", responses=_ERRORS, summary="An applicant's own case")
-async def public_case(case_no: CaseNo, code: Code, state: StateDep) -> dict[str, Any]:
+async def public_case(
+    case_no: CaseNo, code: Code, state: StateDep, request: Request
+) -> dict[str, Any]:
     """Stage, dates and steps of the applicant's case, without personal data."""
+    client = _client(request)
 
     def view() -> dict[str, Any]:
-        case = _own_case(state, case_no, code)
+        case = _own_case(state, case_no, code, client)
         return public_case_view(case, state.store.domain_events(case.id, upto_version=case.version))
 
     result: dict[str, Any] = await run_in_threadpool(view)
@@ -60,14 +81,16 @@ async def public_evaluate(
     body: PublicEvaluateCreate,
     state: StateDep,
     response: Response,
+    request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> CommandPublic:
     """Level 1 非常满意 … 5 非常不满意 (GB/T 39046); 4 and 5 open a bad-review clock."""
     applicant = Actor(f"applicant:{case_no}", "applicant")
     key = parse_idempotency_key(applicant, idempotency_key)
+    client = _client(request)
 
     def evaluate() -> Any:
-        case = _own_case(state, case_no, code)
+        case = _own_case(state, case_no, code, client)
         return state.service.execute(
             "evaluate",
             case.id,

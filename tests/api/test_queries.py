@@ -182,3 +182,41 @@ def test_responses_carry_a_request_id(api: Api) -> None:
     one, two = (api.get("/health").headers["x-request-id"] for _ in range(2))
     assert one != two and len(one) > 12
     assert datetime.fromisoformat(api.get("/items").json()[0]["revised_at"])
+
+
+def test_guessing_query_codes_is_stopped(api: Api) -> None:
+    """Ten wrong codes for one case number lock it for the window (429, Retry-After, even
+    for the right code); other case numbers are unaffected; the window passes."""
+    from casestore.api.ratelimit import CASE_FAILURES, WINDOW_SECONDS, PublicLimits
+
+    now = [1000.0]
+    api.state.public_limits = PublicLimits(clock=lambda: now[0])
+    case, other = api.submit(), api.submit()
+    url = f"/public/cases/{case['case_no']}"
+    right = {"code": case["query_code"]}
+    wrong = {"code": "000000" if case["query_code"] != "000000" else "111111"}
+    assert api.get(url, params=right).status_code == 200
+    for _ in range(CASE_FAILURES):
+        assert api.get(url, params=wrong).status_code == 404
+    locked = api.get(url, params=right)
+    assert locked.status_code == 429
+    assert locked.headers["content-type"].startswith("application/problem+json")
+    assert locked.json()["type"].endswith("/too-many-attempts")
+    assert int(locked.headers["Retry-After"]) == int(WINDOW_SECONDS)
+    evaluate = api.post(f"{url}/evaluate", params=right, json={"level": 1})
+    assert evaluate.status_code == 429
+    mine = api.get(f"/public/cases/{other['case_no']}", params={"code": other["query_code"]})
+    assert mine.status_code == 200
+    now[0] += WINDOW_SECONDS + 1
+    assert api.get(url, params=right).status_code == 200
+
+
+def test_one_client_guessing_across_case_numbers_is_stopped(api: Api) -> None:
+    from casestore.api.ratelimit import CLIENT_FAILURES, PublicLimits
+
+    api.state.public_limits = PublicLimits(clock=lambda: 0.0)
+    case = api.submit()
+    for n in range(CLIENT_FAILURES):
+        assert api.get(f"/public/cases/XY20250901{n:06d}", params={"code": "1"}).status_code == 404
+    r = api.get(f"/public/cases/{case['case_no']}", params={"code": case["query_code"]})
+    assert r.status_code == 429
