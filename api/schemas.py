@@ -99,6 +99,15 @@ class CaseCreate(Timed):
     materials: Annotated[list[Name], Field(max_length=200)] = []
 
 
+class BundleCreate(Strict):
+    """``POST /bundles``: one intake for a 一件事 bundle (a child case per item)."""
+
+    bundle_code: Name
+    applicant: PartyCreate
+    channel: Channel = "window"
+    materials: Annotated[list[Name], Field(max_length=200)] = []
+
+
 class SupplementRequestCreate(Timed):
     """One complete supplement notice (一次性告知)."""
 
@@ -286,6 +295,23 @@ class CommandPublic(BaseModel):
     version: int
     position: int
     duplicate: bool = False
+
+
+class BundleChildPublic(BaseModel):
+    """One child case of a new bundle; ``query_code`` is shown once (null on a replay)."""
+
+    case_id: UUID
+    case_no: str
+    query_code: str | None = None
+
+
+class BundleSubmissionPublic(BaseModel):
+    """A new bundle: its id, the log position of the intake and each child by item code."""
+
+    bundle_id: UUID
+    position: int
+    duplicate: bool = False
+    children: dict[str, BundleChildPublic]
 
 
 class SubmissionPublic(CommandPublic):

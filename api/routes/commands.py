@@ -35,6 +35,8 @@ from ..deps import (
 from ..problems import ApiProblem, slug_of
 from ..schemas import (
     COMMANDS,
+    BundleCreate,
+    BundleSubmissionPublic,
     CaseCreate,
     CommandPublic,
     Strict,
@@ -61,7 +63,10 @@ def _timed(state: ApiState, action: str, call: Callable[[], Any]) -> Any:
     except BaseException as e:
         state.metrics.command(action, slug_of(e), time.perf_counter() - started)
         raise
-    outcome = "replayed" if getattr(result, "duplicate", False) else "ok"
+    replayed = (
+        result.get("duplicate") if isinstance(result, dict) else getattr(result, "duplicate", 0)
+    )
+    outcome = "replayed" if replayed else "ok"
     state.metrics.command(action, outcome, time.perf_counter() - started)
     return result
 
@@ -127,6 +132,39 @@ async def submit_case(
         case_no=result.case_no,
         query_code=result.query_code or None,
     )
+
+
+@router.post(
+    "/bundles",
+    status_code=201,
+    response_model=BundleSubmissionPublic,
+    responses={**_ERRORS, 404: {"description": "no such bundle or item in the catalogue"}},
+    summary="Take in a 一件事 bundle (one intake, a case per item)",
+)
+async def submit_bundle(
+    body: BundleCreate,
+    actor: ActorDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> BundleSubmissionPublic:
+    """The bundle and one child case per item, atomically, each with its number and the
+    applicant's query code (shown once; a replay returns the same cases without codes)."""
+    state: ApiState = request.app.state.casestore
+    scoped = parse_idempotency_key(actor, idempotency_key)
+    fields, _ = payload_of(body)
+
+    def submit() -> dict[str, Any]:
+        opened: dict[str, Any] = state.service.submit_bundle(
+            actor, idempotency_key=scoped, **fields
+        )
+        return opened
+
+    result = await run_in_threadpool(_timed, state, "submit-bundle", submit)
+    response.headers["Location"] = f"/bundles/{result['bundle_id']}"
+    if result["duplicate"]:
+        response.headers["Idempotent-Replayed"] = "true"
+    return BundleSubmissionPublic.model_validate(result)
 
 
 def _execute(

@@ -276,49 +276,99 @@ class CaseService:
         channel: str = "window",
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """One intake for a 一件事 bundle: the bundle and a child case per item, atomically."""
+        """One intake for a 一件事 bundle: the bundle and a child case per item, atomically.
+
+        Returns ``bundle_id``, ``position`` and per item code the child's ``case_id``,
+        ``case_no`` and ``query_code`` (shown once). A replay of the same idempotency key
+        returns the first intake's bundle and children with ``duplicate`` set and no
+        query codes (only their hashes are stored).
+        """
         check_permission("submit-bundle", actor)
+        if idempotency_key and (dup := self.app.log.find_key(idempotency_key)):
+            return self._bundle_replay(dup)
         spec = getattr(self, "_bundles", {}).get(bundle_code)
         if spec is None:
             raise NotFound(f"no bundle {bundle_code}")
         party = _party(applicant)
         assert party is not None
-        bundle_id = self.draws.uuid()
-        children, saved, codes = {}, [], {}
         for code in spec["items"]:
             self.item(code)
-            case, index, query = self._new_case(
-                actor,
-                code,
-                party,
-                None,
-                bundle_id,
-                {"channel": channel, "materials": list(materials or [])},
+        for _ in range(5):
+            bundle_id = self.draws.uuid()
+            children, saved, codes = {}, [], {}
+            for code in spec["items"]:
+                case, index, query = self._new_case(
+                    actor,
+                    code,
+                    party,
+                    None,
+                    bundle_id,
+                    {"channel": channel, "materials": list(materials or [])},
+                )
+                children[code] = case.id
+                codes[code] = (case.case_no, query)
+                saved += [case, index]
+            bundle = Bundle.open(
+                bundle_id=bundle_id,
+                code=bundle_code,
+                name=spec["name"],
+                applicant=party,
+                children=children,
+                promised_days=int(spec.get("promised_days", 0)),
+                actor=actor,
+                at=self.clock(),
             )
-            children[code] = case.id
-            codes[code] = (case.case_no, query)
-            saved += [case, index]
-        bundle = Bundle.open(
-            bundle_id=bundle_id,
-            code=bundle_code,
-            name=spec["name"],
-            applicant=party,
-            children=children,
-            promised_days=int(spec.get("promised_days", 0)),
-            actor=actor,
-            at=self.clock(),
-        )
-        self.app.append(bundle, *saved, idempotency_key=idempotency_key)
+            try:
+                positions = self.app.append(bundle, *saved, idempotency_key=idempotency_key)
+            except DuplicateCommand as e:
+                return self._bundle_replay(e.duplicate)
+            except VersionConflict:
+                continue  # a random case number was taken: draw the numbers again
+            return {
+                "bundle_id": bundle_id,
+                "position": positions[-1],
+                "duplicate": False,
+                "children": {
+                    code: {
+                        "case_id": children[code],
+                        "case_no": codes[code][0],
+                        "query_code": codes[code][1],
+                    }
+                    for code in children
+                },
+            }
+        raise ConcurrencyConflict("could not allocate unique case numbers")
+
+    def _bundle_replay(self, dup: Duplicate) -> dict[str, Any]:
+        """The first intake's answer, from the aggregate its idempotency key names (the
+        bundle, a child case or a child's case-number index: all saved together)."""
+        bundle_id: UUID | None
+        try:
+            bundle_id = self.app.get(Bundle, dup.originator_id).id
+        except NotFound:
+            try:
+                case = self.app.get(Case, dup.originator_id, version=1)
+            except NotFound:
+                index = self.app.get(CaseNumber, dup.originator_id)
+                assert index.case_id is not None
+                case = self.app.get(Case, index.case_id, version=1)
+            bundle_id = case.bundle_id
+        if bundle_id is None:
+            raise ConcurrencyConflict("the idempotency key was used for another kind of command")
+        bundle = self.app.get(Bundle, bundle_id)
+        children = {
+            code: {
+                "case_id": child,
+                "case_no": self.app.get(Case, child, version=1).case_no,
+                "query_code": None,
+            }
+            for code, child in bundle.children.items()
+        }
         return {
-            "bundle_id": bundle_id,
-            "children": {
-                code: {
-                    "case_id": children[code],
-                    "case_no": codes[code][0],
-                    "query_code": codes[code][1],
-                }
-                for code in children
-            },
+            "bundle_id": bundle.id,
+            "position": dup.position,
+            "duplicate": True,
+            "children": children,
         }
 
     # -- commands on an existing case -------------------------------------------------------

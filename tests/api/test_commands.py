@@ -264,3 +264,42 @@ def test_an_idempotent_retry_is_answered_after_a_restart(tmp_path: Path) -> None
         assert second.head() == head
     finally:
         second.close()
+
+
+def test_a_bundle_is_taken_in_once_with_a_case_per_item(api_workers: Api) -> None:
+    """POST /bundles: one intake, a child case per item with its number and query code;
+    a retry with the same Idempotency-Key appends nothing and names the same cases
+    (without codes); an unknown bundle is a 404 and appends nothing."""
+    api = api_workers
+    body = {"bundle_code": "YJS-001", "applicant": APPLICANT, "materials": ["申请表"]}
+    before = api.head()
+    r = api.post("/bundles", "clerk", json=body, headers={"Idempotency-Key": "b-1"})
+    assert r.status_code == 201, r.text
+    opened = r.json()
+    assert r.headers["Location"] == f"/bundles/{opened['bundle_id']}"
+    children = opened["children"]
+    assert len(children) >= 2 and opened["position"] == api.head() > before
+    for code, child in children.items():
+        assert len(child["query_code"]) == 6
+        public = api.get(f"/public/cases/{child['case_no']}", params={"code": child["query_code"]})
+        assert public.status_code == 200, code
+        case = api.get(f"/cases/{child['case_id']}", "clerk").json()
+        assert case["item_code"] == code and case["bundle_id"] == opened["bundle_id"]
+    head = api.head()
+    again = api.post("/bundles", "clerk", json=body, headers={"Idempotency-Key": "b-1"})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    replay = again.json()
+    assert replay["bundle_id"] == opened["bundle_id"] and replay["duplicate"] is True
+    assert {c: v["case_id"] for c, v in replay["children"].items()} == {
+        c: v["case_id"] for c, v in children.items()
+    }
+    assert all(v["query_code"] is None for v in replay["children"].values())
+    assert api.head() == head
+    missing = api.post("/bundles", "clerk", json={**body, "bundle_code": "YJS-999"})
+    assert missing.status_code == 404 and api.head() == head
+    assert api.post("/bundles", "reviewer", json=body).status_code == 403
+    assert api.post("/bundles", "clerk", json={**body, "extra": 1}).status_code == 422
+    api.sync()
+    progress = api.get(f"/bundles/{opened['bundle_id']}", "clerk")
+    assert progress.status_code == 200, progress.text
+    assert api.head() == head
