@@ -26,7 +26,7 @@ from casestore.timelimits.supervision_config import SupervisionConfig
 from .base import Column, Index, LogEvent, Projection, Table, Tx
 from .caseclocks import case_clocks
 from .casefacts import CaseFacts, FactsFold, ItemFacts
-from .clockstate import Clock, bureau_today
+from .clockstate import bureau_today
 from .db import View
 from .factsfold import catalogue_limits
 from .flagrules import CLOCK_RULES, RULES, Flag, case_flags, clock_flag, item_flags
@@ -96,7 +96,8 @@ class SupervisionProjection(Projection[_Batch]):
     """Flags per case recomputed from the case's facts whenever it has a new event."""
 
     name = "supervision"
-    version = 2  # 2: a clock paused after its deadline passed stays flagged
+    version = 3  # 2: a clock paused after its deadline passed stays flagged; 3: deemed-
+    # acceptance decision clocks are watched before the acceptance clock runs out
     tables = (SUPERVISION_CASES, SUPERVISION_ITEMS, SUPERVISION_FLAGS, SUPERVISION_WATCH)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": lambda b, e: b.cases.apply(e) for k in Case.EVENT_NAMES},
@@ -169,17 +170,36 @@ class SupervisionProjection(Projection[_Batch]):
         clocks = case_clocks(f, self.calendar, today, ccfg, fallback)
         flags = case_flags(f, self.calendar, today, ccfg, cfg, fallback, clocks)
         watch = []
-        for rule, name in CLOCK_RULES.items():
-            clock: Clock | None = getattr(clocks, name)
-            if clock is None or clock.done is not None or clock.paused or clock.late:
+        running = [(rule, getattr(clocks, name), False) for rule, name in CLOCK_RULES.items()]
+        acceptance = clocks.acceptance
+        if (
+            clocks.promised is None
+            and acceptance is not None
+            and acceptance.done is None
+            and not acceptance.late
+        ):
+            # Undecided, not yet deemed accepted: should the Art. 32 clock run out with no
+            # further event, the case is deemed accepted from receipt (视为受理) and its
+            # decision clocks count from then. Watch them now, due no earlier than the
+            # acceptance clock (before that the case is not deemed accepted), so S01/S02
+            # rise on time at query time; any event on the case recomputes the watch.
+            deemed = case_clocks(
+                f, self.calendar, acceptance.due + timedelta(days=1), ccfg, fallback
+            )
+            running += [("S01", deemed.promised, True), ("S02", deemed.statutory, True)]
+        for rule, clock, hypothetical in running:
+            if clock is None or clock.done is not None or clock.paused:
                 continue
+            if clock.late and not hypothetical:
+                continue  # already a stored flag
+            due = max(clock.due, acceptance.due) if hypothetical and acceptance else clock.due
             row = _flag_row(clock_flag(rule, f, clock))
             del row["raised_at"], row["raised_at_us"], row["cleared_at"], row["cleared_at_us"]
             row.pop("detail")
             watch.append(
                 {
                     **row,
-                    "due": clock.due.isoformat(),
+                    "due": due.isoformat(),
                     "kind": clock.kind,
                     "days": clock.days,
                     "start": clock.start.isoformat(),

@@ -381,3 +381,26 @@ def test_deadlines_agree_with_the_clocks_computed_from_the_facts(history: Histor
                 )
     finally:
         db.close()
+
+
+def test_a_case_nobody_answers_is_deemed_accepted_and_then_overdue(tmp_path: Path) -> None:
+    """Submitted on 3-3 and never touched again: once the 5 working days to accept pass
+    (due 3-10), S03, and — deemed accepted from receipt (视为受理) — S01 at once (its 3
+    promised days from receipt ended 3-6, before it was deemed accepted) and S02 after
+    its 7 statutory days from receipt (due 3-12), with no further event to trigger them."""
+    url = f"sqlite:///{tmp_path}/quiet.db"
+    app = CasestoreApp(url)
+    svc = CaseService(app, clock=FakeClock(at("03-03", 9)))
+    svc.load_catalogue(CATALOGUE, ADMIN)
+    case = svc.submit(CLERK, item_code="XK-007", applicant=APPLICANT).case_id  # 3 / 7 days
+    app.close()
+    db = project(url)
+    try:
+        sup = SupervisionView(db)
+        assert rules_of(sup.flags(today=date(2025, 3, 10)), case) == set()
+        assert rules_of(sup.flags(today=date(2025, 3, 11)), case) == {"S03", "S01"}
+        assert rules_of(sup.flags(today=date(2025, 3, 12)), case) == {"S03", "S01"}
+        assert rules_of(sup.flags(today=date(2025, 3, 13)), case) == {"S03", "S01", "S02"}
+        assert rules_of(sup.flags(today=TODAY), case) == {"S03", "S01", "S02"}
+    finally:
+        db.close()
