@@ -108,6 +108,12 @@ class BundleCreate(Strict):
     materials: Annotated[list[Name], Field(max_length=200)] = []
 
 
+class BundleExtensionCreate(Strict):
+    """Extend a bundle's joint clock by 15 working days, once (approver; Art. 42 ¶2)."""
+
+    reason: Name
+
+
 class SupplementRequestCreate(Timed):
     """One complete supplement notice (一次性告知)."""
 
@@ -312,6 +318,15 @@ class BundleSubmissionPublic(BaseModel):
     position: int
     duplicate: bool = False
     children: dict[str, BundleChildPublic]
+
+
+class BundleCommandPublic(BaseModel):
+    """What a command on a bundle did."""
+
+    bundle_id: UUID
+    version: int
+    position: int
+    duplicate: bool = False
 
 
 class SubmissionPublic(CommandPublic):

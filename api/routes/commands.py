@@ -35,7 +35,9 @@ from ..deps import (
 from ..problems import ApiProblem, slug_of
 from ..schemas import (
     COMMANDS,
+    BundleCommandPublic,
     BundleCreate,
+    BundleExtensionCreate,
     BundleSubmissionPublic,
     CaseCreate,
     CommandPublic,
@@ -165,6 +167,57 @@ async def submit_bundle(
     if result["duplicate"]:
         response.headers["Idempotent-Replayed"] = "true"
     return BundleSubmissionPublic.model_validate(result)
+
+
+@router.post(
+    "/bundles/{bundle_id}/extend",
+    response_model=BundleCommandPublic,
+    responses={**_ERRORS, 404: {"description": "no such bundle"}},
+    summary="Extend a bundle's joint clock by 15 working days (once, approver)",
+)
+async def extend_bundle(
+    bundle_id: UUID,
+    body: BundleExtensionCreate,
+    actor: ActorDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatchHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> BundleCommandPublic:
+    """行政许可法 Art. 42 ¶2: a jointly handled matter's 45 working days, +15 once."""
+    state: ApiState = request.app.state.casestore
+    expected = parse_if_match(if_match)
+    scoped = parse_idempotency_key(actor, idempotency_key)
+
+    def extend() -> CommandResult:
+        try:
+            return state.service.extend_bundle(
+                actor,
+                bundle_id,
+                reason=body.reason,
+                expected_version=expected,
+                idempotency_key=scoped,
+            )
+        except ConcurrencyConflict as e:
+            current = e.context.get("current_version")
+            if expected is None or current is None:
+                raise
+            raise ApiProblem(
+                "precondition-failed",
+                f"bundle {bundle_id} is at version {current}, not {expected}",
+                current_version=current,
+            ) from None
+
+    result: CommandResult = await run_in_threadpool(_timed, state, "bundle-extend", extend)
+    response.headers["ETag"] = f'"{result.version}"'
+    if result.duplicate:
+        response.headers["Idempotent-Replayed"] = "true"
+    return BundleCommandPublic(
+        bundle_id=result.case_id,
+        version=result.version,
+        position=result.position,
+        duplicate=result.duplicate,
+    )
 
 
 def _execute(

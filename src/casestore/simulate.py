@@ -212,6 +212,7 @@ class _Runner:
         self.app, self.service, self.planner = app, service, planner
         self.seed, self.chosen, self.horizon = seed, chosen, horizon
         self.cases: dict[CaseKey, Case] = {}
+        self.open_bundles: dict[int, Bundle] = {}  # intake number -> its bundle
         self.pending: list[Any] = []
         self.events = 0
         self.seeded: Counter[str] = Counter()
@@ -295,9 +296,14 @@ class _Runner:
                     step.actor, p["bundle_code"], p["applicant"], "window", p["materials"]
                 )
                 self._collect(bundle)
+                self.open_bundles[step.key[0]] = bundle
                 for child, (case, index) in enumerate(children):
                     self.cases[(step.key[0], child)] = case
                     self._collect(case, index)
+            elif action == "bundle-extend":
+                bundle = self.open_bundles[step.key[0]]
+                bundle.extend(reason=step.payload["reason"], actor=step.actor, at=step.at)
+                self._collect(bundle)
             elif action.startswith("import:"):
                 self.cases[step.key].record_imported(
                     action.removeprefix("import:"),
@@ -328,6 +334,7 @@ class _Runner:
             n = steps[0].key[0]
             for key in [k for k in self.cases if k[0] == n]:
                 self.cases.pop(key)
+            self.open_bundles.pop(n, None)
 
     def _flush(self) -> None:
         if self.pending:

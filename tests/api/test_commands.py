@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from casestore.api.problems import PROBLEM_BASE
@@ -303,3 +304,32 @@ def test_a_bundle_is_taken_in_once_with_a_case_per_item(api_workers: Api) -> Non
     progress = api.get(f"/bundles/{opened['bundle_id']}", "clerk")
     assert progress.status_code == 200, progress.text
     assert api.head() == head
+
+
+def test_an_approver_extends_a_bundle_once(api_workers: Api) -> None:
+    """POST /bundles/{id}/extend: 45 → 60 working days on the joint clock, once; only an
+    approver; a stale If-Match is a 412 and a replayed key appends nothing."""
+    api = api_workers
+    body = {"bundle_code": "YJS-001", "applicant": APPLICANT}
+    bundle = api.post("/bundles", "clerk", json=body).json()["bundle_id"]
+    url = f"/bundles/{bundle}/extend"
+    head = api.head()
+    assert api.post(url, "clerk", json={"reason": "会审"}).status_code == 403
+    assert api.post(url, "approver", json={}).status_code == 422
+    stale = api.post(url, "approver", json={"reason": "会审"}, headers={"If-Match": '"7"'})
+    assert stale.status_code == 412 and stale.json()["current_version"] == 1
+    unknown = api.post(f"/bundles/{uuid4()}/extend", "approver", json={"reason": "会审"})
+    assert unknown.status_code == 404
+    assert api.head() == head
+    key = {"Idempotency-Key": "ext-1"}
+    r = api.post(url, "approver", json={"reason": "需现场会审"}, headers=key)
+    assert r.status_code == 200, r.text
+    assert r.json()["bundle_id"] == bundle and r.json()["version"] == 2
+    assert r.json()["position"] == api.head() == head + 1
+    again = api.post(url, "approver", json={"reason": "需现场会审"}, headers=key)
+    assert again.json()["duplicate"] is True and api.head() == head + 1
+    twice = api.post(url, "approver", json={"reason": "再次"})
+    assert twice.status_code == 409 and twice.json()["type"].endswith("/already-done")
+    api.sync()
+    clock = api.get(f"/bundles/{bundle}", "clerk").json()["clock"]["statutory"]
+    assert clock["days"] == 60 and clock["extension_days"] == 15

@@ -114,9 +114,14 @@ def test_the_history_looks_like_a_bureaus(history: tuple[CasestoreApp, Any]) -> 
     channels: Counter[str] = Counter()
     rest_day_staff: Counter[str] = Counter()
     submitted_on_rest_days: dict[Any, bool] = {}
+    bundle_extensions: Counter[Any] = Counter()
     for row, event in app.iter_events():
         name = type(event).__name__
         kinds[name] += 1
+        if row.topic.endswith(":Bundle.ExtensionGranted"):
+            bundle_extensions[row.originator_id] += 1
+            assert event.actor.role == "approver" and event.days == 15
+            assert cal.is_working_day(local_date(event.timestamp))
         if not row.topic.startswith("casestore.domain.case:"):
             continue
         if name == "Submitted":
@@ -144,6 +149,7 @@ def test_the_history_looks_like_a_bureaus(history: tuple[CasestoreApp, Any]) -> 
         "cross_province",
     }
     assert summary.bundles > 0 and kinds["Opened"] == summary.bundles
+    assert bundle_extensions and max(bundle_extensions.values()) == 1  # some, each once
     assert kinds["Registered"] == kinds["Submitted"]
     for name in ("SupplementRequested", "SurveyConducted", "ClockSuspended", "ExtensionGranted"):
         assert kinds[name] > 0, name

@@ -42,6 +42,10 @@ CHANNEL_WEIGHTS = {
     "extended": 0.07,  # the window, in extended hours (rest days or weekday evenings)
     "bundle": 0.04,  # a 一件事 bundle taken in at the window
 }
+
+#: Share of bundles whose joint clock an approver extends (联合会审), and the reason given.
+BUNDLE_EXTENDED = 0.25
+EXTEND_REASON = {"reason": "多部门联合会审，需延长十五个工作日"}
 #: Channels where the applicant sits at a window while the clerk handles the intake.
 SITTING = frozenset({"window", "appointment", "home_visit", "extended"})
 _REJECTION = {
@@ -129,6 +133,12 @@ class CasePlanner(AfterAcceptance):
             with contextlib.suppress(Beyond):
                 self._handle(life, intake, None, [])
             steps += life.steps
+        if maybe(rng, BUNDLE_EXTENDED):
+            # 行政许可法 Art. 42 ¶2: the joint 45 working days, +15 once (联合会审).
+            at = self.work.office_between(rng, intake.at, 20, 35)
+            if at < self.horizon:
+                approver = rng.choice(self.roster.approvers)
+                steps.append(Step(at, (intake.n, -1), "bundle-extend", approver, EXTEND_REASON))
         steps.sort(key=lambda s: (s.at, s.key))
         return steps
 
