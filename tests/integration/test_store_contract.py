@@ -336,3 +336,36 @@ def test_a_failed_batch_raises_and_leaves_the_writer_usable(pg_db_url: str) -> N
         assert verify(app).ok
     finally:
         app.close()
+
+
+@pytest.mark.pg
+def test_a_lost_writer_connection_fails_one_batch_and_the_next_gets_a_fresh_one(
+    pg_db_url: str,
+) -> None:
+    """The leaders keep their connections between batches; when the server drops one, the
+    batch on it fails with a database error (nothing appended) and the next batch commits
+    on a new connection."""
+    from eventsourcing.persistence import PersistenceError
+
+    from casestore.store.batch import TimedStoredEvent
+
+    app = CasestoreApp(pg_db_url)
+    oid = uuid4()
+
+    def event(version: int) -> TimedStoredEvent:
+        return TimedStoredEvent(oid, version, "t:E", b"{}", 1_700_000_000_000_000)
+
+    try:
+        recorder: Any = app.recorder
+        assert recorder.insert_events([event(1)]) == [1]
+        (kept,) = recorder._writers
+        with psycopg.connect(pg_db_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (kept.info.backend_pid,))
+        with pytest.raises(PersistenceError):
+            recorder.insert_events([event(2)])
+        assert recorder.head()[0] == 1
+        assert recorder.insert_events([event(2)]) == [2]
+        assert recorder._writers and recorder._writers[0] is not kept
+        assert verify(app).ok
+    finally:
+        app.close()

@@ -7,11 +7,15 @@ whole batch is appended by the ``casestore_append_v1`` function defined below.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import eventsourcing.persistence as es_errors
+import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.errors import error_from_result
 from psycopg.pq import ExecStatus, TransactionStatus
@@ -146,6 +150,8 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         ).format(schema=schema, table=table)
         self._schema, self._table, self._keys = schema, table, keys
         self.committer = GroupCommitter(self._commit_batch, in_flight=2)
+        self._writers: list[Any] = []
+        self._writers_lock = threading.Lock()
 
     def create_table(self) -> None:
         # Several processes may start at once: serialise schema creation.
@@ -194,15 +200,13 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             f"{_array(versions)}::bigint[], {_array(topics)}::text[], {_array(states)}::bytea[], "
             f"{_array(micros)}::bigint[], {_array(keys)}::text[], '{self._lock_timeout}')"
         )
-        with self.datastore.get_connection() as conn:
-            # libpq's PQexec straight away: one call that sends the statement and waits
-            # for its whole result with the GIL released, so the leader needs the GIL
-            # once per batch, not at each protocol step (other writers hold it meanwhile).
+        # libpq's PQexec straight away: one call that sends the statement and waits for its
+        # whole result with the GIL released, so the leader needs the GIL once per batch,
+        # not at each protocol step (other writers hold it meanwhile).
+        with self._writer() as conn:
             result = conn.pgconn.exec_(query.encode())
             if result.status != ExecStatus.TUPLES_OK:
-                if conn.info.transaction_status != TransactionStatus.IDLE:
-                    conn.rollback()
-                raise error_from_result(result, conn.info.encoding)
+                raise _translated(error_from_result(result, conn.info.encoding))
             outcomes = [
                 _outcome([result.get_value(i, j) for j in range(7)]) for i in range(result.ntuples)
             ]
@@ -220,6 +224,36 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                 request.error = VersionConflict(detail or "version conflict")
         if last:
             self._notify_listeners(last)
+
+    @contextmanager
+    def _writer(self) -> Iterator[Any]:
+        """A connection kept for the leaders (at most two at once): borrowed from the pool
+        once, not per batch. One that fails in any way goes back to the pool, which checks
+        it, and the next batch borrows a fresh one."""
+        with self._writers_lock:
+            conn = self._writers.pop() if self._writers else None
+        if conn is None:
+            with self.datastore.get_connection():
+                pass  # opens the pool if it is not yet open
+            conn = self.datastore.pool.getconn()
+        try:
+            yield conn
+        except BaseException:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                with suppress(Exception):
+                    conn.rollback()
+            self.datastore.pool.putconn(conn)
+            raise
+        with self._writers_lock:
+            self._writers.append(conn)
+
+    def close(self) -> None:
+        """Give the leaders' connections back to the pool."""
+        with self._writers_lock:
+            writers, self._writers = self._writers, []
+        for conn in writers:
+            with suppress(Exception):
+                self.datastore.pool.putconn(conn)
 
     def iter_log(
         self,
@@ -305,6 +339,28 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
 
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_.:]+$")
+
+#: psycopg's error classes as eventsourcing's persistence errors, as the datastore raises
+#: them for every other statement (most specific first).
+_TRANSLATIONS: tuple[tuple[type[Exception], type[Exception]], ...] = (
+    (psycopg.InterfaceError, es_errors.InterfaceError),
+    (psycopg.OperationalError, es_errors.OperationalError),
+    (psycopg.DataError, es_errors.DataError),
+    (psycopg.IntegrityError, es_errors.IntegrityError),
+    (psycopg.InternalError, es_errors.InternalError),
+    (psycopg.ProgrammingError, es_errors.ProgrammingError),
+    (psycopg.NotSupportedError, es_errors.NotSupportedError),
+    (psycopg.DatabaseError, es_errors.DatabaseError),
+)
+
+
+def _translated(error: Exception) -> Exception:
+    for theirs, ours in _TRANSLATIONS:
+        if isinstance(error, theirs):
+            translated = ours(str(error))
+            translated.__cause__ = error
+            return translated
+    return error
 
 
 def _outcome(
