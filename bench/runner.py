@@ -23,7 +23,7 @@ Both command targets are judged at 8 writers against 8 connections, like for lik
 group commit is what lets a command (a read plus an append, hashed and checked) beat
 a bare insert, and it needs concurrent writers. A lone writer's command waits for its
 own fsync like the raw row does, plus the command's own work, so the 1-writer ratios
-are printed for what they are (about 0.5–0.7×) but are not targets.
+are printed for what they are (0.4–0.9×) but are not targets.
 
 Databases: SQLite runs in a fresh temporary file. PostgreSQL runs in a scratch database
 created (and dropped) on the server of ``--db`` when it is a PostgreSQL URL, else of
