@@ -82,6 +82,8 @@ COMPLIANCE_CASES = Table(
         Column("used_days", "int"),
         Column("acceptance_due"),
         Column("acceptance_open", "int"),
+        Column("deemed_promised_due"),
+        Column("deemed_statutory_due"),
         Column("delivery_due"),
         Column("delivery_open", "int"),
         Column("current_kind"),
@@ -115,7 +117,8 @@ class ComplianceProjection(Projection[_Batch]):
     """Per-case clocks as of each case's latest event; aggregates are queries over them."""
 
     name = "compliance"
-    version = 2  # 2: paused_since, and clocks paused after their deadline stay late
+    version = 3  # 2: paused_since, and clocks paused after their deadline stay late;
+    # 3: deemed_*_due, the decision clocks a deemed acceptance would start
     tables = (COMPLIANCE_CASES, COMPLIANCE_ITEMS)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": lambda b, e: b.cases.apply(e) for k in Case.EVENT_NAMES},
@@ -232,7 +235,7 @@ class ComplianceView(View):
             due_col, running = OVERDUE[k]
             rows = self.rows(
                 f"SELECT case_id, case_no, item_code, service_window, staff, {due_col} AS due, "
-                f"paused, paused_since FROM {{compliance_cases}} WHERE {running} "
+                f"paused, paused_since FROM {{compliance_cases}} WHERE ({running}) "
                 f"AND {due_col} < %s ORDER BY {due_col}, case_id LIMIT %s",
                 (day.isoformat(), limit),
             )

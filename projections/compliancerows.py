@@ -12,7 +12,7 @@ computes from the facts on that day.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from casestore.domain.values import ItemLimits, local_date
@@ -28,16 +28,21 @@ from .caseclocks import case_clocks
 from .casefacts import CaseFacts
 from .clockstate import PausedReading, read_paused
 
-#: kind -> (due column, condition for a clock that can be overdue on a day)
+#: kind -> (due column, condition for a clock that can be overdue on a day). A case still
+#: undecided on acceptance runs on its ``deemed_*_due`` columns: the decision clocks a
+#: deemed acceptance (视为受理) starts from receipt, due no earlier than the acceptance
+#: clock, so they are overdue only once the case is deemed accepted.
 OVERDUE: dict[str, tuple[str, str]] = {
     "acceptance": ("acceptance_due", "acceptance_open = 1"),
     "promised": (
-        "promised_due",
-        "decision_open = 1 AND (paused = 0 OR promised_due < paused_since)",
+        "coalesce(promised_due, deemed_promised_due)",
+        "(decision_open = 1 AND (paused = 0 OR promised_due < paused_since)) "
+        "OR (acceptance_open = 1 AND deemed_promised_due IS NOT NULL)",
     ),
     "statutory": (
-        "statutory_due",
-        "decision_open = 1 AND (paused = 0 OR statutory_due < paused_since)",
+        "coalesce(statutory_due, deemed_statutory_due)",
+        "(decision_open = 1 AND (paused = 0 OR statutory_due < paused_since)) "
+        "OR (acceptance_open = 1 AND deemed_statutory_due IS NOT NULL)",
     ),
     "delivery": ("delivery_due", "delivery_open = 1"),
 }
@@ -58,6 +63,14 @@ def compliance_row(
     c = case_clocks(f, cal, today, config, fallback)
     p, s, current = c.promised, c.statutory, c.current
     decided = f.decided.on if f.decided else None
+    deemed_p = deemed_s = None
+    acceptance = c.acceptance
+    if p is None and acceptance is not None and acceptance.done is None and not acceptance.late:
+        later = case_clocks(f, cal, acceptance.due + timedelta(days=1), config, fallback)
+        if later.promised is not None:
+            deemed_p = max(later.promised.due, acceptance.due)
+        if later.statutory is not None:
+            deemed_s = max(later.statutory.due, acceptance.due)
     return {
         "case_no": f.case_no,
         "item_code": f.item_code,
@@ -80,6 +93,8 @@ def compliance_row(
         "used_days": p.used if p and decided else None,
         "acceptance_due": _iso(c.acceptance.due if c.acceptance else None),
         "acceptance_open": int(bool(c.acceptance and c.acceptance.done is None)),
+        "deemed_promised_due": _iso(deemed_p),
+        "deemed_statutory_due": _iso(deemed_s),
         "delivery_due": _iso(c.delivery.due if c.delivery else None),
         "delivery_open": int(bool(c.delivery and c.delivery.done is None)),
         "current_kind": current.kind if current else None,

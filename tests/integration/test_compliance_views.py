@@ -384,7 +384,7 @@ def test_deadlines_agree_with_the_clocks_computed_from_the_facts(history: Histor
 
 
 def test_a_case_nobody_answers_is_deemed_accepted_and_then_overdue(tmp_path: Path) -> None:
-    """Submitted on 3-3 and never touched again: once the 5 working days to accept pass
+    """Supervision flags and the overdue list. Submitted on 3-3 and never touched again: once the 5 working days to accept pass
     (due 3-10), S03, and — deemed accepted from receipt (视为受理) — S01 at once (its 3
     promised days from receipt ended 3-6, before it was deemed accepted) and S02 after
     its 7 statutory days from receipt (due 3-12), with no further event to trigger them."""
@@ -402,5 +402,14 @@ def test_a_case_nobody_answers_is_deemed_accepted_and_then_overdue(tmp_path: Pat
         assert rules_of(sup.flags(today=date(2025, 3, 12)), case) == {"S03", "S01"}
         assert rules_of(sup.flags(today=date(2025, 3, 13)), case) == {"S03", "S01", "S02"}
         assert rules_of(sup.flags(today=TODAY), case) == {"S03", "S01", "S02"}
+        comp = ComplianceView(db)
+
+        def overdue(day: date) -> set[str]:
+            return {r["kind"] for r in comp.overdue(day) if r["case_id"] == str(case)}
+
+        assert overdue(date(2025, 3, 10)) == set()
+        assert overdue(date(2025, 3, 11)) == {"acceptance", "promised"}
+        assert overdue(date(2025, 3, 13)) == {"acceptance", "promised", "statutory"}
+        assert overdue(date(2025, 3, 13)) == overdue(TODAY)
     finally:
         db.close()
