@@ -384,10 +384,11 @@ def test_deadlines_agree_with_the_clocks_computed_from_the_facts(history: Histor
 
 
 def test_a_case_nobody_answers_is_deemed_accepted_and_then_overdue(tmp_path: Path) -> None:
-    """Supervision flags and the overdue list. Submitted on 3-3 and never touched again:
-    once the 5 working days to accept pass (due 3-10), S03, and — deemed accepted from receipt (视为受理) — S01 at once (its 3
-    promised days from receipt ended 3-6, before it was deemed accepted) and S02 after
-    its 7 statutory days from receipt (due 3-12), with no further event to trigger them."""
+    """Supervision flags and the overdue list. Submitted on 3-3 and never touched
+    again: once the 5 working days to accept pass (due 3-10), S03, and — deemed accepted
+    from receipt (视为受理) — S01 at once (its 3 promised days from receipt ended 3-6,
+    before it was deemed accepted) and S02 after its 7 statutory days from receipt (due
+    3-12), with no further event to trigger them."""
     url = f"sqlite:///{tmp_path}/quiet.db"
     app = CasestoreApp(url)
     svc = CaseService(app, clock=FakeClock(at("03-03", 9)))
