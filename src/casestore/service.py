@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from casestore.domain import (
@@ -42,6 +43,7 @@ from casestore.timelimits.calendar import WorkingCalendar, default_calendar
 from casestore.timelimits.rules import Suspension, decision_clock
 
 Clock = Callable[[], datetime]
+A = TypeVar("A", bound=Aggregate)
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -352,31 +354,11 @@ class CaseService:
 
         The result names the bundle (``case_id`` is the bundle's id)."""
         check_permission("bundle-extend", actor)
-        if idempotency_key and (dup := self.app.log.find_key(idempotency_key)):
-            return CommandResult(dup.originator_id, dup.version, dup.position, duplicate=True)
-        for attempt in (1, 2):
-            bundle = self.app.get(Bundle, bundle_id, cached=attempt == 1)
-            if expected_version is not None and bundle.version != expected_version:
-                if attempt == 1:
-                    self.app.evict(bundle_id)
-                    continue
-                raise ConcurrencyConflict(
-                    f"bundle {bundle_id} is at version {bundle.version}, not {expected_version}",
-                    current_version=bundle.version,
-                )
+
+        def decide(bundle: Bundle) -> None:
             bundle.extend(reason=reason, actor=actor, at=self.clock())
-            try:
-                positions = self.app.append(bundle, idempotency_key=idempotency_key)
-            except DuplicateCommand as e:
-                d = e.duplicate
-                return CommandResult(d.originator_id, d.version, d.position, duplicate=True)
-            except VersionConflict:
-                self.app.evict(bundle_id)
-                if attempt == 2 or expected_version is not None:
-                    raise ConcurrencyConflict(f"bundle {bundle_id} changed meanwhile") from None
-                continue
-            return CommandResult(bundle.id, bundle.version, positions[-1])
-        raise ConcurrencyConflict(f"bundle {bundle_id} changed meanwhile")  # pragma: no cover
+
+        return self._command(Bundle, bundle_id, decide, expected_version, idempotency_key)
 
     def _bundle_replay(self, dup: Duplicate) -> dict[str, Any]:
         """The first intake's answer, from the aggregate its idempotency key names (the
@@ -428,19 +410,9 @@ class CaseService:
         if handler is None:
             raise NotFound(f"no action {action!r}")
         check_permission(action, actor)
-        if idempotency_key and (dup := self.app.log.find_key(idempotency_key)):
-            return CommandResult(dup.originator_id, dup.version, dup.position, duplicate=True)
         kwargs = dict(payload or {})
-        for attempt in (1, 2):
-            case = self.app.get(Case, case_id, cached=attempt == 1)
-            if expected_version is not None and case.version != expected_version:
-                if attempt == 1:
-                    self.app.evict(case_id)
-                    continue
-                raise ConcurrencyConflict(
-                    f"case {case_id} is at version {case.version}, not {expected_version}",
-                    current_version=case.version,
-                )
+
+        def decide(case: Case) -> None:
             extra: dict[str, Any] = {"actor": actor, "at": self.clock()}
             if action != "correct":
                 extra["occurred_at"] = occurred_at
@@ -448,20 +420,52 @@ class CaseService:
                 handler(case, **kwargs, **extra)
             except TypeError as e:
                 raise InvalidCommand(f"{action}: {e}") from None
+
+        return self._command(Case, case_id, decide, expected_version, idempotency_key)
+
+    def _command(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        decide: Callable[[A], None],
+        expected_version: int | None,
+        idempotency_key: str | None,
+    ) -> CommandResult:
+        """Load (from the cache first), check ``expected_version``, decide, append.
+
+        An idempotency key used before returns the first outcome. A stale cache shows up
+        as a version conflict: the aggregate is reloaded and decided once more (unless
+        the caller named the version it expects). Refusals raise and append nothing.
+        """
+        if idempotency_key and (dup := self.app.log.find_key(idempotency_key)):
+            return CommandResult(dup.originator_id, dup.version, dup.position, duplicate=True)
+        noun = cls.__name__.lower()
+        for attempt in (1, 2):
+            aggregate = self.app.get(cls, aggregate_id, cached=attempt == 1)
+            if expected_version is not None and aggregate.version != expected_version:
+                if attempt == 1:
+                    self.app.evict(aggregate_id)
+                    continue
+                raise ConcurrencyConflict(
+                    f"{noun} {aggregate_id} is at version {aggregate.version}, "
+                    f"not {expected_version}",
+                    current_version=aggregate.version,
+                )
+            decide(aggregate)
             try:
-                positions = self.app.append(case, idempotency_key=idempotency_key)
+                positions = self.app.append(aggregate, idempotency_key=idempotency_key)
             except DuplicateCommand as e:
                 d = e.duplicate
                 return CommandResult(d.originator_id, d.version, d.position, duplicate=True)
             except VersionConflict:
-                self.app.evict(case_id)
+                self.app.evict(aggregate_id)
                 if attempt == 2 or expected_version is not None:
-                    raise ConcurrencyConflict(f"case {case_id} changed meanwhile") from None
+                    raise ConcurrencyConflict(f"{noun} {aggregate_id} changed meanwhile") from None
                 continue
             except IntegrityError as e:  # pragma: no cover - defensive
                 raise ConcurrencyConflict(str(e)) from None
-            return CommandResult(case.id, case.version, positions[-1])
-        raise ConcurrencyConflict(f"case {case_id} changed meanwhile")  # pragma: no cover
+            return CommandResult(aggregate.id, aggregate.version, positions[-1])
+        raise ConcurrencyConflict(f"{noun} {aggregate_id} changed meanwhile")  # pragma: no cover
 
     def _supplement_request(self, case: Case, *, missing: list[str], **k: Any) -> None:
         case.request_supplement(list(missing), **k)
