@@ -9,7 +9,8 @@ appends nothing and returns the first result, also after a restart.
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -17,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Body, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from casestore.domain import Case
+from casestore.domain import Bundle, Case
 from casestore.domain.errors import ConcurrencyConflict, NotFound
 from casestore.domain.index import CaseNumber
 from casestore.domain.values import Actor
@@ -190,7 +191,9 @@ async def extend_bundle(
     scoped = parse_idempotency_key(actor, idempotency_key)
 
     def extend() -> CommandResult:
-        try:
+        with _precondition(
+            expected, "bundle", bundle_id, lambda: state.store.get(Bundle, bundle_id)
+        ):
             return state.service.extend_bundle(
                 actor,
                 bundle_id,
@@ -198,15 +201,6 @@ async def extend_bundle(
                 expected_version=expected,
                 idempotency_key=scoped,
             )
-        except ConcurrencyConflict as e:
-            current = e.context.get("current_version")
-            if expected is None or current is None:
-                raise
-            raise ApiProblem(
-                "precondition-failed",
-                f"bundle {bundle_id} is at version {current}, not {expected}",
-                current_version=current,
-            ) from None
 
     result: CommandResult = await run_in_threadpool(_timed, state, "bundle-extend", extend)
     response.headers["ETag"] = f'"{result.version}"'
@@ -230,7 +224,7 @@ def _execute(
     key: str | None,
 ) -> CommandResult:
     payload, occurred_at = payload_of(body)
-    try:
+    with _precondition(expected, "case", case_id, lambda: state.service.case(case_id)):
         return state.service.execute(
             action,
             case_id,
@@ -240,15 +234,25 @@ def _execute(
             idempotency_key=key,
             occurred_at=occurred_at,
         )
+
+
+@contextmanager
+def _precondition(
+    expected: int | None, noun: str, aggregate_id: UUID, load: Callable[[], Any]
+) -> Iterator[None]:
+    """With ``If-Match``, a conflict is a 412 naming the current version (``load`` reads
+    it when the conflict does not say); without it, the conflict stays a 409."""
+    try:
+        yield
     except ConcurrencyConflict as e:
         if expected is None:
             raise
         current = e.context.get("current_version")
         if current is None:
-            current = state.service.case(case_id).version
+            current = load().version
         raise ApiProblem(
             "precondition-failed",
-            f"case {case_id} is at version {current}, not {expected}",
+            f"{noun} {aggregate_id} is at version {current}, not {expected}",
             current_version=current,
         ) from None
 
