@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from casestore.domain import Case
 from casestore.domain.errors import InvalidCommand
 from casestore.store.batch import to_micros
 
@@ -32,7 +33,6 @@ from .base import (
     micros_to_datetime,
 )
 from .case_status_fold import (
-    CASE_EVENTS,
     CaseBatch,
     RowHook,
     derive_status,
@@ -124,7 +124,7 @@ class CaseStatusProjection(Projection[CaseBatch]):
     version = 1
     tables = (CASE_STATUS, ITEMS)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
-        **{f"Case.{k}": fold_case for k in CASE_EVENTS},
+        **{f"Case.{k}": fold_case for k in Case.EVENT_NAMES},
         "Item.Published": item_published,
         "Item.Revised": item_revised,
     }

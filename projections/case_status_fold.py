@@ -160,26 +160,3 @@ def fold_row(row: dict[str, Any], ev: LogEvent) -> None:
             row["outcome"] = row["stage"]
     if row["stage"] in CLOSED_STATUS and row["closed_at_us"] is None:
         row["closed_at_us"] = ev.business_at_us
-
-
-CASE_EVENTS = (
-    "Submitted",
-    "SupplementRequested",
-    "SupplementReceived",
-    "Accepted",
-    "Rejected",
-    "Withdrawn",
-    "ReviewRecorded",
-    "SurveyScheduled",
-    "SurveyConducted",
-    "ClockSuspended",
-    "ClockResumed",
-    "ExtensionGranted",
-    "Decided",
-    "Sealed",
-    "Delivered",
-    "Evaluated",
-    "BadReviewHandled",
-    "FollowUpRecorded",
-    "Corrected",
-)
