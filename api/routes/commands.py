@@ -18,12 +18,10 @@ import orjson
 from fastapi import APIRouter, Body, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from casestore.domain import Bundle, Case
-from casestore.domain.errors import ConcurrencyConflict, NotFound
-from casestore.domain.index import CaseNumber
+from casestore.domain import Bundle
+from casestore.domain.errors import ConcurrencyConflict
 from casestore.domain.values import Actor
 from casestore.service import CommandResult, Submission
-from casestore.store.batch import Duplicate
 
 from ..deps import (
     ActorDep,
@@ -74,33 +72,9 @@ def _timed(state: ApiState, action: str, call: Callable[[], Any]) -> Any:
     return result
 
 
-def _replayed_submission(state: ApiState, dup: Duplicate) -> Submission:
-    """The first response to a submission, from what its idempotency key recorded.
-
-    The key may point at the case or at its case-number index (saved in the same
-    transaction), so both are resolved here.
-    """
-    try:
-        case = state.store.get(Case, dup.originator_id, version=1)
-    except NotFound:
-        case_id = state.store.get(CaseNumber, dup.originator_id).case_id
-        if case_id is None:  # pragma: no cover - an index always names its case
-            raise
-        case = state.store.get(Case, case_id, version=1)
-    return Submission(case.id, 1, dup.position, duplicate=True, case_no=case.case_no)
-
-
 def _submit(state: ApiState, actor: Actor, body: CaseCreate, key: str | None) -> Submission:
-    if key and (dup := state.store.log.find_key(key)):
-        return _replayed_submission(state, dup)
     fields, occurred_at = payload_of(body)
-    try:
-        return state.service.submit(actor, idempotency_key=key, occurred_at=occurred_at, **fields)
-    except NotFound:
-        # A concurrent retry won the key: answer with the first submission.
-        if key and (dup := state.store.log.find_key(key)):
-            return _replayed_submission(state, dup)
-        raise
+    return state.service.submit(actor, idempotency_key=key, occurred_at=occurred_at, **fields)
 
 
 @router.post(
