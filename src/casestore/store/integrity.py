@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 GENESIS = bytes(32)
-_PACK = struct.Struct(">16sqqI")
+#: The fixed part of an event's hashed bytes: case id, version, recorded_at µs, topic length.
+EVENT_LAYOUT = struct.Struct(">16sqqI")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def event_hash(
     """SHA-256 over the previous case hash and this event's canonical stored content."""
     topic_bytes = topic.encode()
     h = hashlib.sha256(prev)
-    h.update(_PACK.pack(originator_id.bytes, version, recorded_at_us, len(topic_bytes)))
+    h.update(EVENT_LAYOUT.pack(originator_id.bytes, version, recorded_at_us, len(topic_bytes)))
     h.update(topic_bytes)
     h.update(state)
     return h.digest()
@@ -75,7 +76,7 @@ def check_links(
     as a bad link, and :func:`verify_rows` then names what is wrong.
     """
     sha256 = hashlib.sha256
-    pack = _PACK.pack
+    pack = EVENT_LAYOUT.pack
     heads: dict[str, tuple[int, bytes, bytes]] = {}  # case -> (version, hash, id bytes)
     topics: dict[str, bytes] = {}
     chain = GENESIS

@@ -11,7 +11,7 @@ the caller runs the full pass that names each finding.
 
 The workers are plain ``python -m casestore.store.sqlite_links`` processes (not
 ``multiprocessing``, which would re-run the caller's main script in each child), and
-import nothing but this module.
+import only this module and the hash layout of ``integrity``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
-GENESIS = bytes(32)
-_PACK = struct.Struct(">16sqqI")  # the same canonical layout as ``integrity.event_hash``
+from casestore.store.integrity import EVENT_LAYOUT, GENESIS
+
 _PAGE = 20_000
 #: Below this many events one in-process pass is quicker than starting processes.
 PARALLEL_FROM = 150_000
@@ -43,7 +42,7 @@ def _connect(path: str) -> sqlite3.Connection:
 def check_cases(path: str, table: str, low: str, high: str, upto: int) -> tuple[int, int]:
     """(events, bad links) of the cases whose id is in [low, high), up to a position."""
     sha256 = hashlib.sha256
-    pack = _PACK.pack
+    pack = EVENT_LAYOUT.pack
     topics: dict[str, bytes] = {}
     events = bad = 0
     last_case: str | None = None
