@@ -233,9 +233,9 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         with self._writers_lock:
             conn = self._writers.pop() if self._writers else None
         if conn is None:
-            with self.datastore.get_connection():
-                pass  # opens the pool if it is not yet open
-            conn = self.datastore.pool.getconn()
+            store = self.datastore  # open the pool as its get_connection does, then borrow
+            store.pool.open(store.pool_open_timeout is not None, store.pool_open_timeout or 30.0)
+            conn = store.pool.getconn()
         try:
             yield conn
         except BaseException:
