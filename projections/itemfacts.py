@@ -58,19 +58,9 @@ class ItemFacts:
 
     def limits(self) -> ItemLimits | None:
         """The limits in force (what an acceptance now would copy), None before publishing."""
-        s = self.spec
-        if not s:
+        if not self.spec:
             return None
-        return ItemLimits(
-            statutory_days=int(s["statutory_days"]),
-            promised_days=int(s["promised_days"]),
-            case_type=str(s["case_type"]),
-            needs_survey=bool(s["needs_survey"]),
-            survey_days=int(s["survey_days"]),
-            joint=bool(s["joint"]),
-            pause_kinds=tuple(s["pause_kinds"]),
-            catalogue_version=self.last.version if self.last else 0,
-        )
+        return ItemLimits.from_spec(self.spec, self.last.version if self.last else 0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (round-trips through :meth:`from_dict`)."""

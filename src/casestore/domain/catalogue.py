@@ -109,14 +109,4 @@ class Item(Aggregate):
 
     def limits(self) -> ItemLimits:
         """The limits in force now, to be copied into an acceptance."""
-        s = self.spec
-        return ItemLimits(
-            statutory_days=int(s["statutory_days"]),
-            promised_days=int(s["promised_days"]),
-            case_type=str(s["case_type"]),
-            needs_survey=bool(s["needs_survey"]),
-            survey_days=int(s["survey_days"]),
-            joint=bool(s["joint"]),
-            pause_kinds=tuple(s["pause_kinds"]),
-            catalogue_version=self.version,
-        )
+        return ItemLimits.from_spec(self.spec, self.version)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Final
+from typing import Any, Final
 
 from casestore.domain.errors import InvalidCommand
 
@@ -139,6 +140,20 @@ class ItemLimits:
     joint: bool = False
     pause_kinds: tuple[str, ...] = field(default_factory=tuple)
     catalogue_version: int = 0
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], catalogue_version: int) -> ItemLimits:
+        """The limits a catalogue item's spec sets (what an acceptance copies)."""
+        return cls(
+            statutory_days=int(spec["statutory_days"]),
+            promised_days=int(spec["promised_days"]),
+            case_type=str(spec["case_type"]),
+            needs_survey=bool(spec["needs_survey"]),
+            survey_days=int(spec["survey_days"]),
+            joint=bool(spec["joint"]),
+            pause_kinds=tuple(spec["pause_kinds"]),
+            catalogue_version=catalogue_version,
+        )
 
 
 VALUE_TYPES: Final = (Actor, Party, SurveyParticipant, ItemLimits)
