@@ -24,6 +24,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from casestore.projections.casefacts import STAGE_AFTER
 from casestore.projections.runtime import NotifyListener
 from starlette.concurrency import run_in_threadpool
 
@@ -31,8 +32,6 @@ from casestore.domain import Case
 from casestore.store.application import CasestoreApp
 from casestore.store.batch import from_micros
 from casestore.store.integrity import LogRow
-
-from .views import STAGE_AFTER
 
 log = logging.getLogger("casestore.api.stream")
 _CASE_TOPIC = "casestore.domain.case:Case."

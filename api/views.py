@@ -18,19 +18,6 @@ from casestore.store.transcoder import to_plain
 
 _ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor", "occurred_at")
 
-#: The stage a case is at after each stage-changing event (others leave it unchanged).
-STAGE_AFTER = {
-    "Submitted": "received",
-    "SupplementRequested": "supplementing",
-    "SupplementReceived": "received",
-    "Accepted": "accepted",
-    "Rejected": "rejected",
-    "Withdrawn": "withdrawn",
-    "ReviewRecorded": "under_review",
-    "Sealed": "sealed",
-    "Delivered": "delivered",
-}
-
 
 def event_name(event: Any) -> str:
     """``Accepted``, ``Submitted`` ... (the class name, the contract of SPEC §3.2)."""

@@ -40,6 +40,7 @@ from .factsfold import FactsFold
 from .itemfacts import ItemBreach, ItemFacts
 
 __all__ = [
+    "STAGE_AFTER",
     "CaseFacts",
     "Claim",
     "Correction",
@@ -56,7 +57,8 @@ __all__ = [
     "read_event",
 ]
 
-_STAGE_OF = {
+#: The stage a case is at after each stage-changing event (others leave it unchanged).
+STAGE_AFTER = {
     "Submitted": "received",
     "SupplementRequested": "supplementing",
     "SupplementReceived": "received",
@@ -125,8 +127,8 @@ class CaseFacts:
             return self
         handler = _HANDLERS.get(name)
         changes: dict[str, Any] = handler(self, get, stamp) if handler else {}
-        if name in _STAGE_OF and "stage" not in changes:
-            changes["stage"] = _STAGE_OF[name]
+        if name in STAGE_AFTER and "stage" not in changes:
+            changes["stage"] = STAGE_AFTER[name]
         if stamp.occurred_at is not None and stamp.backdated_seconds > 0:
             changes["claims"] = (*self.claims, Claim(name, stamp))
         if self.latest is not None and stamp.at < self.latest[1].at:
