@@ -264,30 +264,16 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
     ) -> Iterator[LogRow]:
         stop = upto if upto is not None else 2**62
         until = until_us if until_us is not None else 2**62
-        position = after
         ids: dict[str, UUID] = {}  # a case's events share one id object (parsing is slow)
-        while True:
-            with self.datastore.get_connection(commit=False) as conn:
-                cursor = _raw(conn).cursor()
-                cursor.row_factory = None  # plain tuples
-                rows = cursor.execute(
-                    f"SELECT notification_id, originator_id, originator_version, topic, state, "
-                    f"recorded_at, event_hash, chain_hash FROM {self.events_table_name} "
-                    "WHERE notification_id > ? AND notification_id <= ? AND recorded_at <= ? "
-                    "ORDER BY notification_id LIMIT ?",
-                    (position, stop, until, page),
-                ).fetchall()
-                cursor.close()
-            if len(ids) > 100_000:
-                ids.clear()
-            for n, hexid, version, topic, state, us, ev_hash, chain in rows:
-                oid = ids.get(hexid)
-                if oid is None:
-                    oid = ids[hexid] = UUID(hexid)
-                yield LogRow(n, oid, version, topic, state, us, ev_hash, chain)
-            if len(rows) < page:
-                return
-            position = rows[-1][0]
+        for n, hexid, version, topic, state, us, ev_hash, chain in self._raw_rows(
+            after, stop, until, page
+        ):
+            oid = ids.get(hexid)
+            if oid is None:
+                if len(ids) > 100_000:
+                    ids.clear()
+                oid = ids[hexid] = UUID(hexid)
+            yield LogRow(n, oid, version, topic, state, us, ev_hash, chain)
 
     def check_links(self, digest_position: int = 0) -> LinkCheck:
         """Every hash link checked, counts only, up to the head as it is now: in this
@@ -299,11 +285,13 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
             found = check_in_parallel(name, self.events_table_name, upto, digest_position)
             if found is not None:
                 return LinkCheck(*found)
-        return check_links(self._raw_pages(upto), digest_position)
+        return check_links(self._raw_rows(0, upto), digest_position)
 
-    def _raw_pages(self, upto: int, page: int = 20_000) -> Iterator[Any]:
-        """The log up to a position as plain tuples, a page at a time."""
-        position = 0
+    def _raw_rows(
+        self, after: int, upto: int, until_us: int = 2**62, page: int = 20_000
+    ) -> Iterator[tuple[Any, ...]]:
+        """The log in position order as plain tuples (case ids as hex), a page at a time."""
+        position = after
         while True:
             with self.datastore.get_connection(commit=False) as conn:
                 cursor = _raw(conn).cursor()
@@ -311,9 +299,9 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                 rows = cursor.execute(
                     f"SELECT notification_id, originator_id, originator_version, topic, state, "
                     f"recorded_at, event_hash, chain_hash FROM {self.events_table_name} "
-                    "WHERE notification_id > ? AND notification_id <= ? "
+                    "WHERE notification_id > ? AND notification_id <= ? AND recorded_at <= ? "
                     "ORDER BY notification_id LIMIT ?",
-                    (position, upto, page),
+                    (position, upto, until_us, page),
                 ).fetchall()
                 cursor.close()
             yield from rows
