@@ -136,9 +136,7 @@ class CasestoreApp(Application[UUID]):
 
     def close(self) -> None:
         """Close the recorder's own connections, then eventsourcing's."""
-        closer = getattr(self.recorder, "close", None)
-        if callable(closer):
-            closer()
+        self.log.close()
         super().close()
 
     def construct_env(self, name: str, env: Any = None) -> Any:

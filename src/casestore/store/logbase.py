@@ -37,6 +37,9 @@ class LogReader:
 
     commit_listeners: list[CommitListener]
 
+    def close(self) -> None:
+        """Release connections the recorder keeps outside eventsourcing's pool."""
+
     def iter_log(
         self,
         after: int = 0,
