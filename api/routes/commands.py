@@ -64,10 +64,7 @@ def _timed(state: ApiState, action: str, call: Callable[[], Any]) -> Any:
     except BaseException as e:
         state.metrics.command(action, slug_of(e), time.perf_counter() - started)
         raise
-    replayed = (
-        result.get("duplicate") if isinstance(result, dict) else getattr(result, "duplicate", 0)
-    )
-    outcome = "replayed" if replayed else "ok"
+    outcome = "replayed" if getattr(result, "duplicate", False) else "ok"
     state.metrics.command(action, outcome, time.perf_counter() - started)
     return result
 
@@ -131,17 +128,15 @@ async def submit_bundle(
     scoped = parse_idempotency_key(actor, idempotency_key)
     fields, _ = payload_of(body)
 
-    def submit() -> dict[str, Any]:
-        opened: dict[str, Any] = state.service.submit_bundle(
-            actor, idempotency_key=scoped, **fields
-        )
-        return opened
+    def submit() -> BundleSubmissionPublic:
+        opened = state.service.submit_bundle(actor, idempotency_key=scoped, **fields)
+        return BundleSubmissionPublic.model_validate(opened)
 
-    result = await run_in_threadpool(_timed, state, "submit-bundle", submit)
-    response.headers["Location"] = f"/bundles/{result['bundle_id']}"
-    if result["duplicate"]:
+    result: BundleSubmissionPublic = await run_in_threadpool(_timed, state, "submit-bundle", submit)
+    response.headers["Location"] = f"/bundles/{result.bundle_id}"
+    if result.duplicate:
         response.headers["Idempotent-Replayed"] = "true"
-    return BundleSubmissionPublic.model_validate(result)
+    return result
 
 
 @router.post(
