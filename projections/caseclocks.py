@@ -14,8 +14,8 @@ reason to give the bureau more time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from typing import Any
 
 from casestore.domain.values import ART45_PAUSE_KINDS, ItemLimits
@@ -309,3 +309,35 @@ def _survey_clocks(
         result = compute_clock(plan.stamp.on, plan.days, cal, kind="survey")
         clocks.append(make_clock(result, done, today, cal, cfg, [], (pos,)))
     return tuple(clocks)
+
+
+def deemed_decision_clocks(
+    f: CaseFacts,
+    cal: WorkingCalendar,
+    clocks: CaseClocks,
+    config: ClockConfig | None = None,
+    fallback: ItemLimits | None = None,
+) -> tuple[Clock | None, Clock | None]:
+    """The promised and statutory clocks a deemed acceptance (视为受理) would start.
+
+    For a case still undecided on acceptance whose Art. 32 clock still runs: should that
+    clock run out with no further event, the case is deemed accepted from receipt and its
+    decision clocks count from then. Each is due no earlier than the acceptance clock
+    (before then the case is not deemed accepted), so a reader comparing due dates with
+    its day sees them overdue exactly when they are. (None, None) for any other case;
+    any event on the case recomputes them.
+    """
+    acceptance = clocks.acceptance
+    if (
+        clocks.promised is not None
+        or acceptance is None
+        or acceptance.done is not None
+        or acceptance.late
+    ):
+        return None, None
+    later = case_clocks(f, cal, acceptance.due + timedelta(days=1), config, fallback)
+    promised, statutory = (
+        None if c is None else replace(c, due=max(c.due, acceptance.due))
+        for c in (later.promised, later.statutory)
+    )
+    return promised, statutory

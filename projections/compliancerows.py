@@ -12,7 +12,7 @@ computes from the facts on that day.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from casestore.domain.values import ItemLimits, local_date
@@ -24,7 +24,7 @@ from casestore.timelimits import (
     warning_level,
 )
 
-from .caseclocks import case_clocks
+from .caseclocks import case_clocks, deemed_decision_clocks
 from .casefacts import CaseFacts
 from .clockstate import PausedReading, read_paused
 
@@ -63,14 +63,7 @@ def compliance_row(
     c = case_clocks(f, cal, today, config, fallback)
     p, s, current = c.promised, c.statutory, c.current
     decided = f.decided.on if f.decided else None
-    deemed_p = deemed_s = None
-    acceptance = c.acceptance
-    if p is None and acceptance is not None and acceptance.done is None and not acceptance.late:
-        later = case_clocks(f, cal, acceptance.due + timedelta(days=1), config, fallback)
-        if later.promised is not None:
-            deemed_p = max(later.promised.due, acceptance.due)
-        if later.statutory is not None:
-            deemed_s = max(later.statutory.due, acceptance.due)
+    deemed_p, deemed_s = deemed_decision_clocks(f, cal, c, config, fallback)
     return {
         "case_no": f.case_no,
         "item_code": f.item_code,
@@ -93,8 +86,8 @@ def compliance_row(
         "used_days": p.used if p and decided else None,
         "acceptance_due": _iso(c.acceptance.due if c.acceptance else None),
         "acceptance_open": int(bool(c.acceptance and c.acceptance.done is None)),
-        "deemed_promised_due": _iso(deemed_p),
-        "deemed_statutory_due": _iso(deemed_s),
+        "deemed_promised_due": _iso(deemed_p.due if deemed_p else None),
+        "deemed_statutory_due": _iso(deemed_s.due if deemed_s else None),
         "delivery_due": _iso(c.delivery.due if c.delivery else None),
         "delivery_open": int(bool(c.delivery and c.delivery.done is None)),
         "current_kind": current.kind if current else None,

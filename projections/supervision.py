@@ -24,7 +24,7 @@ from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
 from casestore.timelimits.supervision_config import SupervisionConfig
 
 from .base import Column, Index, LogEvent, Projection, Table, Tx
-from .caseclocks import case_clocks
+from .caseclocks import case_clocks, deemed_decision_clocks
 from .casefacts import CaseFacts, FactsFold, ItemFacts
 from .clockstate import bureau_today
 from .db import View
@@ -171,35 +171,20 @@ class SupervisionProjection(Projection[_Batch]):
         flags = case_flags(f, self.calendar, today, ccfg, cfg, fallback, clocks)
         watch = []
         running = [(rule, getattr(clocks, name), False) for rule, name in CLOCK_RULES.items()]
-        acceptance = clocks.acceptance
-        if (
-            clocks.promised is None
-            and acceptance is not None
-            and acceptance.done is None
-            and not acceptance.late
-        ):
-            # Undecided, not yet deemed accepted: should the Art. 32 clock run out with no
-            # further event, the case is deemed accepted from receipt (视为受理) and its
-            # decision clocks count from then. Watch them now, due no earlier than the
-            # acceptance clock (before that the case is not deemed accepted), so S01/S02
-            # rise on time at query time; any event on the case recomputes the watch.
-            deemed = case_clocks(
-                f, self.calendar, acceptance.due + timedelta(days=1), ccfg, fallback
-            )
-            running += [("S01", deemed.promised, True), ("S02", deemed.statutory, True)]
-        for rule, clock, hypothetical in running:
+        promised, statutory = deemed_decision_clocks(f, self.calendar, clocks, ccfg, fallback)
+        running += [("S01", promised, True), ("S02", statutory, True)]
+        for rule, clock, deemed in running:
             if clock is None or clock.done is not None or clock.paused:
                 continue
-            if clock.late and not hypothetical:
+            if clock.late and not deemed:
                 continue  # already a stored flag
-            due = max(clock.due, acceptance.due) if hypothetical and acceptance else clock.due
             row = _flag_row(clock_flag(rule, f, clock))
             del row["raised_at"], row["raised_at_us"], row["cleared_at"], row["cleared_at_us"]
             row.pop("detail")
             watch.append(
                 {
                     **row,
-                    "due": due.isoformat(),
+                    "due": clock.due.isoformat(),
                     "kind": clock.kind,
                     "days": clock.days,
                     "start": clock.start.isoformat(),
