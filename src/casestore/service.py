@@ -288,38 +288,14 @@ class CaseService:
         check_permission("submit-bundle", actor)
         if idempotency_key and (dup := self.app.log.find_key(idempotency_key)):
             return self._bundle_replay(dup)
-        spec = getattr(self, "_bundles", {}).get(bundle_code)
-        if spec is None:
-            raise NotFound(f"no bundle {bundle_code}")
+        self._bundle_spec(bundle_code)
         party = _party(applicant)
         assert party is not None
-        for code in spec["items"]:
-            self.item(code)
         for _ in range(5):
-            bundle_id = self.draws.uuid()
-            children, saved, codes = {}, [], {}
-            for code in spec["items"]:
-                case, index, query = self._new_case(
-                    actor,
-                    code,
-                    party,
-                    None,
-                    bundle_id,
-                    {"channel": channel, "materials": list(materials or [])},
-                )
-                children[code] = case.id
-                codes[code] = (case.case_no, query)
-                saved += [case, index]
-            bundle = Bundle.open(
-                bundle_id=bundle_id,
-                code=bundle_code,
-                name=spec["name"],
-                applicant=party,
-                children=children,
-                promised_days=int(spec.get("promised_days", 0)),
-                actor=actor,
-                at=self.clock(),
+            bundle, children = self._new_bundle(
+                actor, bundle_code, party, channel, list(materials or [])
             )
+            saved = [aggregate for case, index, _ in children for aggregate in (case, index)]
             try:
                 positions = self.app.append(bundle, *saved, idempotency_key=idempotency_key)
             except DuplicateCommand as e:
@@ -327,19 +303,56 @@ class CaseService:
             except VersionConflict:
                 continue  # a random case number was taken: draw the numbers again
             return {
-                "bundle_id": bundle_id,
+                "bundle_id": bundle.id,
                 "position": positions[-1],
                 "duplicate": False,
                 "children": {
-                    code: {
-                        "case_id": children[code],
-                        "case_no": codes[code][0],
-                        "query_code": codes[code][1],
+                    case.item_code: {
+                        "case_id": case.id,
+                        "case_no": case.case_no,
+                        "query_code": query_code,
                     }
-                    for code in children
+                    for case, _, query_code in children
                 },
             }
         raise ConcurrencyConflict("could not allocate unique case numbers")
+
+    def _bundle_spec(self, bundle_code: str) -> dict[str, Any]:
+        spec: dict[str, Any] | None = getattr(self, "_bundles", {}).get(bundle_code)
+        if spec is None:
+            raise NotFound(f"no bundle {bundle_code}")
+        return spec
+
+    def _new_bundle(
+        self, actor: Actor, bundle_code: str, party: Party, channel: str, materials: list[str]
+    ) -> tuple[Bundle, list[tuple[Case, CaseNumber, str]]]:
+        """A bundle and a new case per item, with each case's query code (not saved)."""
+        spec = self._bundle_spec(bundle_code)
+        for code in spec["items"]:
+            self.item(code)
+        bundle_id = self.draws.uuid()
+        children = [
+            self._new_case(
+                actor,
+                code,
+                party,
+                None,
+                bundle_id,
+                {"channel": channel, "materials": list(materials)},
+            )
+            for code in spec["items"]
+        ]
+        bundle = Bundle.open(
+            bundle_id=bundle_id,
+            code=bundle_code,
+            name=spec["name"],
+            applicant=party,
+            children={case.item_code: case.id for case, _, _ in children},
+            promised_days=int(spec.get("promised_days", 0)),
+            actor=actor,
+            at=self.clock(),
+        )
+        return bundle, children
 
     def extend_bundle(
         self,

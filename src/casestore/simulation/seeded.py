@@ -101,31 +101,8 @@ class SeededCaseService(CaseService):
     ) -> tuple[Bundle, list[tuple[Case, CaseNumber]]]:
         """One 一件事 intake: the bundle and its child cases (not saved)."""
         check_permission("submit-bundle", actor)
-        spec = self._bundles[bundle_code]
-        bundle_id = self.draws.uuid()
-        children: list[tuple[Case, CaseNumber]] = []
-        for code in spec["items"]:
-            self.item(code)
-            case, index, _ = self._new_case(
-                actor,
-                code,
-                party,
-                None,
-                bundle_id,
-                {"channel": channel, "materials": list(materials)},
-            )
-            children.append((case, index))
-        bundle = Bundle.open(
-            bundle_id=bundle_id,
-            code=bundle_code,
-            name=spec["name"],
-            applicant=party,
-            children={case.item_code: case.id for case, _ in children},
-            promised_days=int(spec.get("promised_days", 0)),
-            actor=actor,
-            at=self.clock(),
-        )
-        return bundle, children
+        bundle, children = self._new_bundle(actor, bundle_code, party, channel, list(materials))
+        return bundle, [(case, index) for case, index, _ in children]
 
     def run(
         self,
