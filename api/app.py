@@ -117,7 +117,7 @@ def _observer(state: ApiState) -> Callable[[str, str, int, float], None]:
 
 def _start_workers(state: ApiState) -> Any:
     """Every registered projection as a thread of this process, woken by our commits."""
-    from casestore.projections.runtime import EmbeddedWorkers
+    from casestore.projections.runtime.live import EmbeddedWorkers
 
     workers = EmbeddedWorkers(state.store)
     workers.start()

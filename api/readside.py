@@ -18,15 +18,19 @@ from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
 
-from casestore.projections.audit import AuditView
-from casestore.projections.base import check_target, physical
-from casestore.projections.bundles import BundleView
-from casestore.projections.case_status import CaseStatusView
-from casestore.projections.casefacts import CaseFacts
-from casestore.projections.compliance import ComplianceView, case_clocks, valid_pauses
-from casestore.projections.db import ViewDB
-from casestore.projections.evaluation import EvaluationView
-from casestore.projections.supervision import SupervisionView
+from casestore.projections.engine.base import check_target, physical
+from casestore.projections.engine.db import ViewDB
+from casestore.projections.facts.casefacts import CaseFacts
+from casestore.projections.readmodels.audit import AuditView
+from casestore.projections.readmodels.bundles import BundleView
+from casestore.projections.readmodels.case_status.projection import CaseStatusView
+from casestore.projections.readmodels.compliance.projection import (
+    ComplianceView,
+    case_clocks,
+    valid_pauses,
+)
+from casestore.projections.readmodels.evaluation import EvaluationView
+from casestore.projections.readmodels.supervision.projection import SupervisionView
 
 from casestore.domain import Case, Item, item_id
 from casestore.domain.errors import InvalidCommand, NotFound

@@ -24,8 +24,8 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from casestore.projections.casefacts import STAGE_AFTER
-from casestore.projections.runtime import NotifyListener
+from casestore.projections.facts.casefacts import STAGE_AFTER
+from casestore.projections.runtime.live import NotifyListener
 from starlette.concurrency import run_in_threadpool
 
 from casestore.domain import Case

@@ -31,10 +31,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from casestore.projections.db import ViewDB, drop_target
-from casestore.projections.logsource import LogSource
-from casestore.projections.registry import get_projection
-from casestore.projections.worker import rebuild_into
+from casestore.projections.engine.db import ViewDB, drop_target
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.registry import get_projection
+from casestore.projections.runtime.worker import rebuild_into
 
 from casestore.domain import Actor, Case, ItemLimits, Party
 from casestore.domain.index import CaseNumber

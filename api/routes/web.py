@@ -10,9 +10,10 @@ positions, same ``Last-Event-ID`` resumption) with the staff and case-id fields 
 Neither carries personal data: no applicant, agent, phone or staff identity.
 
 The board's rows come from :class:`HallBoard`, an incremental in-memory fold of the log
-into :class:`~casestore.projections.casefacts.CaseFacts` for open cases only (a closed
+into :class:`~casestore.projections.facts.casefacts.CaseFacts` for open cases only (a closed
 case is dropped for good), with clocks from the compliance rules
-(:func:`~casestore.projections.compliance.case_clocks`) as of the server's today.
+(:func:`~casestore.projections.readmodels.compliance.projection.case_clocks`) as of the
+server's today.
 
 The dashboard is for staff: its script calls the token-protected query API (compliance,
 supervision flags, evaluations, case timelines, audit verification) with a bearer token
@@ -22,7 +23,7 @@ does the same once, for demos, and removes the token from the address bar).
 Its "as of" date picker needs every view as it stood at the end of a past day. The
 query API reads such views from named targets (``?target=``), so
 ``POST /dashboard/as-of?day=D`` builds them on demand with the projections' time-travel
-rebuild (:func:`~casestore.projections.worker.rebuild_as_of`: the compliance, evaluation
+rebuild (:func:`~casestore.projections.runtime.worker.rebuild_as_of`: the compliance, evaluation
 and supervision views from the events recorded by the end of D, UTC+8) into the target
 ``asof_YYYYMMDD``. A finished day never changes, so a target is built once and reused;
 the :data:`AS_OF_KEEP` most recent days are kept.
@@ -42,19 +43,19 @@ from typing import Annotated, Any, Final
 from uuid import UUID
 
 import orjson
-from casestore.projections.base import physical  # type: ignore[import-not-found,unused-ignore]
-from casestore.projections.casefacts import (  # type: ignore[import-not-found,unused-ignore]
+from casestore.projections.engine.base import physical  # type: ignore[import-not-found,unused-ignore]
+from casestore.projections.engine.db import drop_target  # type: ignore[import-not-found,unused-ignore]
+from casestore.projections.facts.casefacts import (  # type: ignore[import-not-found,unused-ignore]
     CaseFacts,
     ItemFacts,
 )
-from casestore.projections.compliance import (  # type: ignore[import-not-found,unused-ignore]
+from casestore.projections.readmodels.compliance.projection import (  # type: ignore[import-not-found,unused-ignore]
     case_clocks,
 )
-from casestore.projections.db import drop_target  # type: ignore[import-not-found,unused-ignore]
-from casestore.projections.registry import (  # type: ignore[import-not-found,unused-ignore]
+from casestore.projections.runtime.registry import (  # type: ignore[import-not-found,unused-ignore]
     get_projection,
 )
-from casestore.projections.worker import (  # type: ignore[import-not-found,unused-ignore]
+from casestore.projections.runtime.worker import (  # type: ignore[import-not-found,unused-ignore]
     rebuild_as_of,
 )
 from fastapi import APIRouter, Header, Query, Request

@@ -243,7 +243,7 @@ def project_run(
     names: Annotated[list[str] | None, typer.Argument()] = None, db: DbOpt = None
 ) -> None:
     """Run projection workers until interrupted (one active per projection on PostgreSQL)."""
-    from casestore.projections.commands import run
+    from casestore.projections.runtime.commands import run
 
     run(database_url(db), names or [])
 
@@ -258,7 +258,7 @@ def project_rebuild(
     ] = None,
 ) -> None:
     """Rebuild a projection into a fresh target and swap it in (blue/green)."""
-    from casestore.projections.commands import rebuild
+    from casestore.projections.runtime.commands import rebuild
 
     rebuild(
         database_url(db),
@@ -271,7 +271,7 @@ def project_rebuild(
 @project_app.command("status")
 def project_status(db: DbOpt = None) -> None:
     """Position and lag of every projection."""
-    from casestore.projections.commands import status
+    from casestore.projections.runtime.commands import status
 
     for line in status(database_url(db)):
         typer.echo(line)

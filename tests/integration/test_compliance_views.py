@@ -15,18 +15,18 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from casestore.projections.base import Projection
-from casestore.projections.bundles import PROJECTION as BUNDLES
-from casestore.projections.bundles import BundleView
-from casestore.projections.compliance import PROJECTION as COMPLIANCE
-from casestore.projections.compliance import ComplianceView
-from casestore.projections.db import ViewDB, create_target
-from casestore.projections.evaluation import PROJECTION as EVALUATION
-from casestore.projections.evaluation import EvaluationView
-from casestore.projections.logsource import LogSource
-from casestore.projections.supervision import PROJECTION as SUPERVISION
-from casestore.projections.supervision import SupervisionView
-from casestore.projections.worker import Worker, rebuild_as_of
+from casestore.projections.engine.base import Projection
+from casestore.projections.engine.db import ViewDB, create_target
+from casestore.projections.readmodels.bundles import PROJECTION as BUNDLES
+from casestore.projections.readmodels.bundles import BundleView
+from casestore.projections.readmodels.compliance.projection import PROJECTION as COMPLIANCE
+from casestore.projections.readmodels.compliance.projection import ComplianceView
+from casestore.projections.readmodels.evaluation import PROJECTION as EVALUATION
+from casestore.projections.readmodels.evaluation import EvaluationView
+from casestore.projections.readmodels.supervision.projection import PROJECTION as SUPERVISION
+from casestore.projections.readmodels.supervision.projection import SupervisionView
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.worker import Worker, rebuild_as_of
 
 from casestore.domain import Actor, SurveyParticipant
 from casestore.service import CaseService

@@ -11,9 +11,9 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from casestore.projections.db import ViewDB, snapshot
-from casestore.projections.registry import get_projection
-from casestore.projections.runtime import EmbeddedWorkers
+from casestore.projections.engine.db import ViewDB, snapshot
+from casestore.projections.runtime.live import EmbeddedWorkers
+from casestore.projections.runtime.registry import get_projection
 
 from casestore.domain import ConcurrencyConflict
 from casestore.service import CaseService

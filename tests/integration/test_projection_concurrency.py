@@ -6,10 +6,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from casestore.projections.db import ViewDB, snapshot
-from casestore.projections.logsource import LogSource
-from casestore.projections.registry import get_projection
-from casestore.projections.runtime import EmbeddedWorkers
+from casestore.projections.engine.db import ViewDB, snapshot
+from casestore.projections.runtime.live import EmbeddedWorkers
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.registry import get_projection
 
 from tests.integration.test_projection_workload import (
     drive_concurrently,

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from casestore.projections.base import LogEvent
-from casestore.projections.db import ViewDB, snapshot
-from casestore.projections.registry import get_projection
-from casestore.projections.runtime import EmbeddedWorkers
-from casestore.projections.worker import Worker
+from casestore.projections.engine.base import LogEvent
+from casestore.projections.engine.db import ViewDB, snapshot
+from casestore.projections.runtime.live import EmbeddedWorkers
+from casestore.projections.runtime.registry import get_projection
+from casestore.projections.runtime.worker import Worker
 
 from casestore.store.application import CasestoreApp
 from tests.integration.test_projection_workload import drive, fresh_rebuild, open_service

@@ -1,7 +1,7 @@
 """PostgreSQL: two ``project run`` processes, one active per projection; kill -9 the
 active one and the standby takes over from the committed position.
 
-Run as a module this file starts :func:`casestore.projections.commands.run`.
+Run as a module this file starts :func:`casestore.projections.runtime.commands.run`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from casestore.projections.commands import run
-from casestore.projections.db import ViewDB, snapshot
-from casestore.projections.logsource import LogSource
-from casestore.projections.registry import get_projection
-from casestore.projections.status import ProjectionStatus, statuses
+from casestore.projections.engine.db import ViewDB, snapshot
+from casestore.projections.runtime.commands import run
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.registry import get_projection
+from casestore.projections.runtime.status import ProjectionStatus, statuses
 
 from tests.integration.test_projection_workload import drive, fresh_rebuild, open_service
 

@@ -7,14 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from casestore.projections import commands
-from casestore.projections.case_status import CaseStatusView
-from casestore.projections.db import ViewDB, snapshot
-from casestore.projections.ledger import LedgerView
-from casestore.projections.logsource import LogSource
-from casestore.projections.registry import get_projection
-from casestore.projections.runtime import EmbeddedWorkers, prepare
-from casestore.projections.worker import rebuild_as_of, rebuild_into
+from casestore.projections.engine.db import ViewDB, snapshot
+from casestore.projections.readmodels.case_status.projection import CaseStatusView
+from casestore.projections.readmodels.ledger import LedgerView
+from casestore.projections.runtime import commands
+from casestore.projections.runtime.live import EmbeddedWorkers, prepare
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.registry import get_projection
+from casestore.projections.runtime.worker import rebuild_as_of, rebuild_into
 
 from casestore.domain import InvalidCommand
 from tests.integration.test_projection_workload import (

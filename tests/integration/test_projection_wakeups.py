@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from casestore.projections.db import ViewDB
-from casestore.projections.runtime import EmbeddedWorkers
+from casestore.projections.engine.db import ViewDB
+from casestore.projections.runtime.live import EmbeddedWorkers
 
 from casestore.service import CaseService
 from casestore.store.application import CasestoreApp

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from casestore.projections.base import Projection
-from casestore.projections.db import ViewDB, snapshot
-from casestore.projections.logsource import LogSource
-from casestore.projections.worker import rebuild_into
+from casestore.projections.engine.base import Projection
+from casestore.projections.engine.db import ViewDB, snapshot
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.worker import rebuild_into
 
 from casestore.domain import Actor
 from casestore.service import CaseService

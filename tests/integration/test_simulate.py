@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from casestore.projections.casefacts import CaseFacts, ItemFacts
-from casestore.projections.commands import rebuild_projection
-from casestore.projections.db import ViewDB
-from casestore.projections.supervision import (
+from casestore.projections.engine.db import ViewDB
+from casestore.projections.facts.casefacts import CaseFacts, ItemFacts
+from casestore.projections.readmodels.supervision.projection import (
     RULES,
     SupervisionView,
     case_flags,
     item_flags,
 )
+from casestore.projections.runtime.commands import rebuild_projection
 
 from casestore.domain import InvalidCommand
 from casestore.domain.values import local_date

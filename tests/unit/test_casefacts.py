@@ -6,10 +6,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from casestore.projections.base import LogEvent
-from casestore.projections.casefacts import CaseFacts
-from casestore.projections.compliance import case_clocks
-from casestore.projections.compliancerows import compliance_row, overdue_days, read_deadline
+from casestore.projections.engine.base import LogEvent
+from casestore.projections.facts.casefacts import CaseFacts
+from casestore.projections.readmodels.compliance.projection import case_clocks
+from casestore.projections.readmodels.compliance.rows import (
+    compliance_row,
+    overdue_days,
+    read_deadline,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,13 +7,13 @@ from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
-from casestore.projections.audit import PROJECTION as AUDIT
-from casestore.projections.audit import AuditView
-from casestore.projections.base import local_day
-from casestore.projections.db import ViewDB
-from casestore.projections.ledger import LedgerProjection, LedgerView
-from casestore.projections.logsource import LogSource
-from casestore.projections.worker import rebuild_into
+from casestore.projections.engine.base import local_day
+from casestore.projections.engine.db import ViewDB
+from casestore.projections.readmodels.audit import PROJECTION as AUDIT
+from casestore.projections.readmodels.audit import AuditView
+from casestore.projections.readmodels.ledger import LedgerProjection, LedgerView
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.worker import rebuild_into
 
 from casestore.domain import Case
 from casestore.store.audit import digest

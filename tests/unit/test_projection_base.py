@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from casestore.projections.base import Column, Index, Table, check_target, physical
-from casestore.projections.db import ViewDB, ViewTracking, create_target, snapshot, swap
-from casestore.projections.logsource import LogSource
-from casestore.projections.registry import all_projections, get_projection, select
-from casestore.projections.worker import Worker, rebuild_into
+from casestore.projections.engine.base import Column, Index, Table, check_target, physical
+from casestore.projections.engine.db import ViewDB, ViewTracking, create_target, snapshot, swap
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.registry import all_projections, get_projection, select
+from casestore.projections.runtime.worker import Worker, rebuild_into
 
 from casestore.domain import InvalidCommand, NotFound
 from tests.integration.test_projection_workload import (

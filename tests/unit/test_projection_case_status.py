@@ -7,17 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from casestore.projections.base import LogEvent
-from casestore.projections.case_status import (
+from casestore.projections.engine.base import LogEvent
+from casestore.projections.engine.db import ViewDB, create_target, snapshot
+from casestore.projections.readmodels.case_status.projection import (
     PROJECTION,
     CaseStatusProjection,
     CaseStatusView,
     derive_status,
     mask_name,
 )
-from casestore.projections.db import ViewDB, create_target, snapshot
-from casestore.projections.logsource import LogSource
-from casestore.projections.worker import Worker, rebuild_into
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.worker import Worker, rebuild_into
 
 from casestore.domain import Case, InvalidCommand
 from casestore.service import CaseService
@@ -178,7 +178,7 @@ def test_row_cache_and_write_behind_do_not_change_the_view(
     """A tiny cache evicts (and writes behind) all the time; none gives the same rows."""
     service, db, _ = built
     expected = snapshot(db, PROJECTION)
-    monkeypatch.setattr("casestore.projections.case_status.ROW_CACHE", cache)
+    monkeypatch.setattr("casestore.projections.readmodels.case_status.projection.ROW_CACHE", cache)
     source = LogSource(service.app)
     rebuild_into(source, db, PROJECTION, target="small", batch=7)
     assert snapshot(db, PROJECTION, "small") == expected
@@ -194,15 +194,15 @@ def test_live_batches_with_a_tiny_cache_equal_a_rebuild(
     service = open_service(url)
     db = ViewDB(url)
     source = LogSource(service.app)
-    monkeypatch.setattr("casestore.projections.case_status.LIVE_ROW_CACHE", 2)
+    monkeypatch.setattr("casestore.projections.readmodels.case_status.projection.LIVE_ROW_CACHE", 2)
     create_target(db, PROJECTION)
     worker = Worker(source, db, PROJECTION, batch=3)
     for seed in range(4):
         drive(service, 6, seed=seed)
         worker.catch_up()
     live = snapshot(db, PROJECTION)
-    monkeypatch.setattr("casestore.projections.case_status.ROW_CACHE", 0)
-    monkeypatch.setattr("casestore.projections.case_status.LIVE_ROW_CACHE", 0)
+    monkeypatch.setattr("casestore.projections.readmodels.case_status.projection.ROW_CACHE", 0)
+    monkeypatch.setattr("casestore.projections.readmodels.case_status.projection.LIVE_ROW_CACHE", 0)
     rebuild_into(source, db, PROJECTION, target="check")
     assert live == snapshot(db, PROJECTION, "check")
     source.close()

@@ -11,8 +11,13 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from casestore.projections.casefacts import CaseFacts, ItemFacts
-from casestore.projections.supervision import RULES, Flag, case_flags, item_flags
+from casestore.projections.facts.casefacts import CaseFacts, ItemFacts
+from casestore.projections.readmodels.supervision.projection import (
+    RULES,
+    Flag,
+    case_flags,
+    item_flags,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

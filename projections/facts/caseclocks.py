@@ -4,7 +4,7 @@
 acceptance, rejection or withdrawal; the decision clocks (promised and statutory) at
 the decision or a withdrawal; delivery at delivery; the bad-review clock at its
 handling; a survey clock at the survey's conclusion. How one clock reads on a day —
-late, remaining working days, warning, paused — is :mod:`~casestore.projections.clockstate`.
+late, remaining working days, warning, paused — is :mod:`~casestore.projections.facts.clockstate`.
 
 Only valid suspensions and extensions move deadlines: a pause of a kind the item does
 not allow (S11), and an extension that is not the first, exceeds its cap, comes from a

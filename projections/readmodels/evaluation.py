@@ -25,11 +25,11 @@ from casestore.domain import Case, InvalidCommand
 from casestore.domain.values import local_date
 from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
 
-from .base import Column, Index, LogEvent, Projection, Table, Tx
-from .caseclocks import case_clocks
-from .casefacts import CaseFacts, FactsFold
-from .clockstate import bureau_today
-from .db import View
+from ..engine.base import Column, Index, LogEvent, Projection, Table, Tx
+from ..engine.db import View
+from ..facts.caseclocks import case_clocks
+from ..facts.casefacts import CaseFacts, FactsFold
+from ..facts.clockstate import bureau_today
 
 EVALUATION_CASES = Table(
     "evaluation_cases",

@@ -1,6 +1,7 @@
 """``supervision``: flags S01–S15 (SPEC §5) for 纪检监察 inspectors, and the flags view.
 
-The rules are pure functions (:mod:`~casestore.projections.flagrules`). The projection
+The rules are pure functions (:mod:`~casestore.projections.readmodels.supervision.rules`).
+The projection
 evaluates a case with ``today`` = the business date of the case's latest event
 (deterministic on rebuild), stores its flags, and keeps the case's running deadlines
 not yet passed (``supervision_watch``); queries add the overdue flags of the deadlines
@@ -23,13 +24,13 @@ from casestore.store.batch import to_micros
 from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
 from casestore.timelimits.supervision_config import SupervisionConfig
 
-from .base import Column, Index, LogEvent, Projection, Table, Tx
-from .caseclocks import case_clocks, deemed_decision_clocks
-from .casefacts import CaseFacts, FactsFold, ItemFacts
-from .clockstate import bureau_today
-from .db import View
-from .factsfold import catalogue_limits
-from .flagrules import CLOCK_RULES, RULES, Flag, case_flags, clock_flag, item_flags
+from ...engine.base import Column, Index, LogEvent, Projection, Table, Tx
+from ...engine.db import View
+from ...facts.caseclocks import case_clocks, deemed_decision_clocks
+from ...facts.casefacts import CaseFacts, FactsFold, ItemFacts
+from ...facts.clockstate import bureau_today
+from ...facts.factsfold import catalogue_limits
+from .rules import CLOCK_RULES, RULES, Flag, case_flags, clock_flag, item_flags
 
 __all__ = [
     "CLOCK_RULES",

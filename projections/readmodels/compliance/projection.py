@@ -1,8 +1,8 @@
 """``compliance``: per-case clocks (SPEC §4) stored as due dates; on-time rates and overdue lists.
 
 The clocks themselves are pure functions of a case's facts
-(:mod:`~casestore.projections.caseclocks`); each row holds them as of the case's latest
-event (:mod:`~casestore.projections.compliancerows`), and "overdue now" or "remaining
+(:mod:`~casestore.projections.facts.caseclocks`); each row holds them as of the case's latest
+event (:mod:`~casestore.projections.readmodels.compliance.rows`), and "overdue now" or "remaining
 days today" are queries reading the stored rows on the caller's today
 (:class:`ComplianceView`). A decision clock paused by an open suspension is never
 overdue for the time it stays paused: read on a later day its due date moves by the
@@ -22,8 +22,9 @@ from casestore.domain import Case, InvalidCommand
 from casestore.domain.values import ItemLimits
 from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
 
-from .base import Column, Index, LogEvent, Projection, Table, Tx
-from .caseclocks import (
+from ...engine.base import Column, Index, LogEvent, Projection, Table, Tx
+from ...engine.db import View, ViewDB
+from ...facts.caseclocks import (
     CaseClocks,
     DecisionStart,
     acceptance_clock_of,
@@ -32,11 +33,10 @@ from .caseclocks import (
     extension_problems,
     valid_pauses,
 )
-from .casefacts import CaseFacts, FactsFold, ItemFacts
-from .clockstate import Clock, bureau_today
-from .compliancerows import OVERDUE, compliance_row, overdue_days, read_deadline, summary_group
-from .db import View, ViewDB
-from .factsfold import catalogue_limits
+from ...facts.casefacts import CaseFacts, FactsFold, ItemFacts
+from ...facts.clockstate import Clock, bureau_today
+from ...facts.factsfold import catalogue_limits
+from .rows import OVERDUE, compliance_row, overdue_days, read_deadline, summary_group
 
 __all__ = [
     "COMPLIANCE_CASES",

@@ -27,7 +27,7 @@ from casestore.store.application import CasestoreApp
 from casestore.store.config import eventsourcing_env
 from casestore.store.recorders import EVENTS_TABLE
 
-from .base import LogEvent, micros_to_datetime
+from ..engine.base import LogEvent, micros_to_datetime
 
 _FAR = 2**62
 _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)

@@ -3,9 +3,9 @@
 A case's row is computed with ``today`` = the bureau date its latest event was
 recorded (its ``as_of``), so a rebuild gives the same rows. Reading a row on another
 day compares the stored due dates with that day — except for decision clocks paused by
-an open suspension: those are read with :func:`~casestore.projections.clockstate.read_paused`
+an open suspension: those are read with :func:`~casestore.projections.facts.clockstate.read_paused`
 (due date moved by the working days suspended since, remaining days frozen, never late
-for time spent paused), which is what :func:`~casestore.projections.caseclocks.case_clocks`
+for time spent paused), which is what :func:`~casestore.projections.facts.caseclocks.case_clocks`
 computes from the facts on that day.
 """
 
@@ -24,9 +24,9 @@ from casestore.timelimits import (
     warning_level,
 )
 
-from .caseclocks import case_clocks, deemed_decision_clocks
-from .casefacts import CaseFacts
-from .clockstate import PausedReading, read_paused
+from ...facts.caseclocks import case_clocks, deemed_decision_clocks
+from ...facts.casefacts import CaseFacts
+from ...facts.clockstate import PausedReading, read_paused
 
 #: kind -> (due column, condition for a clock that can be overdue on a day). A case still
 #: undecided on acceptance runs on its ``deemed_*_due`` columns: the decision clocks a

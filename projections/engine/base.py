@@ -1,7 +1,7 @@
 """The shape every projection shares: name, handled events, tables, apply functions.
 
 A projection is a small class (one module each, registered in
-:mod:`casestore.projections.registry`)::
+:mod:`casestore.projections.runtime.registry`)::
 
     class CaseStatusProjection(Projection[RowFold]):
         name = "case_status"
@@ -12,7 +12,7 @@ A projection is a small class (one module each, registered in
         def begin(self, tx, events): ...   # batch state, e.g. RowFold(tx, CASE_STATUS)
         def finish(self, tx, state): ...   # write the batch back
 
-The runtime (:mod:`casestore.projections.runtime`) calls :meth:`Projection.apply`
+The runtime (:mod:`casestore.projections.runtime.live`) calls :meth:`Projection.apply`
 with a batch of events in log order inside one transaction that also records the
 projection's position, so every batch counts exactly once. Apply functions get a
 :class:`LogEvent` (position, ids, type, actor, times, hashes, lazily decoded state)

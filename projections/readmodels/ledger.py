@@ -20,7 +20,7 @@ from typing import Any
 
 from casestore.store.integrity import GENESIS, chain_hash
 
-from .base import (
+from ..engine.base import (
     Column,
     LogEvent,
     Projection,
@@ -28,7 +28,7 @@ from .base import (
     Tx,
     micros_to_datetime,
 )
-from .db import View
+from ..engine.db import View
 
 DEFAULT_INTERVAL = 1000
 CHECKPOINTS = Table(

@@ -21,7 +21,7 @@ from casestore.domain import Case
 from casestore.domain.errors import InvalidCommand
 from casestore.store.batch import to_micros
 
-from .base import (
+from ...engine.base import (
     WRITE_BEHIND,
     Column,
     Index,
@@ -32,7 +32,8 @@ from .base import (
     Tx,
     micros_to_datetime,
 )
-from .case_status_fold import (
+from ...engine.db import View
+from .fold import (
     CaseBatch,
     RowHook,
     derive_status,
@@ -41,7 +42,6 @@ from .case_status_fold import (
     item_revised,
     mask_name,
 )
-from .db import View
 
 __all__ = [
     "CASE_STATUS",

@@ -8,7 +8,7 @@ as a moved position, and the batch is re-read from there instead of applied twic
 
 Rebuilds are blue/green: the projection is built into a scratch target beside the
 one being replaced, which keeps serving; when the scratch target has caught up it is
-swapped in with one transaction (:func:`casestore.projections.db.swap`).
+swapped in with one transaction (:func:`casestore.projections.engine.db.swap`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,15 @@ from typing import Any
 from casestore.domain.errors import InvalidCommand, NotFound
 from casestore.store.batch import to_micros
 
-from .base import WRITE_BEHIND, LogEvent, Projection, check_target, flush_write_behind, physical
-from .db import (
+from ..engine.base import (
+    WRITE_BEHIND,
+    LogEvent,
+    Projection,
+    check_target,
+    flush_write_behind,
+    physical,
+)
+from ..engine.db import (
     TrackingRow,
     ViewDB,
     create_indexes,

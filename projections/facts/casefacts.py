@@ -4,15 +4,16 @@
 evaluation projections keep per case. ``facts.apply(event, position)`` returns a new
 value and never mutates; applying a position already folded returns the same value,
 so a replayed event is never counted twice. Every fact keeps its evidence: a
-:class:`~casestore.projections.evidence.Stamp` with the log position, version,
+:class:`~casestore.projections.facts.evidence.Stamp` with the log position, version,
 ``recorded_at`` (server clock), ``occurred_at`` (claimed business time, or None), and
 who did it.
 
 Business time is ``occurred_at or recorded_at``; business dates are the bureau's local
 dates (UTC+8). Clocks are computed from facts by the pure functions of
-:mod:`casestore.projections.caseclocks`, flags by :mod:`casestore.projections.flagrules`;
+:mod:`casestore.projections.facts.caseclocks`, flags by
+:mod:`casestore.projections.readmodels.supervision.rules`;
 nothing here reads a clock or a database. Catalogue items fold in
-:mod:`~casestore.projections.itemfacts`; :class:`FactsFold` keeps either in a table.
+:mod:`~casestore.projections.facts.itemfacts`; :class:`FactsFold` keeps either in a table.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .base import (
+from ..engine.base import (
     Column,
     Index,
     LogEvent,
@@ -23,7 +23,7 @@ from .base import (
     local_day_iso,
     micros_to_datetime,
 )
-from .db import View
+from ..engine.db import View
 
 TIMELINE = Table(
     "audit_timeline",

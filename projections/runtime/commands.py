@@ -24,10 +24,10 @@ from casestore.domain.errors import InvalidCommand
 from casestore.store.application import CasestoreApp
 from casestore.store.batch import to_micros
 
-from .db import ViewDB
+from ..engine.db import ViewDB
+from .live import EmbeddedWorkers
 from .logsource import LogSource
 from .registry import get_projection
-from .runtime import EmbeddedWorkers
 from .status import statuses
 from .worker import RebuildResult, rebuild_into
 

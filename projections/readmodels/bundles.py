@@ -25,9 +25,9 @@ from casestore.domain import Case, NotFound
 from casestore.timelimits import WorkingCalendar, compute_clock, default_calendar
 from casestore.timelimits.rules import remaining_working_days
 
-from .base import Column, Index, LogEvent, Projection, RowFold, Table, Tx, local_day
-from .clockstate import bureau_today
-from .db import View, ViewDB
+from ..engine.base import Column, Index, LogEvent, Projection, RowFold, Table, Tx, local_day
+from ..engine.db import View, ViewDB
+from ..facts.clockstate import bureau_today
 
 BUNDLES = Table(
     "bundles",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .base import micros_to_datetime
-from .db import TrackingRow, ViewDB
+from ..engine.base import micros_to_datetime
+from ..engine.db import TrackingRow, ViewDB
 from .logsource import LogSource
 
 

@@ -1,7 +1,7 @@
 """Catalogue item facts: the limits in force and the history of S14 breaches, as a pure fold.
 
 ``ItemFacts.apply(event, position)`` folds an item's ``Published``/``Revised`` events
-like :class:`~casestore.projections.casefacts.CaseFacts` folds a case's: a new value
+like :class:`~casestore.projections.facts.casefacts.CaseFacts` folds a case's: a new value
 each time, a position already folded changes nothing. The limits in force are what an
 acceptance now would copy (and what a case deemed accepted, never accepted, runs on).
 """

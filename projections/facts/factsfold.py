@@ -9,7 +9,7 @@ import orjson
 
 from casestore.domain.values import ItemLimits
 
-from .base import RowFold, Table, Tx
+from ..engine.base import RowFold, Table, Tx
 from .itemfacts import ItemFacts
 
 

@@ -28,10 +28,16 @@ from casestore.domain.values import ART45_PAUSE_KINDS, SURVEY_PARTIES, ItemLimit
 from casestore.timelimits import ClockConfig, WorkingCalendar, compute_clock
 from casestore.timelimits.supervision_config import SupervisionConfig
 
-from .caseclocks import CaseClocks, case_clocks, decision_start, extension_problems, valid_pauses
-from .casefacts import CaseFacts, ItemFacts
-from .clockstate import Clock
-from .evidence import Stamp
+from ...facts.caseclocks import (
+    CaseClocks,
+    case_clocks,
+    decision_start,
+    extension_problems,
+    valid_pauses,
+)
+from ...facts.casefacts import CaseFacts, ItemFacts
+from ...facts.clockstate import Clock
+from ...facts.evidence import Stamp
 
 #: rule id -> (severity, what it means)
 RULES: dict[str, tuple[str, str]] = {

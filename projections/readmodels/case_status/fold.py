@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .events import LogEvent, local_day
-from .sql import RowFold
+from ...engine.events import LogEvent, local_day
+from ...engine.sql import RowFold
 
 PRE_ACCEPTANCE = frozenset({"received", "supplementing"})
 CLOSED_STATUS = {"delivered": "completed", "rejected": "rejected", "withdrawn": "withdrawn"}

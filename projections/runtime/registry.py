@@ -1,7 +1,7 @@
 """The one list of projections: adding one is a new module plus its name here.
 
 Each listed module defines ``PROJECTION``, an instance of
-:class:`casestore.projections.base.Projection`. Modules still being written by
+:class:`casestore.projections.engine.base.Projection`. Modules still being written by
 another engineer may be absent from a checkout; such a name is skipped (only when
 the module itself is missing: an import error inside an existing module is raised).
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from casestore.domain.errors import NotFound
 
-from .base import Projection
+from ..engine.base import Projection
 
 #: Registration order is also the order workers start and ``status`` lists them.
 PROJECTION_MODULES: tuple[str, ...] = (
@@ -28,7 +28,7 @@ PROJECTION_MODULES: tuple[str, ...] = (
 
 
 def _load(module: str) -> Projection[Any] | None:
-    qualified = f"casestore.projections.{module}"
+    qualified = f"casestore.projections.readmodels.{module}"
     try:
         mod = importlib.import_module(qualified)
     except ModuleNotFoundError as e:

@@ -33,8 +33,8 @@ from typing import Any
 from casestore.store.application import CasestoreApp
 from casestore.store.recorders import EVENTS_TABLE
 
-from .base import Projection
-from .db import ViewDB, create_target
+from ..engine.base import Projection
+from ..engine.db import ViewDB, create_target
 from .logsource import LogSource
 from .registry import select
 from .worker import BatchHook, Worker, rebuild_into

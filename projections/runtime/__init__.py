@@ -1,0 +1,1 @@
+"""Running projections: exactly-once workers, the log scan, the registry, live runners, status."""
