@@ -141,18 +141,19 @@ def keygen() -> None:
 @app.command()
 def deadline(
     from_: Annotated[str, typer.Option("--from", help="start day (not counted)")],
-    days: Annotated[int, typer.Option("--days")],
+    days: Annotated[int, typer.Option("--days", min=0, max=1000)],
     suspend: Annotated[list[str] | None, typer.Option("--suspend", help="FROM:TO")] = None,
     extend: Annotated[int, typer.Option("--extend")] = 0,
     joint: Annotated[bool, typer.Option("--joint")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Compute a working-day deadline and explain it."""
+    from casestore.timelimits.calendar import CalendarRangeError
     from casestore.timelimits.rules import ClockError, deadline_command
 
     try:
         typer.echo(deadline_command(from_, days, suspend or [], extend, as_json, joint=joint))
-    except ClockError as e:
+    except (ClockError, CalendarRangeError) as e:
         err.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from None
 

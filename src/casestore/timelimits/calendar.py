@@ -11,13 +11,17 @@ Precedence, for one date (first match wins):
    statutory holidays of 全国年节及纪念日放假办法 (2025 revision) that can be derived —
    元旦 1-1, 劳动节 5-1..5-2, 国庆节 10-1..10-3, 清明节 on the 清明 solar term (from
    ``chinese_calendar.get_solar_terms``, 1900–2100), and 春节 (除夕 + 初一..初三), 端午节,
-   中秋节 only when a lunar converter is available (``lunar_python`` or ``lunardate`` if
-   importable; none is a dependency) — plus 补假: a holiday that falls on a Saturday or
+   中秋节 from a lunar converter (``lunardate``, a dependency, 1900–2099; ``lunar_python``
+   is preferred when installed) — plus 补假: a holiday that falls on a Saturday or
    Sunday is made up on the next free weekday, as the 办法 requires. 调休 Saturdays and
    Sundays cannot be predicted. Years before 2008 use the 1999 rules (春节 初一..初三,
    劳动节 5-1..5-3, no 清明/端午/中秋).
 
-An unknown year never raises. Once its schedule is added to the overrides file (with the
+An unknown year inside the supported range (:data:`FIRST_DAY` .. :data:`LAST_DAY`) never
+raises; a date outside it raises :class:`CalendarRangeError` (a bureau's business dates lie
+nowhere near year 1 or 9999, and answering for them would only cost time and memory).
+Answers are kept per year in a small bounded cache (a working-day flag per day and the
+running count), so counting across decades is a few additions, not a walk per day. Once its schedule is added to the overrides file (with the
 year in ``complete_years``) a rebuild makes every figure exact; the calendar ``version``
 changes with the overrides content, so stale results can be detected.
 """
@@ -28,6 +32,8 @@ import hashlib
 import importlib
 import json
 import os
+from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -58,6 +64,31 @@ _CC_NAMES = {
 }
 _CC_YEARS = sorted({d.year for d in chinese_calendar.holidays})
 CC_FIRST_YEAR, CC_LAST_YEAR = _CC_YEARS[0], _CC_YEARS[-1]
+
+
+#: The calendar answers for these dates and refuses others (CalendarRangeError).
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2299, 12, 31)
+_YEARS_CACHED = 32
+_DAYS_CACHED = 4096
+
+
+class CalendarRangeError(ValueError):
+    """A date, or a count of days, that leaves the range the calendar answers for."""
+
+    def __init__(self, day: object) -> None:
+        super().__init__(
+            f"{day} is outside the working-day calendar's range "
+            f"{FIRST_DAY.isoformat()}..{LAST_DAY.isoformat()} "
+            f"(日期超出工作日历支持的范围)"
+        )
+
+
+def check_in_range(day: date) -> date:
+    """The date itself when the calendar answers for it, else :class:`CalendarRangeError`."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise CalendarRangeError(day.isoformat())
+    return day
 
 
 class OverridesError(ValueError):
@@ -190,7 +221,7 @@ def detect_lunar() -> tuple[LunarConverter | None, str]:
         return None, ""
 
     def from_lunardate(year: int, month: int, day: int) -> date:
-        return _as_date(lunardate.LunarDate(year, month, day).toSolarDate())
+        return _as_date(lunardate.LunarDate(year, month, day).to_solar_date())
 
     return from_lunardate, "lunardate"
 
@@ -261,8 +292,9 @@ class WorkingCalendar:
         """Human-readable provenance, e.g. ``chinesecalendar 1.11.0 + overrides v1``."""
         self.version = f"{cc_version}+ov.{ov.version}.{ov.digest[:12] or 'empty'}"
         """Compact token that changes whenever the package or the overrides content does."""
-        self._cache: dict[date, DayInfo] = {}
-        self._estimates: dict[int, dict[date, str]] = {}
+        self._cache: OrderedDict[date, DayInfo] = OrderedDict()
+        self._years: OrderedDict[int, tuple[bytes, list[int]]] = OrderedDict()
+        self._estimates: OrderedDict[int, dict[date, str]] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"WorkingCalendar({self.source!r})"
@@ -277,15 +309,43 @@ class WorkingCalendar:
 
     def is_working_day(self, day: date) -> bool:
         """Whether the bureau works on this date."""
-        return self.day_info(day).working
+        day = check_in_range(_as_date(day))
+        flags, _ = self._year(day.year)
+        return bool(flags[day.timetuple().tm_yday - 1])
 
     def day_info(self, day: date) -> DayInfo:
         """The working status of a date with its reason (周末, 国庆节, 调休上班 …)."""
-        day = _as_date(day)
+        day = check_in_range(_as_date(day))
         info = self._cache.get(day)
         if info is None:
             info = self._cache[day] = self._compute(day)
+            if len(self._cache) > _DAYS_CACHED:
+                self._cache.popitem(last=False)
         return info
+
+    def _year(self, year: int) -> tuple[bytes, list[int]]:
+        """(a working flag per day of the year, working days up to and including each day)."""
+        table = self._years.get(year)
+        if table is not None:
+            self._years.move_to_end(year)
+            return table
+        first = date(year, 1, 1)
+        flags = bytes(
+            self._compute(first + timedelta(days=i)).working
+            for i in range((date(year, 12, 31) - first).days + 1)
+        )
+        running, total = [], 0
+        for flag in flags:
+            total += flag
+            running.append(total)
+        table = self._years[year] = (flags, running)
+        if len(self._years) > _YEARS_CACHED:
+            self._years.popitem(last=False)
+        return table
+
+    def _count_to(self, day: date) -> int:
+        """Working days in (day's year start - 1, day]: within its year."""
+        return self._year(day.year)[1][day.timetuple().tm_yday - 1]
 
     def _compute(self, day: date) -> DayInfo:
         ov = self.overrides
@@ -319,6 +379,8 @@ class WorkingCalendar:
         estimate = self._estimates.get(day.year)
         if estimate is None:
             estimate = self._estimates[day.year] = estimated_holidays(day.year, self._lunar)
+            if len(self._estimates) > _YEARS_CACHED:
+                self._estimates.popitem(last=False)
         if day in estimate:
             return DayInfo(day, False, estimate[day], "estimate", True)
         return DayInfo(day, not weekend, "周末" if weekend else "工作日", "estimate", True)
@@ -327,21 +389,29 @@ class WorkingCalendar:
         """End of the n-th working day after ``start`` (start itself not counted; n=0 → start)."""
         if n < 0:
             raise ValueError(f"working-day count must be >= 0, got {n}")
-        day, counted = _as_date(start), 0
-        while counted < n:
-            day += timedelta(days=1)
-            if self.is_working_day(day):
-                counted += 1
-        return day
+        day = check_in_range(_as_date(start))
+        if n == 0:
+            return day
+        # Whole years by their totals, then one binary search in the year the count ends in.
+        year, target = day.year, self._count_to(day) + n
+        while True:
+            running = self._year(year)[1]
+            if target <= running[-1]:
+                return date(year, 1, 1) + timedelta(days=bisect_left(running, target))
+            target -= running[-1]
+            year += 1
+            if year > LAST_DAY.year:
+                raise CalendarRangeError(f"{n} working days after {day.isoformat()}")
 
     def working_days_between(self, a: date, b: date) -> int:
         """Working days in (a, b]; negative (minus those in (b, a]) when b is before a."""
-        a, b = _as_date(a), _as_date(b)
+        a, b = check_in_range(_as_date(a)), check_in_range(_as_date(b))
         if b < a:
             return -self.working_days_between(b, a)
-        return sum(
-            1 for i in range(1, (b - a).days + 1) if self.is_working_day(a + timedelta(days=i))
-        )
+        if a.year == b.year:
+            return self._count_to(b) - self._count_to(a)
+        count = self._year(a.year)[1][-1] - self._count_to(a) + self._count_to(b)
+        return count + sum(self._year(y)[1][-1] for y in range(a.year + 1, b.year))
 
 
 def default_calendar() -> WorkingCalendar:
