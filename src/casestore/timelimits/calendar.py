@@ -21,8 +21,10 @@ An unknown year inside the supported range (:data:`FIRST_DAY` .. :data:`LAST_DAY
 raises; a date outside it raises :class:`CalendarRangeError` (a bureau's business dates lie
 nowhere near year 1 or 9999, and answering for them would only cost time and memory).
 Answers are kept per year in a small bounded cache (a working-day flag per day and the
-running count), so counting across decades is a few additions, not a walk per day. Once its schedule is added to the overrides file (with the
-year in ``complete_years``) a rebuild makes every figure exact; the calendar ``version``
+running count), so counting across decades is a few additions, not a walk per day.
+
+Once a year's schedule is added to the overrides file (with the year in
+``complete_years``) a rebuild makes every figure exact; the calendar ``version``
 changes with the overrides content, so stale results can be detected.
 """
 
