@@ -3,6 +3,12 @@
 Backend-neutral: a recorder reads the heads under its write lock, asks
 :func:`plan_batch` what to insert, inserts it and commits, then completes each
 request. A version conflict fails only its own request; the others commit.
+
+``recorded_at`` is monotone in position order: an event stamped earlier than the last
+one in the log (a server clock that stepped back, or two hosts whose clocks disagree)
+is recorded at the last one's moment instead, under the same write lock that assigns
+positions, and the step is counted (``Plan.stepped_back``) so the recorder can log it.
+As-of reads (``recorded_at <= t``) then always see a prefix of the log.
 """
 
 from __future__ import annotations
@@ -106,6 +112,10 @@ class Plan:
     rows: list[Row] = field(default_factory=list)
     keys: list[tuple[str, UUID, int, int]] = field(default_factory=list)
     outcomes: dict[int, list[int] | BaseException] = field(default_factory=dict)
+    #: Events whose clock reading was earlier than the log's last ``recorded_at``, and
+    #: the largest such step back in microseconds.
+    stepped_back: int = 0
+    largest_step_us: int = 0
 
 
 def _uuid(value: UUID | str) -> UUID:
@@ -118,11 +128,16 @@ def plan_batch(
     last_position: int,
     last_chain: bytes | None,
     used_keys: dict[str, Duplicate],
+    last_recorded_us: int = 0,
 ) -> Plan:
-    """Decide each request against the heads read under the write lock."""
+    """Decide each request against the heads read under the write lock.
+
+    ``last_recorded_us`` is the log's last ``recorded_at``: no row is stamped earlier.
+    """
     plan = Plan()
     chain = last_chain or GENESIS
     position = last_position
+    floor = last_recorded_us
     heads = dict(heads)
     seen_keys = dict(used_keys)
     for n, request in enumerate(requests):
@@ -130,8 +145,9 @@ def plan_batch(
             plan.outcomes[n] = DuplicateCommand(seen_keys[request.idempotency_key])
             continue
         trial: dict[UUID, tuple[int, bytes]] = {}
-        hashed: list[tuple[UUID, Any, bytes]] = []
+        hashed: list[tuple[UUID, Any, bytes, int]] = []
         conflict: str | None = None
+        at = floor
         # The caller's order is kept (eventsourcing gives each aggregate's events in
         # version order), so a batch written in time order reads back in time order.
         for ev in request.events:
@@ -144,14 +160,19 @@ def plan_batch(
                 )
                 break
             micros = getattr(ev, "recorded_at_us", 0)
-            ev_hash = event_hash(prev, oid, ev.originator_version, ev.topic, ev.state, micros)
+            at = max(at, micros)
+            ev_hash = event_hash(prev, oid, ev.originator_version, ev.topic, ev.state, at)
             trial[oid] = (ev.originator_version, ev_hash)
-            hashed.append((oid, ev, ev_hash))
+            hashed.append((oid, ev, ev_hash, at))
         if conflict is not None:
             plan.outcomes[n] = VersionConflict(conflict)
             continue
         positions = []
-        for oid, ev, ev_hash in hashed:
+        for oid, ev, ev_hash, at in hashed:
+            step = at - getattr(ev, "recorded_at_us", 0)
+            if step > 0:
+                plan.stepped_back += 1
+                plan.largest_step_us = max(plan.largest_step_us, step)
             position += 1
             chain = chain_hash(chain, ev_hash)
             plan.rows.append(
@@ -161,16 +182,17 @@ def plan_batch(
                     ev.originator_version,
                     ev.topic,
                     ev.state,
-                    getattr(ev, "recorded_at_us", 0),
+                    at,
                     ev_hash,
                     chain,
                 )
             )
             positions.append(position)
+            floor = at
         heads.update(trial)
         plan.outcomes[n] = positions
         if request.idempotency_key and hashed:
-            last_oid, last_ev, _ = hashed[-1]
+            last_oid, last_ev, _, _ = hashed[-1]
             dup = Duplicate(request.idempotency_key, last_oid, last_ev.originator_version, position)
             seen_keys[request.idempotency_key] = dup
             plan.keys.append((dup.key, dup.originator_id, dup.version, dup.position))

@@ -9,6 +9,7 @@ which is what lets a tailing reader never skip.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -26,16 +27,20 @@ APPEND_ONLY_MESSAGE = "casestore: the event log is append-only"
 WRITE_LOCK_KEY = 0x4353_4556_454E_5453
 
 #: The server-side append of one batch (created with the schema, see ``_APPEND_SQL``).
-APPEND_FUNCTION = "casestore_append_v1"
+APPEND_FUNCTION = "casestore_append_v2"
 
 CommitListener = Callable[[int], None]
 _HEADS_CACHED = 50_000
+_log = logging.getLogger("casestore.store")
 
 
 class LogReader:
     """The read API shared by both recorders (log scans, as-of look-ups, keys)."""
 
     commit_listeners: list[CommitListener]
+    #: Events this recorder stamped later than their clock reading because the clock
+    #: had stepped back behind the log's last ``recorded_at`` (see ``batch``).
+    clock_steps_back: int = 0
 
     def close(self) -> None:
         """Release connections the recorder keeps outside eventsourcing's pool."""
@@ -70,6 +75,20 @@ class LogReader:
     def find_key(self, key: str) -> Duplicate | None:
         """An earlier command's outcome under this idempotency key."""
         raise NotImplementedError
+
+    def _count_steps_back(self, plan: Plan) -> None:
+        self._record_steps_back(plan.stepped_back, plan.largest_step_us)
+
+    def _record_steps_back(self, events: int, largest_us: int) -> None:
+        if events:
+            self.clock_steps_back += events
+            _log.warning(
+                "server clock behind the log: %d event(s) recorded at the last recorded_at "
+                "instead (largest step back %.6f s; %d so far)",
+                events,
+                largest_us / 1e6,
+                self.clock_steps_back,
+            )
 
     def _notify_listeners(self, position: int) -> None:
         for listener in list(self.commit_listeners):

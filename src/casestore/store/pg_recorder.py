@@ -1,7 +1,7 @@
 """The PostgreSQL recorder: hash-chained, append-only, one statement per group-commit batch.
 
 Writers serialise on a transaction-scoped advisory lock (see the class docstring) and the
-whole batch is appended by the ``casestore_append_v1`` function defined below.
+whole batch is appended by the ``casestore_append_v2`` function defined below.
 """
 
 from __future__ import annotations
@@ -208,10 +208,11 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             if result.status != ExecStatus.TUPLES_OK:
                 raise _translated(error_from_result(result, conn.info.encoding))
             outcomes = [
-                _outcome([result.get_value(i, j) for j in range(7)]) for i in range(result.ntuples)
+                _outcome([result.get_value(i, j) for j in range(9)]) for i in range(result.ntuples)
             ]
-        last = 0
-        for n, status, first, oid, version, position, detail in outcomes:
+        last = stepped = largest = 0
+        for n, status, first, oid, version, position, detail, moved, step_us in outcomes:
+            stepped, largest = stepped + moved, max(largest, step_us)
             request = batch[n - 1]
             if status == "ok":
                 request.positions = list(range(first, first + len(request.events)))
@@ -222,6 +223,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                 request.error = DuplicateCommand(Duplicate(key, oid, version, position))
             else:
                 request.error = VersionConflict(detail or "version conflict")
+        self._record_steps_back(stepped, largest)
         if last:
             self._notify_listeners(last)
 
@@ -365,9 +367,9 @@ def _translated(error: Exception) -> Exception:
 
 def _outcome(
     values: list[bytes | None],
-) -> tuple[int, str, int, UUID | None, int | None, int | None, str | None]:
+) -> tuple[int, str, int, UUID | None, int | None, int | None, str | None, int, int]:
     """One row of the append function's result, from libpq's text format."""
-    req, status, first, oid, version, position, detail = values
+    req, status, first, oid, version, position, detail, moved, step_us = values
     assert req is not None and status is not None
     return (
         int(req),
@@ -377,6 +379,8 @@ def _outcome(
         int(version) if version is not None else None,
         int(position) if position is not None else None,
         detail.decode() if detail is not None else None,
+        int(moved) if moved is not None else 0,
+        int(step_us) if step_us is not None else 0,
     )
 
 
@@ -410,21 +414,29 @@ def _from_us(micros: int) -> datetime:
 # its aggregate's head + 1 makes it a conflict (only that request fails); otherwise its
 # events get the next positions, their event hashes (SHA-256 over the previous hash of
 # the aggregate, the id, version, recorded_at in microseconds, the topic's length and
-# bytes, and the stored state: exactly ``integrity.event_hash``) and chain hashes. One
-# row per request reports the outcome. ``SECURITY INVOKER``: it needs the caller's
-# SELECT and INSERT rights and nothing more.
+# bytes, and the stored state: exactly ``integrity.event_hash``) and chain hashes. An
+# event's recorded_at is never earlier than the one before it in the log (a clock that
+# stepped back is floored at the last recorded_at, under the lock, as ``batch.plan_batch``
+# does; ``stepped``/``step_us`` report how many and by how much). One row per request
+# reports the outcome. ``SECURITY INVOKER``: it needs the caller's SELECT and INSERT
+# rights and nothing more. (v2: v1 took recorded_at as given.)
 _APPEND_SQL = """\
 CREATE OR REPLACE FUNCTION __FUNCTION__(
     p_req integer[], p_oid uuid[], p_ver bigint[], p_topic text[], p_state bytea[],
     p_us bigint[], p_keys text[], p_lock_timeout text
 ) RETURNS TABLE (req integer, status text, first_position bigint, dup_oid uuid,
-                 dup_version bigint, dup_position bigint, detail text)
+                 dup_version bigint, dup_position bigint, detail text, stepped integer,
+                 step_us bigint)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     n_ev integer := coalesce(array_length(p_oid, 1), 0);
     genesis bytea := decode(repeat('00', 32), 'hex');
     last_pos bigint;
     chain bytea;
+    last_us bigint;
+    at_us bigint;
+    r_us bigint[];
+    o_us bigint[] := '{}';
     h_oid uuid[] := '{}';
     h_ver bigint[] := '{}';
     h_hash bytea[] := '{}';
@@ -455,11 +467,13 @@ BEGIN
     PERFORM set_config('lock_timeout', p_lock_timeout, true);
     PERFORM pg_advisory_xact_lock(__LOCK__);
     PERFORM pg_notify(__CHANNEL__, '');
-    SELECT t.notification_id, t.chain_hash INTO last_pos, chain
+    SELECT t.notification_id, t.chain_hash,
+           (extract(epoch FROM t.recorded_at) * 1000000)::bigint INTO last_pos, chain, last_us
         FROM __EVENTS__ t ORDER BY t.notification_id DESC LIMIT 1;
     IF last_pos IS NULL THEN
         last_pos := 0;
         chain := genesis;
+        last_us := 0;
     END IF;
     FOR r IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
         first_ev := e;
@@ -467,7 +481,7 @@ BEGIN
             e := e + 1;
         END LOOP;
         req := r; status := NULL; first_position := NULL; dup_oid := NULL;
-        dup_version := NULL; dup_position := NULL; detail := NULL;
+        dup_version := NULL; dup_position := NULL; detail := NULL; stepped := 0; step_us := 0;
         IF p_keys[r] IS NOT NULL THEN
             idx := array_position(k_key, p_keys[r]);
             IF idx IS NOT NULL THEN
@@ -486,6 +500,7 @@ BEGIN
             END IF;
         END IF;
         t_oid := h_oid; t_ver := h_ver; t_hash := h_hash; ev_hash := '{}'; conflict := NULL;
+        at_us := last_us; r_us := '{}';
         FOR i IN first_ev .. e - 1 LOOP
             idx := array_position(t_oid, p_oid[i]);
             IF idx IS NULL THEN
@@ -505,18 +520,24 @@ BEGIN
                 EXIT;
             END IF;
             tb := convert_to(p_topic[i], 'UTF8');
+            at_us := greatest(at_us, p_us[i]);
+            IF at_us > p_us[i] THEN
+                stepped := stepped + 1;
+                step_us := greatest(step_us, at_us - p_us[i]);
+            END IF;
+            r_us := r_us || at_us;
             t_hash[idx] := sha256(t_hash[idx] || uuid_send(p_oid[i]) || int8send(p_ver[i])
-                                  || int8send(p_us[i]) || int4send(octet_length(tb)) || tb
+                                  || int8send(at_us) || int4send(octet_length(tb)) || tb
                                   || p_state[i]);
             t_ver[idx] := p_ver[i];
             ev_hash := ev_hash || t_hash[idx];
         END LOOP;
         IF conflict IS NOT NULL THEN
-            status := 'conflict'; detail := conflict;
+            status := 'conflict'; detail := conflict; stepped := 0; step_us := 0;
             RETURN NEXT;
             CONTINUE;
         END IF;
-        h_oid := t_oid; h_ver := t_ver; h_hash := t_hash;
+        h_oid := t_oid; h_ver := t_ver; h_hash := t_hash; last_us := at_us;
         first_position := last_pos + 1;
         j := 0;
         FOR i IN first_ev .. e - 1 LOOP
@@ -524,7 +545,7 @@ BEGIN
             last_pos := last_pos + 1;
             chain := sha256(chain || ev_hash[j]);
             o_pos := o_pos || last_pos; o_eh := o_eh || ev_hash[j]; o_ch := o_ch || chain;
-            o_ev := o_ev || i;
+            o_ev := o_ev || i; o_us := o_us || r_us[j];
         END LOOP;
         IF p_keys[r] IS NOT NULL AND e > first_ev THEN
             k_key := k_key || p_keys[r]; k_oid := k_oid || p_oid[e - 1];
@@ -536,8 +557,8 @@ BEGIN
     INSERT INTO __EVENTS__ (notification_id, originator_id, originator_version, topic, state,
                             recorded_at, event_hash, chain_hash)
         SELECT u.pos, p_oid[u.ev], p_ver[u.ev], p_topic[u.ev], p_state[u.ev],
-               timestamptz 'epoch' + p_us[u.ev] * interval '1 microsecond', u.eh, u.ch
-        FROM unnest(o_pos, o_ev, o_eh, o_ch) AS u(pos, ev, eh, ch);
+               timestamptz 'epoch' + u.us * interval '1 microsecond', u.eh, u.ch
+        FROM unnest(o_pos, o_ev, o_eh, o_ch, o_us) AS u(pos, ev, eh, ch, us);
     IF array_length(k_key, 1) > 0 THEN
         INSERT INTO __KEYS__ (key, originator_id, version, position)
             SELECT * FROM unnest(k_key, k_oid, k_ver, k_pos);

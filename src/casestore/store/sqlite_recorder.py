@@ -43,7 +43,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         #: write lock, and the log's (last position, chain hash) after this recorder's
         #: last commit: valid until another writer appends (see ``_commit_batch``).
         self._heads: dict[UUID, tuple[int, bytes]] = {}
-        self._last: tuple[int, bytes] | None = None
+        self._last: tuple[int, bytes, int] | None = None  # position, chain, recorded_at µs
         self._insert_statements: dict[int, str] = {}
         self._writer: sqlite3.Connection | None = None
 
@@ -99,7 +99,8 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
             self._heads[row.originator_id] = (row.version, row.event_hash)
         if plan.rows:
             last = plan.rows[-1]
-            self._last = (last.position, last.chain_hash)
+            self._last = (last.position, last.chain_hash, last.recorded_at_us)
+        self._count_steps_back(plan)
         complete_requests(batch, plan)
         if plan.rows:
             self._notify_listeners(plan.rows[-1].position)
@@ -116,8 +117,8 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                     oid not in heads if isinstance(oid, UUID) else UUID(str(oid)) not in heads
                 ):
                     return None  # an aggregate this recorder has not written: read its head
-        position, chain = self._last
-        plan = plan_batch(batch, heads, position, chain, {})
+        position, chain, recorded_us = self._last
+        plan = plan_batch(batch, heads, position, chain, {}, recorded_us)
         if any(isinstance(outcome, BaseException) for outcome in plan.outcomes.values()):
             return None  # a conflict: confirm it against the table, not the cache
         return plan
@@ -127,10 +128,12 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         c.execute("BEGIN IMMEDIATE")
         try:
             last = c.execute(
-                f"SELECT notification_id, chain_hash FROM {t} ORDER BY notification_id DESC LIMIT 1"
+                f"SELECT notification_id, chain_hash, recorded_at FROM {t} "
+                "ORDER BY notification_id DESC LIMIT 1"
             ).fetchone()
             last_position = last[0] if last else 0
             last_chain = bytes(last[1]) if last else None
+            last_recorded_us = int(last[2]) if last else 0
             if self._last is None or self._last[0] != last_position:
                 self._heads.clear()  # another writer appended: cached heads may be stale
             heads: dict[UUID, tuple[int, bytes]] = {}
@@ -153,7 +156,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                 ).fetchone()
                 if r:
                     used[r[0]] = Duplicate(r[0], UUID(r[1]), r[2], r[3])
-            plan = plan_batch(batch, heads, last_position, last_chain, used)
+            plan = plan_batch(batch, heads, last_position, last_chain, used, last_recorded_us)
             self._write(c, plan, explicit=False)
             c.execute("COMMIT")
         except BaseException:
@@ -164,7 +167,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         if len(self._heads) > _HEADS_CACHED:
             self._heads.clear()
         self._heads.update(heads)
-        self._last = (last_position, last_chain or GENESIS)
+        self._last = (last_position, last_chain or GENESIS, last_recorded_us)
         return plan
 
     def _write(self, c: sqlite3.Connection, plan: Plan, *, explicit: bool) -> None:

@@ -1,0 +1,65 @@
+"""A server clock that steps back: recorded_at stays monotone, as-of reads and S07 stay true.
+
+The writer floors each event's recorded_at at the log's last one, under the write lock
+(SPEC §6, issue 12 item 5); the step back is counted on the recorder. Expected stages
+and times are written by hand from the story below.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from casestore.service import CaseService
+from casestore.store.application import CasestoreApp
+from tests.api.support import make_api
+from tests.conftest import APPLICANT, CLERK, REVIEWER, FakeClock
+
+
+def test_recorded_at_never_goes_back_and_as_of_reads_stay_true(
+    app: CasestoreApp, service: CaseService, clock: FakeClock
+) -> None:
+    submitted = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT)  # 09:00
+    case_id = submitted.case_id
+    clock.advance(hours=1)
+    service.execute("accept", case_id, CLERK)  # 10:00
+    accepted_at = clock.now
+    clock.advance(hours=-2)  # the server clock steps back to 08:00
+    service.execute("review", case_id, REVIEWER, {"stage_name": "审查", "opinion": "pass"})
+    other = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT)  # still "08:00"
+
+    rows = list(app.log.iter_log())
+    times = [row.recorded_at_us for row in rows]
+    assert times == sorted(times), "recorded_at goes back in position order"
+    assert app.log.clock_steps_back >= 2  # the review and the second submission
+    # 09:30 lies between the submission and the acceptance: the case was only received.
+    half_past_nine = accepted_at - timedelta(minutes=30)
+    assert service.case(case_id, as_of=half_past_nine).stage == "received"
+    assert service.case(case_id, as_of=accepted_at + timedelta(seconds=1)).stage == (
+        "under_review"
+    )
+    assert service.case(other.case_id).stage == "received"
+    # A restarted writer (no cache) floors at the stored head as well.
+    fresh = CasestoreApp(app.db_url)
+    try:
+        CaseService(fresh, clock=clock).execute("accept", other.case_id, CLERK)
+        again = [row.recorded_at_us for row in fresh.log.iter_log()]
+        assert again == sorted(again) and fresh.log.clock_steps_back == 1
+    finally:
+        fresh.close()
+
+
+def test_no_timestamp_inversion_flag_from_a_clock_step(tmp_path: Path) -> None:
+    api = make_api(tmp_path / "api.db", workers=True)
+    try:
+        case_id = api.submit()["case_id"]
+        api.clock.advance(hours=1)
+        api.command(case_id, "accept", "clerk", {})
+        api.clock.advance(hours=-3)  # NTP steps the clock back
+        api.command(case_id, "review", "reviewer", {"stage_name": "审查", "opinion": "pass"})
+        api.sync()
+        flags = api.get("/supervision/flags", "inspector", params={"case": case_id}).json()
+        assert "S07" not in {f["rule"] for f in flags["flags"]}, flags
+        assert api.state.store.log.clock_steps_back >= 1
+    finally:
+        api.close()
