@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 
 from casestore.domain.errors import InvalidCommand, NotFound
 from casestore.store.config import backend_of, eventsourcing_env
@@ -310,8 +310,8 @@ class ViewTracking(TrackingRecorder):
             current = lock_position(tx, self.key)
             if current is None:
                 raise NotFound(f"no projection target {self.key}")
-            if tracking.notification_id <= current:
-                raise InvalidCommand(f"{self.key} is already at position {current}")
+            if tracking.notification_id <= current:  # eventsourcing's contract: a conflict
+                raise IntegrityError(f"{self.key} is already at position {current}")
             set_position(tx, self.key, tracking.notification_id, None)
 
     def max_tracking_id(self, application_name: str) -> int | None:

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import DataError, StoredEvent
 
 from casestore.store.batch import AppendRequest, Duplicate, GroupCommitter, Plan
+from casestore.store.contracts import check_request
 from casestore.store.integrity import LogRow
 
 EVENTS_TABLE = "casestore_events"
@@ -105,9 +106,27 @@ class GroupCommitting(LogReader):
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
+        check_request(stored_events, kwargs.get("idempotency_key"))
         return self.committer.submit(
             AppendRequest(stored_events, idempotency_key=kwargs.get("idempotency_key"))
         )
+
+
+def admit(batch: list[AppendRequest]) -> list[AppendRequest]:
+    """The requests of a batch that can be written; each other one fails alone.
+
+    ``insert_events`` checks a request before it joins a batch; this guards code that
+    hands requests to the committer directly.
+    """
+    admitted = []
+    for request in batch:
+        try:
+            check_request(request.events, request.idempotency_key)
+        except DataError as e:
+            request.error = e
+        else:
+            admitted.append(request)
+    return admitted
 
 
 def complete_requests(batch: list[AppendRequest], plan: Plan) -> None:

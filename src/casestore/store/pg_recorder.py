@@ -6,7 +6,6 @@ whole batch is appended by the ``casestore_append_v2`` function defined below.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -31,6 +30,7 @@ from casestore.store.batch import (
     VersionConflict,
     from_micros,
 )
+from casestore.store.contracts import TOPIC
 from casestore.store.integrity import LogRow
 from casestore.store.logbase import (
     APPEND_FUNCTION,
@@ -39,6 +39,7 @@ from casestore.store.logbase import (
     KEYS_TABLE,
     WRITE_LOCK_KEY,
     GroupCommitting,
+    admit,
 )
 
 
@@ -185,16 +186,27 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         Every value is written as a literal: integers, UUIDs, hex-decoded bytes, topics
         checked to be ``module:Class`` names, and escaped idempotency keys.
         """
-        reqs, oids, versions, topics, states, micros = [], [], [], [], [], []
-        for n, request in enumerate(batch, start=1):
-            for ev in request.events:
-                reqs.append(str(n))
-                oids.append(f"'{ev.originator_id}'")
-                versions.append(str(int(ev.originator_version)))
-                topics.append(f"'{_topic(ev.topic)}'")
-                states.append(f"decode('{ev.state.hex()}','hex')")
-                micros.append(str(ev.recorded_at_us if isinstance(ev, TimedStoredEvent) else 0))
-        keys = [_text(r.idempotency_key) if r.idempotency_key else "NULL" for r in batch]
+        reqs, oids, versions, topics, states, micros, keys = [], [], [], [], [], [], []
+        sent: list[AppendRequest] = []
+        for request in admit(batch):
+            try:  # a request that cannot be written fails alone, never its batch
+                literals = [_literals(ev) for ev in request.events]
+                key = _text(request.idempotency_key) if request.idempotency_key else "NULL"
+            except (es_errors.DataError, ValueError) as e:
+                request.error = e
+                continue
+            sent.append(request)
+            for oid, version, topic, state, us in literals:
+                reqs.append(str(len(sent)))
+                oids.append(oid)
+                versions.append(version)
+                topics.append(topic)
+                states.append(state)
+                micros.append(us)
+            keys.append(key)
+        if not sent:
+            return
+        batch = sent
         query = (
             f"SELECT * FROM {self._append_fn}({_array(reqs)}::int[], {_array(oids)}::uuid[], "
             f"{_array(versions)}::bigint[], {_array(topics)}::text[], {_array(states)}::bytea[], "
@@ -340,8 +352,6 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         return next(iter(row.values()))
 
 
-_TOPIC = re.compile(r"^[A-Za-z0-9_.:]+$")
-
 #: psycopg's error classes as eventsourcing's persistence errors, as the datastore raises
 #: them for every other statement (most specific first).
 _TRANSLATIONS: tuple[tuple[type[Exception], type[Exception]], ...] = (
@@ -384,9 +394,21 @@ def _outcome(
     )
 
 
+def _literals(ev: Any) -> tuple[str, str, str, str, str]:
+    """One event's SQL literals: id, version, topic, state and recorded_at µs."""
+    us = ev.recorded_at_us if isinstance(ev, TimedStoredEvent) else 0
+    return (
+        f"'{UUID(str(ev.originator_id))}'",
+        str(int(ev.originator_version)),
+        f"'{_topic(ev.topic)}'",
+        f"decode('{ev.state.hex()}','hex')",
+        str(int(us)),
+    )
+
+
 def _topic(topic: str) -> str:
     """A topic (``module:Class.Event``) checked to be safe inside a literal."""
-    if not _TOPIC.match(topic):
+    if not TOPIC.match(topic):
         raise ValueError(f"unexpected characters in topic {topic!r}")
     return topic
 
