@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 
@@ -39,6 +42,33 @@ def _app(db: str | None):  # type: ignore[no-untyped-def]
     return CasestoreApp(database_url(db))
 
 
+#: Exit codes of every command (README, "Exit codes"): auditors script against them.
+EXIT_OK, EXIT_TAMPERED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
+
+
+@contextmanager
+def _fail_closed() -> Iterator[None]:
+    """An auditor tool's errors as exit codes: 2 usage or configuration (a missing
+    database included), 3 cannot read or internal error; never 1, which means TAMPERED."""
+    from eventsourcing.persistence import PersistenceError
+
+    from casestore.domain.errors import CasestoreError
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        raise
+    except CasestoreError as e:
+        err.print(f"[red]{e.message}[/red]", soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except (PersistenceError, OSError) as e:
+        err.print(f"[red]cannot read the log: {e}[/red]", soft_wrap=True)
+        raise typer.Exit(EXIT_UNREADABLE) from None
+    except Exception as e:
+        err.print(f"[red]internal error: {type(e).__name__}: {e}[/red]", soft_wrap=True)
+        raise typer.Exit(EXIT_UNREADABLE) from None
+
+
 @app.command()
 def verify(
     db: DbOpt = None,
@@ -48,7 +78,7 @@ def verify(
     ] = False,
 ) -> None:
     """Recompute the hash chain; name every altered, removed, inserted or reordered event."""
-    from casestore.store.audit import parse_digest
+    from casestore.store.audit import open_for_audit, parse_digest
     from casestore.store.audit import verify as run_verify
 
     saved = None
@@ -57,8 +87,9 @@ def verify(
             saved = parse_digest(digest)
         except ValueError as e:
             err.print(f"[red]{e}[/red]")
-            raise typer.Exit(2) from None
-    report = run_verify(_app(db), saved, independent=independent)
+            raise typer.Exit(EXIT_USAGE) from None
+    with _fail_closed():
+        report = run_verify(open_for_audit(db), saved, independent=independent)
     for finding in report.findings:
         typer.echo(finding.line())
     status = "INTACT" if report.ok else f"TAMPERED ({len(report.findings)} findings)"
@@ -66,7 +97,7 @@ def verify(
         f"{status}: {report.events} events, head {report.last_position}:"
         f"{report.last_chain_hash.hex()}" + (", digest verified" if saved and report.ok else "")
     )
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_TAMPERED)
 
 
 @app.command()
@@ -79,8 +110,14 @@ def digest(
     import orjson
 
     from casestore.store.audit import digest as take_digest
+    from casestore.store.audit import open_for_audit
 
-    d = take_digest(_app(db), position)
+    with _fail_closed():
+        try:
+            d = take_digest(open_for_audit(db), position)
+        except ValueError as e:  # no event at that position
+            err.print(f"[red]{e}[/red]")
+            raise typer.Exit(EXIT_USAGE) from None
     typer.echo(orjson.dumps(d).decode() if as_json else d["digest"])
 
 
@@ -92,15 +129,17 @@ def export(
     upto: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Stream the log as JSON Lines with hashes (to stdout or a file)."""
-    from casestore.store.audit import export_lines
+    from casestore.store.audit import export_lines, open_for_audit
 
-    out = output.open("wb") if output else sys.stdout.buffer
-    try:
-        for line in export_lines(_app(db), after, upto):
-            out.write(line)
-    finally:
-        if output:
-            out.close()
+    with _fail_closed():
+        audited = open_for_audit(db)  # before the output file: a refusal leaves no file
+        out = output.open("wb") if output else sys.stdout.buffer
+        try:
+            for line in export_lines(audited, after, upto):
+                out.write(line)
+        finally:
+            if output:
+                out.close()
 
 
 @app.command()
@@ -224,7 +263,7 @@ def import_(file: Path, db: DbOpt = None) -> None:
     for line in report.error_lines():
         err.print(line)
     typer.echo(report.summary())
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_TAMPERED)
 
 
 @app.command()
@@ -279,16 +318,23 @@ def project_status(db: DbOpt = None) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: a refused operation prints its reason, never a traceback."""
+    """Console-script entry point: a refused operation prints its reason, never a traceback.
+
+    Exit codes: 0 success (INTACT), 1 TAMPERED (``verify``) or rows refused (``import``),
+    2 usage or configuration, 3 the database cannot be read or written / internal error.
+    """
     from eventsourcing.persistence import PersistenceError
 
     from casestore.domain.errors import CasestoreError
 
     try:
-        app()
+        app(standalone_mode=True)
     except CasestoreError as e:
         err.print(f"[red]{type(e).__name__}: {e.message}[/red]")
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     except PersistenceError as e:
         err.print(f"[red]database error: {e}[/red]")
-        sys.exit(2)
+        sys.exit(EXIT_UNREADABLE)
+    except Exception as e:
+        err.print(f"[red]internal error: {type(e).__name__}: {e}[/red]")
+        sys.exit(EXIT_UNREADABLE)

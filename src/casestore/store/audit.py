@@ -1,19 +1,86 @@
-"""Auditor operations over the log: verify, digest and export (JSON Lines, streamed)."""
+"""Auditor operations over the log: verify, digest and export (JSON Lines, streamed).
+
+Auditor tools fail closed: :func:`open_for_audit` opens the database read-only (SQLite
+``mode=ro``; PostgreSQL sessions with ``default_transaction_read_only``), creates no
+table, and refuses a database that does not exist or holds no casestore log, so a
+mistyped path can never be "verified" as an empty, intact log.
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import eventsourcing.persistence as es
 import orjson
+from eventsourcing.utils import get_topic
 
+from casestore.domain.errors import InvalidCommand
 from casestore.store.application import CasestoreApp
 from casestore.store.batch import from_micros
+from casestore.store.config import backend_of, database_url, eventsourcing_env
 from casestore.store.dbverify import check_in_database
 from casestore.store.integrity import GENESIS, Finding, LinkCheck, VerifyReport, verify_rows
+from casestore.store.logbase import EVENTS_TABLE
+from casestore.store.pg_recorder import ReadOnlyPostgresRecorder
 from casestore.store.recorders import CasestorePostgresRecorder, CasestoreSQLiteRecorder
 from casestore.store.transcoder import to_plain
+
+
+class NoLogToAudit(InvalidCommand):
+    """The database named does not exist or holds no casestore log (a usage error)."""
+
+    code = "no-log-to-audit"
+
+
+def open_for_audit(db_url: str | None) -> CasestoreApp:
+    """The application over an existing log, read-only; :class:`NoLogToAudit` otherwise."""
+    url = database_url(db_url)
+    env = {"CREATE_TABLE": "n"}
+    if backend_of(url) == "sqlite":
+        name = eventsourcing_env(url)["SQLITE_DBNAME"]
+        if name.startswith("file:") or name == ":memory:":
+            raise NoLogToAudit(f"{url} is not a database file an auditor can open")
+        path = Path(name).resolve()
+        if not path.is_file():
+            raise NoLogToAudit(f"no database file at {path} (nothing was created)")
+        _check_sqlite_log(path)
+        env["SQLITE_DBNAME"] = f"{path.as_uri()}?mode=ro"
+    else:
+        env["APPLICATION_RECORDER_TOPIC"] = get_topic(ReadOnlyPostgresRecorder)
+    app = CasestoreApp(url, env=env)
+    try:
+        app.log.head()
+    except es.ProgrammingError as e:  # relation "casestore_events" does not exist
+        app.close()
+        raise NoLogToAudit(f"{url} holds no casestore log ({EVENTS_TABLE})") from e
+    except es.PersistenceError as e:
+        app.close()
+        if "does not exist" in str(e):  # database "x" does not exist
+            raise NoLogToAudit(f"no database at {url}: {e}") from None
+        raise
+    except BaseException:
+        app.close()
+        raise
+    return app
+
+
+def _check_sqlite_log(path: Path) -> None:
+    """Refuse a file that is not a SQLite database holding the casestore log."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (EVENTS_TABLE,),
+            ).fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        raise NoLogToAudit(f"{path} is not a casestore database ({e})") from None
+    if not found:
+        raise NoLogToAudit(f"{path} holds no casestore log ({EVENTS_TABLE})")
 
 
 def parse_digest(text: str) -> tuple[int, bytes]:

@@ -354,6 +354,19 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
 
 #: psycopg's error classes as eventsourcing's persistence errors, as the datastore raises
 #: them for every other statement (most specific first).
+class ReadOnlyPostgresRecorder(CasestorePostgresRecorder):
+    """The recorder an audit opens: every session starts read-only (``verify``, ``digest``
+    and ``export`` must not be able to write, whatever the role may do)."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE
+    ) -> None:
+        kwargs = datastore.pool.kwargs
+        assert isinstance(kwargs, dict)  # set before eventsourcing opens the pool
+        kwargs["options"] = "-c default_transaction_read_only=on"
+        super().__init__(datastore, events_table_name=events_table_name)
+
+
 _TRANSLATIONS: tuple[tuple[type[Exception], type[Exception]], ...] = (
     (psycopg.InterfaceError, es_errors.InterfaceError),
     (psycopg.OperationalError, es_errors.OperationalError),

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
@@ -338,6 +339,8 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         upto, _ = self.head()
         pool = self.datastore.pool
         name = pool.db_name
+        if name.startswith("file:/") and name.endswith("?mode=ro"):  # opened for an audit
+            name = unquote(urlsplit(name).path)
         if upto >= PARALLEL_FROM and not pool.is_sqlite_memory_mode and name[:5] != "file:":
             found = check_in_parallel(name, self.events_table_name, upto, digest_position)
             if found is not None:
