@@ -71,7 +71,9 @@ def pg_server_version(url: str) -> str:
 
 
 def _ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
+    from tests.ciflag import under_ci
+
+    return under_ci()
 
 
 def _unavailable(reason: str) -> NoReturn:

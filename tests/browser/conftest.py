@@ -2,7 +2,8 @@
 
 Chromium is Debian's ``/usr/bin/chromium`` (``scripts/system-deps.sh`` installs it with
 a CJK font); playwright never downloads a browser. Without Chromium the browser tests
-skip, except under ``CI=true`` where they fail. Screenshots go to
+skip, except under CI (``CI=1``, ``true``, ``True``…: ``tests.ciflag``) where they fail.
+Screenshots go to
 ``test-output/screenshots/`` (gitignored).
 """
 
@@ -22,6 +23,7 @@ import httpx
 import pytest
 
 from casestore.auth import issue_token
+from tests.ciflag import under_ci
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -61,7 +63,7 @@ def _require_chromium() -> None:
     if not missing:
         return
     message = f"missing {' and '.join(missing)}: run scripts/system-deps.sh"
-    if os.environ.get("CI") == "true":
+    if under_ci():
         pytest.fail(message)
     pytest.skip(message)
 
