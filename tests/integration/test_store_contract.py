@@ -164,15 +164,23 @@ def test_race_without_expected_version_loses_nothing(app: CasestoreApp,
     assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
 
 
+#: Every table the README calls append-only, with a column to try to change.
+PROTECTED = ((T, "topic"), ("casestore_idempotency", "key"))
+
+
 def test_database_refuses_update_and_delete(app: CasestoreApp, service: CaseService) -> None:
-    new_case(service)
+    service.submit(CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="k-1")
     url = app.db_url
-    for statement in (f"UPDATE {T} SET topic = 'x'", f"DELETE FROM {T}"):
-        with pytest.raises((sqlite3.Error, psycopg.Error), match="append-only"):
-            raw(url, statement)
-    if url.startswith("postgres"):
-        with pytest.raises(psycopg.Error, match="append-only"):
-            raw(url, f"TRUNCATE {T}")
+    for table, column in PROTECTED:
+        statements = [f"UPDATE {table} SET {column} = 'x'", f"DELETE FROM {table}"]
+        if url.startswith("postgres"):
+            statements.append(f"TRUNCATE {table}")
+        for statement in statements:
+            with pytest.raises((sqlite3.Error, psycopg.Error), match="append-only"):
+                raw(url, statement)
+    # The key still answers a retried submit with the first case: no second case.
+    again = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="k-1")
+    assert again.duplicate
     assert verify(app).ok
 
 

@@ -102,6 +102,12 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                 "CREATE OR REPLACE TRIGGER {trg} BEFORE UPDATE OR DELETE ON {schema}.{keys} "
                 "FOR EACH ROW EXECUTE FUNCTION {schema}.{fn}()"
             ).format(trg=Identifier(f"{KEYS_TABLE}_no_change"), schema=schema, keys=keys, fn=fn),
+            # Without it a superuser's TRUNCATE of the keys would let a retried submit
+            # create a second case.
+            SQL(
+                "CREATE OR REPLACE TRIGGER {trg} BEFORE TRUNCATE ON {schema}.{keys} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{fn}()"
+            ).format(trg=Identifier(f"{KEYS_TABLE}_no_truncate"), schema=schema, keys=keys, fn=fn),
         ]
         # Writers serialise on a transaction-scoped advisory lock instead of eventsourcing's
         # LOCK TABLE ... IN EXCLUSIVE MODE: PostgreSQL grants that table lock only to roles
@@ -165,6 +171,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                         f"{self.events_table_name}_no_change",
                         f"{self.events_table_name}_no_truncate",
                         f"{KEYS_TABLE}_no_change",
+                        f"{KEYS_TABLE}_no_truncate",
                     ],
                 ),
             )
@@ -175,7 +182,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                 (APPEND_FUNCTION, self.datastore.schema or "public"),
             )
             function = curs.fetchone()
-            if row is not None and row["n"] == 3 and function is not None and function["n"]:
+            if row is not None and row["n"] == 4 and function is not None and function["n"]:
                 return
             curs.execute("SELECT pg_advisory_xact_lock(hashtext('casestore-schema'))")
             self._create_table(curs)
