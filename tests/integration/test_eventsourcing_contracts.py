@@ -19,8 +19,8 @@ from uuid import uuid4
 
 import eventsourcing.persistence as es
 import pytest
-from casestore.projections.db import ViewDB, ViewTracking, create_target
-from casestore.projections.registry import get_projection
+from casestore.projections.engine.db import ViewDB, ViewTracking, create_target
+from casestore.projections.runtime.registry import get_projection
 from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
