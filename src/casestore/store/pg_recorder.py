@@ -203,13 +203,13 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                 request.error = e
                 continue
             sent.append(request)
-            for oid, version, topic, state, us in literals:
+            for lit_oid, lit_version, lit_topic, lit_state, lit_us in literals:
                 reqs.append(str(len(sent)))
-                oids.append(oid)
-                versions.append(version)
-                topics.append(topic)
-                states.append(state)
-                micros.append(us)
+                oids.append(lit_oid)
+                versions.append(lit_version)
+                topics.append(lit_topic)
+                states.append(lit_state)
+                micros.append(lit_us)
             keys.append(key)
         if not sent:
             return
