@@ -20,6 +20,7 @@ from uuid import UUID
 
 from casestore.projections.engine.base import check_target, physical
 from casestore.projections.engine.db import ViewDB
+from casestore.projections.engine.parking import parked_events
 from casestore.projections.facts.casefacts import CaseFacts
 from casestore.projections.readmodels.audit import AuditView
 from casestore.projections.readmodels.bundles import BundleView
@@ -93,6 +94,14 @@ class ReadSide:
         head, _ = self.store.log.head()
         rows = self.db.all_tracking()
         return head, {r.projection: r.position for r in rows if r.kind == "live"}
+
+    def parked(self) -> dict[str, list[int]]:
+        """{projection: positions of events its live view parked} (degraded views only)."""
+        out: dict[str, list[int]] = {}
+        for p in parked_events(self.db):
+            if p.key == p.projection:  # the live view (named targets have name__target)
+                out.setdefault(p.projection, []).append(p.position)
+        return out
 
     def _require(self, projection: str, target: str) -> None:
         """503 unless the projection's (live or named) view exists."""

@@ -22,17 +22,24 @@ log = logging.getLogger("casestore.api")
     summary="Store reachability and projection lag",
 )
 async def health(state: StateDep) -> Any:
-    """``ok`` with the log head and each projection's position and lag (in events)."""
+    """``ok`` with the log head and each projection's position and lag (in events);
+    ``degraded`` when a projection parked events it could not apply (their positions
+    are listed; ``casestore project retry NAME`` re-applies them after a fix)."""
     try:
         head, positions = await run_in_threadpool(state.read.positions)
+        parked = await run_in_threadpool(state.read.parked)
     except Exception as e:
         log.warning("health check failed", extra={"error": repr(e)})
         return problem("unavailable", f"the event store is not reachable: {type(e).__name__}")
     return {
-        "status": "ok",
+        "status": "degraded" if parked else "ok",
         "store": {"backend": state.store.backend, "head": head},
         "projections": {
-            name: {"position": pos, "lag": max(head - pos, 0)}
+            name: {
+                "position": pos,
+                "lag": max(head - pos, 0),
+                "parked": parked.get(name, []),
+            }
             for name, pos in sorted(positions.items())
         },
         "workers": state.workers,

@@ -93,7 +93,18 @@ async def supervision_flags(
             severity=severity,
             limit=limit,
         )
-        return {"today": day.isoformat(), "count": len(rows), "flags": rows}
+        degraded = state.read.parked()
+        return {
+            "today": day.isoformat(),
+            "count": len(rows),
+            "flags": rows,
+            # Views that parked events they could not apply: their flags may be missing
+            # what those events would have raised (``casestore project retry NAME``).
+            "degraded": [
+                {"projection": name, "parked_positions": positions}
+                for name, positions in sorted(degraded.items())
+            ],
+        }
 
     result: dict[str, Any] = await run_in_threadpool(flags)
     return result

@@ -28,6 +28,7 @@ from casestore.domain.errors import InvalidCommand, NotFound
 from casestore.store.config import backend_of, eventsourcing_env
 
 from .base import Projection, Tx, check_target, physical
+from .parking import PARKED_DDL, drop_parked, move_parked
 
 TRACKING = "projection_tracking"
 _TRACKING_COLS = (
@@ -165,6 +166,7 @@ class ViewDB:
         with self.transaction() as tx:
             _schema_lock(tx)
             tx.execute(ddl)
+            tx.execute(PARKED_DDL)
 
     def tracking(self, key: str) -> TrackingRow | None:
         rows = self.rows(f"SELECT {_TRACKING_COLS} FROM {TRACKING} WHERE key = %s", (key,))
@@ -278,6 +280,7 @@ def swap(db: ViewDB, projection: Projection[Any], source: str, dest: str) -> Tra
                 (kind, *values[:-1], _now_us(), dest_key),
             )
         tx.execute(f"DELETE FROM {TRACKING} WHERE key = %s", (src_key,))
+        move_parked(tx, src_key, dest_key)
     swapped = db.tracking(dest_key)
     assert swapped is not None
     return swapped
@@ -292,6 +295,7 @@ def drop_target(db: ViewDB, projection: Projection[Any], target: str) -> None:
         for table in projection.tables:
             tx.execute(f"DROP TABLE IF EXISTS {physical(table.name, target)}")
         tx.execute(f"DELETE FROM {TRACKING} WHERE key = %s", (physical(projection.name, target),))
+        drop_parked(tx, physical(projection.name, target))
 
 
 class ViewTracking(TrackingRecorder):

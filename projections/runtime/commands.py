@@ -9,7 +9,11 @@
   beside the live view instead (query both side by side); ``--until TIME`` applies only
   events recorded at or before TIME and freezes the result there. A past-time build
   never replaces the live view: without ``--target`` it is named ``asof_<TIME>``.
-- ``status``: one line per projection target with position, head and lag.
+- ``status``: one line per projection target with position, head and lag, and
+  ``DEGRADED`` with the positions of events it parked (``engine.parking``).
+- ``retry``: re-apply a projection's parked events after a fix: a blue/green rebuild
+  of its live view (a fold must see each case's events in order); what still fails is
+  parked again. Prints what is still parked.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from casestore.store.application import CasestoreApp
 from casestore.store.batch import to_micros
 
 from ..engine.db import ViewDB
+from ..engine.parking import parked_events
 from .live import EmbeddedWorkers
 from .logsource import LogSource
 from .registry import get_projection
@@ -118,6 +123,30 @@ def rebuild_projection(
         source.close()
         db.close()
         app.close()
+
+
+def retry(db_url: str, name: str, *, batch: int = 10_000) -> list[int]:
+    """Re-apply ``name``'s parked events (see the module docstring); the positions still
+    parked afterwards (empty when the fix worked)."""
+    projection = get_projection(name)
+    db = ViewDB(db_url)
+    try:
+        before = [p.position for p in parked_events(db, projection.name)]
+    finally:
+        db.close()
+    result = rebuild_projection(db_url, name, batch=batch)
+    db = ViewDB(db_url)
+    try:
+        after = [p.position for p in parked_events(db, projection.name)]
+    finally:
+        db.close()
+    done = sorted(set(before) - set(after))
+    print(
+        f"{name}: rebuilt at position {result.position}; re-applied {len(done)} parked "
+        f"event(s){': ' + ', '.join(map(str, done)) if done else ''}; "
+        f"still parked: {', '.join(map(str, after)) if after else 'none'}"
+    )
+    return after
 
 
 def status(db_url: str) -> list[str]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from ..engine.base import micros_to_datetime
 from ..engine.db import TrackingRow, ViewDB
+from ..engine.parking import parked_events
 from .logsource import LogSource
 
 
@@ -30,6 +31,7 @@ class ProjectionStatus:
     upto: int | None
     updated_at: datetime
     active: str | None = None  # the elected worker (PostgreSQL), when known
+    parked: tuple[int, ...] = ()  # positions of events this target could not apply
 
     @property
     def frozen(self) -> bool:
@@ -46,6 +48,10 @@ class ProjectionStatus:
         text += f"lag {self.lag_events} events {self.lag_seconds:.1f} s"
         if self.active:
             text += f"  active: {self.active}"
+        if self.parked:
+            shown = ", ".join(str(p) for p in self.parked[:10])
+            more = f" (+{len(self.parked) - 10} more)" if len(self.parked) > 10 else ""
+            text += f"  DEGRADED: {len(self.parked)} parked at {shown}{more}"
         return text
 
 
@@ -56,9 +62,13 @@ def statuses(
     head = source.head()
     moment = now or datetime.now(UTC)
     active = _active_workers(db)
+    parked: dict[str, list[int]] = {}
+    for p in parked_events(db):
+        parked.setdefault(p.key, []).append(p.position)
     out = []
     for row in sorted(db.all_tracking(), key=lambda r: (r.kind != "live", r.projection, r.key)):
-        out.append(_status(row, head, moment, source, active.get(row.projection)))
+        status = _status(row, head, moment, source, active.get(row.projection))
+        out.append(replace(status, parked=tuple(parked.get(row.key, ()))))
     return out
 
 

@@ -9,6 +9,10 @@ as a moved position, and the batch is re-read from there instead of applied twic
 Rebuilds are blue/green: the projection is built into a scratch target beside the
 one being replaced, which keeps serving; when the scratch target has caught up it is
 swapped in with one transaction (:func:`casestore.projections.engine.db.swap`).
+
+A handler that fails parks its event for this target and the worker goes on
+(``engine.parking``). Over 400 lines because the worker, its parking path and the
+rebuild that drives it share the same transaction rules and read best side by side.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from ..engine.db import (
     set_position,
     swap,
 )
+from ..engine.parking import HandlerFailed, is_infrastructure, park
 from .logsource import LogSource
 
 log = logging.getLogger("casestore.projections")
@@ -168,7 +173,20 @@ class Worker:
         self.memo[WRITE_BEHIND] = False
 
     def apply_page(self, page: Sequence[LogEvent]) -> bool:
-        """Apply one page in one transaction; False when the position moved meanwhile."""
+        """Apply one page in one transaction; False when the position moved meanwhile.
+
+        When a handler raises, the page is applied again one event at a time and each
+        event that still fails is parked for this target (see ``engine.parking``).
+        """
+        try:
+            return self._apply_page(page, parking=False)
+        except HandlerFailed as failed:
+            if self.memo.get(WRITE_BEHIND):
+                raise WriteBehindPoisoned(str(failed.__cause__)) from failed.__cause__
+            log.warning("%s: a handler failed in a batch; applying it event by event", self.key)
+            return self._apply_page(page, parking=True)
+
+    def _apply_page(self, page: Sequence[LogEvent], *, parking: bool) -> bool:
         handles = self.projection.handles
         handled = [e for e in page if handles(e)]
         last = page[-1]
@@ -189,18 +207,54 @@ class Worker:
                     # Rows and position are lost together if the server crashes before the
                     # WAL is flushed, and then simply re-applied: no need to wait for fsync.
                     tx.execute("SET LOCAL synchronous_commit = off")
-                if handled:
-                    self.projection.apply(tx, handled)
+                if handled and parking:
+                    self._apply_parking(tx, handled)
+                elif handled:
+                    try:
+                        self.projection.apply(tx, handled)
+                    except Exception as e:
+                        if is_infrastructure(e):
+                            raise
+                        raise HandlerFailed(f"{type(e).__name__}: {e}") from e
                 set_position(tx, self.key, last.position, last.recorded_at_us)
                 if self.before_commit is not None:
                     self.before_commit(self, page)
         except BaseException:
             self.memo.clear()  # rolled back: the memo may hold uncommitted changes
             raise
+        if parking:
+            self.memo.clear()
         self.position = last.position
         if self.on_commit is not None:
             self.on_commit(self.projection.name, self.position)
         return True
+
+    def _apply_parking(self, tx: Any, handled: Sequence[LogEvent]) -> None:
+        """Each event in its own savepoint with a fresh row cache; failures parked."""
+        for event in handled:
+            tx.execute("SAVEPOINT casestore_park")
+            tx.memo = {}
+            try:
+                self.projection.apply(tx, [event])
+            except Exception as e:
+                if is_infrastructure(e):
+                    raise
+                tx.execute("ROLLBACK TO SAVEPOINT casestore_park")
+                log.error(
+                    "%s: parked the event at position %d (%s): %s: %s",
+                    self.key,
+                    event.position,
+                    event.key,
+                    type(e).__name__,
+                    e,
+                )
+                park(tx, self.key, self.projection.name, event, e)
+            tx.execute("RELEASE SAVEPOINT casestore_park")
+
+
+class WriteBehindPoisoned(Exception):
+    """A handler failed during a write-behind bulk build: rebuild without write-behind
+    (rows held back in memory cannot be told apart from the failed batch's)."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +326,31 @@ def rebuild_into(
     frozen = until_us is not None or upto is not None
     if frozen and not target:
         raise InvalidCommand("a view as of a past moment needs a target name beside the live one")
+    options = (target, until_us, upto, batch, progress, progress_every, catch_up_rounds)
+    try:
+        return _rebuild_once(source, db, projection, *options, write_behind=True)
+    except WriteBehindPoisoned as e:
+        log.warning(
+            "%s: an event cannot be applied (%s); rebuilding row by row", projection.name, e
+        )
+        return _rebuild_once(source, db, projection, *options, write_behind=False)
+
+
+def _rebuild_once(
+    source: LogSource,
+    db: ViewDB,
+    projection: Projection[Any],
+    target: str,
+    until_us: int | None,
+    upto: int | None,
+    batch: int,
+    progress: Progress | None,
+    progress_every: int,
+    catch_up_rounds: int,
+    *,
+    write_behind: bool,
+) -> RebuildResult:
+    frozen = until_us is not None or upto is not None
     scratch = "b" + secrets.token_hex(4)
     create_target(
         db, projection, scratch, kind="scratch", until_us=until_us, upto=upto, indexes=False
@@ -282,7 +361,7 @@ def rebuild_into(
             worker = Worker(
                 source, db, projection, target=scratch, batch=batch, upto=upto, until_us=until_us
             )
-            worker.write_behind(True)
+            worker.write_behind(write_behind)
             head = upto if upto is not None else source.head()
             events = 0
             indexed = False

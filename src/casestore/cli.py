@@ -308,6 +308,16 @@ def project_rebuild(
     )
 
 
+@project_app.command("retry")
+def project_retry(name: str, db: DbOpt = None) -> None:
+    """Re-apply a projection's parked events after a fix (a blue/green rebuild); exit 1
+    when some are still parked."""
+    from casestore.projections.runtime.commands import retry
+
+    still = retry(database_url(db), name)
+    raise typer.Exit(1 if still else 0)
+
+
 @project_app.command("status")
 def project_status(db: DbOpt = None) -> None:
     """Position and lag of every projection."""
