@@ -19,7 +19,9 @@ not on ``detail`` text. The tree (most specific class wins)::
     bad-precondition      400  If-Match is not ``"<version>"``
     method-not-allowed    405
     too-many-attempts     429  too many failed query-code look-ups (``Retry-After`` given)
-    unavailable           503  the store or a read view is not reachable
+    unavailable           503  the store or a read view is not reachable, the pool is
+                               exhausted, the disk is full or a lock timed out
+                               (``Retry-After`` given; nothing was written)
     internal-error        500  a bug (logged with its request id; never for bad input)
 """
 
@@ -48,6 +50,8 @@ from casestore.domain.errors import (
     OutOfOrder,
     RuleViolation,
 )
+
+from .faults import INFRASTRUCTURE_ERRORS, RETRY_AFTER_SECONDS, unavailable_reason
 
 PROBLEM_BASE = "https://casestore.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -193,7 +197,28 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     return problem(slug, str(exc.detail), instance=request.url.path, headers=headers)
 
 
+async def _on_infrastructure(request: Request, exc: Exception) -> Response:
+    """Database and OS errors: 503 when the infrastructure is at fault, else a bug (500).
+    Registered per class so the response is final (the catch-all re-raises)."""
+    return await _on_unexpected(request, exc)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    reason = unavailable_reason(exc)
+    if reason is not None:  # the infrastructure's fault, not a bug: 503, retry later
+        log.warning(
+            "unavailable: %s (%s: %s)",
+            reason,
+            type(exc).__name__,
+            exc,
+            extra={"path": request.url.path},
+        )
+        return problem(
+            "unavailable",
+            f"{reason}; nothing was changed, retry later (服务暂不可用，请稍后重试)",
+            instance=request.url.path,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     log.exception(
         "unhandled error",
         extra={"path": request.url.path, "request_id": request.headers.get("x-request-id")},
@@ -224,4 +249,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, _on_api_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    for cls in INFRASTRUCTURE_ERRORS:
+        app.add_exception_handler(cls, _on_infrastructure)
     app.add_exception_handler(Exception, _on_unexpected)

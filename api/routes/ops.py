@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..deps import StateDep
+from ..faults import RETRY_AFTER_SECONDS, unavailable_reason
 from ..metrics import CONTENT_TYPE
 from ..problems import problem
 
@@ -16,35 +22,99 @@ router = APIRouter(tags=["operations"])
 log = logging.getLogger("casestore.api")
 
 
+#: Each probe of ``/health`` gets this long; the whole answer comes within about 2 s.
+HEALTH_PROBE_SECONDS = 1.5
+
+
+async def _probe(fn: Callable[[], Any]) -> tuple[Any, str | None]:
+    """(result, None) or (None, why it failed) within the probe budget."""
+    try:
+        return await asyncio.wait_for(run_in_threadpool(fn), HEALTH_PROBE_SECONDS), None
+    except TimeoutError:
+        return None, f"no answer within {HEALTH_PROBE_SECONDS} s"
+    except Exception as e:
+        return None, unavailable_reason(e) or f"{type(e).__name__}: {e}"
+
+
+def _views(state: Any, head: int | None) -> dict[str, Any]:
+    """Each live projection's position, lag, age (seconds its oldest unapplied event has
+    waited) and parked events."""
+    rows = state.read.db.all_tracking()
+    parked = state.read.parked()
+    now_us = time.time_ns() // 1000
+    out: dict[str, Any] = {}
+    for r in sorted((r for r in rows if r.kind == "live"), key=lambda r: r.projection):
+        lag = max((head or r.position) - r.position, 0)
+        age = 0.0
+        if lag:
+            waiting = list(state.store.log.iter_log(r.position, upto=r.position + 1))
+            age = max(now_us - waiting[0].recorded_at_us, 0) / 1e6 if waiting else 0.0
+        out[r.projection] = {
+            "position": r.position,
+            "lag": lag,
+            "age_seconds": round(age, 3),
+            "parked": parked.get(r.projection, []),
+        }
+    return out
+
+
+def _writes(state: Any) -> str | None:
+    """Why commands cannot be written now (None when nothing says so)."""
+    failure = getattr(state.store.recorder, "last_write_failure", None)
+    if failure is not None:
+        return f"the last append failed: {failure[1]}"
+    if state.store.backend == "sqlite":
+        name = str(getattr(state.store.recorder.datastore.pool, "db_name", ""))
+        if name and not name.startswith("file:") and name != ":memory:":
+            folder = os.path.dirname(os.path.abspath(name))
+            if shutil.disk_usage(folder).free < 1024 * 1024:
+                return "less than 1 MiB free on the database's disk"
+    return None
+
+
 @router.get(
     "/health",
-    responses={503: {"description": "the event store is not reachable"}},
-    summary="Store reachability and projection lag",
+    responses={503: {"description": "the database cannot be read or commands cannot be taken"}},
+    summary="Database, writes, projections: each part's state within 2 s",
 )
 async def health(state: StateDep) -> Any:
-    """``ok`` with the log head and each projection's position and lag (in events);
-    ``degraded`` when a projection parked events it could not apply (their positions
-    are listed; ``casestore project retry NAME`` re-applies them after a fix)."""
-    try:
-        head, positions = await run_in_threadpool(state.read.positions)
-        parked = await run_in_threadpool(state.read.parked)
-    except Exception as e:
-        log.warning("health check failed", extra={"error": repr(e)})
-        return problem("unavailable", f"the event store is not reachable: {type(e).__name__}")
-    return {
-        "status": "degraded" if parked else "ok",
+    """``ok``; ``degraded`` when a projection parked events (their positions are listed;
+    ``casestore project retry NAME`` re-applies them after a fix); 503 ``unavailable``
+    naming the failing part when the database does not answer or commands cannot be
+    written. Each part is probed with a time budget, so the answer never hangs."""
+    head_probe, views_probe = await asyncio.gather(
+        _probe(lambda: state.store.log.head()[0]), _probe(lambda: _views(state, None))
+    )
+    head, db_error = head_probe
+    views, views_error = views_probe
+    writes_error = None
+    if db_error is None:
+        reason, probe_error = await _probe(lambda: _writes(state))
+        writes_error = reason or probe_error
+    if views is not None and head is not None:
+        views = {name: {**v, "lag": max(head - v["position"], 0)} for name, v in views.items()}
+    parked = any(v["parked"] for v in (views or {}).values())
+    body: dict[str, Any] = {
+        "database": {"ok": db_error is None, "backend": state.store.backend, "head": head}
+        | ({"error": db_error} if db_error else {}),
+        "writes": {"ok": db_error is None and writes_error is None}
+        | ({"error": writes_error or db_error} if (writes_error or db_error) else {}),
+        "views": {"ok": views_error is None} | ({"error": views_error} if views_error else {}),
         "store": {"backend": state.store.backend, "head": head},
-        "projections": {
-            name: {
-                "position": pos,
-                "lag": max(head - pos, 0),
-                "parked": parked.get(name, []),
-            }
-            for name, pos in sorted(positions.items())
-        },
+        "projections": views or {},
         "workers": state.workers,
-        "stream": {"position": state.hub.position, "lag": max(head - state.hub.position, 0)},
+        "stream": {"position": state.hub.position, "lag": max((head or 0) - state.hub.position, 0)},
     }
+    if db_error or writes_error:
+        failing = "database" if db_error else "writes"
+        log.warning("health: %s failing: %s", failing, db_error or writes_error)
+        return problem(
+            "unavailable",
+            f"{failing}: {db_error or writes_error}",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            **body,
+        )
+    return {"status": "degraded" if parked or views_error else "ok", **body}
 
 
 @router.get(

@@ -83,8 +83,10 @@ class ViewDB:
                 min_size=1,
                 max_size=pool_size,
                 open=True,
-                kwargs={"autocommit": True},
+                kwargs={"autocommit": True, "connect_timeout": 5},
                 name="casestore-views",
+                check=ConnectionPool.check_connection,  # a restart leaves dead connections
+                timeout=5,
             )
         self.ensure_tracking()
 

@@ -16,18 +16,21 @@ in memory, whatever the length of the log.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from casestore.store.application import CasestoreApp
 from casestore.store.config import eventsourcing_env
 from casestore.store.recorders import EVENTS_TABLE
 
 from ..engine.base import LogEvent, micros_to_datetime
+
+_T = TypeVar("_T")
 
 _FAR = 2**62
 _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
@@ -78,11 +81,35 @@ class LogSource:
 
     def _conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(conn, "closed", False):
+            self._drop(conn)  # closed by a database restart: reconnect
+            conn = None
         if conn is None:
             conn = self._local.conn = self.connect()
             with self._lock:
                 self._conns.append(conn)
         return conn
+
+    def _drop(self, conn: Any) -> None:
+        """Forget this thread's connection after it failed; the next read reconnects."""
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        with self._lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def _run(self, use: Callable[[Any], _T]) -> _T:
+        """Run ``use`` on this thread's connection; a lost connection is dropped (and the
+        error raised) so the caller's retry reconnects instead of reusing a dead one."""
+        conn = self._conn()
+        try:
+            return use(conn)
+        except Exception as e:
+            if _connection_lost(e):
+                self._drop(conn)
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -103,7 +130,10 @@ class LogSource:
         conn: Any = None,
     ) -> list[LogEvent]:
         """Up to ``limit`` events after a position, in order (bounded by upto/until)."""
-        conn = conn or self._conn()
+        if conn is None:
+            return self._run(
+                lambda c: self.read(after, limit, upto=upto, until_us=until_us, conn=c)
+            )
         stop = _FAR if upto is None else upto
         unwrap = self.unwrap
         if self.backend == "sqlite":
@@ -188,12 +218,8 @@ class LogSource:
 
     def head(self) -> int:
         """The last position of the log (0 when empty)."""
-        row = (
-            self._conn()
-            .execute(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}")
-            .fetchone()
-        )
-        return int(row[0])
+        sql = f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"
+        return int(self._run(lambda c: c.execute(sql).fetchone()[0]))
 
     def recorded_at(self, position: int) -> datetime | None:
         """When the event at a position was recorded."""
@@ -208,7 +234,18 @@ class LogSource:
             sql += "?"
         else:
             sql, param = sql + "%s", micros_to_datetime(until_us)
-        return int(self._conn().execute(sql, (param,)).fetchone()[0])
+        return int(self._run(lambda c: c.execute(sql, (param,)).fetchone()[0]))
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """True when the connection itself failed (server restart, network), not the query."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    return isinstance(error, sqlite3.OperationalError | sqlite3.ProgrammingError)
 
 
 def _unwrapper(app: CasestoreApp) -> Callable[[bytes], bytes] | None:

@@ -52,7 +52,9 @@ def eventsourcing_env(url: str, *, pool_size: int = 8) -> dict[str, str]:
         "POSTGRES_PASSWORD": unquote(parts.password or query.get("password") or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
-        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        # A restart leaves dead connections in the pool: check each before lending it.
+        "POSTGRES_PRE_PING": "y",
         "POSTGRES_LOCK_TIMEOUT": "30",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
     }

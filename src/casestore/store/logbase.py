@@ -10,11 +10,12 @@ which is what lets a tailing reader never skip.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import DataError, StoredEvent
+from eventsourcing.persistence import DataError, InterfaceError, OperationalError, StoredEvent
 
 from casestore.store.batch import AppendRequest, Duplicate, GroupCommitter, Plan
 from casestore.store.contracts import check_request
@@ -97,9 +98,15 @@ class LogReader:
 
 
 class GroupCommitting(LogReader):
-    """``insert_events`` through the group committer; subclasses define ``_commit_batch``."""
+    """``insert_events`` through the group committer; subclasses define ``_commit_batch``.
+
+    ``last_write_failure`` remembers why the last append failed for the database's
+    reasons (unreachable, full disk, read-only, lock timeout) until one succeeds, so
+    ``/health`` can say truthfully that commands cannot be taken.
+    """
 
     committer: GroupCommitter
+    last_write_failure: tuple[float, str] | None = None
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -107,9 +114,15 @@ class GroupCommitting(LogReader):
         if not stored_events:
             return []
         check_request(stored_events, kwargs.get("idempotency_key"))
-        return self.committer.submit(
-            AppendRequest(stored_events, idempotency_key=kwargs.get("idempotency_key"))
-        )
+        try:
+            positions = self.committer.submit(
+                AppendRequest(stored_events, idempotency_key=kwargs.get("idempotency_key"))
+            )
+        except (OperationalError, InterfaceError) as e:
+            self.last_write_failure = (time.time(), f"{type(e).__name__}: {e}")
+            raise
+        self.last_write_failure = None
+        return positions
 
 
 def admit(batch: list[AppendRequest]) -> list[AppendRequest]:

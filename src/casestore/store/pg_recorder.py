@@ -222,13 +222,17 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         # libpq's PQexec straight away: one call that sends the statement and waits for its
         # whole result with the GIL released, so the leader needs the GIL once per batch,
         # not at each protocol step (other writers hold it meanwhile).
-        with self._writer() as conn:
-            result = conn.pgconn.exec_(query.encode())
-            if result.status != ExecStatus.TUPLES_OK:
-                raise _translated(error_from_result(result, conn.info.encoding))
-            outcomes = [
-                _outcome([result.get_value(i, j) for j in range(9)]) for i in range(result.ntuples)
-            ]
+        try:
+            with self._writer() as conn:
+                result = conn.pgconn.exec_(query.encode())
+                if result.status != ExecStatus.TUPLES_OK:
+                    raise _translated(error_from_result(result, conn.info.encoding))
+                outcomes = [
+                    _outcome([result.get_value(i, j) for j in range(9)])
+                    for i in range(result.ntuples)
+                ]
+        except psycopg.Error as e:  # a lost connection, a pool timeout: eventsourcing's errors
+            raise _translated(e) from e
         last = stepped = largest = 0
         for n, status, first, oid, version, position, detail, moved, step_us in outcomes:
             stepped, largest = stepped + moved, max(largest, step_us)

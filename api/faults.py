@@ -1,0 +1,74 @@
+"""Which failures are the infrastructure's (503 ``unavailable``), not the request's.
+
+A command or query that fails because the database is down, restarting, out of
+connections, out of disk, read-only or locked past its timeout answers 503 with
+``Retry-After`` — never 500, and never a 2xx for a command that was not written. The
+cause is looked for along the exception's chain (eventsourcing wraps psycopg's and
+sqlite3's errors; the service may wrap those again).
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from collections.abc import Iterator
+
+import eventsourcing.persistence as es
+import psycopg
+import psycopg_pool
+
+#: Seconds a client should wait before retrying a request refused as ``unavailable``.
+RETRY_AFTER_SECONDS = 2
+
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    es.OperationalError,
+    es.InterfaceError,
+    es.ConnectionPoolClosedError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+    psycopg_pool.PoolClosed,
+    sqlite3.OperationalError,
+    TimeoutError,
+    ConnectionError,
+)
+#: Exception classes the API answers itself (503 when :func:`unavailable_reason` says so).
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
+    es.PersistenceError,
+    psycopg.Error,
+    psycopg_pool.PoolTimeout,
+    psycopg_pool.PoolClosed,
+    sqlite3.Error,
+    TimeoutError,
+    ConnectionError,
+    OSError,
+)
+_DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO}
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def unavailable_reason(error: BaseException) -> str | None:
+    """A short reason when ``error`` means the store cannot serve now, else None."""
+    for e in _chain(error):
+        if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
+            return "the database's disk is full or read-only"
+        if isinstance(e, _TRANSIENT):
+            text = str(e).lower()
+            if "full" in text or "no space" in text:
+                return "the database's disk is full"
+            if "readonly" in text or "read-only" in text:
+                return "the database is read-only"
+            if "lock" in text or "busy" in text:
+                return "the database is busy (lock timeout)"
+            if isinstance(e, psycopg_pool.PoolTimeout | es.ConnectionUnavailableError):
+                return "no database connection is free (pool exhausted)"
+            return "the database is not reachable"
+    return None
