@@ -43,6 +43,7 @@ INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,
     OSError,
 )
+_LOST_CONNECTION = ("server closed the connection", "terminating connection", "connection")
 _DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO}
 
 
@@ -60,6 +61,10 @@ def unavailable_reason(error: BaseException) -> str | None:
     for e in _chain(error):
         if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
             return "the database's disk is full or read-only"
+        if isinstance(e, es.DatabaseError | psycopg.DatabaseError) and any(
+            words in str(e).lower() for words in _LOST_CONNECTION
+        ):
+            return "the database is not reachable"
         if isinstance(e, _TRANSIENT):
             text = str(e).lower()
             if "full" in text or "no space" in text:

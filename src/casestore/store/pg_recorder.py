@@ -17,7 +17,7 @@ import eventsourcing.persistence as es_errors
 import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg.errors import error_from_result
-from psycopg.pq import ExecStatus, TransactionStatus
+from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
@@ -226,7 +226,10 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             with self._writer() as conn:
                 result = conn.pgconn.exec_(query.encode())
                 if result.status != ExecStatus.TUPLES_OK:
-                    raise _translated(error_from_result(result, conn.info.encoding))
+                    error = error_from_result(result, conn.info.encoding)
+                    if conn.pgconn.status != ConnStatus.OK:  # the server went away
+                        raise es_errors.OperationalError(str(error)) from error
+                    raise _translated(error)
                 outcomes = [
                     _outcome([result.get_value(i, j) for j in range(9)])
                     for i in range(result.ntuples)
