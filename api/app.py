@@ -27,7 +27,7 @@ from casestore.timelimits import ClockConfig
 from .deps import ApiState
 from .logs import AccessLog
 from .metrics import ApiMetrics
-from .problems import PROBLEM_BASE, RefuseNul, install_error_handlers
+from .problems import PROBLEM_BASE, RefuseNul, TokenBeforeBody, install_error_handlers
 from .readside import ReadSide
 from .routes import audit, cases, commands, items, ops, public, reports, stream, web
 from .stream import StreamHub
@@ -102,6 +102,7 @@ def create_app(
     install_error_handlers(app)
     for module in (commands, cases, public, reports, items, audit, stream, ops, web):
         app.include_router(module.router)
+    app.add_middleware(TokenBeforeBody, secret=lambda: state.secret)
     app.add_middleware(RefuseNul)
     app.add_middleware(AccessLog, observe=_observer(state))
     return app

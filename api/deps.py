@@ -160,7 +160,7 @@ async def stream_actor(
 
 StreamActorDep = Annotated[Actor, Depends(stream_actor)]
 
-_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+_IF_MATCH = re.compile(r'^\s*"?([0-9]{1,18})"?\s*$')
 
 IfMatchHeader = Annotated[
     str | None,
@@ -180,6 +180,13 @@ def parse_if_match(value: str | None) -> int | None:
     """The expected version from ``If-Match: "<version>"`` (400 problem when malformed)."""
     if value is None:
         return None
+    if value.strip().startswith("W/") and _IF_MATCH.match(value.strip()[2:]):
+        # RFC 9110 §13.1.1: If-Match compares strongly; a weak tag never matches.
+        raise ApiProblem(
+            "precondition-failed",
+            "If-Match needs a strong entity tag: a weak one (W/) never matches "
+            "(If-Match 须为强实体标签)",
+        )
     match = _IF_MATCH.match(value)
     if match is None:
         raise ApiProblem("bad-precondition", f'If-Match must be "<version>", got {value[:40]!r}')

@@ -28,6 +28,7 @@ not on ``detail`` text. The tree (most specific class wins)::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from casestore.auth import InvalidToken
+from casestore.auth import InvalidToken, verify_token
 from casestore.domain.errors import (
     AlreadyDone,
     CasestoreError,
@@ -239,6 +240,41 @@ class RefuseNul:
             if b"%00" in raw or "\x00" in scope.get("path", ""):
                 response = problem("validation-error", "NUL characters are not allowed in the URL")
                 await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class TokenBeforeBody:
+    """ASGI middleware: a staff write (any POST outside ``/public/`` and ``/log/``) without
+    a genuine, unexpired bearer token is refused 401 before its body is read, so a caller
+    without a token learns nothing about the body's schema (422 where 401 is due)."""
+
+    OPEN_PREFIXES = ("/public/", "/log/")
+
+    def __init__(self, app: ASGIApp, secret: Callable[[], str]) -> None:
+        self.app = app
+        self.secret = secret
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope.get("method") == "POST"
+            and not str(scope.get("path", "")).startswith(self.OPEN_PREFIXES)
+        ):
+            auth = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = auth.partition(" ")
+            detail = None
+            if scheme.lower() != "bearer" or not token.strip():
+                detail = "a bearer token is required"
+            else:
+                try:
+                    verify_token(self.secret(), token.strip())
+                except InvalidToken as e:
+                    detail = e.message
+            if detail is not None:
+                await problem("unauthorized", detail, instance=scope.get("path", ""))(
+                    scope, receive, send
+                )
                 return
         await self.app(scope, receive, send)
 

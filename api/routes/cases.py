@@ -16,6 +16,7 @@ from casestore.domain.errors import NotFound
 from casestore.domain.values import local_date
 from casestore.store.batch import from_micros
 
+from ..bounds import QueryMoment
 from ..deps import ApiState, StaffDep, StateDep
 from ..masking import mask_personal
 from ..problems import ApiProblem
@@ -24,7 +25,7 @@ from ..views import case_view, event_view
 router = APIRouter(tags=["cases"])
 
 AsOf = Annotated[
-    AwareDatetime | None,
+    QueryMoment | None,
     Query(description="the case as it stood at this moment (ISO 8601 with offset)"),
 ]
 AtPosition = Annotated[

@@ -14,6 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
+from ..bounds import QueryDay
 from ..deps import StaffDep, StateDep, SupervisionDep
 from .cases import Target
 
@@ -23,7 +24,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "the caller's role may not read this"},
     503: {"description": "the projection behind this view has not been built yet"},
 }
-Today = Annotated[date | None, Query(description="the business day to evaluate running clocks on")]
+Today = Annotated[
+    QueryDay | None, Query(description="the business day to evaluate running clocks on")
+]
 
 
 @router.get("/compliance/summary", responses=_ERRORS, summary="On-time rates (办结时限)")

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from ..bounds import parse_last_event_id
 from ..deps import ApiState, StateDep, StreamActorDep
-from ..problems import ApiProblem
 
 router = APIRouter(tags=["live"])
 _HEARTBEAT_S = 15.0
@@ -73,10 +73,9 @@ async def stream(
 ) -> Any:
     """Status changes in log order, live; resumable with ``Last-Event-ID``."""
     cursor = after if after is not None else state.hub.position
-    if last_event_id is not None and last_event_id.strip():
-        if not last_event_id.strip().isdigit():
-            raise ApiProblem("validation-error", "Last-Event-ID must be a log position")
-        cursor = int(last_event_id.strip())
+    resumed = parse_last_event_id(last_event_id)  # a reconnect: it wins over ?after=
+    if resumed is not None:
+        cursor = resumed
     if case is not None:
         await run_in_threadpool(state.hub.case_exists_check, case)
     return EventSourceResponse(

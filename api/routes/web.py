@@ -68,6 +68,7 @@ from casestore.store.application import CasestoreApp
 from casestore.store.integrity import LogRow
 from casestore.timelimits import ClockConfig, WorkingCalendar
 
+from ..bounds import parse_last_event_id
 from ..deps import ApiState, StaffDep, StateDep
 from ..problems import ApiProblem
 
@@ -380,10 +381,9 @@ async def board_stream(
     number, item, window, event name, stage and recorded time; resumable with
     ``Last-Event-ID``."""
     cursor = after if after is not None else state.hub.position
-    if last_event_id is not None and last_event_id.strip():
-        if not last_event_id.strip().isdigit():
-            raise ApiProblem("validation-error", "Last-Event-ID must be a log position")
-        cursor = int(last_event_id.strip())
+    resumed = parse_last_event_id(last_event_id)  # a reconnect: it wins over ?after=
+    if resumed is not None:
+        cursor = resumed
     return EventSourceResponse(
         _board_events(request, state, cursor),
         ping=int(_HEARTBEAT_S),

@@ -53,6 +53,7 @@ from eventsourcing.utils import get_topic
 from rich.progress import Progress
 
 from casestore.domain import Bundle, Case, CasestoreError, InvalidCommand, Item, item_id
+from casestore.domain import values as domain_values
 from casestore.domain.catalogue import check_spec
 from casestore.domain.index import CaseNumber, case_number_id
 from casestore.domain.values import BUREAU_TZ, VALUE_TYPES, Actor
@@ -298,6 +299,11 @@ def _apply(cls: type[Aggregate], aggregate: Aggregate | None, line: _Line) -> Ag
     at = datetime.now(UTC)
     if line.claimed > at:
         raise LineError(f"the claimed time {line.claimed.isoformat()} is in the future")
+    if line.claimed < domain_values.EARLIEST_BUSINESS_TIME:
+        raise LineError(
+            f"the claimed time {line.claimed.isoformat()} is before the earliest business "
+            "time accepted (早于系统受理的最早业务时间)"
+        )
     event_class = getattr(cls, line.name, None)
     if not isinstance(event_class, type) or not issubclass(event_class, Aggregate.Event):
         raise LineError(f"{cls.__name__} has no event {line.name!r}")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
+from uuid import UUID
 
 from casestore.domain import Case
 from casestore.domain.errors import InvalidCommand
@@ -190,9 +191,14 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     try:
         text = base64.urlsafe_b64decode(cursor.encode()).decode()
         micros, case_id = text.split("|", 1)
-        return int(micros), case_id
+        value = int(micros)
+        UUID(case_id)
     except (ValueError, UnicodeDecodeError):
-        raise InvalidCommand("cursor is not one this API returned") from None
+        value = -(2**63)  # refused below
+        case_id = ""
+    if not -(2**62) <= value <= 2**62 or not case_id:  # a bigint column cannot hold more
+        raise InvalidCommand("cursor is not one this API returned (游标无效)")
+    return value, case_id
 
 
 def public_row(row: dict[str, Any]) -> dict[str, Any]:

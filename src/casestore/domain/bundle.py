@@ -8,7 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from casestore.domain.errors import AlreadyDone, Forbidden
-from casestore.domain.values import Actor, Party, require, require_text
+from casestore.domain.values import Actor, Party, check_business_time, require, require_text
 
 #: 行政许可法 Art. 42 ¶2: a jointly handled matter takes 45 working days, +15 once.
 BUNDLE_STATUTORY_DAYS = 45
@@ -63,6 +63,8 @@ class Bundle(Aggregate):
         """One intake for several items."""
         require_text(code, "bundle code")
         require(len(children) >= 2, "a bundle packages at least two items")
+        if occurred_at is not None:
+            check_business_time(occurred_at, at)
         return cls._create(
             cls.Opened,
             id=bundle_id,

@@ -36,6 +36,7 @@ from casestore.domain.values import (
     ItemLimits,
     Party,
     SurveyParticipant,
+    check_business_time,
     local_date,
     require,
     require_choice,
@@ -776,6 +777,7 @@ class Case(Aggregate):
         if event_name not in self.EVENT_NAMES or event_name == "Submitted":
             raise InvalidCommand(f"unknown or misplaced event {event_name!r}")
         event_class = getattr(self, event_name)
+        _check_times(at, occurred_at)
         try:
             self.trigger_event(
                 event_class, timestamp=at, actor=actor, occurred_at=occurred_at, **fields
@@ -815,7 +817,4 @@ def _check_times(at: datetime, occurred_at: datetime | None) -> None:
     if at.tzinfo is None:
         raise InvalidCommand("recorded_at must be timezone-aware")
     if occurred_at is not None:
-        if occurred_at.tzinfo is None:
-            raise InvalidCommand("occurred_at must be timezone-aware")
-        if occurred_at > at:
-            raise InvalidCommand("occurred_at may not be later than the time it is recorded")
+        check_business_time(occurred_at, at)

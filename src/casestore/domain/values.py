@@ -54,6 +54,43 @@ BAD_REVIEW_LEVELS: Final = frozenset({4, 5})
 BUREAU_TZ: Final = timezone(timedelta(hours=8), "CST")
 
 
+#: The earliest business time (``occurred_at``) any command or import may claim: nothing
+#: the bureau records predates it, and every date computation (working-day calendar,
+#: local dates at any UTC offset) is safe from it on. Configurable once at start
+#: (:func:`configure_earliest`, e.g. from the settings), never per request.
+EARLIEST_BUSINESS_TIME: datetime = datetime(1990, 1, 1, tzinfo=BUREAU_TZ)
+
+
+def configure_earliest(moment: datetime) -> None:
+    """Set the earliest claimable business time (an aware moment from 1949 on)."""
+    global EARLIEST_BUSINESS_TIME
+    if moment.tzinfo is None or moment < datetime(1949, 10, 1, tzinfo=BUREAU_TZ):
+        raise ValueError("the earliest business time must be aware and from 1949-10-01 on")
+    EARLIEST_BUSINESS_TIME = moment
+
+
+def check_business_time(moment: datetime, now: datetime, name: str = "occurred_at") -> datetime:
+    """A claimed business time between the configured earliest time and ``now``.
+
+    Refused with a message in Chinese and English, before anything is appended (a
+    year-1 or year-9999 claim once poisoned every projection that read it).
+    """
+    if not isinstance(moment, datetime) or moment.tzinfo is None:
+        raise InvalidCommand(f"{name} must be a timezone-aware time ({name} 须带时区)")
+    earliest = EARLIEST_BUSINESS_TIME
+    if moment < earliest:
+        raise InvalidCommand(
+            f"{name} {moment.isoformat()} is before {earliest.date().isoformat()}, the earliest "
+            f"business time accepted ({name} 早于系统受理的最早业务时间 {earliest.date()})"
+        )
+    if moment > now:
+        raise InvalidCommand(
+            f"{name} {moment.isoformat()} is later than the time it is recorded "
+            f"({name} 不得晚于登记时间)"
+        )
+    return moment
+
+
 def local_date(moment: datetime) -> date:
     """The bureau's calendar date of an aware instant."""
     return moment.astimezone(BUREAU_TZ).date()
