@@ -177,3 +177,16 @@ def test_a_client_that_reconnects_sees_every_event_exactly_once(server: str) -> 
     assert len(ids) == len(set(ids)) == commands
     assert ids == sorted(ids)
     assert sorted(int(e["data"]["version"]) for e in seen) == [1] * commands
+
+
+def test_last_event_id_wins_over_the_original_after_on_reconnect(api: Api) -> None:
+    """A browser's EventSource reconnects to the same URL (with its first ``?after=``)
+    and adds ``Last-Event-ID``: the stream resumes after the header's position."""
+    first = api.submit()
+    walk(api, first["case_id"], upto="review")
+    all_events = parse_sse(api.get("/stream", "clerk", params={"after": 0, "limit": 4}).text)
+    seen = all_events[1]["id"]
+    r = api.get("/stream", "clerk", params={"after": 0, "limit": 2},
+                headers={"Last-Event-ID": str(seen)})
+    resumed = parse_sse(r.text)
+    assert [e["id"] for e in resumed] == [all_events[2]["id"], all_events[3]["id"]]
