@@ -238,7 +238,7 @@ def create_indexes(db: ViewDB, projection: Projection[Any], target: str) -> None
     """Add the deferred secondary indexes of a target built with ``indexes=False``."""
     with db.transaction() as tx:
         for table in projection.tables:
-            for statement in table.index_ddl(physical(table.name, target)):
+            for statement in table.index_ddl(physical(table.name, target), deferred=True):
                 tx.execute(statement)
 
 

@@ -61,6 +61,9 @@ class Index:
     name: str
     columns: tuple[str, ...]
     unique: bool = False
+    bulk: bool = False
+    """Built with the table even when a bulk build defers the others: for the columns
+    the build itself looks rows up by (e.g. to replace a case's rows)."""
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,16 @@ class Table:
         ]
         cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
         statements = [f"CREATE TABLE {table} ({', '.join(cols)})"]
-        return statements + (self.index_ddl(table) if indexes else [])
+        return statements + self.index_ddl(table, deferred=None if indexes else False)
 
-    def index_ddl(self, table: str) -> list[str]:
-        """CREATE INDEX statements, named after the physical table they were built on."""
+    def index_ddl(self, table: str, *, deferred: bool | None = None) -> list[str]:
+        """CREATE INDEX statements, named after the physical table they were built on:
+        all of them, or only those a bulk build defers (``deferred=True``) or keeps."""
         return [
             f"CREATE {'UNIQUE ' if index.unique else ''}INDEX ix_{table}_{index.name} "
             f"ON {table} ({', '.join(index.columns)})"
             for index in self.indexes
+            if deferred is None or deferred != index.bulk
         ]
 
     def pg_array_types(self) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -299,9 +299,18 @@ def _write_rows(
     tx.upsert(table, [row for row, new in rows.values() if not new])
 
 
+def on_write_behind_flush(tx: Tx, key: Any, flush: Callable[[Tx], None]) -> None:
+    """Have :func:`flush_write_behind` call ``flush(tx)`` (once per ``key``, the latest
+    registration wins): for folds that hold back more than rows of one table."""
+    flushers: dict[Any, Callable[[Tx], None]] = tx.memo.setdefault(("write_behind_flush",), {})
+    flushers[key] = flush
+
+
 def flush_write_behind(tx: Tx) -> int:
     """Write every row a write-behind build still holds; the number written."""
     written = 0
+    for flush in tx.memo.pop(("write_behind_flush",), {}).values():
+        flush(tx)
     for name, table in tx.memo.get(("write_behind_tables",), {}).items():
         pending: dict[tuple[Any, ...], bool] = tx.memo.get(("pending", name), {})
         lru = tx.memo[("rowfold", name)]

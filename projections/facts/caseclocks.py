@@ -26,10 +26,10 @@ from casestore.timelimits import (
     Suspension,
     WarningLevel,
     WorkingCalendar,
-    compute_clock,
 )
 
 from .casefacts import CaseFacts
+from .clockcache import compute_clock
 from .clockstate import Clock, first_stop, make_clock
 from .evidence import Grant
 

@@ -27,11 +27,10 @@ from casestore.timelimits import (
     Suspension,
     WarningLevel,
     WorkingCalendar,
-    remaining_working_days,
     warning_level,
-    working_days_used,
 )
 
+from .clockcache import remaining_working_days, working_days_used
 from .evidence import Stamp
 
 

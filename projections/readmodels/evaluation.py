@@ -30,6 +30,7 @@ from ..engine.db import View
 from ..facts.caseclocks import case_clocks
 from ..facts.casefacts import CaseFacts, FactsFold
 from ..facts.clockstate import bureau_today
+from ..facts.factsfold import cache_size
 
 EVALUATION_CASES = Table(
     "evaluation_cases",
@@ -78,7 +79,10 @@ class EvaluationProjection(Projection[_Batch]):
         self._config = config
 
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
-        batch = _Batch(FactsFold(tx, EVALUATION_CASES, CaseFacts, CaseFacts.from_dict))
+        cases = FactsFold(
+            tx, EVALUATION_CASES, CaseFacts, CaseFacts.from_dict, cache=cache_size(tx)
+        )
+        batch = _Batch(cases)
         batch.cases.prefetch(e.aggregate_id for e in events)
         return batch
 

@@ -35,7 +35,7 @@ from ...facts.caseclocks import (
 )
 from ...facts.casefacts import CaseFacts, FactsFold, ItemFacts
 from ...facts.clockstate import Clock, bureau_today
-from ...facts.factsfold import catalogue_limits
+from ...facts.factsfold import cache_size, catalogue_limits
 from .rows import OVERDUE, compliance_row, overdue_days, read_deadline, summary_group
 
 __all__ = [
@@ -148,7 +148,7 @@ class ComplianceProjection(Projection[_Batch]):
 
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
         batch = _Batch(
-            FactsFold(tx, COMPLIANCE_CASES, CaseFacts, CaseFacts.from_dict),
+            FactsFold(tx, COMPLIANCE_CASES, CaseFacts, CaseFacts.from_dict, cache=cache_size(tx)),
             FactsFold(tx, COMPLIANCE_ITEMS, lambda _: ItemFacts(), ItemFacts.from_dict),
         )
         batch.cases.prefetch(e.aggregate_id for e in events if e.aggregate == "Case")

@@ -29,7 +29,7 @@ from ...engine.db import View
 from ...facts.caseclocks import case_clocks, deemed_decision_clocks
 from ...facts.casefacts import CaseFacts, FactsFold, ItemFacts
 from ...facts.clockstate import bureau_today
-from ...facts.factsfold import catalogue_limits
+from ...facts.factsfold import cache_size, catalogue_limits
 from .rules import CLOCK_RULES, RULES, Flag, case_flags, clock_flag, item_flags
 
 __all__ = [
@@ -75,13 +75,13 @@ SUPERVISION_FLAGS = Table(
     "supervision_flags",
     _FLAG_COLUMNS,
     ("flag_id",),
-    (Index("case", ("case_id",)), Index("rule", ("rule", "raised_at_us"))),
+    (Index("case", ("case_id",), bulk=True), Index("rule", ("rule", "raised_at_us"))),
 )
 SUPERVISION_WATCH = Table(
     "supervision_watch",
     (*_FLAG_COLUMNS[:6], Column("due"), Column("kind"), Column("days", "int"), Column("start")),
     ("flag_id",),
-    (Index("case", ("case_id",)), Index("due", ("due",))),
+    (Index("case", ("case_id",), bulk=True), Index("due", ("due",))),
 )
 """Running deadlines not yet passed on the case's latest event: an overdue flag each once
 ``today`` is past ``due`` (added at query time)."""
@@ -134,7 +134,7 @@ class SupervisionProjection(Projection[_Batch]):
 
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
         batch = _Batch(
-            FactsFold(tx, SUPERVISION_CASES, CaseFacts, CaseFacts.from_dict),
+            FactsFold(tx, SUPERVISION_CASES, CaseFacts, CaseFacts.from_dict, cache=cache_size(tx)),
             FactsFold(tx, SUPERVISION_ITEMS, lambda _: ItemFacts(), ItemFacts.from_dict),
         )
         batch.cases.prefetch(e.aggregate_id for e in events if e.aggregate == "Case")
@@ -148,16 +148,23 @@ class SupervisionProjection(Projection[_Batch]):
         if not state.cases.changed:
             return
         fallback = catalogue_limits(tx, "{supervision_items}")
-        cases: list[CaseFacts] = state.cases.write(
-            lambda f: {"last_position": f.last.position if f.last else 0}
+        state.cases.write(
+            lambda f: {"last_position": f.last.position if f.last else 0},
+            lambda tx, cases, new: self._write_flags(tx, cases, new, fallback),
         )
+
+    def _write_flags(
+        self, tx: Tx, cases: list[CaseFacts], new: set[str], fallback: dict[str, ItemLimits]
+    ) -> None:
+        """Replace the flags and watched deadlines of cases whose rows were just written
+        (a case whose row is new has none stored yet)."""
         flags: list[Flag] = []
         watch: list[dict[str, Any]] = []
         for f in cases:
             found, waiting = self.evaluate(f, fallback.get(f.item_code))
             flags += found
             watch += waiting
-        ids = [f.case_id for f in cases]
+        ids = [f.case_id for f in cases if f.case_id not in new]
         _replace(tx, "case_id", ids, flags)
         _delete(tx, "{supervision_watch}", "case_id", ids)
         tx.insert(SUPERVISION_WATCH, watch)

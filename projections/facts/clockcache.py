@@ -1,0 +1,100 @@
+"""Memoised working-day arithmetic for the read side's clocks (pure functions, cached).
+
+Every case's clocks are recomputed whenever its row is written, and most of them ask
+the same questions: the deadline N working days after one of a few hundred start days,
+the working days between two dates. These wrappers answer each question once per
+calendar and reuse the (immutable, never mutated here) answer; the functions of
+:mod:`casestore.timelimits` stay the source of truth. The caches are bounded: past
+``LIMIT`` entries one is emptied and starts again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from casestore.timelimits import ClockResult, WorkingCalendar
+from casestore.timelimits import compute_clock as _compute_clock
+from casestore.timelimits import remaining_working_days as _remaining_working_days
+from casestore.timelimits import working_days_used as _working_days_used
+from casestore.timelimits.rules import SuspensionLike
+
+LIMIT = 200_000
+_caches: dict[int, tuple[WorkingCalendar, dict[Any, Any]]] = {}
+
+
+def _cache(cal: WorkingCalendar) -> dict[Any, Any]:
+    entry = _caches.get(id(cal))
+    if entry is None or entry[0] is not cal:
+        entry = _caches[id(cal)] = (cal, {})  # holds the calendar: its id stays its own
+    cache = entry[1]
+    if len(cache) > LIMIT:
+        cache.clear()
+    return cache
+
+
+def compute_clock(
+    start: date,
+    days: int,
+    cal: WorkingCalendar,
+    *,
+    suspensions: Iterable[SuspensionLike] = (),
+    as_of: date | None = None,
+    kind: str = "deadline",
+    extension_days: int = 0,
+) -> ClockResult:
+    """:func:`casestore.timelimits.compute_clock`, answered once per distinct question."""
+    spans = tuple(suspensions)
+    # Without suspensions ``as_of`` changes nothing (it only bounds open suspensions).
+    key = ("clock", start, days, kind, extension_days, spans, as_of if spans else None)
+    cache = _cache(cal)
+    try:
+        result: ClockResult | None = cache.get(key)
+    except TypeError:  # an unhashable suspension: compute without the cache
+        return _compute_clock(
+            start,
+            days,
+            cal,
+            suspensions=spans,
+            as_of=as_of,
+            kind=kind,
+            extension_days=extension_days,
+        )
+    if result is None:
+        result = cache[key] = _compute_clock(
+            start,
+            days,
+            cal,
+            suspensions=spans,
+            as_of=as_of,
+            kind=kind,
+            extension_days=extension_days,
+        )
+    return result
+
+
+def remaining_working_days(due: date, today: date, cal: WorkingCalendar) -> int:
+    """:func:`casestore.timelimits.remaining_working_days`, cached."""
+    cache = _cache(cal)
+    key = ("remaining", due, today)
+    value: int | None = cache.get(key)
+    if value is None:
+        value = cache[key] = _remaining_working_days(due, today, cal)
+    return value
+
+
+def working_days_used(
+    start: date, end: date, cal: WorkingCalendar, suspensions: Iterable[SuspensionLike] = ()
+) -> int:
+    """:func:`casestore.timelimits.working_days_used`, cached."""
+    spans = tuple(suspensions)
+    key = ("used", start, end, spans)
+    cache = _cache(cal)
+    try:
+        value: int | None = cache.get(key)
+    except TypeError:
+        return _working_days_used(start, end, cal, spans)
+    if value is None:
+        value = cache[key] = _working_days_used(start, end, cal, spans)
+    return value
