@@ -14,9 +14,16 @@ event store in large transactions), then on the same database in the same run:
   loaded whole; the bounded row cache and two pages in flight are all it holds).
 
 The machine may be shared, so the raw scan is repeated after every rebuild and each
-ratio uses the mean of the scans just before and just after it.
+ratio uses the mean of the scans just before and just after it; ``--repeat N`` rebuilds
+each projection N times and reports the range of its ratios.
 
-Run: ``python -m casestore.bench.rebuild --db postgresql://... --events 1000000``.
+Every registered projection is measured unless ``--only`` names some. ``--events 0``
+measures the log as it stands (e.g. one written by ``casestore simulate`` and copied to
+the other backend with ``python -m casestore.bench.copylog``); ``--db`` may be given once
+per backend.
+
+Run: ``python -m casestore.bench.rebuild --db postgresql://... --events 1000000``, or on
+a simulated log: ``--db sqlite:///sim.db --db postgresql://.../sim --events 0 --repeat 2``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +41,7 @@ from uuid import uuid4
 
 from casestore.projections.engine.db import ViewDB, drop_target
 from casestore.projections.runtime.logsource import LogSource
-from casestore.projections.runtime.registry import get_projection
+from casestore.projections.runtime.registry import all_projections, get_projection
 from casestore.projections.runtime.worker import rebuild_into
 
 from casestore.domain import Actor, Case, ItemLimits, Party
@@ -41,7 +49,7 @@ from casestore.domain.index import CaseNumber
 from casestore.store.application import CasestoreApp
 from casestore.store.recorders import EVENTS_TABLE
 
-PROJECTIONS = ("case_status", "audit", "ledger")
+PROJECTIONS: tuple[str, ...] = ()  # every registered projection
 CLERK = Actor("c1", "clerk", "clerk", "W01")
 STAFF = {
     "review": Actor("r1", "reviewer"),
@@ -191,9 +199,15 @@ def _rss() -> int:
 
 
 def measure_rebuild(
-    db_url: str, events: int, *, names: tuple[str, ...] = PROJECTIONS, batch: int = 10_000
+    db_url: str,
+    events: int,
+    *,
+    names: tuple[str, ...] = PROJECTIONS,
+    batch: int = 10_000,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     """Seed to ``events``, then measure raw scan and rebuild rates and memory (see module doc)."""
+    names = names or tuple(p.name for p in all_projections())
     app = CasestoreApp(db_url)
     started = time.perf_counter()
     head = seed(app, events)
@@ -217,22 +231,32 @@ def measure_rebuild(
             with RssSampler(base=base) as quarter:
                 rebuild_into(source, db, projection, target="bench", upto=head // 4, batch=batch)
             drop_target(db, projection, "bench")
-            with RssSampler(base=base) as full:
-                t0 = time.perf_counter()
-                built = rebuild_into(source, db, projection, target="bench", upto=head, batch=batch)
-                seconds = time.perf_counter() - t0
-            drop_target(db, projection, "bench")
-            # The machine is shared: scan again right after and compare with the mean of
-            # the scans on either side of this rebuild.
-            scans.append(raw_scan(db_url)[1])
-            raw_rate = (scans[-2] + scans[-1]) / 2
-            rate = built.events / seconds
+            rates: list[float] = []
+            raws: list[float] = []
+            ratios: list[float] = []
+            full_growth = 0.0
+            for _ in range(max(1, repeat)):
+                with RssSampler(base=base) as full:
+                    t0 = time.perf_counter()
+                    built = rebuild_into(
+                        source, db, projection, target="bench", upto=head, batch=batch
+                    )
+                    seconds = time.perf_counter() - t0
+                drop_target(db, projection, "bench")
+                full_growth = max(full_growth, full.growth_mb)
+                # The machine is shared: scan again right after and compare with the mean
+                # of the scans on either side of this rebuild.
+                scans.append(raw_scan(db_url)[1])
+                raws.append((scans[-2] + scans[-1]) / 2)
+                rates.append(built.events / seconds)
+                ratios.append(rates[-1] / raws[-1])
             result["projections"][name] = {
-                "events_per_s": round(rate),
-                "raw_scan_rows_per_s": round(raw_rate),
-                "ratio_to_raw_scan": round(rate / raw_rate, 3),
+                "events_per_s": round(statistics.median(rates)),
+                "raw_scan_rows_per_s": round(statistics.median(raws)),
+                "ratio_to_raw_scan": round(statistics.median(ratios), 3),
+                "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
                 "rss_peak_growth_mb_quarter_log": round(quarter.growth_mb, 1),
-                "rss_peak_growth_mb_full_log": round(full.growth_mb, 1),
+                "rss_peak_growth_mb_full_log": round(full_growth, 1),
             }
         result["raw_scan_rows_per_s"] = [round(r) for r in scans]
     finally:
@@ -244,17 +268,19 @@ def measure_rebuild(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--db", required=True, action="append", help="once per backend")
+    parser.add_argument(
+        "--events", type=int, default=100_000, help="seed up to this many (0: the log as is)"
+    )
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=list(PROJECTIONS))
     args = parser.parse_args(argv)
-    print(
-        json.dumps(
-            measure_rebuild(args.db, args.events, names=tuple(args.only), batch=args.batch),
-            indent=2,
+    for url in args.db:
+        result = measure_rebuild(
+            url, args.events, names=tuple(args.only), batch=args.batch, repeat=args.repeat
         )
-    )
+        print(json.dumps(result, indent=2), flush=True)
 
 
 if __name__ == "__main__":
