@@ -166,7 +166,14 @@ class Worker:
                 if lock_position(tx, self.key) != self.position:
                     raise RuntimeError(f"{self.key} moved under a write-behind build")
                 tx.memo = self.memo
-                flush_write_behind(tx)
+                try:
+                    flush_write_behind(tx)
+                except Exception as e:
+                    # Held-back rows are derived here (facts projections): a failure is
+                    # a handler's, to be found again and parked by a row-by-row build.
+                    if is_infrastructure(e):
+                        raise
+                    raise WriteBehindPoisoned(f"{type(e).__name__}: {e}") from e
         except BaseException:
             self.memo.clear()
             raise
