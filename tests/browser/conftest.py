@@ -150,8 +150,11 @@ def live_server(demo_db: str) -> Iterator[LiveServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Chromium for the browser tier only: playwright's sync API keeps an event loop
+    running in the main thread while it is open, so it must close with this package —
+    a session-scoped browser made every later ``asyncio.run`` in the suite fail."""
     _require_chromium()
     from playwright.sync_api import sync_playwright
 
