@@ -21,7 +21,6 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from casestore.service import CaseService, utc_now
-from casestore.store.application import CasestoreApp
 from casestore.timelimits import ClockConfig
 
 from .deps import ApiState
@@ -59,22 +58,19 @@ def create_app(
     """
     if not secret:
         raise ValueError("a token signing secret is required (CASESTORE_SECRET)")
-    store = CasestoreApp(db_url)
-    service = CaseService(store, clock=clock or utc_now)
+    service = CaseService.open(db_url, clock=clock or utc_now)
     clock_config = ClockConfig.load()
     views_url = read_db_url or os.environ.get(READ_DB_ENV) or db_url
-    read = ReadSide(views_url, store, service.calendar, clock_config, replica=views_url != db_url)
+    read = ReadSide(views_url, service, service.calendar, clock_config, replica=views_url != db_url)
     state = ApiState(
         db_url=db_url,
         secret=secret,
-        store=store,
         service=service,
         calendar=service.calendar,
         clock_config=clock_config,
         metrics=ApiMetrics(read.positions),
-        hub=StreamHub(store),
+        hub=StreamHub(service),
         read=read,
-        items=items.ItemCodes(store),
         workers=workers,
     )
 
@@ -90,7 +86,7 @@ def create_app(
                 await run_in_threadpool(runner.stop)
             await state.hub.stop()
             read.close()
-            store.close()
+            service.close()
 
     app = FastAPI(
         title="casestore",
@@ -120,7 +116,7 @@ def _start_workers(state: ApiState) -> Any:
     """Every registered projection as a thread of this process, woken by our commits."""
     from casestore.projections.runtime.live import EmbeddedWorkers
 
-    workers = EmbeddedWorkers(state.store)
+    workers = EmbeddedWorkers(state.service.app)
     workers.start()
-    log.info("embedded projection workers started", extra={"db": state.store.backend})
+    log.info("embedded projection workers started", extra={"db": state.service.backend})
     return workers

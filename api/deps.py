@@ -28,7 +28,6 @@ from casestore.auth import verify_token
 from casestore.domain.errors import Forbidden
 from casestore.domain.values import Actor, local_date
 from casestore.service import CaseService
-from casestore.store.application import CasestoreApp
 from casestore.timelimits import ClockConfig, WorkingCalendar
 
 from .problems import ApiProblem
@@ -37,7 +36,6 @@ from .ratelimit import PublicLimits
 if TYPE_CHECKING:
     from .metrics import ApiMetrics
     from .readside import ReadSide
-    from .routes.items import ItemCodes
     from .stream import StreamHub
 
 STAFF_READERS: Final = frozenset(
@@ -63,14 +61,12 @@ class ApiState:
 
     db_url: str
     secret: str
-    store: CasestoreApp
     service: CaseService
     calendar: WorkingCalendar
     clock_config: ClockConfig
     metrics: ApiMetrics
     hub: StreamHub
     read: ReadSide
-    items: ItemCodes
     workers: bool = False
     background: list[Any] = field(default_factory=list)
     public_limits: PublicLimits = field(default_factory=PublicLimits)

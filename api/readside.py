@@ -33,9 +33,9 @@ from casestore.projections.readmodels.compliance.projection import (
 from casestore.projections.readmodels.evaluation import EvaluationView
 from casestore.projections.readmodels.supervision.projection import SupervisionView
 
-from casestore.domain import Case, Item, item_id
+from casestore.domain import Case
 from casestore.domain.errors import InvalidCommand, NotFound
-from casestore.store.application import CasestoreApp
+from casestore.service import CaseService
 from casestore.timelimits import ClockConfig, ClockError, WorkingCalendar, compute_clock
 
 from .problems import ApiProblem
@@ -57,7 +57,7 @@ class ReadSide:
     def __init__(
         self,
         db_url: str,
-        store: CasestoreApp,
+        service: CaseService,
         calendar: WorkingCalendar,
         config: ClockConfig,
         *,
@@ -65,7 +65,7 @@ class ReadSide:
     ) -> None:
         self.db_url = db_url
         self.replica = replica
-        self.store = store
+        self.service = service
         self.calendar = calendar
         self.config = config
         self._db: ViewDB | None = None
@@ -91,7 +91,7 @@ class ReadSide:
 
     def positions(self) -> tuple[int, Mapping[str, int]]:
         """(log head, {projection: applied position of its live view})."""
-        head, _ = self.store.log.head()
+        head, _ = self.service.head()
         rows = self.db.all_tracking()
         return head, {r.projection: r.position for r in rows if r.kind == "live"}
 
@@ -167,7 +167,7 @@ class ReadSide:
             known = {int(r["version"]): int(r["position"]) for r in timeline}
         except (ApiProblem, NotFound):
             pass
-        head, _ = self.store.log.head()
+        head, _ = self.service.head()
         out: list[int] = []
         low = 0
         for version in range(1, upto_version + 1):
@@ -182,7 +182,7 @@ class ReadSide:
         """The smallest position in (low, high] at which the case reached ``version``."""
         while high - low > 1:
             mid = (low + high) // 2
-            if self.store.log.version_at_position(case_id, mid) >= version:
+            if self.service.version_at_position(case_id, mid) >= version:
                 high = mid
             else:
                 low = mid
@@ -196,7 +196,7 @@ class ReadSide:
         fallback = None
         if facts.limits is None:
             try:
-                fallback = self.store.get(Item, item_id(case.item_code)).limits()
+                fallback = self.service.item(case.item_code).limits()
             except NotFound:
                 fallback = None
         clocks = case_clocks(facts, self.calendar, today, self.config, fallback)

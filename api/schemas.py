@@ -10,7 +10,7 @@ problem types; these schemas only guarantee the shapes the domain expects.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -22,6 +22,10 @@ from pydantic import (
     StrictBool,
     StrictInt,
 )
+
+from casestore.domain.values import Party, SurveyParticipant
+from casestore.service import commands
+from casestore.service.commands import Command
 
 
 def _unicode(value: str) -> str:
@@ -56,9 +60,11 @@ DeliveryMethod = Literal["window_pickup", "mail", "electronic"]
 
 
 class Strict(BaseModel):
-    """Base of every request body: unknown fields are an error."""
+    """Base of every request body: unknown fields are an error. ``command`` is the one
+    command class whose fields the schema has (:func:`to_command` converts)."""
 
     model_config = ConfigDict(extra="forbid")
+    command: ClassVar[type[Command]]
 
 
 class Timed(Strict):
@@ -88,6 +94,8 @@ class AgentCreate(PartyCreate):
 class CaseCreate(Timed):
     """``POST /cases``: take in an application (收件)."""
 
+    command: ClassVar[type[Command]] = commands.SubmitCase
+
     item_code: Name
     applicant: PartyCreate
     agent: AgentCreate | None = None
@@ -102,6 +110,8 @@ class CaseCreate(Timed):
 class BundleCreate(Strict):
     """``POST /bundles``: one intake for a 一件事 bundle (a child case per item)."""
 
+    command: ClassVar[type[Command]] = commands.SubmitBundle
+
     bundle_code: Name
     applicant: PartyCreate
     channel: Channel = "window"
@@ -111,11 +121,15 @@ class BundleCreate(Strict):
 class BundleExtensionCreate(Strict):
     """Extend a bundle's joint clock by 15 working days, once (approver; Art. 42 ¶2)."""
 
+    command: ClassVar[type[Command]] = commands.ExtendBundle
+
     reason: Name
 
 
 class SupplementRequestCreate(Timed):
     """One complete supplement notice (一次性告知)."""
+
+    command: ClassVar[type[Command]] = commands.RequestSupplement
 
     missing: Items
 
@@ -123,17 +137,23 @@ class SupplementRequestCreate(Timed):
 class SupplementCreate(Timed):
     """The supplements are complete (补正材料收齐)."""
 
+    command: ClassVar[type[Command]] = commands.ReceiveSupplement
+
     materials: Items
 
 
 class AcceptCreate(Timed):
     """Accept (受理); the notice number defaults to ``SL-<case number>``."""
 
+    command: ClassVar[type[Command]] = commands.Accept
+
     notice_no: Name | None = None
 
 
 class RejectCreate(Timed):
     """Refuse to accept (不予受理)."""
+
+    command: ClassVar[type[Command]] = commands.Reject
 
     reasons: Items
     legal_basis: Name
@@ -143,11 +163,15 @@ class RejectCreate(Timed):
 class WithdrawCreate(Timed):
     """The applicant withdraws (撤回)."""
 
+    command: ClassVar[type[Command]] = commands.Withdraw
+
     reason: Name
 
 
 class ReviewCreate(Timed):
     """A review or approval opinion (审查/审核意见)."""
+
+    command: ClassVar[type[Command]] = commands.Review
 
     stage_name: Name
     opinion: Opinion
@@ -156,6 +180,8 @@ class ReviewCreate(Timed):
 
 class SurveyScheduleCreate(Timed):
     """Schedule a site survey with its requirements and time limit (踏勘安排)."""
+
+    command: ClassVar[type[Command]] = commands.ScheduleSurvey
 
     requirements: Items
     survey_days: Annotated[StrictInt, Field(ge=1, le=60)]
@@ -173,6 +199,8 @@ class ParticipantCreate(Strict):
 class SurveyResultCreate(Timed):
     """The one joint conclusion of a three-party survey (联合踏勘结论)."""
 
+    command: ClassVar[type[Command]] = commands.RecordSurvey
+
     participants: Annotated[list[ParticipantCreate], Field(min_length=1, max_length=50)]
     conclusion: Conclusion
     findings: Text = ""
@@ -180,6 +208,8 @@ class SurveyResultCreate(Timed):
 
 class SuspendCreate(Timed):
     """Start a special procedure whose time is not counted (特别程序, Art. 45)."""
+
+    command: ClassVar[type[Command]] = commands.Suspend
 
     kind: Name
     legal_basis: Name
@@ -189,11 +219,15 @@ class SuspendCreate(Timed):
 class ResumeCreate(Timed):
     """End the special procedure (特别程序结束)."""
 
+    command: ClassVar[type[Command]] = commands.Resume
+
     result: Text
 
 
 class ExtendCreate(Timed):
     """Extend the statutory limit once (延长审批)."""
+
+    command: ClassVar[type[Command]] = commands.Extend
 
     days: Annotated[StrictInt, Field(ge=1, le=15)]
     reason: Name
@@ -202,6 +236,8 @@ class ExtendCreate(Timed):
 class DecideCreate(Timed):
     """Approve, or deny with reasons and the applicant's remedies (决定)."""
 
+    command: ClassVar[type[Command]] = commands.Decide
+
     outcome: Outcome
     reasons: Annotated[list[Name], Field(max_length=200)] = []
     remedies: Text = ""
@@ -209,6 +245,8 @@ class DecideCreate(Timed):
 
 class SealCreate(Timed):
     """Apply the approval seal (盖章)."""
+
+    command: ClassVar[type[Command]] = commands.Seal
 
     seal_id: Name
     document_no: Name
@@ -220,6 +258,8 @@ class SealCreate(Timed):
 class DeliverCreate(Timed):
     """Deliver the sealed result (送达)."""
 
+    command: ClassVar[type[Command]] = commands.Deliver
+
     method: DeliveryMethod
     recipient: Name
     tracking_no: Text = ""
@@ -227,6 +267,8 @@ class DeliverCreate(Timed):
 
 class EvaluateCreate(Timed):
     """The applicant's evaluation (好差评, GB/T 39046: 1 非常满意 … 5 非常不满意)."""
+
+    command: ClassVar[type[Command]] = commands.Evaluate
 
     level: Annotated[StrictInt, Field(ge=1, le=5)]
     channel: Name
@@ -236,12 +278,16 @@ class EvaluateCreate(Timed):
 class PublicEvaluateCreate(Strict):
     """An applicant's own evaluation through the public view (channel ``online``)."""
 
+    command: ClassVar[type[Command]] = commands.Evaluate
+
     level: Annotated[StrictInt, Field(ge=1, le=5)]
     comment: Text = ""
 
 
 class BadReviewCreate(Timed):
     """Verify and rectify a bad review (差评核实整改)."""
+
+    command: ClassVar[type[Command]] = commands.HandleBadReview
 
     verification: Name
     rectification: Name
@@ -250,12 +296,16 @@ class BadReviewCreate(Timed):
 class FollowUpCreate(Timed):
     """A follow-up call (回访)."""
 
+    command: ClassVar[type[Command]] = commands.RecordFollowUp
+
     satisfied: StrictBool
     notes: Text = ""
 
 
 class CorrectCreate(Strict):
     """Correct an earlier event by a new one (更正); the earlier event never changes."""
+
+    command: ClassVar[type[Command]] = commands.Correct
 
     corrects_version: Annotated[StrictInt, Field(ge=1)]
     field: Name
@@ -266,32 +316,50 @@ class CorrectCreate(Strict):
 
 #: ``POST /cases/{id}/{action}`` -> its body schema (the order is the SPEC's).
 COMMANDS: dict[str, type[Strict]] = {
-    "supplement-request": SupplementRequestCreate,
-    "supplement": SupplementCreate,
-    "accept": AcceptCreate,
-    "reject": RejectCreate,
-    "withdraw": WithdrawCreate,
-    "review": ReviewCreate,
-    "survey-schedule": SurveyScheduleCreate,
-    "survey-result": SurveyResultCreate,
-    "suspend": SuspendCreate,
-    "resume": ResumeCreate,
-    "extend": ExtendCreate,
-    "decide": DecideCreate,
-    "seal": SealCreate,
-    "deliver": DeliverCreate,
-    "evaluate": EvaluateCreate,
-    "bad-review": BadReviewCreate,
-    "follow-up": FollowUpCreate,
-    "correct": CorrectCreate,
+    schema.command.action: schema
+    for schema in (
+        SupplementRequestCreate,
+        SupplementCreate,
+        AcceptCreate,
+        RejectCreate,
+        WithdrawCreate,
+        ReviewCreate,
+        SurveyScheduleCreate,
+        SurveyResultCreate,
+        SuspendCreate,
+        ResumeCreate,
+        ExtendCreate,
+        DecideCreate,
+        SealCreate,
+        DeliverCreate,
+        EvaluateCreate,
+        BadReviewCreate,
+        FollowUpCreate,
+        CorrectCreate,
+    )
+}
+#: Nested request shapes -> the domain values they become.
+_VALUES: dict[type[BaseModel], type[Any]] = {
+    PartyCreate: Party,
+    AgentCreate: Party,
+    ParticipantCreate: SurveyParticipant,
 }
 
 
-def payload_of(body: Strict) -> tuple[dict[str, Any], Any]:
-    """The service payload of a body, and its ``occurred_at`` (None when not stated)."""
-    data = body.model_dump()
-    occurred_at = data.pop("occurred_at", None)
-    return data, occurred_at
+def _value(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return _VALUES[type(value)](**value.model_dump())
+    if isinstance(value, list):
+        return [_value(v) for v in value]
+    return value
+
+
+def to_command(body: Strict, **context: Any) -> Command:
+    """The command a request body asks for: the body's fields (nested shapes as domain
+    values) plus what the path and headers say (``actor``, ``case_id``,
+    ``expected_version``, ``idempotency_key``)."""
+    fields = {name: _value(getattr(body, name)) for name in type(body).model_fields}
+    return body.command(**fields, **context)
 
 
 class CommandPublic(BaseModel):

@@ -51,13 +51,13 @@ def run_server(db_url: str, *, host: str, port: int, workers: bool) -> None:
 
 def has_cases(db_url: str) -> bool:
     """Whether the log holds at least one case (stops at the first one)."""
-    from casestore.store.application import CasestoreApp
+    from casestore.service import CaseService
 
-    store = CasestoreApp(db_url)
+    service = CaseService.open(db_url)
     try:
-        return any(row.topic.startswith(_CASE_TOPIC) for row in store.log.iter_log(0, page=500))
+        return any(row.topic.startswith(_CASE_TOPIC) for row in service.log_rows(0, page=500))
     finally:
-        store.close()
+        service.close()
 
 
 def seed_demo(db_url: str, cases: int) -> None:

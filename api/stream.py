@@ -28,10 +28,8 @@ from casestore.projections.facts.casefacts import STAGE_AFTER
 from casestore.projections.runtime.live import NotifyListener
 from starlette.concurrency import run_in_threadpool
 
-from casestore.domain import Case
-from casestore.store.application import CasestoreApp
-from casestore.store.batch import from_micros
-from casestore.store.integrity import LogRow
+from casestore.service import CaseService, LogRow
+from casestore.timeutil import from_micros
 
 log = logging.getLogger("casestore.api.stream")
 _CASE_TOPIC = "casestore.domain.case:Case."
@@ -64,8 +62,8 @@ def _position(item: StreamItem) -> int:
 class _CaseFacts:
     """case id -> (case number, item code, intake window): an LRU over first events."""
 
-    def __init__(self, store: CasestoreApp, size: int = 50_000) -> None:
-        self._store = store
+    def __init__(self, service: CaseService, size: int = 50_000) -> None:
+        self._service = service
         self._size = size
         self._facts: OrderedDict[UUID, tuple[str, str, str]] = OrderedDict()
         self._lock = threading.Lock()  # the hub and catching-up clients read in threads
@@ -84,7 +82,7 @@ class _CaseFacts:
             if facts is not None:
                 self._facts.move_to_end(case_id)
                 return facts
-        first = self._store.domain_events(case_id, upto_version=1)[0]
+        first = self._service.events(case_id, upto_version=1)[0]
         return self.remember(case_id, first)
 
 
@@ -92,15 +90,15 @@ class StreamHub:
     """Tails the log once for every ``/stream`` client of this process."""
 
     def __init__(
-        self, store: CasestoreApp, *, buffer: int = 20_000, poll_seconds: float = 0.2
+        self, service: CaseService, *, buffer: int = 20_000, poll_seconds: float = 0.2
     ) -> None:
-        self.store = store
+        self.service = service
         self.position = 0
         self._items: list[StreamItem] = []
         self._covered_after = 0  # the buffer holds every item with a position above this
         self._buffer = buffer
         self._poll = poll_seconds
-        self._facts = _CaseFacts(store)
+        self._facts = _CaseFacts(service)
         self._wake = asyncio.Event()
         self._advanced = asyncio.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -114,14 +112,14 @@ class StreamHub:
     async def start(self) -> None:
         """Begin tailing at the current head (older positions are read on demand)."""
         self._loop = asyncio.get_running_loop()
-        head, _ = await run_in_threadpool(self.store.log.head)
+        head, _ = await run_in_threadpool(self.service.head)
         self.position = self._covered_after = head
-        self.store.log.commit_listeners.append(self._on_commit)
-        if self.store.backend == "postgres":
+        self.service.add_commit_listener(self._on_commit)
+        if self.service.backend == "postgres":
             # Other processes' commits arrive by NOTIFY (every append sends one), not by
             # waiting for the next poll.
             self._listener = NotifyListener(
-                self.store.db_url, lambda: self._on_commit(0), self._stopping
+                self.service.db_url, lambda: self._on_commit(0), self._stopping
             )
             self._listener.start()
         self._task = asyncio.create_task(self._run(), name="casestore-stream-hub")
@@ -132,7 +130,7 @@ class StreamHub:
         self._stopping.set()
         self._wake.set()
         with contextlib.suppress(ValueError):
-            self.store.log.commit_listeners.remove(self._on_commit)
+            self.service.remove_commit_listener(self._on_commit)
         if self._task is not None:
             try:
                 async with asyncio.timeout(10):
@@ -197,14 +195,14 @@ class StreamHub:
         stop = after + limit if upto is None else min(after + limit, upto)
         items: list[StreamItem] = []
         last = after
-        for row in self.store.log.iter_log(after, upto=stop, page=limit):
+        for row in self.service.log_rows(after, upto=stop, page=limit):
             last = row.position
             if row.topic.startswith(_CASE_TOPIC):
                 items.append(self._item(row))
         return items, (stop if upto is not None else last)
 
     def _item(self, row: LogRow) -> StreamItem:
-        event = self.store.decode(row)
+        event = self.service.decode(row)
         name = type(event).__name__
         if name == "Submitted":
             case_no, item_code, window = self._facts.remember(row.originator_id, event)
@@ -249,4 +247,4 @@ class StreamHub:
 
     def case_exists_check(self, case_id: UUID) -> None:
         """Raise NotFound unless ``case_id`` is a case (for a filtered stream)."""
-        self.store.get(Case, case_id)
+        self.service.case(case_id)

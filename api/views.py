@@ -13,8 +13,8 @@ from typing import Any
 
 from casestore.domain import Case
 from casestore.domain.values import local_date
-from casestore.store.integrity import LogRow
-from casestore.store.transcoder import to_plain
+from casestore.plain import to_plain
+from casestore.service import LogRow
 
 _ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor", "occurred_at")
 

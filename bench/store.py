@@ -1,6 +1,6 @@
 """casestore measurements: commands per second, verify, as-of reads (and rebuild, HTTP).
 
-A command here is what a clerk's click costs: ``CaseService.execute("review", …)`` on
+A command here is what a clerk's click costs: ``CaseService.handle(Review(…))`` on
 an existing accepted case — load the case (from the in-process cache, or the store on
 a miss) and append one event through the group committer. Writers work on disjoint
 cases, so no command conflicts.
@@ -18,8 +18,8 @@ from typing import Any
 from uuid import UUID
 
 from casestore.domain import Actor
-from casestore.service import CaseService
-from casestore.simulation.seeded import SeededCaseService
+from casestore.service import Accept, CaseService, Review, SubmitCase
+from casestore.simulation.seeded import SeededDraws, SimClock
 from casestore.simulation.world import applicant
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import verify
@@ -40,17 +40,19 @@ def catalogue_path() -> Path:
 
 def accepted_cases(app: CasestoreApp, count: int) -> list[UUID]:
     """``count`` submitted and accepted cases, written 100 aggregates per transaction."""
-    service = SeededCaseService(app, datetime.now(UTC))
+    clock, draws = SimClock(datetime.now(UTC)), SeededDraws()
+    service = CaseService(app, clock=clock, draws=draws)
     service.load_catalogue(catalogue_path(), Actor("bench-admin", "admin"))
     rng = random.Random()
-    service.rng = random.Random(rng.getrandbits(64))
+    draws.rng = random.Random(rng.getrandbits(64))
     ids: list[UUID] = []
     pending: list[Any] = []
     for n in range(count):
-        service.now = datetime.now(UTC)
+        clock.now = datetime.now(UTC)
         code = PLAIN_ITEMS[n % len(PLAIN_ITEMS)]
-        case, index = service.intake(CLERK, code, applicant(rng), {"channel": "window"})
-        service.run("accept", case, CLERK, {})
+        new = service.open_case(SubmitCase(actor=CLERK, item_code=code, applicant=applicant(rng)))
+        case, index = new.case, new.index
+        service.decide(Accept(case_id=case.id, actor=CLERK), case)
         pending += [case, index]
         ids.append(case.id)
         if len(pending) >= 100:
@@ -64,13 +66,15 @@ def accepted_cases(app: CasestoreApp, count: int) -> list[UUID]:
 def commands(app: CasestoreApp, cases: list[UUID], writers: int, seconds: float) -> float:
     """Commands per second from ``writers`` threads, each on its own slice of cases."""
     service = CaseService(app)
-    payload = {"stage_name": "审查", "opinion": "pass"}
     slices = [cases[i::writers] for i in range(writers)]
 
     def work(index: int, keep_going: Callable[[], bool]) -> int:
         mine, done = slices[index], 0
         while keep_going():
-            service.execute("review", mine[done % len(mine)], REVIEWER, payload)
+            case_id = mine[done % len(mine)]
+            service.handle(
+                Review(case_id=case_id, actor=REVIEWER, stage_name="审查", opinion="pass")
+            )
             done += 1
         return done
 
@@ -84,7 +88,6 @@ def conflicting_commands(
     from casestore.domain import ConcurrencyConflict
 
     service = CaseService(app)
-    payload = {"stage_name": "复核", "opinion": "pass"}
     hot = cases[:4]
     outcomes = {"ok": 0, "conflicts": 0}
     lock = threading.Lock()
@@ -95,7 +98,14 @@ def conflicting_commands(
             case_id = hot[done % len(hot)]
             version = service.case(case_id).version
             try:
-                service.execute("review", case_id, REVIEWER, payload, expected_version=version)
+                review = Review(
+                    case_id=case_id,
+                    actor=REVIEWER,
+                    stage_name="复核",
+                    opinion="pass",
+                    expected_version=version,
+                )
+                service.handle(review)
                 key = "ok"
             except ConcurrencyConflict:
                 key = "conflicts"

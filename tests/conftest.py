@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from casestore.domain import Actor
+from casestore.domain import Actor, Party
 from casestore.domain.values import BUREAU_TZ
 from casestore.service import CaseService
 from casestore.store.application import CasestoreApp
@@ -23,8 +23,7 @@ SEALER = Actor("k-001", "sealer", "钱印章")
 DISPATCHER = Actor("d-001", "dispatcher", "周送达")
 ADMIN = Actor("a-001", "admin", "吴管理")
 AUDITOR = Actor("u-001", "auditor", "郑审计")
-APPLICANT = {"name": "张三", "id_type": "resident_id", "id_number": "110101199001011234",
-             "phone": "13800000000"}
+APPLICANT = Party("张三", "resident_id", "110101199001011234", phone="13800000000")
 
 
 class FakeClock:

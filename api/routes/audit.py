@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from casestore.store.audit import digest, parse_digest, verify
+from casestore.service import parse_digest
 
 from ..deps import ApiState, AuditDep, StateDep
 from ..masking import FULL_ID_NUMBER, FULL_PHONE, mask_personal
@@ -34,7 +34,7 @@ async def audit_digest(
 
     def take() -> dict[str, Any]:
         try:
-            return digest(state.store, position)
+            return state.service.digest(position)
         except ValueError as e:
             raise ApiProblem("not-found", str(e)) from None
 
@@ -58,7 +58,7 @@ async def audit_verify(
             saved = parse_digest(digest)
         except ValueError as e:
             raise ApiProblem("validation-error", str(e)) from None
-    report = await run_in_threadpool(verify, state.store, saved)
+    report = await run_in_threadpool(state.service.verify, saved)
     return {
         "ok": report.ok,
         "events": report.events,
@@ -81,7 +81,7 @@ async def audit_verify(
 
 def _export(state: ApiState, role: str, after: int, upto: int | None) -> Iterator[bytes]:
     raw = role in FULL_ID_NUMBER and role in FULL_PHONE
-    for row, event in state.store.iter_events(after, upto=upto):
+    for row, event in state.service.event_rows(after, upto=upto):
         view = event_view(event, row)
         del view["case_id"]
         line: dict[str, Any] = {

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from casestore.domain import Case
 from casestore.domain.errors import NotFound
 from casestore.domain.values import local_date
-from casestore.store.batch import from_micros
+from casestore.timeutil import from_micros
 
 from ..bounds import QueryMoment
 from ..deps import ApiState, StaffDep, StateDep
@@ -53,7 +53,7 @@ def _load(
     if as_of is not None and at_position is not None:
         raise ApiProblem("validation-error", "give as_of or at_position, not both")
     case = state.service.case(case_id, as_of=as_of, at_position=at_position)
-    return case, state.store.domain_events(case_id, upto_version=case.version)
+    return case, state.service.events(case_id, upto_version=case.version)
 
 
 @router.get("/cases/{case_id}", responses=_READ_ERRORS, summary="One case (now or as it stood)")
@@ -101,7 +101,7 @@ async def get_case_timeline(
     def timeline() -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = state.read.audit(target).timeline(str(case_id), limit=10_000)
         if not rows:
-            state.store.get(Case, case_id)  # 404 for an unknown case
+            state.service.case(case_id)  # 404 for an unknown case
         return rows
 
     rows: list[dict[str, Any]] = await run_in_threadpool(timeline)
@@ -135,7 +135,7 @@ async def get_case_clock(
 
 
 def _moment_of(state: ApiState, position: int) -> datetime:
-    rows = list(state.store.log.iter_log(max(position - 1, 0), upto=position))
+    rows = list(state.service.log_rows(max(position - 1, 0), upto=position))
     if not rows:
         raise NotFound(f"no event at position {position}")
     return from_micros(rows[0].recorded_at_us)

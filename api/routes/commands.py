@@ -18,10 +18,17 @@ import orjson
 from fastapi import APIRouter, Body, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from casestore.domain import Bundle
 from casestore.domain.errors import ConcurrencyConflict
 from casestore.domain.values import Actor
-from casestore.service import CommandResult, Submission
+from casestore.service import (
+    BundleSubmission,
+    CaseCommand,
+    CommandResult,
+    ExtendBundle,
+    Submission,
+    SubmitBundle,
+    SubmitCase,
+)
 
 from ..deps import (
     ActorDep,
@@ -42,7 +49,7 @@ from ..schemas import (
     CommandPublic,
     Strict,
     SubmissionPublic,
-    payload_of,
+    to_command,
 )
 
 router = APIRouter(tags=["commands"])
@@ -70,8 +77,9 @@ def _timed(state: ApiState, action: str, call: Callable[[], Any]) -> Any:
 
 
 def _submit(state: ApiState, actor: Actor, body: CaseCreate, key: str | None) -> Submission:
-    fields, occurred_at = payload_of(body)
-    return state.service.submit(actor, idempotency_key=key, occurred_at=occurred_at, **fields)
+    command = to_command(body, actor=actor, idempotency_key=key)
+    assert isinstance(command, SubmitCase)
+    return state.service.handle(command)
 
 
 @router.post(
@@ -126,11 +134,12 @@ async def submit_bundle(
     applicant's query code (shown once; a replay returns the same cases without codes)."""
     state: ApiState = request.app.state.casestore
     scoped = parse_idempotency_key(actor, idempotency_key)
-    fields, _ = payload_of(body)
 
     def submit() -> BundleSubmissionPublic:
-        opened = state.service.submit_bundle(actor, idempotency_key=scoped, **fields)
-        return BundleSubmissionPublic.model_validate(opened)
+        command = to_command(body, actor=actor, idempotency_key=scoped)
+        assert isinstance(command, SubmitBundle)
+        opened: BundleSubmission = state.service.handle(command)
+        return BundleSubmissionPublic.model_validate(opened, from_attributes=True)
 
     result: BundleSubmissionPublic = await run_in_threadpool(_timed, state, "submit-bundle", submit)
     response.headers["Location"] = f"/bundles/{result.bundle_id}"
@@ -159,17 +168,14 @@ async def extend_bundle(
     expected = parse_if_match(if_match)
     scoped = parse_idempotency_key(actor, idempotency_key)
 
+    command = to_command(
+        body, actor=actor, bundle_id=bundle_id, expected_version=expected, idempotency_key=scoped
+    )
+    assert isinstance(command, ExtendBundle)
+
     def extend() -> CommandResult:
-        with _precondition(
-            expected, "bundle", bundle_id, lambda: state.store.get(Bundle, bundle_id)
-        ):
-            return state.service.extend_bundle(
-                actor,
-                bundle_id,
-                reason=body.reason,
-                expected_version=expected,
-                idempotency_key=scoped,
-            )
+        with _precondition(expected, "bundle", bundle_id, lambda: state.service.bundle(bundle_id)):
+            return state.service.handle(command)
 
     result: CommandResult = await run_in_threadpool(_timed, state, "bundle-extend", extend)
     response.headers["ETag"] = f'"{result.version}"'
@@ -183,26 +189,10 @@ async def extend_bundle(
     )
 
 
-def _execute(
-    state: ApiState,
-    action: str,
-    case_id: UUID,
-    actor: Actor,
-    body: Strict,
-    expected: int | None,
-    key: str | None,
-) -> CommandResult:
-    payload, occurred_at = payload_of(body)
+def _execute(state: ApiState, command: CaseCommand) -> CommandResult:
+    case_id, expected = command.case_id, command.expected_version
     with _precondition(expected, "case", case_id, lambda: state.service.case(case_id)):
-        return state.service.execute(
-            action,
-            case_id,
-            actor,
-            payload,
-            expected_version=expected,
-            idempotency_key=key,
-            occurred_at=occurred_at,
-        )
+        return state.service.handle(command)
 
 
 @contextmanager
@@ -254,13 +244,16 @@ def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
         state: ApiState = request.app.state.casestore
-        expected = parse_if_match(if_match)
-        scoped = parse_idempotency_key(actor, idempotency_key)
+        command = to_command(
+            body,
+            actor=actor,
+            case_id=case_id,
+            expected_version=parse_if_match(if_match),
+            idempotency_key=parse_idempotency_key(actor, idempotency_key),
+        )
+        assert isinstance(command, CaseCommand)
         result: CommandResult = await run_in_threadpool(
-            _timed,
-            state,
-            action,
-            lambda: _execute(state, action, case_id, actor, body, expected, scoped),
+            _timed, state, action, lambda: _execute(state, command)
         )
         return _command_response(result)
 

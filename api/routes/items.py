@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
-from casestore.domain import Item, item_id
-from casestore.store.application import CasestoreApp
-from casestore.store.transcoder import to_plain
+from casestore.domain import Item
+from casestore.plain import to_plain
 
 from ..deps import StateDep
 
 router = APIRouter(tags=["catalogue"])
-_ITEM_TOPIC = "casestore.domain.catalogue:Item.Published"
-
-
-class ItemCodes:
-    """Every published item code, found by scanning the log once, then incrementally."""
-
-    def __init__(self, store: CasestoreApp) -> None:
-        self._store = store
-        self._lock = threading.Lock()
-        self._position = 0
-        self._codes: set[str] = set()
-
-    def codes(self) -> list[str]:
-        with self._lock:
-            for row in self._store.log.iter_log(self._position):
-                self._position = row.position
-                if row.topic == _ITEM_TOPIC:
-                    self._codes.add(self._store.decode(row).code)
-            return sorted(self._codes)
 
 
 def _item_view(item: Item) -> dict[str, Any]:
@@ -50,7 +29,7 @@ async def list_items(state: StateDep) -> list[dict[str, Any]]:
     """Codes, names, legal and promised limits, materials, as now in force."""
 
     def load() -> list[dict[str, Any]]:
-        return [_item_view(state.store.get(Item, item_id(c))) for c in state.items.codes()]
+        return [_item_view(state.service.item(c, fresh=True)) for c in state.service.item_codes()]
 
     result: list[dict[str, Any]] = await run_in_threadpool(load)
     return result
@@ -61,5 +40,5 @@ async def get_item(
     code: Annotated[str, Path(min_length=1, max_length=64)], state: StateDep
 ) -> dict[str, Any]:
     """One item as now in force."""
-    item = await run_in_threadpool(state.store.get, Item, item_id(code))
+    item = await run_in_threadpool(lambda: state.service.item(code, fresh=True))
     return _item_view(item)

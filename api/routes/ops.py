@@ -47,7 +47,7 @@ def _views(state: Any, head: int | None) -> dict[str, Any]:
         lag = max((head or r.position) - r.position, 0)
         age = 0.0
         if lag:
-            waiting = list(state.store.log.iter_log(r.position, upto=r.position + 1))
+            waiting = list(state.service.app.log.iter_log(r.position, upto=r.position + 1))
             age = max(now_us - waiting[0].recorded_at_us, 0) / 1e6 if waiting else 0.0
         out[r.projection] = {
             "position": r.position,
@@ -60,11 +60,11 @@ def _views(state: Any, head: int | None) -> dict[str, Any]:
 
 def _writes(state: Any) -> str | None:
     """Why commands cannot be written now (None when nothing says so)."""
-    failure = getattr(state.store.recorder, "last_write_failure", None)
+    failure = getattr(state.service.app.recorder, "last_write_failure", None)
     if failure is not None:
         return f"the last append failed: {failure[1]}"
-    if state.store.backend == "sqlite":
-        name = str(getattr(state.store.recorder.datastore.pool, "db_name", ""))
+    if state.service.backend == "sqlite":
+        name = str(getattr(state.service.app.recorder.datastore.pool, "db_name", ""))
         if name and not name.startswith("file:") and name != ":memory:":
             folder = os.path.dirname(os.path.abspath(name))
             if shutil.disk_usage(folder).free < 1024 * 1024:
@@ -83,7 +83,7 @@ async def health(state: StateDep) -> Any:
     naming the failing part when the database does not answer or commands cannot be
     written. Each part is probed with a time budget, so the answer never hangs."""
     head_probe, views_probe = await asyncio.gather(
-        _probe(lambda: state.store.log.head()[0]), _probe(lambda: _views(state, None))
+        _probe(lambda: state.service.app.log.head()[0]), _probe(lambda: _views(state, None))
     )
     head, db_error = head_probe
     views, views_error = views_probe
@@ -95,12 +95,12 @@ async def health(state: StateDep) -> Any:
         views = {name: {**v, "lag": max(head - v["position"], 0)} for name, v in views.items()}
     parked = any(v["parked"] for v in (views or {}).values())
     body: dict[str, Any] = {
-        "database": {"ok": db_error is None, "backend": state.store.backend, "head": head}
+        "database": {"ok": db_error is None, "backend": state.service.backend, "head": head}
         | ({"error": db_error} if db_error else {}),
         "writes": {"ok": db_error is None and writes_error is None}
         | ({"error": writes_error or db_error} if (writes_error or db_error) else {}),
         "views": {"ok": views_error is None} | ({"error": views_error} if views_error else {}),
-        "store": {"backend": state.store.backend, "head": head},
+        "store": {"backend": state.service.backend, "head": head},
         "projections": views or {},
         "workers": state.workers,
         "stream": {"position": state.hub.position, "lag": max((head or 0) - state.hub.position, 0)},

@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from casestore.domain import Case
 from casestore.domain.errors import NotFound
 from casestore.domain.values import Actor
+from casestore.service import Evaluate
 
 from ..deps import ApiState, IdempotencyKeyHeader, StateDep, parse_idempotency_key
 from ..problems import ApiProblem
-from ..schemas import CommandPublic, PublicEvaluateCreate
+from ..schemas import CommandPublic, PublicEvaluateCreate, to_command
 from ..views import public_case_view
 from .commands import _timed
 
@@ -63,7 +64,7 @@ async def public_case(
 
     def view() -> dict[str, Any]:
         case = _own_case(state, case_no, code, client)
-        return public_case_view(case, state.store.domain_events(case.id, upto_version=case.version))
+        return public_case_view(case, state.service.events(case.id, upto_version=case.version))
 
     result: dict[str, Any] = await run_in_threadpool(view)
     return result
@@ -91,13 +92,11 @@ async def public_evaluate(
 
     def evaluate() -> Any:
         case = _own_case(state, case_no, code, client)
-        return state.service.execute(
-            "evaluate",
-            case.id,
-            applicant,
-            {"level": body.level, "channel": "online", "comment": body.comment},
-            idempotency_key=key,
+        command = to_command(
+            body, actor=applicant, case_id=case.id, channel="online", idempotency_key=key
         )
+        assert isinstance(command, Evaluate)
+        return state.service.handle(command)
 
     result = await run_in_threadpool(_timed, state, "evaluate", evaluate)
     response.headers["ETag"] = f'"{result.version}"'

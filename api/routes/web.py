@@ -64,8 +64,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from casestore.domain.values import BUREAU_TZ, ItemLimits
-from casestore.store.application import CasestoreApp
-from casestore.store.integrity import LogRow
+from casestore.service import CaseService, LogRow
 from casestore.timelimits import ClockConfig, WorkingCalendar
 
 from ..bounds import parse_last_event_id
@@ -186,8 +185,8 @@ class BoardRow:
 class HallBoard:
     """Open cases and item names, folded incrementally from the log (thread-safe)."""
 
-    def __init__(self, store: CasestoreApp, calendar: WorkingCalendar, config: ClockConfig):
-        self._store = store
+    def __init__(self, service: CaseService, calendar: WorkingCalendar, config: ClockConfig):
+        self._store = service
         self._calendar = calendar
         self._config = config
         self._lock = threading.Lock()
@@ -205,7 +204,7 @@ class HallBoard:
         decodes little more than the open cases' events."""
         with self._lock:
             pending: dict[UUID, list[LogRow] | None] = {}  # None: closed during this scan
-            for row in self._store.log.iter_log(self.position):
+            for row in self._store.log_rows(self.position):
                 self.position = row.position
                 if row.topic.startswith(_CASE_TOPIC):
                     self._collect(pending, row)
@@ -308,7 +307,7 @@ def hall_board(request: Request, state: ApiState) -> HallBoard:
     with _BOARD_LOCK:
         board: HallBoard | None = getattr(request.app.state, "casestore_hall_board", None)
         if board is None:
-            board = HallBoard(state.store, state.calendar, state.clock_config)
+            board = HallBoard(state.service, state.calendar, state.clock_config)
             request.app.state.casestore_hall_board = board
         return board
 
@@ -416,7 +415,7 @@ def build_as_of(state: ApiState, day: date) -> list[str]:
         for name in AS_OF_PROJECTIONS:
             row = db.tracking(physical(name, target))
             if row is None or row.version != get_projection(name).version:
-                rebuild_as_of(state.store, name, until=end, target=target, db=db)
+                rebuild_as_of(state.service.app, name, until=end, target=target, db=db)
                 built.append(name)
         _prune(db, keep=target)
     return built

@@ -14,8 +14,8 @@ from datetime import date, datetime
 from typing import Any
 
 from casestore.domain.values import local_date
-from casestore.store.batch import from_micros
-from casestore.store.transcoder import to_plain
+from casestore.plain import to_plain
+from casestore.timeutil import from_micros
 
 
 @dataclass(frozen=True, slots=True)

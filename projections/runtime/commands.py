@@ -26,7 +26,7 @@ from types import FrameType
 
 from casestore.domain.errors import InvalidCommand
 from casestore.store.application import CasestoreApp
-from casestore.store.batch import to_micros
+from casestore.timeutil import to_micros
 
 from ..engine.db import ViewDB
 from ..engine.parking import parked_events

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from casestore.domain.errors import InvalidCommand, NotFound
-from casestore.store.batch import to_micros
+from casestore.timeutil import to_micros
 
 from ..engine.base import (
     WRITE_BEHIND,

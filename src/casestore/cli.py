@@ -198,11 +198,18 @@ def deadline(
 
 
 @app.command()
-def catalogue(path: Annotated[Path | None, typer.Argument()] = None, db: DbOpt = None) -> None:
-    """Publish or revise catalogue items from a JSON file (default: the bundled demo one)."""
+def catalogue(
+    verb: Annotated[str | None, typer.Argument(help="load (the default)", metavar="[load]")] = None,
+    path: Annotated[Path | None, typer.Argument(help="catalogue JSON file")] = None,
+    db: DbOpt = None,
+) -> None:
+    """`catalogue load FILE`: publish or revise the catalogue's items and 一件事 bundle
+    definitions in the log (default file: the bundled demo catalogue)."""
     from casestore.domain import Actor
     from casestore.service import CaseService
 
+    if verb not in (None, "load"):  # `casestore catalogue FILE`, as before
+        verb, path = "load", Path(verb)
     source = path or Path(__file__).parent / "data" / "catalogue.json"
     if not source.is_file():
         err.print(f"[red]no catalogue file at {source}[/red]")

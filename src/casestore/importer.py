@@ -41,7 +41,7 @@ import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -52,14 +52,23 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 from rich.progress import Progress
 
-from casestore.domain import Bundle, Case, CasestoreError, InvalidCommand, Item, item_id
+from casestore.domain import (
+    Bundle,
+    BundleDefinition,
+    Case,
+    CasestoreError,
+    InvalidCommand,
+    Item,
+    bundle_definition_id,
+    item_id,
+)
 from casestore.domain import values as domain_values
-from casestore.domain.catalogue import check_spec
+from casestore.domain.catalogue import check_bundle_spec, check_spec
 from casestore.domain.index import CaseNumber, case_number_id
 from casestore.domain.values import BUREAU_TZ, VALUE_TYPES, Actor
-from casestore.store.application import CasestoreApp
+from casestore.service import CaseService
 
-AGGREGATES: tuple[type[Aggregate], ...] = (Case, CaseNumber, Item, Bundle)
+AGGREGATES: tuple[type[Aggregate], ...] = (Case, CaseNumber, Item, Bundle, BundleDefinition)
 CREATED = {"Submitted": Case, "Registered": CaseNumber, "Published": Item, "Opened": Bundle}
 _DERIVED = {"originator_topic", "actor", "occurred_at"}
 BATCH_EVENTS = 2000
@@ -124,14 +133,14 @@ def import_jsonl(db_url: str, path: Path, *, progress: bool) -> ImportReport:
     """Validate and append the events of ``path``; see the module docstring."""
     if not path.is_file():
         raise InvalidCommand(f"no such file: {path}")
-    app = CasestoreApp(db_url)
+    service = CaseService.open(db_url)
     try:
-        return _import(app, path, progress)
+        return _import(service, path, progress)
     finally:
-        app.close()
+        service.close()
 
 
-def _import(app: CasestoreApp, path: Path, progress: bool) -> ImportReport:
+def _import(service: CaseService, path: Path, progress: bool) -> ImportReport:
     report = ImportReport()
     units: dict[UUID, _Unit] = {}
     with Progress(disable=not progress, transient=True) as bar:
@@ -150,17 +159,17 @@ def _import(app: CasestoreApp, path: Path, progress: bool) -> ImportReport:
         saving = bar.add_task("importing", total=len(units))
         batch: list[tuple[_Unit, list[Any]]] = []
         for unit in sorted(units.values(), key=lambda u: u.first_line):
-            built = _build(app, unit)
+            built = _build(service, unit)
             if built is None:
                 report.errors += unit.errors
                 report.rejected.append(_refusal(unit))
             else:
                 batch.append((unit, [e for a in built for e in a.collect_events()]))
             if sum(len(events) for _, events in batch) >= BATCH_EVENTS:
-                _save(app, batch, report)
+                _save(service, batch, report)
                 bar.update(saving, advance=len(batch))
                 batch = []
-        _save(app, batch, report)
+        _save(service, batch, report)
     return report
 
 
@@ -245,29 +254,29 @@ def _attach_registrations(units: dict[UUID, _Unit]) -> None:
 # -- building aggregates ------------------------------------------------------------------
 
 
-def _build(app: CasestoreApp, unit: _Unit) -> list[Aggregate] | None:
+def _build(service: CaseService, unit: _Unit) -> list[Aggregate] | None:
     """The unit's aggregates with their pending events, or None (errors in ``unit``)."""
     built: list[Aggregate] = []
     for lines in (unit.lines, unit.extra):
         if not lines:
             continue
-        aggregate = _replay(app, unit, sorted(lines, key=lambda ln: ln.version or 0))
+        aggregate = _replay(service, unit, sorted(lines, key=lambda ln: ln.version or 0))
         if aggregate is not None:
             built.append(aggregate)
     if unit.errors:
         return None
     case = built[0] if built and isinstance(built[0], Case) else None
     if case is not None and not unit.extra:
-        at = datetime.now(UTC)
+        at = service.clock()
         index = CaseNumber.register(case.case_no, case.id, unit.lines[0].actor, at)
-        if _exists(app, index.id):
+        if _exists(service, index.id):
             unit.errors.append((unit.first_line, f"case number {case.case_no} is already used"))
             return None
         built.append(index)
     return built
 
 
-def _replay(app: CasestoreApp, unit: _Unit, lines: list[_Line]) -> Aggregate | None:
+def _replay(service: CaseService, unit: _Unit, lines: list[_Line]) -> Aggregate | None:
     cls = lines[0].cls or CREATED.get(lines[0].name)
     if cls is None or lines[0].name not in CREATED:
         unit.errors.append(
@@ -278,7 +287,7 @@ def _replay(app: CasestoreApp, unit: _Unit, lines: list[_Line]) -> Aggregate | N
             )
         )
         return None
-    if _exists(app, lines[0].aggregate_id):
+    if _exists(service, lines[0].aggregate_id):
         unit.errors.append((lines[0].number, f"{lines[0].aggregate_id} is already in the store"))
         return None
     aggregate: Aggregate | None = None
@@ -288,15 +297,16 @@ def _replay(app: CasestoreApp, unit: _Unit, lines: list[_Line]) -> Aggregate | N
                 raise LineError(f"version {line.version} where version {n} was expected")
             if line.cls not in (None, cls) or (n > 1 and line.name in CREATED):
                 raise LineError(f"{line.name} does not belong to this {cls.__name__}")
-            aggregate = _apply(cls, aggregate, line)
+            aggregate = _apply(cls, aggregate, line, service.clock())
         except (LineError, CasestoreError) as e:
             unit.errors.append((line.number, str(e)))
             return None
     return aggregate
 
 
-def _apply(cls: type[Aggregate], aggregate: Aggregate | None, line: _Line) -> Aggregate:
-    at = datetime.now(UTC)
+def _apply(
+    cls: type[Aggregate], aggregate: Aggregate | None, line: _Line, at: datetime
+) -> Aggregate:
     if line.claimed > at:
         raise LineError(f"the claimed time {line.claimed.isoformat()} is in the future")
     if line.claimed < domain_values.EARLIEST_BUSINESS_TIME:
@@ -322,6 +332,10 @@ def _apply(cls: type[Aggregate], aggregate: Aggregate | None, line: _Line) -> Ag
             if line.aggregate_id != item_id(fields["code"]):
                 raise LineError("an item's id must derive from its code (or give the code)")
             fields["spec"] = check_spec({"legal_basis": "", **fields["spec"]})
+        if cls is BundleDefinition:
+            if line.aggregate_id != bundle_definition_id(fields["code"]):
+                raise LineError("a bundle definition's id must derive from its code")
+            fields["spec"] = check_bundle_spec(dict(fields["spec"]))
         created: Any = event_class
         return cls._create(created, id=line.aggregate_id, timestamp=at, **common, **fields)
     if isinstance(aggregate, Case):
@@ -427,16 +441,16 @@ def _expect(condition: bool, name: str, what: str) -> None:
 # -- appending ----------------------------------------------------------------------------
 
 
-def _exists(app: CasestoreApp, aggregate_id: UUID) -> bool:
-    return bool(app.recorder.select_events(aggregate_id, limit=1))
+def _exists(service: CaseService, aggregate_id: UUID) -> bool:
+    return service.exists(aggregate_id)
 
 
-def _save(app: CasestoreApp, batch: list[tuple[_Unit, list[Any]]], report: ImportReport) -> None:
+def _save(service: CaseService, batch: list[tuple[_Unit, list[Any]]], report: ImportReport) -> None:
     """Append validated units together; if that fails, one by one to isolate the culprit."""
     if not batch:
         return
     try:
-        app.events.put([e for _, events in batch for e in events])
+        service.record([e for _, events in batch for e in events])
     except IntegrityError:
         if len(batch) == 1:
             unit = batch[0][0]
@@ -444,7 +458,7 @@ def _save(app: CasestoreApp, batch: list[tuple[_Unit, list[Any]]], report: Impor
             report.rejected.append(_refusal(unit))
             return
         for one in batch:
-            _save(app, [one], report)
+            _save(service, [one], report)
         return
     for _, events in batch:
         report.events += len(events)

@@ -27,14 +27,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from casestore.domain import Bundle, Case, InvalidCommand
 from casestore.domain.values import local_date
+from casestore.service import (
+    CASE_COMMANDS,
+    CaseCommand,
+    CaseService,
+    ExtendBundle,
+    LoadCatalogue,
+    SubmitBundle,
+    SubmitCase,
+    TimedCommand,
+)
 from casestore.simulation import anomalies
 from casestore.simulation.plans import CHANNEL_WEIGHTS, CaseKey, CasePlanner, Intake, Step
-from casestore.simulation.seeded import SeededCaseService
+from casestore.simulation.seeded import SeededDraws, SimClock
 from casestore.simulation.world import (
     APPLICANT_HOURS,
     EXTENDED_HOURS,
@@ -114,7 +125,9 @@ def _simulate(
         horizon = min(horizon, datetime.now(UTC).replace(microsecond=0))
     work = WorkTime(default_calendar())
     roster = Roster(seed)
-    service = SeededCaseService(app, WorkTime.at(first_day - timedelta(days=7), 9 * 60))
+    clock = SimClock(WorkTime.at(first_day - timedelta(days=7), 9 * 60))
+    draws = SeededDraws()
+    service = CaseService(app, clock=clock, draws=draws)
     service.load_catalogue(CATALOGUE, roster.admin)
     catalogue = _catalogue()
     planner = CasePlanner(
@@ -126,7 +139,8 @@ def _simulate(
     )
     intakes = draw_intakes(planner, cases, seed, first_day, horizon)
     chosen = anomalies.assign(_candidates(planner, intakes, horizon), cases, random.Random(seed))
-    return _Runner(app, service, planner, seed, chosen, horizon).run(intakes, progress, first_day)
+    runner = _Runner(app, service, clock, draws, planner, seed, chosen, horizon)
+    return runner.run(intakes, progress, first_day)
 
 
 def _catalogue() -> dict[str, Any]:
@@ -203,13 +217,16 @@ class _Runner:
     def __init__(
         self,
         app: CasestoreApp,
-        service: SeededCaseService,
+        service: CaseService,
+        clock: SimClock,
+        draws: SeededDraws,
         planner: CasePlanner,
         seed: int,
         chosen: dict[int, str],
         horizon: datetime,
     ) -> None:
         self.app, self.service, self.planner = app, service, planner
+        self.clock, self.draws = clock, draws
         self.seed, self.chosen, self.horizon = seed, chosen, horizon
         self.cases: dict[CaseKey, Case] = {}
         self.open_bundles: dict[int, Bundle] = {}  # intake number -> its bundle
@@ -276,33 +293,38 @@ class _Runner:
 
     def _step(self, step: Step) -> None:
         service = self.service
-        service.now = step.at
+        self.clock.now = step.at
         action = step.action
         try:
             if action == "submit":
-                service.rng = random.Random(f"{self.seed}:ids:{step.key}")
-                fields = dict(step.payload)
-                case, index = service.intake(
-                    step.actor, fields.pop("item_code"), fields.pop("applicant"), fields
-                )
-                self.cases[step.key] = case
-                self._collect(case, index)
+                self.draws.rng = random.Random(f"{self.seed}:ids:{step.key}")
+                new = service.open_case(SubmitCase(actor=step.actor, **step.payload))
+                self.cases[step.key] = new.case
+                self._collect(new.case, new.index)
                 if len(self.samples) < 3:
-                    self.samples.append((case.case_no, service.query_codes[case.id]))
+                    self.samples.append((new.case.case_no, new.query_code))
             elif action == "submit-bundle":
-                service.rng = random.Random(f"{self.seed}:ids:{step.key}")
+                self.draws.rng = random.Random(f"{self.seed}:ids:{step.key}")
                 p = step.payload
-                bundle, children = service.intake_bundle(
-                    step.actor, p["bundle_code"], p["applicant"], "window", p["materials"]
+                opened = service.open_bundle(
+                    SubmitBundle(
+                        actor=step.actor,
+                        bundle_code=p["bundle_code"],
+                        applicant=p["applicant"],
+                        materials=p["materials"],
+                    )
                 )
-                self._collect(bundle)
-                self.open_bundles[step.key[0]] = bundle
-                for child, (case, index) in enumerate(children):
-                    self.cases[(step.key[0], child)] = case
-                    self._collect(case, index)
+                self._collect(opened.bundle)
+                self.open_bundles[step.key[0]] = opened.bundle
+                for child, new in enumerate(opened.children):
+                    self.cases[(step.key[0], child)] = new.case
+                    self._collect(new.case, new.index)
             elif action == "bundle-extend":
                 bundle = self.open_bundles[step.key[0]]
-                bundle.extend(reason=step.payload["reason"], actor=step.actor, at=step.at)
+                extend = ExtendBundle(
+                    actor=step.actor, bundle_id=bundle.id, reason=step.payload["reason"]
+                )
+                service.decide(extend, bundle)
                 self._collect(bundle)
             elif action.startswith("import:"):
                 self.cases[step.key].record_imported(
@@ -315,7 +337,7 @@ class _Runner:
                 self._collect(self.cases[step.key])
             else:
                 case = self.cases[step.key]
-                service.run(action, case, step.actor, step.payload, step.occurred_at)
+                service.decide(_command(step, case.id), case)
                 self._collect(case)
         except Exception as e:
             raise RuntimeError(
@@ -338,21 +360,30 @@ class _Runner:
 
     def _flush(self) -> None:
         if self.pending:
-            self.app.events.put(self.pending)
+            self.service.record(self.pending)
             self.events += len(self.pending)
             self.pending = []
 
     def _revise_catalogue(self) -> None:
         """S14: the least asked-for item is revised to promise more than the law allows."""
+        self._flush()
         code = list(self.planner.items)[-1]
-        item = self.service.item(code)
-        statutory = int(item.spec["statutory_days"])
-        self.service.now = max(self.horizon - timedelta(seconds=1), self.last_at)
-        item.revise(
-            changes={"promised_days": statutory + 5},
-            reason="窗口承诺提速调整（待复核）",
-            actor=self.planner.roster.admin,
-            at=self.service.now,
+        statutory = int(self.service.item(code).spec["statutory_days"])
+        self.clock.now = max(self.horizon - timedelta(seconds=1), self.last_at)
+        self.service.handle(
+            LoadCatalogue(
+                actor=self.planner.roster.admin,
+                items=[{"code": code, "promised_days": statutory + 5}],
+                reason="窗口承诺提速调整（待复核）",
+            )
         )
-        self._collect(item)
+        self.events += 1
         self.seeded[anomalies.CATALOGUE_RULE] += 1
+
+
+def _command(step: Step, case_id: UUID) -> CaseCommand:
+    """The typed command a planned step names (``action`` is its role-matrix name)."""
+    cls = CASE_COMMANDS[step.action]
+    if issubclass(cls, TimedCommand):
+        return cls(case_id=case_id, actor=step.actor, occurred_at=step.occurred_at, **step.payload)
+    return cls(case_id=case_id, actor=step.actor, **step.payload)

@@ -93,7 +93,7 @@ class Api:
         return self._runner.run(coro)
 
     def head(self) -> int:
-        return self.state.store.log.head()[0]
+        return self.state.service.head()[0]
 
     def submit(self, item_code: str = "XK-003", **fields: Any) -> dict[str, Any]:
         body = {"item_code": item_code, "applicant": APPLICANT, **fields}

@@ -56,8 +56,8 @@ def test_the_api_over_postgresql(pg_api: Api) -> None:
 def test_the_stream_carries_events_written_by_another_process(pg_api: Api) -> None:
     """Another writer (its own store, as another API process would have) on the same
     database: its commits reach this process's stream (NOTIFY wakes the hub)."""
-    from casestore.domain import Actor
-    from casestore.service import CaseService
+    from casestore.domain import Actor, Party
+    from casestore.service import CaseService, SubmitCase
     from casestore.store.application import CasestoreApp
 
     api = pg_api
@@ -65,7 +65,9 @@ def test_the_stream_carries_events_written_by_another_process(pg_api: Api) -> No
     other = CasestoreApp(api.state.db_url)
     try:
         clerk = Actor("clerk-other", "clerk", window="W09")
-        submitted = CaseService(other).submit(clerk, item_code="XK-001", applicant=APPLICANT)
+        submitted = CaseService(other).handle(
+            SubmitCase(actor=clerk, item_code="XK-001", applicant=Party(**APPLICANT))
+        )
     finally:
         other.close()
     r = api.get("/stream", "clerk", params={"after": start, "window": "W09", "limit": 1})

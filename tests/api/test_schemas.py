@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import get_args
+from uuid import uuid4
 
 from casestore.api import schemas
 
 from casestore.domain import values
 from casestore.domain.roles import PERMISSIONS
+from casestore.domain.values import Actor, Party, SurveyParticipant
+from casestore.service import commands
 
 
 def test_literals_match_the_domain_vocabularies() -> None:
@@ -27,3 +31,71 @@ def test_literals_match_the_domain_vocabularies() -> None:
 def test_every_service_action_has_an_endpoint_schema() -> None:
     actions = set(PERMISSIONS) - {"submit", "submit-bundle", "bundle-extend", "catalogue"}
     assert set(schemas.COMMANDS) == actions
+
+
+def _concrete_commands() -> set[type[commands.Command]]:
+    abstract = {commands.Command, commands.Update, commands.CaseCommand, commands.TimedCommand}
+    found: set[type[commands.Command]] = set()
+    todo = [commands.Command]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls not in abstract:
+            found.add(cls)
+    return found
+
+
+#: What the request's path and headers say, never its body.
+CONTEXT = {"actor", "idempotency_key", "expected_version", "case_id", "bundle_id"}
+
+
+def test_one_request_schema_per_command_with_the_same_fields() -> None:
+    request_schemas = [
+        s for s in vars(schemas).values()
+        if isinstance(s, type) and issubclass(s, schemas.Strict) and "command" in vars(s)
+    ]
+    staff = [s for s in request_schemas if s is not schemas.PublicEvaluateCreate]
+    by_command = {s.command: s for s in staff}
+    assert len(by_command) == len(staff), "two staff schemas name the same command"
+    # the catalogue is loaded from a file by the CLI, never over HTTP
+    assert set(by_command) == _concrete_commands() - {commands.LoadCatalogue}
+    for command, schema in by_command.items():
+        fields = {f.name for f in dataclasses.fields(command)} - CONTEXT
+        assert set(schema.model_fields) == fields, command.__name__
+    # the applicant's own evaluation is the staff one with its channel fixed
+    public = set(schemas.PublicEvaluateCreate.model_fields)
+    assert public == set(schemas.EvaluateCreate.model_fields) - {"channel", "occurred_at"}
+
+
+def test_to_command_builds_domain_values() -> None:
+    actor = Actor("s-1", "surveyor")
+    body = schemas.SurveyResultCreate.model_validate(
+        {
+            "participants": [
+                {"name": "甲", "party": "approval_bureau", "staff_id": "s1"},
+                {"name": "丙", "party": "applicant"},
+            ],
+            "conclusion": "pass",
+        }
+    )
+    case_id = uuid4()
+    command = schemas.to_command(body, actor=actor, case_id=case_id, expected_version=3)
+    assert command == commands.RecordSurvey(
+        case_id=case_id,
+        actor=actor,
+        expected_version=3,
+        participants=[
+            SurveyParticipant("甲", "approval_bureau", "s1"),
+            SurveyParticipant("丙", "applicant"),
+        ],
+        conclusion="pass",
+    )
+    intake = schemas.to_command(
+        schemas.CaseCreate.model_validate(
+            {"item_code": "XK-001", "applicant": {"name": "张三", "id_type": "passport",
+                                                  "id_number": "E1"}}
+        ),
+        actor=Actor("c-1", "clerk"),
+    )
+    assert isinstance(intake, commands.SubmitCase)
+    assert intake.applicant == Party("张三", "passport", "E1")

@@ -19,6 +19,8 @@ from casestore.api.app import create_app
 from hypothesis import HealthCheck, settings
 
 from casestore.domain import Actor
+from casestore.domain.values import Party
+from casestore.service import SubmitCase
 from tests.api.support import APPLICANT, CATALOGUE, SECRET, auth
 
 
@@ -34,7 +36,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app = create_app(f"sqlite:///{db}", secret=SECRET, workers=True)
     service = app.state.casestore.service
     service.load_catalogue(CATALOGUE, Actor("catalogue", "admin"))
-    service.submit(Actor("clerk-1", "clerk", window="W01"), item_code="XK-003", applicant=APPLICANT)
+    service.handle(
+        SubmitCase(
+            actor=Actor("clerk-1", "clerk", window="W01"),
+            item_code="XK-003",
+            applicant=Party(**APPLICANT),
+        )
+    )
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     server = uvicorn.Server(config)
@@ -55,7 +63,7 @@ def _openapi() -> dict[str, object]:
     try:
         return app.openapi()
     finally:
-        app.state.casestore.store.close()
+        app.state.casestore.service.close()
 
 
 schema = schemathesis.openapi.from_dict(_openapi()).exclude(path_regex=r"^/(stream|board/stream)$")

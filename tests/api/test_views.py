@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from casestore.domain import Actor
+from casestore.domain.values import Party
+from casestore.service import SubmitBundle
 from tests.api.support import APPLICANT, STAFF_ROLES, Api, walk
 
 
@@ -110,14 +112,16 @@ def test_reports_read_their_projections(api_workers: Api) -> None:
 
 def test_a_bundle_shows_its_children(api_workers: Api) -> None:
     api = api_workers
-    opened = api.state.service.submit_bundle(
-        Actor("clerk-1", "clerk", window="W01"),
-        bundle_code="YJS-001",
-        applicant=APPLICANT,
-        materials=["申请书"],
+    opened = api.state.service.handle(
+        SubmitBundle(
+            actor=Actor("clerk-1", "clerk", window="W01"),
+            bundle_code="YJS-001",
+            applicant=Party(**APPLICANT),
+            materials=["申请书"],
+        )
     )
     api.sync()
-    bundle = api.get(f"/bundles/{opened['bundle_id']}", "clerk").json()
+    bundle = api.get(f"/bundles/{opened.bundle_id}", "clerk").json()
     assert bundle["code"] == "YJS-001" and bundle["status"] == "received"
     assert {c["item_code"] for c in bundle["children"]} == {"XK-001", "XK-003", "XK-019"}
     missing = "/bundles/00000000-0000-4000-8000-000000000000"
@@ -152,12 +156,14 @@ PUBLIC = ["/items", "/items/XK-001", "/health", "/metrics", "/openapi.json"]
 def test_every_read_endpoint_for_every_role(api_workers: Api) -> None:
     api = api_workers
     case = api.submit()
-    bundle = api.state.service.submit_bundle(
-        Actor("clerk-1", "clerk"), bundle_code="YJS-002", applicant=APPLICANT
+    bundle = api.state.service.handle(
+        SubmitBundle(
+            actor=Actor("clerk-1", "clerk"), bundle_code="YJS-002", applicant=Party(**APPLICANT)
+        )
     )
     api.sync()
     for template, allowed in ENDPOINTS:
-        url = template.format(id=case["case_id"], bundle=bundle["bundle_id"])
+        url = template.format(id=case["case_id"], bundle=bundle.bundle_id)
         assert api.get(url).status_code == 401, url
         for role in STAFF_ROLES:
             r = api.get(url, role)

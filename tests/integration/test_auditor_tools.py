@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from casestore.service import CaseService
+from casestore.service import CaseService, SubmitCase
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import open_for_audit
 from tests.conftest import ADMIN, APPLICANT, CATALOGUE, CLERK
@@ -34,7 +34,7 @@ def make_log(url: str) -> None:
     try:
         service = CaseService(app)
         service.load_catalogue(CATALOGUE, ADMIN)
-        service.submit(CLERK, item_code="XK-003", applicant=APPLICANT)
+        service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT))
     finally:
         app.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from casestore.service import CaseService
+from casestore.service import Accept, CaseService, Review, SubmitCase
 from casestore.store.application import CasestoreApp
 from tests.api.support import make_api
 from tests.conftest import APPLICANT, CLERK, REVIEWER, FakeClock
@@ -19,14 +19,18 @@ from tests.conftest import APPLICANT, CLERK, REVIEWER, FakeClock
 def test_recorded_at_never_goes_back_and_as_of_reads_stay_true(
     app: CasestoreApp, service: CaseService, clock: FakeClock
 ) -> None:
-    submitted = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT)  # 09:00
+    submitted = service.handle(
+        SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT)
+    )  # 09:00
     case_id = submitted.case_id
     clock.advance(hours=1)
-    service.execute("accept", case_id, CLERK)  # 10:00
+    service.handle(Accept(case_id=case_id, actor=CLERK))  # 10:00
     accepted_at = clock.now
     clock.advance(hours=-2)  # the server clock steps back to 08:00
-    service.execute("review", case_id, REVIEWER, {"stage_name": "审查", "opinion": "pass"})
-    other = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT)  # still "08:00"
+    service.handle(Review(case_id=case_id, actor=REVIEWER, stage_name="审查", opinion="pass"))
+    other = service.handle(
+        SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT)
+    )  # still "08:00"
 
     rows = list(app.log.iter_log())
     times = [row.recorded_at_us for row in rows]
@@ -42,7 +46,7 @@ def test_recorded_at_never_goes_back_and_as_of_reads_stay_true(
     # A restarted writer (no cache) floors at the stored head as well.
     fresh = CasestoreApp(app.db_url)
     try:
-        CaseService(fresh, clock=clock).execute("accept", other.case_id, CLERK)
+        CaseService(fresh, clock=clock).handle(Accept(case_id=other.case_id, actor=CLERK))
         again = [row.recorded_at_us for row in fresh.log.iter_log()]
         assert again == sorted(again) and fresh.log.clock_steps_back == 1
     finally:
@@ -60,6 +64,6 @@ def test_no_timestamp_inversion_flag_from_a_clock_step(tmp_path: Path) -> None:
         api.sync()
         flags = api.get("/supervision/flags", "inspector", params={"case": case_id}).json()
         assert "S07" not in {f["rule"] for f in flags["flags"]}, flags
-        assert api.state.store.log.clock_steps_back >= 1
+        assert api.state.service.app.log.clock_steps_back >= 1
     finally:
         api.close()

@@ -29,7 +29,7 @@ from casestore.projections.runtime.logsource import LogSource
 from casestore.projections.runtime.worker import Worker, rebuild_as_of
 
 from casestore.domain import Actor, SurveyParticipant
-from casestore.service import CaseService
+from casestore.service import CASE_COMMANDS, CaseService, SubmitBundle, SubmitCase
 from casestore.store.application import CasestoreApp
 from tests.conftest import (
     ADMIN,
@@ -55,9 +55,9 @@ SEAL = {
     "document_sha256": "ab" * 32,
 }
 THREE = [
-    {"name": "甲", "party": "approval_bureau", "staff_id": "s-001"},
-    {"name": "乙", "party": "regulator", "staff_id": "s-002"},
-    {"name": "丙", "party": "applicant"},
+    SurveyParticipant("甲", "approval_bureau", "s-001"),
+    SurveyParticipant("乙", "regulator", "s-002"),
+    SurveyParticipant("丙", "applicant"),
 ]
 
 
@@ -84,11 +84,10 @@ def make_history(url: str) -> History:
 
     def run(name: str, action: str, actor: Actor, day: str, **payload: Any) -> None:
         on(day)
-        occurred = payload.pop("occurred_at", None)
-        svc.execute(action, ids[name], actor, payload, occurred_at=occurred)
+        svc.handle(CASE_COMMANDS[action](case_id=ids[name], actor=actor, **payload))
 
     def submit(name: str, item: str, clerk: Actor = CLERK) -> None:
-        ids[name] = svc.submit(clerk, item_code=item, applicant=APPLICANT).case_id
+        ids[name] = svc.handle(SubmitCase(actor=clerk, item_code=item, applicant=APPLICANT)).case_id
 
     def finish(name: str, day: str, level: int | None = None) -> None:
         run(name, "decide", APPROVER, day, outcome="approve")
@@ -111,9 +110,9 @@ def make_history(url: str) -> History:
         ("paused_late", "XK-011", CLERK),  # suspended 3-13, after its promised due 3-11
     ]:
         submit(name, item, clerk)
-    bundle = svc.submit_bundle(CLERK, bundle_code="YJS-002", applicant=APPLICANT)
-    ids.update({f"child:{c}": v["case_id"] for c, v in bundle["children"].items()})
-    ids["bundle"] = bundle["bundle_id"]
+    bundle = svc.handle(SubmitBundle(actor=CLERK, bundle_code="YJS-002", applicant=APPLICANT))
+    ids.update({f"child:{c}": v.case_id for c, v in bundle.children.items()})
+    ids["bundle"] = bundle.bundle_id
     for name in ("on_time", "late", "open", "survey", "bad", "paused", "resumed", "paused_late"):
         run(name, "accept", CLERK, "03-04")
     run("twice", "supplement-request", CLERK2, "03-04", missing=["图纸"])
@@ -393,7 +392,9 @@ def test_a_case_nobody_answers_is_deemed_accepted_and_then_overdue(tmp_path: Pat
     app = CasestoreApp(url)
     svc = CaseService(app, clock=FakeClock(at("03-03", 9)))
     svc.load_catalogue(CATALOGUE, ADMIN)
-    case = svc.submit(CLERK, item_code="XK-007", applicant=APPLICANT).case_id  # 3 / 7 days
+    case = svc.handle(
+        SubmitCase(actor=CLERK, item_code="XK-007", applicant=APPLICANT)
+    ).case_id  # 3 / 7 days
     app.close()
     db = project(url)
     try:

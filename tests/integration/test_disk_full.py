@@ -85,7 +85,7 @@ def test_a_full_disk_is_503_and_recovers_when_space_returns(tmp_path: Path) -> N
                 assert api.get(f"/cases/{case_id}", "clerk").status_code == 200
             submitted = [
                 str(row.originator_id)
-                for row in api.state.store.log.iter_log()
+                for row in api.state.service.app.log.iter_log()
                 if row.topic.endswith("Case.Submitted")
             ]
             assert sorted(submitted) == sorted([first, *acknowledged])

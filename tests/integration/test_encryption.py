@@ -9,7 +9,7 @@ import pytest
 from eventsourcing.cryptography import AESCipher
 
 from casestore.domain import Case
-from casestore.service import CaseService
+from casestore.service import CaseService, SubmitCase
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import verify
 from tests.conftest import ADMIN, APPLICANT, CATALOGUE, CLERK, FakeClock
@@ -20,10 +20,10 @@ def test_events_are_encrypted_at_rest(sqlite_url: str, monkeypatch: pytest.Monke
     app = CasestoreApp(sqlite_url)
     service = CaseService(app, clock=FakeClock())
     service.load_catalogue(CATALOGUE, ADMIN)
-    sub = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT)
+    sub = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT))
     with sqlite3.connect(urlsplit(sqlite_url).path) as conn:
         states = [bytes(r[0]) for r in conn.execute("SELECT state FROM casestore_events")]
-    assert states and not any(APPLICANT["id_number"].encode() in s for s in states)
+    assert states and not any(APPLICANT.id_number.encode() in s for s in states)
     assert not any("张三".encode() in s for s in states)
     assert app.get(Case, sub.case_id).case_no == sub.case_no
     monkeypatch.delenv("CASESTORE_CIPHER_KEY")

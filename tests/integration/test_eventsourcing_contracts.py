@@ -13,6 +13,7 @@ tracking refusing a duplicate with ``IntegrityError``.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -26,7 +27,7 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 
-from casestore.service import CaseService
+from casestore.service import CaseService, SubmitCase
 from casestore.store.application import CasestoreApp
 from casestore.store.batch import AppendRequest
 from casestore.store.config import eventsourcing_env
@@ -88,7 +89,7 @@ def test_notification_log_on_sqlite_reads_the_log(sqlite_url: str) -> None:
     try:
         service = CaseService(app)
         service.load_catalogue(CATALOGUE, ADMIN)
-        service.submit(CLERK, item_code="XK-003", applicant=APPLICANT)
+        service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT))
         head = app.log.head()[0]
         assert head > 10  # the catalogue's items and the case
         notes = app.recorder.select_notifications(start=1, limit=head)
@@ -115,7 +116,11 @@ def test_a_full_sqlite_database_raises_eventsourcings_operational_error(sqlite_u
             pages = writer.execute("PRAGMA page_count").fetchone()[0]
             writer.execute(f"PRAGMA max_page_count = {pages}")  # "the disk is full"
         with pytest.raises(es.OperationalError, match="full"):
-            service.submit(CLERK, item_code="XK-003", applicant={**APPLICANT, "name": "x" * 9000})
+            service.handle(
+                SubmitCase(
+                    actor=CLERK, item_code="XK-003", applicant=replace(APPLICANT, name="x" * 9000)
+                )
+            )
         assert app.log.head() == head
     finally:
         app.close()

@@ -16,7 +16,8 @@ from casestore.projections.runtime.live import EmbeddedWorkers
 from casestore.projections.runtime.registry import get_projection
 
 from casestore.domain import ConcurrencyConflict
-from casestore.service import CaseService
+from casestore.domain.values import Party
+from casestore.service import Accept, CaseService, Review, SubmitCase
 from casestore.store.audit import verify
 from casestore.store.batch import AppendRequest, GroupCommitter
 from tests.integration.test_projection_workload import (
@@ -42,13 +43,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def accepted(service: CaseService, count: int) -> list[UUID]:
     ids = []
     for n in range(count):
-        sub = service.submit(
-            CLERKS[0],
-            item_code="XK-007",
-            applicant={"name": f"applicant {n}", "id_type": "resident_id", "id_number": str(n)},
-            channel="window",
+        sub = service.handle(
+            SubmitCase(
+                actor=CLERKS[0],
+                item_code="XK-007",
+                applicant=Party(
+                    **{"name": f"applicant {n}", "id_type": "resident_id", "id_number": str(n)}
+                ),
+                channel="window",
+            )
         )
-        service.execute("accept", sub.case_id, CLERKS[0], {})
+        service.handle(Accept(case_id=sub.case_id, actor=CLERKS[0]))
         ids.append(sub.case_id)
     return ids
 
@@ -70,22 +75,28 @@ def run_writers(service: CaseService, own: list[UUID], hot: list[UUID]) -> list[
             outcome: dict[str, Any] = {"token": token, "case": case_id, "key": key}
             try:
                 expected = service.case(case_id).version if hot_case else None
-                result = service.execute(
-                    "review",
-                    case_id,
-                    REVIEWER,
-                    {"stage_name": "审查", "opinion": "pass", "comment": token},
-                    expected_version=expected,
-                    idempotency_key=key,
+                result = service.handle(
+                    Review(
+                        case_id=case_id,
+                        actor=REVIEWER,
+                        stage_name="审查",
+                        opinion="pass",
+                        comment=token,
+                        expected_version=expected,
+                        idempotency_key=key,
+                    )
                 )
                 outcome |= {"ok": True, "version": result.version, "position": result.position}
                 if key is not None:  # a client retry: same outcome, nothing appended
-                    again = service.execute(
-                        "review",
-                        case_id,
-                        REVIEWER,
-                        {"stage_name": "审查", "opinion": "pass", "comment": token + "-retry"},
-                        idempotency_key=key,
+                    again = service.handle(
+                        Review(
+                            case_id=case_id,
+                            actor=REVIEWER,
+                            stage_name="审查",
+                            opinion="pass",
+                            comment=token + "-retry",
+                            idempotency_key=key,
+                        )
                     )
                     outcome["retry"] = (again.duplicate, again.version, again.position)
             except ConcurrencyConflict:

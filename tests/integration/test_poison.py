@@ -27,6 +27,7 @@ from casestore.projections.runtime.registry import get_projection
 from casestore.projections.runtime.worker import rebuild_into
 
 from casestore.importer import import_jsonl
+from casestore.service import SubmitCase
 from tests.api.support import make_api, walk
 
 ACTOR = {"staff_id": "c-07", "role": "clerk", "name": "旧系统", "window": "W01"}
@@ -81,7 +82,7 @@ def test_a_poison_event_is_parked_and_retried_once(
 
         accepted_at = next(
             row.position
-            for row in api.state.store.log.iter_log()
+            for row in api.state.service.app.log.iter_log()
             if str(row.originator_id) == poison["case"] and row.topic.endswith("Case.Accepted")
         )
         health = api.get("/health").json()
@@ -113,7 +114,7 @@ def test_a_poison_event_is_parked_and_retried_once(
             assert parked_events(db) == []
             live = snapshot(db, compliance)
             # Applied exactly once: the retried view equals a clean build of the log.
-            source = LogSource(api.state.store)
+            source = LogSource(api.state.service.app)
             try:
                 rebuild_into(source, db, compliance, target="clean")
             finally:
@@ -142,7 +143,10 @@ def test_a_failing_statement_is_parked_on_both_backends(
     app = CasestoreApp(store_url)
     service = CaseService(app)
     service.load_catalogue(CATALOGUE, ADMIN)
-    ids = [service.submit(CLERK, item_code="XK-003", applicant=APPLICANT).case_id for _ in "abc"]
+    ids = [
+        service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT)).case_id
+        for _ in "abc"
+    ]
     bad = str(ids[1])
     ledger = get_projection("ledger")
     real_apply = ledger.apply

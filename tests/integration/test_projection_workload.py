@@ -21,7 +21,8 @@ from casestore.projections.runtime.logsource import LogSource
 from casestore.projections.runtime.worker import rebuild_into
 
 from casestore.domain import Actor
-from casestore.service import CaseService
+from casestore.domain.values import Party
+from casestore.service import CASE_COMMANDS, CaseService, SubmitCase
 from casestore.store.application import CasestoreApp
 
 CATALOGUE = Path(__file__).parents[2] / "src" / "casestore" / "data" / "catalogue.json"
@@ -61,16 +62,18 @@ def open_service(url: str, clock: Callable[[], datetime] | None = None) -> CaseS
 def drive_case(service: CaseService, rng: random.Random) -> UUID:
     """One case through a random but legal lifecycle; returns its id."""
     clerk = rng.choice(CLERKS)
-    sub = service.submit(
-        clerk,
-        item_code=rng.choice(ITEMS),
-        applicant={"name": "王小明", "id_type": "resident_id", "id_number": "110101199001011234"},
-        channel=rng.choice(["window", "online", "mobile"]),
+    sub = service.handle(
+        SubmitCase(
+            actor=clerk,
+            item_code=rng.choice(ITEMS),
+            applicant=Party("王小明", "resident_id", "110101199001011234"),
+            channel=rng.choice(["window", "online", "mobile"]),
+        )
     )
     cid = sub.case_id
 
     def do(action: str, actor: Actor, **payload: Any) -> None:
-        service.execute(action, cid, actor, payload)
+        service.handle(CASE_COMMANDS[action](case_id=cid, actor=actor, **payload))
 
     roll = rng.random()
     if roll < 0.2:

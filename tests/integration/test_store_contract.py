@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from casestore.cli import app as cli
 from casestore.domain import Case, ConcurrencyConflict, InvalidCommand, NotFound, OutOfOrder
-from casestore.service import CaseService
+from casestore.service import Accept, CaseService, Decide, Review, SubmitCase, Withdraw
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import digest, verify
 from tests.conftest import ADMIN, APPLICANT, APPROVER, CATALOGUE, CLERK, REVIEWER, FakeClock
@@ -36,15 +36,15 @@ def raw(url: str, statement: str) -> None:
 
 
 def new_case(service: CaseService, item: str = "XK-003") -> tuple:  # type: ignore[type-arg]
-    sub = service.submit(CLERK, item_code=item, applicant=APPLICANT)
+    sub = service.handle(SubmitCase(actor=CLERK, item_code=item, applicant=APPLICANT))
     return sub.case_id, sub
 
 
 def test_commands_append_and_reload(app: CasestoreApp, service: CaseService) -> None:
     case_id, sub = new_case(service)
     assert sub.case_no.startswith("XY") and len(sub.query_code) == 6
-    service.execute("accept", case_id, CLERK)
-    service.execute("review", case_id, REVIEWER, {"stage_name": "审查", "opinion": "pass"})
+    service.handle(Accept(case_id=case_id, actor=CLERK))
+    service.handle(Review(case_id=case_id, actor=REVIEWER, stage_name="审查", opinion="pass"))
     fresh = CasestoreApp(app.db_url)  # a restarted process: cold cache
     case = fresh.get(Case, case_id)
     assert (case.stage, case.version) == ("under_review", 3)
@@ -61,8 +61,8 @@ def test_time_travel_by_moment_and_position(service: CaseService, clock: FakeClo
     clock.advance(hours=1)
     before_accept = clock.now
     clock.advance(hours=1)
-    accepted = service.execute("accept", case_id, CLERK)
-    service.execute("review", case_id, REVIEWER, {"stage_name": "审查", "opinion": "pass"})
+    accepted = service.handle(Accept(case_id=case_id, actor=CLERK))
+    service.handle(Review(case_id=case_id, actor=REVIEWER, stage_name="审查", opinion="pass"))
     assert service.case(case_id, as_of=before_accept).stage == "received"
     assert service.case(case_id, at_position=accepted.position).stage == "accepted"
     assert service.case(case_id).stage == "under_review"
@@ -74,27 +74,39 @@ def test_refused_command_appends_nothing(app: CasestoreApp, service: CaseService
     case_id, _ = new_case(service)
     head = app.log.head()
     with pytest.raises(OutOfOrder):
-        service.execute("decide", case_id, APPROVER, {"outcome": "approve"})
+        service.handle(Decide(case_id=case_id, actor=APPROVER, outcome="approve"))
     with pytest.raises(InvalidCommand):
-        service.execute("review", case_id, REVIEWER, {"stage_name": "x", "bogus": 1})
+        service.handle(Withdraw(case_id=case_id, actor=CLERK, reason=" "))
+    with pytest.raises(TypeError):  # a field no command has is a bug, not a refusal
+        service.handle(
+            Review(case_id=case_id, actor=REVIEWER, stage_name="x", bogus=1)  # type: ignore[call-arg]
+        )
     assert app.log.head() == head
 
 
 def test_stale_version_is_a_conflict(app: CasestoreApp, service: CaseService) -> None:
     case_id, _ = new_case(service)
-    service.execute("accept", case_id, CLERK, expected_version=1)
+    service.handle(Accept(case_id=case_id, actor=CLERK, expected_version=1))
     head = app.log.head()
     with pytest.raises(ConcurrencyConflict):
-        service.execute("review", case_id, REVIEWER, {"stage_name": "审查", "opinion": "pass"},
-                        expected_version=1)
+        service.handle(
+            Review(
+                case_id=case_id,
+                actor=REVIEWER,
+                stage_name="审查",
+                opinion="pass",
+                expected_version=1,
+            )
+        )
     assert app.log.head() == head
 
 
 def test_idempotency_key_appends_once(app: CasestoreApp, service: CaseService) -> None:
     case_id, _ = new_case(service)
-    first = service.execute("accept", case_id, CLERK, idempotency_key="k-accept-1")
-    again = CaseService(CasestoreApp(app.db_url)).execute(  # also after a restart
-        "accept", case_id, CLERK, idempotency_key="k-accept-1")
+    first = service.handle(Accept(case_id=case_id, actor=CLERK, idempotency_key="k-accept-1"))
+    again = CaseService(CasestoreApp(app.db_url)).handle(
+        Accept(case_id=case_id, actor=CLERK, idempotency_key="k-accept-1")
+    )
     assert (again.version, again.position, again.duplicate) == (first.version, first.position,
                                                                 True)
     assert len(app.domain_events(case_id)) == 2
@@ -104,10 +116,12 @@ def test_cache_staleness_across_processes_is_resolved(app: CasestoreApp,
                                                       service: CaseService) -> None:
     """Another process writes; our cached aggregate is stale; we reload and re-decide once."""
     case_id, _ = new_case(service)
-    service.execute("accept", case_id, CLERK)  # cached at version 2
+    service.handle(Accept(case_id=case_id, actor=CLERK))  # cached at version 2
     other = CaseService(CasestoreApp(app.db_url))
-    other.execute("review", case_id, REVIEWER, {"stage_name": "一审", "opinion": "pass"})
-    result = service.execute("review", case_id, REVIEWER, {"stage_name": "二审", "opinion": "pass"})
+    other.handle(Review(case_id=case_id, actor=REVIEWER, stage_name="一审", opinion="pass"))
+    result = service.handle(
+        Review(case_id=case_id, actor=REVIEWER, stage_name="二审", opinion="pass")
+    )
     assert result.version == 4
     assert [type(e).__name__ for e in app.domain_events(case_id)][-2:] == [
         "ReviewRecorded", "ReviewRecorded"]
@@ -115,15 +129,22 @@ def test_cache_staleness_across_processes_is_resolved(app: CasestoreApp,
 
 def test_race_one_winner_per_version(app: CasestoreApp, service: CaseService) -> None:
     case_id, _ = new_case(service)
-    service.execute("accept", case_id, CLERK)
+    service.handle(Accept(case_id=case_id, actor=CLERK))
     outcomes: list[str] = []
     barrier = threading.Barrier(8)
 
     def contender(n: int) -> None:
         barrier.wait()
         try:
-            service.execute("review", case_id, REVIEWER,
-                            {"stage_name": f"审查{n}", "opinion": "pass"}, expected_version=2)
+            service.handle(
+                Review(
+                    case_id=case_id,
+                    actor=REVIEWER,
+                    stage_name=f"审查{n}",
+                    opinion="pass",
+                    expected_version=2,
+                )
+            )
             outcomes.append("won")
         except ConcurrencyConflict:
             outcomes.append("conflict")
@@ -142,14 +163,15 @@ def test_race_one_winner_per_version(app: CasestoreApp, service: CaseService) ->
 def test_race_without_expected_version_loses_nothing(app: CasestoreApp,
                                                      service: CaseService) -> None:
     case_id, _ = new_case(service)
-    service.execute("accept", case_id, CLERK)
+    service.handle(Accept(case_id=case_id, actor=CLERK))
     errors: list[Exception] = []
 
     def reviewer(n: int) -> None:
         for k in range(5):
             try:
-                service.execute("review", case_id, REVIEWER,
-                                {"stage_name": f"{n}-{k}", "opinion": "pass"})
+                service.handle(
+                    Review(case_id=case_id, actor=REVIEWER, stage_name=f"{n}-{k}", opinion="pass")
+                )
             except ConcurrencyConflict as e:  # reported, never silent
                 errors.append(e)
 
@@ -169,7 +191,9 @@ PROTECTED = ((T, "topic"), ("casestore_idempotency", "key"))
 
 
 def test_database_refuses_update_and_delete(app: CasestoreApp, service: CaseService) -> None:
-    service.submit(CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="k-1")
+    service.handle(
+        SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="k-1")
+    )
     url = app.db_url
     for table, column in PROTECTED:
         statements = [f"UPDATE {table} SET {column} = 'x'", f"DELETE FROM {table}"]
@@ -179,7 +203,9 @@ def test_database_refuses_update_and_delete(app: CasestoreApp, service: CaseServ
             with pytest.raises((sqlite3.Error, psycopg.Error), match="append-only"):
                 raw(url, statement)
     # The key still answers a retried submit with the first case: no second case.
-    again = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="k-1")
+    again = service.handle(
+        SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="k-1")
+    )
     assert again.duplicate
     assert verify(app).ok
 
@@ -206,7 +232,7 @@ def test_tampering_is_named_by_verify(
         monkeypatch.setattr("casestore.store.sqlite_recorder.PARALLEL_FROM", 0)
     for _ in range(4):
         case_id, _ = new_case(service)
-        service.execute("accept", case_id, CLERK)
+        service.handle(Accept(case_id=case_id, actor=CLERK))
     saved = digest(app)["digest"]
     assert _cli_verify(app.db_url, "--digest", saved)[0] == 0
     assert _cli_verify(app.db_url, "--digest", saved, "--independent")[0] == 0
@@ -255,7 +281,7 @@ def test_parallel_link_check_counts_what_the_one_pass_check_counts(
         service.load_catalogue(CATALOGUE, ADMIN)
         for _ in range(5):
             case_id, _ = new_case(service)
-            service.execute("accept", case_id, CLERK)
+            service.handle(Accept(case_id=case_id, actor=CLERK))
         recorder: Any = app.recorder
         head, chain = recorder.head()
         path = str(tmp_path / "events.db")
@@ -306,10 +332,13 @@ def test_app_role_cannot_update_or_delete(pg_db_url: str) -> None:
 
 
 def test_submit_replay_returns_the_first_case(app: CasestoreApp, service: CaseService) -> None:
-    first = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="k-s1")
+    first = service.handle(
+        SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="k-s1")
+    )
     for _ in range(3):  # the stored outcome may name the case or its number index
-        again = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT,
-                               idempotency_key="k-s1")
+        again = service.handle(
+            SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="k-s1")
+        )
         assert (again.case_id, again.case_no, again.duplicate) == (first.case_id, first.case_no,
                                                                   True)
     assert len(app.domain_events(first.case_id)) == 1

@@ -23,18 +23,18 @@ from hypothesis.stateful import (
     rule,
 )
 
-from casestore.domain import Actor, Case, CasestoreError
+from casestore.domain import Actor, Case, CasestoreError, SurveyParticipant
 from casestore.domain.roles import PERMISSIONS
-from casestore.service import CaseService
+from casestore.service import CASE_COMMANDS, CaseService, SubmitCase
 from casestore.store.application import CasestoreApp
 from casestore.store.integrity import verify_rows
 from tests.conftest import ADMIN, APPLICANT, CATALOGUE, FakeClock
 
 ROLES = ["clerk", "reviewer", "approver", "surveyor", "sealer", "dispatcher", "admin",
          "auditor", "inspector"]
-PARTIES = [{"name": "甲", "party": "approval_bureau", "staff_id": "s1"},
-           {"name": "乙", "party": "regulator", "staff_id": "s2"},
-           {"name": "丙", "party": "applicant"}]
+PARTIES = [SurveyParticipant("甲", "approval_bureau", "s1"),
+           SurveyParticipant("乙", "regulator", "s2"),
+           SurveyParticipant("丙", "applicant")]
 PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "supplement-request": st.fixed_dictionaries({"missing": st.lists(st.sampled_from(
         ["营业执照", "身份证明", ""]), max_size=2)}),
@@ -105,8 +105,9 @@ class CaseLifecycle(RuleBasedStateMachine):
     def submit(self, item: str) -> UUID:
         head = self.app.log.head()
         try:
-            sub = self.service.submit(Actor("c1", "clerk", window="W1"), item_code=item,
-                                      applicant=APPLICANT)
+            sub = self.service.handle(
+                SubmitCase(actor=Actor("c1", "clerk", window="W1"), item_code=item,
+                           applicant=APPLICANT))
         except CasestoreError:
             assert item == "XK-999" and self.app.log.head() == head
             return UUID(int=0)
@@ -127,7 +128,8 @@ class CaseLifecycle(RuleBasedStateMachine):
         head = self.app.log.head()
         before = self.app.get(Case, case_id).version
         try:
-            result = self.service.execute(action, case_id, Actor("x1", role), payload)
+            command = CASE_COMMANDS[action](case_id=case_id, actor=Actor("x1", role), **payload)
+            result = self.service.handle(command)
         except CasestoreError:
             assert self.app.log.head() == head, f"refused {action} appended"
             return
@@ -151,7 +153,8 @@ class CaseLifecycle(RuleBasedStateMachine):
         if step is None:
             return
         action, role, payload = step
-        self.service.execute(action, case_id, Actor("x1", role), payload)
+        self.service.handle(CASE_COMMANDS[action](case_id=case_id, actor=Actor("x1", role),
+                                                  **payload))
         event(f"progressed {action}")
 
     @invariant()

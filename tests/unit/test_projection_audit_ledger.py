@@ -16,8 +16,10 @@ from casestore.projections.runtime.logsource import LogSource
 from casestore.projections.runtime.worker import rebuild_into
 
 from casestore.domain import Case
+from casestore.domain.values import Party
+from casestore.service import Accept, Review, SubmitCase
 from casestore.store.audit import digest
-from casestore.store.batch import to_micros
+from casestore.timeutil import to_micros
 from tests.integration.test_projection_workload import (
     CLERKS,
     REVIEWER,
@@ -31,14 +33,16 @@ def test_timeline_lists_every_event_with_actor_times_and_hash(tmp_path: Path) ->
     url = f"sqlite:///{tmp_path}/a.db"
     clock = SimClock()
     service = open_service(url, clock)
-    sub = service.submit(
-        CLERKS[0],
-        item_code="XK-003",
-        applicant={"name": "李四", "id_type": "resident_id", "id_number": "1"},
+    sub = service.handle(
+        SubmitCase(
+            actor=CLERKS[0],
+            item_code="XK-003",
+            applicant=Party(**{"name": "李四", "id_type": "resident_id", "id_number": "1"}),
+        )
     )
     claimed = clock.now - timedelta(days=2)
-    service.execute("accept", sub.case_id, CLERKS[0], occurred_at=claimed)
-    service.execute("review", sub.case_id, REVIEWER, {"stage_name": "审查", "opinion": "pass"})
+    service.handle(Accept(case_id=sub.case_id, actor=CLERKS[0], occurred_at=claimed))
+    service.handle(Review(case_id=sub.case_id, actor=REVIEWER, stage_name="审查", opinion="pass"))
     db = ViewDB(url)
     source = LogSource(service.app)
     rebuild_into(source, db, AUDIT)

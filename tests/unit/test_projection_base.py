@@ -13,6 +13,8 @@ from casestore.projections.runtime.registry import all_projections, get_projecti
 from casestore.projections.runtime.worker import Worker, rebuild_into
 
 from casestore.domain import InvalidCommand, NotFound
+from casestore.domain.values import Party
+from casestore.service import Accept, SubmitCase
 from tests.integration.test_projection_workload import (
     CLERKS,
     SimClock,
@@ -88,12 +90,14 @@ def test_upsert_sums_counters_and_select_keys_reads_many(db: ViewDB, size: int) 
 def test_log_events_decode_actor_times_and_plain_fields(tmp_path: Path) -> None:
     clock = SimClock()
     service = open_service(f"sqlite:///{tmp_path}/e.db", clock)
-    sub = service.submit(
-        CLERKS[1],
-        item_code="XK-003",
-        applicant={"name": "李四", "id_type": "resident_id", "id_number": "1"},
+    sub = service.handle(
+        SubmitCase(
+            actor=CLERKS[1],
+            item_code="XK-003",
+            applicant=Party(**{"name": "李四", "id_type": "resident_id", "id_number": "1"}),
+        )
     )
-    service.execute("accept", sub.case_id, CLERKS[1])
+    service.handle(Accept(case_id=sub.case_id, actor=CLERKS[1]))
     source = LogSource(service.app)
     events = [e for e in source.read(0, 1000) if e.aggregate_id == str(sub.case_id)]
     submitted, accepted = events

@@ -20,7 +20,8 @@ from casestore.projections.runtime.logsource import LogSource
 from casestore.projections.runtime.worker import Worker, rebuild_into
 
 from casestore.domain import Case, InvalidCommand
-from casestore.service import CaseService
+from casestore.domain.values import Party
+from casestore.service import CaseService, SubmitBundle
 from tests.integration.test_projection_workload import CLERKS, drive, open_service
 
 
@@ -144,21 +145,17 @@ def test_row_hooks_fill_extra_columns(tmp_path: Path) -> None:
 def test_bundle_children_carry_their_bundle(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/b.db"
     service = open_service(url)
-    opened = service.submit_bundle(
-        CLERKS[0],
-        bundle_code="YJS-001",
-        applicant={
+    opened = service.handle(SubmitBundle(actor=CLERKS[0], bundle_code="YJS-001", applicant=Party(**{
             "name": "某餐饮有限公司",
             "id_type": "uscc",
             "id_number": "91X",
             "kind": "organisation",
-        },
-    )
+        })))
     db = ViewDB(url)
     source = LogSource(service.app)
     rebuild_into(source, db, PROJECTION)
-    rows = CaseStatusView(db).search(bundle_id=str(opened["bundle_id"]), limit=50).items
-    assert len(rows) == len(opened["children"]) >= 2
+    rows = CaseStatusView(db).search(bundle_id=str(opened.bundle_id), limit=50).items
+    assert len(rows) == len(opened.children) >= 2
     assert {r["applicant_masked"] for r in rows} == {"某餐饮有限公司"}  # organisations are public
     source.close()
     db.close()

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from casestore.domain import Case
 from casestore.domain.errors import InvalidCommand
-from casestore.store.batch import to_micros
+from casestore.timeutil import to_micros
 
 from ...engine.base import (
     WRITE_BEHIND,

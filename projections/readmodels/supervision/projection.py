@@ -20,9 +20,9 @@ import orjson
 
 from casestore.domain import Case, InvalidCommand
 from casestore.domain.values import BUREAU_TZ, ItemLimits, local_date
-from casestore.store.batch import to_micros
 from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
 from casestore.timelimits.supervision_config import SupervisionConfig
+from casestore.timeutil import to_micros
 
 from ...engine.base import Column, Index, LogEvent, Projection, Table, Tx
 from ...engine.db import View

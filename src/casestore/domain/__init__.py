@@ -2,7 +2,7 @@
 
 from casestore.domain.bundle import Bundle
 from casestore.domain.case import Case
-from casestore.domain.catalogue import Item, item_id
+from casestore.domain.catalogue import BundleDefinition, Item, bundle_definition_id, item_id
 from casestore.domain.errors import (
     AlreadyDone,
     CasestoreError,
@@ -20,6 +20,7 @@ __all__ = [
     "Actor",
     "AlreadyDone",
     "Bundle",
+    "BundleDefinition",
     "Case",
     "CasestoreError",
     "ConcurrencyConflict",
@@ -33,5 +34,6 @@ __all__ = [
     "Party",
     "RuleViolation",
     "SurveyParticipant",
+    "bundle_definition_id",
     "item_id",
 ]

@@ -110,3 +110,96 @@ class Item(Aggregate):
     def limits(self) -> ItemLimits:
         """The limits in force now, to be copied into an acceptance."""
         return ItemLimits.from_spec(self.spec, self.version)
+
+
+BUNDLE_FIELDS = ("name", "items", "statutory_days", "promised_days")
+
+
+def bundle_definition_id(code: str) -> UUID:
+    """A 一件事 bundle definition is addressed by its code; the aggregate id derives from it."""
+    return uuid5(NAMESPACE_URL, f"casestore:bundle-definition:{code}")
+
+
+def check_bundle_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Validate a bundle definition's fields (its items must exist: the service checks)."""
+    unknown = set(spec) - set(BUNDLE_FIELDS)
+    require(not unknown, f"unknown bundle fields {sorted(unknown)}")
+    missing = set(BUNDLE_FIELDS) - set(spec)
+    require(not missing, f"a bundle definition lacks {sorted(missing)}")
+    require_text(spec["name"], "name")
+    items = spec["items"]
+    require(
+        isinstance(items, list) and all(isinstance(c, str) and c.strip() for c in items),
+        "items must be a list of item codes",
+    )
+    require(len(set(items)) == len(items) >= 2, "a bundle packages at least two distinct items")
+    for key in ("statutory_days", "promised_days"):
+        value = spec[key]
+        require(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+            f"{key} must be a non-negative integer",
+        )
+    return spec
+
+
+class BundleDefinition(Aggregate):
+    """A 一件事 bundle offered by the catalogue: which items one intake opens."""
+
+    class Event(Aggregate.Event):
+        actor: Actor
+        occurred_at: datetime | None
+
+    class Published(Event, Aggregate.Created):
+        code: str
+        spec: dict[str, Any]
+
+        def apply(self, definition: BundleDefinition) -> None:
+            definition.code = self.code
+            definition.spec = dict(self.spec)
+
+    class Revised(Event):
+        changes: dict[str, Any]
+        reason: str
+
+        def apply(self, definition: BundleDefinition) -> None:
+            definition.spec = {**definition.spec, **self.changes}
+
+    def __init__(self) -> None:
+        self.code = ""
+        self.spec: dict[str, Any] = {}
+
+    @classmethod
+    def publish(
+        cls, *, code: str, spec: dict[str, Any], actor: Actor, at: datetime
+    ) -> BundleDefinition:
+        """Publish a bundle definition into the catalogue."""
+        require_text(code, "code")
+        return cls._create(
+            cls.Published,
+            id=bundle_definition_id(code),
+            timestamp=at,
+            actor=actor,
+            occurred_at=None,
+            code=code,
+            spec=check_bundle_spec(dict(spec)),
+        )
+
+    def revise(self, *, changes: dict[str, Any], reason: str, actor: Actor, at: datetime) -> None:
+        """Change some fields; a bundle already opened keeps what it copied."""
+        changed = {k: v for k, v in changes.items() if self.spec.get(k) != v}
+        if not changed:
+            raise InvalidCommand("the revision changes nothing")
+        check_bundle_spec({**self.spec, **changed})
+        self.trigger_event(
+            self.Revised,
+            timestamp=at,
+            actor=actor,
+            occurred_at=None,
+            changes=changed,
+            reason=require_text(reason, "reason"),
+        )
+
+    @property
+    def items(self) -> list[str]:
+        """The item codes one intake opens a case for, in order."""
+        return list(self.spec["items"])

@@ -19,7 +19,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic
 
 from casestore.domain.errors import NotFound
-from casestore.store.batch import TimedStoredEvent, to_micros
+from casestore.store.batch import TimedStoredEvent
 from casestore.store.config import backend_of, database_url, eventsourcing_env
 from casestore.store.integrity import LogRow
 from casestore.store.recorders import (
@@ -28,6 +28,7 @@ from casestore.store.recorders import (
     LogReader,
 )
 from casestore.store.transcoder import OrjsonTranscoder
+from casestore.timeutil import to_micros
 
 A = TypeVar("A", bound=Aggregate)
 

@@ -20,15 +20,15 @@ import orjson
 from eventsourcing.utils import get_topic
 
 from casestore.domain.errors import InvalidCommand
+from casestore.plain import to_plain
 from casestore.store.application import CasestoreApp
-from casestore.store.batch import from_micros
 from casestore.store.config import backend_of, database_url, eventsourcing_env
 from casestore.store.dbverify import check_in_database
 from casestore.store.integrity import GENESIS, Finding, LinkCheck, VerifyReport, verify_rows
 from casestore.store.logbase import EVENTS_TABLE
 from casestore.store.pg_recorder import ReadOnlyPostgresRecorder
 from casestore.store.recorders import CasestorePostgresRecorder, CasestoreSQLiteRecorder
-from casestore.store.transcoder import to_plain
+from casestore.timeutil import from_micros
 
 
 class NoLogToAudit(InvalidCommand):

@@ -16,26 +16,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from casestore.store.integrity import GENESIS, chain_hash, event_hash
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ONE_US = timedelta(microseconds=1)
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware datetime."""
-    return (moment - EPOCH) // ONE_US
-
-
-def from_micros(micros: int) -> datetime:
-    """The aware UTC datetime of a microsecond count."""
-    return EPOCH + timedelta(microseconds=micros)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from casestore.store.batch import (
     GroupCommitter,
     TimedStoredEvent,
     VersionConflict,
-    from_micros,
 )
 from casestore.store.contracts import TOPIC
 from casestore.store.integrity import LogRow
@@ -41,6 +40,7 @@ from casestore.store.logbase import (
     GroupCommitting,
     admit,
 )
+from casestore.timeutil import from_micros
 
 
 class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):

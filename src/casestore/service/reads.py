@@ -1,0 +1,126 @@
+"""What the service reads for its callers: aggregates, a case's events, the log.
+
+The HTTP edge reads the write side only through these methods (and the read side's
+views), never through the store's application class.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from casestore.domain import Bundle, BundleDefinition, Case, Item, NotFound
+from casestore.domain.catalogue import bundle_definition_id, item_id
+from casestore.domain.index import CaseNumber, case_number_id
+from casestore.service.intake import query_code_hash
+from casestore.store.application import CasestoreApp
+from casestore.store.audit import digest as take_digest
+from casestore.store.audit import verify as run_verify
+from casestore.store.integrity import LogRow, VerifyReport
+
+
+class ReadsMixin:
+    """Reads over ``self.app`` (the store) for the service's callers."""
+
+    app: CasestoreApp
+    clock: Callable[[], datetime]
+
+    # -- aggregates -------------------------------------------------------------------------
+
+    def case(
+        self, case_id: UUID, *, as_of: datetime | None = None, at_position: int | None = None
+    ) -> Case:
+        """A case now, or as it stood at a past moment or log position."""
+        return self.app.get_as_of(Case, case_id, as_of=as_of, at_position=at_position)
+
+    def bundle(self, bundle_id: UUID) -> Bundle:
+        """A bundle as it stands now, or :class:`NotFound`."""
+        return self.app.get(Bundle, bundle_id)
+
+    def item(self, code: str, *, fresh: bool = False) -> Item:
+        """A published item, or :class:`NotFound`.
+
+        Intake only checks that the item exists (cached); acceptance copies the limits in
+        force, so it reads the item fresh: another process may have revised it.
+        """
+        return self.app.get(Item, item_id(code), cached=not fresh)
+
+    def bundle_definition(self, code: str) -> BundleDefinition:
+        """A published 一件事 bundle definition, read from the log, or :class:`NotFound`."""
+        try:
+            return self.app.get(BundleDefinition, bundle_definition_id(code))
+        except NotFound:
+            raise NotFound(f"no bundle {code}") from None
+
+    def find_case_no(self, case_no: str) -> UUID:
+        """The case id for a human case number."""
+        index = self.app.get(CaseNumber, case_number_id(case_no))
+        assert index.case_id is not None
+        return index.case_id
+
+    def check_query_code(self, case_no: str, code: str) -> Case:
+        """The applicant's own case, if the query code matches (constant-time compare)."""
+        case = self.case(self.find_case_no(case_no))
+        first = self.app.domain_events(case.id, upto_version=1)[0]
+        if not secrets.compare_digest(first.query_code_hash, query_code_hash(case.id, code)):
+            raise NotFound("no case with that number and query code")
+        return case
+
+    def events(self, aggregate_id: UUID, *, upto_version: int | None = None) -> list[Any]:
+        """Every event of one aggregate, in version order."""
+        return self.app.domain_events(aggregate_id, upto_version=upto_version)
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        """Whether the log holds any event of ``aggregate_id``."""
+        return bool(self.app.recorder.select_events(aggregate_id, limit=1))
+
+    # -- the log ----------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgres``."""
+        return self.app.backend
+
+    @property
+    def db_url(self) -> str:
+        """The event store's database URL."""
+        return self.app.db_url
+
+    def head(self) -> tuple[int, bytes | None]:
+        """The last log position and its chain hash."""
+        return self.app.log.head()
+
+    def log_rows(self, after: int = 0, **kwargs: Any) -> Iterator[LogRow]:
+        """Stored rows in log order after position ``after`` (``upto``, ``page``)."""
+        return self.app.log.iter_log(after, **kwargs)
+
+    def decode(self, row: LogRow) -> Any:
+        """A log row as its domain event."""
+        return self.app.decode(row)
+
+    def version_at_position(self, aggregate_id: UUID, position: int) -> int:
+        """An aggregate's version as of a log position (0: it did not exist yet)."""
+        return self.app.log.version_at_position(aggregate_id, position)
+
+    def add_commit_listener(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(position)`` after every commit of this process."""
+        self.app.log.commit_listeners.append(listener)
+
+    def remove_commit_listener(self, listener: Callable[[int], None]) -> None:
+        """Stop calling ``listener``."""
+        self.app.log.commit_listeners.remove(listener)
+
+    def event_rows(self, after: int = 0, **kwargs: Any) -> Iterator[tuple[LogRow, Any]]:
+        """(row, domain event) pairs in log order after ``after`` (``upto``)."""
+        return self.app.iter_events(after, **kwargs)
+
+    def digest(self, position: int | None = None) -> dict[str, Any]:
+        """The (position, chain hash) an auditor keeps, at the head or at ``position``."""
+        return take_digest(self.app, position)
+
+    def verify(self, saved: tuple[int, bytes] | None = None) -> VerifyReport:
+        """Recompute every hash (and a saved digest); see ``casestore verify``."""
+        return run_verify(self.app, saved)
