@@ -22,6 +22,7 @@ from casestore.domain.errors import (
     InvalidCommand,
     OutOfOrder,
 )
+from casestore.domain.stages import CLOSED, DECIDING, INITIAL, PRE_ACCEPTANCE, next_stage
 from casestore.domain.values import (
     ART45_PAUSE_KINDS,
     BAD_REVIEW_LEVELS,
@@ -43,9 +44,6 @@ from casestore.domain.values import (
     require_text,
 )
 
-PRE_ACCEPTANCE = frozenset({"received", "supplementing"})
-#: After these nothing but evaluation, bad-review handling, follow-up and corrections.
-CLOSED = frozenset({"delivered", "rejected", "withdrawn", "denied"})
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -60,6 +58,14 @@ class Case(Aggregate):
         def recorded_at(self) -> datetime:
             """The server's clock when the event was recorded (never client-supplied)."""
             return self.timestamp
+
+        def mutate(self, aggregate: Any) -> Any:
+            """Apply the event, then move the stage by the one stage machine
+            (:func:`casestore.domain.stages.next_stage`)."""
+            case = super().mutate(aggregate)
+            assert case is not None
+            case.stage = next_stage(case.stage, type(self).__name__, getattr(self, "outcome", None))
+            return case
 
     class Submitted(Event, Aggregate.Created):
         case_no: str
@@ -79,22 +85,15 @@ class Case(Aggregate):
             case.case_no = self.case_no
             case.item_code = self.item_code
             case.bundle_id = self.bundle_id
-            case.stage = "received"
 
     class SupplementRequested(Event):
         missing: list[str]
 
         def apply(self, case: Case) -> None:
             case.supplement_requests += 1
-            if case.stage in PRE_ACCEPTANCE:
-                case.stage = "supplementing"
 
     class SupplementReceived(Event):
         materials: list[str]
-
-        def apply(self, case: Case) -> None:
-            if case.stage == "supplementing":
-                case.stage = "received"
 
     class Accepted(Event):
         notice_no: str
@@ -104,30 +103,19 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.limits = self.limits
             case.accepted_on = local_date(self.occurred_at or self.timestamp)
-            case.stage = "accepted"
 
     class Rejected(Event):
         reasons: list[str]
         legal_basis: str
         apply_instead: str
 
-        def apply(self, case: Case) -> None:
-            case.stage = "rejected"
-
     class Withdrawn(Event):
         reason: str
-
-        def apply(self, case: Case) -> None:
-            case.stage = "withdrawn"
 
     class ReviewRecorded(Event):
         stage_name: str
         opinion: str
         comment: str
-
-        def apply(self, case: Case) -> None:
-            if case.stage == "accepted":
-                case.stage = "under_review"
 
     class SurveyScheduled(Event):
         requirements: list[str]
@@ -180,7 +168,6 @@ class Case(Aggregate):
 
         def apply(self, case: Case) -> None:
             case.outcome = self.outcome
-            case.stage = "decided" if self.outcome == "approve" else "denied"
 
     class Sealed(Event):
         seal_id: str
@@ -189,16 +176,10 @@ class Case(Aggregate):
         valid_until: date | None
         document_sha256: str
 
-        def apply(self, case: Case) -> None:
-            case.stage = "sealed"
-
     class Delivered(Event):
         method: str
         tracking_no: str
         recipient: str
-
-        def apply(self, case: Case) -> None:
-            case.stage = "delivered"
 
     class Evaluated(Event):
         level: int
@@ -260,7 +241,7 @@ class Case(Aggregate):
         self.case_no = ""
         self.item_code = ""
         self.bundle_id: UUID | None = None
-        self.stage = "received"
+        self.stage = INITIAL
         self.limits: ItemLimits | None = None
         self.accepted_on: date | None = None
         self.supplement_requests = 0
@@ -422,7 +403,7 @@ class Case(Aggregate):
         self, *, reason: str, actor: Actor, at: datetime, occurred_at: datetime | None = None
     ) -> None:
         """The applicant withdraws (撤回) before a decision."""
-        self._require_stage(PRE_ACCEPTANCE | {"accepted", "under_review"}, "withdrawal")
+        self._require_stage(PRE_ACCEPTANCE | DECIDING, "withdrawal")
         self._emit(self.Withdrawn, actor, at, occurred_at, reason=require_text(reason, "reason"))
 
     def record_review(
@@ -797,7 +778,7 @@ class Case(Aggregate):
             raise OutOfOrder(f"{what} is not allowed at stage {self.stage!r}", stage=self.stage)
 
     def _require_open_decision(self, what: str) -> None:
-        self._require_stage({"accepted", "under_review"}, what)
+        self._require_stage(DECIDING, what)
 
     def _emit(
         self,
