@@ -19,15 +19,15 @@ import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 import orjson
-from casestore.projections.facts.casefacts import STAGE_AFTER
 from casestore.projections.runtime.live import NotifyListener
 from starlette.concurrency import run_in_threadpool
 
+from casestore.domain.stages import INITIAL, next_stage, stage_of
 from casestore.service import CaseService, LogRow
 from casestore.timeutil import from_micros
 
@@ -59,31 +59,61 @@ def _position(item: StreamItem) -> int:
     return item.position
 
 
+@dataclass(frozen=True)
+class _Known:
+    """What the stream remembers of a case: its intake facts and its stage at a version."""
+
+    case_no: str
+    item_code: str
+    window: str
+    version: int
+    stage: str
+
+
 class _CaseFacts:
-    """case id -> (case number, item code, intake window): an LRU over first events."""
+    """case id -> intake facts and the stage at the last version seen: an LRU.
+
+    A case's stage after each event comes from the domain's one stage machine
+    (:func:`casestore.domain.stages.next_stage`), from the stage before it: remembered
+    when the previous version was seen, else folded from the case's earlier events.
+    """
 
     def __init__(self, service: CaseService, size: int = 50_000) -> None:
         self._service = service
         self._size = size
-        self._facts: OrderedDict[UUID, tuple[str, str, str]] = OrderedDict()
+        self._facts: OrderedDict[UUID, _Known] = OrderedDict()
         self._lock = threading.Lock()  # the hub and catching-up clients read in threads
 
-    def remember(self, case_id: UUID, first: Any) -> tuple[str, str, str]:
-        facts = (first.case_no, first.item_code, first.actor.window)
+    def after(self, case_id: UUID, version: int, event: Any) -> _Known:
+        """The case as of ``event`` (its version ``version``), remembered if newer."""
+        name = type(event).__name__
+        if version == 1:
+            before = _Known(event.case_no, event.item_code, event.actor.window, 0, INITIAL)
+        else:
+            before = self._before(case_id, version)
+        known = replace(
+            before,
+            version=version,
+            stage=next_stage(before.stage, name, getattr(event, "outcome", None)),
+        )
         with self._lock:
-            self._facts[case_id] = facts
-            if len(self._facts) > self._size:
-                self._facts.popitem(last=False)
-        return facts
-
-    def get(self, case_id: UUID) -> tuple[str, str, str]:
-        with self._lock:
-            facts = self._facts.get(case_id)
-            if facts is not None:
+            current = self._facts.get(case_id)
+            if current is None or current.version < version:
+                self._facts[case_id] = known
                 self._facts.move_to_end(case_id)
-                return facts
-        first = self._service.events(case_id, upto_version=1)[0]
-        return self.remember(case_id, first)
+                if len(self._facts) > self._size:
+                    self._facts.popitem(last=False)
+        return known
+
+    def _before(self, case_id: UUID, version: int) -> _Known:
+        with self._lock:
+            known = self._facts.get(case_id)
+        if known is not None and known.version == version - 1:
+            return known
+        earlier = self._service.events(case_id, upto_version=version - 1)
+        first = earlier[0]
+        stage = stage_of([(type(e).__name__, getattr(e, "outcome", None)) for e in earlier])
+        return _Known(first.case_no, first.item_code, first.actor.window, version - 1, stage)
 
 
 class StreamHub:
@@ -203,28 +233,21 @@ class StreamHub:
 
     def _item(self, row: LogRow) -> StreamItem:
         event = self.service.decode(row)
-        name = type(event).__name__
-        if name == "Submitted":
-            case_no, item_code, window = self._facts.remember(row.originator_id, event)
-        else:
-            case_no, item_code, window = self._facts.get(row.originator_id)
-        stage = STAGE_AFTER.get(name)
-        if name == "Decided":
-            stage = "decided" if event.outcome == "approve" else "denied"
+        known = self._facts.after(row.originator_id, row.version, event)
         data = {
             "position": row.position,
             "case_id": str(row.originator_id),
-            "case_no": case_no,
-            "item_code": item_code,
-            "window": window,
-            "event": name,
+            "case_no": known.case_no,
+            "item_code": known.item_code,
+            "window": known.window,
+            "event": type(event).__name__,
             "version": row.version,
-            "stage": stage,
+            "stage": known.stage,
             "recorded_at": from_micros(row.recorded_at_us).isoformat(),
             "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
             "actor": {"staff_id": event.actor.staff_id, "role": event.actor.role},
         }
-        return StreamItem(row.position, str(row.originator_id), window, orjson.dumps(data))
+        return StreamItem(row.position, str(row.originator_id), known.window, orjson.dumps(data))
 
     async def read_after(self, cursor: int, limit: int = 500) -> tuple[list[StreamItem], int]:
         """The next items after ``cursor`` (from the buffer, else the log) and the new cursor."""

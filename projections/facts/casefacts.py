@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from casestore.domain.stages import CLOSED, STAGE_EVENTS, next_stage
 from casestore.domain.values import ItemLimits
 
 from .evidence import (
@@ -41,7 +42,6 @@ from .factsfold import FactsFold
 from .itemfacts import ItemBreach, ItemFacts
 
 __all__ = [
-    "STAGE_AFTER",
     "CaseFacts",
     "Claim",
     "Correction",
@@ -57,19 +57,6 @@ __all__ = [
     "SurveyRecord",
     "read_event",
 ]
-
-#: The stage a case is at after each stage-changing event (others leave it unchanged).
-STAGE_AFTER = {
-    "Submitted": "received",
-    "SupplementRequested": "supplementing",
-    "SupplementReceived": "received",
-    "Accepted": "accepted",
-    "Rejected": "rejected",
-    "Withdrawn": "withdrawn",
-    "ReviewRecorded": "under_review",
-    "Sealed": "sealed",
-    "Delivered": "delivered",
-}
 
 
 @dataclass(frozen=True)
@@ -128,8 +115,8 @@ class CaseFacts:
             return self
         handler = _HANDLERS.get(name)
         changes: dict[str, Any] = handler(self, get, stamp) if handler else {}
-        if name in STAGE_AFTER and "stage" not in changes:
-            changes["stage"] = STAGE_AFTER[name]
+        if name in STAGE_EVENTS:
+            changes["stage"] = next_stage(self.stage, name, changes.get("outcome"))
         if stamp.occurred_at is not None and stamp.backdated_seconds > 0:
             changes["claims"] = (*self.claims, Claim(name, stamp))
         if self.latest is not None and stamp.at < self.latest[1].at:
@@ -166,7 +153,7 @@ class CaseFacts:
     @property
     def closed(self) -> bool:
         """Nothing more to decide or deliver: delivered, denied, rejected or withdrawn."""
-        return self.stage in {"delivered", "denied", "rejected", "withdrawn"}
+        return self.stage in CLOSED
 
     @property
     def instant(self) -> bool:
@@ -244,9 +231,7 @@ def _survey(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
 
 
 def _decided(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
-    outcome = get("outcome")
-    stage = "decided" if outcome == "approve" else "denied"
-    return {"decided": s, "outcome": outcome, "stage": stage}
+    return {"decided": s, "outcome": get("outcome")}
 
 
 def _evaluated(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
@@ -260,8 +245,7 @@ def _corrected(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
 
 
 def _reviewed(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
-    stay = {} if f.stage == "accepted" else {"stage": f.stage}
-    return {"reviews": (*f.reviews, s), **stay}
+    return {"reviews": (*f.reviews, s)}
 
 
 _Handler = Callable[[CaseFacts, Getter, Stamp], dict[str, Any]]

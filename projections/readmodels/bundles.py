@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import orjson
 
 from casestore.domain import Case, NotFound
+from casestore.domain.stages import CLOSED, PRE_ACCEPTANCE, STAGE_EVENTS, next_stage
 from casestore.timelimits import WorkingCalendar, compute_clock, default_calendar
 from casestore.timelimits.rules import remaining_working_days
 
@@ -63,17 +64,6 @@ BUNDLE_CHILDREN = Table(
     ("case_id",),
     (Index("bundle", ("bundle_id",)),),
 )
-_STAGES = {
-    "SupplementRequested": "supplementing",
-    "SupplementReceived": "received",
-    "Accepted": "accepted",
-    "Rejected": "rejected",
-    "Withdrawn": "withdrawn",
-    "Sealed": "sealed",
-    "Delivered": "delivered",
-}
-_CLOSED = frozenset({"delivered", "denied", "rejected", "withdrawn"})
-_PRE = frozenset({"received", "supplementing"})
 
 
 @dataclass
@@ -139,17 +129,14 @@ def _child(b: _Batch, ev: LogEvent) -> None:
 
 def _fold(row: dict[str, Any], ev: LogEvent) -> None:
     day = local_day(ev.business_at_us).isoformat()
+    if ev.type in STAGE_EVENTS:
+        row["stage"] = next_stage(row["stage"], ev.type, ev.plain("outcome"))
     if ev.type == "Decided":
         row["outcome"] = ev.plain("outcome")
-        row["stage"] = "decided" if row["outcome"] == "approve" else "denied"
         row["decided_on"] = day
-    elif ev.type == "ReviewRecorded":
-        row["stage"] = "under_review" if row["stage"] == "accepted" else row["stage"]
-    elif ev.type in _STAGES:
-        row["stage"] = _STAGES[ev.type]
     if ev.type == "Accepted":
         row["accepted_on"] = day
-    if row["stage"] in _CLOSED and row["closed_on"] is None:
+    if row["stage"] in CLOSED and row["closed_on"] is None:
         row["closed_on"] = day
 
 
@@ -157,7 +144,7 @@ class BundlesProjection(Projection[_Batch]):
     """Bundles and their child cases' stages."""
 
     name = "bundles"
-    version = 1
+    version = 2  # 2: child stages by the domain's one stage machine
     tables = (BUNDLES, BUNDLE_CHILDREN)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": _child for k in Case.EVENT_NAMES},
@@ -222,13 +209,13 @@ class BundleView(View):
     ) -> dict[str, Any]:
         stages = [c["stage"] for c in children]
         expected = len(orjson.loads(b["children"]))
-        closed = sum(s in _CLOSED for s in stages)
-        decided = sum(c["decided_on"] is not None or c["stage"] in _CLOSED for c in children)
+        closed = sum(s in CLOSED for s in stages)
+        decided = sum(c["decided_on"] is not None or c["stage"] in CLOSED for c in children)
         if children and closed == len(children) >= expected:
             status = "completed"
         elif children and decided == len(children) >= expected:
             status = "decided"
-        elif any(s not in _PRE for s in stages):
+        elif any(s not in PRE_ACCEPTANCE for s in stages):
             status = "in_progress"
         else:
             status = "received"

@@ -1,7 +1,8 @@
 """The case_status fold: how each case event changes a case's status row (pure functions).
 
-The same stage changes as the ``Case`` aggregate's events (SPEC §3.2), over plain row
-dicts, so rebuilding never needs the domain classes.
+Stages move by the domain's one stage machine (:func:`casestore.domain.stages.next_stage`,
+a pure function the ``Case`` aggregate uses too), over plain row dicts, so rebuilding
+never needs the aggregate classes.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from casestore.domain.stages import PRE_ACCEPTANCE, STAGE_EVENTS, next_stage
+
 from ...engine.events import LogEvent, local_day
 from ...engine.sql import RowFold
 
-PRE_ACCEPTANCE = frozenset({"received", "supplementing"})
 CLOSED_STATUS = {"delivered": "completed", "rejected": "rejected", "withdrawn": "withdrawn"}
 CLOSED_STATUS["denied"] = "denied"
 
@@ -123,22 +125,15 @@ def new_row(b: CaseBatch, ev: LogEvent) -> dict[str, Any]:
 
 
 def fold_row(row: dict[str, Any], ev: LogEvent) -> None:
-    """The same stage changes as the Case aggregate's events (SPEC §3.2)."""
-    kind, stage = ev.type, row["stage"]
+    """The stage by the domain's one stage machine, and the facts of the row."""
+    kind = ev.type
+    if kind in STAGE_EVENTS:
+        row["stage"] = next_stage(row["stage"], kind, ev.raw.get("outcome"))
     if kind == "SupplementRequested":
         row["supplement_requests"] = (row["supplement_requests"] or 0) + 1
-        if stage in PRE_ACCEPTANCE:
-            row["stage"] = "supplementing"
-    elif kind == "SupplementReceived":
-        if stage == "supplementing":
-            row["stage"] = "received"
     elif kind == "Accepted":
-        row["stage"] = "accepted"
         row["accepted_on"] = local_day(ev.business_at_us).isoformat()
         row["promised_completion"] = ev.plain("promised_completion")
-    elif kind == "ReviewRecorded":
-        if stage == "accepted":
-            row["stage"] = "under_review"
     elif kind == "ClockSuspended":
         row["suspended"] = 1
     elif kind == "ClockResumed":
@@ -147,16 +142,11 @@ def fold_row(row: dict[str, Any], ev: LogEvent) -> None:
         row["extended"] = 1
     elif kind == "Decided":
         approve = ev.raw.get("outcome") == "approve"
-        row["stage"] = "decided" if approve else "denied"
         row["outcome"] = "approved" if approve else "denied"
         row["decided_at_us"] = ev.business_at_us
-    elif kind == "Sealed":
-        row["stage"] = "sealed"
     elif kind == "Evaluated":
         row["evaluation_level"] = ev.raw.get("level")
-    elif kind in ("Rejected", "Withdrawn", "Delivered"):
-        row["stage"] = {"Rejected": "rejected", "Withdrawn": "withdrawn"}.get(kind, "delivered")
-        if kind != "Delivered":
-            row["outcome"] = row["stage"]
+    elif kind in ("Rejected", "Withdrawn"):
+        row["outcome"] = row["stage"]
     if row["stage"] in CLOSED_STATUS and row["closed_at_us"] is None:
         row["closed_at_us"] = ev.business_at_us

@@ -122,7 +122,7 @@ class CaseStatusProjection(Projection[CaseBatch]):
     """Folds case events into one status row per case."""
 
     name = "case_status"
-    version = 1
+    version = 2  # 2: stages by the domain's one stage machine (imported histories)
     tables = (CASE_STATUS, ITEMS)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": fold_case for k in Case.EVENT_NAMES},

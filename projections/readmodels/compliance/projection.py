@@ -117,8 +117,9 @@ class ComplianceProjection(Projection[_Batch]):
     """Per-case clocks as of each case's latest event; aggregates are queries over them."""
 
     name = "compliance"
-    version = 3  # 2: paused_since, and clocks paused after their deadline stay late;
+    version = 4  # 2: paused_since, and clocks paused after their deadline stay late;
     # 3: deemed_*_due, the decision clocks a deemed acceptance would start
+    # 4: stages by the domain's one stage machine (imported histories)
     tables = (COMPLIANCE_CASES, COMPLIANCE_ITEMS)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": lambda b, e: b.cases.apply(e) for k in Case.EVENT_NAMES},
