@@ -31,6 +31,10 @@ case with any bad line is not imported at all: a case (with its case-number
 registration, created when the file has none) is validated whole and then appended
 in one transaction with others. (A line that is not JSON names no case; when versions
 are given, the gap it leaves refuses its case too.)
+
+The importer appends through the service (``CaseService.record``; recorded_at from its
+clock). Over 400 lines: parsing, type coercion and the all-or-nothing unit of one file
+format are read together.
 """
 
 from __future__ import annotations
