@@ -61,8 +61,10 @@ def read_paused(
     days were all used up by ``since`` keeps its due date (the pause came too late to
     move it): late if that date was before ``since``.
     """
-    if due <= since:
-        return PausedReading(due, remaining_working_days(due, since, cal), due < since)
+    if due < since:
+        return PausedReading(due, remaining_working_days(due, since, cal), True)
+    # due == since: the last counted day was the day the pause began; such a clock ends
+    # on the day it resumes (README "Legal time"), so read on ``today`` it ends today.
     left = cal.working_days_between(as_of, due)
     return PausedReading(cal.add_working_days(max(today, as_of), left), left, False)
 

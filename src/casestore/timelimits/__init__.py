@@ -11,6 +11,7 @@ from casestore.timelimits.calendar import (
 )
 from casestore.timelimits.config import ClockConfig, ClockConfigError
 from casestore.timelimits.rules import (
+    ARTICLES,
     MAX_EXTENSION_DAYS,
     MAX_EXTENSION_DAYS_JOINT,
     ClockError,
@@ -22,6 +23,7 @@ from casestore.timelimits.rules import (
     SuspensionLike,
     WarningLevel,
     acceptance_clock,
+    article_for,
     bad_review_clock,
     compute_clock,
     deadline_command,
@@ -29,12 +31,14 @@ from casestore.timelimits.rules import (
     deemed_accepted,
     delivery_clock,
     remaining_working_days,
+    roll_to_working_day,
     survey_clock,
     warning_level,
     working_days_used,
 )
 
 __all__ = [
+    "ARTICLES",
     "MAX_EXTENSION_DAYS",
     "MAX_EXTENSION_DAYS_JOINT",
     "ClockConfig",
@@ -53,6 +57,7 @@ __all__ = [
     "WarningLevel",
     "WorkingCalendar",
     "acceptance_clock",
+    "article_for",
     "bad_review_clock",
     "compute_clock",
     "deadline_command",
@@ -62,6 +67,7 @@ __all__ = [
     "delivery_clock",
     "estimated_holidays",
     "remaining_working_days",
+    "roll_to_working_day",
     "survey_clock",
     "warning_level",
     "working_days_used",

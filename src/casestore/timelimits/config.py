@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,14 @@ ENV_PREFIX = "CASESTORE_CLOCK_"
 """Each field can also be set as ``CASESTORE_CLOCK_<FIELD>``, e.g. ``..._YELLOW_THRESHOLD=2``."""
 
 
+MAX_CLOCK_DAYS = 366
+"""Upper bound of every working-day setting (a year of working days is already absurd)."""
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 class ClockConfigError(ValueError):
-    """A clock setting is unknown or not a non-negative integer."""
+    """A clock setting is unknown or out of its range."""
 
 
 @dataclass(frozen=True)
@@ -28,23 +36,59 @@ class ClockConfig:
       are at or below this (default 1), ``red`` when overdue.
     - ``acceptance_days``: Art. 32 window to accept / reject / issue a 补正 notice (5).
     - ``delivery_days``: Art. 44 window from an approving decision to delivery (10).
-    - ``bad_review_days``: working days to verify and rectify a 差评 (5).
+    - ``bad_review_days``: working days to verify and rectify a 差评 (5). 国办发〔2019〕51号
+      requires every 差评 to be verified, rectified and answered and leaves the days to
+      local rules (5 or 15 working days are both in use); this bureau's choice is 5.
+    - ``follow_up_days``: working days from a 差评 to the 回访 (call back) the same policy
+      requires (local rules: 1 working day; default 1).
     - ``default_statutory_days`` / ``joint_statutory_days``: Art. 42 defaults (20 / 45)
       used when an item does not state its own statutory limit.
+    - ``after_hours_next_day`` (off by default): an application or supplement received on a
+      rest day, or on a working day at or after ``office_closes``, is deemed received on
+      the next working day (local rule 非工作时间收件顺延); that day is then the start day,
+      not counted (民法典第二百零一条).
+    - ``close_of_business`` (off by default): a period ends at ``office_closes`` on its
+      last day instead of at 24:00 (民法典第二百零三条第二款: 有业务时间的，停止业务活动的
+      时间为截止时间).
+    - ``office_closes``: the bureau's closing time, ``HH:MM`` local time (default 17:30).
+
+    Every working-day setting is an integer 0..366.
     """
 
     yellow_threshold: int = 1
     acceptance_days: int = 5
     delivery_days: int = 10
     bad_review_days: int = 5
+    follow_up_days: int = 1
     default_statutory_days: int = 20
     joint_statutory_days: int = 45
+    after_hours_next_day: bool = False
+    close_of_business: bool = False
+    office_closes: str = "17:30"
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ClockConfigError(f"clock setting {f.name} must be an integer >= 0")
+            if f.type in ("bool", bool):
+                if not isinstance(value, bool):
+                    raise ClockConfigError(f"clock setting {f.name} must be true or false")
+            elif f.type in ("str", str):
+                if not isinstance(value, str) or not _HHMM.match(value):
+                    raise ClockConfigError(f"clock setting {f.name} must be HH:MM (00:00-23:59)")
+            elif (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or not 0 <= value <= MAX_CLOCK_DAYS
+            ):
+                raise ClockConfigError(
+                    f"clock setting {f.name} must be an integer 0..{MAX_CLOCK_DAYS}"
+                )
+
+    @property
+    def closes(self) -> time:
+        """``office_closes`` as a time of day (bureau local time)."""
+        hours, minutes = self.office_closes.split(":")
+        return time(int(hours), int(minutes))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ClockConfig:
@@ -78,19 +122,30 @@ class ClockConfig:
         ``CASESTORE_CLOCK_<FIELD>`` variables (environment wins)."""
         env = os.environ if environ is None else environ
         config = cls.from_json(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else cls()
-        values: dict[str, int] = {}
+        values: dict[str, int | bool | str] = {}
         for f in fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is None or raw.strip() == "":
                 continue
-            try:
-                values[f.name] = int(raw)
-            except ValueError as exc:
-                raise ClockConfigError(
-                    f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not an integer"
-                ) from exc
+            values[f.name] = _parse_env(f.name, f.type, raw.strip())
         return config.with_values(values)
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | bool | str]:
         """The settings as a plain dict (for /health or audit output)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _parse_env(name: str, kind: object, raw: str) -> int | bool | str:
+    variable = f"{ENV_PREFIX}{name.upper()}={raw!r}"
+    if kind in ("bool", bool):
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ClockConfigError(f"{variable} is not true/false")
+    if kind in ("str", str):
+        return raw
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ClockConfigError(f"{variable} is not an integer") from exc

@@ -8,6 +8,17 @@ Suspension (Art. 45, 特别程序): working days strictly after the suspension d
 including the resumption day are not counted; they are listed in ``excluded`` with the
 reason ``suspended: <kind>`` and push the deadline later.
 
+Periods ending on a rest day (民法典第二百零三条第一款): a period whose last day is not a
+working day ends on the next working day. With N >= 1 working days the N-th counted day
+is a working day already; the rule matters for zero-day periods (acceptance on the day
+complete supplements arrive, 即办件) and for the last-day suspension rule below.
+
+A suspension begun on the last counted day (the bureau's rule, see README "Legal time"):
+Art. 45 excludes the time the procedure takes, and a decision is refused while the clock
+is suspended, so a clock whose last counted day is the day a suspension began ends on
+the day the clock resumes (the resumption day; while still open, the day it is read
+on). The bureau keeps what was left of that last day; it gains nothing more.
+
 Open suspension (no resumption yet): the clock is paused, so no final due date exists.
 We treat the suspension as lasting through ``as_of`` (the caller's "today"; when not
 given, through its own start day, i.e. nothing excluded yet) and set ``paused``. The
@@ -55,6 +66,53 @@ class Suspension:
 SuspensionLike = Suspension | tuple[date, date | None] | tuple[date, date | None, str]
 
 
+#: The article each clock kind applies, cited in every explanation.
+ARTICLES: dict[str, str] = {
+    "acceptance": "行政许可法第三十二条第一款",
+    "decision.statutory": "行政许可法第四十二条第一款",
+    "decision.statutory.joint": "行政许可法第四十二条第二款",
+    "decision.promised": "服务承诺（不超过行政许可法第四十二条第一款的法定期限）",
+    "delivery": "行政许可法第四十四条",
+    "survey": "一次性告知的踏勘时限（行政许可法第三十四条第三款）",
+    "bad_review": "国办发〔2019〕51号 差评核实整改（本地时限）",
+    "follow_up": "国办发〔2019〕51号 差评回访（本地时限）",
+    "notice": "行政许可法第四十五条（所需时间书面告知申请人）",
+    "bundle": "行政许可法第四十二条第二款",
+    "deadline": "行政许可法第八十二条",
+}
+COUNTING = "行政许可法第八十二条（工作日）; 民法典第二百零一条（开始的当日不计入）"
+SUSPENSION_ARTICLE = "行政许可法第四十五条"
+REST_DAY_ARTICLE = "民法典第二百零三条第一款"
+CLOSE_OF_BUSINESS_ARTICLE = "民法典第二百零三条第二款"
+LAST_DAY_RULE = (
+    "a suspension begun on the last counted day: the period ends on the day the clock "
+    "resumes (行政许可法第四十五条: the procedure's time is not counted)"
+)
+
+
+def article_for(kind: str, joint: bool = False) -> str:
+    """The citation of a clock kind (the joint decision clock cites Art. 42 ¶2)."""
+    if joint and kind == "decision.statutory":
+        kind = "decision.statutory.joint"
+    return ARTICLES.get(kind, ARTICLES["deadline"])
+
+
+def roll_to_working_day(day: date, cal: WorkingCalendar) -> date:
+    """民法典第二百零三条第一款: a last day that is a rest day moves to the next working day.
+
+    Bounded: a calendar with no working day in 400 days (impossible in practice) leaves
+    the day as it is rather than searching for ever or past ``date.max``.
+    """
+    probe = day
+    for _ in range(400):
+        if cal.is_working_day(probe):
+            return probe
+        if probe >= date.max - timedelta(days=1):
+            break
+        probe += timedelta(days=1)
+    return day
+
+
 class Excluded(NamedTuple):
     """A day passed over by a clock, and why (周末, 国庆节, suspended: hearing …)."""
 
@@ -80,6 +138,10 @@ class ClockResult:
     suspensions: list[Suspension] = field(default_factory=list)
     working_weekends: list[Excluded] = field(default_factory=list)
     """Counted days that fall on a Saturday or Sunday (调休上班), with their reason."""
+    article: str = ""
+    """The article the clock applies (e.g. 行政许可法第四十二条第一款)."""
+    notes: tuple[str, ...] = ()
+    """Each further rule that moved or shaped this deadline, with its source."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ISO dates, excluded as ``{date, reason}``."""
@@ -105,6 +167,8 @@ class ClockResult:
                 {"date": e.day.isoformat(), "reason": e.reason} for e in self.working_weekends
             ],
             "calendar": {"source": self.calendar_source, "version": self.calendar_version},
+            "article": self.article,
+            "notes": list(self.notes),
         }
 
     def explain(self) -> str:
@@ -113,6 +177,8 @@ class ClockResult:
             f"due        {self.due.isoformat()} (end of working day {self.days} "
             f"after {self.start.isoformat()})"
         ]
+        lines.append(f"basis      {self.article}")
+        lines.append(f"counting   {COUNTING}")
         lines.append(f"start      {self.start.isoformat()} (start day, not counted)")
         if self.extension_days:
             lines.append(f"extension  +{self.extension_days} working days (included above)")
@@ -123,6 +189,7 @@ class ClockResult:
             lines.append(f"{'excluded' if i == 0 else '':<10} {day.isoformat()} {reason}")
         if not self.excluded:
             lines.append("excluded   none")
+        lines.extend(f"rule       {note}" for note in self.notes)
         lines.append(f"calendar   {self.calendar_source} [{self.calendar_version}]")
         if self.paused:
             lines.append("PAUSED     an open suspension: due is the earliest possible date")
@@ -198,10 +265,15 @@ def compute_clock(
     as_of: date | None = None,
     kind: str = "deadline",
     extension_days: int = 0,
+    article: str | None = None,
+    notes: Sequence[str] = (),
 ) -> ClockResult:
     """The generic clock: end of the ``days``-th counted working day after ``start``.
 
     ``days`` already includes ``extension_days`` (recorded for the explanation only).
+    A last day that is a rest day moves to the next working day (民法典 Art. 203 ¶1); a
+    clock whose last counted day is the day a suspension began ends on the day it
+    resumes (see the module docstring). ``article`` defaults to the kind's citation.
     """
     if days < 0:
         raise ClockError(f"{kind}: working days must be >= 0, got {days}")
@@ -223,11 +295,39 @@ def compute_clock(
             counted.append(day)
             if day.weekday() >= 5:
                 weekends.append(Excluded(day, info.reason))
+    rules = list(notes)
+    if spans:
+        rules.append(f"{SUSPENSION_ARTICLE}: suspended days are not counted")
+    open_starts = {sus.start for sus in given if sus.end is None}
+    due = day
+    for _ in range(len(spans) + 1):
+        rolled = roll_to_working_day(due, cal)
+        if rolled != due:
+            rules.append(
+                f"{REST_DAY_ARTICLE}: the last day {due.isoformat()} is a rest day "
+                f"({cal.day_info(due).reason}); the period ends {rolled.isoformat()}"
+            )
+            for offset in range(1, (rolled - day).days):
+                info = cal.day_info(day + timedelta(days=offset))
+                excluded.append(Excluded(info.day, info.reason))
+            day = due = rolled
+        moved = next((sp for sp in spans if sp[0] == due and sp[1] > due), None)
+        if moved is None:
+            break
+        rules.append(f"{LAST_DAY_RULE}: {due.isoformat()} -> {moved[1].isoformat()}")
+        while day < moved[1]:
+            day += timedelta(days=1)
+            info = cal.day_info(day)
+            provisional = provisional or info.provisional
+            excluded.append(Excluded(day, moved[2] if info.working else info.reason))
+        due = moved[1]
+        if moved[0] in open_starts:
+            break  # paused: the earliest end is the day it is read on, rest day or not
     return ClockResult(
         kind=kind,
         start=start,
         days=days,
-        due=day,
+        due=due,
         counted_days=counted,
         excluded=excluded,
         calendar_source=cal.source,
@@ -237,6 +337,8 @@ def compute_clock(
         extension_days=extension_days,
         suspensions=given,
         working_weekends=weekends,
+        article=article if article is not None else article_for(kind),
+        notes=tuple(rules),
     )
 
 
@@ -301,6 +403,7 @@ def decision_clock(
         as_of=as_of,
         kind="decision.statutory",
         extension_days=extension_days,
+        article=article_for("decision.statutory", joint),
     )
     promised = compute_clock(
         accepted,
