@@ -64,8 +64,9 @@ def test_zero_days_from_a_working_day_is_that_day(cal: WorkingCalendar) -> None:
     assert compute_clock(D("2025-09-28"), 0, cal).due == D("2025-09-28")  # 调休上班 Sunday
 
 
-def test_roll_to_working_day_never_passes_date_max(cal: WorkingCalendar) -> None:
-    assert roll_to_working_day(date.max, cal) == date.max
+def test_roll_to_working_day_passes_a_whole_holiday(cal: WorkingCalendar) -> None:
+    assert roll_to_working_day(D("2025-10-01"), cal) == D("2025-10-09")
+    assert roll_to_working_day(D("2025-10-11"), cal) == D("2025-10-11")  # 调休 Saturday
 
 
 def test_supplements_on_a_saturday_are_due_on_monday(cal: WorkingCalendar) -> None:
