@@ -1,0 +1,1 @@
+"""The verifiable log (SPEC §9): Merkle tree, signed checkpoints, proofs and witnesses."""
