@@ -20,6 +20,8 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from casestore.ledger.config import LedgerConfig
+from casestore.ledger.runner import LedgerRunner
 from casestore.service import CaseService, utc_now
 from casestore.timelimits import ClockConfig
 
@@ -29,6 +31,7 @@ from .metrics import ApiMetrics
 from .problems import PROBLEM_BASE, RefuseNul, TokenBeforeBody, install_error_handlers
 from .readside import ReadSide
 from .routes import audit, cases, commands, items, ops, public, reports, stream, web
+from .routes import log as log_routes
 from .stream import StreamHub
 
 log = logging.getLogger("casestore.api")
@@ -60,6 +63,7 @@ def create_app(
         raise ValueError("a token signing secret is required (CASESTORE_SECRET)")
     service = CaseService.open(db_url, clock=clock or utc_now)
     clock_config = ClockConfig.load()
+    ledger_config = LedgerConfig.from_env()
     views_url = read_db_url or os.environ.get(READ_DB_ENV) or db_url
     read = ReadSide(views_url, service, service.calendar, clock_config, replica=views_url != db_url)
     state = ApiState(
@@ -72,6 +76,7 @@ def create_app(
         hub=StreamHub(service),
         read=read,
         workers=workers,
+        witnesses=list(ledger_config.witnesses),
     )
 
     @contextlib.asynccontextmanager
@@ -79,6 +84,8 @@ def create_app(
         await state.hub.start()
         if workers:
             state.background.append(await run_in_threadpool(_start_workers, state))
+            runner = LedgerRunner(service.app, ledger_config)
+            state.background.append(await run_in_threadpool(runner.start))
         try:
             yield
         finally:
@@ -86,6 +93,8 @@ def create_app(
                 await run_in_threadpool(runner.stop)
             await state.hub.stop()
             read.close()
+            if state.ledger is not None:
+                state.ledger.close()
             service.close()
 
     app = FastAPI(
@@ -96,7 +105,7 @@ def create_app(
     )
     app.state.casestore = state
     install_error_handlers(app)
-    for module in (commands, cases, public, reports, items, audit, stream, ops, web):
+    for module in (commands, cases, public, reports, items, audit, stream, ops, log_routes, web):
         app.include_router(module.router)
     app.add_middleware(TokenBeforeBody, secret=lambda: state.secret)
     app.add_middleware(RefuseNul)

@@ -27,6 +27,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from casestore.auth import verify_token
 from casestore.domain.errors import Forbidden
 from casestore.domain.values import Actor, local_date
+from casestore.ledger.store import LedgerStore
+from casestore.ledger.verify_proof import VerifierKey
 from casestore.service import CaseService
 from casestore.timelimits import ClockConfig, WorkingCalendar
 
@@ -70,6 +72,9 @@ class ApiState:
     workers: bool = False
     background: list[Any] = field(default_factory=list)
     public_limits: PublicLimits = field(default_factory=PublicLimits)
+    #: The verifiable log's store (opened on first use) and the witnesses it accepts.
+    ledger: LedgerStore | None = None
+    witnesses: list[VerifierKey] = field(default_factory=list)
 
     def now(self) -> datetime:
         """The server's clock (the injected one in tests and simulations)."""

@@ -106,3 +106,26 @@ async def public_evaluate(
         position=result.position,
         duplicate=result.duplicate,
     )
+
+
+@router.get(
+    "/cases/{case_no}/proof",
+    responses={**_ERRORS, 404: {"description": f"{_NOT_FOUND}, or no checkpoint covers it yet"}},
+    summary="The applicant's own case proof, to keep and verify offline",
+)
+async def public_case_proof(
+    case_no: CaseNo, code: Code, state: StateDep, request: Request
+) -> dict[str, Any]:
+    """A ``casestore-proof/v1`` file: the case's events in the bureau's signed log."""
+    from casestore.ledger.proofs import case_proof
+
+    from .log import ledger
+
+    client = _client(request)
+
+    def build() -> dict[str, Any]:
+        case = _own_case(state, case_no, code, client)
+        return case_proof(ledger(state), case.id, case.case_no)
+
+    result: dict[str, Any] = await run_in_threadpool(build)
+    return result

@@ -76,10 +76,23 @@ def verify(
     independent: Annotated[
         bool, typer.Option(help="recompute every hash in Python, trusting no server-side code")
     ] = False,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="a signed checkpoint file the log prefix must equal")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="the log's verifier key (with --checkpoint)")
+    ] = None,
 ) -> None:
-    """Recompute the hash chain; name every altered, removed, inserted or reordered event."""
+    """Recompute the hash chain; name every altered, removed, inserted or reordered event.
+
+    With ``--checkpoint FILE --key VKEY`` also prove the log's first N events are the tree
+    the bureau signed (exit 1 when they are not)."""
     from casestore.store.audit import open_for_audit, parse_digest
     from casestore.store.audit import verify as run_verify
+
+    if (checkpoint is None) != (key is None):
+        err.print("[red]--checkpoint and --key go together[/red]")
+        raise typer.Exit(EXIT_USAGE)
 
     saved = None
     if digest:
@@ -97,7 +110,12 @@ def verify(
         f"{status}: {report.events} events, head {report.last_position}:"
         f"{report.last_chain_hash.hex()}" + (", digest verified" if saved and report.ok else "")
     )
-    raise typer.Exit(EXIT_OK if report.ok else EXIT_TAMPERED)
+    signed = True
+    if checkpoint is not None and key is not None:
+        from casestore.ledger.commands import verify_checkpoint_file
+
+        signed = verify_checkpoint_file(database_url(db), checkpoint, key)
+    raise typer.Exit(EXIT_OK if report.ok and signed else EXIT_TAMPERED)
 
 
 @app.command()
@@ -170,8 +188,21 @@ def token(
 
 
 @app.command()
-def keygen() -> None:
-    """Print a new AES-256 key for CASESTORE_CIPHER_KEY (encryption at rest)."""
+def keygen(
+    signing: Annotated[
+        str | None,
+        typer.Option("--signing", metavar="NAME", help="an Ed25519 checkpoint key named NAME"),
+    ] = None,
+) -> None:
+    """Print a new key: AES-256 for CASESTORE_CIPHER_KEY, or a checkpoint signing key.
+
+    ``--signing NAME`` prints an Ed25519 private key and its verifier key in signed-note
+    format; name it after the log origin (CASESTORE_LOG_ORIGIN)."""
+    if signing is not None:
+        from casestore.ledger.commands import keygen_signing
+
+        keygen_signing(signing)
+        return
     from eventsourcing.cryptography import AESCipher
 
     typer.echo(AESCipher.create_key(32))
@@ -292,7 +323,21 @@ def project_run(
     """Run projection workers until interrupted (one active per projection on PostgreSQL)."""
     from casestore.projections.runtime.commands import run
 
-    run(database_url(db), names or [])
+    url = database_url(db)
+    ledger = _start_ledger(url) if not names else None
+    try:
+        run(url, names or [])
+    finally:
+        if ledger is not None:
+            ledger.stop()
+
+
+def _start_ledger(url: str):  # type: ignore[no-untyped-def]
+    """The tree worker and checkpoint signer, beside every projection (SPEC §9)."""
+    from casestore.ledger.config import LedgerConfig
+    from casestore.ledger.runner import LedgerRunner
+
+    return LedgerRunner(_app(url), LedgerConfig.from_env()).start()
 
 
 @project_app.command("rebuild")
@@ -332,6 +377,15 @@ def project_status(db: DbOpt = None) -> None:
 
     for line in status(database_url(db)):
         typer.echo(line)
+
+
+def _register_ledger() -> None:
+    from casestore.ledger.commands import register
+
+    register(app)
+
+
+_register_ledger()
 
 
 def main() -> None:

@@ -1,0 +1,128 @@
+"""Proofs served by the log: inclusion, consistency, checkpoints with cosignatures, case proofs.
+
+A case proof (``casestore-proof/v1``, SPEC §9 and ``docs/proofs.md``) is built against the
+latest signed checkpoint: it lists the case's events that checkpoint covers (an event
+appended since is covered by the next one, within the signing cadence), each with its
+stored bytes and inclusion path, so it can be checked offline with
+:mod:`casestore.ledger.verify_proof` and the log's verifier key alone.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from casestore.domain.errors import InvalidCommand, NotFound, RuleViolation
+from casestore.ledger.merkle import consistency_proof, inclusion_proof
+from casestore.ledger.notes import split_note
+from casestore.ledger.store import LedgerStore, StoredCheckpoint
+from casestore.ledger.verify_proof import FORMAT, GENESIS, VerifierKey, signed_by
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def b64(items: list[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in items]
+
+
+def recorded_at_text(micros: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: the exact microsecond the event hash covers."""
+    return (_EPOCH + timedelta(microseconds=micros)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _tree_size(store: LedgerStore, size: int) -> None:
+    grown, _ = store.head()
+    if size > grown:
+        raise NotFound(f"the tree has {grown} leaves so far, not {size}")
+
+
+def inclusion(store: LedgerStore, position: int, size: int) -> list[bytes]:
+    """The inclusion path of the event at ``position`` in the tree of ``size`` leaves."""
+    if not 1 <= position <= size:
+        raise InvalidCommand("position must be 1..size")
+    _tree_size(store, size)
+    return inclusion_proof(position - 1, size, store.read_nodes)
+
+
+def consistency(store: LedgerStore, first: int, second: int) -> list[bytes]:
+    """The proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
+    if not 0 <= first <= second:
+        raise InvalidCommand("from must be 0..to")
+    _tree_size(store, second)
+    return consistency_proof(first, second, store.read_nodes)
+
+
+def served_note(store: LedgerStore, checkpoint: StoredCheckpoint) -> str:
+    """The checkpoint note with every witness cosignature received for it."""
+    return checkpoint.note + "".join(store.cosignature_lines(checkpoint.tree_size))
+
+
+def latest_note(store: LedgerStore) -> str:
+    checkpoint = store.latest_checkpoint()
+    if checkpoint is None:
+        raise NotFound("no checkpoint has been signed yet (is CASESTORE_SIGNING_KEY set?)")
+    return served_note(store, checkpoint)
+
+
+def receive_cosignature(store: LedgerStore, note: str, witness: VerifierKey) -> int:
+    """Keep a witness's cosignature of one of our checkpoints; the tree size it covers.
+
+    The posted note must be one of ours, byte for byte in its body, and carry a valid
+    signature by ``witness`` (a key the bureau lists as its witnesses').
+    """
+    try:
+        body, _ = split_note(note)
+        size = int(body.split("\n")[1])
+    except (ValueError, IndexError):
+        raise InvalidCommand("the body is not a signed checkpoint note") from None
+    ours = store.checkpoint(size)
+    if ours is None or split_note(ours.note)[0] != body:
+        raise RuleViolation(f"the log signed no such checkpoint at tree size {size}")
+    if not signed_by(note, witness):
+        raise InvalidCommand(f"the note carries no valid signature by {witness.name}")
+    line = next(
+        line
+        for line in note[len(body) + 1 :].splitlines(keepends=True)
+        if line.startswith(f"\u2014 {witness.name} ")
+        and base64.b64decode(line.split(" ")[2])[:4] == witness.key_id
+    )
+    store.add_cosignature(size, f"{witness.name}+{witness.key_id.hex()}", line)
+    return size
+
+
+def case_proof(store: LedgerStore, case_id: UUID, case_no: str) -> dict[str, Any]:
+    """The ``casestore-proof/v1`` document of one case against the latest checkpoint."""
+    checkpoint = store.latest_checkpoint()
+    if checkpoint is None:
+        raise NotFound("no checkpoint has been signed yet: a case proof needs one")
+    size = checkpoint.tree_size
+    rows = store.case_events(str(case_id), size)
+    if not rows:
+        raise RuleViolation(
+            "the latest checkpoint does not cover this case yet; try again after the next one"
+        )
+    events, prev = [], GENESIS
+    for row in rows:
+        events.append(
+            {
+                "position": row.position,
+                "leaf_index": row.position - 1,
+                "version": row.version,
+                "type": row.topic,
+                "recorded_at": recorded_at_text(row.recorded_at_us),
+                "stored_b64": base64.b64encode(row.state).decode(),
+                "event_hash": row.event_hash.hex(),
+                "prev_case_hash": prev.hex(),
+                "inclusion": b64(inclusion_proof(row.position - 1, size, store.read_nodes)),
+            }
+        )
+        prev = row.event_hash
+    return {
+        "format": FORMAT,
+        "checkpoint": served_note(store, checkpoint),
+        "case_id": str(case_id),
+        "case_no": case_no,
+        "events": events,
+    }

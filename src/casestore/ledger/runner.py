@@ -1,0 +1,46 @@
+"""Starting and stopping the ledger's worker thread beside the projection workers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from casestore.ledger.config import LedgerConfig
+from casestore.ledger.store import LedgerStore
+from casestore.ledger.workers import LedgerThread, Signer
+from casestore.store.application import CasestoreApp
+
+log = logging.getLogger("casestore.ledger")
+
+
+class LedgerRunner:
+    """The tree worker and signer of one process, woken by this process's commits."""
+
+    def __init__(
+        self, app: CasestoreApp, config: LedgerConfig, *, poll_interval: float = 0.5
+    ) -> None:
+        self.app = app
+        self.store = LedgerStore(app.db_url)
+        signer = (
+            Signer(self.store, config.key, config.origin, config.cadence)
+            if config.key is not None
+            else None
+        )
+        self.stop_event = threading.Event()
+        self.thread = LedgerThread(self.store, signer, self.stop_event, poll_interval=poll_interval)
+        if signer is None:
+            log.warning("no CASESTORE_SIGNING_KEY: the tree grows but no checkpoint is signed")
+
+    def start(self) -> LedgerRunner:
+        self.app.log.commit_listeners.append(self.thread.wake)
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        self.thread.wake()
+        if self.thread.wake in self.app.log.commit_listeners:
+            self.app.log.commit_listeners.remove(self.thread.wake)
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+        self.store.close()

@@ -1,0 +1,165 @@
+"""The two background workers of the verifiable log: the tree grower and the signer.
+
+Both run off the command path, beside the projection workers (``casestore project run``
+and the in-process workers of ``casestore serve``): commands only append events, and
+the tree catches up from the log the way a projection does.
+
+- :class:`TreeWorker` reads ``(position, event_hash)`` after the tree's size, appends the
+  leaves to a :class:`~casestore.ledger.merkle.Frontier` and stores the completed nodes
+  and the new head in one transaction that first checks the head has not moved (so a
+  second worker, e.g. in another API process, can never store a node twice or skip one).
+- :class:`Signer` signs a checkpoint of the tree's head every ``seconds`` or as soon as
+  ``events`` new leaves are in, whichever comes first, and keeps it (append-only).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from casestore.ledger.merkle import Frontier
+from casestore.ledger.notes import SignerKey, checkpoint_body
+from casestore.ledger.store import LedgerStore, StoredCheckpoint
+
+log = logging.getLogger("casestore.ledger")
+
+
+class TreeWorker:
+    """Grows the stored tree to the end of the log, one batch per transaction."""
+
+    def __init__(self, store: LedgerStore, *, batch: int = 5000) -> None:
+        self.store, self.batch = store, batch
+        self.frontier: Frontier | None = None
+        self.listeners: list[Callable[[int], None]] = []
+
+    @property
+    def size(self) -> int:
+        return self.frontier.size if self.frontier is not None else self.store.head()[0]
+
+    def reload(self) -> Frontier:
+        size, _ = self.store.head()
+        self.frontier = Frontier.load(size, self.store.read_nodes)
+        return self.frontier
+
+    def step(self) -> int:
+        """Append the next batch of the log; the number of leaves added (0: caught up)."""
+        frontier = self.frontier or self.reload()
+        start = frontier.size
+        rows = self.store.event_hashes(start, self.batch)
+        if not rows:
+            return 0
+        made: list[tuple[int, int, bytes]] = []
+        for position, event_hash in rows:
+            if position != frontier.size + 1:
+                self.frontier = None
+                raise RuntimeError(
+                    f"the log has no event at position {frontier.size + 1} (found {position}): "
+                    "the tree covers a gap-free log only"
+                )
+            made.extend(frontier.append(event_hash))
+        if not self.store.grow(start, made, frontier.size, frontier.root()):
+            self.frontier = None  # another worker moved the tree: reload and go on from there
+            return 0
+        for listener in list(self.listeners):
+            listener(frontier.size)
+        return len(rows)
+
+    def catch_up(self, stop: threading.Event | None = None) -> int:
+        total = 0
+        while stop is None or not stop.is_set():
+            added = self.step()
+            if added == 0:
+                break
+            total += added
+        return total
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """When to sign: every ``seconds``, or once ``events`` new leaves are in."""
+
+    seconds: float = 10.0
+    events: int | None = None
+
+
+class Signer:
+    """Signs checkpoints of the tree head at a cadence and keeps them."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        key: SignerKey,
+        origin: str,
+        cadence: Cadence = Cadence(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.key, self.origin, self.cadence = store, key, origin, cadence
+        self.clock = clock
+        self._last_at = clock()
+        latest = store.latest_checkpoint()
+        self._last_size = latest.tree_size if latest else 0
+
+    def due(self, size: int) -> bool:
+        if size <= self._last_size:
+            return False
+        if self.cadence.events is not None and size - self._last_size >= self.cadence.events:
+            return True
+        return self.clock() - self._last_at >= self.cadence.seconds
+
+    def sign_now(self) -> StoredCheckpoint | None:
+        """Sign the tree head if it moved past the last checkpoint; the checkpoint kept."""
+        size, root = self.store.head()
+        latest = self.store.latest_checkpoint()
+        self._last_at = self.clock()
+        if root is None or (latest is not None and latest.tree_size >= size):
+            if latest is not None:
+                self._last_size = latest.tree_size
+            return latest
+        note = self.key.sign(checkpoint_body(self.origin, size, root))
+        self.store.add_checkpoint(size, root, note)  # a concurrent signer may have won
+        self._last_size = size
+        return self.store.checkpoint(size)
+
+    def tick(self, size: int) -> StoredCheckpoint | None:
+        return self.sign_now() if self.due(size) else None
+
+
+class LedgerThread(threading.Thread):
+    """Tree worker and (when a key is configured) signer, in one thread until stopped."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        signer: Signer | None,
+        stop: threading.Event,
+        *,
+        poll_interval: float = 0.5,
+    ) -> None:
+        super().__init__(name="casestore-ledger", daemon=True)
+        self.tree = TreeWorker(store)
+        self.signer, self.stop_event = signer, stop
+        self.wake_event = threading.Event()
+        self.poll_interval = poll_interval
+        self.error: BaseException | None = None
+
+    def wake(self, *_: object) -> None:
+        self.wake_event.set()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            self.wake_event.clear()
+            try:
+                self.tree.catch_up(self.stop_event)
+                if self.signer is not None:
+                    self.signer.tick(self.tree.size)
+                self.error = None
+            except Exception as e:  # keep going: report, wait, retry from the stored head
+                self.error = e
+                self.tree.frontier = None
+                log.exception("the ledger worker failed; retrying")
+                self.stop_event.wait(2.0)
+            self.wake_event.wait(self.poll_interval)
