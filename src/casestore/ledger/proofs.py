@@ -18,7 +18,7 @@ from casestore.domain.errors import InvalidCommand, NotFound, RuleViolation
 from casestore.ledger.merkle import consistency_proof, inclusion_proof
 from casestore.ledger.notes import split_note
 from casestore.ledger.store import LedgerStore, StoredCheckpoint
-from casestore.ledger.verify_proof import FORMAT, GENESIS, VerifierKey, signed_by
+from casestore.ledger.verify_proof import FORMAT, GENESIS, Checkpoint, VerifierKey, signed_by
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -74,9 +74,11 @@ def receive_cosignature(store: LedgerStore, note: str, witness: VerifierKey) -> 
     """
     try:
         body, _ = split_note(note)
-        size = int(body.split("\n")[1])
-    except (ValueError, IndexError):
+        size = Checkpoint.parse(body).size
+    except ValueError:
         raise InvalidCommand("the body is not a signed checkpoint note") from None
+    if size > 2**62:
+        raise InvalidCommand("the tree size is out of range")
     ours = store.checkpoint(size)
     if ours is None or split_note(ours.note)[0] != body:
         raise RuleViolation(f"the log signed no such checkpoint at tree size {size}")
