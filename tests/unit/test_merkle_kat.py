@@ -265,3 +265,27 @@ def test_the_stand_alone_event_hash_is_the_store_s() -> None:
         prev, case, 3, topic, state, us
     )
     assert verify_proof.recorded_at_micros("2025-11-28T10:16:40.123456Z") == 1_764_325_000_123_456
+
+
+def test_batch_extend_keeps_the_same_nodes_as_append(grown) -> None:  # type: ignore[no-untyped-def]
+    data, nodes, roots = grown
+    whole = merkle.Frontier()
+    assert dict(((lv, ix), h) for lv, ix, h in whole.extend(data, 0)) == nodes
+    assert whole.root() == roots[MAX]
+    part = merkle.Frontier.load(100, reader(nodes, 100))
+    kept = part.extend(data[100:], 4)
+    assert kept and all(lv >= 4 and nodes[(lv, ix)] == h for lv, ix, h in kept)
+    assert part.root() == roots[MAX]
+
+
+def test_several_paths_in_one_read(grown) -> None:  # type: ignore[no-untyped-def]
+    _, nodes, _ = grown
+    reads = []
+
+    def counting(keys):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return reader(nodes, 300)(keys)
+
+    paths = merkle.inclusion_proofs([0, 17, 150, 299], 300, counting)
+    assert reads == [1]
+    assert paths == [ref_path(i, 0, 300) for i in (0, 17, 150, 299)]

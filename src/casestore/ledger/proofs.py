@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from casestore.domain.errors import InvalidCommand, NotFound, RuleViolation
-from casestore.ledger.merkle import consistency_proof, inclusion_proof
+from casestore.ledger.merkle import consistency_proof, inclusion_proof, inclusion_proofs
 from casestore.ledger.notes import split_note
 from casestore.ledger.store import LedgerStore, StoredCheckpoint
 from casestore.ledger.verify_proof import FORMAT, GENESIS, Checkpoint, VerifierKey, signed_by
@@ -105,8 +105,9 @@ def case_proof(store: LedgerStore, case_id: UUID, case_no: str) -> dict[str, Any
         raise RuleViolation(
             "the latest checkpoint does not cover this case yet; try again after the next one"
         )
+    paths = inclusion_proofs([row.position - 1 for row in rows], size, store.read_nodes)
     events, prev = [], GENESIS
-    for row in rows:
+    for row, path in zip(rows, paths, strict=True):
         events.append(
             {
                 "position": row.position,
@@ -117,7 +118,7 @@ def case_proof(store: LedgerStore, case_id: UUID, case_no: str) -> dict[str, Any
                 "stored_b64": base64.b64encode(row.state).decode(),
                 "event_hash": row.event_hash.hex(),
                 "prev_case_hash": prev.hex(),
-                "inclusion": b64(inclusion_proof(row.position - 1, size, store.read_nodes)),
+                "inclusion": b64(path),
             }
         )
         prev = row.event_hash

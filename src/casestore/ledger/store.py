@@ -190,13 +190,6 @@ class LedgerStore:
         )
         return [(int(p), bytes(h)) for p, h in self._rows(sql, (after, limit))]
 
-    def _hash_range(self, first: int, last: int) -> list[bytes]:
-        sql = (
-            f"SELECT event_hash FROM {EVENTS_TABLE} WHERE notification_id BETWEEN %s AND %s "
-            "ORDER BY notification_id"
-        )
-        return [bytes(h) for (h,) in self._rows(sql, (first, last))]
-
     def read_nodes(self, keys: Iterable[NodeKey]) -> Mapping[NodeKey, bytes]:
         """The hashes of complete subtrees by (level, index): stored, or recomputed low ones."""
         keys = list(keys)
@@ -208,12 +201,14 @@ class LedgerStore:
             params = tuple(v for k in high for v in k)
             out.update({(int(lv), int(ix)): bytes(h) for lv, ix, h in self._rows(sql, params)})
         low = [k for k in keys if k[0] < STORED_FROM]
-        blocks = {(index << level) >> STORED_FROM for level, index in low}
+        blocks = sorted({(index << level) >> STORED_FROM for level, index in low})
         leaves: dict[int, bytes] = {}
-        for block in blocks:  # one read per 16-leaf block (a proof touches at most two)
-            first = block << STORED_FROM
-            for n, h in enumerate(self._hash_range(first + 1, first + (1 << STORED_FROM))):
-                leaves[first + n] = h
+        if blocks:  # the 16-leaf blocks holding the low nodes, in one read
+            width = 1 << STORED_FROM
+            where = " OR ".join(["notification_id BETWEEN %s AND %s"] * len(blocks))
+            sql = f"SELECT notification_id, event_hash FROM {EVENTS_TABLE} WHERE {where}"
+            params = tuple(v for b in blocks for v in (b * width + 1, (b + 1) * width))
+            leaves = {int(p) - 1: bytes(h) for p, h in self._rows(sql, params)}
         for level, index in low:
             first = index << level
             span = [leaves.get(i) for i in range(first, first + (1 << level))]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from casestore.ledger.merkle import Frontier
 from casestore.ledger.notes import SignerKey, checkpoint_body
-from casestore.ledger.store import LedgerStore, StoredCheckpoint
+from casestore.ledger.store import STORED_FROM, LedgerStore, StoredCheckpoint
 
 log = logging.getLogger("casestore.ledger")
 
@@ -51,15 +51,12 @@ class TreeWorker:
         rows = self.store.event_hashes(start, self.batch)
         if not rows:
             return 0
-        made: list[tuple[int, int, bytes]] = []
-        for position, event_hash in rows:
-            if position != frontier.size + 1:
-                self.frontier = None
-                raise RuntimeError(
-                    f"the log has no event at position {frontier.size + 1} (found {position}): "
-                    "the tree covers a gap-free log only"
-                )
-            made.extend(frontier.append(event_hash))
+        if rows[0][0] != start + 1 or rows[-1][0] != start + len(rows):
+            self.frontier = None
+            raise RuntimeError(
+                f"the log has a gap after position {start}: the tree covers a gap-free log only"
+            )
+        made = frontier.extend((h for _, h in rows), STORED_FROM)
         if not self.store.grow(start, made, frontier.size, frontier.root()):
             self.frontier = None  # another worker moved the tree: reload and go on from there
             return 0
@@ -142,16 +139,11 @@ class LedgerThread(threading.Thread):
         super().__init__(name="casestore-ledger", daemon=True)
         self.tree = TreeWorker(store)
         self.signer, self.stop_event = signer, stop
-        self.wake_event = threading.Event()
         self.poll_interval = poll_interval
         self.error: BaseException | None = None
 
-    def wake(self, *_: object) -> None:
-        self.wake_event.set()
-
     def run(self) -> None:
         while not self.stop_event.is_set():
-            self.wake_event.clear()
             try:
                 self.tree.catch_up(self.stop_event)
                 if self.signer is not None:
@@ -162,4 +154,4 @@ class LedgerThread(threading.Thread):
                 self.tree.frontier = None
                 log.exception("the ledger worker failed; retrying")
                 self.stop_event.wait(2.0)
-            self.wake_event.wait(self.poll_interval)
+            self.stop_event.wait(self.poll_interval)

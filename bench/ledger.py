@@ -1,0 +1,264 @@
+"""Verifiable-log benchmarks (issue 13), each beside its baseline in the same run.
+
+    python -m casestore.bench.ledger --db postgresql://… [--events 1000000] [--seconds 20]
+
+Runs in a scratch database on the server of ``--db`` (dropped afterwards; a SQLite URL
+runs in a temporary file) and prints JSON:
+
+- ``commands``: review commands/s from 8 writers without the ledger worker and with the
+  tree worker and the checkpoint signer running (default cadence, 10 s), alternated
+  ``--repeats`` times; target: with / without ≥ 0.95.
+- ``merge_delay``: during the runs with the ledger, seconds from each acknowledged command
+  to the first signed checkpoint covering its position (the certificate-transparency
+  term); target p99 ≤ cadence + 2 s.
+- ``catch_up``: the tree grown from zero over the whole log, events/s, against a raw
+  ordered scan of the event table; target ≥ 0.5×.
+- ``proofs``: latency of an inclusion proof (what ``GET /log/inclusion`` computes) and of
+  a whole case proof (``GET /cases/{id}/proof``) at the log's size; targets at
+  1,000,000 events: p99 ≤ 5 ms and ≤ 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import threading
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+from uuid import UUID
+
+from casestore.domain import Case
+from casestore.ledger import proofs
+from casestore.ledger.config import LedgerConfig
+from casestore.ledger.notes import SignerKey
+from casestore.ledger.runner import LedgerRunner
+from casestore.ledger.store import HEAD, NODES, LedgerStore
+from casestore.ledger.workers import Cadence, Signer, TreeWorker
+from casestore.service import CaseService
+from casestore.store.application import CasestoreApp
+
+from .baselines import percentiles
+from .rebuild import raw_scan, seed
+from .store import REVIEWER, accepted_cases
+from .store import commands as command_rate
+
+ORIGIN = "casestore.bench/log"
+WRITERS = 8
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", required=True, help="a PostgreSQL server URL, or sqlite:")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--cadence", type=float, default=10.0)
+    parser.add_argument("--skip-commands", action="store_true")
+    args = parser.parse_args(argv)
+    if args.db.startswith("sqlite"):
+        with TemporaryDirectory() as tmp:
+            print(json.dumps(run(f"sqlite:///{Path(tmp) / 'bench.db'}", args), indent=1))
+        return
+    from .runner import _postgres
+
+    with _postgres(args.db) as (scratch, origin):
+        if scratch is None:
+            raise SystemExit(f"no PostgreSQL database: {origin}")
+        print(json.dumps(run(scratch, args), indent=1))
+
+
+def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    key = SignerKey.generate(ORIGIN)
+    config = LedgerConfig(ORIGIN, key, Cadence(args.cadence))
+    app = CasestoreApp(url)
+    out: dict[str, Any] = {"db": url.split("@")[-1], "cadence_s": args.cadence}
+    try:
+        if not args.skip_commands:
+            cases = accepted_cases(app, 2000)
+            out.update(commands_and_merge_delay(app, cases, config, args.seconds, args.repeats))
+        started = time.perf_counter()
+        seed(app, args.events)
+        out["seeded"] = {"events": app.log.head()[0], "s": round(time.perf_counter() - started)}
+        out["catch_up"] = catch_up(app)
+        out["proofs"] = proof_latency(app, key)
+    finally:
+        app.close()
+    return out
+
+
+def commands_and_merge_delay(
+    app: CasestoreApp, cases: list[UUID], config: LedgerConfig, seconds: float, repeats: int
+) -> dict[str, Any]:
+    without: list[float] = []
+    with_ledger: list[float] = []
+    delays: list[float] = []
+    store = LedgerStore(app.db_url)
+    for _ in range(repeats):
+        without.append(command_rate(app, cases, WRITERS, seconds))
+        TreeWorker(store).catch_up()  # start each run with the tree at the head
+        runner = LedgerRunner(app, config).start()
+        try:
+            patience = config.cadence.seconds + 10
+            rate, merge = acknowledged_commands(app, cases, seconds, store, patience)
+            with_ledger.append(rate)
+            delays += merge
+        finally:
+            runner.stop()
+    store.close()
+    ratio = statistics.median(with_ledger) / statistics.median(without)
+    return {
+        "commands": {
+            "without_ledger_per_s": [round(r) for r in without],
+            "with_ledger_per_s": [round(r) for r in with_ledger],
+            "ratio": round(ratio, 3),
+            "target": 0.95,
+        },
+        "merge_delay": {
+            "samples": len(delays),
+            "p50_s": round(_quantile(delays, 0.5), 2),
+            "p99_s": round(_quantile(delays, 0.99), 2),
+            "max_s": round(max(delays), 2) if delays else None,
+            "target_p99_s": config.cadence.seconds + 2,
+        },
+    }
+
+
+def acknowledged_commands(
+    app: CasestoreApp, cases: list[UUID], seconds: float, store: LedgerStore, patience: float
+) -> tuple[float, list[float]]:
+    """Commands/s from 8 writers, and each command's merge delay in seconds.
+
+    A watcher polls the latest checkpoint every 50 ms from the start of the run until
+    every acknowledged position is covered (or ``patience`` seconds after the run); an
+    event's merge delay is from its acknowledgement to the first poll that saw it covered.
+    """
+    service = CaseService(app)
+    payload = {"stage_name": "审查", "opinion": "pass"}
+    slices = [cases[i::WRITERS] for i in range(WRITERS)]
+    acked: list[list[tuple[int, float]]] = [[] for _ in range(WRITERS)]
+    seen: list[tuple[float, int]] = []  # (time, checkpoint size), sizes only ever grow
+    done = threading.Event()
+    deadline = time.perf_counter() + seconds
+
+    def work(index: int) -> None:
+        mine, n = slices[index], 0
+        while time.perf_counter() < deadline:
+            result = service.execute("review", mine[n % len(mine)], REVIEWER, payload)
+            acked[index].append((result.position, time.monotonic()))
+            n += 1
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            latest = store.latest_checkpoint()
+            seen.append((time.monotonic(), latest.tree_size if latest else 0))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    everything = [a for part in acked for a in part]
+    last = max((p for p, _ in everything), default=0)
+    give_up = time.monotonic() + patience
+    while time.monotonic() < give_up and not (seen and seen[-1][1] >= last):
+        time.sleep(0.05)
+    done.set()
+    watcher.join()
+    delays = []
+    for position, at in everything:
+        covered = next((t for t, size in seen if size >= position and t >= at), None)
+        delays.append((covered if covered is not None else give_up) - at)
+    return len(everything) / elapsed, delays
+
+
+def catch_up(app: CasestoreApp) -> dict[str, Any]:
+    """The tree grown from zero over the whole log, against a raw ordered scan (alternated)."""
+    store = LedgerStore(app.db_url)
+    raw: list[float] = []
+    tree: list[float] = []
+    try:
+        for _ in range(2):
+            raw.append(raw_scan(app.db_url)[1])
+            with store.transaction() as conn:
+                conn.execute(f"DELETE FROM {NODES}")
+                conn.execute(f"DELETE FROM {HEAD}")
+            started = time.perf_counter()
+            grown = TreeWorker(store, batch=20_000).catch_up()
+            tree.append(grown / (time.perf_counter() - started))
+    finally:
+        store.close()
+    return {
+        "raw_scan_rows_per_s": [round(r) for r in raw],
+        "tree_events_per_s": [round(r) for r in tree],
+        "ratio": round(statistics.median(tree) / statistics.median(raw), 3),
+        "target": 0.5,
+    }
+
+
+def proof_latency(app: CasestoreApp, key: SignerKey) -> dict[str, Any]:
+    store = LedgerStore(app.db_url)
+    try:
+        TreeWorker(store).catch_up()
+        checkpoint = Signer(store, key, ORIGIN).sign_now()
+        assert checkpoint is not None
+        size = checkpoint.tree_size
+        rng = random.Random(13)
+        inclusion = []
+        for _ in range(2000):
+            position = rng.randint(1, size)
+            started = time.perf_counter()
+            proofs.inclusion(store, position, size)
+            inclusion.append(time.perf_counter() - started)
+        case_ids = [r.originator_id for r in _sample_rows(app, rng, 300) if r.version == 1]
+        case_times = []
+        events_per_case = []
+        for case_id in case_ids:
+            case_no = app.get(Case, case_id).case_no
+            started = time.perf_counter()
+            doc = proofs.case_proof(store, case_id, case_no)
+            case_times.append(time.perf_counter() - started)
+            events_per_case.append(len(doc["events"]))
+    finally:
+        store.close()
+    return {
+        "tree_size": size,
+        "inclusion": {**percentiles(inclusion), "samples": len(inclusion), "target_p99_ms": 5},
+        "case_proof": {
+            **percentiles(case_times),
+            "samples": len(case_times),
+            "mean_events": round(statistics.mean(events_per_case), 1) if case_times else 0,
+            "target_p99_ms": 20,
+        },
+    }
+
+
+def _sample_rows(app: CasestoreApp, rng: random.Random, n: int) -> list[Any]:
+    """First events of random cases (a case's version 1 at a random place in the log)."""
+    head = app.log.head()[0]
+    rows = []
+    for _ in range(n * 4):
+        position = rng.randint(1, head)
+        for row in app.log.iter_log(position - 1, upto=position + 50, page=60):
+            if row.version == 1 and row.topic.endswith("Case.Submitted"):
+                rows.append(row)
+                break
+        if len(rows) >= n:
+            break
+    return rows
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+if __name__ == "__main__":
+    main()
