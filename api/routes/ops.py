@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import StateDep
+from ..deps import ApiState, StateDep
 from ..faults import RETRY_AFTER_SECONDS, unavailable_reason
 from ..metrics import CONTENT_TYPE
 from ..problems import problem
@@ -81,7 +81,11 @@ async def health(state: StateDep) -> Any:
     """``ok``; ``degraded`` when a projection parked events (their positions are listed;
     ``casestore project retry NAME`` re-applies them after a fix); 503 ``unavailable``
     naming the failing part when the database does not answer or commands cannot be
-    written. Each part is probed with a time budget, so the answer never hangs."""
+    written. Each part is probed with a time budget, so the answer never hangs.
+
+    A projection's position is also the size of the log prefix it was built from: its
+    ``tree_root`` is that prefix's Merkle root, the one a signed checkpoint of that size
+    carries (null while the tree worker has not reached it)."""
     head_probe, views_probe = await asyncio.gather(
         _probe(lambda: state.service.app.log.head()[0]), _probe(lambda: _views(state, None))
     )
@@ -93,6 +97,13 @@ async def health(state: StateDep) -> Any:
         writes_error = reason or probe_error
     if views is not None and head is not None:
         views = {name: {**v, "lag": max(head - v["position"], 0)} for name, v in views.items()}
+    if views:
+        sizes = [v["position"] for v in views.values()]
+        roots, _ = await _probe(lambda: _tree_roots(state, sizes))
+        views = {
+            name: {**v, "tree_size": v["position"], "tree_root": (roots or {}).get(v["position"])}
+            for name, v in views.items()
+        }
     parked = any(v["parked"] for v in (views or {}).values())
     body: dict[str, Any] = {
         "database": {"ok": db_error is None, "backend": state.service.backend, "head": head}
@@ -115,6 +126,19 @@ async def health(state: StateDep) -> Any:
             **body,
         )
     return {"status": "degraded" if parked or views_error else "ok", **body}
+
+
+def _tree_roots(state: ApiState, sizes: list[int]) -> dict[int, str | None]:
+    """Each projection's position is a tree size; its root once the tree has grown there."""
+    from casestore.ledger.proofs import roots_at
+
+    from .log import ledger
+
+    try:
+        return roots_at(ledger(state), sizes)
+    except Exception as e:  # the health check reports the store; the tree is extra
+        log.warning("tree roots for /health failed", extra={"error": repr(e)})
+        return {}
 
 
 @router.get(

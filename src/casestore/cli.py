@@ -370,6 +370,33 @@ def project_retry(name: str, db: DbOpt = None) -> None:
     raise typer.Exit(1 if still else 0)
 
 
+@project_app.command("verify")
+def project_verify(name: str, db: DbOpt = None) -> None:
+    """Rebuild a projection up to its live position beside it; compare the rows' digests.
+
+    Exit 0 when the live view is exactly what the log prefix it was built from derives,
+    1 when a row differs. Prints the prefix's tree size and Merkle root."""
+    from casestore.ledger.commands import tree_root_text
+    from casestore.projections.runtime.verify import verify_projection
+
+    url = database_url(db)
+    check = verify_projection(url, name)
+    for table in sorted(check.live.tables):
+        live, rebuilt = check.live.tables[table], check.rebuilt.tables[table]
+        mark = "ok" if live == rebuilt else "DIFFERS"
+        typer.echo(
+            f"{table}: {check.live.rows[table]} rows live, {check.rebuilt.rows[table]} rebuilt, "
+            f"digest {live[:16]} / {rebuilt[:16]} {mark}"
+        )
+    position = check.live.position
+    status = "VERIFIED" if check.ok else "DIFFERS"
+    typer.echo(
+        f"{status}: {name} at position {position} = tree size {position}, "
+        f"root {tree_root_text(url, position)}, view digest {check.live.digest}"
+    )
+    raise typer.Exit(0 if check.ok else 1)
+
+
 @project_app.command("status")
 def project_status(db: DbOpt = None) -> None:
     """Position and lag of every projection."""

@@ -77,6 +77,12 @@ def test_checkpoint_and_proofs_over_http(log_api: Api) -> None:
     assert root_from_inclusion(0, cp.size, leaf, path) == cp.root
     r = log_api.get(f"/log/consistency?from=1&to={cp.size}")
     assert r.status_code == 200 and len(r.json()["proof"]) >= 1
+    log_api.sync()
+    health = log_api.get("/health").json()["projections"]
+    signed_up_to_head(log_api)
+    health = log_api.get("/health").json()["projections"]
+    assert {v["tree_size"] for v in health.values()} == {log_api.head()}
+    assert {v["tree_root"] for v in health.values()} == {base64.b64encode(cp.root).decode()}
     listed = log_api.get("/log/checkpoints?after=0").json()["checkpoints"]
     assert listed[-1]["tree_size"] == cp.size
     assert [c["tree_size"] for c in listed] == sorted({c["tree_size"] for c in listed})

@@ -309,3 +309,39 @@ def test_checkpoints_are_append_only_in_the_database(
     with ledger.store.connection() as conn, pytest.raises(Exception, match="append-only"):
         conn.execute("DELETE FROM casestore_checkpoints")
     assert ledger.store.latest_checkpoint() is not None
+
+
+@pytest.mark.pg
+def test_the_app_role_grows_and_signs_but_cannot_rewrite_checkpoints(pg_db_url: str) -> None:
+    from uuid import uuid4
+
+    from casestore.store.roles import grant_app_role
+    from tests.conftest import ADMIN, CATALOGUE, FakeClock
+
+    CasestoreApp(pg_db_url).close()  # the owner creates the schema
+    role = f"casestore_app_{uuid4().hex[:8]}"
+    grant_app_role(pg_db_url, role)
+    parts = urlsplit(pg_db_url)
+    app_url = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}").geturl()
+    app = CasestoreApp(app_url)
+    service = CaseService(app, clock=FakeClock())
+    service.load_catalogue(CATALOGUE, ADMIN)
+    history(service, 2)
+    ledger = Ledger(app)
+    assert ledger.checkpoint().split("\n")[1] == str(app.log.head()[0])
+    refused = (
+        "UPDATE casestore_checkpoints SET note = 'x'",
+        "DELETE FROM casestore_cosignatures",
+        "TRUNCATE casestore_checkpoints",
+    )
+    for statement in refused:
+        with (
+            psycopg.connect(app_url, autocommit=True) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute(statement)  # type: ignore[arg-type]
+    ledger.store.close()
+    app.close()
+    with psycopg.connect(pg_db_url, autocommit=True) as conn:
+        conn.execute(f"DROP OWNED BY {role}")  # type: ignore[arg-type]
+        conn.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]

@@ -15,7 +15,12 @@ from typing import Any
 from uuid import UUID
 
 from casestore.domain.errors import InvalidCommand, NotFound, RuleViolation
-from casestore.ledger.merkle import consistency_proof, inclusion_proof, inclusion_proofs
+from casestore.ledger.merkle import (
+    consistency_proof,
+    inclusion_proof,
+    inclusion_proofs,
+    tree_root,
+)
 from casestore.ledger.notes import split_note
 from casestore.ledger.store import LedgerStore, StoredCheckpoint
 from casestore.ledger.verify_proof import FORMAT, GENESIS, Checkpoint, VerifierKey, signed_by
@@ -52,6 +57,15 @@ def consistency(store: LedgerStore, first: int, second: int) -> list[bytes]:
         raise InvalidCommand("from must be 0..to")
     _tree_size(store, second)
     return consistency_proof(first, second, store.read_nodes)
+
+
+def roots_at(store: LedgerStore, sizes: list[int]) -> dict[int, str | None]:
+    """The tree's base64 root at each size it has reached (None where it has not yet)."""
+    grown, _ = store.head()
+    return {
+        size: b64([tree_root(size, store.read_nodes)])[0] if 0 < size <= grown else None
+        for size in set(sizes)
+    }
 
 
 def served_note(store: LedgerStore, checkpoint: StoredCheckpoint) -> str:

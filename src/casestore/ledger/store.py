@@ -160,9 +160,17 @@ class LedgerStore:
             return list(conn.execute(sql, params).fetchall())
 
     def ensure_schema(self) -> None:
+        """Create the tables and triggers once (by the owner: an application role that may
+        only read and insert finds them there and changes nothing)."""
         with self.transaction() as conn:
             if self.backend == "postgres":
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('casestore-ledger-schema'))")
+                found = conn.execute(
+                    "SELECT count(*) FROM pg_trigger WHERE tgname = %s",
+                    (f"{COSIGNATURES}_no_truncate",),
+                ).fetchone()
+                if found and found[0]:
+                    return
             for statement in _PG_SCHEMA if self.backend == "postgres" else _SQLITE_SCHEMA:
                 conn.execute(statement)
 

@@ -34,3 +34,20 @@ def grant_app_role(admin_url: str, role: str, password: str | None = None) -> No
             t = sql.Identifier(table)
             conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(t, ident))
             conn.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(t, ident))
+    _grant_ledger(admin_url, ident)
+
+
+def _grant_ledger(admin_url: str, ident: sql.Identifier) -> None:
+    """The verifiable log's tables (SPEC §9), created here as owner: checkpoints and
+    cosignatures append-only like the log; the tree's nodes insert-only; its head row
+    the one thing the role may update."""
+    from casestore.ledger.store import CHECKPOINTS, COSIGNATURES, HEAD, NODES, LedgerStore
+
+    LedgerStore(admin_url).close()  # creates the tables and triggers if missing
+    rights = {CHECKPOINTS: "SELECT, INSERT", COSIGNATURES: "SELECT, INSERT",
+              NODES: "SELECT, INSERT", HEAD: "SELECT, INSERT, UPDATE"}  # fmt: skip
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for table, granted in rights.items():
+            t = sql.Identifier(table)
+            conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(t, ident))
+            conn.execute(sql.SQL("GRANT " + granted + " ON {} TO {}").format(t, ident))
