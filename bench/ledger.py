@@ -58,8 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cadence", type=float, default=10.0)
     parser.add_argument("--skip-commands", action="store_true")
+    parser.add_argument(
+        "--pg", action="store_true", help="PostgreSQL from $CASESTORE_BENCH_PG or a throwaway"
+    )
     args = parser.parse_args(argv)
-    if args.db.startswith("sqlite"):
+    if args.db.startswith("sqlite") and not args.pg:
         with TemporaryDirectory() as tmp:
             print(json.dumps(run(f"sqlite:///{Path(tmp) / 'bench.db'}", args), indent=1))
         return
