@@ -37,25 +37,22 @@ def recorded_at_text(micros: int) -> str:
     return (_EPOCH + timedelta(microseconds=micros)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _tree_size(store: LedgerStore, size: int) -> None:
-    grown, _ = store.head()
-    if size > grown:
-        raise NotFound(f"the tree has {grown} leaves so far, not {size}")
-
-
 def inclusion(store: LedgerStore, position: int, size: int) -> list[bytes]:
     """The inclusion path of the event at ``position`` in the tree of ``size`` leaves."""
     if not 1 <= position <= size:
         raise InvalidCommand("position must be 1..size")
-    _tree_size(store, size)
-    return inclusion_proof(position - 1, size, store.read_nodes)
+    try:
+        return inclusion_proof(position - 1, size, store.read_nodes)
+    except LookupError:
+        raise NotFound(f"the tree has not grown to {size} leaves yet") from None
 
 
 def consistency(store: LedgerStore, first: int, second: int) -> list[bytes]:
     """The proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
     if not 0 <= first <= second:
         raise InvalidCommand("from must be 0..to")
-    _tree_size(store, second)
+    if second > store.head()[0]:
+        raise NotFound(f"the tree has not grown to {second} leaves yet")
     return consistency_proof(first, second, store.read_nodes)
 
 

@@ -203,20 +203,36 @@ class LedgerStore:
         keys = list(keys)
         out: dict[NodeKey, bytes] = {}
         high = [k for k in keys if k[0] >= STORED_FROM]
-        if high:
-            marks = ", ".join(["(%s, %s)"] * len(high))
-            sql = f"SELECT level, idx, hash FROM {NODES} WHERE (level, idx) IN (VALUES {marks})"
-            params = tuple(v for k in high for v in k)
-            out.update({(int(lv), int(ix)): bytes(h) for lv, ix, h in self._rows(sql, params)})
         low = [k for k in keys if k[0] < STORED_FROM]
+        width = 1 << STORED_FROM
         blocks = sorted({(index << level) >> STORED_FROM for level, index in low})
+        positions = [b * width + n for b in blocks for n in range(1, width + 1)]
         leaves: dict[int, bytes] = {}
-        if blocks:  # the 16-leaf blocks holding the low nodes, in one read
-            width = 1 << STORED_FROM
-            where = " OR ".join(["notification_id BETWEEN %s AND %s"] * len(blocks))
-            sql = f"SELECT notification_id, event_hash FROM {EVENTS_TABLE} WHERE {where}"
-            params = tuple(v for b in blocks for v in (b * width + 1, (b + 1) * width))
-            leaves = {int(p) - 1: bytes(h) for p, h in self._rows(sql, params)}
+        if self.backend == "postgres":  # one round trip for both kinds of node
+            sql = (
+                "SELECT n.level, n.idx, n.hash "
+                "FROM unnest(%s::int[], %s::bigint[]) AS k(level, idx) "
+                f"JOIN {NODES} n ON n.level = k.level AND n.idx = k.idx UNION ALL "
+                f"SELECT -1, notification_id, event_hash FROM {EVENTS_TABLE} "
+                "WHERE notification_id = ANY(%s::bigint[])"
+            )
+            params = ([k[0] for k in high], [k[1] for k in high], positions)
+            for lv, ix, h in self._rows(sql, params):
+                if lv < 0:
+                    leaves[int(ix) - 1] = bytes(h)
+                else:
+                    out[(int(lv), int(ix))] = bytes(h)
+        else:
+            if high:
+                marks = ", ".join(["(%s, %s)"] * len(high))
+                sql = f"SELECT level, idx, hash FROM {NODES} WHERE (level, idx) IN (VALUES {marks})"
+                params2 = tuple(v for k in high for v in k)
+                out.update({(int(lv), int(ix)): bytes(h) for lv, ix, h in self._rows(sql, params2)})
+            if blocks:  # the 16-leaf blocks holding the low nodes, in one read
+                where = " OR ".join(["notification_id BETWEEN %s AND %s"] * len(blocks))
+                sql = f"SELECT notification_id, event_hash FROM {EVENTS_TABLE} WHERE {where}"
+                params3 = tuple(v for b in blocks for v in (b * width + 1, (b + 1) * width))
+                leaves = {int(p) - 1: bytes(h) for p, h in self._rows(sql, params3)}
         for level, index in low:
             first = index << level
             span = [leaves.get(i) for i in range(first, first + (1 << level))]
