@@ -38,7 +38,7 @@ from casestore.ledger.notes import SignerKey
 from casestore.ledger.runner import LedgerRunner
 from casestore.ledger.store import HEAD, NODES, LedgerStore
 from casestore.ledger.workers import Cadence, Signer, TreeWorker
-from casestore.service import CaseService
+from casestore.service import CaseService, Review
 from casestore.store.application import CasestoreApp
 
 from .baselines import percentiles
@@ -140,7 +140,6 @@ def acknowledged_commands(
     event's merge delay is from its acknowledgement to the first poll that saw it covered.
     """
     service = CaseService(app)
-    payload = {"stage_name": "审查", "opinion": "pass"}
     slices = [cases[i::WRITERS] for i in range(WRITERS)]
     acked: list[list[tuple[int, float]]] = [[] for _ in range(WRITERS)]
     seen: list[tuple[float, int]] = []  # (time, checkpoint size), sizes only ever grow
@@ -150,7 +149,10 @@ def acknowledged_commands(
     def work(index: int) -> None:
         mine, n = slices[index], 0
         while time.perf_counter() < deadline:
-            result = service.execute("review", mine[n % len(mine)], REVIEWER, payload)
+            command = Review(
+                case_id=mine[n % len(mine)], actor=REVIEWER, stage_name="审查", opinion="pass"
+            )
+            result = service.handle(command)
             acked[index].append((result.position, time.monotonic()))
             n += 1
 

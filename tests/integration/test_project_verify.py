@@ -9,18 +9,20 @@ from casestore.projections.runtime.live import EmbeddedWorkers
 from casestore.projections.runtime.registry import all_projections
 from casestore.projections.runtime.verify import verify_projection
 
-from casestore.service import CaseService
+from casestore.service import Accept, CaseService, Decide, Review, SubmitCase
 from casestore.store.application import CasestoreApp
 from tests.conftest import APPLICANT, APPROVER, CLERK, REVIEWER
 
 
 def some_history(service: CaseService) -> None:
     for n in range(6):
-        sub = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT)
-        service.execute("accept", sub.case_id, CLERK)
-        service.execute("review", sub.case_id, REVIEWER, {"stage_name": "审查", "opinion": "pass"})
+        sub = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT))
+        service.handle(Accept(case_id=sub.case_id, actor=CLERK))
+        service.handle(
+            Review(case_id=sub.case_id, actor=REVIEWER, stage_name="审查", opinion="pass")
+        )
         if n % 2:
-            service.execute("decide", sub.case_id, APPROVER, {"outcome": "approve"})
+            service.handle(Decide(case_id=sub.case_id, actor=APPROVER, outcome="approve"))
 
 
 def test_every_projection_verifies_and_a_changed_row_does_not(

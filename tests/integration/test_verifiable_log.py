@@ -28,7 +28,7 @@ from casestore.ledger.store import LedgerStore
 from casestore.ledger.verify_proof import root_from_inclusion, verify_proof
 from casestore.ledger.witness import STATE_FILE, witness_once
 from casestore.ledger.workers import Cadence, Signer, TreeWorker
-from casestore.service import CaseService
+from casestore.service import Accept, CaseService, Review, SubmitCase
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import verify as verify_log
 from casestore.store.integrity import GENESIS, chain_hash, event_hash
@@ -85,14 +85,17 @@ class Ledger:
 def history(service: CaseService, cases: int = 6) -> list[tuple[UUID, str]]:
     made = []
     for n in range(cases):
-        sub = service.submit(CLERK, item_code="XK-003", applicant=APPLICANT)
-        service.execute("accept", sub.case_id, CLERK)
+        sub = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT))
+        service.handle(Accept(case_id=sub.case_id, actor=CLERK))
         if n % 2:
-            service.execute(
-                "review",
-                sub.case_id,
-                REVIEWER,
-                {"stage_name": "审查", "opinion": "pass", "comment": f"ok {n}"},
+            service.handle(
+                Review(
+                    case_id=sub.case_id,
+                    actor=REVIEWER,
+                    stage_name="审查",
+                    opinion="pass",
+                    comment=f"ok {n}",
+                )
             )
         made.append((sub.case_id, sub.case_no))
     return made
