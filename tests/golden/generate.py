@@ -1,0 +1,183 @@
+"""Write the golden log of the schema version this checkout writes (see docs/events.md).
+
+    python -m tests.golden.generate v1          # refuses to overwrite an existing version
+
+A golden log is what one schema version of casestore wrote, kept forever so that every
+later version proves it still reads it: ``log.jsonl`` is ``casestore export`` of a seeded
+simulation on a fixed clock (stored bytes, ``recorded_at`` and both hashes per event),
+``views.json`` holds every projection's rows rebuilt from that log by the code of that
+version, and ``meta.json`` records how it was made (seed, cases, start, days, head digest,
+the event-shape fingerprint of that version). ``tests/golden/test_golden.py`` replays
+every version directory. The next schema version adds its own directory with this
+script (after landing its upcaster); old directories are never regenerated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+HERE = Path(__file__).resolve().parent
+#: The history every golden log is made of (small: replayed by every CI run).
+SEED = 1
+CASES = 100
+START = date(2025, 3, 3)
+DAYS = 75
+#: The one event kind that seed's history lacks, written by hand after it (see _withdrawal).
+WITHDRAWN_CASE = UUID("00000000-0000-4000-8000-00000000a001")
+
+
+def rows_json(value: Any) -> Any:
+    """A view cell as JSON (bytes as hex) so that rows compare after a round trip."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"hex": bytes(value).hex()}
+    if isinstance(value, list | tuple):
+        return [rows_json(v) for v in value]
+    return value
+
+
+def view_rows(db_url: str) -> dict[str, dict[str, Any]]:
+    """Every projection rebuilt from zero: {projection: {"version": n, "tables": {table: rows}}}.
+
+    Rows are sorted (``snapshot``); the projection's version is kept so that a deliberate
+    change of a projection (its version bumped) can re-record the views of old logs.
+    """
+    from casestore.projections.commands import rebuild_projection
+    from casestore.projections.db import ViewDB, snapshot
+    from casestore.projections.registry import all_projections
+
+    out: dict[str, dict[str, Any]] = {}
+    for projection in all_projections():
+        rebuild_projection(db_url, projection.name, quiet=True)
+        db = ViewDB(db_url)
+        try:
+            tables = snapshot(db, projection)
+        finally:
+            db.close()
+        out[projection.name] = {
+            "version": projection.version,
+            "tables": {t: [rows_json(list(r)) for r in rows] for t, rows in tables.items()},
+        }
+    return out
+
+
+def generate(version: str, *, force: bool = False) -> Path:
+    from casestore.simulate import run_simulation
+    from casestore.store.application import CasestoreApp
+    from casestore.store.audit import digest, export_lines
+
+    target = HERE / version
+    if target.exists() and not force:
+        raise SystemExit(f"{target} exists: a golden log is never regenerated")
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/golden.db"
+        run_simulation(url, cases=CASES, seed=SEED, start=START, days=DAYS, progress=False)
+        app = CasestoreApp(url)
+        try:
+            _withdrawal(app)
+            with (target / "log.jsonl").open("wb") as out:
+                for line in export_lines(app):
+                    out.write(line)
+            head = digest(app)["digest"]
+        finally:
+            app.close()
+        views = view_rows(url)
+    _write_views(target, views)
+    meta = {
+        "schema_version": version,
+        "seed": SEED,
+        "cases": CASES,
+        "start": START.isoformat(),
+        "days": DAYS,
+        "head_digest": head,
+        "written_by_commit": _commit(),
+        "fingerprint": _fingerprint(),
+    }
+    (target / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return target
+
+
+def _write_views(target: Path, views: dict[str, Any]) -> None:
+    text = json.dumps(views, ensure_ascii=False, sort_keys=True, indent=0) + "\n"
+    (target / "views.json").write_text(text, encoding="utf-8")
+
+
+def rerecord_views(version: str) -> Path:
+    """Re-record an old log's expected views with today's projections (the log never changes).
+
+    Only for a deliberate projection change (its version bumped): review the diff.
+    """
+    from tests.golden import replay
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/golden.db"
+        replay.load(version, url)
+        _write_views(HERE / version, view_rows(url))
+    return HERE / version
+
+
+def _withdrawal(app: Any) -> None:
+    """A case submitted and withdrawn (撤回) after the simulated period, through the domain."""
+    from casestore.domain import Case
+    from casestore.domain.index import CaseNumber
+    from casestore.domain.values import Actor, Party
+
+    clerk = Actor("golden-clerk", "clerk", "金样", "W01")
+    at = datetime(2025, 5, 20, 2, 0, tzinfo=UTC)
+    case = Case.submit(
+        case_id=WITHDRAWN_CASE,
+        case_no="GOLDEN-0001",
+        query_code_hash="0" * 64,
+        item_code="XK-001",
+        applicant=Party("张三", "resident_id", "110101199003070011", phone="13800000000"),
+        actor=clerk,
+        at=at,
+        materials=["申请书"],
+    )
+    case.withdraw(reason="申请人撤回", actor=clerk, at=at.replace(hour=3))
+    app.append(case, CaseNumber.register("GOLDEN-0001", WITHDRAWN_CASE, clerk, at))
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=HERE
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def _fingerprint() -> dict[str, Any]:
+    try:
+        from casestore.domain.evolution import schema_fingerprint
+    except ImportError:  # the first golden log predates the registry
+        return {}
+    return schema_fingerprint()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("version", help="directory name under tests/golden/, e.g. v2")
+    parser.add_argument("--force", action="store_true", help="overwrite (never for a landed one)")
+    parser.add_argument(
+        "--views-only", action="store_true", help="re-record the views of an existing log"
+    )
+    args = parser.parse_args(argv)
+    if args.views_only:
+        target = rerecord_views(args.version)
+    else:
+        target = generate(args.version, force=args.force)
+    print(f"wrote {target.relative_to(HERE.parent.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
