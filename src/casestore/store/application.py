@@ -15,10 +15,16 @@ from eventsourcing.application import (
     Repository,
 )
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import (
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+)
+from eventsourcing.utils import get_topic, resolve_topic
 
 from casestore.domain.errors import NotFound
+from casestore.domain.upcasters import registry
 from casestore.store.batch import TimedStoredEvent
 from casestore.store.config import backend_of, database_url, eventsourcing_env
 from casestore.store.integrity import LogRow
@@ -62,6 +68,39 @@ class TimedMapper(Mapper[UUID]):
         return TimedStoredEvent(
             originator_id, originator_version, topic, data, to_micros(domain_event.timestamp)
         )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        """A stored event in today's shape, read through the one decoding registry.
+
+        eventsourcing's own ``Mapper`` would build value objects first and upcast after
+        (and the read side would never upcast); here the registry upcasts the stored JSON
+        (event class version, renamed fields, added defaults, value objects) before
+        anything is constructed, exactly as the read side's ``LogEvent`` does.
+        """
+        topic = registry().current_topic(stored_event.topic)
+        cls = resolve_topic(topic)
+        data = stored_event.state
+        try:
+            if self.cipher:
+                data = self.cipher.decrypt(data)
+            if self.compressor:
+                data = self.compressor.decompress(data)
+            state: dict[str, Any] = cast(OrjsonTranscoder, self.transcoder).decode_event(
+                topic, data
+            )
+        except Exception as e:
+            raise MapperDeserialisationError(
+                f"cannot read the stored event {stored_event.originator_id} "
+                f"v{stored_event.originator_version} ({stored_event.topic}): {e}"
+            ) from e
+        originator_id = stored_event.originator_id
+        state["originator_id"] = (
+            originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+        )
+        state["originator_version"] = stored_event.originator_version
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        return event
 
 
 def cipher_env() -> dict[str, str]:

@@ -17,6 +17,8 @@ from uuid import UUID
 import orjson
 from eventsourcing.persistence import Transcoder
 
+from casestore.domain.evolution import event_key
+from casestore.domain.upcasters import registry
 from casestore.domain.values import VALUE_TYPES
 
 _VALUE_CLASSES: dict[str, type[Any]] = {cls.__name__: cls for cls in VALUE_TYPES}
@@ -49,13 +51,23 @@ def _encode_datetime(obj: datetime) -> dict[str, str]:
 
 
 def _value_encoder(cls: type[Any]) -> Callable[[Any], Any]:
+    """A value object as ``{"__value__": name, "fields": {…}}``, plus ``"version": n`` once
+    its class is past version 1 (so that an upcaster knows which shape it reads)."""
     names = tuple(f.name for f in dataclasses.fields(cls))
     tag = cls.__name__
+    version = getattr(cls, "class_version", 1)
 
     def encode(obj: Any) -> dict[str, Any]:
         return {"__value__": tag, "fields": {n: _encode(getattr(obj, n)) for n in names}}
 
-    return encode
+    def encode_versioned(obj: Any) -> dict[str, Any]:
+        return {
+            "__value__": tag,
+            "fields": {n: _encode(getattr(obj, n)) for n in names},
+            "version": version,
+        }
+
+    return encode if version == 1 else encode_versioned
 
 
 def _encode_subclass(obj: Any) -> Any:
@@ -113,3 +125,8 @@ class OrjsonTranscoder(Transcoder):
 
     def decode(self, data: bytes) -> Any:
         return _decode(orjson.loads(data))
+
+    def decode_event(self, topic: str, data: bytes) -> Any:
+        """A stored event's state in today's shape: upcast by the one decoding registry
+        (docs/events.md) on the stored JSON, then its values constructed."""
+        return _decode(registry().upcast(event_key(topic), orjson.loads(data)))
