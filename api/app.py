@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from casestore.ledger.config import LedgerConfig
@@ -29,6 +29,7 @@ from .deps import ApiState
 from .logs import AccessLog
 from .metrics import ApiMetrics
 from .problems import PROBLEM_BASE, RefuseNul, TokenBeforeBody, install_error_handlers
+from .queryparams import reject_unknown_query
 from .readside import ReadSide
 from .routes import audit, cases, commands, items, ops, public, reports, stream, web
 from .routes import log as log_routes
@@ -102,6 +103,7 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.casestore = state
     install_error_handlers(app)

@@ -17,6 +17,7 @@ not on ``detail`` text. The tree (most specific class wins)::
     conflict              409  ConcurrencyConflict without If-Match (changed meanwhile)
     precondition-failed   412  If-Match names a stale version (``current_version`` given)
     bad-precondition      400  If-Match is not ``"<version>"``
+    unknown-parameter     400  a query parameter the route does not take (never ignored)
     method-not-allowed    405
     too-many-attempts     429  too many failed query-code look-ups (``Retry-After`` given)
     unavailable           503  the store or a read view is not reachable, the pool is
@@ -87,6 +88,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType("conflict", 409, "The case changed meanwhile"),
         ProblemType("precondition-failed", 412, "The case is no longer at that version"),
         ProblemType("bad-precondition", 400, 'If-Match must be "<version>"'),
+        ProblemType("unknown-parameter", 400, "The route takes no such query parameter"),
         ProblemType("method-not-allowed", 405, "Method not allowed"),
         ProblemType("too-many-attempts", 429, "Too many failed attempts; try again later"),
         ProblemType("unavailable", 503, "Service unavailable"),

@@ -3,11 +3,12 @@ audit timeline and legal clocks, and the searchable list of cases."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
@@ -32,6 +33,10 @@ AtPosition = Annotated[
     int | None,
     Query(ge=0, le=2**62, description="the case as it stood at this log position"),
 ]
+Version = Annotated[
+    int | None,
+    Query(ge=1, le=2**31 - 1, description="the case as it stood after its Nth event"),
+]
 Target = Annotated[
     str,
     Query(
@@ -47,12 +52,35 @@ _READ_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _load(
-    state: ApiState, case_id: UUID, as_of: datetime | None, at_position: int | None
-) -> tuple[Case, list[Any]]:
-    if as_of is not None and at_position is not None:
-        raise ApiProblem("validation-error", "give as_of or at_position, not both")
-    case = state.service.case(case_id, as_of=as_of, at_position=at_position)
+@dataclass(frozen=True)
+class LookBack:
+    """At most one way of looking back: a case version, a moment, or a log position."""
+
+    version: int | None = None
+    as_of: datetime | None = None
+    at_position: int | None = None
+
+
+def look_back(
+    version: Version = None, as_of: AsOf = None, at_position: AtPosition = None
+) -> LookBack:
+    if sum(v is not None for v in (version, as_of, at_position)) > 1:
+        raise ApiProblem("validation-error", "give one of version, as_of or at_position")
+    return LookBack(version, as_of, at_position)
+
+
+LookBackDep = Annotated[LookBack, Depends(look_back)]
+
+
+def _load(state: ApiState, case_id: UUID, back: LookBack) -> tuple[Case, list[Any]]:
+    """The case as it stood (its events up to then): the same fold whichever way is asked."""
+    if back.version is not None:
+        case = state.service.case(case_id)
+        if back.version > case.version:
+            raise NotFound(f"case {case_id} has {case.version} events, not {back.version}")
+        case = state.service.case(case_id, version=back.version)
+    else:
+        case = state.service.case(case_id, as_of=back.as_of, at_position=back.at_position)
     return case, state.service.events(case_id, upto_version=case.version)
 
 
@@ -62,11 +90,11 @@ async def get_case(
     actor: StaffDep,
     state: StateDep,
     response: Response,
-    as_of: AsOf = None,
-    at_position: AtPosition = None,
+    back: LookBackDep,
 ) -> dict[str, Any]:
-    """The case's current stage, limits and facts; ``ETag`` is its version."""
-    case, events = await run_in_threadpool(_load, state, case_id, as_of, at_position)
+    """The case's current stage, limits and facts (or as it stood: ``version``, ``as_of``,
+    ``at_position``); ``ETag`` is its version."""
+    case, events = await run_in_threadpool(_load, state, case_id, back)
     response.headers["ETag"] = f'"{case.version}"'
     view: dict[str, Any] = mask_personal(case_view(case, events), actor.role)
     return view
@@ -77,11 +105,11 @@ async def get_case_events(
     case_id: UUID,
     actor: StaffDep,
     state: StateDep,
-    as_of: AsOf = None,
-    at_position: AtPosition = None,
+    back: LookBackDep,
 ) -> list[dict[str, Any]]:
-    """Every event in version order, with actor, ``recorded_at`` and ``occurred_at``."""
-    _, events = await run_in_threadpool(_load, state, case_id, as_of, at_position)
+    """Every event in version order, with actor, ``recorded_at`` and ``occurred_at`` (up to
+    ``version``, ``as_of`` or ``at_position`` when given)."""
+    _, events = await run_in_threadpool(_load, state, case_id, back)
     views: list[dict[str, Any]] = mask_personal([event_view(e) for e in events], actor.role)
     return views
 
@@ -93,15 +121,18 @@ async def get_case_timeline(
     case_id: UUID,
     actor: StaffDep,
     state: StateDep,
+    back: LookBackDep,
     target: Target = "",
 ) -> list[dict[str, Any]]:
     """Every event with its log position, actor, ``recorded_at``, ``occurred_at``, how far
-    it was back-dated, and its hashes (from the audit projection)."""
+    it was back-dated, and its hashes (from the audit projection); up to ``version``,
+    ``as_of`` or ``at_position`` when given."""
 
     def timeline() -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = state.read.audit(target).timeline(str(case_id), limit=10_000)
-        if not rows:
-            state.service.case(case_id)  # 404 for an unknown case
+        if not rows or back != LookBack():
+            case, _ = _load(state, case_id, back)  # 404 for an unknown case
+            rows = [r for r in rows if r["version"] <= case.version]
         return rows
 
     rows: list[dict[str, Any]] = await run_in_threadpool(timeline)
@@ -113,19 +144,20 @@ async def get_case_clock(
     case_id: UUID,
     actor: StaffDep,
     state: StateDep,
-    as_of: AsOf = None,
-    at_position: AtPosition = None,
+    back: LookBackDep,
 ) -> dict[str, Any]:
     """Every clock (acceptance, decision promised/statutory, surveys, delivery, bad review)
     with its due date explained: start, counted and excluded days, calendar source. With
-    ``as_of``/``at_position``: the clocks as they stood then, on that day."""
+    ``version``/``as_of``/``at_position``: the clocks as they stood then, on that day."""
 
     def compute() -> dict[str, Any]:
-        case, events = _load(state, case_id, as_of, at_position)
-        if as_of is not None:
-            today = local_date(as_of)
-        elif at_position is not None:
-            today = local_date(_moment_of(state, at_position))
+        case, events = _load(state, case_id, back)
+        if back.as_of is not None:
+            today = local_date(back.as_of)
+        elif back.at_position is not None:
+            today = local_date(_moment_of(state, back.at_position))
+        elif back.version is not None:
+            today = local_date(events[-1].timestamp)
         else:
             today = state.today()
         return state.read.clocks(case, events, today)

@@ -13,13 +13,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
 
 import click
 import typer
 from rich.console import Console
 
 from casestore.store.config import database_url
+
+if TYPE_CHECKING:
+    from casestore.service import CaseService
 
 app = typer.Typer(
     add_completion=False,
@@ -28,6 +32,8 @@ app = typer.Typer(
 )
 project_app = typer.Typer(no_args_is_help=True, help="Projection workers (read side).")
 app.add_typer(project_app, name="project")
+case_app = typer.Typer(no_args_is_help=True, help="One case, now or as it stood.")
+app.add_typer(case_app, name="case")
 err = Console(stderr=True)
 
 DbOpt = Annotated[
@@ -290,6 +296,62 @@ def simulate(
         progress=True,
     )
     typer.echo(summary)
+
+
+@case_app.command("show")
+def case_show(
+    case: Annotated[str, typer.Argument(help="case id (UUID) or case number")],
+    version: Annotated[
+        int | None, typer.Option("--version", min=1, help="after its Nth event")
+    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO 8601 time with offset")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Print one case as JSON: now, after its Nth event, or as it stood at a moment."""
+    import orjson
+
+    from casestore.api.views import case_view
+    from casestore.domain import CasestoreError
+    from casestore.service import CaseService
+
+    if version is not None and as_of is not None:
+        err.print("[red]give --version or --as-of, not both[/red]")
+        raise typer.Exit(2)
+    moment = None
+    if as_of is not None:
+        try:
+            moment = datetime.fromisoformat(as_of)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            err.print("[red]--as-of needs an ISO 8601 time with an offset[/red]")
+            raise typer.Exit(2)
+    service = CaseService(_app(db))
+    try:
+        case_id = _case_id(service, case)
+        if version is not None:
+            latest = service.case(case_id)
+            if version > latest.version:
+                err.print(f"[red]case {case_id} has {latest.version} events[/red]")
+                raise typer.Exit(1)
+            found = service.case(case_id, version=version)
+        else:
+            found = service.case(case_id, as_of=moment)
+        events = service.events(case_id, upto_version=found.version)
+        typer.echo(orjson.dumps(case_view(found, events), option=orjson.OPT_INDENT_2).decode())
+    except CasestoreError as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        service.app.close()
+
+
+def _case_id(service: CaseService, case: str) -> UUID:
+    """A case id given as a UUID or as its case number."""
+    try:
+        return UUID(case)
+    except ValueError:
+        return service.find_case_no(case)
 
 
 @app.command(name="import")

@@ -31,9 +31,16 @@ class ReadsMixin:
     # -- aggregates -------------------------------------------------------------------------
 
     def case(
-        self, case_id: UUID, *, as_of: datetime | None = None, at_position: int | None = None
+        self,
+        case_id: UUID,
+        *,
+        as_of: datetime | None = None,
+        at_position: int | None = None,
+        version: int | None = None,
     ) -> Case:
-        """A case now, or as it stood at a past moment or log position."""
+        """A case now, or as it stood at a past moment, log position or version."""
+        if version is not None:
+            return self.app.get(Case, case_id, version=version)
         return self.app.get_as_of(Case, case_id, as_of=as_of, at_position=at_position)
 
     def bundle(self, bundle_id: UUID) -> Bundle:
