@@ -19,6 +19,7 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -312,7 +313,13 @@ class CorrectCreate(Strict):
     command: ClassVar[type[Command]] = commands.Correct
 
     corrects_version: Annotated[StrictInt, Field(ge=1)]
-    field: Name
+    fact: Annotated[
+        Name,
+        Field(
+            validation_alias=AliasChoices("fact", "field"),
+            description="the fact corrected, e.g. applicant.phone (``field`` is the old name)",
+        ),
+    ]
     wrong_value: Text
     correct_value: Text
     reason: Name

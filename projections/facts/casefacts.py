@@ -240,7 +240,7 @@ def _evaluated(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
 
 
 def _corrected(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
-    fix = Correction(s, int(get("corrects_version")), str(get("field")))
+    fix = Correction(s, int(get("corrects_version")), str(get("fact")))
     return {"corrections": (*f.corrections, fix)}
 
 

@@ -167,7 +167,7 @@ LIFECYCLE: list[tuple[str, str, dict[str, Any]]] = [
         "clerk",
         {
             "corrects_version": 1,
-            "field": "materials",
+            "fact": "materials",
             "wrong_value": "",
             "correct_value": "申请书",
             "reason": "录入遗漏",

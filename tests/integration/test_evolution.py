@@ -181,3 +181,18 @@ def test_a_renamed_event_class_reads_under_its_new_topic(tmp_path: Path) -> None
     finally:
         app.close()
         read_events._TOPIC_PARTS.clear()
+
+
+def test_the_landed_v2_change_reads_v1_corrections_by_their_new_name(
+    app: CasestoreApp, old_log: str
+) -> None:
+    """Corrected v2 (``field`` -> ``fact``, upcasters.declare) over v1's stored bytes."""
+    stored = next(e for e in replay.read_log("v1") if e.topic.endswith(":Case.Corrected"))
+    assert b'"field":"applicant.phone"' in stored.state  # the bytes say v1 ...
+    event = first(app, Case.Corrected)
+    assert event.fact == "applicant.phone" and "field" not in vars(event)  # ... both sides v2
+    (state,) = read_side(old_log, "Case.Corrected")
+    assert state["fact"] == "applicant.phone" and "field" not in state
+    (data,) = exported(app, "Corrected")
+    assert data["fact"] == "applicant.phone"
+    intact(app)

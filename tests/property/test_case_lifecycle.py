@@ -68,7 +68,7 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
                                          "rectification": st.just("整改")}),
     "follow-up": st.fixed_dictionaries({"satisfied": st.booleans()}),
     "correct": st.fixed_dictionaries({"corrects_version": st.integers(0, 6),
-                                      "field": st.just("x"), "wrong_value": st.just("a"),
+                                      "fact": st.just("x"), "wrong_value": st.just("a"),
                                       "correct_value": st.just("b"), "reason": st.just("笔误")}),
 }
 

@@ -265,7 +265,7 @@ def test_only_aftercare_after_delivery() -> None:
     s.do("evaluate", Actor("c1", "clerk"), level=5, channel="pad", comment="太慢")
     s.do("handle_bad_review", Actor("a1", "admin"), verification="属实", rectification="整改")
     s.do("record_follow_up", satisfied=True, notes="满意")
-    s.case.correct(corrects_version=2, field="notice_no", wrong_value="N1",
+    s.case.correct(corrects_version=2, fact="notice_no", wrong_value="N1",
                    correct_value="N2", reason="录入错误", actor=CLERK, at=s.tick())
     assert s.case.corrections == 1 and s.case.follow_ups == 1
 
@@ -294,7 +294,7 @@ def test_follow_up_needs_closed_case() -> None:
 def test_correction_names_an_existing_event() -> None:
     s = Steps()
     with pytest.raises(InvalidCommand):
-        s.case.correct(corrects_version=5, field="x", wrong_value="a", correct_value="b",
+        s.case.correct(corrects_version=5, fact="x", wrong_value="a", correct_value="b",
                        reason="r", actor=CLERK, at=s.tick())
     assert s.case.version == 1
 

@@ -277,7 +277,7 @@ def test_s06_back_dated_entry_over_the_threshold_and_its_correction() -> None:
         CLERK,
         at("03-06"),
         corrects_version=accepted_version,
-        field="occurred_at",
+        fact="occurred_at",
         wrong_value="2025-03-03",
         correct_value="2025-03-05",
         reason="typo",

@@ -205,8 +205,11 @@ class Case(Aggregate):
             case.follow_ups += 1
 
     class Corrected(Event):
+        """v2 (docs/events.md): ``fact`` names the corrected fact; v1 called it ``field``."""
+
+        class_version: ClassVar[int] = 2
         corrects_version: int
-        field: str
+        fact: str
         wrong_value: str
         correct_value: str
         reason: str
@@ -719,7 +722,7 @@ class Case(Aggregate):
         self,
         *,
         corrects_version: int,
-        field: str,
+        fact: str,
         wrong_value: str,
         correct_value: str,
         reason: str,
@@ -737,7 +740,7 @@ class Case(Aggregate):
             at,
             None,
             corrects_version=corrects_version,
-            field=require_text(field, "field"),
+            fact=require_text(fact, "fact"),
             wrong_value=wrong_value,
             correct_value=correct_value,
             reason=require_text(reason, "reason"),

@@ -15,6 +15,9 @@ from casestore.domain.evolution import SchemaRegistry, check_registry, install_d
 
 def declare(registry: SchemaRegistry) -> None:
     """Every change since the first golden log (tests/golden/v1), in order."""
+    # v2 (golden log v2): a correction names the fact it amends (``applicant.phone``,
+    # ``notice_no``); v1 called that ``field``, which read like a form field.
+    registry.rename_field("Case.Corrected", 1, "field", "fact")
 
 
 _active: SchemaRegistry | None = None

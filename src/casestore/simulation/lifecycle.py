@@ -320,7 +320,7 @@ class AfterAcceptance:
             fixed = party.phone[:-1] + str((int(party.phone[-1]) + 1) % 10)
             correction = {
                 "corrects_version": 1,
-                "field": "applicant.phone",
+                "fact": "applicant.phone",
                 "wrong_value": party.phone,
                 "correct_value": fixed,
                 "reason": "申请人联系电话登记错误",
