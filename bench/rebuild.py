@@ -91,7 +91,7 @@ def _steps(case: Case, at: datetime) -> Iterator[None]:
     yield
     case.correct(
         corrects_version=1,
-        field="materials",
+        fact="materials",
         wrong_value="a",
         correct_value="b",
         reason="typo",

@@ -49,9 +49,9 @@ def view_rows(db_url: str) -> dict[str, dict[str, Any]]:
     Rows are sorted (``snapshot``); the projection's version is kept so that a deliberate
     change of a projection (its version bumped) can re-record the views of old logs.
     """
-    from casestore.projections.commands import rebuild_projection
-    from casestore.projections.db import ViewDB, snapshot
-    from casestore.projections.registry import all_projections
+    from casestore.projections.engine.db import ViewDB, snapshot
+    from casestore.projections.runtime.commands import rebuild_projection
+    from casestore.projections.runtime.registry import all_projections
 
     out: dict[str, dict[str, Any]] = {}
     for projection in all_projections():

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 import orjson
 import pytest
-from casestore.projections import events as read_events
-from casestore.projections.logsource import LogSource
+from casestore.projections.engine import events as read_events
+from casestore.projections.runtime.logsource import LogSource
 
 from casestore.domain import Case, upcasters
 from casestore.domain.evolution import SchemaRegistry

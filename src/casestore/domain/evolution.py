@@ -1,7 +1,7 @@
 """The one decoding registry: every stored event is brought to today's shape here (docs/events.md).
 
 Both sides read the log through it: the write side's mapper (aggregates, exports) and the
-read side's :class:`~casestore.projections.events.LogEvent` (projections, the stream). It
+read side's :class:`~casestore.projections.engine.events.LogEvent` (projections, the stream). It
 works on the stored JSON *before* anything is constructed from it — the transcoder's
 tagged form (``{"__value__": "Party", "fields": {…}}``, ``{"__datetime__": "…"}``) — so a
 value object gains a required field before ``Party(**fields)`` runs, and the read side,
