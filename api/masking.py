@@ -43,11 +43,19 @@ def mask_personal(data: Any, role: str) -> Any:
     return _walk(data, full_id, full_phone)
 
 
+#: Keys that carry the value of a corrected fact (a ``Corrected`` event's data, the case
+#: view's ``corrected`` marks): masked like the fact they correct.
+CORRECTION_VALUES: Final = ("wrong_value", "correct_value", "value", "was")
+
+
 def _walk(data: Any, full_id: bool, full_phone: bool) -> Any:
     if isinstance(data, list):
         return [_walk(v, full_id, full_phone) for v in data]
     if not isinstance(data, dict):
         return data
+    fact = data.get("fact")
+    if isinstance(fact, str):
+        data = _mask_correction(data, fact.rsplit(".", 1)[-1], full_id, full_phone)
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key in HIDDEN_KEYS:
@@ -59,3 +67,15 @@ def _walk(data: Any, full_id: bool, full_phone: bool) -> Any:
         else:
             out[key] = _walk(value, full_id, full_phone)
     return out
+
+
+def _mask_correction(
+    data: dict[str, Any], leaf: str, full_id: bool, full_phone: bool
+) -> dict[str, Any]:
+    """A correction of a personal fact shows its old and new values masked the same way."""
+    if not ((leaf == "id_number" and not full_id) or (leaf == "phone" and not full_phone)):
+        return data
+    return {
+        k: mask_value(v) if k in CORRECTION_VALUES and isinstance(v, str) and v else v
+        for k, v in data.items()
+    }

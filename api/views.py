@@ -48,10 +48,58 @@ def _business_date(event: Any) -> date:
     return local_date(moment)
 
 
+def corrections(events: Sequence[Any]) -> list[dict[str, Any]]:
+    """Every ``Corrected`` event among ``events``: which fact, from what to what, who and why.
+
+    ``link`` reads the case's events up to the correction (it is the last of them).
+    """
+    return [
+        {
+            "fact": e.fact,
+            "value": e.correct_value,
+            "was": e.wrong_value,
+            "corrects_version": e.corrects_version,
+            "version": e.originator_version,
+            "by": to_plain(e.actor),
+            "reason": e.reason,
+            "recorded_at": e.timestamp.isoformat(),
+            "link": f"/cases/{e.originator_id}/events?version={e.originator_version}",
+        }
+        for e in events
+        if event_name(e) == "Corrected"
+    ]
+
+
+def apply_corrections(view: dict[str, Any], events: Sequence[Any]) -> dict[str, Any]:
+    """The view with each corrected fact at its corrected value (bitemporal: only the
+    corrections among ``events``, so a view as of before a correction shows the old value).
+
+    A fact is a dotted path into the view (``applicant.phone``, ``materials``); each one
+    corrected is marked in ``corrected`` with the correction and its link. A fact the view
+    does not show is still listed there (``shown: false``): nothing is silently dropped.
+    """
+    marked: dict[str, Any] = {}
+    for fix in corrections(events):
+        *parents, leaf = fix["fact"].split(".")
+        node: Any = view
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        shown = isinstance(node, dict) and leaf in node and leaf != "corrected"
+        if shown and isinstance(node[leaf], list):
+            items = [v for v in node[leaf] if v != fix["was"]]
+            node[leaf] = [*items, fix["value"]] if fix["value"] else items
+        elif shown:
+            node[leaf] = fix["value"]
+        marked[fix["fact"]] = {**fix, "shown": shown}
+    view["corrected"] = marked
+    return view
+
+
 def case_view(case: Case, events: Sequence[Any]) -> dict[str, Any]:
-    """A case as it stands after ``events`` (all of them, or up to a past version)."""
+    """A case as it stands after ``events`` (all of them, or up to a past version), with
+    every fact corrected among them at its corrected value (see :func:`apply_corrections`)."""
     first, last = events[0], events[-1]
-    return {
+    view = {
         "case_id": str(case.id),
         "case_no": case.case_no,
         "version": case.version,
@@ -89,6 +137,7 @@ def case_view(case: Case, events: Sequence[Any]) -> dict[str, Any]:
         "last_event": event_name(last),
         "updated_at": last.timestamp.isoformat(),
     }
+    return apply_corrections(view, events)
 
 
 def public_case_view(case: Case, events: Sequence[Any]) -> dict[str, Any]:

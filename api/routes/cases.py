@@ -21,7 +21,7 @@ from ..bounds import QueryMoment
 from ..deps import ApiState, StaffDep, StateDep
 from ..masking import mask_personal
 from ..problems import ApiProblem
-from ..views import case_view, event_view
+from ..views import case_view, corrections, event_view
 
 router = APIRouter(tags=["cases"])
 
@@ -130,13 +130,35 @@ async def get_case_timeline(
 
     def timeline() -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = state.read.audit(target).timeline(str(case_id), limit=10_000)
-        if not rows or back != LookBack():
-            case, _ = _load(state, case_id, back)  # 404 for an unknown case
-            rows = [r for r in rows if r["version"] <= case.version]
-        return rows
+        case, events = _load(state, case_id, back)  # 404 for an unknown case
+        rows = [r for r in rows if r["version"] <= case.version]
+        return with_corrections(rows, events)
 
     rows: list[dict[str, Any]] = await run_in_threadpool(timeline)
-    return rows
+    masked: list[dict[str, Any]] = mask_personal(rows, actor.role)
+    return masked
+
+
+def with_corrections(rows: list[dict[str, Any]], events: list[Any]) -> list[dict[str, Any]]:
+    """Timeline rows with both sides of every correction among ``events``: the correction's
+    row says who corrected which fact from what to what and why; the corrected event's row
+    links to each correction of it."""
+    fixes = corrections(events)
+    by_version = {f["version"]: f for f in fixes}
+    out = []
+    for row in rows:
+        extra: dict[str, Any] = {}
+        if row["version"] in by_version:
+            extra["correction"] = by_version[row["version"]]
+        later = [
+            {"version": f["version"], "fact": f["fact"], "link": f["link"]}
+            for f in fixes
+            if f["corrects_version"] == row["version"]
+        ]
+        if later:
+            extra["corrected_by"] = later
+        out.append({**row, **extra})
+    return out
 
 
 @router.get("/cases/{case_id}/clock", responses=_READ_ERRORS, summary="The case's legal clocks")
