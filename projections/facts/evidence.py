@@ -9,7 +9,7 @@ events they come from, so every derived clock or flag can name its evidence.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -29,6 +29,9 @@ class Stamp:
     staff: str = ""
     role: str = ""
     window: str = ""
+    #: Imported history: the legacy system's own entry time (None: it gave none).
+    claimed_recorded_at: datetime | None = None
+    imported: bool = False
 
     @property
     def at(self) -> datetime:
@@ -42,15 +45,23 @@ class Stamp:
 
     @property
     def backdated_seconds(self) -> float:
-        """How long after the claimed time the event was entered (0 when not claimed)."""
+        """How long after the claimed time the event was entered (0 when not claimed).
+
+        For imported history "entered" is the legacy system's own entry time, never the
+        import's: the import lag is not back-dating (S06). An import that gives no legacy
+        entry time claims nothing to compare.
+        """
         if self.occurred_at is None:
             return 0.0
-        return (self.recorded_at - self.occurred_at).total_seconds()
+        entered = self.claimed_recorded_at if self.imported else self.recorded_at
+        if entered is None:
+            return 0.0
+        return (entered - self.occurred_at).total_seconds()
 
     def to_list(self) -> list[Any]:
         """Compact JSON form."""
         occurred = self.occurred_at.isoformat() if self.occurred_at else None
-        return [
+        compact = [
             self.position,
             self.version,
             self.recorded_at.isoformat(),
@@ -59,13 +70,21 @@ class Stamp:
             self.role,
             self.window,
         ]
+        if self.imported:  # only then: live stamps keep their seven-item form
+            entered = self.claimed_recorded_at
+            compact += [entered.isoformat() if entered else None, True]
+        return compact
 
     @classmethod
     def from_list(cls, raw: list[Any]) -> Stamp:
         """Inverse of :meth:`to_list`."""
-        pos, ver, rec, occ, staff, role, window = raw
+        pos, ver, rec, occ, staff, role, window = raw[:7]
         occurred = datetime.fromisoformat(occ) if occ else None
-        return cls(pos, ver, datetime.fromisoformat(rec), occurred, staff, role, window)
+        stamp = cls(pos, ver, datetime.fromisoformat(rec), occurred, staff, role, window)
+        if len(raw) > 7:
+            entered = datetime.fromisoformat(raw[7]) if raw[7] else None
+            stamp = replace(stamp, claimed_recorded_at=entered, imported=bool(raw[8]))
+        return stamp
 
 
 def stamp_list(stamp: Stamp | None) -> list[Any] | None:
@@ -97,6 +116,13 @@ def read_event(event: Any, position: int | None = None) -> tuple[str, Stamp, Get
             role=actor["role"],
             window=actor["window"],
         )
+        if event.raw.get("import_batch") is not None:
+            entered = event.plain("claimed_recorded_at")
+            stamp = replace(
+                stamp,
+                claimed_recorded_at=datetime.fromisoformat(entered) if entered else None,
+                imported=True,
+            )
         return str(event.type), stamp, event.plain
     who = getattr(event, "actor", None)
     stamp = Stamp(
@@ -107,6 +133,8 @@ def read_event(event: Any, position: int | None = None) -> tuple[str, Stamp, Get
         staff=getattr(who, "staff_id", ""),
         role=getattr(who, "role", ""),
         window=getattr(who, "window", ""),
+        claimed_recorded_at=getattr(event, "claimed_recorded_at", None),
+        imported=getattr(event, "import_batch", None) is not None,
     )
     return type(event).__name__, stamp, lambda name: to_plain(getattr(event, name, None))
 

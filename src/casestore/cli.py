@@ -316,7 +316,7 @@ def case_show(
 
     if version is not None and as_of is not None:
         err.print("[red]give --version or --as-of, not both[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     moment = None
     if as_of is not None:
         try:
@@ -325,7 +325,7 @@ def case_show(
             moment = None
         if moment is None or moment.tzinfo is None:
             err.print("[red]--as-of needs an ISO 8601 time with an offset[/red]")
-            raise typer.Exit(2)
+            raise typer.Exit(EXIT_USAGE)
     service = CaseService(_app(db))
     try:
         case_id = _case_id(service, case)
@@ -333,7 +333,7 @@ def case_show(
             latest = service.case(case_id)
             if version > latest.version:
                 err.print(f"[red]case {case_id} has {latest.version} events[/red]")
-                raise typer.Exit(1)
+                raise typer.Exit(EXIT_TAMPERED)
             found = service.case(case_id, version=version)
         else:
             found = service.case(case_id, as_of=moment)
@@ -341,7 +341,7 @@ def case_show(
         typer.echo(orjson.dumps(case_view(found, events), option=orjson.OPT_INDENT_2).decode())
     except CasestoreError as e:
         err.print(f"[red]{e}[/red]")
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_TAMPERED) from None
     finally:
         service.app.close()
 
@@ -355,14 +355,21 @@ def _case_id(service: CaseService, case: str) -> UUID:
 
 
 @app.command(name="import")
-def import_(file: Path, db: DbOpt = None) -> None:
-    """Load legacy history from JSON Lines (claimed times become occurred_at)."""
+def import_(
+    file: Path,
+    db: DbOpt = None,
+    by: Annotated[str, typer.Option("--by", help="staff id of who imports")] = "importer",
+) -> None:
+    """Load legacy history from JSON Lines as one marked batch (who, file, SHA-256);
+    claimed times become occurred_at, the legacy entry time claimed_recorded_at."""
+    from casestore.domain.values import Actor
     from casestore.importer import import_jsonl
 
-    report = import_jsonl(database_url(db), file, progress=True)
+    actor = Actor(by, "system", "legacy import")
+    report = import_jsonl(database_url(db), file, progress=True, by=actor)
     for line in report.error_lines():
         err.print(line)
-    typer.echo(report.summary())
+    typer.echo(f"{report.summary()}; batch {report.batch_id}")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_TAMPERED)
 
 

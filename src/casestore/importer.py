@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import types
 import typing
 from collections.abc import Iterator
@@ -48,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import orjson
 from eventsourcing.domain import Aggregate
@@ -68,13 +69,14 @@ from casestore.domain import (
 )
 from casestore.domain import values as domain_values
 from casestore.domain.catalogue import check_bundle_spec, check_spec
+from casestore.domain.imports import ImportBatch
 from casestore.domain.index import CaseNumber, case_number_id
 from casestore.domain.values import BUREAU_TZ, VALUE_TYPES, Actor
 from casestore.service import CaseService
 
 AGGREGATES: tuple[type[Aggregate], ...] = (Case, CaseNumber, Item, Bundle, BundleDefinition)
 CREATED = {"Submitted": Case, "Registered": CaseNumber, "Published": Item, "Opened": Bundle}
-_DERIVED = {"originator_topic", "actor", "occurred_at"}
+_DERIVED = {"originator_topic", "actor", "occurred_at", "claimed_recorded_at", "import_batch"}
 BATCH_EVENTS = 2000
 
 
@@ -92,6 +94,9 @@ class _Line:
     claimed: datetime
     actor: Actor
     data: dict[str, Any]
+    #: The legacy system's own entry time (``claimed_recorded_at``, else its ``recorded_at``).
+    claimed_recorded: datetime | None = None
+    batch: UUID | None = None
 
 
 @dataclass
@@ -114,6 +119,7 @@ class ImportReport:
     cases: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    batch_id: UUID | None = None
 
     @property
     def ok(self) -> bool:
@@ -133,18 +139,46 @@ class ImportReport:
         )
 
 
-def import_jsonl(db_url: str, path: Path, *, progress: bool) -> ImportReport:
-    """Validate and append the events of ``path``; see the module docstring."""
+IMPORTER = Actor("importer", "system", "legacy import")
+
+
+def import_jsonl(db_url: str, path: Path, *, progress: bool, by: Actor = IMPORTER) -> ImportReport:
+    """Validate and append the events of ``path`` as one marked batch (``ImportBatch``:
+    who imported, from which file, its SHA-256); see the module docstring."""
     if not path.is_file():
         raise InvalidCommand(f"no such file: {path}")
+    digest, lines = hashlib.sha256(), 0
+    with path.open("rb") as fh:
+        for chunk in fh:
+            digest.update(chunk)
+            lines += 1
     service = CaseService.open(db_url)
     try:
-        return _import(service, path, progress)
+        batch = ImportBatch.start(
+            batch_id=uuid4(),
+            actor=by,
+            source=path.name,
+            sha256=digest.hexdigest(),
+            lines=lines,
+            at=service.clock(),
+        )
+        service.record(batch.collect_events())
+        report = _import(service, path, progress, batch.id)
+        report.batch_id = batch.id
+        batch.complete(
+            actor=by,
+            events=report.events,
+            cases=report.cases,
+            refused_lines=len(report.errors),
+            at=service.clock(),
+        )
+        service.record(batch.collect_events())
+        return report
     finally:
         service.close()
 
 
-def _import(service: CaseService, path: Path, progress: bool) -> ImportReport:
+def _import(service: CaseService, path: Path, progress: bool, batch_id: UUID) -> ImportReport:
     report = ImportReport()
     units: dict[UUID, _Unit] = {}
     with Progress(disable=not progress, transient=True) as bar:
@@ -158,6 +192,7 @@ def _import(service: CaseService, path: Path, progress: bool) -> ImportReport:
                 report.errors.append((number, str(e)))
                 continue
             if line is not None:
+                line.batch = batch_id
                 units.setdefault(line.aggregate_id, _Unit(number)).lines.append(line)
         _attach_registrations(units)
         saving = bar.add_task("importing", total=len(units))
@@ -183,7 +218,8 @@ def _numbered(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def parse_line(number: int, raw: bytes) -> _Line | None:
-    """One line as an event to import; None for a blank or comment line."""
+    """One line as an event to import; None for a blank or comment line, or an exported
+    import batch's own marker (a re-import is a batch of its own)."""
     text = raw.strip()
     if not text or text.startswith(b"#"):
         return None
@@ -193,6 +229,8 @@ def parse_line(number: int, raw: bytes) -> _Line | None:
         raise LineError(f"not JSON ({e})") from None
     if not isinstance(obj, dict):
         raise LineError("a line must be a JSON object")
+    if str(obj.get("topic", "")).startswith("casestore.domain.imports:"):
+        return None
     data = obj.get("data", {})
     if not isinstance(data, dict):
         raise LineError("data must be an object")
@@ -209,6 +247,9 @@ def parse_line(number: int, raw: bytes) -> _Line | None:
     when = data.get("occurred_at") or obj.get("occurred_at") or obj.get("recorded_at")
     if when is None:
         raise LineError("no time: give occurred_at (or recorded_at)")
+    entered = (
+        data.get("claimed_recorded_at") or obj.get("claimed_recorded_at") or obj.get("recorded_at")
+    )
     return _Line(
         number,
         _aggregate_id(key, name),
@@ -218,6 +259,7 @@ def parse_line(number: int, raw: bytes) -> _Line | None:
         _coerce(when, datetime, "occurred_at"),
         _coerce(data.get("actor", obj.get("actor")), Actor, "actor"),
         {k: v for k, v in data.items() if k not in _DERIVED},
+        None if entered is None else _coerce(entered, datetime, "recorded_at"),
     )
 
 
@@ -311,23 +353,30 @@ def _replay(service: CaseService, unit: _Unit, lines: list[_Line]) -> Aggregate 
 def _apply(
     cls: type[Aggregate], aggregate: Aggregate | None, line: _Line, at: datetime
 ) -> Aggregate:
-    if line.claimed > at:
-        raise LineError(f"the claimed time {line.claimed.isoformat()} is in the future")
-    if line.claimed < domain_values.EARLIEST_BUSINESS_TIME:
-        raise LineError(
-            f"the claimed time {line.claimed.isoformat()} is before the earliest business "
-            "time accepted (早于系统受理的最早业务时间)"
-        )
+    for claimed in (line.claimed, line.claimed_recorded):
+        if claimed is None:
+            continue
+        if claimed > at:
+            raise LineError(f"the claimed time {claimed.isoformat()} is in the future")
+        if claimed < domain_values.EARLIEST_BUSINESS_TIME:
+            raise LineError(
+                f"the claimed time {claimed.isoformat()} is before the earliest business "
+                "time accepted (早于系统受理的最早业务时间)"
+            )
     event_class = getattr(cls, line.name, None)
     if not isinstance(event_class, type) or not issubclass(event_class, Aggregate.Event):
         raise LineError(f"{cls.__name__} has no event {line.name!r}")
     fields = _fields(event_class, line.data, fill=cls is not Case or aggregate is not None)
     common: dict[str, Any] = {"actor": line.actor, "occurred_at": line.claimed}
+    both: dict[str, Any] = {
+        "claimed_recorded_at": line.claimed_recorded,
+        "import_batch": line.batch,
+    }
     if aggregate is None:
         if cls is Case:
             fields.setdefault("query_code_hash", "")  # a legacy case has no query code
             try:
-                return Case.submit(case_id=line.aggregate_id, at=at, **common, **fields)
+                return Case.submit(case_id=line.aggregate_id, at=at, **common, **both, **fields)
             except TypeError as e:
                 raise LineError(f"Submitted: {e}") from None
         if cls is CaseNumber and line.aggregate_id != case_number_id(fields["case_no"]):
@@ -343,7 +392,7 @@ def _apply(
         created: Any = event_class
         return cls._create(created, id=line.aggregate_id, timestamp=at, **common, **fields)
     if isinstance(aggregate, Case):
-        aggregate.record_imported(line.name, at=at, fields=fields, **common)
+        aggregate.record_imported(line.name, at=at, fields=fields, **common, **both)
     else:
         aggregate.trigger_event(event_class, timestamp=at, **common, **fields)
     return aggregate

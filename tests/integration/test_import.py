@@ -35,7 +35,11 @@ def events_of(url: str) -> dict[tuple[str, int], dict[str, Any]]:
     app = CasestoreApp(url)
     lines = [orjson.loads(line) for line in export_lines(app)]
     app.close()
-    return {(line["aggregate_id"], line["version"]): line for line in lines}
+    return {
+        (line["aggregate_id"], line["version"]): line
+        for line in lines
+        if line["type"] not in ("Started", "Completed")  # the import batch's own marker
+    }
 
 
 def test_an_export_round_trips_into_a_fresh_store(
@@ -55,6 +59,11 @@ def test_an_export_round_trips_into_a_fresh_store(
         before = dict(line["data"])
         assert claimed == (before.pop("occurred_at") or line["recorded_at"])
         data.pop("occurred_at")
+        if "import_batch" in data:  # case events: the batch, and the source's entry time
+            assert data.pop("import_batch") == str(report.batch_id)
+            assert data.pop("claimed_recorded_at") == line["recorded_at"]
+            assert before.pop("import_batch") is None
+            assert before.pop("claimed_recorded_at") is None
         assert data == before  # the same event data; the claimed time became occurred_at
         assert again["recorded_at"] > line["recorded_at"]  # recorded at import time
     app = CasestoreApp(url)
@@ -204,4 +213,8 @@ def test_an_export_round_trips_into_postgresql(
         again = imported[(line["aggregate_id"], line["version"])]
         data, before = dict(again["data"]), dict(line["data"])
         assert data.pop("occurred_at") == (before.pop("occurred_at") or line["recorded_at"])
+        if "import_batch" in data:  # case events: the batch, and the source's entry time
+            assert data.pop("import_batch") == str(report.batch_id)
+            assert data.pop("claimed_recorded_at") == line["recorded_at"]
+            del before["import_batch"], before["claimed_recorded_at"]
         assert data == before

@@ -194,8 +194,14 @@ def _entry_flags(f: CaseFacts, cfg: SupervisionConfig) -> list[Flag]:
         s = claim.stamp
         gap = s.backdated_seconds
         if gap > cfg.backdate_seconds:
+            entered = (
+                f"entered {s.claimed_recorded_at.isoformat()} in the legacy system "
+                f"(imported {s.recorded_at.isoformat()})"
+                if s.imported and s.claimed_recorded_at is not None
+                else f"recorded {s.recorded_at.isoformat()}"
+            )
             detail = (
-                f"{claim.name} recorded {s.recorded_at.isoformat()} claims "
+                f"{claim.name} {entered} claims "
                 f"{s.at.isoformat()} ({gap / 3600:.1f} h earlier; threshold "
                 f"{cfg.backdate_seconds / 3600:.1f} h)"
             )

@@ -9,6 +9,7 @@ how such breaches surface).
 from __future__ import annotations
 
 import re
+from dataclasses import field
 from datetime import date, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -53,6 +54,12 @@ class Case(Aggregate):
     class Event(Aggregate.Event):
         actor: Actor
         occurred_at: datetime | None
+        #: Imported history only: when the legacy system says it recorded the fact (its
+        #: own entry time, beside ``occurred_at`` and casestore's ``recorded_at``), and the
+        #: import batch (``ImportBatch``) that brought it in. Added with defaults
+        #: (docs/events.md): older events read None.
+        claimed_recorded_at: datetime | None = field(default=None, kw_only=True)
+        import_batch: UUID | None = field(default=None, kw_only=True)
 
         @property
         def recorded_at(self) -> datetime:
@@ -294,8 +301,10 @@ class Case(Aggregate):
         materials: list[str] | None = None,
         bundle_id: UUID | None = None,
         occurred_at: datetime | None = None,
+        claimed_recorded_at: datetime | None = None,
+        import_batch: UUID | None = None,
     ) -> Case:
-        """Take in an application (收件)."""
+        """Take in an application (收件); the last two only for imported history."""
         require_text(case_no, "case_no")
         require_text(item_code, "item_code")
         require_choice(channel, CHANNELS, "channel")
@@ -323,6 +332,8 @@ class Case(Aggregate):
             handling_region=handling_region,
             materials=list(materials or []),
             bundle_id=bundle_id,
+            claimed_recorded_at=claimed_recorded_at,
+            import_batch=import_batch,
         )
 
     # -- commands -----------------------------------------------------------------------
@@ -756,6 +767,8 @@ class Case(Aggregate):
         at: datetime,
         occurred_at: datetime | None,
         fields: dict[str, Any],
+        claimed_recorded_at: datetime | None = None,
+        import_batch: UUID | None = None,
     ) -> None:
         """Append a historical event exactly as it happened, even where it broke a rule."""
         if event_name not in self.EVENT_NAMES or event_name == "Submitted":
@@ -764,7 +777,13 @@ class Case(Aggregate):
         _check_times(at, occurred_at)
         try:
             self.trigger_event(
-                event_class, timestamp=at, actor=actor, occurred_at=occurred_at, **fields
+                event_class,
+                timestamp=at,
+                actor=actor,
+                occurred_at=occurred_at,
+                claimed_recorded_at=claimed_recorded_at,
+                import_batch=import_batch,
+                **fields,
             )
         except TypeError as e:
             raise InvalidCommand(f"{event_name}: {e}") from None

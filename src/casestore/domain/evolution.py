@@ -93,7 +93,8 @@ class SchemaRegistry:
 
     def defaults_for(self, key: str, defaults: dict[str, Any]) -> None:
         """Fields of ``key`` added with a default: filled in for events stored before them."""
-        self._defaults[key] = tuple(defaults.items())
+        merged = {**dict(self._defaults.get(key, ())), **defaults}
+        self._defaults[key] = tuple(merged.items())
 
     # -- reading -------------------------------------------------------------------------
 
