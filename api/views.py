@@ -16,7 +16,15 @@ from casestore.domain.values import local_date
 from casestore.plain import to_plain
 from casestore.service import LogRow
 
-_ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor", "occurred_at")
+_ENVELOPE = (
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "actor",
+    "occurred_at",
+    "claimed_recorded_at",
+    "import_batch",
+)
 
 
 def event_name(event: Any) -> str:
@@ -25,7 +33,8 @@ def event_name(event: Any) -> str:
 
 
 def event_view(event: Any, row: LogRow | None = None) -> dict[str, Any]:
-    """One event as JSON: envelope (who, when recorded, when it happened) and its fields."""
+    """One event as JSON: envelope (who, when recorded, when it happened; for imported
+    history also the legacy system's own entry time and the import batch) and its fields."""
     data = {k: v for k, v in vars(event).items() if k not in _ENVELOPE}
     view: dict[str, Any] = {
         "type": event_name(event),
@@ -36,6 +45,11 @@ def event_view(event: Any, row: LogRow | None = None) -> dict[str, Any]:
         "actor": to_plain(event.actor),
         "data": to_plain(data),
     }
+    batch = getattr(event, "import_batch", None)
+    if batch is not None:  # imported history: the legacy entry time and the batch
+        claimed = getattr(event, "claimed_recorded_at", None)
+        view["claimed_recorded_at"] = claimed.isoformat() if claimed else None
+        view["import_batch"] = str(batch)
     if row is not None:
         view["position"] = row.position
         view["event_hash"] = row.event_hash.hex()
