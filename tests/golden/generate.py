@@ -49,9 +49,16 @@ def view_rows(db_url: str) -> dict[str, dict[str, Any]]:
     Rows are sorted (``snapshot``); the projection's version is kept so that a deliberate
     change of a projection (its version bumped) can re-record the views of old logs.
     """
-    from casestore.projections.engine.db import ViewDB, snapshot
-    from casestore.projections.runtime.commands import rebuild_projection
-    from casestore.projections.runtime.registry import all_projections
+    try:
+        from casestore.projections.engine.db import ViewDB, snapshot
+        from casestore.projections.runtime.commands import rebuild_projection
+        from casestore.projections.runtime.registry import all_projections
+    except ImportError:  # the read side's layout before 2026-11-28 (golden log v1)
+        from casestore.projections.commands import (  # type: ignore[no-redef]
+            rebuild_projection,
+        )
+        from casestore.projections.db import ViewDB, snapshot  # type: ignore[no-redef]
+        from casestore.projections.registry import all_projections  # type: ignore[no-redef]
 
     out: dict[str, dict[str, Any]] = {}
     for projection in all_projections():
@@ -143,7 +150,8 @@ def _withdrawal(app: Any) -> None:
         materials=["申请书"],
     )
     case.withdraw(reason="申请人撤回", actor=clerk, at=at.replace(hour=3))
-    app.append(case, CaseNumber.register("GOLDEN-0001", WITHDRAWN_CASE, clerk, at))
+    # The number first: recorded_at stays monotone in log order, as the log requires.
+    app.append(CaseNumber.register("GOLDEN-0001", WITHDRAWN_CASE, clerk, at), case)
 
 
 def _commit() -> str:
