@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from casestore.domain.values import local_date
-from casestore.store.batch import from_micros
+from casestore.timeutil import from_micros
 from tests.api.support import LIFECYCLE, Api, make_api
 
 ROLE = "auditor"
@@ -29,7 +29,7 @@ def folded(api: Api, case_id: str, keep: Any) -> tuple[Any, list[Any]]:
     """The case folded from the global log's events of ``case_id`` that ``keep`` admits."""
     events = [
         event
-        for row, event in api.state.store.iter_events()
+        for row, event in api.state.service.app.iter_events()
         if str(row.originator_id) == case_id and keep(row, event)
     ]
     aggregate = None
@@ -77,7 +77,7 @@ def test_version_position_and_as_of_reads_agree_with_a_fold_of_the_log(
             if minutes % 2:  # interleaved: log positions are not case versions
                 api.submit()
         api.sync()
-        rows = [r for r in api.state.store.log.iter_log() if str(r.originator_id) == case_id]
+        rows = [r for r in api.state.service.app.log.iter_log() if str(r.originator_id) == case_id]
         for row in rows:
             n, p = row.version, row.position
             expect(api, case_id, f"version={n}", lambda r, e, n=n: r.version <= n)
@@ -97,7 +97,7 @@ def test_version_position_and_as_of_reads_agree_with_a_fold_of_the_log(
 
 
 def row_us(moment: Any) -> int:
-    from casestore.store.batch import to_micros
+    from casestore.timeutil import to_micros
 
     return to_micros(moment)
 

@@ -17,7 +17,8 @@ from typing import Any
 from uuid import UUID
 
 from casestore.store.application import CasestoreApp
-from casestore.store.batch import TimedStoredEvent, to_micros
+from casestore.store.batch import TimedStoredEvent
+from casestore.timeutil import to_micros
 
 HERE = Path(__file__).resolve().parent
 

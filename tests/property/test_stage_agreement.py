@@ -67,7 +67,7 @@ IMPORTED: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "BadReviewHandled": st.just({"verification": "属实", "rectification": "整改",
                                  "handler": "a-1"}),
     "FollowUpRecorded": st.just({"satisfied": True, "notes": ""}),
-    "Corrected": st.just({"corrects_version": 1, "field": "x", "wrong_value": "a",
+    "Corrected": st.just({"corrects_version": 1, "fact": "x", "wrong_value": "a",
                           "correct_value": "b", "reason": "笔误"}),
 }
 

@@ -281,7 +281,7 @@ class Correct(CaseCommand):
 
     action = "correct"
     corrects_version: int
-    field: str
+    fact: str
     wrong_value: str
     correct_value: str
     reason: str

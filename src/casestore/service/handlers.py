@@ -277,7 +277,7 @@ def record_follow_up(cmd: RecordFollowUp, case: Case, ctx: Context) -> None:
 def correct(cmd: Correct, case: Case, ctx: Context) -> None:
     case.correct(
         corrects_version=cmd.corrects_version,
-        field=cmd.field,
+        fact=cmd.fact,
         wrong_value=cmd.wrong_value,
         correct_value=cmd.correct_value,
         reason=cmd.reason,
