@@ -59,6 +59,8 @@ SurveyParty = Literal["approval_bureau", "regulator", "applicant"]
 Conclusion = Literal["pass", "fail", "rectify"]
 Outcome = Literal["approve", "deny"]
 DeliveryMethod = Literal["window_pickup", "mail", "electronic"]
+NoticeMethod = Literal["", "in_person", "mail", "electronic"]
+"""How a written notice reached the applicant (书面告知); empty: not stated."""
 
 # These literals restate the domain vocabularies for OpenAPI; tests/api/test_schemas.py
 # keeps them in step with casestore.domain.values.
@@ -123,12 +125,17 @@ class BundleCreate(Strict):
     materials: Annotated[list[Name], Field(max_length=200)] = []
 
 
-class BundleExtensionCreate(Strict):
-    """Extend a bundle's joint clock by 15 working days, once (approver; Art. 42 ¶2)."""
+class BundleExtensionCreate(Timed):
+    """Extend a bundle's joint clock by 15 working days, once (approver; Art. 42 ¶2), with
+    the approval of 本级人民政府负责人 and before the joint deadline."""
 
     command: ClassVar[type[Command]] = commands.ExtendBundle
 
     reason: Name
+    approved_by: Name = Field(description="本级人民政府负责人 who approved (name and office)")
+    approval_document: Name = Field(description="the approval's document reference (文号)")
+    applicant_told_at: AwareDatetime | None = None
+    told_how: NoticeMethod = ""
 
 
 class SupplementRequestCreate(Timed):
@@ -218,7 +225,11 @@ class SuspendCreate(Timed):
 
     kind: Name
     legal_basis: Name
-    notified_at: AwareDatetime | None = None
+    notified_at: AwareDatetime | None = Field(
+        None, description="when the Art. 45 written notice of the time needed was given"
+    )
+    notice_method: NoticeMethod = ""
+    expected_days: Annotated[StrictInt, Field(ge=0, le=250)] = 0
 
 
 class ResumeCreate(Timed):
@@ -236,6 +247,10 @@ class ExtendCreate(Timed):
 
     days: Annotated[StrictInt, Field(ge=1, le=15)]
     reason: Name
+    applicant_told_at: AwareDatetime | None = Field(
+        None, description="when the reason was told to the applicant (Art. 42)"
+    )
+    told_how: NoticeMethod = ""
 
 
 class DecideCreate(Timed):

@@ -18,15 +18,22 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from casestore.domain.values import ART45_PAUSE_KINDS, ItemLimits
+from casestore.domain.values import ItemLimits
 from casestore.timelimits import (
-    MAX_EXTENSION_DAYS,
-    MAX_EXTENSION_DAYS_JOINT,
     ClockConfig,
     Suspension,
     WarningLevel,
     WorkingCalendar,
+    article_for,
 )
+from casestore.timelimits.legaltime import (
+    AcceptanceFacts,
+    acceptance_clock_for,
+    extension_refusal,
+    follow_up_clock,
+)
+from casestore.timelimits.legaltime import decision_start as legal_start
+from casestore.timelimits.legaltime import valid_pauses as legal_pauses
 
 from .casefacts import CaseFacts
 from .clockcache import compute_clock
@@ -34,14 +41,8 @@ from .clockstate import Clock, first_stop, make_clock
 from .evidence import Grant
 
 
-def acceptance_clock_of(
-    f: CaseFacts, cal: WorkingCalendar, today: date, config: ClockConfig
-) -> Clock | None:
-    """Art. 32: accept, reject or issue one complete 补正 notice within 5 working days.
-
-    After a timely notice the applicant has the turn (the clock is done, stopped by the
-    notice) until the complete supplements arrive; acceptance is then due that same day.
-    """
+def acceptance_facts(f: CaseFacts) -> AcceptanceFacts | None:
+    """The Art. 32 facts of a case, as the write side reads them from its aggregate."""
     if f.submitted is None:
         return None
     notice = f.supplement_requests[0] if f.supplement_requests else None
@@ -51,39 +52,62 @@ def acceptance_clock_of(
         (f.rejected, "Rejected"),
         (f.withdrawn, "Withdrawn"),
     )
-    art32 = compute_clock(f.submitted.on, config.acceptance_days, cal, kind="acceptance")
-    evidence = (f.submitted.position,)
-    timely_notice = (
-        first is not None and first[1] == "SupplementRequested" and (first[0].on <= art32.due)
-    )
-    back = f.supplement_received
-    if not timely_notice or back is None:
-        return make_clock(art32, first, today, cal, config, [], evidence)
-    after = first_stop(
+    answer = first_stop(
         (f.accepted, "Accepted"), (f.rejected, "Rejected"), (f.withdrawn, "Withdrawn")
     )
-    result = compute_clock(back.on, 0, cal, kind="acceptance")
-    return make_clock(result, after, today, cal, config, [], (*evidence, back.position))
+    back = f.supplement_received
+    return AcceptanceFacts(
+        f.submitted.at,
+        (first[1], first[0].at) if first else None,
+        back.at if back else None,
+        (answer[1], answer[0].at) if answer else None,
+    )
 
 
-def _limits_allow(kind: str, limits: ItemLimits) -> bool:
-    return kind in ART45_PAUSE_KINDS or kind in limits.pause_kinds
+def acceptance_clock_of(
+    f: CaseFacts, cal: WorkingCalendar, today: date, config: ClockConfig
+) -> Clock | None:
+    """Art. 32: accept, reject or issue one complete 补正 notice within 5 working days
+    (:func:`casestore.timelimits.legaltime.acceptance_clock_for`).
+
+    After a timely notice the applicant has the turn (the clock is done, stopped by the
+    notice) until the complete supplements arrive; acceptance is then due that same day
+    (the next working day when that is a rest day).
+    """
+    facts = acceptance_facts(f)
+    if facts is None or f.submitted is None:
+        return None
+    clock = acceptance_clock_for(facts, cal, config)
+    evidence: tuple[int, ...] = (f.submitted.position,)
+    names = {
+        "SupplementRequested": f.supplement_requests[0] if f.supplement_requests else None,
+        "Accepted": f.accepted,
+        "Rejected": f.rejected,
+        "Withdrawn": f.withdrawn,
+    }
+    stop = None
+    if clock.stop is not None:
+        stamp = names[clock.stop[0]]
+        assert stamp is not None
+        stop = (stamp, clock.stop[0])
+    if clock.after_supplements and f.supplement_received is not None:
+        evidence = (*evidence, f.supplement_received.position)
+    return make_clock(clock.result, stop, today, cal, config, [], evidence)
 
 
 def valid_pauses(f: CaseFacts, limits: ItemLimits) -> list[Suspension]:
-    """The suspensions that stop the clock: allowed kinds (Art. 45 or the item's extras), and
-    survey time when the item lists ``survey`` as a pause kind."""
-    out = [
-        Suspension(p.start.on, max(p.end.on, p.start.on) if p.end else None, p.kind)
-        for p in f.suspensions
-        if _limits_allow(p.kind, limits)
-    ]
-    if "survey" in limits.pause_kinds:
-        for plan in f.surveys_scheduled:
-            ends = [r.stamp for r in f.surveys_conducted if r.stamp.position > plan.stamp.position]
-            end = max(ends[0].on, plan.stamp.on) if ends else None
-            out.append(Suspension(plan.stamp.on, end, "survey"))
-    return out
+    """The suspensions that stop the clock (:func:`casestore.timelimits.legaltime.valid_pauses`):
+    allowed kinds (Art. 45 or the item's extras), and survey time when the item lists
+    ``survey`` as a pause kind."""
+    surveys = []
+    for plan in f.surveys_scheduled:
+        ends = [r.stamp for r in f.surveys_conducted if r.stamp.position > plan.stamp.position]
+        surveys.append((plan.stamp.on, ends[0].on if ends else None))
+    return legal_pauses(
+        [(p.start.on, p.end.on if p.end else None, p.kind) for p in f.suspensions],
+        surveys,
+        limits.pause_kinds,
+    )
 
 
 def extension_problems(
@@ -92,22 +116,27 @@ def extension_problems(
     start: date,
     pauses: list[Suspension],
     cal: WorkingCalendar,
+    config: ClockConfig | None = None,
 ) -> list[tuple[Grant, str]]:
-    """Each recorded extension that may not move the deadline, with why (S10)."""
-    cap = MAX_EXTENSION_DAYS_JOINT if limits.joint else MAX_EXTENSION_DAYS
+    """Each recorded extension that may not move the deadline, with why (S10), judged by
+    :func:`casestore.timelimits.legaltime.extension_refusal` like the write side's check."""
+    cfg = config or ClockConfig()
     problems: list[tuple[Grant, str]] = []
     for i, grant in enumerate(f.extensions):
-        due = compute_clock(
-            start, limits.statutory_days, cal, suspensions=pauses, as_of=grant.stamp.on
-        ).due
-        if grant.stamp.role != "approver":
-            problems.append((grant, f"granted by role {grant.stamp.role!r}, not an approver"))
-        elif grant.stamp.on > due:
-            problems.append((grant, f"granted {grant.stamp.on} after the statutory due {due}"))
-        elif i > 0:
-            problems.append((grant, "a second extension (a case may be extended once)"))
-        elif not 1 <= grant.days <= cap:
-            problems.append((grant, f"{grant.days} working days exceeds the cap of {cap}"))
+        why = extension_refusal(
+            start=start,
+            statutory_days=limits.statutory_days,
+            joint=limits.joint,
+            pauses=pauses,
+            granted_at=grant.stamp.at,
+            role=grant.stamp.role,
+            earlier=i,
+            days=grant.days,
+            cal=cal,
+            cfg=cfg,
+        )
+        if why is not None:
+            problems.append((grant, why))
     return problems
 
 
@@ -128,22 +157,26 @@ def decision_start(
     config: ClockConfig,
     fallback: ItemLimits | None = None,
 ) -> DecisionStart | None:
-    """Acceptance date, or the date deemed accepted (视为受理) when the Art. 32 clock ran out.
+    """Acceptance date, or the date deemed accepted (视为受理) when the Art. 32 clock ran out
+    (:func:`casestore.timelimits.legaltime.decision_start`, as on the write side).
 
     A case deemed accepted but never accepted has no copied limits: ``fallback`` (the
     catalogue's limits in force) is used then. None when no decision clock runs.
     """
-    acceptance = acceptance_clock_of(f, cal, today, config)
+    facts = acceptance_facts(f)
     limits = f.limits or fallback
-    if acceptance is None or limits is None:
+    if facts is None or limits is None:
         return None
-    deemed = acceptance.late
-    if f.accepted is None and (not deemed or f.rejected is not None):
+    accepted_at = f.accepted.at if f.accepted else None
+    begin = legal_start(facts, accepted_at, f.rejected is not None, today, cal, config)
+    if begin is None:
         return None
-    if deemed:
-        return DecisionStart(acceptance.start, True, limits, acceptance.evidence)
+    if begin.deemed:
+        acceptance = acceptance_clock_of(f, cal, today, config)
+        assert acceptance is not None
+        return DecisionStart(begin.day, True, limits, acceptance.evidence)
     assert f.accepted is not None
-    return DecisionStart(f.accepted.on, False, limits, (f.accepted.position,))
+    return DecisionStart(begin.day, False, limits, (f.accepted.position,))
 
 
 @dataclass(frozen=True)
@@ -159,6 +192,8 @@ class CaseClocks:
     surveys: tuple[Clock, ...]
     bad_review: Clock | None
     calendar_version: str
+    follow_up: Clock | None = None
+    """The 回访 (call back) after a 差评, within ``ClockConfig.follow_up_days``."""
 
     @property
     def current(self) -> Clock | None:
@@ -191,7 +226,14 @@ class CaseClocks:
 
     def all(self) -> list[Clock]:
         """Every clock present."""
-        singles = (self.acceptance, self.promised, self.statutory, self.delivery, self.bad_review)
+        singles = (
+            self.acceptance,
+            self.promised,
+            self.statutory,
+            self.delivery,
+            self.bad_review,
+            self.follow_up,
+        )
         return [c for c in (*singles, *self.surveys) if c is not None]
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,6 +251,7 @@ class CaseClocks:
             "delivery": one(self.delivery),
             "surveys": [c.to_dict() for c in self.surveys],
             "bad_review": one(self.bad_review),
+            "follow_up": one(self.follow_up),
             "warning": self.warning,
             "remaining": self.remaining,
             "provisional": self.provisional,
@@ -241,6 +284,7 @@ def case_clocks(
         done = first_stop((f.bad_review_handled, "BadReviewHandled"))
         bad = make_clock(result, done, today, cal, cfg, [], (f.evaluated.position,))
     return CaseClocks(
+        follow_up=_follow_up_clock(f, cal, today, cfg),
         today=today,
         acceptance=acceptance,
         deemed_accepted=begin.deemed if begin else bool(acceptance and acceptance.late),
@@ -258,7 +302,7 @@ def _decision_clocks(
 ) -> tuple[Clock, Clock]:
     limits = begin.limits
     pauses = valid_pauses(f, limits)
-    bad = {id(g) for g, _ in extension_problems(f, limits, begin.start, pauses, cal)}
+    bad = {id(g) for g, _ in extension_problems(f, limits, begin.start, pauses, cal, cfg)}
     grant = next((g for g in f.extensions if id(g) not in bad), None)
     done = first_stop((f.decided, "Decided"), (f.withdrawn, "Withdrawn"))
     if done is None and f.accepted is not None and f.rejected is not None:
@@ -278,6 +322,7 @@ def _decision_clocks(
         as_of=as_of,
         kind="decision.statutory",
         extension_days=ext,
+        article=article_for("decision.statutory", limits.joint),
     )
     promised = compute_clock(
         begin.start,
@@ -292,6 +337,19 @@ def _decision_clocks(
         make_clock(promised, done, today, cal, cfg, pauses, evidence),
         make_clock(statutory, done, today, cal, cfg, pauses, s_evidence),
     )
+
+
+def _follow_up_clock(
+    f: CaseFacts, cal: WorkingCalendar, today: date, cfg: ClockConfig
+) -> Clock | None:
+    """差评回访: the first follow-up recorded after a bad review stops the clock."""
+    if not f.bad_review or f.evaluated is None:
+        return None
+    evaluated = f.evaluated
+    after = [s for s, _ in f.follow_ups if s.position > evaluated.position]
+    result = follow_up_clock(evaluated.on, cfg.follow_up_days, cal)
+    done = first_stop((after[0] if after else None, "FollowUpRecorded"))
+    return make_clock(result, done, today, cal, cfg, [], (evaluated.position,))
 
 
 def _survey_clocks(

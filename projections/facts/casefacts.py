@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from casestore.domain.stages import CLOSED, STAGE_EVENTS, next_stage
@@ -215,6 +215,12 @@ def _accepted(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
     }
 
 
+def _suspended(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+    notified = get("notified_at")
+    told = datetime.fromisoformat(notified) if notified else None
+    return {"suspensions": (*f.suspensions, Pause(str(get("kind")), s, None, told))}
+
+
 def _resumed(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
     if not f.suspensions or f.suspensions[-1].end is not None:
         return {}
@@ -261,7 +267,7 @@ _HANDLERS: dict[str, _Handler] = {
         "surveys_scheduled": (*f.surveys_scheduled, SurveyPlan(s, int(g("survey_days"))))
     },
     "SurveyConducted": _survey,
-    "ClockSuspended": lambda f, g, s: {"suspensions": (*f.suspensions, Pause(str(g("kind")), s))},
+    "ClockSuspended": _suspended,
     "ClockResumed": _resumed,
     "ExtensionGranted": lambda f, g, s: {"extensions": (*f.extensions, Grant(s, int(g("days"))))},
     "Decided": _decided,
@@ -302,7 +308,15 @@ def _dump(key: str, value: Any) -> Any:
     if key == "promised_completion":
         return value.isoformat()
     if key == "suspensions":
-        return [[p.kind, p.start.to_list(), p.end.to_list() if p.end else None] for p in value]
+        return [
+            [
+                p.kind,
+                p.start.to_list(),
+                p.end.to_list() if p.end else None,
+                p.notified_at.isoformat() if p.notified_at else None,
+            ]
+            for p in value
+        ]
     if key in ("extensions", "surveys_scheduled"):
         return [[g.stamp.to_list(), g.days] for g in value]
     if key == "surveys_conducted":
@@ -331,7 +345,15 @@ def _load(key: str, raw: Any) -> Any:
     if key == "promised_completion":
         return date.fromisoformat(raw)
     if key == "suspensions":
-        return tuple(Pause(k, st(a), st(b) if b else None) for k, a, b in raw)
+        return tuple(
+            Pause(
+                p[0],
+                st(p[1]),
+                st(p[2]) if p[2] else None,
+                datetime.fromisoformat(p[3]) if len(p) > 3 and p[3] else None,
+            )
+            for p in raw
+        )
     if key == "extensions":
         return tuple(Grant(st(s), d) for s, d in raw)
     if key == "surveys_scheduled":

@@ -10,7 +10,7 @@ calendar and reuse the (immutable, never mutated here) answer; the functions of
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -43,11 +43,15 @@ def compute_clock(
     as_of: date | None = None,
     kind: str = "deadline",
     extension_days: int = 0,
+    article: str | None = None,
+    notes: Sequence[str] = (),
 ) -> ClockResult:
     """:func:`casestore.timelimits.compute_clock`, answered once per distinct question."""
     spans = tuple(suspensions)
+    said = tuple(notes)
     # Without suspensions ``as_of`` changes nothing (it only bounds open suspensions).
-    key = ("clock", start, days, kind, extension_days, spans, as_of if spans else None)
+    bounded = as_of if spans else None
+    key = ("clock", start, days, kind, extension_days, spans, bounded, article, said)
     cache = _cache(cal)
     try:
         result: ClockResult | None = cache.get(key)
@@ -60,6 +64,8 @@ def compute_clock(
             as_of=as_of,
             kind=kind,
             extension_days=extension_days,
+            article=article,
+            notes=said,
         )
     if result is None:
         result = cache[key] = _compute_clock(
@@ -70,6 +76,8 @@ def compute_clock(
             as_of=as_of,
             kind=kind,
             extension_days=extension_days,
+            article=article,
+            notes=said,
         )
     return result
 

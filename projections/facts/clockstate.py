@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple
 
-from casestore.domain.values import BUREAU_TZ, local_date
+from casestore.domain.values import local_date
 from casestore.timelimits import (
     ClockConfig,
     ClockResult,
@@ -29,6 +29,7 @@ from casestore.timelimits import (
     WorkingCalendar,
     warning_level,
 )
+from casestore.timelimits.legaltime import closing_time, deadline_passes_at, in_period
 
 from .clockcache import remaining_working_days, working_days_used
 from .evidence import Stamp
@@ -95,13 +96,19 @@ class Clock:
     extension_days: int = 0
     paused_since: date | None = None
     """While paused: the day the pause began (the clock is frozen as it stood then)."""
+    closes: time | None = None
+    """The last day ends at this time (民法典第二百零三条第二款, when configured), else 24:00."""
+    article: str = ""
+    """The article the clock applies."""
+    notes: tuple[str, ...] = ()
+    """The further rules that shaped the due date (rest day, last-day suspension …)."""
 
     @property
     def late(self) -> bool:
         """Past its due date: settled by the stopping event, else compared with today
         (with the day the pause began, while paused)."""
         if self.done is not None:
-            return self.done.on > self.due
+            return not in_period(self.done.at, self.due, self.closes)
         if self.paused:
             return self.paused_since is not None and self.due < self.paused_since
         return self.today > self.due
@@ -109,12 +116,13 @@ class Clock:
     @property
     def on_time(self) -> bool | None:
         """For a finished clock: stopped on or before its due date; None while running."""
-        return None if self.done is None else self.done.on <= self.due
+        return None if self.done is None else in_period(self.done.at, self.due, self.closes)
 
     @property
     def late_since(self) -> datetime:
-        """The instant the deadline passed: the start of the day after the due date."""
-        return datetime.combine(self.due + timedelta(days=1), time(0), BUREAU_TZ)
+        """The instant the deadline passed: the start of the day after the due date (the
+        closing time of the due date under the close-of-business rule)."""
+        return deadline_passes_at(self.due, self.closes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -135,6 +143,9 @@ class Clock:
             "used": self.used,
             "warning": self.warning,
             "evidence": list(self.evidence),
+            "article": self.article,
+            "notes": list(self.notes),
+            "ends_at": self.closes.strftime("%H:%M") if self.closes else "24:00",
         }
 
 
@@ -181,6 +192,9 @@ def make_clock(
         evidence=tuple(sorted({*evidence, *((stop.position,) if stop else ())})),
         extension_days=result.extension_days,
         paused_since=since,
+        closes=closing_time(config),
+        article=result.article,
+        notes=result.notes,
     )
 
 

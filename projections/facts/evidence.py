@@ -146,6 +146,8 @@ class Pause:
     kind: str
     start: Stamp
     end: Stamp | None = None
+    notified_at: datetime | None = None
+    """When the Art. 45 written notice was given (None: not recorded)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,21 @@
 """``bundles``: progress of each 一件事一次办 bundle from its child cases, with its joint clock.
 
 The bundle's own clock follows 行政许可法 Art. 42 ¶2: 45 working days from the joint
-intake (the bundle's opening), + 15 once extended; its promised limit is the bundle's
-``promised_days``. Each child keeps its own item clock (see ``compliance``). A bundle is
+intake (the bundle's opening), + 15 once extended (with the approval of 本级人民政府负责人,
+recorded with its document reference); its promised limit is the bundle's
+``promised_days``. A working day on which any child is in an Art. 45 procedure is not
+counted, and the joint clocks stop at the children's decisions (``decisions_on``: the day
+the last child was decided, refused or withdrawn); delivery runs on each child's own
+Art. 44 clock (see ``compliance``). :func:`casestore.timelimits.legaltime.bundle_clock`
+computes the joint clock for this view and for the write side's extension check. A
+bundle is
 
 - ``received`` while no child is accepted yet,
 - ``in_progress`` once one is,
 - ``decided`` when every child has a decision (or was refused / withdrawn) and some
   approved result is not delivered yet,
 - ``completed`` when every child is closed (delivered, denied, refused or withdrawn);
-  ``completed_on`` is the day the last child closed and is compared with both clocks.
+  ``completed_on`` is the day the last child closed (delivery included).
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import orjson
 
 from casestore.domain import Case, NotFound
 from casestore.domain.stages import CLOSED, PRE_ACCEPTANCE, STAGE_EVENTS, next_stage
-from casestore.timelimits import WorkingCalendar, compute_clock, default_calendar
+from casestore.domain.values import ART45_PAUSE_KINDS
+from casestore.timelimits import Suspension, WorkingCalendar, default_calendar
+from casestore.timelimits.legaltime import bundle_clock
 from casestore.timelimits.rules import remaining_working_days
 
 from ..engine.base import Column, Index, LogEvent, Projection, RowFold, Table, Tx, local_day
@@ -43,6 +51,8 @@ BUNDLES = Table(
         Column("statutory_days", "int"),
         Column("extension_days", "int"),
         Column("extended_position", "int"),
+        Column("approved_by"),
+        Column("approval_document"),
         Column("last_position", "int"),
     ),
     ("bundle_id",),
@@ -59,6 +69,7 @@ BUNDLE_CHILDREN = Table(
         Column("accepted_on"),
         Column("decided_on"),
         Column("closed_on"),
+        Column("pauses"),
         Column("last_position", "int"),
     ),
     ("case_id",),
@@ -86,6 +97,8 @@ def _opened(b: _Batch, ev: LogEvent) -> None:
             "statutory_days": int(ev.plain("statutory_days") or 45),
             "extension_days": 0,
             "extended_position": None,
+            "approved_by": None,
+            "approval_document": None,
             "last_position": ev.position,
         },
     )
@@ -96,6 +109,8 @@ def _extended(b: _Batch, ev: LogEvent) -> None:
     if row is None or row["extended_position"] is not None:
         return  # extended once only; a second grant moves nothing
     row["extension_days"] = int(ev.plain("days") or 0)
+    row["approved_by"] = ev.plain("approved_by") or None
+    row["approval_document"] = ev.plain("approval_document") or None
     row["extended_position"] = row["last_position"] = ev.position
     b.bundles.touch((ev.aggregate_id,))
 
@@ -116,6 +131,7 @@ def _child(b: _Batch, ev: LogEvent) -> None:
             "accepted_on": None,
             "decided_on": None,
             "closed_on": None,
+            "pauses": "[]",
         }
     else:
         found = b.children.get(key)
@@ -136,6 +152,13 @@ def _fold(row: dict[str, Any], ev: LogEvent) -> None:
         row["decided_on"] = day
     if ev.type == "Accepted":
         row["accepted_on"] = day
+    if ev.type == "ClockSuspended" and ev.plain("kind") in ART45_PAUSE_KINDS:
+        row["pauses"] = orjson.dumps([*orjson.loads(row["pauses"] or "[]"), [day, None]]).decode()
+    elif ev.type == "ClockResumed":
+        pauses = orjson.loads(row["pauses"] or "[]")
+        if pauses and pauses[-1][1] is None:
+            pauses[-1][1] = max(day, pauses[-1][0])
+            row["pauses"] = orjson.dumps(pauses).decode()
     if row["stage"] in CLOSED and row["closed_on"] is None:
         row["closed_on"] = day
 
@@ -144,7 +167,9 @@ class BundlesProjection(Projection[_Batch]):
     """Bundles and their child cases' stages."""
 
     name = "bundles"
-    version = 2  # 2: child stages by the domain's one stage machine
+    # 2: child stages by the domain's one stage machine; 3: children's Art. 45 pauses,
+    # the clock ends at the decisions, the joint extension's approving authority
+    version = 3
     tables = (BUNDLES, BUNDLE_CHILDREN)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": _child for k in Case.EVENT_NAMES},
@@ -221,14 +246,23 @@ class BundleView(View):
             status = "received"
         done = max((c["closed_on"] for c in children if c["closed_on"]), default=None)
         completed_on = date.fromisoformat(done) if status == "completed" and done else None
+        ends = [c["decided_on"] or c["closed_on"] for c in children]
+        all_decided = bool(children) and len(children) >= expected and all(ends)
+        decisions_on = date.fromisoformat(max(e for e in ends if e)) if all_decided else None
         opened = date.fromisoformat(b["opened_on"])
+        pauses = [
+            Suspension(date.fromisoformat(s), date.fromisoformat(e) if e else None, "child")
+            for c in children
+            for s, e in orjson.loads(c["pauses"] or "[]")
+        ]
         clocks = {
             "statutory": self._clock(
-                opened, b["statutory_days"] + b["extension_days"], completed_on, today
+                opened, b["statutory_days"], b["extension_days"], pauses, decisions_on, today
             ),
-            "promised": self._clock(opened, b["promised_days"], completed_on, today),
+            "promised": self._clock(opened, b["promised_days"], 0, pauses, decisions_on, today),
         }
-        clocks["statutory"]["extension_days"] = b["extension_days"]
+        clocks["statutory"]["approved_by"] = b["approved_by"]
+        clocks["statutory"]["approval_document"] = b["approval_document"]
         return {
             "bundle_id": b["bundle_id"],
             "code": b["code"],
@@ -236,6 +270,7 @@ class BundleView(View):
             "opened_on": b["opened_on"],
             "status": status,
             "completed_on": completed_on.isoformat() if completed_on else None,
+            "decisions_on": decisions_on.isoformat() if decisions_on else None,
             "progress": {
                 "children": expected,
                 "submitted": len(children),
@@ -254,15 +289,30 @@ class BundleView(View):
             ],
         }
 
-    def _clock(self, opened: date, days: int, done: date | None, today: date) -> dict[str, Any]:
-        result = compute_clock(opened, days, self.calendar, kind="bundle")
+    def _clock(
+        self,
+        opened: date,
+        days: int,
+        extension: int,
+        pauses: list[Suspension],
+        done: date | None,
+        today: date,
+    ) -> dict[str, Any]:
+        as_of = done or today
+        result = bundle_clock(
+            opened, days + extension, pauses, self.calendar, as_of=as_of, extension_days=extension
+        )
         end = done or today
         return {
             "start": opened.isoformat(),
-            "days": days,
+            "days": days + extension,
+            "extension_days": extension,
             "due": result.due.isoformat(),
             "provisional": result.provisional,
+            "paused": result.paused and done is None,
             "remaining": None if done else remaining_working_days(result.due, today, self.calendar),
             "late": end > result.due,
             "on_time": None if done is None else done <= result.due,
+            "article": result.article,
+            "notes": list(result.notes),
         }

@@ -64,6 +64,10 @@ FLUSH_EVENTS = 1000
 _EVENING = ((17 * 60 + 30, 19 * 60),)
 
 
+#: The 本级人民政府负责人 the simulated bureau's joint extensions are approved by.
+JOINT_APPROVER = "旬阳市人民政府副市长（分管审批）"
+
+
 @dataclass
 class SimulationSummary:
     """What a simulation wrote; ``str()`` is the report ``casestore simulate`` prints."""
@@ -321,8 +325,15 @@ class _Runner:
                     self._collect(new.case, new.index)
             elif action == "bundle-extend":
                 bundle = self.open_bundles[step.key[0]]
+                self._flush()  # the joint clock reads the children's pauses from the store
                 extend = ExtendBundle(
-                    actor=step.actor, bundle_id=bundle.id, reason=step.payload["reason"]
+                    actor=step.actor,
+                    bundle_id=bundle.id,
+                    reason=step.payload["reason"],
+                    approved_by=JOINT_APPROVER,
+                    approval_document=f"旬政审〔{local_date(step.at).year}〕{step.key[0]}号",
+                    applicant_told_at=step.at,
+                    told_how="electronic",
                 )
                 service.decide(extend, bundle)
                 self._collect(bundle)

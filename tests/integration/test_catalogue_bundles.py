@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,9 @@ def test_bundle_opens_children_in_one_transaction(app: CasestoreApp,
         case = app.get(Case, child.case_id)
         assert (case.item_code, case.bundle_id) == (code, bundle.id)
     assert app.log.head()[0] == head + 1 + 2 * 3  # bundle + (case, number) per item
-    bundle.extend(reason="联合审查", actor=APPROVER, at=FakeClock()())
+    bundle.extend(reason="联合审查", approved_by="副县长 张三",
+                  approval_document="旬政审〔2025〕1号", joint_due=date(2025, 5, 8),
+                  in_time=True, actor=APPROVER, at=FakeClock()())
     app.save(bundle)
     assert app.get(Bundle, bundle.id).extended
 

@@ -117,9 +117,11 @@ class ComplianceProjection(Projection[_Batch]):
     """Per-case clocks as of each case's latest event; aggregates are queries over them."""
 
     name = "compliance"
-    version = 4  # 2: paused_since, and clocks paused after their deadline stay late;
+    version = 5  # 2: paused_since, and clocks paused after their deadline stay late;
     # 3: deemed_*_due, the decision clocks a deemed acceptance would start
     # 4: stages by the domain's one stage machine (imported histories)
+    # 5: legal time of issue 19 (Art. 203 rest days, last-day suspensions, office hours,
+    # extension timeliness with suspensions and deemed acceptance)
     tables = (COMPLIANCE_CASES, COMPLIANCE_ITEMS)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": lambda b, e: b.cases.apply(e) for k in Case.EVENT_NAMES},

@@ -19,8 +19,9 @@ from typing import Any, ClassVar
 import orjson
 
 from casestore.domain import Case, InvalidCommand
-from casestore.domain.values import BUREAU_TZ, ItemLimits, local_date
+from casestore.domain.values import ART45_PAUSE_KINDS, BUREAU_TZ, ItemLimits, local_date
 from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
+from casestore.timelimits.legaltime import notice_clock
 from casestore.timelimits.supervision_config import SupervisionConfig
 from casestore.timeutil import to_micros
 
@@ -97,8 +98,9 @@ class SupervisionProjection(Projection[_Batch]):
     """Flags per case recomputed from the case's facts whenever it has a new event."""
 
     name = "supervision"
-    version = 3  # 2: a clock paused after its deadline passed stays flagged; 3: deemed-
-    # acceptance decision clocks are watched before the acceptance clock runs out
+    version = 4  # 2: a clock paused after its deadline passed stays flagged; 3: deemed-
+    # acceptance decision clocks are watched before the acceptance clock runs out; 4: the
+    # legal-time rules of issue 19 (Art. 203, last-day suspensions, S17, S18, office hours)
     tables = (SUPERVISION_CASES, SUPERVISION_ITEMS, SUPERVISION_FLAGS, SUPERVISION_WATCH)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": lambda b, e: b.cases.apply(e) for k in Case.EVENT_NAMES},
@@ -198,7 +200,36 @@ class SupervisionProjection(Projection[_Batch]):
                     "start": clock.start.isoformat(),
                 }
             )
+        watch += _notice_watch(f, self.calendar, today, cfg)
         return flags, watch
+
+
+def _notice_watch(
+    f: CaseFacts, cal: WorkingCalendar, today: date, cfg: SupervisionConfig
+) -> list[dict[str, Any]]:
+    """S17 deadlines still running: Art. 45 suspensions with no written notice yet."""
+    rows = []
+    for p in f.suspensions:
+        if p.kind not in ART45_PAUSE_KINDS or p.notified_at is not None:
+            continue
+        due = notice_clock(p.start.on, cfg.suspension_notice_days, cal).due
+        if today > due:
+            continue  # already a stored flag
+        rows.append(
+            {
+                "flag_id": f"S17:{f.case_id}:{p.start.position}",
+                "rule": "S17",
+                "severity": RULES["S17"][0],
+                "case_id": f.case_id,
+                "item_code": f.item_code,
+                "evidence": orjson.dumps([p.start.position]).decode(),
+                "due": due.isoformat(),
+                "kind": "notice",
+                "days": cfg.suspension_notice_days,
+                "start": p.start.on.isoformat(),
+            }
+        )
+    return rows
 
 
 def _flag_row(flag: Flag) -> dict[str, Any]:

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from casestore.domain.values import ART45_PAUSE_KINDS, SURVEY_PARTIES, ItemLimits
+from casestore.domain.values import ART45_PAUSE_KINDS, BUREAU_TZ, SURVEY_PARTIES, ItemLimits
 from casestore.timelimits import ClockConfig, WorkingCalendar, compute_clock
+from casestore.timelimits.legaltime import deadline_passes_at, notice_clock, on_time, received_day
 from casestore.timelimits.supervision_config import SupervisionConfig
 
 from ...facts.caseclocks import (
@@ -56,6 +57,8 @@ RULES: dict[str, tuple[str, str]] = {
     "S13": ("medium", "bad review (差评) not verified and rectified in time"),
     "S14": ("medium", "catalogue promises more days than the statutory limit"),
     "S15": ("high", "acceptance and completion seconds apart on a non-instant item"),
+    "S17": ("medium", "Art. 45 suspension without the written notice to the applicant in time"),
+    "S18": ("medium", "bad review (差评) without a follow-up call (回访) in time"),
 }
 #: Rules whose truth for a running deadline changes with the passing of days.
 CLOCK_RULES: dict[str, str] = {
@@ -64,6 +67,7 @@ CLOCK_RULES: dict[str, str] = {
     "S03": "acceptance",
     "S12": "delivery",
     "S13": "bad_review",
+    "S18": "follow_up",
 }
 
 
@@ -155,6 +159,7 @@ def case_flags(
     flags += _survey_flags(f, limits)
     flags += _extension_flags(f, cal, today, ccfg, fallback)
     flags += _pause_flags(f, limits)
+    flags += notice_flags(f, cal, today, cfg)
     flags += _completion_flags(f, cfg)
     return sorted(flags, key=lambda fl: (fl.rule, fl.raised_at, fl.anchor))
 
@@ -176,8 +181,9 @@ def _supplement_flags(
         detail = f"{len(notices)} supplement notices (allowed {allowed})"
         flags.append(_flag("S04", f, notices[allowed], tuple(n.position for n in notices), detail))
     if notices and f.submitted is not None:
-        due = compute_clock(f.submitted.on, ccfg.acceptance_days, cal).due
-        if notices[0].on > due:
+        start, _ = received_day(f.submitted.at, cal, ccfg)
+        due = compute_clock(start, ccfg.acceptance_days, cal).due
+        if not on_time(notices[0].at, due, ccfg):
             detail = f"received {f.submitted.on}, notice due {due}, issued {notices[0].on}"
             flags.append(_flag("S05", f, notices[0], (f.submitted.position,), detail))
     return flags
@@ -276,7 +282,7 @@ def _extension_flags(
             for g in f.extensions
         ]
     pauses = valid_pauses(f, begin.limits)
-    problems = extension_problems(f, begin.limits, begin.start, pauses, cal)
+    problems = extension_problems(f, begin.limits, begin.start, pauses, cal, ccfg)
     return [_flag("S10", f, g.stamp, begin.evidence, why) for g, why in problems]
 
 
@@ -287,6 +293,43 @@ def _pause_flags(f: CaseFacts, limits: ItemLimits | None) -> list[Flag]:
         for p in f.suspensions
         if p.kind not in allowed
     ]
+
+
+def notice_flags(
+    f: CaseFacts, cal: WorkingCalendar, today: date, cfg: SupervisionConfig
+) -> list[Flag]:
+    """S17: each Art. 45 suspension whose written notice (所需时间书面告知申请人) was not given
+    within ``suspension_notice_days`` working days: given late, or missing after them
+    (raised when they ran out; it stays open, there is no later notice to record)."""
+    flags = []
+    for p in f.suspensions:
+        if p.kind not in ART45_PAUSE_KINDS:
+            continue
+        due = notice_clock(p.start.on, cfg.suspension_notice_days, cal).due
+        given = p.notified_at
+        if given is not None and given.astimezone(BUREAU_TZ).date() <= due:
+            continue
+        if given is None and today <= due:
+            continue
+        how = f"given {given.isoformat()}" if given else f"none recorded by {today}"
+        detail = (
+            f"{p.kind} suspended {p.start.on}: written notice due {due} "
+            f"(行政许可法第四十五条, {cfg.suspension_notice_days} working days); {how}"
+        )
+        raised = deadline_passes_at(due, None)
+        flags.append(
+            Flag(
+                "S17",
+                f.case_id,
+                f.item_code,
+                (p.start.position,),
+                raised,
+                None,
+                detail,
+                str(p.start.position),
+            )
+        )
+    return flags
 
 
 def _completion_flags(f: CaseFacts, cfg: SupervisionConfig) -> list[Flag]:

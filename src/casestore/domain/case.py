@@ -30,6 +30,7 @@ from casestore.domain.values import (
     CHANNELS,
     DELIVERY_METHODS,
     EVALUATION_LEVELS,
+    NOTICE_METHODS,
     OPINIONS,
     OUTCOMES,
     SURVEY_CONCLUSIONS,
@@ -45,6 +46,8 @@ from casestore.domain.values import (
     require_text,
 )
 
+#: Upper bound of an Art. 45 procedure's stated duration, in working days.
+MAX_PROCEDURE_DAYS = 250
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -92,15 +95,23 @@ class Case(Aggregate):
             case.case_no = self.case_no
             case.item_code = self.item_code
             case.bundle_id = self.bundle_id
+            case.received_at = self.occurred_at or self.timestamp
 
     class SupplementRequested(Event):
         missing: list[str]
 
         def apply(self, case: Case) -> None:
             case.supplement_requests += 1
+            case.first_answer = case.first_answer or (
+                "SupplementRequested",
+                self.occurred_at or self.timestamp,
+            )
 
     class SupplementReceived(Event):
         materials: list[str]
+
+        def apply(self, case: Case) -> None:
+            case.supplements_at = self.occurred_at or self.timestamp  # the last, complete one
 
     class Accepted(Event):
         notice_no: str
@@ -109,15 +120,24 @@ class Case(Aggregate):
 
         def apply(self, case: Case) -> None:
             case.limits = self.limits
-            case.accepted_on = local_date(self.occurred_at or self.timestamp)
+            case.accepted_at = self.occurred_at or self.timestamp
+            case.accepted_on = local_date(case.accepted_at)
+            case.answered("Accepted", case.accepted_at)
 
     class Rejected(Event):
         reasons: list[str]
         legal_basis: str
         apply_instead: str
 
+        def apply(self, case: Case) -> None:
+            case.rejected = True
+            case.answered("Rejected", self.occurred_at or self.timestamp)
+
     class Withdrawn(Event):
         reason: str
+
+        def apply(self, case: Case) -> None:
+            case.answered("Withdrawn", self.occurred_at or self.timestamp)
 
     class ReviewRecorded(Event):
         stage_name: str
@@ -131,6 +151,7 @@ class Case(Aggregate):
 
         def apply(self, case: Case) -> None:
             case.survey_open = True
+            case.surveys.append((local_date(self.occurred_at or self.timestamp), None))
 
     class SurveyConducted(Event):
         participants: list[SurveyParticipant]
@@ -140,11 +161,20 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.survey_open = False
             case.surveys_conducted += 1
+            if case.surveys and case.surveys[-1][1] is None:
+                case.surveys[-1] = (
+                    case.surveys[-1][0],
+                    local_date(self.occurred_at or self.timestamp),
+                )
 
     class ClockSuspended(Event):
         kind: str
         legal_basis: str
         notified_at: datetime | None
+        # Added with issue 19 (optional: events stored before decode with these defaults):
+        # how the Art. 45 written notice reached the applicant, and the duration it stated.
+        notice_method: str = ""
+        expected_days: int = 0
 
         def apply(self, case: Case) -> None:
             case.suspended = True
@@ -164,6 +194,10 @@ class Case(Aggregate):
     class ExtensionGranted(Event):
         days: int
         reason: str
+        # Added with issue 19 (optional): when and how the reason was told to the
+        # applicant (行政许可法第四十二条: 应当将延长期限的理由告知申请人).
+        applicant_told_at: datetime | None = None
+        told_how: str = ""
 
         def apply(self, case: Case) -> None:
             case.extensions += 1
@@ -252,6 +286,17 @@ class Case(Aggregate):
         self.item_code = ""
         self.bundle_id: UUID | None = None
         self.stage = INITIAL
+        #: Art. 32 facts (business times): receipt, the first answer (补正 notice,
+        #: acceptance, rejection or withdrawal), complete supplements, the first of
+        #: acceptance / rejection / withdrawal, acceptance itself.
+        self.received_at: datetime | None = None
+        self.first_answer: tuple[str, datetime] | None = None
+        self.supplements_at: datetime | None = None
+        self.answer: tuple[str, datetime] | None = None
+        self.accepted_at: datetime | None = None
+        self.rejected = False
+        #: (scheduled on, concluded on or None) of each site survey, local dates.
+        self.surveys: list[tuple[date, date | None]] = []
         self.limits: ItemLimits | None = None
         self.accepted_on: date | None = None
         self.supplement_requests = 0
@@ -276,8 +321,15 @@ class Case(Aggregate):
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.suspensions = list(self.suspensions)
+        clone.surveys = list(self.surveys)
         clone._pending_events = list(self._pending_events)
         return clone
+
+    def answered(self, name: str, at: datetime) -> None:
+        """Record the first Art. 32 answer and the first of acceptance / rejection /
+        withdrawal (what the legal-time module reads)."""
+        self.first_answer = self.first_answer or (name, at)
+        self.answer = self.answer or (name, at)
 
     # -- creation ---------------------------------------------------------------------
 
@@ -515,12 +567,29 @@ class Case(Aggregate):
         kind: str,
         legal_basis: str,
         notified_at: datetime | None = None,
+        notice_method: str = "",
+        expected_days: int = 0,
         actor: Actor,
         at: datetime,
         occurred_at: datetime | None = None,
     ) -> None:
-        """Start a special procedure whose time is not counted (Art. 45)."""
+        """Start a special procedure whose time is not counted (Art. 45).
+
+        The written notice Art. 45 requires (所需时间书面告知申请人) is recorded with it:
+        when (``notified_at``), how (``notice_method``) and the duration it stated
+        (``expected_days``, working days). A suspension without one is flagged (S17)."""
         self._require_open_decision("a suspension")
+        _check_notice(notified_at, notice_method, occurred_at or at, at)
+        require(
+            isinstance(expected_days, int)
+            and not isinstance(expected_days, bool)
+            and 0 <= expected_days <= MAX_PROCEDURE_DAYS,
+            f"expected_days must be 0..{MAX_PROCEDURE_DAYS} working days",
+        )
+        require(
+            notified_at is not None or (not notice_method and not expected_days),
+            "notice_method and expected_days describe a notice: give notified_at too",
+        )
         if self.suspended:
             raise OutOfOrder("the clock is already suspended; resume it first")
         allowed = ART45_PAUSE_KINDS | set(self.limits.pause_kinds if self.limits else ())
@@ -533,6 +602,8 @@ class Case(Aggregate):
             kind=kind,
             legal_basis=require_text(legal_basis, "legal_basis"),
             notified_at=notified_at,
+            notice_method=notice_method,
+            expected_days=expected_days,
         )
 
     def resume(
@@ -549,11 +620,20 @@ class Case(Aggregate):
         days: int,
         reason: str,
         statutory_due: date,
+        in_time: bool | None = None,
+        applicant_told_at: datetime | None = None,
+        told_how: str = "",
         actor: Actor,
         at: datetime,
         occurred_at: datetime | None = None,
     ) -> None:
-        """Extend the statutory limit once (延长审批), approver only, before it expires."""
+        """Extend the statutory limit once (延长审批), approver only, before it expires.
+
+        ``statutory_due`` is the deadline as it stands on the command's day and
+        ``in_time`` the legal-time module's judgement of the command against it (the
+        close-of-business rule may make an act on the last day late); when not given,
+        the command's business date is compared with ``statutory_due``. The reason must
+        be told to the applicant (Art. 42): ``applicant_told_at`` and ``told_how``."""
         if actor.role != "approver":
             raise Forbidden("only an approver may grant an extension")
         self._require_open_decision("an extension")
@@ -563,8 +643,9 @@ class Case(Aggregate):
         require(
             isinstance(days, int) and 1 <= days <= cap, f"an extension is 1..{cap} working days"
         )
+        _check_notice(applicant_told_at, told_how, occurred_at or at, at)
         today = local_date(occurred_at or at)
-        if today > statutory_due:
+        if not (in_time if in_time is not None else today <= statutory_due):
             raise DeadlinePassed(f"the statutory deadline {statutory_due} has passed")
         self._emit(
             self.ExtensionGranted,
@@ -573,6 +654,8 @@ class Case(Aggregate):
             occurred_at,
             days=days,
             reason=require_text(reason, "reason"),
+            applicant_told_at=applicant_told_at,
+            told_how=told_how,
         )
 
     def decide(
@@ -814,6 +897,22 @@ class Case(Aggregate):
         self.trigger_event(
             event_class, timestamp=at, actor=actor, occurred_at=occurred_at, **fields
         )
+
+
+def _check_notice(
+    notified_at: datetime | None, method: str, business: datetime, recorded: datetime
+) -> None:
+    """A written notice to the applicant: aware, not before the act it tells of, not
+    after the moment it is recorded, by a known method (or none at all)."""
+    if notified_at is None:
+        require(not method, "a notice method needs the time of the notice")
+        return
+    if not isinstance(notified_at, datetime) or notified_at.tzinfo is None:
+        raise InvalidCommand("the notice time must be a timezone-aware date-time")
+    require(notified_at >= business, "the notice cannot precede the act it tells of")
+    require(notified_at <= recorded, "the notice time may not be later than now")
+    if method:
+        require_choice(method, NOTICE_METHODS, "notice method")
 
 
 def _check_times(at: datetime, occurred_at: datetime | None) -> None:

@@ -46,6 +46,9 @@ ART45_PAUSE_KINDS: Final = frozenset(
     }
 )
 OUTCOMES: Final = frozenset({"approve", "deny"})
+#: How a written notice reaches the applicant (书面告知: handed over, mailed, served
+#: electronically).
+NOTICE_METHODS: Final = frozenset({"in_person", "mail", "electronic"})
 DELIVERY_METHODS: Final = frozenset({"window_pickup", "mail", "electronic"})
 #: GB/T 39046 A.8: 1 非常满意, 2 满意, 3 基本满意, 4 不满意, 5 非常不满意.
 EVALUATION_LEVELS: Final = range(1, 6)

@@ -21,9 +21,10 @@ from typing import Any, overload
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from casestore.domain import Actor, Case, ConcurrencyConflict, InvalidCommand
+from casestore.domain import Actor, Bundle, Case, ConcurrencyConflict, InvalidCommand
+from casestore.domain.clocks import statutory_due as statutory_due_on
 from casestore.domain.roles import check_permission
-from casestore.domain.values import APPROVAL_SEAL_ID
+from casestore.domain.values import APPROVAL_SEAL_ID, local_date
 from casestore.service.catalogue import CatalogueCodes, CatalogueMixin
 from casestore.service.commands import (
     Command,
@@ -43,7 +44,7 @@ from casestore.service.results import (
 from casestore.store.application import CasestoreApp
 from casestore.store.batch import DuplicateCommand, VersionConflict
 from casestore.timelimits.calendar import WorkingCalendar, default_calendar
-from casestore.timelimits.rules import Suspension, decision_clock
+from casestore.timelimits.config import ClockConfig
 from casestore.timeutil import utc_now
 
 Clock = Callable[[], datetime]
@@ -61,8 +62,10 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
         seal_id: str = APPROVAL_SEAL_ID,
         bureau_prefix: str = "XY",
         draws: Draws | None = None,
+        clock_config: ClockConfig | None = None,
     ) -> None:
         self.app = app
+        self.clock_config = clock_config or ClockConfig.load()
         self.clock = clock
         self.draws = draws or Draws()
         self.calendar = calendar or default_calendar()
@@ -208,17 +211,14 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
 
     # -- legal dates -----------------------------------------------------------------------
 
-    def statutory_due(self, case: Case) -> date:
-        """The case's statutory deadline as it stands (suspensions and extension included)."""
-        if case.limits is None or case.accepted_on is None:
-            raise InvalidCommand("the case is not accepted yet")
-        clocks = decision_clock(
-            case.accepted_on,
-            case.limits.statutory_days,
-            case.limits.promised_days,
-            [Suspension(s, e, kind) for s, e, kind in case.suspensions],
-            0,
-            self.calendar,
-            joint=case.limits.joint,
-        )
-        return clocks.statutory.due
+    def statutory_due(self, case: Case, on: date | None = None) -> date:
+        """The case's statutory deadline as it stands on ``on`` (default: the service
+        clock's today), before any extension: from acceptance or deemed acceptance (Art.
+        32), open and closed Art. 45 suspensions excluded (:mod:`casestore.domain.clocks`)."""
+        day = on or local_date(self.clock())
+        return statutory_due_on(case, day, self.calendar, self.clock_config, None).due
+
+    def bundle_children(self, bundle: Bundle) -> list[Case]:
+        """A bundle's child cases as stored now (read fresh: a child's suspension moves
+        the joint clock, and it is another aggregate than the one being decided)."""
+        return [self.app.get(Case, child, cached=False) for child in bundle.children.values()]

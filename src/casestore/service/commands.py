@@ -87,11 +87,18 @@ class Update(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class ExtendBundle(Update):
-    """Extend a bundle's joint clock by 15 working days, once (Art. 42 ¶2)."""
+    """Extend a bundle's joint clock by 15 working days, once (Art. 42 ¶2), with the
+    approval of 本级人民政府负责人 (who, and the approval's document reference), before
+    the joint deadline; the reason told to the applicant (when, how)."""
 
     action = "bundle-extend"
     bundle_id: UUID
     reason: str
+    approved_by: str
+    approval_document: str
+    applicant_told_at: datetime | None = None
+    told_how: str = ""
+    occurred_at: datetime | None = None
 
     @property
     def target(self) -> UUID:
@@ -196,6 +203,8 @@ class Suspend(TimedCommand):
     kind: str
     legal_basis: str
     notified_at: datetime | None = None
+    notice_method: str = ""
+    expected_days: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,6 +222,8 @@ class Extend(TimedCommand):
     action = "extend"
     days: int
     reason: str
+    applicant_told_at: datetime | None = None
+    told_how: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

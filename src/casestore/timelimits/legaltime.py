@@ -73,20 +73,31 @@ def close_note(cfg: ClockConfig) -> tuple[str, ...]:
     return (f"{CLOSE_OF_BUSINESS_ARTICLE}: the last day ends at {cfg.office_closes}",)
 
 
+def closing_time(cfg: ClockConfig) -> time | None:
+    """The time a period's last day ends, or None for 24:00 (the default)."""
+    return cfg.closes if cfg.close_of_business else None
+
+
 def on_time(done_at: datetime, due: date, cfg: ClockConfig) -> bool:
     """Whether an act at ``done_at`` is within a period whose last day is ``due``: by the
     end of that day, or by ``office_closes`` when ``close_of_business`` is on."""
+    return in_period(done_at, due, closing_time(cfg))
+
+
+def in_period(done_at: datetime, due: date, closes: time | None) -> bool:
+    """:func:`on_time` with the closing time given (None: the day ends at 24:00)."""
     local = _local(done_at)
     if local.date() != due:
         return local.date() < due
-    return not cfg.close_of_business or local.time() <= cfg.closes
+    return closes is None or local.time() <= closes
 
 
-def deadline_passes_at(due: date, cfg: ClockConfig) -> datetime:
+def deadline_passes_at(due: date, cfg: ClockConfig | time | None) -> datetime:
     """The instant a period ending on ``due`` has passed (start of the next day, or the
     closing time of the last day under ``close_of_business``)."""
-    if cfg.close_of_business:
-        return datetime.combine(due, cfg.closes, BUREAU_TZ)
+    closes = closing_time(cfg) if isinstance(cfg, ClockConfig) else cfg
+    if closes is not None:
+        return datetime.combine(due, closes, BUREAU_TZ)
     if due >= date.max:
         return datetime.combine(due, time.max, BUREAU_TZ)
     return datetime.combine(due + timedelta(days=1), time(0), BUREAU_TZ)
@@ -135,6 +146,8 @@ class AcceptanceClock:
 
     result: ClockResult
     stop: tuple[str, datetime] | None
+    after_supplements: bool = False
+    """Whether this is the zero-day clock after complete supplements (not the 5 days)."""
 
     def late(self, today: date, cfg: ClockConfig) -> bool:
         """Stopped after its end, or still running after it on ``today``."""
@@ -163,7 +176,7 @@ def acceptance_clock_for(
     back, note = received_day(a.supplements_at, cal, cfg)
     notes = (*((note,) if note else ()), *close_note(cfg))
     result = compute_clock(back, 0, cal, kind="acceptance", notes=notes)
-    return AcceptanceClock(result, a.answer)
+    return AcceptanceClock(result, a.answer, after_supplements=True)
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,15 @@ class SupervisionConfig:
       this many seconds after its acceptance (default 60 s: 受理即办结, 体外循环).
     - ``supplement_notices_allowed``: S04 is raised beyond this many 补正 notices (default 1,
       一次性告知).
+    - ``suspension_notice_days``: S17 is raised when an Art. 45 suspension has no written
+      notice to the applicant (所需时间书面告知申请人) within this many working days of
+      the suspension (default 3; the law sets no number: a local choice, bounded 0..366).
     """
 
     backdate_seconds: int = 86_400
     completion_gap_seconds: int = 60
     supplement_notices_allowed: int = 1
+    suspension_notice_days: int = 3
 
     def __post_init__(self) -> None:
         for f in fields(self):
