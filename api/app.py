@@ -62,8 +62,8 @@ def create_app(
     """
     if not secret:
         raise ValueError("a token signing secret is required (CASESTORE_SECRET)")
-    service = CaseService.open(db_url, clock=clock or utc_now)
     clock_config = ClockConfig.load()
+    service = CaseService.open(db_url, clock=clock or utc_now, clock_config=clock_config)
     ledger_config = LedgerConfig.from_env()
     views_url = read_db_url or os.environ.get(READ_DB_ENV) or db_url
     read = ReadSide(views_url, service, service.calendar, clock_config, replica=views_url != db_url)

@@ -203,7 +203,7 @@ class ReadSide:
         view: dict[str, Any] = clocks.to_dict()
         limits = facts.limits or fallback
         pauses = valid_pauses(facts, limits) if limits else []
-        for name in ("acceptance", "promised", "statutory", "delivery", "bad_review"):
+        for name in ("acceptance", "promised", "statutory", "delivery", "bad_review", "follow_up"):
             clock = getattr(clocks, name)
             if clock is not None and view.get(name):
                 view[name]["explanation"] = self._explain(clock, pauses, today)
@@ -229,4 +229,6 @@ class ReadSide:
         if result.due != clock.due:  # never show an explanation of a different deadline
             return None
         explained: dict[str, Any] = result.to_dict()
+        # The clock's own article and rules (joint Art. 42 ¶2, office hours, Art. 203 …).
+        explained.update(article=clock.article or result.article, notes=list(clock.notes))
         return explained

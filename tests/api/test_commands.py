@@ -314,21 +314,23 @@ def test_an_approver_extends_a_bundle_once(api_workers: Api) -> None:
     bundle = api.post("/bundles", "clerk", json=body).json()["bundle_id"]
     url = f"/bundles/{bundle}/extend"
     head = api.head()
-    assert api.post(url, "clerk", json={"reason": "会审"}).status_code == 403
+    ok = {"reason": "会审", "approved_by": "副县长 王某", "approval_document": "旬政审〔2025〕3号"}
+    assert api.post(url, "clerk", json=ok).status_code == 403
     assert api.post(url, "approver", json={}).status_code == 422
-    stale = api.post(url, "approver", json={"reason": "会审"}, headers={"If-Match": '"7"'})
+    assert api.post(url, "approver", json={"reason": "会审"}).status_code == 422  # no approval
+    stale = api.post(url, "approver", json=ok, headers={"If-Match": '"7"'})
     assert stale.status_code == 412 and stale.json()["current_version"] == 1
-    unknown = api.post(f"/bundles/{uuid4()}/extend", "approver", json={"reason": "会审"})
+    unknown = api.post(f"/bundles/{uuid4()}/extend", "approver", json=ok)
     assert unknown.status_code == 404
     assert api.head() == head
     key = {"Idempotency-Key": "ext-1"}
-    r = api.post(url, "approver", json={"reason": "需现场会审"}, headers=key)
+    r = api.post(url, "approver", json={**ok, "reason": "需现场会审"}, headers=key)
     assert r.status_code == 200, r.text
     assert r.json()["bundle_id"] == bundle and r.json()["version"] == 2
     assert r.json()["position"] == api.head() == head + 1
-    again = api.post(url, "approver", json={"reason": "需现场会审"}, headers=key)
+    again = api.post(url, "approver", json={**ok, "reason": "需现场会审"}, headers=key)
     assert again.json()["duplicate"] is True and api.head() == head + 1
-    twice = api.post(url, "approver", json={"reason": "再次"})
+    twice = api.post(url, "approver", json={**ok, "reason": "再次"})
     assert twice.status_code == 409 and twice.json()["type"].endswith("/already-done")
     api.sync()
     clock = api.get(f"/bundles/{bundle}", "clerk").json()["clock"]["statutory"]

@@ -136,8 +136,8 @@ class Bundle(Aggregate):
         if applicant_told_at is not None:
             check_business_time(applicant_told_at, at, "applicant_told_at")
             require(
-                business <= applicant_told_at,
-                "the applicant is told of the extension after it is granted",
+                local_date(business) <= local_date(applicant_told_at),
+                "the applicant is told of the extension on or after its day (告知不早于延期当日)",
             )
         if told_how:
             require_choice(told_how, NOTICE_METHODS, "told_how")

@@ -805,9 +805,10 @@ class Case(Aggregate):
         at: datetime,
         occurred_at: datetime | None = None,
     ) -> None:
-        """Record a follow-up call (回访) once the case is closed."""
-        if self.stage not in CLOSED:
-            raise OutOfOrder("a follow-up comes after the case is closed")
+        """Record a follow-up call (回访) once the case is closed, or after a 差评 at any
+        stage (国办发〔2019〕51号: every bad review is called back)."""
+        if self.stage not in CLOSED and self.evaluation_level not in BAD_REVIEW_LEVELS:
+            raise OutOfOrder("a follow-up comes after the case is closed or a bad review")
         self._emit(
             self.FollowUpRecorded, actor, at, occurred_at, satisfied=bool(satisfied), notes=notes
         )
@@ -902,14 +903,17 @@ class Case(Aggregate):
 def _check_notice(
     notified_at: datetime | None, method: str, business: datetime, recorded: datetime
 ) -> None:
-    """A written notice to the applicant: aware, not before the act it tells of, not
-    after the moment it is recorded, by a known method (or none at all)."""
+    """A written notice to the applicant: aware, not before the day of the act it tells of,
+    not after the moment it is recorded, by a known method (or none stated)."""
     if notified_at is None:
         require(not method, "a notice method needs the time of the notice")
         return
     if not isinstance(notified_at, datetime) or notified_at.tzinfo is None:
         raise InvalidCommand("the notice time must be a timezone-aware date-time")
-    require(notified_at >= business, "the notice cannot precede the act it tells of")
+    require(
+        local_date(notified_at) >= local_date(business),
+        "the notice cannot precede the day of the act it tells of",
+    )
     require(notified_at <= recorded, "the notice time may not be later than now")
     if method:
         require_choice(method, NOTICE_METHODS, "notice method")

@@ -27,6 +27,8 @@ S12    delivery more than 10 working days after the approving decision
 S13    a bad review handled late, or never
 S14    a catalogue item revised to promise more days than the law allows
 S15    accepted and decided within seconds on a non-instant item
+S17    an Art. 45 suspension without the written notice to the applicant
+S18    a bad review (差评) never called back (回访)
 =====  ==========================================================================
 """
 
@@ -65,6 +67,8 @@ RULES: dict[str, Rule] = {
     "S12": Rule(0.01, "promised", 20),
     "S13": Rule(0.012, "promised", 22),
     "S15": Rule(0.008, "plain", 4),
+    "S17": Rule(0.01, "promised", 12),
+    "S18": Rule(0.01, "promised", 22),
 }
 #: The catalogue-level rule, seeded by one item revision.
 CATALOGUE_RULE = "S14"

@@ -122,8 +122,10 @@ class AfterAcceptance:
         review = {"stage_name": "审查", "opinion": "pass", "comment": "材料齐全，符合法定形式"}
         life.add(self._paced(life, promised, 0.4), "review", reviewer, review)
         suspensions: list[Suspension] = []
-        if anomaly == "S11" or maybe(rng, 0.05):
-            suspensions.append(self._suspend(life, reviewer, anomaly == "S11"))
+        if anomaly in ("S11", "S17") or maybe(rng, 0.05):
+            suspensions.append(
+                self._suspend(life, reviewer, anomaly == "S11", unnotified=anomaly == "S17")
+            )
         statutory, promised = self._dues(life, accepted_on, suspensions, 0)
         extension = 0
         if anomaly == "S10" or maybe(rng, 0.03):
@@ -186,7 +188,9 @@ class AfterAcceptance:
         }
         life.add(at, "survey-result", surveyor, result)
 
-    def _suspend(self, life: Life, reviewer: Actor, forbidden: bool) -> Suspension:
+    def _suspend(
+        self, life: Life, reviewer: Actor, forbidden: bool, *, unnotified: bool = False
+    ) -> Suspension:
         """An Art. 45 special procedure (or, seeded, a kind the law does not allow)."""
         rng, w = life.rng, self.work
         planned = w.office_between(rng, life.t, 0, 1)
@@ -198,6 +202,10 @@ class AfterAcceptance:
             kind = rng.choice(_SUSPEND_KINDS)
             basis = "《中华人民共和国行政许可法》第四十五条"
             payload = {"kind": kind, "legal_basis": basis, "notified_at": planned}
+            if unnotified:  # seeded S17: no written notice of the time needed
+                payload["notified_at"] = None
+            else:
+                payload.update(notice_method="in_person", expected_days=rng.randint(3, 10))
             start = life.add(planned, "suspend", reviewer, payload)
         result = {"result": "特别程序结束"}
         end = life.add(w.office_between(rng, life.t, 2, 8), "resume", reviewer, result)
@@ -265,7 +273,7 @@ class AfterAcceptance:
         else:
             when = w.office_between(rng, life.t, 0, 3)
         self._deliver(life, when, pick(rng, DELIVERY_WEIGHTS))
-        self._aftercare(life, "delivered", bad=anomaly == "S13")
+        self._aftercare(life, "delivered", bad=anomaly in ("S13", "S18"), silent=anomaly == "S18")
 
     # -- closing --------------------------------------------------------------------------
 
@@ -290,7 +298,9 @@ class AfterAcceptance:
         payload = {"method": method, "recipient": life.party.name, "tracking_no": tracking}
         life.add(at, "deliver", rng.choice(self.roster.dispatchers), payload)
 
-    def _aftercare(self, life: Life, closed: str | None, bad: bool = False) -> None:
+    def _aftercare(
+        self, life: Life, closed: str | None, bad: bool = False, silent: bool = False
+    ) -> None:
         """Evaluation (好差评), bad-review handling, follow-up (回访) and the odd correction."""
         rng, w, party = life.rng, self.work, life.party
         if bad or maybe(rng, 0.7 if closed else 0.3):
@@ -313,7 +323,11 @@ class AfterAcceptance:
                 }
                 when = w.office_between(rng, evaluated, low, high)
                 life.add(when, "bad-review", rng.choice(self.roster.approvers), handling)
-        if maybe(rng, 0.15):
+            if level >= 4 and not silent:  # 回访 within a working day (seeded S18: never)
+                call = {"satisfied": maybe(rng, 0.5), "notes": "差评回访"}
+                life.add(w.office_between(rng, evaluated, 0, 1), "follow-up", life.clerk, call)
+                return
+        if maybe(rng, 0.15) and not silent:
             call = {"satisfied": maybe(rng, 0.9), "notes": "电话回访"}
             life.add(w.office_between(rng, life.t, 2, 10), "follow-up", life.clerk, call)
         if maybe(rng, 0.005):
