@@ -1,5 +1,6 @@
 """Legal time limits: working-day calendar and the clock rules of SPEC §4 (pure functions)."""
 
+from casestore.timelimits.articles import ARTICLES, article_for
 from casestore.timelimits.calendar import (
     DayInfo,
     LunarConverter,
@@ -11,7 +12,6 @@ from casestore.timelimits.calendar import (
 )
 from casestore.timelimits.config import ClockConfig, ClockConfigError
 from casestore.timelimits.rules import (
-    ARTICLES,
     MAX_EXTENSION_DAYS,
     MAX_EXTENSION_DAYS_JOINT,
     ClockError,
@@ -23,7 +23,6 @@ from casestore.timelimits.rules import (
     SuspensionLike,
     WarningLevel,
     acceptance_clock,
-    article_for,
     bad_review_clock,
     compute_clock,
     deadline_command,

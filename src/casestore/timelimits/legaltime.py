@@ -26,15 +26,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from casestore.domain.values import ART45_PAUSE_KINDS, BUREAU_TZ
+from casestore.timelimits.articles import CLOSE_OF_BUSINESS_ARTICLE, article_for
 from casestore.timelimits.calendar import WorkingCalendar
 from casestore.timelimits.config import ClockConfig
 from casestore.timelimits.rules import (
-    CLOSE_OF_BUSINESS_ARTICLE,
     MAX_EXTENSION_DAYS,
     MAX_EXTENSION_DAYS_JOINT,
     ClockResult,
     Suspension,
-    article_for,
     compute_clock,
 )
 
