@@ -70,7 +70,9 @@ async def compliance_overdue(
     return result
 
 
-@router.get("/supervision/flags", responses=_ERRORS, summary="Supervision flags (S01–S15)")
+@router.get(
+    "/supervision/flags", responses=_ERRORS, summary="Supervision flags (S01–S15, S17, S18)"
+)
 async def supervision_flags(
     actor: SupervisionDep,
     state: StateDep,

@@ -1,4 +1,4 @@
-"""The seeded share of every supervision anomaly (S01–S15), so supervision views are never
+"""The seeded share of every supervision anomaly (S01–S15, S17, S18), so supervision views are never
 empty.
 
 Each case-level rule has a rate, the kind of item it needs and how many working days
