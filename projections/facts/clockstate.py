@@ -29,7 +29,12 @@ from casestore.timelimits import (
     WorkingCalendar,
     warning_level,
 )
-from casestore.timelimits.legaltime import closing_time, deadline_passes_at, in_period
+from casestore.timelimits.legaltime import (
+    close_note,
+    closing_time,
+    deadline_passes_at,
+    in_period,
+)
 
 from .clockcache import remaining_working_days, working_days_used
 from .evidence import Stamp
@@ -194,7 +199,7 @@ def make_clock(
         paused_since=since,
         closes=closing_time(config),
         article=result.article,
-        notes=result.notes,
+        notes=(*result.notes, *(n for n in close_note(config) if n not in result.notes)),
     )
 
 

@@ -214,11 +214,21 @@ def test_bundle_extension_and_a_childs_suspension(law_api: Api) -> None:
 @pytest.mark.parametrize(
     ("setting", "due", "deemed"), [("false", "2025-03-11", True), ("true", "2025-03-12", False)]
 )
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.pg)])
 def test_after_hours_receipt_with_each_configuration(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str, due: str, deemed: bool
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    setting: str,
+    due: str,
+    deemed: bool,
 ) -> None:
     monkeypatch.setenv("CASESTORE_CLOCK_AFTER_HOURS_NEXT_DAY", setting)
-    api = make_api(tmp_path / "api.db")
+    url: Path | str = tmp_path / "api.db"
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_db_url")
+    api = make_api(url)
     try:
         cid = submit(api, "2025-03-04T18:00")
         command(api, cid, "2025-03-12T09:00", "accept", "clerk")
