@@ -214,12 +214,13 @@ def test_supervision_flags_name_their_rules_and_evidence(
 ) -> None:
     flags, ids = sqlite_views["flags"], history.ids
     assert rules_of(flags, ids["on_time"]) == set()
-    assert rules_of(flags, ids["late"]) == {"S01", "S13"}  # its 差评 is not handled either
+    # its 差评 is not handled (S13) nor called back (S18) either
+    assert rules_of(flags, ids["late"]) == {"S01", "S13", "S18"}
     assert rules_of(flags, ids["open"]) == {"S01", "S02"}  # still open on 4-30
     assert "S04" in rules_of(flags, ids["twice"])
     assert rules_of(flags, ids["backdated"]) >= {"S06"}
     assert rules_of(flags, ids["survey"]) == {"S09"}
-    assert rules_of(flags, ids["bad"]) == {"S13"}
+    assert rules_of(flags, ids["bad"]) == {"S13", "S18"}  # handled late, never called back
     s01 = next(f for f in flags if f["case_id"] == str(ids["late"]) and f["rule"] == "S01")
     assert s01["raised_at"].startswith("2025-03-19T00:00") and s01["cleared_at"]
     assert all(f["evidence"] for f in flags)
@@ -328,7 +329,8 @@ def test_a_paused_clock_is_not_overdue_and_its_remaining_days_stay_frozen(
             assert paused not in {r["case_id"] for r in view.overdue(day)}
     finally:
         db.close()
-    assert rules_of(sqlite_views["flags"], history.ids["paused"]) == set()
+    # not overdue; only the missing Art. 45 written notice (S17, issue 19)
+    assert rules_of(sqlite_views["flags"], history.ids["paused"]) == {"S17"}
 
 
 def test_after_resumption_the_due_date_moves_by_the_suspended_working_days(
@@ -340,7 +342,7 @@ def test_after_resumption_the_due_date_moves_by_the_suspended_working_days(
     assert resumed["warning"] == "red" and resumed["remaining_days"] < 0
     overdue = {(r["case_id"], r["kind"]) for r in sqlite_views["overdue"]}
     assert (str(history.ids["resumed"]), "promised") in overdue
-    assert rules_of(sqlite_views["flags"], history.ids["resumed"]) == {"S01", "S02"}
+    assert rules_of(sqlite_views["flags"], history.ids["resumed"]) == {"S01", "S02", "S17"}
 
 
 def test_a_pause_after_the_deadline_passed_keeps_it_overdue_frozen(
@@ -356,7 +358,7 @@ def test_a_pause_after_the_deadline_passed_keeps_it_overdue_frozen(
     d = sqlite_views["deadlines"][case]
     assert d["paused"] and d["warning"] == "red" and d["remaining_days"] == -2
     assert d["promised_due"] == "2025-03-11" and d["statutory_due"] > TODAY.isoformat()
-    (s01,) = [f for f in sqlite_views["flags"] if f["case_id"] == case]
+    (s01,) = [f for f in sqlite_views["flags"] if f["case_id"] == case and f["rule"] != "S17"]
     assert s01["rule"] == "S01" and s01["cleared_at"] is None
     assert s01["raised_at"].startswith("2025-03-12T00:00")
 
