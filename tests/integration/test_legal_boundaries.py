@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from casestore.cli import app as cli_app
 from casestore.domain import Case, DeadlinePassed, InvalidCommand
 from casestore.domain.values import BUREAU_TZ
-from casestore.service import CaseService
+from casestore.service import CASE_COMMANDS, CaseService, ExtendBundle, SubmitBundle, SubmitCase
 from casestore.timelimits import ClockConfig
 from casestore.timelimits.supervision_config import SupervisionConfig
 from tests.conftest import APPLICANT, APPROVER, CLERK, DISPATCHER, REVIEWER, SEALER, FakeClock
@@ -46,11 +46,13 @@ class Desk:
 
     def submit(self, when: str, item: str = "XK-011") -> UUID:
         self.clock.now = at(when)
-        return self.service.submit(CLERK, item_code=item, applicant=APPLICANT).case_id
+        return self.service.handle(
+            SubmitCase(actor=CLERK, item_code=item, applicant=APPLICANT)
+        ).case_id
 
     def run(self, case_id: UUID, when: str, action: str, role: Any, **payload: Any) -> None:
         self.clock.now = at(when)
-        self.service.execute(action, case_id, role, payload)
+        self.service.handle(CASE_COMMANDS[action](actor=role, case_id=case_id, **payload))
 
     def facts(self, case_id: UUID) -> CaseFacts:
         events = self.service.app.domain_events(case_id)
@@ -237,13 +239,18 @@ APPROVAL = {"approved_by": "旬阳市人民政府副市长 王某", "approval_do
 
 def _bundle(desk: Desk) -> tuple[UUID, dict[str, UUID]]:
     desk.clock.now = at("2025-03-03T09:00")
-    opened = desk.service.submit_bundle(CLERK, bundle_code="YJS-002", applicant=APPLICANT)
-    return opened["bundle_id"], {c: v["case_id"] for c, v in opened["children"].items()}
+    opened = desk.service.handle(
+        SubmitBundle(actor=CLERK, bundle_code="YJS-002", applicant=APPLICANT)
+    )
+    return opened.bundle_id, {c: v.case_id for c, v in opened.children.items()}
 
 
 def _extend_bundle(desk: Desk, bundle: UUID, when: str, **extra: Any) -> None:
     desk.clock.now = at(when)
-    desk.service.extend_bundle(APPROVER, bundle, reason="多部门联合会审", **{**APPROVAL, **extra})
+    fields: dict[str, Any] = {**APPROVAL, **extra}
+    desk.service.handle(
+        ExtendBundle(actor=APPROVER, bundle_id=bundle, reason="多部门联合会审", **fields)
+    )
 
 
 def test_bundle_extension_after_the_joint_deadline(desk: Desk) -> None:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from casestore.domain import DeadlinePassed
 from casestore.domain.values import BUREAU_TZ, local_date
-from casestore.service import CaseService
+from casestore.service import CASE_COMMANDS, CaseService, Extend, SubmitCase
 from casestore.store.application import CasestoreApp
 from casestore.timelimits import ClockConfig
 from tests.conftest import ADMIN, APPLICANT, APPROVER, CATALOGUE, CLERK, REVIEWER, FakeClock
@@ -104,14 +104,15 @@ def test_write_side_extension_judgement_agrees_with_s10(
     last = moment(*history["received"])
     # Business times are claimed (occurred_at); the server clock stays after all of them.
     clock.now = max(clock.now, datetime(2026, 12, 1, tzinfo=BUREAU_TZ))
-    cid = service.submit(
-        CLERK, item_code=history["item"], applicant=APPLICANT, occurred_at=last
+    cid = service.handle(
+        SubmitCase(actor=CLERK, item_code=history["item"], applicant=APPLICANT, occurred_at=last)
     ).case_id
     roles = {"suspend": REVIEWER, "resume": REVIEWER}
     for day, minutes, action, payload in history["steps"]:
         when = max(moment(day, minutes), last + timedelta(minutes=1))
         last = when
-        service.execute(action, cid, roles.get(action, CLERK), payload, occurred_at=when)
+        actor = roles.get(action, CLERK)
+        service.handle(CASE_COMMANDS[action](actor=actor, case_id=cid, occurred_at=when, **payload))
     granted_at = max(moment(*history["extend"]), last + timedelta(minutes=1))
     if history["aim"] is not None:
         due = service.statutory_due(service.case(cid), local_date(last))
@@ -119,7 +120,9 @@ def test_write_side_extension_judgement_agrees_with_s10(
         granted_at = max(aimed + timedelta(minutes=history["aim"]), last + timedelta(minutes=1))
     payload = {"days": 5, "reason": "情况复杂"}
     try:
-        service.execute("extend", cid, APPROVER, payload, occurred_at=granted_at)
+        service.handle(
+            Extend(actor=APPROVER, case_id=cid, days=5, reason="情况复杂", occurred_at=granted_at)
+        )
         refused = False
     except DeadlinePassed:
         refused = True
