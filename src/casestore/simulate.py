@@ -141,6 +141,7 @@ def _simulate(
         work,
         horizon,
     )
+    planner.clock_config = service.clock_config  # plan legal dates as the write side judges
     intakes = draw_intakes(planner, cases, seed, first_day, horizon)
     chosen = anomalies.assign(_candidates(planner, intakes, horizon), cases, random.Random(seed))
     runner = _Runner(app, service, clock, draws, planner, seed, chosen, horizon)

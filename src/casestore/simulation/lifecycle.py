@@ -20,6 +20,8 @@ from casestore.domain.values import ART45_PAUSE_KINDS, Actor, Party, SurveyParti
 from casestore.simulation import world
 from casestore.simulation.world import Roster, WorkTime, maybe, pick
 from casestore.timelimits.calendar import WorkingCalendar
+from casestore.timelimits.config import ClockConfig
+from casestore.timelimits.legaltime import AcceptanceFacts, decision_start
 from casestore.timelimits.rules import Suspension, decision_clock
 
 CaseKey = tuple[int, int]  # (intake number, child index within a bundle)
@@ -99,6 +101,8 @@ class AfterAcceptance:
     roster: Roster
     work: WorkTime
     cal: WorkingCalendar
+    #: The write side's clock settings (the simulator sets its service's).
+    clock_config: ClockConfig = ClockConfig()
 
     def _paced(self, life: Life, due: date, share: float, floor: int = 0) -> datetime:
         """Office time within ``share`` of the working days left before ``due``."""
@@ -110,7 +114,7 @@ class AfterAcceptance:
     def _process(self, life: Life, anomaly: str | None, accepted: datetime) -> None:
         rng, r, item = life.rng, self.roster, life.item
         reviewer, approver = rng.choice(r.reviewers), rng.choice(r.approvers)
-        accepted_on = local_date(accepted)
+        accepted_on = self._decision_start(life, accepted)
         if maybe(rng, 0.01) and anomaly is None:
             reason = {"reason": "申请人主动撤回申请"}
             life.add(self.work.office_between(rng, life.t, 1, 3), "withdraw", life.clerk, reason)
@@ -134,6 +138,27 @@ class AfterAcceptance:
         self._decide(
             life, approver, anomaly, self._decision_day(life, anomaly, promised, statutory)
         )
+
+    def _decision_start(self, life: Life, accepted: datetime) -> date:
+        """Where the write side starts the decision clocks: the acceptance, or the receipt
+        when the acceptance came after the Art. 32 window (deemed acceptance)."""
+        received, first, back, answer = None, None, None, None
+        for step in life.steps:
+            if step.action == "submit":
+                received = step.occurred_at or step.at
+            elif step.action in ("supplement-request", "accept"):
+                name = "SupplementRequested" if step.action != "accept" else "Accepted"
+                first = first or (name, step.occurred_at or step.at)
+            if step.action == "supplement":
+                back = step.occurred_at or step.at
+            elif step.action == "accept":
+                answer = answer or ("Accepted", step.occurred_at or step.at)
+        if received is None:  # pragma: no cover - every plan starts with its intake
+            return local_date(accepted)
+        facts = AcceptanceFacts(received, first, back, answer)
+        cfg, on = self.clock_config, local_date(accepted)
+        start = decision_start(facts, accepted, False, on, self.cal, cfg)
+        return local_date(accepted) if start is None else start.day
 
     def _dues(
         self, life: Life, accepted_on: date, suspensions: list[Suspension], extension: int
