@@ -109,3 +109,61 @@ def test_case_show_prints_both_sides_of_the_correction(corrected: Any) -> None:
         cli, ["case", "show", case_id, "--version", "1", "--db", f"sqlite:///{db}"]
     )
     assert orjson.loads(first.output)["version"] == 1
+
+
+def test_the_status_row_shows_a_corrected_name_and_channel_as_known_at_each_moment(
+    tmp_path: Path,
+) -> None:
+    """case_status (``GET /cases``) folds corrections too: the corrected name masked as any
+    name, the corrected channel searchable, each marked and linked; a copy of the view
+    built up to a moment before the correction (``project rebuild --until``) has neither."""
+    from casestore.projections.runtime.commands import rebuild_projection
+
+    api = make_api(tmp_path / "api.db", workers=True)
+    try:
+        case_id = api.submit(channel="window")["case_id"]
+        api.clock.advance(hours=1)
+        before = api.clock.now
+        api.clock.advance(hours=1)
+        for fact, wrong, right in (
+            ("applicant.name", "李四", "欧阳娜娜"),
+            ("channel", "window", "online"),
+        ):
+            api.command(
+                case_id,
+                "correct",
+                "clerk",
+                {
+                    "corrects_version": 1,
+                    "fact": fact,
+                    "wrong_value": wrong,
+                    "correct_value": right,
+                    "reason": "登记错误",
+                },
+            )
+        api.sync()
+        (row,) = api.get("/cases?channel=online", "clerk").json()["items"]
+        assert (row["case_id"], row["applicant_masked"], row["channel"]) == (
+            case_id,
+            "欧***",
+            "online",
+        )
+        assert row["corrected"] == {
+            "applicant.name": {
+                "version": 2,
+                "shown": True,
+                "link": f"/cases/{case_id}/events?version=2",
+            },
+            "channel": {"version": 3, "shown": True, "link": f"/cases/{case_id}/events?version=3"},
+        }
+        assert api.get("/cases?channel=window", "clerk").json()["items"] == []
+
+        rebuild_projection(api.state.db_url, "case_status", until=before, target="before")
+        (then,) = api.get("/cases?target=before", "clerk").json()["items"]
+        assert (then["applicant_masked"], then["channel"], then["corrected"]) == (
+            "李*",
+            "window",
+            {},
+        )
+    finally:
+        api.close()

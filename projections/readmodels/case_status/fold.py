@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
+
+import orjson
 
 from casestore.domain.stages import PRE_ACCEPTANCE, STAGE_EVENTS, next_stage
 
@@ -76,6 +78,8 @@ def fold_case(b: CaseBatch, ev: LogEvent) -> None:
             return  # its Submitted lies outside this build (cannot happen in a full log)
         row = existing
         fold_row(row, ev)
+        if ev.type == "Corrected" and ev.raw.get("fact") == "item_code":
+            row["item_name"] = b.names.get(str(row["item_code"]))
     actor = ev.actor()
     row["actor_staff"], row["actor_role"], row["actor_window"] = (
         actor["staff_id"],
@@ -121,7 +125,36 @@ def new_row(b: CaseBatch, ev: LogEvent) -> dict[str, Any]:
         "statutory_due": None,
         "remaining_days": None,
         "warning": None,
+        "corrected": None,
     }
+
+
+#: Facts (dotted paths of the case view, docs/events.md) the status row shows, and the
+#: column each one fills. A correction of any other fact is still marked in ``corrected``.
+CORRECTABLE: Final = {
+    "applicant.name": "applicant_masked",
+    "channel": "channel",
+    "window": "intake_window",
+    "item_code": "item_code",
+    "promised_completion": "promised_completion",
+}
+
+
+def correct_row(row: dict[str, Any], ev: LogEvent) -> None:
+    """A ``Corrected`` event: the fact's column at its corrected value (a name masked as
+    ever), and the fact marked in ``corrected`` (JSON: fact -> the correction's version and
+    whether this row shows it). Bitemporal by construction: a row folded up to a moment
+    before the correction (``project rebuild --until``) has neither."""
+    fact = str(ev.raw.get("fact", ""))
+    value = ev.raw.get("correct_value")
+    column = CORRECTABLE.get(fact)
+    if column == "applicant_masked":
+        row[column] = mask_name(str(value or ""), str(row.get("applicant_kind") or "person"))
+    elif column is not None:
+        row[column] = value
+    marks = orjson.loads(row["corrected"]) if row.get("corrected") else {}
+    marks[fact] = {"version": ev.version, "shown": column is not None}
+    row["corrected"] = orjson.dumps(marks, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def fold_row(row: dict[str, Any], ev: LogEvent) -> None:
@@ -148,5 +181,7 @@ def fold_row(row: dict[str, Any], ev: LogEvent) -> None:
         row["evaluation_level"] = ev.raw.get("level")
     elif kind in ("Rejected", "Withdrawn"):
         row["outcome"] = row["stage"]
+    elif kind == "Corrected":
+        correct_row(row, ev)
     if row["stage"] in CLOSED_STATUS and row["closed_at_us"] is None:
         row["closed_at_us"] = ev.business_at_us

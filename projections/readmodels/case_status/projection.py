@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
+import orjson
+
 from casestore.domain import Case
 from casestore.domain.errors import InvalidCommand
 from casestore.timeutil import to_micros
@@ -91,6 +93,7 @@ CASE_STATUS = Table(
         Column("statutory_due"),
         Column("remaining_days", "int"),
         Column("warning"),
+        Column("corrected"),
         Column("updated_at_us", "int"),
         Column("version", "int"),
         Column("last_position", "int"),
@@ -122,7 +125,9 @@ class CaseStatusProjection(Projection[CaseBatch]):
     """Folds case events into one status row per case."""
 
     name = "case_status"
-    version = 2  # 2: stages by the domain's one stage machine (imported histories)
+    # 2: stages by the domain's one stage machine (imported histories);
+    # 3: corrections (``corrected`` marks, corrected facts in their columns)
+    version = 3
     tables = (CASE_STATUS, ITEMS)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": fold_case for k in Case.EVENT_NAMES},
@@ -209,6 +214,11 @@ def public_row(row: dict[str, Any]) -> dict[str, Any]:
             out[key[:-3]] = micros_to_datetime(value) if value is not None else None
         else:
             out[key] = value
+    marks = orjson.loads(out["corrected"]) if out.get("corrected") else {}
+    out["corrected"] = {
+        fact: {**mark, "link": f"/cases/{out['case_id']}/events?version={mark['version']}"}
+        for fact, mark in marks.items()
+    }
     out["suspended"] = bool(out.get("suspended"))
     out["extended"] = bool(out.get("extended"))
     return out
