@@ -1,8 +1,9 @@
 """Every golden log (one per schema version, docs/events.md) replays under today's code.
 
-From the stored bytes an earlier version wrote: the hashes are the ones that version
-exported and ``verify`` is INTACT; every aggregate loads to its last version; every
-projection rebuilds to the rows that version recorded; the export reads every event.
+From the stored bytes an earlier version wrote, on SQLite and on PostgreSQL: the hashes
+are the ones that version exported and ``verify`` is INTACT; every aggregate loads to its
+last version; every projection rebuilds to the rows that version recorded; the export
+reads every event.
 """
 
 from __future__ import annotations
@@ -24,12 +25,30 @@ def test_there_is_a_golden_log_of_the_first_schema() -> None:
     assert "v1" in VERSIONS
 
 
-@pytest.fixture(params=VERSIONS, scope="module")
+#: Every golden log on both backends: the stored bytes an earlier version wrote (on either)
+#: must read the same on SQLite and PostgreSQL.
+BACKENDS = [
+    pytest.param((version, backend), id=f"{version}-{backend}", marks=marks)
+    for version in VERSIONS
+    for backend, marks in (("sqlite", ()), ("postgres", (pytest.mark.pg,)))
+]
+
+
+@pytest.fixture(params=BACKENDS, scope="module")
 def golden(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    version = request.param
-    url = f"sqlite:///{tmp_path_factory.mktemp(version)}/golden.db"
-    events = replay.load(version, url)
-    return version, url, events
+    version, backend = request.param
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp(version)}/golden.db"
+        yield version, url, replay.load(version, url)
+        return
+    from tests.pgharness import create_database, drop_database
+
+    admin = request.getfixturevalue("_pg_server").admin_url
+    url = create_database(admin)
+    try:
+        yield version, url, replay.load(version, url)
+    finally:
+        drop_database(admin, url)
 
 
 def test_the_replayed_log_has_the_exported_hashes_and_verifies_intact(golden: Any) -> None:
