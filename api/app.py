@@ -1,29 +1,30 @@
 """The FastAPI application factory: one store, one service, routes, errors, metrics.
 
-``create_app(db_url, secret=..., workers=False, clock=None)`` builds an app over one
-database. The write side is synchronous (eventsourcing has no asyncio API), so every
-route calls it in the thread pool and the event loop only moves bytes. With
-``workers=True`` the embedded projection runner starts in the lifespan (the SQLite
-default of ``casestore serve``); against PostgreSQL run the API with ``--no-workers``
-and ``casestore project run`` elsewhere.
+``create_app(settings, workers=False, clock=None)`` builds an app over one database
+through the composition root (:mod:`casestore.bootstrap`). The write side is
+synchronous (eventsourcing has no asyncio API), so every route calls it in the thread
+pool and the event loop only moves bytes. With ``workers=True`` the embedded projection
+runner starts in the lifespan (the SQLite default of ``casestore serve``); against
+PostgreSQL run the API with ``--no-workers`` and ``casestore project run`` elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
+from casestore.bootstrap import write_side
 from casestore.ledger.config import LedgerConfig
 from casestore.ledger.runner import LedgerRunner
-from casestore.service import CaseService, utc_now
-from casestore.timelimits import ClockConfig
+from casestore.settings import Settings, SettingsError, load_settings
+from casestore.store.config import check_database_url
 
 from .deps import ApiState
 from .logs import AccessLog
@@ -36,7 +37,6 @@ from .routes import log as log_routes
 from .stream import StreamHub
 
 log = logging.getLogger("casestore.api")
-READ_DB_ENV = "CASESTORE_READ_DB"
 
 DESCRIPTION = f"""
 Event-sourced case tracking for a county Administrative Approval Service Bureau
@@ -48,28 +48,37 @@ projections. Errors are `application/problem+json` (RFC 9457) with `type` URIs u
 
 
 def create_app(
-    db_url: str,
+    config: Settings | str,
     *,
-    secret: str,
+    secret: str | None = None,
     workers: bool = False,
     clock: Callable[[], datetime] | None = None,
     read_db_url: str | None = None,
 ) -> FastAPI:
-    """An API over the store at ``db_url``; tokens are verified with ``secret``.
+    """An API built from ``config``: settings, or a database URL whose other settings come
+    from the environment (``secret`` and ``read_db_url`` then override theirs).
 
-    The projection views are read from ``read_db_url`` (default ``$CASESTORE_READ_DB``,
-    else ``db_url``): a PostgreSQL hot standby of the primary serves them read-only.
+    Tokens are verified with ``CASESTORE_SECRET``. The projection views are read from
+    ``CASESTORE_READ_DB`` when set (a PostgreSQL hot standby of the primary serves them
+    read-only), else from the store's own database.
     """
-    if not secret:
-        raise ValueError("a token signing secret is required (CASESTORE_SECRET)")
-    clock_config = ClockConfig.load()
-    service = CaseService.open(db_url, clock=clock or utc_now, clock_config=clock_config)
-    ledger_config = LedgerConfig.from_env()
-    views_url = read_db_url or os.environ.get(READ_DB_ENV) or db_url
-    read = ReadSide(views_url, service, service.calendar, clock_config, replica=views_url != db_url)
+    settings = _settings(config, secret=secret, read_db_url=read_db_url)
+    if not settings.secret_value():
+        raise SettingsError("a token signing secret is required (CASESTORE_SECRET)")
+    clock_config = settings.clock()
+    service = write_side(settings, clock=clock).service
+    try:
+        ledger_config = LedgerConfig.from_settings(settings)
+        views_url = settings.views_url()
+        read = ReadSide(
+            views_url, service, service.calendar, clock_config, replica=views_url != settings.db
+        )
+    except BaseException:
+        service.close()
+        raise
     state = ApiState(
-        db_url=db_url,
-        secret=secret,
+        db_url=settings.db,
+        secret=settings.secret_value(),
         service=service,
         calendar=service.calendar,
         clock_config=clock_config,
@@ -131,3 +140,17 @@ def _start_workers(state: ApiState) -> Any:
     workers.start()
     log.info("embedded projection workers started", extra={"db": state.service.backend})
     return workers
+
+
+def _settings(config: Settings | str, *, secret: str | None, read_db_url: str | None) -> Settings:
+    if isinstance(config, str):
+        return load_settings(db=config, secret=secret, read_db=read_db_url)
+    update: dict[str, Any] = {}
+    if secret is not None:
+        update["secret"] = SecretStr(secret)
+    if read_db_url is not None:
+        try:
+            update["read_db"] = check_database_url(read_db_url)
+        except ValueError as e:
+            raise SettingsError(f"CASESTORE_READ_DB: {e}") from None
+    return config.model_copy(update=update) if update else config

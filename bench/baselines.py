@@ -237,9 +237,9 @@ def sqlite_point_reads(path: str, settings: tuple[str, int], samples: int) -> di
 
 def sqlite_settings(path: str) -> tuple[str, int]:
     """The journal mode and synchronous level the store's connections use."""
-    from casestore.store.application import CasestoreApp
+    from casestore.bootstrap import open_store
 
-    app = CasestoreApp(f"sqlite:///{path}")
+    app = open_store(f"sqlite:///{path}")
     with app.recorder.datastore.get_connection(commit=False) as conn:  # type: ignore[attr-defined]
         raw: Any = conn._sqlite_conn
         mode = raw.execute("PRAGMA journal_mode").fetchone()[0]

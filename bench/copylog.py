@@ -19,7 +19,7 @@ from uuid import UUID
 import psycopg
 from casestore.projections.engine.events import micros_to_datetime
 
-from casestore.store.application import CasestoreApp
+from casestore.bootstrap import open_store
 from casestore.store.config import eventsourcing_env
 from casestore.store.logbase import EVENTS_TABLE, KEYS_TABLE
 
@@ -32,7 +32,7 @@ _KEY_COLS = "key, originator_id, version, position"
 
 def copy_log(sqlite_url: str, pg_url: str, *, page: int = 20_000) -> int:
     """Copy every event and idempotency key; the number of events copied."""
-    CasestoreApp(pg_url).close()  # creates the schema
+    open_store(pg_url).close()  # creates the schema
     lite = sqlite3.connect(eventsourcing_env(sqlite_url)["SQLITE_DBNAME"])
     copied = 0
     try:

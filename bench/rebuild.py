@@ -44,6 +44,7 @@ from casestore.projections.runtime.logsource import LogSource
 from casestore.projections.runtime.registry import all_projections, get_projection
 from casestore.projections.runtime.worker import rebuild_into
 
+from casestore.bootstrap import open_store
 from casestore.domain import Actor, Case, ItemLimits, Party
 from casestore.domain.index import CaseNumber
 from casestore.store.application import CasestoreApp
@@ -208,7 +209,7 @@ def measure_rebuild(
 ) -> dict[str, Any]:
     """Seed to ``events``, then measure raw scan and rebuild rates and memory (see module doc)."""
     names = names or tuple(p.name for p in all_projections())
-    app = CasestoreApp(db_url)
+    app = open_store(db_url)
     started = time.perf_counter()
     head = seed(app, events)
     seeded_s = time.perf_counter() - started

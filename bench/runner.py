@@ -50,6 +50,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from casestore.bootstrap import load_settings, open_store
 from casestore.store.application import CasestoreApp
 from casestore.store.config import backend_of, eventsourcing_env
 
@@ -112,7 +113,7 @@ def _sqlite_dir(db_url: str) -> str | None:
 
 def _sqlite(tmp: Path, seconds: float, cases: int, repeats: int) -> dict[str, Any]:
     path = str(tmp / "casestore.db")
-    app = CasestoreApp(f"sqlite:///{path}")
+    app = open_store(f"sqlite:///{path}")
     settings = raw.sqlite_settings(path)
     raw.sqlite_prepare(path, *settings)
     ids = store.accepted_cases(app, cases)
@@ -136,7 +137,7 @@ def _sqlite(tmp: Path, seconds: float, cases: int, repeats: int) -> dict[str, An
 
 def _postgres_backend(url: str, seconds: float, cases: int, repeats: int) -> dict[str, Any]:
     raw.pg_prepare(url)
-    app = CasestoreApp(url)
+    app = open_store(url)
     ids = store.accepted_cases(app, cases)
     base: dict[str, Any] = {}
     ours: dict[str, Any] = {}
@@ -276,7 +277,7 @@ def _postgres(db_url: str) -> Iterator[tuple[str | None, str]]:
     """A scratch database URL (dropped afterwards) and where it lives, or (None, why not).
 
     ``CASESTORE_BENCH_PG=off`` measures SQLite only."""
-    server = db_url if backend_of(db_url) == "postgres" else os.environ.get(BENCH_PG_ENV, "")
+    server = db_url if backend_of(db_url) == "postgres" else (load_settings().bench_pg or "")
     if server == "off":
         yield None, f"{BENCH_PG_ENV}=off"
         return

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from casestore.domain import Case, InvalidCommand
 from casestore.domain.values import local_date
+from casestore.settings import load_settings
 from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
 
 from ..engine.base import Column, Index, LogEvent, Projection, Table, Tx
@@ -94,7 +95,7 @@ class EvaluationProjection(Projection[_Batch]):
         if self._calendar is None:
             self._calendar = default_calendar()
         if self._config is None:
-            self._config = ClockConfig.load()
+            self._config = load_settings().clock()
         completed = f.decided or f.rejected
         bad = f.bad_review
         clock = None

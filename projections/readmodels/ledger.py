@@ -13,11 +13,11 @@ them exactly.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from casestore.settings import load_settings
 from casestore.store.integrity import GENESIS, chain_hash
 
 from ..engine.base import (
@@ -85,10 +85,17 @@ class LedgerProjection(Projection[_Batch]):
     all_events = True
 
     def __init__(self, interval: int | None = None) -> None:
-        configured = os.environ.get("CASESTORE_LEDGER_INTERVAL", "")
-        self.interval = interval or (int(configured) if configured else DEFAULT_INTERVAL)
-        if self.interval < 1:
+        if interval is not None and interval < 1:
             raise ValueError("the ledger interval is at least 1")
+        self._interval = interval
+
+    @property
+    def interval(self) -> int:
+        """Positions between checkpoints: given, else ``CASESTORE_LEDGER_INTERVAL``, else
+        the default (read on first use: the registry builds this at import)."""
+        if self._interval is None:
+            self._interval = load_settings().ledger_interval or DEFAULT_INTERVAL
+        return self._interval
 
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
         rows = tx.execute("SELECT position, chain_hash, events FROM {ledger_head} WHERE id = 1")

@@ -1,13 +1,14 @@
 """The ``casestore`` command: the composition root of write side, read side and HTTP edge.
 
-Being the composition root, this module alone may import ``casestore.projections``
-and ``casestore.api`` (lazily, inside the verbs that need them); nothing else in
-``casestore`` imports upward.
+Every verb reads its configuration through :func:`_settings` (``--db`` wins over
+``CASESTORE_DB``) and builds what it needs through :mod:`casestore.bootstrap`, the
+composition root; it and this module alone import ``casestore.projections`` and
+``casestore.api`` (lazily, inside the verbs that need them). Bad configuration is a
+message naming the variable and exit code 2 (SPEC §12).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ import click
 import typer
 from rich.console import Console
 
-from casestore.store.config import database_url
+from casestore.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from casestore.service import CaseService
@@ -42,10 +43,23 @@ DbOpt = Annotated[
 ]
 
 
-def _app(db: str | None):  # type: ignore[no-untyped-def]
-    from casestore.store.application import CasestoreApp
+def _settings(db: str | None = None) -> Settings:
+    """The validated settings (``--db`` wins over ``CASESTORE_DB``), or exit 2."""
+    try:
+        return load_settings(db=db)
+    except SettingsError as e:
+        _config_error(e)
+        raise typer.Exit(2) from None
 
-    return CasestoreApp(database_url(db))
+
+def _config_error(e: SettingsError) -> None:
+    err.print(f"casestore: {e}", style="red", markup=False, highlight=False, soft_wrap=True)
+
+
+def _app(db: str | None):  # type: ignore[no-untyped-def]
+    from casestore.bootstrap import open_store
+
+    return open_store(_settings(db))
 
 
 #: Exit codes of every command (README, "Exit codes"): auditors script against them.
@@ -108,7 +122,7 @@ def verify(
             err.print(f"[red]{e}[/red]")
             raise typer.Exit(EXIT_USAGE) from None
     with _fail_closed():
-        report = run_verify(open_for_audit(db), saved, independent=independent)
+        report = run_verify(open_for_audit(_settings(db)), saved, independent=independent)
     for finding in report.findings:
         typer.echo(finding.line())
     status = "INTACT" if report.ok else f"TAMPERED ({len(report.findings)} findings)"
@@ -120,7 +134,7 @@ def verify(
     if checkpoint is not None and key is not None:
         from casestore.ledger.commands import verify_checkpoint_file
 
-        signed = verify_checkpoint_file(database_url(db), checkpoint, key)
+        signed = verify_checkpoint_file(_settings(db).db, checkpoint, key)
     raise typer.Exit(EXIT_OK if report.ok and signed else EXIT_TAMPERED)
 
 
@@ -138,7 +152,7 @@ def digest(
 
     with _fail_closed():
         try:
-            d = take_digest(open_for_audit(db), position)
+            d = take_digest(open_for_audit(_settings(db)), position)
         except ValueError as e:  # no event at that position
             err.print(f"[red]{e}[/red]")
             raise typer.Exit(EXIT_USAGE) from None
@@ -156,7 +170,7 @@ def export(
     from casestore.store.audit import export_lines, open_for_audit
 
     with _fail_closed():
-        audited = open_for_audit(db)  # before the output file: a refusal leaves no file
+        audited = open_for_audit(_settings(db))  # before the output file: a refusal leaves no file
         out = output.open("wb") if output else sys.stdout.buffer
         try:
             for line in export_lines(audited, after, upto):
@@ -180,7 +194,7 @@ def token(
     try:
         typer.echo(
             issue_token(
-                os.environ.get("CASESTORE_SECRET", ""),
+                _settings().secret_value(),
                 staff_id=staff,
                 name=name or staff,
                 role=role,
@@ -242,8 +256,8 @@ def catalogue(
 ) -> None:
     """`catalogue load FILE`: publish or revise the catalogue's items and 一件事 bundle
     definitions in the log (default file: the bundled demo catalogue)."""
+    from casestore.bootstrap import write_side
     from casestore.domain import Actor
-    from casestore.service import CaseService
 
     if verb not in (None, "load"):  # `casestore catalogue FILE`, as before
         verb, path = "load", Path(verb)
@@ -251,7 +265,11 @@ def catalogue(
     if not source.is_file():
         err.print(f"[red]no catalogue file at {source}[/red]")
         raise typer.Exit(2)
-    counts = CaseService(_app(db)).load_catalogue(source, Actor("catalogue", "admin"))
+    wired = write_side(_settings(db))
+    try:
+        counts = wired.service.load_catalogue(source, Actor("catalogue", "admin"))
+    finally:
+        wired.close()
     typer.echo(counts)
 
 
@@ -265,7 +283,7 @@ def serve(
     """Run the HTTP API (with embedded projection workers unless --no-workers)."""
     from casestore.api.server import run_server
 
-    run_server(database_url(db), host=host, port=port, workers=not no_workers)
+    run_server(_settings(db), host=host, port=port, workers=not no_workers)
 
 
 @app.command()
@@ -273,7 +291,7 @@ def demo(db: DbOpt = None, host: str = "127.0.0.1", port: int = 8000, cases: int
     """Seed realistic data into an empty database, then serve it."""
     from casestore.api.server import run_demo
 
-    run_demo(database_url(db), host=host, port=port, cases=cases)
+    run_demo(_settings(db), host=host, port=port, cases=cases)
 
 
 @app.command()
@@ -288,7 +306,7 @@ def simulate(
     from casestore.simulate import run_simulation
 
     summary = run_simulation(
-        database_url(db),
+        _settings(db),
         cases=cases,
         seed=seed,
         start=date.fromisoformat(start) if start else None,
@@ -312,8 +330,6 @@ def case_show(
 
     from casestore.api.views import case_view
     from casestore.domain import CasestoreError
-    from casestore.service import CaseService
-
     if version is not None and as_of is not None:
         err.print("[red]give --version or --as-of, not both[/red]")
         raise typer.Exit(EXIT_USAGE)
@@ -326,7 +342,9 @@ def case_show(
         if moment is None or moment.tzinfo is None:
             err.print("[red]--as-of needs an ISO 8601 time with an offset[/red]")
             raise typer.Exit(EXIT_USAGE)
-    service = CaseService(_app(db))
+    from casestore.bootstrap import write_side
+
+    service = write_side(_settings(db)).service
     try:
         case_id = _case_id(service, case)
         if version is not None:
@@ -343,7 +361,7 @@ def case_show(
         err.print(f"[red]{e}[/red]")
         raise typer.Exit(EXIT_TAMPERED) from None
     finally:
-        service.app.close()
+        service.close()
 
 
 def _case_id(service: CaseService, case: str) -> UUID:
@@ -366,7 +384,7 @@ def import_(
     from casestore.importer import import_jsonl
 
     actor = Actor(by, "system", "legacy import")
-    report = import_jsonl(database_url(db), file, progress=True, by=actor)
+    report = import_jsonl(_settings(db), file, progress=True, by=actor)
     for line in report.error_lines():
         err.print(line)
     typer.echo(f"{report.summary()}; batch {report.batch_id}")
@@ -382,7 +400,7 @@ def bench(
     """Benchmarks with ratios against raw baselines measured in the same run."""
     from casestore.bench.runner import main as run_bench
 
-    run_bench(database_url(db), json_path=json, quick=quick)
+    run_bench(_settings(db).db, json_path=json, quick=quick)
 
 
 @project_app.command("run")
@@ -392,21 +410,22 @@ def project_run(
     """Run projection workers until interrupted (one active per projection on PostgreSQL)."""
     from casestore.projections.runtime.commands import run
 
-    url = database_url(db)
-    ledger = _start_ledger(url) if not names else None
+    settings = _settings(db)
+    ledger = _start_ledger(settings) if not names else None
     try:
-        run(url, names or [])
+        run(settings.db, names or [])
     finally:
         if ledger is not None:
             ledger.stop()
 
 
-def _start_ledger(url: str):  # type: ignore[no-untyped-def]
+def _start_ledger(settings: Settings):  # type: ignore[no-untyped-def]
     """The tree worker and checkpoint signer, beside every projection (SPEC §9)."""
+    from casestore.bootstrap import open_store
     from casestore.ledger.config import LedgerConfig
     from casestore.ledger.runner import LedgerRunner
 
-    return LedgerRunner(_app(url), LedgerConfig.from_env()).start()
+    return LedgerRunner(open_store(settings), LedgerConfig.from_settings(settings)).start()
 
 
 @project_app.command("rebuild")
@@ -422,7 +441,7 @@ def project_rebuild(
     from casestore.projections.runtime.commands import rebuild
 
     rebuild(
-        database_url(db),
+        _settings(db).db,
         name,
         until=datetime.fromisoformat(until) if until else None,
         target=target,
@@ -435,7 +454,7 @@ def project_retry(name: str, db: DbOpt = None) -> None:
     when some are still parked."""
     from casestore.projections.runtime.commands import retry
 
-    still = retry(database_url(db), name)
+    still = retry(_settings(db).db, name)
     raise typer.Exit(1 if still else 0)
 
 
@@ -448,7 +467,7 @@ def project_verify(name: str, db: DbOpt = None) -> None:
     from casestore.ledger.commands import tree_root_text
     from casestore.projections.runtime.verify import verify_projection
 
-    url = database_url(db)
+    url = _settings(db).db
     check = verify_projection(url, name)
     for table in sorted(check.live.tables):
         live, rebuilt = check.live.tables[table], check.rebuilt.tables[table]
@@ -471,7 +490,7 @@ def project_status(db: DbOpt = None) -> None:
     """Position and lag of every projection."""
     from casestore.projections.runtime.commands import status
 
-    for line in status(database_url(db)):
+    for line in status(_settings(db).db):
         typer.echo(line)
 
 
@@ -496,6 +515,9 @@ def main() -> None:
 
     try:
         app(standalone_mode=True)
+    except SettingsError as e:
+        _config_error(e)
+        sys.exit(EXIT_USAGE)
     except CasestoreError as e:
         err.print(f"[red]{type(e).__name__}: {e.message}[/red]")
         sys.exit(EXIT_USAGE)

@@ -57,6 +57,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 from rich.progress import Progress
 
+from casestore.bootstrap import write_side
 from casestore.domain import (
     Bundle,
     BundleDefinition,
@@ -73,6 +74,7 @@ from casestore.domain.imports import ImportBatch
 from casestore.domain.index import CaseNumber, case_number_id
 from casestore.domain.values import BUREAU_TZ, VALUE_TYPES, Actor
 from casestore.service import CaseService
+from casestore.settings import Settings
 
 AGGREGATES: tuple[type[Aggregate], ...] = (Case, CaseNumber, Item, Bundle, BundleDefinition)
 CREATED = {"Submitted": Case, "Registered": CaseNumber, "Published": Item, "Opened": Bundle}
@@ -142,7 +144,8 @@ class ImportReport:
 IMPORTER = Actor("importer", "system", "legacy import")
 
 
-def import_jsonl(db_url: str, path: Path, *, progress: bool, by: Actor = IMPORTER) -> ImportReport:
+def import_jsonl(
+    db_url: Settings | str, path: Path, *, progress: bool, by: Actor = IMPORTER) -> ImportReport:
     """Validate and append the events of ``path`` as one marked batch (``ImportBatch``:
     who imported, from which file, its SHA-256); see the module docstring."""
     if not path.is_file():
@@ -152,7 +155,7 @@ def import_jsonl(db_url: str, path: Path, *, progress: bool, by: Actor = IMPORTE
         for chunk in fh:
             digest.update(chunk)
             lines += 1
-    service = CaseService.open(db_url)
+    service = write_side(db_url).service
     try:
         batch = ImportBatch.start(
             batch_id=uuid4(),

@@ -31,6 +31,7 @@ from uuid import UUID
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from casestore.bootstrap import open_store
 from casestore.domain import Bundle, Case, InvalidCommand
 from casestore.domain.values import local_date
 from casestore.service import (
@@ -43,6 +44,7 @@ from casestore.service import (
     SubmitCase,
     TimedCommand,
 )
+from casestore.settings import Settings
 from casestore.simulation import anomalies
 from casestore.simulation.plans import CHANNEL_WEIGHTS, CaseKey, CasePlanner, Intake, Step
 from casestore.simulation.seeded import SeededDraws, SimClock
@@ -98,7 +100,7 @@ class SimulationSummary:
 
 
 def run_simulation(
-    db_url: str,
+    db_url: Settings | str,
     *,
     cases: int,
     seed: int,
@@ -110,7 +112,7 @@ def run_simulation(
     if cases < 1 or days < 1:
         raise InvalidCommand("simulate needs --cases >= 1 and --days >= 1")
     began = time.perf_counter()
-    app = CasestoreApp(db_url)
+    app = open_store(db_url)
     try:
         summary = _simulate(app, cases, seed, start, days, progress)
     finally:

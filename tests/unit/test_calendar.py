@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from casestore.settings import SettingsError
 from casestore.timelimits import Overrides, OverridesError, WorkingCalendar, estimated_holidays
 from casestore.timelimits.calendar import OVERRIDES_ENV, default_calendar
 
@@ -241,5 +242,5 @@ def test_packaged_and_env_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "overrides vlocal-3" in cal.source
     assert not cal.is_working_day(D("2026-03-02"))
     path.write_text("{not json", encoding="utf-8")
-    with pytest.raises(OverridesError, match="cannot read"):
+    with pytest.raises(SettingsError, match="cannot read calendar overrides"):
         Overrides.default()

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from casestore.settings import SettingsError, load_settings
 from casestore.timelimits import (
     ClockConfig,
     ClockConfigError,
@@ -305,14 +306,14 @@ def test_clock_config(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None
     path = Path(str(tmp_path)) / "clock.json"
     path.write_text('{"yellow_threshold": 2, "bad_review_days": 3}', encoding="utf-8")
     env = {"CASESTORE_CLOCK_CONFIG": str(path), "CASESTORE_CLOCK_BAD_REVIEW_DAYS": "7"}
-    config = ClockConfig.load(env)
+    config = load_settings(env).clock()
     assert config.yellow_threshold == 2 and config.bad_review_days == 7
-    assert ClockConfig.load({}).to_dict() == ClockConfig().to_dict()
+    assert load_settings({}).clock().to_dict() == ClockConfig().to_dict()
     with pytest.raises(ClockConfigError, match="unknown"):
         ClockConfig.from_mapping({"yelow_threshold": 1})
     with pytest.raises(ClockConfigError, match="integer"):
         ClockConfig(yellow_threshold=-1)
-    with pytest.raises(ClockConfigError, match="not an integer"):
-        ClockConfig.load({"CASESTORE_CLOCK_YELLOW_THRESHOLD": "one"})
+    with pytest.raises(SettingsError, match=r"CASESTORE_CLOCK_YELLOW_THRESHOLD: .*integer"):
+        load_settings({"CASESTORE_CLOCK_YELLOW_THRESHOLD": "one"})
     monkeypatch.setenv("CASESTORE_CLOCK_DELIVERY_DAYS", "12")
-    assert ClockConfig.load().delivery_days == 12
+    assert load_settings().clock().delivery_days == 12

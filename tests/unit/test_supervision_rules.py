@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from casestore.domain import Actor, Case, Item, ItemLimits, Party, SurveyParticipant
 from casestore.domain.values import BUREAU_TZ
+from casestore.settings import SettingsError, load_settings
 from casestore.timelimits import WorkingCalendar
 from casestore.timelimits.supervision_config import SupervisionConfig, SupervisionConfigError
 
@@ -500,9 +501,11 @@ def test_supervision_config_from_env_and_json(tmp_path: Any) -> None:
         "CASESTORE_SUPERVISION_CONFIG": str(path),
         "CASESTORE_SUPERVISION_COMPLETION_GAP_SECONDS": "30",
     }
-    cfg = SupervisionConfig.load(env)
+    cfg = load_settings(env).supervision()
     assert cfg.backdate_seconds == 7200 and cfg.completion_gap_seconds == 30
     with pytest.raises(SupervisionConfigError, match="unknown"):
-        SupervisionConfig.load({"CASESTORE_SUPERVISION_CONFIG": str(path)}).with_values({"x": 1})
-    with pytest.raises(SupervisionConfigError, match="not an integer"):
-        SupervisionConfig.load({"CASESTORE_SUPERVISION_BACKDATE_SECONDS": "soon"})
+        load_settings({"CASESTORE_SUPERVISION_CONFIG": str(path)}).supervision().with_values(
+            {"x": 1}
+        )
+    with pytest.raises(SettingsError, match=r"CASESTORE_SUPERVISION_BACKDATE_SECONDS: .*integer"):
+        load_settings({"CASESTORE_SUPERVISION_BACKDATE_SECONDS": "soon"})

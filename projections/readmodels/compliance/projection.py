@@ -20,6 +20,7 @@ import orjson
 
 from casestore.domain import Case, InvalidCommand
 from casestore.domain.values import ItemLimits
+from casestore.settings import load_settings
 from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
 
 from ...engine.base import Column, Index, LogEvent, Projection, Table, Tx
@@ -146,7 +147,7 @@ class ComplianceProjection(Projection[_Batch]):
     def config(self) -> ClockConfig:
         """Clock settings from the environment (loaded on first use)."""
         if self._config is None:
-            self._config = ClockConfig.load()
+            self._config = load_settings().clock()
         return self._config
 
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:

@@ -20,6 +20,7 @@ import orjson
 
 from casestore.domain import Case, InvalidCommand
 from casestore.domain.values import ART45_PAUSE_KINDS, BUREAU_TZ, ItemLimits, local_date
+from casestore.settings import load_settings
 from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
 from casestore.timelimits.legaltime import notice_clock
 from casestore.timelimits.supervision_config import SupervisionConfig
@@ -129,9 +130,9 @@ class SupervisionProjection(Projection[_Batch]):
     def configs(self) -> tuple[ClockConfig, SupervisionConfig]:
         """Clock and supervision thresholds from the environment (loaded on first use)."""
         if self._clock_config is None:
-            self._clock_config = ClockConfig.load()
+            self._clock_config = load_settings().clock()
         if self._config is None:
-            self._config = SupervisionConfig.load()
+            self._config = load_settings().supervision()
         return self._clock_config, self._config
 
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import typer
 
 from casestore.domain.errors import CasestoreError
-from casestore.store.config import database_url
+
+if TYPE_CHECKING:
+    from casestore.settings import Settings
 
 DbOpt = Annotated[
     str | None,
@@ -27,6 +29,16 @@ DbOpt = Annotated[
 def _fail(message: str, code: int) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(code)
+
+
+def _settings(db: str | None) -> Settings:
+    """The validated settings (``--db`` wins), or exit 2 naming every bad variable."""
+    from casestore.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(db=db)
+    except SettingsError as e:
+        raise _fail(f"casestore: {e}", 2) from None
 
 
 def keygen_signing(name: str) -> None:
@@ -48,10 +60,11 @@ def checkpoint(db: DbOpt = None) -> None:
     from casestore.ledger.store import LedgerStore
     from casestore.ledger.workers import Signer, TreeWorker
 
-    config = LedgerConfig.from_env()
+    settings = _settings(db)
+    config = LedgerConfig.from_settings(settings)
     if config.key is None:
         raise _fail("set CASESTORE_SIGNING_KEY (or _FILE) to sign checkpoints", 2)
-    store = LedgerStore(database_url(db))
+    store = LedgerStore(settings.db)
     try:
         TreeWorker(store).catch_up()
         Signer(store, config.key, config.origin, config.cadence).sign_now()
@@ -83,7 +96,7 @@ def proof(
         raise typer.Exit(verify_main(argv))
     if len(args) != 1:
         raise _fail("usage: casestore proof CASE -o FILE", 2)
-    document = _case_proof(database_url(db), args[0])
+    document = _case_proof(_settings(db).db, args[0])
     text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
     if output is None:
         sys.stdout.write(text)

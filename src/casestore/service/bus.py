@@ -41,6 +41,7 @@ from casestore.service.results import (
     CommandResult,
     Submission,
 )
+from casestore.settings import load_settings
 from casestore.store.application import CasestoreApp
 from casestore.store.batch import DuplicateCommand, VersionConflict
 from casestore.timelimits.calendar import WorkingCalendar, default_calendar
@@ -65,7 +66,9 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
         clock_config: ClockConfig | None = None,
     ) -> None:
         self.app = app
-        self.clock_config = clock_config or ClockConfig.load()
+        # The composition root passes the settings' clock thresholds; a service built
+        # directly (scripts, tests) reads and validates the same settings itself.
+        self.clock_config = clock_config or load_settings().clock()
         self.clock = clock
         self.draws = draws or Draws()
         self.calendar = calendar or default_calendar()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import (
@@ -26,7 +25,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from casestore.domain.errors import NotFound
 from casestore.domain.upcasters import registry
 from casestore.store.batch import TimedStoredEvent
-from casestore.store.config import backend_of, database_url, eventsourcing_env
+from casestore.store.config import backend_of, eventsourcing_env
 from casestore.store.integrity import LogRow
 from casestore.store.recorders import (
     CasestorePostgresRecorder,
@@ -35,6 +34,9 @@ from casestore.store.recorders import (
 )
 from casestore.store.transcoder import OrjsonTranscoder
 from casestore.timeutil import to_micros
+
+if TYPE_CHECKING:
+    from casestore.settings import Settings
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -103,11 +105,10 @@ class TimedMapper(Mapper[UUID]):
         return event
 
 
-def cipher_env() -> dict[str, str]:
-    """Encryption at rest: with ``CASESTORE_CIPHER_KEY`` (base64 AES key, see
+def cipher_env(key: str) -> dict[str, str]:
+    """Encryption at rest: with a key (``CASESTORE_CIPHER_KEY``, base64 AES key, see
     ``casestore keygen``) every event's state is stored AES-GCM encrypted by eventsourcing's
     cipher. Hashes cover the encrypted bytes, so verification never needs the key."""
-    key = os.environ.get("CASESTORE_CIPHER_KEY", "")
     if not key:
         return {}
     return {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}
@@ -130,15 +131,36 @@ class CasestoreApp(Application[UUID]):
         "IS_SNAPSHOTTING_ENABLED": "n",
     }
 
-    def __init__(self, db_url: str | None = None, env: dict[str, str] | None = None) -> None:
-        self.db_url = database_url(db_url)
+    def __init__(
+        self,
+        db_url: str | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        settings: Settings | None = None,
+    ) -> None:
+        """A store over ``settings.db`` (or ``db_url``, which wins).
+
+        Built by :mod:`casestore.bootstrap` from the process's settings; without
+        ``settings`` (scripts, tests) the configuration is read and validated here.
+        """
+        if settings is None:
+            from casestore.settings import load_settings
+
+            settings = load_settings(db=db_url)
+        self.settings = settings
+        self.db_url = db_url or settings.db
         self.backend = backend_of(self.db_url)
         recorder_cls = (
             CasestorePostgresRecorder if self.backend == "postgres" else CasestoreSQLiteRecorder
         )
         full_env = {
-            **eventsourcing_env(self.db_url),
-            **cipher_env(),
+            **eventsourcing_env(
+                self.db_url,
+                pool_size=settings.db_pool_size,
+                pre_ping=settings.db_pre_ping,
+                connect_timeout=settings.db_connect_timeout,
+            ),
+            **cipher_env(settings.cipher_key_value()),
             "APPLICATION_RECORDER_TOPIC": get_topic(recorder_cls),
             **(env or {}),
         }

@@ -21,8 +21,9 @@ from eventsourcing.utils import get_topic
 
 from casestore.domain.errors import InvalidCommand
 from casestore.plain import to_plain
+from casestore.settings import Settings, load_settings
 from casestore.store.application import CasestoreApp
-from casestore.store.config import backend_of, database_url, eventsourcing_env
+from casestore.store.config import backend_of, eventsourcing_env
 from casestore.store.dbverify import check_in_database
 from casestore.store.integrity import GENESIS, Finding, LinkCheck, VerifyReport, verify_rows
 from casestore.store.logbase import EVENTS_TABLE
@@ -37,9 +38,12 @@ class NoLogToAudit(InvalidCommand):
     code = "no-log-to-audit"
 
 
-def open_for_audit(db_url: str | None) -> CasestoreApp:
-    """The application over an existing log, read-only; :class:`NoLogToAudit` otherwise."""
-    url = database_url(db_url)
+def open_for_audit(config: Settings | str | None) -> CasestoreApp:
+    """The application over an existing log, read-only; :class:`NoLogToAudit` otherwise.
+
+    ``config``: the process's settings, or a database URL (``None``: ``CASESTORE_DB``)."""
+    settings = config if isinstance(config, Settings) else load_settings(db=config)
+    url = settings.db
     env = {"CREATE_TABLE": "n"}
     if backend_of(url) == "sqlite":
         name = eventsourcing_env(url)["SQLITE_DBNAME"]
@@ -52,7 +56,7 @@ def open_for_audit(db_url: str | None) -> CasestoreApp:
         env["SQLITE_DBNAME"] = f"{path.as_uri()}?mode=ro"
     else:
         env["APPLICATION_RECORDER_TOPIC"] = get_topic(ReadOnlyPostgresRecorder)
-    app = CasestoreApp(url, env=env)
+    app = CasestoreApp(url, env=env, settings=settings)
     try:
         app.log.head()
     except es.ProgrammingError as e:  # relation "casestore_events" does not exist

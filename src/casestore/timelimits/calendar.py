@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -44,7 +43,7 @@ from typing import Any, Literal
 
 import chinese_calendar
 
-OVERRIDES_ENV = "CASESTORE_CALENDAR_OVERRIDES"
+OVERRIDES_ENV = "CASESTORE_CALENDAR_OVERRIDES"  # read by casestore.settings
 """Environment variable naming a local overrides JSON file (else the packaged one)."""
 
 LunarConverter = Callable[[int, int, int], date]
@@ -173,14 +172,19 @@ class Overrides:
         return cls.from_mapping(data)
 
     @classmethod
-    def default(cls) -> Overrides:
-        """The file named by ``CASESTORE_CALENDAR_OVERRIDES``, else the packaged one, else none."""
-        path = os.environ.get(OVERRIDES_ENV)
-        if path:
-            return cls.load(path)
+    def packaged(cls) -> Overrides:
+        """The overrides shipped with casestore, else none."""
         if _PACKAGED_OVERRIDES.is_file():
             return cls.load(_PACKAGED_OVERRIDES)
         return cls()
+
+    @classmethod
+    def default(cls) -> Overrides:
+        """The configured overrides: the file named by ``CASESTORE_CALENDAR_OVERRIDES``,
+        else the packaged one (read through the process's settings)."""
+        from casestore.settings import load_settings  # the settings build on this module
+
+        return load_settings().overrides()
 
 
 def _parse_entries(key: str, raw: object) -> dict[date, str]:

@@ -1,9 +1,12 @@
-"""Clock thresholds as configuration (JSON file and/or environment), never hard-coded."""
+"""Clock thresholds as configuration, never hard-coded.
+
+Read from a JSON file (``CASESTORE_CLOCK_CONFIG``) and ``CASESTORE_CLOCK_<FIELD>`` variables
+by :class:`casestore.settings.Settings` (``settings.clock()``); this module reads no environment.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -11,17 +14,9 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
-CONFIG_ENV = "CASESTORE_CLOCK_CONFIG"
-"""Environment variable naming a JSON file of clock settings."""
-
-ENV_PREFIX = "CASESTORE_CLOCK_"
-"""Each field can also be set as ``CASESTORE_CLOCK_<FIELD>``, e.g. ``..._YELLOW_THRESHOLD=2``."""
-
-
 MAX_CLOCK_DAYS = 366
 """Upper bound of every working-day setting (a year of working days is already absurd)."""
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class ClockConfigError(ValueError):
@@ -116,36 +111,6 @@ class ClockConfig:
             raise ClockConfigError(f"clock config {path} must be a JSON object")
         return cls.from_mapping(data)
 
-    @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None) -> ClockConfig:
-        """Defaults, then the JSON file named by ``CASESTORE_CLOCK_CONFIG``, then
-        ``CASESTORE_CLOCK_<FIELD>`` variables (environment wins)."""
-        env = os.environ if environ is None else environ
-        config = cls.from_json(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else cls()
-        values: dict[str, int | bool | str] = {}
-        for f in fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is None or raw.strip() == "":
-                continue
-            values[f.name] = _parse_env(f.name, f.type, raw.strip())
-        return config.with_values(values)
-
     def to_dict(self) -> dict[str, int | bool | str]:
         """The settings as a plain dict (for /health or audit output)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def _parse_env(name: str, kind: object, raw: str) -> int | bool | str:
-    variable = f"{ENV_PREFIX}{name.upper()}={raw!r}"
-    if kind in ("bool", bool):
-        if raw.lower() in _TRUE:
-            return True
-        if raw.lower() in _FALSE:
-            return False
-        raise ClockConfigError(f"{variable} is not true/false")
-    if kind in ("str", str):
-        return raw
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ClockConfigError(f"{variable} is not an integer") from exc

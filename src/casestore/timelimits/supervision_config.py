@@ -1,20 +1,16 @@
-"""Supervision thresholds (SPEC §5 flags S06, S15, ...) as configuration, never hard-coded."""
+"""Supervision thresholds (SPEC §5 flags S06, S15, ...) as configuration, never hard-coded.
+
+Read from ``CASESTORE_SUPERVISION_CONFIG`` and ``CASESTORE_SUPERVISION_<FIELD>`` by
+:class:`casestore.settings.Settings` (``settings.supervision()``).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
-
-SUPERVISION_CONFIG_ENV = "CASESTORE_SUPERVISION_CONFIG"
-"""Environment variable naming a JSON file of supervision thresholds."""
-
-SUPERVISION_ENV_PREFIX = "CASESTORE_SUPERVISION_"
-"""Each field can also be set as ``CASESTORE_SUPERVISION_<FIELD>``, e.g.
-``CASESTORE_SUPERVISION_BACKDATE_SECONDS=3600``."""
 
 
 class SupervisionConfigError(ValueError):
@@ -69,25 +65,6 @@ class SupervisionConfig:
         if not isinstance(data, dict):
             raise SupervisionConfigError(f"supervision config {path} must be a JSON object")
         return cls().with_values(data)
-
-    @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None) -> SupervisionConfig:
-        """Defaults, then the JSON file named by ``CASESTORE_SUPERVISION_CONFIG``, then
-        ``CASESTORE_SUPERVISION_<FIELD>`` variables (environment wins)."""
-        env = os.environ if environ is None else environ
-        path = env.get(SUPERVISION_CONFIG_ENV)
-        config = cls.from_json(path) if path else cls()
-        values: dict[str, int] = {}
-        for f in fields(cls):
-            name = SUPERVISION_ENV_PREFIX + f.name.upper()
-            raw = env.get(name)
-            if raw is None or not raw.strip():
-                continue
-            try:
-                values[f.name] = int(raw)
-            except ValueError as exc:
-                raise SupervisionConfigError(f"{name}={raw!r} is not an integer") from exc
-        return config.with_values(values)
 
     def to_dict(self) -> dict[str, int]:
         """The settings as a plain dict (recorded with a view so a reader knows its basis)."""

@@ -1,0 +1,104 @@
+"""The composition root: settings in, a wired store, service, read side and API out.
+
+Every process builds through here — the CLI's verbs, ``casestore serve``/``demo``
+(``api.server``), ``create_app``, the simulator, the importer and the benchmarks — so a
+setting means the same thing everywhere and is validated once, at start
+(:func:`casestore.settings.load_settings`; bad configuration is a :class:`SettingsError`,
+exit 2 at the CLI).
+
+Layering: this module sits on top. It imports the write side; the read side and the HTTP
+edge only lazily, inside :func:`build_api`, so ``import casestore.bootstrap`` stays cheap
+and nothing below imports upward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from casestore.settings import Settings, SettingsError, load_settings
+from casestore.store.application import CasestoreApp
+from casestore.timelimits import WorkingCalendar
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from casestore.service import CaseService
+
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "WriteSide",
+    "build_api",
+    "calendar_for",
+    "load_settings",
+    "open_store",
+    "settings_for",
+    "write_side",
+]
+
+Config = Settings | str | None
+"""Settings, or a database URL whose other settings come from the environment."""
+
+
+def settings_for(config: Config = None) -> Settings:
+    """``config`` itself, or the process's settings for a database URL (``None``: the
+    configured or default one)."""
+    if isinstance(config, Settings):
+        return config
+    return load_settings(db=config)
+
+
+def open_store(config: Config = None) -> CasestoreApp:
+    """The event store (eventsourcing application) the settings describe."""
+    return CasestoreApp(settings=settings_for(config))
+
+
+def calendar_for(settings: Settings) -> WorkingCalendar:
+    """The working-day calendar with the configured overrides."""
+    return WorkingCalendar(settings.overrides())
+
+
+@dataclass
+class WriteSide:
+    """One store and the service over it: what every writer needs."""
+
+    settings: Settings
+    store: CasestoreApp
+    service: CaseService
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def write_side(config: Config = None, *, clock: Callable[[], datetime] | None = None) -> WriteSide:
+    """The store and the application service for ``config`` (server clock ``clock``)."""
+    from casestore.service import CaseService, utc_now
+
+    settings = settings_for(config)
+    store = CasestoreApp(settings=settings)
+    try:
+        service = CaseService(
+            store,
+            clock=clock or utc_now,
+            calendar=calendar_for(settings),
+            clock_config=settings.clock(),
+        )
+    except BaseException:
+        store.close()
+        raise
+    return WriteSide(settings, store, service)
+
+
+def build_api(
+    config: Config = None,
+    *,
+    workers: bool = False,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The HTTP API over the configured store (embedded projection workers if asked)."""
+    from casestore.api.app import create_app
+
+    return create_app(settings_for(config), workers=workers, clock=clock)

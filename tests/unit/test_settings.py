@@ -1,0 +1,143 @@
+"""One settings object: every CASESTORE_* variable validated in one place (README table)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+from ipaddress import ip_network
+from pathlib import Path
+
+import pytest
+
+from casestore.settings import Settings, SettingsError, known_names, load_settings
+from casestore.store.config import eventsourcing_env
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+KEY = base64.b64encode(bytes(range(32))).decode()
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    s = load_settings({})
+    assert s.db == "sqlite:///./casestore.db"
+    assert s.read_db is None and s.views_url() == s.db
+    assert s.secret is None and s.secret_value() == ""
+    assert s.log_origin == "casestore.local/log"  # SPEC §9 default
+    assert s.trusted_proxies == ()
+    assert s.clock().yellow_threshold == 1 and s.supervision().backdate_seconds == 86_400
+
+
+def test_given_values_win_over_the_environment() -> None:
+    s = load_settings({"CASESTORE_DB": "sqlite:///a.db"}, db="sqlite:///b.db")
+    assert s.db == "sqlite:///b.db"
+
+
+def test_secrets_never_show_in_repr_or_errors() -> None:
+    s = load_settings({"CASESTORE_SECRET": "hunter2-hunter2", "CASESTORE_CIPHER_KEY": KEY})
+    assert "hunter2" not in repr(s) and KEY not in repr(s)
+    assert s.secret_value() == "hunter2-hunter2" and s.cipher_key_value() == KEY
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"CASESTORE_CIPHER_KEY": "c2VjcmV0LXZhbHVl"})  # base64 of 12 bytes
+    assert "16, 24 or 32 bytes" in str(caught.value)
+    assert "c2VjcmV0LXZhbHVl" not in str(caught.value)
+
+
+def test_every_bad_variable_is_named_at_once() -> None:
+    env = {
+        "CASESTORE_DB": "mysql://db/x",
+        "CASESTORE_DB_POOL_SIZE": "0",
+        "CASESTORE_CLOCK_YELLOW_THRESHOLD": "-1",
+        "CASESTORE_TRUSTED_PROXIES": "10.0.0.0/8,not-a-network",
+    }
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    text = str(caught.value)
+    for name in (
+        "CASESTORE_DB:",
+        "CASESTORE_DB_POOL_SIZE:",
+        "CASESTORE_CLOCK_YELLOW_THRESHOLD:",
+        "CASESTORE_TRUSTED_PROXIES",
+    ):
+        assert name in text, text
+    assert "mysql" in text  # the scheme is named, not the whole URL
+
+
+def test_a_misspelt_variable_is_refused() -> None:
+    with pytest.raises(SettingsError, match=r"CASESTORE_SECRTE \(did you mean CASESTORE_SECRET"):
+        load_settings({"CASESTORE_SECRTE": "x"})
+    with pytest.raises(SettingsError, match="CASESTORE_CLOCK_YELLOW_TRESHOLD"):
+        load_settings({"CASESTORE_CLOCK_YELLOW_TRESHOLD": "2"})
+    load_settings({"CASESTORE_TEST_PG": "postgresql://h/db"})  # the test harness's own
+    load_settings({"CASESTORE_SOMETHING_ELSE": "1"})  # far from every setting: not ours
+
+
+def test_secret_from_a_file_and_from_the_secrets_directory(tmp_path: Path) -> None:
+    path = tmp_path / "secret.txt"
+    path.write_text("from-a-file\n", encoding="utf-8")
+    assert load_settings({"CASESTORE_SECRET_FILE": str(path)}).secret_value() == "from-a-file"
+    with pytest.raises(SettingsError, match="both set"):
+        load_settings({"CASESTORE_SECRET_FILE": str(path), "CASESTORE_SECRET": "x"})
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings({"CASESTORE_SIGNING_KEY_FILE": str(tmp_path / "missing")})
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "casestore_query_pepper").write_text("pepper-from-systemd\n", encoding="utf-8")
+    (creds / "casestore_secret").write_text("secret-from-systemd\n", encoding="utf-8")
+    s = load_settings({"CREDENTIALS_DIRECTORY": str(creds)})  # systemd LoadCredential=
+    assert s.query_pepper is not None
+    assert s.query_pepper.get_secret_value() == "pepper-from-systemd"
+    assert s.secret_value() == "secret-from-systemd"
+    s = load_settings({"CASESTORE_SECRETS_DIR": str(creds), "CASESTORE_SECRET": "env-wins"})
+    assert s.secret_value() == "env-wins"
+    with pytest.raises(SettingsError, match="not a directory"):
+        load_settings({"CASESTORE_SECRETS_DIR": str(tmp_path / "nowhere")})
+
+
+def test_trusted_proxies_are_networks() -> None:
+    s = load_settings({"CASESTORE_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1 ,::1"})
+    assert s.trusted_proxies == (
+        ip_network("10.0.0.0/8"),
+        ip_network("127.0.0.1/32"),
+        ip_network("::1/128"),
+    )
+
+
+def test_postgres_url_keeps_every_libpq_parameter() -> None:
+    url = (
+        "postgresql://app:p%40ss@db1:5432,db2:5433/cases"
+        "?sslmode=verify-full&sslrootcert=/etc/ca.pem&target_session_attrs=read-write"
+    )
+    env = eventsourcing_env(load_settings({}, db=url).db)
+    conninfo = env["CASESTORE_CONNINFO"]
+    for part in ("sslmode=verify-full", "sslrootcert=/etc/ca.pem", "target_session_attrs"):
+        assert part in conninfo
+    assert env["POSTGRES_HOST"] == "db1,db2" and env["POSTGRES_PASSWORD"] == "p@ss"
+    with pytest.raises(SettingsError, match="CASESTORE_DB: not a valid PostgreSQL URL"):
+        load_settings({"CASESTORE_DB": "postgresql://h/db?sslmode"})
+
+
+def test_every_variable_is_in_the_readme_table() -> None:
+    text = README.read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(CASESTORE_[A-Z_]+)`", text, flags=re.M))
+    assert set(known_names()) - documented == set()
+    assert len(known_names()) == len(Settings.model_fields)
+
+
+def test_the_cli_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "CASESTORE_LEDGER_INTERVAL": "zero", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("casestore")),
+            "digest",
+            "--db",
+            f"sqlite:///{tmp_path}/x.db",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "CASESTORE_LEDGER_INTERVAL" in done.stderr and "Traceback" not in done.stderr
