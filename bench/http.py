@@ -33,7 +33,7 @@ import httpx
 import orjson
 
 from casestore.auth import issue_token
-from casestore.store.application import CasestoreApp
+from casestore.bootstrap import open_store
 
 from .baselines import percentiles
 from .store import accepted_cases, commands
@@ -48,13 +48,17 @@ def _free_port() -> int:
 
 
 class _Server:
-    """``casestore serve --no-workers`` as a child process."""
+    """``casestore serve --no-workers`` (or another server module) as a child process."""
 
-    def __init__(self, db_url: str, secret: str) -> None:
+    def __init__(self, db_url: str, secret: str, module: str = "") -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = "from casestore.cli import main; main()"
-        argv = ["serve", "--db", db_url, "--no-workers", "--port", str(self.port)]
+        if module:  # python -m MODULE --db URL --port P
+            command = f"import runpy; runpy.run_module({module!r}, run_name='__main__')"
+            argv = ["--db", db_url, "--port", str(self.port)]
+        else:
+            command = "from casestore.cli import main; main()"
+            argv = ["serve", "--db", db_url, "--no-workers", "--port", str(self.port)]
         self.proc = subprocess.Popen(
             [sys.executable, "-c", command, *argv],
             env={**os.environ, "CASESTORE_SECRET": secret},
@@ -182,9 +186,12 @@ class _Outcome:
     acked: dict[int, float] = field(default_factory=dict)  # log position -> time of the 2xx
 
 
-async def _load(port: int, token: str, slices: list[list[UUID]], seconds: float) -> _Outcome:
+async def _load(
+    port: int, token: str, slices: list[list[UUID]], seconds: float, *, settle: bool = True
+) -> _Outcome:
     """One keep-alive connection per slice: first one command on every case of the slice
-    (warm-up, not measured), then commands round the slice for ``seconds``."""
+    (warm-up, not measured), then commands round the slice for ``seconds``. With
+    ``settle`` the server's stream must have caught up before the measured period."""
     out = _Outcome()
     connections = [await _Connection.open(port) for _ in slices]
     requests = [[_review_request(port, token, case_id) for case_id in mine] for mine in slices]
@@ -208,7 +215,8 @@ async def _load(port: int, token: str, slices: list[list[UUID]], seconds: float)
 
     try:
         await asyncio.gather(*(warm(c, r) for c, r in zip(connections, requests, strict=True)))
-        await _settled(connections[0], port)
+        if settle:
+            await _settled(connections[0], port)
         started = time.perf_counter()
         deadline = started + seconds
         await asyncio.gather(
@@ -228,7 +236,7 @@ def measure_http(db_url: str, clients: int = 32, seconds: float = 10.0) -> dict[
     case cache and the stream's per-case facts are then as in steady operation).
     """
     per_client = 20
-    app = CasestoreApp(db_url)
+    app = open_store(db_url)
     try:
         ids = accepted_cases(app, 2 * clients * per_client)
         library_rate = commands(app, ids[: clients * per_client], clients, seconds)
