@@ -103,14 +103,14 @@ def test_refusals_are_problems_and_change_nothing(served: Served) -> None:
         assert anonymous.get(f"/cases/{case['case_id']}", headers=forged).status_code == 401
 
 
-@pytest.mark.xfail(strict=True, reason="bundle defs not in log yet (issue 11.5)")
 def test_bundle_intake_and_extension(served: Served) -> None:
     with served.client("clerk") as c:
         r = c.post("/bundles", json={"bundle_code": "YJS-001", "applicant": APPLICANT})
     assert r.status_code == 201, r.text
     bundle = r.json()
-    children = bundle["cases"]
-    assert sorted(child["item_code"] for child in children) == ["XK-001", "XK-003", "XK-019"]
+    children = bundle["children"]
+    assert sorted(children) == ["XK-001", "XK-003", "XK-019"]
+    assert all(child["query_code"] for child in children.values())
     with served.client("approver") as c:
         extended = c.post(f"/bundles/{bundle['bundle_id']}/extend", json={"reason": "联合审查"})
         assert extended.status_code == 200, extended.text
@@ -119,7 +119,9 @@ def test_bundle_intake_and_extension(served: Served) -> None:
     served.settle()
     with served.client("clerk") as c:
         view = c.get(f"/bundles/{bundle['bundle_id']}").json()
-    assert view["bundle_code"] == "YJS-001" and len(view["cases"]) == 3
+    assert view["code"] == "YJS-001" and len(view["children"]) == 3
+    # Art. 42 ¶2: the joint 45 working days, extended once by 15.
+    assert view["clock"]["statutory"]["extension_days"] == 15
 
 
 def test_queries_read_the_projections(served: Served) -> None:
