@@ -317,3 +317,22 @@ def test_clock_config(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None
         load_settings({"CASESTORE_CLOCK_YELLOW_THRESHOLD": "one"})
     monkeypatch.setenv("CASESTORE_CLOCK_DELIVERY_DAYS", "12")
     assert load_settings().clock().delivery_days == 12
+
+
+def test_legal_time_settings_come_from_the_environment_and_are_bounded() -> None:
+    config = load_settings(
+        {
+            "CASESTORE_CLOCK_AFTER_HOURS_NEXT_DAY": "true",
+            "CASESTORE_CLOCK_CLOSE_OF_BUSINESS": "1",
+            "CASESTORE_CLOCK_OFFICE_CLOSES": "17:00",
+            "CASESTORE_CLOCK_FOLLOW_UP_DAYS": "2",
+        }
+    ).clock()
+    assert config.after_hours_next_day is True and config.close_of_business is True
+    assert config.office_closes == "17:00" and config.follow_up_days == 2
+    with pytest.raises(SettingsError, match="HH:MM"):
+        load_settings({"CASESTORE_CLOCK_OFFICE_CLOSES": "25:00"})
+    with pytest.raises(SettingsError, match="CASESTORE_CLOCK_CLOSE_OF_BUSINESS"):
+        load_settings({"CASESTORE_CLOCK_CLOSE_OF_BUSINESS": "perhaps"})
+    with pytest.raises(SettingsError, match=r"0\.\.366"):
+        load_settings({"CASESTORE_CLOCK_FOLLOW_UP_DAYS": "400"})

@@ -141,3 +141,33 @@ def test_the_cli_exits_2_naming_the_variable(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "CASESTORE_LEDGER_INTERVAL" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_verifiable_log_reads_its_part_of_the_settings() -> None:
+    from casestore.domain.errors import InvalidCommand
+    from casestore.ledger.config import LedgerConfig
+    from casestore.ledger.notes import SignerKey
+
+    key = SignerKey.generate("bureau.example/log")
+    witness = SignerKey.generate("witness.example")
+    config = LedgerConfig.from_settings(
+        load_settings(
+            {
+                "CASESTORE_SIGNING_KEY": key.private_text(),
+                "CASESTORE_LOG_ORIGIN": "bureau.example/log",
+                "CASESTORE_CHECKPOINT_SECONDS": "2.5",
+                "CASESTORE_CHECKPOINT_EVENTS": "100",
+                "CASESTORE_WITNESS_KEYS": witness.verifier_text(),
+            }
+        )
+    )
+    assert config.origin == "bureau.example/log" and config.key is not None
+    assert config.cadence.seconds == 2.5 and config.cadence.events == 100
+    assert [w.name for w in config.witnesses] == ["witness.example"]
+    with pytest.raises(SettingsError, match="CASESTORE_CHECKPOINT_SECONDS"):
+        load_settings({"CASESTORE_CHECKPOINT_SECONDS": "0"})
+    with pytest.raises(SettingsError, match="CASESTORE_CHECKPOINT_EVENTS"):
+        load_settings({"CASESTORE_CHECKPOINT_EVENTS": "0"})
+    misnamed = load_settings({"CASESTORE_SIGNING_KEY": key.private_text()})
+    with pytest.raises(InvalidCommand, match="origin"):
+        LedgerConfig.from_settings(misnamed)
