@@ -14,17 +14,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any
 
 from fastapi import Depends, FastAPI
-from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from casestore.bootstrap import write_side
 from casestore.ledger.config import LedgerConfig
-from casestore.ledger.runner import LedgerRunner
 from casestore.settings import Settings, SettingsError, load_settings
-from casestore.store.config import check_database_url
 
 from .deps import ApiState
 from .logs import AccessLog
@@ -66,7 +62,8 @@ def create_app(
     if not settings.secret_value():
         raise SettingsError("a token signing secret is required (CASESTORE_SECRET)")
     clock_config = settings.clock()
-    service = write_side(settings, clock=clock).service
+    wired = write_side(settings, clock=clock)
+    service = wired.service
     try:
         ledger_config = LedgerConfig.from_settings(settings)
         views_url = settings.views_url()
@@ -80,6 +77,7 @@ def create_app(
         db_url=settings.db,
         secret=settings.secret_value(),
         service=service,
+        wiring=wired,
         calendar=service.calendar,
         clock_config=clock_config,
         metrics=ApiMetrics(read.positions),
@@ -93,9 +91,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.hub.start()
         if workers:
-            state.background.append(await run_in_threadpool(_start_workers, state))
-            runner = LedgerRunner(service.app, ledger_config)
-            state.background.append(await run_in_threadpool(runner.start))
+            started = await run_in_threadpool(wired.start_background, ledger_config)
+            state.background.extend(started)
+            log.info("embedded projection workers started", extra={"db": service.backend})
         try:
             yield
         finally:
@@ -132,25 +130,7 @@ def _observer(state: ApiState) -> Callable[[str, str, int, float], None]:
     return observe
 
 
-def _start_workers(state: ApiState) -> Any:
-    """Every registered projection as a thread of this process, woken by our commits."""
-    from casestore.projections.runtime.live import EmbeddedWorkers
-
-    workers = EmbeddedWorkers(state.service.app)
-    workers.start()
-    log.info("embedded projection workers started", extra={"db": state.service.backend})
-    return workers
-
-
 def _settings(config: Settings | str, *, secret: str | None, read_db_url: str | None) -> Settings:
     if isinstance(config, str):
         return load_settings(db=config, secret=secret, read_db=read_db_url)
-    update: dict[str, Any] = {}
-    if secret is not None:
-        update["secret"] = SecretStr(secret)
-    if read_db_url is not None:
-        try:
-            update["read_db"] = check_database_url(read_db_url)
-        except ValueError as e:
-            raise SettingsError(f"CASESTORE_READ_DB: {e}") from None
-    return config.model_copy(update=update) if update else config
+    return config.with_overrides(secret=secret, read_db=read_db_url)

@@ -36,6 +36,8 @@ from .problems import ApiProblem
 from .ratelimit import PublicLimits
 
 if TYPE_CHECKING:
+    from casestore.bootstrap import WriteSide
+
     from .metrics import ApiMetrics
     from .readside import ReadSide
     from .stream import StreamHub
@@ -64,6 +66,9 @@ class ApiState:
     db_url: str
     secret: str
     service: CaseService
+    #: The composition root's wiring: starts the embedded runners and as-of rebuilds,
+    #: which follow the log itself (the edge never reaches past the service).
+    wiring: WriteSide
     calendar: WorkingCalendar
     clock_config: ClockConfig
     metrics: ApiMetrics

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +45,7 @@ def _views(state: Any, head: int | None) -> dict[str, Any]:
         lag = max((head or r.position) - r.position, 0)
         age = 0.0
         if lag:
-            waiting = list(state.service.app.log.iter_log(r.position, upto=r.position + 1))
+            waiting = list(state.service.log_rows(r.position, upto=r.position + 1))
             age = max(now_us - waiting[0].recorded_at_us, 0) / 1e6 if waiting else 0.0
         out[r.projection] = {
             "position": r.position,
@@ -60,16 +58,8 @@ def _views(state: Any, head: int | None) -> dict[str, Any]:
 
 def _writes(state: Any) -> str | None:
     """Why commands cannot be written now (None when nothing says so)."""
-    failure = getattr(state.service.app.recorder, "last_write_failure", None)
-    if failure is not None:
-        return f"the last append failed: {failure[1]}"
-    if state.service.backend == "sqlite":
-        name = str(getattr(state.service.app.recorder.datastore.pool, "db_name", ""))
-        if name and not name.startswith("file:") and name != ":memory:":
-            folder = os.path.dirname(os.path.abspath(name))
-            if shutil.disk_usage(folder).free < 1024 * 1024:
-                return "less than 1 MiB free on the database's disk"
-    return None
+    problem: str | None = state.service.write_problem()
+    return problem
 
 
 @router.get(
@@ -87,7 +77,7 @@ async def health(state: StateDep) -> Any:
     ``tree_root`` is that prefix's Merkle root, the one a signed checkpoint of that size
     carries (null while the tree worker has not reached it)."""
     head_probe, views_probe = await asyncio.gather(
-        _probe(lambda: state.service.app.log.head()[0]), _probe(lambda: _views(state, None))
+        _probe(lambda: state.service.head()[0]), _probe(lambda: _views(state, None))
     )
     head, db_error = head_probe
     views, views_error = views_probe

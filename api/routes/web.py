@@ -55,9 +55,6 @@ from casestore.projections.readmodels.compliance.projection import (  # type: ig
 from casestore.projections.runtime.registry import (  # type: ignore[import-not-found,unused-ignore]
     get_projection,
 )
-from casestore.projections.runtime.worker import (  # type: ignore[import-not-found,unused-ignore]
-    rebuild_as_of,
-)
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -415,7 +412,7 @@ def build_as_of(state: ApiState, day: date) -> list[str]:
         for name in AS_OF_PROJECTIONS:
             row = db.tracking(physical(name, target))
             if row is None or row.version != get_projection(name).version:
-                rebuild_as_of(state.service.app, name, until=end, target=target, db=db)
+                state.wiring.rebuild_as_of(name, until=end, target=target, db=db)
                 built.append(name)
         _prune(db, keep=target)
     return built

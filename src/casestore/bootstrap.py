@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from casestore.settings import Settings, SettingsError, load_settings
 from casestore.store.application import CasestoreApp
@@ -25,6 +25,7 @@ from casestore.timelimits import WorkingCalendar
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from casestore.ledger.config import LedgerConfig
     from casestore.service import CaseService
 
 __all__ = [
@@ -71,6 +72,30 @@ class WriteSide:
 
     def close(self) -> None:
         self.store.close()
+
+    # The runners below follow the log itself (the store), not the service's commands; the
+    # composition root hands them the store so the HTTP edge never reaches past the service.
+
+    def start_background(self, ledger: LedgerConfig) -> list[Any]:
+        """Every registered projection as a thread of this process (woken by its commits),
+        and the verifiable log's tree worker and checkpoint signer; each has ``stop()``."""
+        from casestore.ledger.runner import LedgerRunner
+        from casestore.projections.runtime.live import EmbeddedWorkers
+
+        workers = EmbeddedWorkers(self.store)
+        workers.start()
+        try:
+            return [workers, LedgerRunner(self.store, ledger).start()]
+        except BaseException:
+            workers.stop()
+            raise
+
+    def rebuild_as_of(self, name: str, *, until: datetime, target: str, db: Any) -> None:
+        """Build projection ``name`` from the events recorded up to ``until`` into the
+        views of ``target`` (the dashboard's as-of views)."""
+        from casestore.projections.runtime.worker import rebuild_as_of
+
+        rebuild_as_of(self.store, name, until=until, target=target, db=db)
 
 
 def write_side(config: Config = None, *, clock: Callable[[], datetime] | None = None) -> WriteSide:

@@ -234,6 +234,19 @@ class Settings(BaseSettings):
         """Where the read side's views are read (``CASESTORE_READ_DB``, else ``db``)."""
         return self.read_db or self.db
 
+    def with_overrides(self, *, secret: str | None = None, read_db: str | None = None) -> Settings:
+        """A copy with a secret or read database given in code (tests, embedding), checked
+        as the variables would be."""
+        update: dict[str, Any] = {}
+        if secret is not None:
+            update["secret"] = SecretStr(secret)
+        if read_db is not None:
+            try:
+                update["read_db"] = check_database_url(read_db)
+            except ValueError as e:
+                raise SettingsError(f"{PREFIX}READ_DB: {e}") from None
+        return self.model_copy(update=update) if update else self
+
     def _prefixed(self, prefix: str, names: tuple[str, ...]) -> dict[str, Any]:
         values = {name: getattr(self, prefix + name) for name in names}
         return {name: value for name, value in values.items() if value is not None}

@@ -6,7 +6,9 @@ views), never through the store's application class.
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -95,6 +97,21 @@ class ReadsMixin:
     def db_url(self) -> str:
         """The event store's database URL."""
         return self.app.db_url
+
+    def write_problem(self) -> str | None:
+        """Why commands cannot be written now (``None`` when nothing says so): the last
+        append failed, or a SQLite database's disk has less than 1 MiB free."""
+        failure = getattr(self.app.recorder, "last_write_failure", None)
+        if failure is not None:
+            return f"the last append failed: {failure[1]}"
+        if self.app.backend == "sqlite":
+            datastore = getattr(self.app.recorder, "datastore", None)
+            name = str(getattr(getattr(datastore, "pool", None), "db_name", ""))
+            if name and not name.startswith("file:") and name != ":memory:":
+                folder = os.path.dirname(os.path.abspath(name))
+                if shutil.disk_usage(folder).free < 1024 * 1024:
+                    return "less than 1 MiB free on the database's disk"
+        return None
 
     def head(self) -> tuple[int, bytes | None]:
         """The last log position and its chain hash."""

@@ -1,0 +1,54 @@
+"""The house's layering, checked on the source: nothing imports upward.
+
+write side (``src/casestore``) → read side (``projections``) → HTTP edge (``api``). Only
+the entry points may reach up: ``cli.py`` (one verb per command, each importing what it
+runs) and ``bootstrap.py`` (the composition root). The edge talks to the service and the
+read side, never to the store behind the service.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY_POINTS = {"cli.py", "bootstrap.py"}
+
+
+def _imports(folder: str) -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [(str(path.relative_to(ROOT)), a.name) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.append((str(path.relative_to(ROOT)), node.module))
+    return found
+
+
+def test_the_write_side_imports_neither_the_read_side_nor_the_edge() -> None:
+    upward = [
+        (where, module)
+        for where, module in _imports("src/casestore")
+        if Path(where).name not in ENTRY_POINTS
+        and module.startswith(("casestore.projections", "casestore.api"))
+    ]
+    assert upward == []
+
+
+def test_the_read_side_does_not_import_the_edge() -> None:
+    assert [(w, m) for w, m in _imports("projections") if m.startswith("casestore.api")] == []
+
+
+def test_the_edge_talks_to_the_service_not_the_store_behind_it() -> None:
+    past = [(w, m) for w, m in _imports("api") if m.startswith("casestore.store")]
+    assert past == []
+    reaching = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / "api").rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"service\.app\b", line)
+    ]
+    assert reaching == []
