@@ -28,10 +28,12 @@ _DIGITS = re.compile(r"^[0-9]{1,19}$")  # ASCII only: "²" is a digit to str.isd
 
 
 def check_query_day(day: date) -> date:
-    if not FIRST_QUERY_DAY <= day <= LAST_QUERY_DAY:
+    # An earlier configured business day (old paper records) widens the range.
+    first = min(FIRST_QUERY_DAY, values.EARLIEST_BUSINESS_TIME.date())
+    if not first <= day <= LAST_QUERY_DAY:
         raise ValueError(
-            f"{day.isoformat()} is outside {FIRST_QUERY_DAY.isoformat()}..{LAST_QUERY_DAY} "
-            f"(日期须在 {FIRST_QUERY_DAY} 至 {LAST_QUERY_DAY} 之间)"
+            f"{day.isoformat()} is outside {first.isoformat()}..{LAST_QUERY_DAY} "
+            f"(日期须在 {first} 至 {LAST_QUERY_DAY} 之间)"
         )
     return day
 

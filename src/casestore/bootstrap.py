@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from casestore.domain.values import configure_earliest
 from casestore.settings import Settings, SettingsError, load_settings
 from casestore.store.application import CasestoreApp
 from casestore.timelimits import WorkingCalendar
@@ -46,10 +47,11 @@ Config = Settings | str | None
 
 def settings_for(config: Config = None) -> Settings:
     """``config`` itself, or the process's settings for a database URL (``None``: the
-    configured or default one)."""
-    if isinstance(config, Settings):
-        return config
-    return load_settings(db=config)
+    configured or default one). The process-wide values (the earliest business time every
+    command and import is bounded by) are set from them here."""
+    settings = config if isinstance(config, Settings) else load_settings(db=config)
+    configure_earliest(settings.earliest_business_time())
+    return settings
 
 
 def open_store(config: Config = None) -> CasestoreApp:

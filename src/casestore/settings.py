@@ -27,6 +27,7 @@ import difflib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -49,6 +50,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from casestore.domain.values import BUREAU_TZ
 from casestore.store.config import DEFAULT_DB, check_database_url
 from casestore.timelimits.calendar import Overrides
 from casestore.timelimits.config import ClockConfig
@@ -136,6 +138,11 @@ class Settings(BaseSettings):
     supervision_completion_gap_seconds: NonNegativeInt | None = None
     supervision_supplement_notices_allowed: NonNegativeInt | None = None
     calendar_overrides: Path | None = None
+    #: The earliest business day a command or import may claim (``occurred_at``),
+    #: bureau local time; older paper records need an earlier one (from 1949-10-01).
+    earliest_business_day: date = Field(
+        date(1990, 1, 1), ge=date(1949, 10, 1), le=date(2099, 12, 31)
+    )
     ledger_interval: PositiveInt | None = None
     # -- SPEC §9 verifiable log ------------------------------------------------------------
     log_origin: str = Field("casestore.local/log", min_length=1, max_length=200)
@@ -221,6 +228,10 @@ class Settings(BaseSettings):
         if self.calendar_overrides is not None:
             return Overrides.load(self.calendar_overrides)
         return Overrides.packaged()
+
+    def earliest_business_time(self) -> datetime:
+        """The start of ``earliest_business_day`` in the bureau's time zone."""
+        return datetime.combine(self.earliest_business_day, time(0), BUREAU_TZ)
 
     def secret_value(self) -> str:
         """The token signing secret, or ``""`` when none is configured."""

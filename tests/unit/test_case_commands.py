@@ -242,6 +242,11 @@ def test_seal_rules() -> None:
     s.do("decide", APPROVER, outcome="approve")
     refused(s, InvalidCommand, "seal", sealer, seal_id="OTHER", document_sha256=SHA, **kw)
     refused(s, InvalidCommand, "seal", sealer, seal_id="S", document_sha256="xyz", **kw)
+    # A licence's expiry is bounded at the door: never before the sealing day, never
+    # past the calendar's range (year 9999 once poisoned the read side).
+    for bad in (date(1999, 1, 1), date(2300, 1, 1), date(9999, 12, 31)):
+        refused(s, InvalidCommand, "seal", sealer, seal_id="S", document_sha256=SHA,
+                **{**kw, "valid_until": bad})
     s.do("seal", sealer, seal_id="S", document_sha256=SHA, **kw)
     refused(s, AlreadyDone, "seal", sealer, seal_id="S", document_sha256=SHA, **kw)
 

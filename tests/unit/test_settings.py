@@ -171,3 +171,25 @@ def test_the_verifiable_log_reads_its_part_of_the_settings() -> None:
     misnamed = load_settings({"CASESTORE_SIGNING_KEY": key.private_text()})
     with pytest.raises(InvalidCommand, match="origin"):
         LedgerConfig.from_settings(misnamed)
+
+
+def test_the_earliest_business_day_is_a_setting_bounded_and_applied_at_start() -> None:
+    from datetime import datetime
+
+    from casestore.bootstrap import settings_for
+    from casestore.domain import values
+    from casestore.domain.errors import InvalidCommand
+
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=values.BUREAU_TZ)
+    old = datetime(1985, 6, 1, 9, 0, tzinfo=values.BUREAU_TZ)
+    with pytest.raises(SettingsError, match="CASESTORE_EARLIEST_BUSINESS_DAY"):
+        load_settings({"CASESTORE_EARLIEST_BUSINESS_DAY": "1900-01-01"})
+    before = values.EARLIEST_BUSINESS_TIME
+    try:
+        settings_for(load_settings({"CASESTORE_EARLIEST_BUSINESS_DAY": "1980-01-01"}))
+        assert values.check_business_time(old, now) == old
+        settings_for(load_settings({}))
+        with pytest.raises(InvalidCommand, match="1990-01-01"):
+            values.check_business_time(old, now)
+    finally:
+        values.configure_earliest(before)

@@ -40,6 +40,7 @@ from casestore.domain.values import (
     Party,
     SurveyParticipant,
     check_business_time,
+    check_valid_until,
     local_date,
     require,
     require_choice,
@@ -709,6 +710,8 @@ class Case(Aggregate):
             bool(SHA256_HEX.match(document_sha256)),
             "document_sha256 must be 64 lowercase hex digits",
         )
+        if valid_until is not None:
+            check_valid_until(valid_until, local_date(occurred_at or at))
         self._emit(
             self.Sealed,
             actor,

@@ -94,6 +94,29 @@ def check_business_time(moment: datetime, now: datetime, name: str = "occurred_a
     return moment
 
 
+#: The last day a licence's ``valid_until`` may name: the end of the working-day
+#: calendar's range (a bad value in an append-only log is forever).
+LAST_VALID_UNTIL: date = date(2299, 12, 31)
+
+
+def check_valid_until(valid_until: date, sealed_on: date) -> date:
+    """A licence's expiry: not before the day it is sealed, not after ``LAST_VALID_UNTIL``
+    (a licence without expiry, 长期有效, has none: ``None``)."""
+    if not isinstance(valid_until, date) or isinstance(valid_until, datetime):
+        raise InvalidCommand("valid_until must be a date (有效期至须为日期)")
+    if valid_until < sealed_on:
+        raise InvalidCommand(
+            f"valid_until {valid_until.isoformat()} is before the sealing day "
+            f"{sealed_on.isoformat()} (有效期至不得早于盖章日期)"
+        )
+    if valid_until > LAST_VALID_UNTIL:
+        raise InvalidCommand(
+            f"valid_until {valid_until.isoformat()} is after {LAST_VALID_UNTIL.isoformat()} "
+            f"(有效期至不得晚于 {LAST_VALID_UNTIL}；长期有效请不填)"
+        )
+    return valid_until
+
+
 def local_date(moment: datetime) -> date:
     """The bureau's calendar date of an aware instant."""
     return moment.astimezone(BUREAU_TZ).date()
