@@ -330,6 +330,7 @@ def case_show(
 
     from casestore.api.views import case_view
     from casestore.domain import CasestoreError
+
     if version is not None and as_of is not None:
         err.print("[red]give --version or --as-of, not both[/red]")
         raise typer.Exit(EXIT_USAGE)

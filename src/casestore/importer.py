@@ -145,7 +145,8 @@ IMPORTER = Actor("importer", "system", "legacy import")
 
 
 def import_jsonl(
-    db_url: Settings | str, path: Path, *, progress: bool, by: Actor = IMPORTER) -> ImportReport:
+    db_url: Settings | str, path: Path, *, progress: bool, by: Actor = IMPORTER
+) -> ImportReport:
     """Validate and append the events of ``path`` as one marked batch (``ImportBatch``:
     who imported, from which file, its SHA-256); see the module docstring."""
     if not path.is_file():
