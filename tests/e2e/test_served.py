@@ -112,9 +112,16 @@ def test_bundle_intake_and_extension(served: Served) -> None:
     assert sorted(children) == ["XK-001", "XK-003", "XK-019"]
     assert all(child["query_code"] for child in children.values())
     with served.client("approver") as c:
-        extended = c.post(f"/bundles/{bundle['bundle_id']}/extend", json={"reason": "联合审查"})
+        approval = {"approved_by": "县人民政府 王副县长", "approval_document": "县政办〔2026〕1号"}
+        unapproved = c.post(f"/bundles/{bundle['bundle_id']}/extend", json={"reason": "联合审查"})
+        assert unapproved.status_code == 422  # Art. 42 ¶2: 本级人民政府负责人 must approve
+        extended = c.post(
+            f"/bundles/{bundle['bundle_id']}/extend", json={"reason": "联合审查", **approval}
+        )
         assert extended.status_code == 200, extended.text
-        again = c.post(f"/bundles/{bundle['bundle_id']}/extend", json={"reason": "再次"})
+        again = c.post(
+            f"/bundles/{bundle['bundle_id']}/extend", json={"reason": "再次", **approval}
+        )
         assert again.status_code == 409
     served.settle()
     with served.client("clerk") as c:
