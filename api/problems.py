@@ -6,6 +6,8 @@ under :data:`PROBLEM_BASE` and never change once published; clients switch on th
 not on ``detail`` text. The tree (most specific class wins)::
 
     invalid-command       422  InvalidCommand: a field value the domain refuses
+    ├── idempotency-key-reused 422  the Idempotency-Key was first used for another
+    │                          request (staff, route, target or body); nothing done
     validation-error      422  the request does not match the schema (or has NUL in its URL)
     rule-violation        409  RuleViolation (generic)
     ├── out-of-order      409  OutOfOrder: not allowed at the case's stage
@@ -47,6 +49,7 @@ from casestore.domain.errors import (
     ConcurrencyConflict,
     DeadlinePassed,
     Forbidden,
+    IdempotencyKeyReused,
     InvalidCommand,
     NotFound,
     OutOfOrder,
@@ -77,6 +80,9 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
     p.slug: p
     for p in (
         ProblemType("invalid-command", 422, "The command has an invalid field"),
+        ProblemType(
+            "idempotency-key-reused", 422, "The Idempotency-Key was used for another request"
+        ),
         ProblemType("validation-error", 422, "The request does not match the schema"),
         ProblemType("rule-violation", 409, "A business rule refuses the command"),
         ProblemType("out-of-order", 409, "The case is not at a stage that allows this"),
@@ -98,6 +104,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
 
 #: Domain error class -> problem slug; looked up along the exception's MRO.
 ERROR_SLUGS: dict[type[BaseException], str] = {
+    IdempotencyKeyReused: "idempotency-key-reused",
     InvalidCommand: "invalid-command",
     OutOfOrder: "out-of-order",
     AlreadyDone: "already-done",

@@ -187,7 +187,11 @@ def test_race_without_expected_version_loses_nothing(app: CasestoreApp,
 
 
 #: Every table the README calls append-only, with a column to try to change.
-PROTECTED = ((T, "topic"), ("casestore_idempotency", "key"))
+PROTECTED = (
+    (T, "topic"),
+    ("casestore_idempotency", "key"),
+    ("casestore_idempotency_bindings", "binding"),
+)
 
 
 def test_database_refuses_update_and_delete(app: CasestoreApp, service: CaseService) -> None:
@@ -324,10 +328,20 @@ def test_app_role_cannot_update_or_delete(pg_db_url: str) -> None:
 
     service.load_catalogue(CATALOGUE, ADMIN)
     new_case(service)
-    for statement in (f"UPDATE {T} SET topic = 'x'", f"DELETE FROM {T}", f"TRUNCATE {T}"):
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
-            raw(app_url, statement)
-    raw(pg_db_url, f"REVOKE ALL ON {T}, casestore_idempotency FROM {role}")
+    service.handle(  # the role binds and stores a key: INSERT and SELECT suffice
+        SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT, idempotency_key="r-1")
+    )
+    bindings = "casestore_idempotency_bindings"
+    for table in (T, bindings):
+        for statement in (
+            f"UPDATE {table} SET {'topic' if table == T else 'binding'} = 'x'",
+            f"DELETE FROM {table}",
+            f"TRUNCATE {table}",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                raw(app_url, statement)
+    service.app.close()
+    raw(pg_db_url, f"REVOKE ALL ON {T}, casestore_idempotency, {bindings} FROM {role}")
     raw(pg_db_url, f"DROP OWNED BY {role}; DROP ROLE {role}")
 
 

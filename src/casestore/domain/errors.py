@@ -33,6 +33,13 @@ class InvalidCommand(CasestoreError):
     code = "invalid-command"
 
 
+class IdempotencyKeyReused(InvalidCommand):
+    """An ``Idempotency-Key`` used before by another staff member, command, target or body:
+    replaying the first outcome would answer a different request."""
+
+    code = "idempotency-key-reused"
+
+
 class RuleViolation(CasestoreError):
     """A business rule of the approval process refuses the command."""
 

@@ -23,6 +23,7 @@ from eventsourcing.persistence import IntegrityError
 
 from casestore.domain import Actor, Bundle, Case, ConcurrencyConflict, InvalidCommand
 from casestore.domain.clocks import statutory_due as statutory_due_on
+from casestore.domain.errors import IdempotencyKeyReused
 from casestore.domain.roles import check_permission
 from casestore.domain.values import APPROVAL_SEAL_ID, local_date
 from casestore.service.catalogue import CatalogueCodes, CatalogueMixin
@@ -33,6 +34,7 @@ from casestore.service.commands import (
     SubmitCase,
     Update,
 )
+from casestore.service.fingerprint import command_fingerprint
 from casestore.service.handlers import HANDLERS
 from casestore.service.intake import Draws, IntakeMixin
 from casestore.service.reads import ReadsMixin
@@ -43,7 +45,7 @@ from casestore.service.results import (
 )
 from casestore.settings import load_settings
 from casestore.store.application import CasestoreApp
-from casestore.store.batch import DuplicateCommand, VersionConflict
+from casestore.store.batch import Duplicate, DuplicateCommand, VersionConflict
 from casestore.timelimits.calendar import WorkingCalendar, default_calendar
 from casestore.timelimits.config import ClockConfig
 from casestore.timeutil import utc_now
@@ -123,6 +125,21 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
         transaction, exactly as they are."""
         self.app.events.put(list(events))
 
+    def _replay(self, command: Command, key: str) -> Duplicate | None:
+        """The first outcome under ``key``, if the key was used for this very request.
+
+        A key is bound, first writer wins, to a fingerprint of who asks (staff id), the
+        command (its HTTP route), its target and its body; any other use is refused with
+        :class:`IdempotencyKeyReused` before anything is decided or appended."""
+        binding = command_fingerprint(command)
+        if self.app.log.bind_key(key, binding) != binding:
+            raise IdempotencyKeyReused(
+                f"the Idempotency-Key {key[:80]!r} was used for another request (another "
+                "staff member, command, target or body); use a new key for a new request "
+                "(该幂等键已用于另一请求，请为新请求使用新键)"
+            )
+        return self.app.log.find_key(key)
+
     def _update(self, command: Update) -> CommandResult:
         """Load (from the cache first), check ``expected_version``, decide, append.
 
@@ -131,7 +148,7 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
         the caller named the version it expects). Refusals raise and append nothing.
         """
         key, expected, target = command.idempotency_key, command.expected_version, command.target
-        if key and (dup := self.app.log.find_key(key)):
+        if key and (dup := self._replay(command, key)):
             return CommandResult(dup.originator_id, dup.version, dup.position, duplicate=True)
         cls, handler = HANDLERS[type(command)]
         noun = cls.__name__.lower()
@@ -165,7 +182,7 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
 
     def _submit(self, command: SubmitCase) -> Submission:
         key = command.idempotency_key
-        if key and (dup := self.app.log.find_key(key)):
+        if key and (dup := self._replay(command, key)):
             return self._submission_of(dup)
         for _ in range(5):
             new = self.open_case(command)
@@ -186,7 +203,7 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
 
     def _submit_bundle(self, command: SubmitBundle) -> BundleSubmission:
         key = command.idempotency_key
-        if key and (dup := self.app.log.find_key(key)):
+        if key and (dup := self._replay(command, key)):
             return self._bundle_replay(dup)
         for _ in range(5):
             new = self.open_bundle(command)

@@ -75,7 +75,13 @@ def check_request(events: Sequence[StoredEvent], idempotency_key: object) -> Non
         micros = getattr(ev, "recorded_at_us", 0)
         if isinstance(micros, bool) or not isinstance(micros, int) or abs(micros) >= _INT64:
             raise es.DataError(f"recorded_at {micros!r} is not a 64-bit microsecond count")
-    if idempotency_key is not None and (
+    if idempotency_key is not None:
+        check_key(idempotency_key)
+
+
+def check_key(idempotency_key: object) -> None:
+    """Refuse (``DataError``) an idempotency key no table could hold."""
+    if (
         not isinstance(idempotency_key, str)
         or not 0 < len(idempotency_key) <= _KEY_MAX
         or "\x00" in idempotency_key

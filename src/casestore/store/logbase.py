@@ -23,6 +23,9 @@ from casestore.store.integrity import LogRow
 
 EVENTS_TABLE = "casestore_events"
 KEYS_TABLE = "casestore_idempotency"
+#: First-writer-wins: what each idempotency key was first used for (a fingerprint of the
+#: staff member, the command, its target and its body); append-only like the keys.
+BINDINGS_TABLE = "casestore_idempotency_bindings"
 APPEND_ONLY_MESSAGE = "casestore: the event log is append-only"
 #: The advisory lock key every casestore writer holds from its first read of the heads
 #: until its commit (an arbitrary constant: "CSEVENTS" in ASCII).
@@ -76,6 +79,15 @@ class LogReader:
 
     def find_key(self, key: str) -> Duplicate | None:
         """An earlier command's outcome under this idempotency key."""
+        raise NotImplementedError
+
+    def bind_key(self, key: str, binding: str) -> str:
+        """Bind ``key`` to ``binding`` unless it is bound already; the binding in force.
+
+        The first request to use a key binds it, in its own committed statement and
+        before its command is appended: every later request with that key must carry
+        the same binding, whatever became of the first (a refused first command leaves
+        the key bound, so only an identical retry may use it)."""
         raise NotImplementedError
 
     def _count_steps_back(self, plan: Plan) -> None:

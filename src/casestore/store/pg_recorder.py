@@ -29,11 +29,12 @@ from casestore.store.batch import (
     TimedStoredEvent,
     VersionConflict,
 )
-from casestore.store.contracts import TOPIC
+from casestore.store.contracts import TOPIC, check_key
 from casestore.store.integrity import LogRow
 from casestore.store.logbase import (
     APPEND_FUNCTION,
     APPEND_ONLY_MESSAGE,
+    BINDINGS_TABLE,
     EVENTS_TABLE,
     KEYS_TABLE,
     WRITE_LOCK_KEY,
@@ -54,6 +55,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         schema = Identifier(self.datastore.schema)
         table = Identifier(self.events_table_name)
         keys = Identifier(KEYS_TABLE)
+        bindings = Identifier(BINDINGS_TABLE)
         self.sql_create_statements[self.create_table_statement_index] = SQL(
             "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
             "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
@@ -108,6 +110,22 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                 "CREATE OR REPLACE TRIGGER {trg} BEFORE TRUNCATE ON {schema}.{keys} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{fn}()"
             ).format(trg=Identifier(f"{KEYS_TABLE}_no_truncate"), schema=schema, keys=keys, fn=fn),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{bindings} (key text PRIMARY KEY, "
+                "binding text NOT NULL)"
+            ).format(schema=schema, bindings=bindings),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {trg} BEFORE UPDATE OR DELETE ON {schema}.{b} "
+                "FOR EACH ROW EXECUTE FUNCTION {schema}.{fn}()"
+            ).format(
+                trg=Identifier(f"{BINDINGS_TABLE}_no_change"), schema=schema, b=bindings, fn=fn
+            ),
+            SQL(
+                "CREATE OR REPLACE TRIGGER {trg} BEFORE TRUNCATE ON {schema}.{b} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{fn}()"
+            ).format(
+                trg=Identifier(f"{BINDINGS_TABLE}_no_truncate"), schema=schema, b=bindings, fn=fn
+            ),
         ]
         # Writers serialise on a transaction-scoped advisory lock instead of eventsourcing's
         # LOCK TABLE ... IN EXCLUSIVE MODE: PostgreSQL grants that table lock only to roles
@@ -155,6 +173,16 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
             "AND recorded_at <= %s ORDER BY notification_id LIMIT %s"
         ).format(schema=schema, table=table)
+        # Bind a key first-writer-wins; READ COMMITTED may hide a row another transaction
+        # committed while this statement waited on it, so ``bind_key`` reads again.
+        self._sql_bind = SQL(
+            "WITH ins AS (INSERT INTO {schema}.{b} (key, binding) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO NOTHING RETURNING binding) "
+            "SELECT binding FROM ins UNION ALL SELECT binding FROM {schema}.{b} WHERE key = %s"
+        ).format(schema=schema, b=bindings)
+        self._sql_binding = SQL("SELECT binding FROM {schema}.{b} WHERE key = %s").format(
+            schema=schema, b=bindings
+        )
         self._schema, self._table, self._keys = schema, table, keys
         self.committer = GroupCommitter(self._commit_batch, in_flight=2)
         self._writers: list[Any] = []
@@ -172,6 +200,8 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                         f"{self.events_table_name}_no_truncate",
                         f"{KEYS_TABLE}_no_change",
                         f"{KEYS_TABLE}_no_truncate",
+                        f"{BINDINGS_TABLE}_no_change",
+                        f"{BINDINGS_TABLE}_no_truncate",
                     ],
                 ),
             )
@@ -182,7 +212,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                 (APPEND_FUNCTION, self.datastore.schema or "public"),
             )
             function = curs.fetchone()
-            if row is not None and row["n"] == 4 and function is not None and function["n"]:
+            if row is not None and row["n"] == 6 and function is not None and function["n"]:
                 return
             curs.execute("SELECT pg_advisory_xact_lock(hashtext('casestore-schema'))")
             self._create_table(curs)
@@ -356,6 +386,18 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             curs.execute(self._sql_keys, ([key],))
             r = curs.fetchone()
         return Duplicate(r["key"], r["originator_id"], r["version"], r["position"]) if r else None
+
+    def bind_key(self, key: str, binding: str) -> str:
+        check_key(key)
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._sql_bind, (key, binding, key))
+            row = curs.fetchone()
+        if row is None:  # bound meanwhile by a transaction this statement could not see
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self._sql_binding, (key,))
+                row = curs.fetchone()
+        assert row is not None
+        return str(row["binding"])
 
     def _scalar(self, statement: SQL, params: tuple[Any, ...]) -> Any:
         query = statement.format(s=self._schema, t=self._table)

@@ -3,6 +3,7 @@
 from casestore.store.logbase import (
     APPEND_FUNCTION,
     APPEND_ONLY_MESSAGE,
+    BINDINGS_TABLE,
     EVENTS_TABLE,
     KEYS_TABLE,
     WRITE_LOCK_KEY,
@@ -16,6 +17,7 @@ from casestore.store.sqlite_recorder import CasestoreSQLiteRecorder
 __all__ = [
     "APPEND_FUNCTION",
     "APPEND_ONLY_MESSAGE",
+    "BINDINGS_TABLE",
     "EVENTS_TABLE",
     "KEYS_TABLE",
     "WRITE_LOCK_KEY",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from casestore.store.recorders import EVENTS_TABLE, KEYS_TABLE
+from casestore.store.recorders import BINDINGS_TABLE, EVENTS_TABLE, KEYS_TABLE
 
-APPEND_ONLY_TABLES = (EVENTS_TABLE, KEYS_TABLE)
+APPEND_ONLY_TABLES = (EVENTS_TABLE, KEYS_TABLE, BINDINGS_TABLE)
 
 
 def grant_app_role(admin_url: str, role: str, password: str | None = None) -> None:

@@ -23,11 +23,12 @@ from casestore.store.batch import (
     Plan,
     plan_batch,
 )
-from casestore.store.contracts import sqlite_errors
+from casestore.store.contracts import check_key, sqlite_errors
 from casestore.store.integrity import GENESIS, LinkCheck, LogRow, check_links
 from casestore.store.logbase import (
     _HEADS_CACHED,
     APPEND_ONLY_MESSAGE,
+    BINDINGS_TABLE,
     EVENTS_TABLE,
     KEYS_TABLE,
     GroupCommitting,
@@ -73,6 +74,12 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
             + guard % "UPDATE",
             f"CREATE TRIGGER IF NOT EXISTS {KEYS_TABLE}_no_delete BEFORE DELETE ON {KEYS_TABLE} "
             + guard % "DELETE",
+            f"CREATE TABLE IF NOT EXISTS {BINDINGS_TABLE} (key TEXT PRIMARY KEY, "
+            "binding TEXT NOT NULL)",
+            f"CREATE TRIGGER IF NOT EXISTS {BINDINGS_TABLE}_no_update BEFORE UPDATE ON "
+            f"{BINDINGS_TABLE} " + guard % "UPDATE",
+            f"CREATE TRIGGER IF NOT EXISTS {BINDINGS_TABLE}_no_delete BEFORE DELETE ON "
+            f"{BINDINGS_TABLE} " + guard % "DELETE",
         ]
 
     def _commit_batch(self, batch: list[AppendRequest]) -> None:
@@ -420,6 +427,22 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                 .fetchone()
             )
         return Duplicate(r[0], UUID(r[1]), r[2], r[3]) if r else None
+
+    def bind_key(self, key: str, binding: str) -> str:
+        check_key(key)
+        # A pooled connection in autocommit: the insert is its own transaction (in memory
+        # the pool keeps writers exclusive; on a file the group commit's writer holds the
+        # write lock only while it commits, and this waits for it).
+        with sqlite_errors(), self.datastore.get_connection(commit=True) as conn:
+            raw = _raw(conn)
+            raw.execute(
+                f"INSERT OR IGNORE INTO {BINDINGS_TABLE} (key, binding) VALUES (?, ?)",
+                (key, binding),
+            )
+            row = raw.execute(
+                f"SELECT binding FROM {BINDINGS_TABLE} WHERE key = ?", (key,)
+            ).fetchone()
+        return str(row[0])
 
     def _scalar(self, query: str, params: tuple[Any, ...]) -> Any:
         with sqlite_errors(), self.datastore.get_connection(commit=False) as conn:
