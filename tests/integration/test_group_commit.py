@@ -16,6 +16,7 @@ from casestore.projections.runtime.live import EmbeddedWorkers
 from casestore.projections.runtime.registry import get_projection
 
 from casestore.domain import ConcurrencyConflict
+from casestore.domain.errors import IdempotencyKeyReused
 from casestore.domain.values import Party
 from casestore.service import Accept, CaseService, Review, SubmitCase
 from casestore.store.audit import verify
@@ -75,30 +76,35 @@ def run_writers(service: CaseService, own: list[UUID], hot: list[UUID]) -> list[
             outcome: dict[str, Any] = {"token": token, "case": case_id, "key": key}
             try:
                 expected = service.case(case_id).version if hot_case else None
-                result = service.handle(
-                    Review(
-                        case_id=case_id,
-                        actor=REVIEWER,
-                        stage_name="审查",
-                        opinion="pass",
-                        comment=token,
-                        expected_version=expected,
-                        idempotency_key=key,
-                    )
-                )
-                outcome |= {"ok": True, "version": result.version, "position": result.position}
-                if key is not None:  # a client retry: same outcome, nothing appended
-                    again = service.handle(
+
+                def review(
+                    comment: str,
+                    expected: int | None = expected,
+                    case_id: UUID = case_id,
+                    key: str | None = key,
+                ) -> Any:
+                    return service.handle(
                         Review(
                             case_id=case_id,
                             actor=REVIEWER,
                             stage_name="审查",
                             opinion="pass",
-                            comment=token + "-retry",
+                            comment=comment,
+                            expected_version=expected,
                             idempotency_key=key,
                         )
                     )
+
+                result = review(token)
+                outcome |= {"ok": True, "version": result.version, "position": result.position}
+                if key is not None:  # a client retry: same outcome, nothing appended
+                    again = review(token)
                     outcome["retry"] = (again.duplicate, again.version, again.position)
+                    try:  # the same key on another body is refused, never replayed
+                        review(token + "-other")
+                        outcome["reused"] = "replayed"
+                    except IdempotencyKeyReused:
+                        outcome["reused"] = "refused"
             except ConcurrencyConflict:
                 outcome["ok"] = False
             with lock:
@@ -142,10 +148,11 @@ def test_acknowledged_commands_are_in_the_log_exactly_once(db_url: str) -> None:
         assert position == o["position"] and event.comment == o["token"]
         if o["key"] is not None:
             assert o["retry"] == (True, o["version"], o["position"])
+            assert o["reused"] == "refused"
     for o in conflicts:
         assert comments[o["token"]] == 0, o  # a refused command appended nothing
     assert sum(comments.values()) == len(acked)
-    assert not any(token.endswith("-retry") for token in comments)
+    assert not any(token.endswith("-other") for token in comments)
     assert verify(service.app).ok
 
     for name in VIEWS:
