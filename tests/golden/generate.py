@@ -90,6 +90,11 @@ def generate(version: str, *, force: bool = False) -> Path:
         app = CasestoreApp(url)
         try:
             _withdrawal(app)
+        finally:
+            app.close()
+        _legacy_import(url, Path(tmp))
+        app = CasestoreApp(url)
+        try:
             with (target / "log.jsonl").open("wb") as out:
                 for line in export_lines(app):
                     out.write(line)
@@ -152,6 +157,54 @@ def _withdrawal(app: Any) -> None:
     case.withdraw(reason="申请人撤回", actor=clerk, at=at.replace(hour=3))
     # The number first: recorded_at stays monotone in log order, as the log requires.
     app.append(CaseNumber.register("GOLDEN-0001", WITHDRAWN_CASE, clerk, at), case)
+
+
+def _legacy_import(url: str, tmp: Path) -> None:
+    """Two legacy cases imported as one batch (from golden log v4 on): the ``ImportBatch``
+    events and case events with ``claimed_recorded_at``/``import_batch``, one of them
+    back-dated (entered eight days after it happened), one honest. Older versions of this
+    script lacked the importer's batch; it is skipped there."""
+    try:
+        from casestore.domain.imports import ImportBatch  # noqa: F401
+        from casestore.importer import import_jsonl
+    except ImportError:
+        return
+    clerk = {"staff_id": "legacy-07", "role": "clerk", "name": "旧系统", "window": "W02"}
+    applicant = {"name": "张三", "id_type": "resident_id", "id_number": "110101199003070011"}
+    lines = []
+    for key, entered in (("honest", "10:02"), ("backdated", "16:00")):
+        day = "2024-03-01" if key == "honest" else "2024-03-09"
+        lines += [
+            {
+                "aggregate_id": f"golden-{key}",
+                "type": "Submitted",
+                "occurred_at": "2024-03-01T09:00:00+08:00",
+                "recorded_at": "2024-03-01T09:05:00+08:00",
+                "actor": clerk,
+                "data": {
+                    "case_no": f"LEGACY-{key}",
+                    "item_code": "XK-001",
+                    "applicant": applicant,
+                },
+            },
+            {
+                "aggregate_id": f"golden-{key}",
+                "type": "Accepted",
+                "occurred_at": "2024-03-01T10:00:00+08:00",
+                "recorded_at": f"{day}T{entered}:00+08:00",
+                "actor": clerk,
+                "data": {
+                    "notice_no": f"SL-{key}",
+                    "limits": {"statutory_days": 20, "promised_days": 10},
+                    "promised_completion": "2024-03-15",
+                },
+            },
+        ]
+    path = tmp / "legacy.jsonl"
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    report = import_jsonl(url, path, progress=False)
+    if not report.ok:
+        raise SystemExit(f"the golden legacy import failed: {report.error_lines()}")
 
 
 def _commit() -> str:
