@@ -3,8 +3,9 @@
 The old bytes are golden log v1 (tests/golden/v1), written before any of these changes.
 Each change is declared in a trial registry (``upcasters.trial``), exactly as it would
 be declared in ``upcasters.declare``: aggregates (the write side's mapper), every
-projection and the stream (the read side's ``LogEvent``) and the export all see the new
-shape, and ``verify`` stays INTACT because the stored bytes never change.
+projection (the read side's ``LogEvent``), the live stream (``GET /stream``'s hub, which
+decodes through the service) and the export all see the new shape, and ``verify`` stays
+INTACT because the stored bytes never change.
 """
 
 from __future__ import annotations
@@ -69,6 +70,22 @@ def intact(app: CasestoreApp) -> None:
     assert report.events == sum(1 for _ in replay.read_log("v1"))
 
 
+def streamed(url: str) -> list[Any]:
+    """Every item ``GET /stream`` would send for the log (its hub's own reader)."""
+    from casestore.api.stream import StreamHub
+
+    from casestore.service import CaseService
+
+    service = CaseService.open(url)
+    try:
+        items, _ = StreamHub(service)._read(0, 100_000)
+    finally:
+        service.close()
+    cases = sum(1 for e in replay.read_log("v1") if ":Case." in e.topic)
+    assert len(items) == cases and all(orjson.loads(i.data)["stage"] for i in items)
+    return items
+
+
 def all_projections_rebuild(url: str) -> dict[str, Any]:
     views = view_rows(url)
     assert views["case_status"]["tables"]["case_status"], "case_status rebuilt empty"
@@ -92,6 +109,7 @@ def test_a_renamed_field_with_a_new_class_version(
             assert "remarks" in state and "comment" not in state
         for data in exported(app, "ReviewRecorded"):
             assert "remarks" in data and "comment" not in data
+        streamed(old_log)
         all_projections_rebuild(old_log)
         intact(app)
     # Without the trial the old shape is back: nothing was written.
@@ -108,6 +126,7 @@ def test_a_new_field_with_a_default_reads_the_default_from_old_events(
         assert vars(first(app, Case.Evaluated))["channel_detail"] == ""
         assert all(s["channel_detail"] == "" for s in read_side(old_log, "Case.Evaluated"))
         assert all(d["channel_detail"] == "" for d in exported(app, "Evaluated"))
+        streamed(old_log)
         all_projections_rebuild(old_log)
         intact(app)
 
@@ -131,6 +150,8 @@ def test_a_value_object_is_evolved_before_it_is_constructed(
     monkeypatch.setitem(transcoder._VALUE_CLASSES, "Party", PartyV2)
     with pytest.raises(Exception, match="nationality"):
         first(app, Case.Submitted)  # eventsourcing's order: construct first, upcast later
+    with pytest.raises(Exception, match="nationality"):
+        streamed(old_log)  # the stream decodes the same way: it fails without the step
 
     def v2(r: SchemaRegistry) -> None:
         r.value_step("Party", 1, lambda fields: fields.setdefault("nationality", "CN"))
@@ -144,6 +165,7 @@ def test_a_value_object_is_evolved_before_it_is_constructed(
         for state in read_side(old_log, "Case.Submitted"):
             assert state["applicant"]["fields"]["nationality"] == "CN"
         assert all(d["applicant"]["nationality"] == "CN" for d in exported(app, "Submitted"))
+        streamed(old_log)
         all_projections_rebuild(old_log)
         intact(app)
 
