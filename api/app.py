@@ -27,6 +27,7 @@ from .logs import AccessLog
 from .metrics import ApiMetrics
 from .problems import PROBLEM_BASE, RefuseNul, TokenBeforeBody, install_error_handlers
 from .queryparams import reject_unknown_query
+from .ratelimit import StreamSlots
 from .readside import ReadSide
 from .routes import audit, cases, commands, items, ops, public, reports, stream, web
 from .routes import log as log_routes
@@ -85,6 +86,7 @@ def create_app(
         read=read,
         workers=workers,
         witnesses=list(ledger_config.witnesses),
+        board_slots=StreamSlots(settings.board_streams_per_client, settings.board_streams_total),
     )
 
     @contextlib.asynccontextmanager

@@ -33,7 +33,7 @@ from casestore.service import CaseService
 from casestore.timelimits import ClockConfig, WorkingCalendar
 
 from .problems import ApiProblem
-from .ratelimit import PublicLimits
+from .ratelimit import PublicLimits, StreamSlots
 
 if TYPE_CHECKING:
     from casestore.bootstrap import WriteSide
@@ -77,6 +77,8 @@ class ApiState:
     workers: bool = False
     background: list[Any] = field(default_factory=list)
     public_limits: PublicLimits = field(default_factory=PublicLimits)
+    #: Open public board streams, per client address and in all (``/board/stream``).
+    board_slots: StreamSlots = field(default_factory=StreamSlots)
     #: The verifiable log's store (opened on first use) and the witnesses it accepts.
     ledger: LedgerStore | None = None
     witnesses: list[VerifierKey] = field(default_factory=list)

@@ -22,6 +22,8 @@ not on ``detail`` text. The tree (most specific class wins)::
     unknown-parameter     400  a query parameter the route does not take (never ignored)
     method-not-allowed    405
     too-many-attempts     429  too many failed query-code look-ups (``Retry-After`` given)
+    too-many-streams      429  this client (or the process) holds as many public streams
+                               as allowed (``Retry-After`` given)
     unavailable           503  the store or a read view is not reachable, the pool is
                                exhausted, the disk is full or a lock timed out
                                (``Retry-After`` given; nothing was written)
@@ -97,6 +99,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType("unknown-parameter", 400, "The route takes no such query parameter"),
         ProblemType("method-not-allowed", 405, "Method not allowed"),
         ProblemType("too-many-attempts", 429, "Too many failed attempts; try again later"),
+        ProblemType("too-many-streams", 429, "Too many open streams; try again later"),
         ProblemType("unavailable", 503, "Service unavailable"),
         ProblemType("internal-error", 500, "Internal error"),
     )

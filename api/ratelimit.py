@@ -98,3 +98,55 @@ class PublicLimits:
     def failed(self, case_no: str, client: str) -> None:
         self.cases.failed(case_no)
         self.clients.failed(client)
+
+
+class StreamSlots:
+    """Open public streams per client address and in all, in this process.
+
+    The hall board's stream needs no token; without a cap a script could hold thousands
+    of never-ending streams open (150 of them once made ``/health`` take 6–13 s).
+    ``acquire`` answers None over either cap, else a :class:`Slot` whose ``release`` may
+    be called more than once (the stream's end and the response's end both call it).
+    The client address is the socket peer, as for :class:`PublicLimits`.
+    """
+
+    def __init__(self, per_client: int = 4, total: int = 256) -> None:
+        self.per_client = per_client
+        self.total = total
+        self._open: dict[str, int] = {}
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def acquire(self, client: str) -> Slot | None:
+        with self._lock:
+            if self._count >= self.total or self._open.get(client, 0) >= self.per_client:
+                return None
+            self._open[client] = self._open.get(client, 0) + 1
+            self._count += 1
+            return Slot(self, client)
+
+    def _release(self, client: str) -> None:
+        with self._lock:
+            left = self._open.get(client, 0) - 1
+            if left > 0:
+                self._open[client] = left
+            else:
+                self._open.pop(client, None)
+            self._count = max(self._count - 1, 0)
+
+    def open_count(self) -> int:
+        with self._lock:
+            return self._count
+
+
+class Slot:
+    """One open stream's place in :class:`StreamSlots`."""
+
+    def __init__(self, slots: StreamSlots, client: str) -> None:
+        self._slots: StreamSlots | None = slots
+        self.client = client
+
+    def release(self) -> None:
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots._release(self.client)

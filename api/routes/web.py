@@ -58,6 +58,7 @@ from casestore.projections.runtime.registry import (  # type: ignore[import-not-
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from casestore.domain.values import BUREAU_TZ, ItemLimits
@@ -67,6 +68,7 @@ from casestore.timelimits import ClockConfig, WorkingCalendar
 from ..bounds import parse_last_event_id
 from ..deps import ApiState, StaffDep, StateDep
 from ..problems import ApiProblem
+from ..ratelimit import Slot
 
 router = APIRouter(tags=["web"])
 
@@ -350,19 +352,33 @@ def public_item(data: bytes) -> str:
     return orjson.dumps({k: full.get(k) for k in PUBLIC_FIELDS}).decode()
 
 
-async def _board_events(request: Request, state: ApiState, cursor: int) -> AsyncIterator[Any]:
+#: How far back a public board stream may start: the board's feed shows recent history,
+#: but an unauthenticated client never replays the log (a cursor further back starts
+#: here and the stream says ``event: reset`` so the page reloads its rows).
+BOARD_HISTORY: Final = 200
+_STREAM_RETRY_AFTER = 30
+
+
+async def _board_events(
+    request: Request, state: ApiState, cursor: int, reset: bool, slot: Slot
+) -> AsyncIterator[Any]:
     hub = state.hub
-    yield ServerSentEvent(comment="casestore board", retry=2000)
-    while True:
-        items, cursor = await hub.read_after(cursor)
-        for item in items:
-            yield ServerSentEvent(
-                data=public_item(item.data), event="status", id=str(item.position)
-            )
-        if not items:
-            if await request.is_disconnected():
-                return
-            await hub.wait_beyond(cursor, _HEARTBEAT_S)
+    try:
+        yield ServerSentEvent(comment="casestore board", retry=2000)
+        if reset:
+            yield ServerSentEvent(data="{}", event="reset", id=str(cursor))
+        while True:
+            items, cursor = await hub.read_after(cursor)
+            for item in items:
+                yield ServerSentEvent(
+                    data=public_item(item.data), event="status", id=str(item.position)
+                )
+            if not items:
+                if await request.is_disconnected():
+                    return
+                await hub.wait_beyond(cursor, _HEARTBEAT_S)
+    finally:
+        slot.release()
 
 
 # Not in the OpenAPI schema: a public, never-ending stream would hang schema fuzzers.
@@ -374,16 +390,35 @@ async def board_stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
 ) -> Any:
     """``/stream``'s events (``event: status``, ``id``: log position) with only case
-    number, item, window, event name, stage and recorded time; resumable with
-    ``Last-Event-ID``."""
-    cursor = after if after is not None else state.hub.position
+    number, item, window, event name, stage and recorded time: the current state comes
+    from ``/board/cases``, this stream brings the live changes and at most
+    :data:`BOARD_HISTORY` events of recent history (resumable with ``Last-Event-ID``
+    within that reach; further back it starts there with ``event: reset``). Each client
+    address may hold ``CASESTORE_BOARD_STREAMS_PER_CLIENT`` streams, the process
+    ``CASESTORE_BOARD_STREAMS_TOTAL``; over either: 429 ``too-many-streams``."""
+    head = state.hub.position
+    cursor = after if after is not None else head
     resumed = parse_last_event_id(last_event_id)  # a reconnect: it wins over ?after=
     if resumed is not None:
         cursor = resumed
+    earliest = max(head - BOARD_HISTORY, 0)
+    reset = cursor < earliest
+    cursor = min(max(cursor, earliest), head)
+    client = request.client.host if request.client else "unknown"
+    slot = state.board_slots.acquire(client)
+    if slot is None:
+        raise ApiProblem(
+            "too-many-streams",
+            "too many open board streams from this address (or in all); try again later "
+            "(公示屏实时连接数已达上限，请稍后再试)",
+            headers={"Retry-After": str(_STREAM_RETRY_AFTER)},
+            retry_after=_STREAM_RETRY_AFTER,
+        )
     return EventSourceResponse(
-        _board_events(request, state, cursor),
+        _board_events(request, state, cursor, reset, slot),
         ping=int(_HEARTBEAT_S),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(slot.release),  # also when the body never started
     )
 
 

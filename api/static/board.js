@@ -160,6 +160,8 @@
     state.source = source;
     source.addEventListener("open", () => setLive("open", "实时更新中"));
     source.addEventListener("status", onStatus);
+    // The stream reaches back a little only; further back it says "reset": reload the rows.
+    source.addEventListener("reset", () => refresh().catch(showError));
     source.addEventListener("error", () => {
       setLive("error", "实时连接中断，正在重连…");
     });
