@@ -110,7 +110,7 @@ class StreamSlots:
     The client address is the socket peer, as for :class:`PublicLimits`.
     """
 
-    def __init__(self, per_client: int = 4, total: int = 256) -> None:
+    def __init__(self, per_client: int = 32, total: int = 512) -> None:
         self.per_client = per_client
         self.total = total
         self._open: dict[str, int] = {}

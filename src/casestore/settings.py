@@ -155,8 +155,8 @@ class Settings(BaseSettings):
     oidc_jwks: str | None = None
     oidc_staff_claim: str | None = None
     #: Open public board streams (``/board/stream``) per client address, and in all.
-    board_streams_per_client: int = Field(4, ge=1, le=1000)
-    board_streams_total: int = Field(256, ge=1, le=100_000)
+    board_streams_per_client: int = Field(32, ge=1, le=1000)
+    board_streams_total: int = Field(512, ge=1, le=100_000)
     trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
     # -- benchmarks ----------------------------------------------------------------------
     bench_pg: str | None = None
