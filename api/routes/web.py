@@ -144,8 +144,15 @@ async def dashboard_page() -> HTMLResponse:
 
 
 @router.get("/static/{name}", include_in_schema=False)
-async def static_file(name: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
-    """One file of ``api/static`` (flat directory; names checked against a pattern)."""
+async def static_file(
+    name: str,
+    if_none_match: Annotated[str | None, Header()] = None,
+    v: Annotated[str | None, Query(max_length=32, pattern=r"^[0-9a-f]+$")] = None,
+) -> Response:
+    """One file of ``api/static`` (flat directory; names checked against a pattern).
+
+    ``?v=`` is the pages' cache-busting version (:func:`asset_version`); it is declared
+    so the app-wide refusal of unknown query parameters lets the pages load."""
     match = _STATIC_NAME.match(name)
     path = STATIC / name
     if match is None or not path.is_file():
