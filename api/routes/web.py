@@ -137,8 +137,14 @@ async def board_page() -> HTMLResponse:
 @router.api_route(
     "/dashboard", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
 )
-async def dashboard_page() -> HTMLResponse:
-    """监管看板: compliance, supervision flags, evaluations, as of any moment (staff only)."""
+async def dashboard_page(
+    token: Annotated[str | None, Query(max_length=4096, include_in_schema=False)] = None,
+) -> HTMLResponse:
+    """监管看板: compliance, supervision flags, evaluations, as of any moment (staff only).
+
+    ``?token=`` is declared only so the page loads for a link that carries one: the
+    server never reads it (the page's script takes it out of the address bar)."""
+    del token
     html = await run_in_threadpool(render_page, "dashboard.html")
     return HTMLResponse(html, headers=_PAGE_HEADERS)
 

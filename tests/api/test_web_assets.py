@@ -29,3 +29,8 @@ def test_every_asset_a_page_names_loads(api: Api, page: str) -> None:
 def test_a_bad_version_is_refused_not_served(api: Api) -> None:
     assert api.get("/static/board.js", params={"v": "not hex!"}).status_code == 422
     assert api.get("/static/board.js", params={"w": "1"}).status_code == 400
+
+
+def test_a_dashboard_link_with_a_token_still_opens_the_page(api: Api) -> None:
+    r = api.get("/dashboard", params={"token": "x.y.z"})
+    assert r.status_code == 200 and "x.y.z" not in r.text
