@@ -291,8 +291,60 @@ class TokenBeforeBody:
         await self.app(scope, receive, send)
 
 
+#: Errors any operation may answer, whatever it declares itself: the app refuses query
+#: parameters a route does not take (400) and answers 503 when the store is unreachable.
+APP_WIDE_ERRORS: dict[str, str] = {
+    "400": "a query parameter the route does not take, or a malformed header",
+    "503": "the store or a view is unreachable (Retry-After given; nothing was written)",
+}
+
+#: The OpenAPI schema of every error body (RFC 9457; extensions allowed).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the app sends: every 4xx/5xx response is
+    ``application/problem+json`` with :data:`PROBLEM_SCHEMA` (FastAPI documents its own
+    422 as ``application/json`` ``HTTPValidationError``, which this API never sends)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in APP_WIDE_ERRORS.items():
+                    responses.setdefault(status, {"description": description})
+                for status, response in responses.items():
+                    if str(status)[:1] in ("4", "5"):
+                        response["content"] = content
+        schemas = document["components"]["schemas"]
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Route every error to a problem+json response."""
+    """Route every error to a problem+json response (and document it so)."""
+    document_problems(app)
     app.add_exception_handler(CasestoreError, _on_domain_error)
     app.add_exception_handler(ApiProblem, _on_api_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)

@@ -26,7 +26,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Position = Annotated[int | None, Query(ge=1, le=2**62)]
 
 
-@router.get("/digest", responses=_ERRORS, summary="The (position, hash) to keep")
+@router.get(
+    "/digest",
+    responses={**_ERRORS, 404: {"description": "the log has no such position yet"}},
+    summary="The (position, hash) to keep",
+)
 async def audit_digest(
     actor: AuditDep, state: StateDep, position: Position = None
 ) -> dict[str, Any]:

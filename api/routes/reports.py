@@ -22,6 +22,7 @@ router = APIRouter(tags=["reports"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no valid bearer token"},
     403: {"description": "the caller's role may not read this"},
+    404: {"description": "no such view target (as-of views are built on demand)"},
     503: {"description": "the projection behind this view has not been built yet"},
 }
 Today = Annotated[

@@ -479,7 +479,14 @@ def _prune(db: Any, keep: str) -> None:
                 drop_target(db, get_projection(r.projection), target)
 
 
-@router.post("/dashboard/as-of", summary="The dashboard's views as of the end of a past day")
+@router.post(
+    "/dashboard/as-of",
+    responses={
+        401: {"description": "no valid bearer token"},
+        403: {"description": "the caller's role may not read these views"},
+    },
+    summary="The dashboard's views as of the end of a past day",
+)
 async def dashboard_as_of(
     actor: StaffDep,
     state: StateDep,
