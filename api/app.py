@@ -29,7 +29,7 @@ from .problems import PROBLEM_BASE, RefuseNul, TokenBeforeBody, install_error_ha
 from .queryparams import reject_unknown_query
 from .ratelimit import StreamSlots
 from .readside import ReadSide
-from .routes import audit, cases, commands, items, ops, public, reports, stream, web
+from .routes import audit, cases, commands, enquiries, items, ops, public, reports, stream, web
 from .routes import log as log_routes
 from .stream import StreamHub
 
@@ -116,7 +116,8 @@ def create_app(
     )
     app.state.casestore = state
     install_error_handlers(app)
-    for module in (commands, cases, public, reports, items, audit, stream, ops, log_routes, web):
+    routers = (commands, enquiries, cases, public, reports, items, audit, stream, ops, log_routes)
+    for module in (*routers, web):
         app.include_router(module.router)
     app.add_middleware(TokenBeforeBody, secret=lambda: state.secret)
     app.add_middleware(RefuseNul)

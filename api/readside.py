@@ -30,6 +30,7 @@ from casestore.projections.readmodels.compliance.projection import (
     case_clocks,
     valid_pauses,
 )
+from casestore.projections.readmodels.enquiries import EnquiryView
 from casestore.projections.readmodels.evaluation import EvaluationView
 from casestore.projections.readmodels.supervision.projection import SupervisionView
 
@@ -147,6 +148,9 @@ class ReadSide:
 
     def evaluation(self, target: str = "") -> EvaluationView:
         return self._view("evaluation", target, EvaluationView)
+
+    def enquiries(self, target: str = "") -> EnquiryView:
+        return self._view("enquiries", target, EnquiryView)
 
     def bundles(self, target: str = "") -> BundleView:
         return self._view(

@@ -7,7 +7,7 @@ then ``GET /compliance/overdue?target=mar1&today=2025-03-01``).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -72,7 +72,7 @@ async def compliance_overdue(
 
 
 @router.get(
-    "/supervision/flags", responses=_ERRORS, summary="Supervision flags (S01–S15, S17, S18)"
+    "/supervision/flags", responses=_ERRORS, summary="Supervision flags (S01–S18)"
 )
 async def supervision_flags(
     actor: SupervisionDep,
@@ -90,15 +90,20 @@ async def supervision_flags(
     day = today or state.today()
 
     def flags() -> dict[str, Any]:
-        view = state.read.supervision(target)
-        rows: list[dict[str, Any]] = view.flags(
-            rule,
-            str(case) if case else None,
-            open_only,
-            today=day,
-            severity=severity,
-            limit=limit,
-        )
+        rows: list[dict[str, Any]] = []
+        if rule != "S16":
+            rows = state.read.supervision(target).flags(
+                rule,
+                str(case) if case else None,
+                open_only,
+                today=day,
+                severity=severity,
+                limit=limit,
+            )
+        if rule in (None, "S16") and case is None and severity in (None, "medium"):
+            # S16 belongs to the enquiries read model (an enquiry is not a case).
+            enquiries = state.read.enquiries(target).flags(today=day, open_only=open_only)
+            rows = sorted(rows + enquiries, key=lambda f: _instant(f["raised_at"]))[:limit]
         degraded = state.read.parked()
         return {
             "today": day.isoformat(),
@@ -114,6 +119,10 @@ async def supervision_flags(
 
     result: dict[str, Any] = await run_in_threadpool(flags)
     return result
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 @router.get("/evaluations/summary", responses=_ERRORS, summary="好差评: participation, good rate")

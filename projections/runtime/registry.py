@@ -24,6 +24,7 @@ PROJECTION_MODULES: tuple[str, ...] = (
     "supervision",
     "evaluation",
     "bundles",
+    "enquiries",
 )
 
 

@@ -38,6 +38,11 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "correct": STAFF_WRITERS,
     "bundle-extend": frozenset({"approver"}),
     "catalogue": frozenset({"admin"}),
+    # 群众诉求/咨询: the window staff, and the leader on duty (领导带班) who is an approver
+    "enquiry-receive": frozenset({"clerk", "approver", "admin"}),
+    "enquiry-answer": frozenset({"clerk", "reviewer", "approver", "admin"}),
+    "enquiry-refer": frozenset({"clerk", "approver", "admin"}),
+    "enquiry-close": frozenset({"clerk", "approver", "admin"}),
 }
 
 

@@ -37,6 +37,7 @@ from casestore.service.commands import (
 from casestore.service.fingerprint import command_fingerprint
 from casestore.service.handlers import HANDLERS
 from casestore.service.intake import Draws, IntakeMixin
+from casestore.service.practice import ReceiveEnquiry, new_enquiry
 from casestore.service.reads import ReadsMixin
 from casestore.service.results import (
     BundleSubmission,
@@ -96,6 +97,8 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
     @overload
     def handle(self, command: LoadCatalogue) -> dict[str, dict[str, int]]: ...
     @overload
+    def handle(self, command: ReceiveEnquiry) -> CommandResult: ...
+    @overload
     def handle(self, command: Update) -> CommandResult: ...
 
     def handle(self, command: Command) -> Any:
@@ -109,6 +112,8 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
             return self._submit_bundle(command)
         if isinstance(command, LoadCatalogue):
             return self._load_catalogue(command)
+        if isinstance(command, ReceiveEnquiry):
+            return self._receive_enquiry(command)
         raise TypeError(f"no handler for {type(command).__name__}")
 
     def decide(self, command: Update, aggregate: Aggregate) -> None:
@@ -216,6 +221,21 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
                 continue  # a random case number was taken: draw the numbers again
             return self._bundle_submission(new, positions[-1])
         raise ConcurrencyConflict("could not allocate unique case numbers")
+
+    def _receive_enquiry(self, command: ReceiveEnquiry) -> CommandResult:
+        """A new enquiry with the handling days in force (``ClockConfig.enquiry_days``)."""
+        key = command.idempotency_key
+        if key and (dup := self.app.log.find_key(key)):
+            return CommandResult(dup.originator_id, dup.version, dup.position, duplicate=True)
+        enquiry = new_enquiry(
+            command, self.draws.uuid(), self.clock_config.enquiry_days, self.clock()
+        )
+        try:
+            positions = self.app.append(enquiry, idempotency_key=key)
+        except DuplicateCommand as e:
+            d = e.duplicate
+            return CommandResult(d.originator_id, d.version, d.position, duplicate=True)
+        return CommandResult(enquiry.id, enquiry.version, positions[-1])
 
     def item_codes(self) -> list[str]:
         """Every published item code, sorted (the log is scanned incrementally)."""

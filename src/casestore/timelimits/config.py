@@ -36,6 +36,9 @@ class ClockConfig:
       local rules (5 or 15 working days are both in use); this bureau's choice is 5.
     - ``follow_up_days``: working days from a 差评 to the 回访 (call back) the same policy
       requires (local rules: 1 working day; default 1).
+    - ``enquiry_days``: working days to answer a 群众诉求/咨询 taken at a window (5; the
+      12345 hotline practice of 5 working days for 一般诉求). Copied into each enquiry
+      when it is received; supervision rule S16 flags one past it.
     - ``default_statutory_days`` / ``joint_statutory_days``: Art. 42 defaults (20 / 45)
       used when an item does not state its own statutory limit.
     - ``after_hours_next_day`` (off by default): an application or supplement received on a
@@ -55,6 +58,7 @@ class ClockConfig:
     delivery_days: int = 10
     bad_review_days: int = 5
     follow_up_days: int = 1
+    enquiry_days: int = 5
     default_statutory_days: int = 20
     joint_statutory_days: int = 45
     after_hours_next_day: bool = False

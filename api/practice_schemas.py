@@ -1,0 +1,80 @@
+"""Request and response schemas of the bureau-practice endpoints (SPEC §13).
+
+The same contract as :mod:`casestore.api.schemas` (whose :class:`Strict` and
+:class:`Timed` bases and bounded text types these reuse): one request schema per
+command of :mod:`casestore.service.practice`, with the same fields, converted by
+``to_command``. Kept beside it because that module is already at its size limit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from casestore.service import practice
+
+from .schemas import Name, Strict, Text, Timed
+
+EnquiryKind = Literal["request", "consultation"]
+EnquiryChannel = Literal["window", "phone", "hotline", "online", "mobile", "letter"]
+EnquiryOutcome = Literal["resolved", "explained", "unresolved", "withdrawn"]
+Topic = Annotated[Name, Field(max_length=200)]
+Label = Annotated[str, Field(max_length=100)]
+"""A short label that may be empty (requester, contact, window)."""
+LongText = Annotated[Text, Field(max_length=2000)]
+
+
+class EnquiryCreate(Timed):
+    """Record a request or question (群众诉求/咨询); the handling clock starts."""
+
+    command = practice.ReceiveEnquiry
+    kind: EnquiryKind = Field(description="request 诉求 or consultation 咨询")
+    channel: EnquiryChannel = "window"
+    service_window: Annotated[Label, Field(max_length=64)] = Field(
+        "", description="the window that took it (default: the caller's window)"
+    )
+    topic: Topic
+    content: LongText = ""
+    requester: Label = ""
+    contact: Label = ""
+
+
+class EnquiryAnswerCreate(Timed):
+    """Answer it (答复): stops the handling clock."""
+
+    command = practice.AnswerEnquiry
+    answer: Annotated[LongText, Field(min_length=1)]
+
+
+class EnquiryReferCreate(Timed):
+    """Refer it to the unit that can act (转办); the clock keeps running."""
+
+    command = practice.ReferEnquiry
+    to_unit: Annotated[Name, Field(max_length=100)]
+    reason: LongText = ""
+
+
+class EnquiryCloseCreate(Timed):
+    """Close it (办结) with its outcome (after an answer or a referral, or withdrawn)."""
+
+    command = practice.CloseEnquiry
+    outcome: EnquiryOutcome
+    note: LongText = ""
+
+
+ENQUIRY_SCHEMAS: dict[str, type[Strict]] = {
+    "answer": EnquiryAnswerCreate,
+    "refer": EnquiryReferCreate,
+    "close": EnquiryCloseCreate,
+}
+
+
+class EnquiryCommandPublic(BaseModel):
+    """What a command on an enquiry did."""
+
+    enquiry_id: UUID
+    version: int
+    position: int
+    duplicate: bool = False

@@ -1,0 +1,250 @@
+"""Enquiries and requests (群众诉求/咨询): ``POST /enquiries``, its commands and its views.
+
+Commands run through the service like a case's (``If-Match``, ``Idempotency-Key``);
+the views read the ``enquiries`` read model. S16 flags also appear in
+``GET /supervision/flags``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from casestore.domain import NotFound
+from casestore.domain.enquiry import Enquiry
+from casestore.service import CommandResult
+from casestore.service.practice import EnquiryCommand, ReceiveEnquiry
+
+from ..bounds import QueryDay
+from ..deps import (
+    ActorDep,
+    ApiState,
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    StaffDep,
+    StateDep,
+    parse_idempotency_key,
+    parse_if_match,
+)
+from ..practice_schemas import (
+    ENQUIRY_SCHEMAS,
+    EnquiryAnswerCreate,
+    EnquiryCloseCreate,
+    EnquiryCommandPublic,
+    EnquiryCreate,
+    EnquiryReferCreate,
+)
+from ..schemas import Strict, to_command
+from .cases import Target
+from .commands import _precondition, _timed
+
+router = APIRouter(tags=["enquiries"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid bearer token"},
+    403: {"description": "the caller's role may not do this"},
+    404: {"description": "no such enquiry"},
+    409: {"description": "a rule refuses the command, or the enquiry changed"},
+    412: {"description": "If-Match names a stale version"},
+    422: {"description": "the body or a field value is invalid"},
+    503: {"description": "the enquiries view has not been built yet"},
+}
+Today = Annotated[QueryDay | None, Query(description="the business day to read clocks on")]
+
+
+def _public(result: CommandResult, response: Response) -> EnquiryCommandPublic:
+    response.headers["ETag"] = f'"{result.version}"'
+    if result.duplicate:
+        response.headers["Idempotent-Replayed"] = "true"
+    return EnquiryCommandPublic(
+        enquiry_id=result.case_id,
+        version=result.version,
+        position=result.position,
+        duplicate=result.duplicate,
+    )
+
+
+@router.post(
+    "/enquiries",
+    status_code=201,
+    response_model=EnquiryCommandPublic,
+    responses=_ERRORS,
+    summary="Record a request or question (群众诉求/咨询)",
+)
+async def receive_enquiry(
+    body: EnquiryCreate,
+    actor: ActorDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> EnquiryCommandPublic:
+    """A new enquiry; its handling clock (working days from configuration) starts."""
+    state: ApiState = request.app.state.casestore
+    command = to_command(
+        body, actor=actor, idempotency_key=parse_idempotency_key(actor, idempotency_key)
+    )
+    assert isinstance(command, ReceiveEnquiry)
+    result: CommandResult = await run_in_threadpool(
+        _timed, state, command.action, lambda: state.service.handle(command)
+    )
+    response.headers["Location"] = f"/enquiries/{result.case_id}"
+    return _public(result, response)
+
+
+async def _run(
+    state: ApiState,
+    enquiry_id: UUID,
+    body: Strict,
+    actor: Any,
+    response: Response,
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> EnquiryCommandPublic:
+    expected = parse_if_match(if_match)
+    command = to_command(
+        body,
+        actor=actor,
+        enquiry_id=enquiry_id,
+        expected_version=expected,
+        idempotency_key=parse_idempotency_key(actor, idempotency_key),
+    )
+    assert isinstance(command, EnquiryCommand)
+
+    def execute() -> CommandResult:
+        load = lambda: state.service.app.get(Enquiry, enquiry_id)  # noqa: E731
+        with _precondition(expected, "enquiry", enquiry_id, load):
+            return state.service.handle(command)
+
+    result: CommandResult = await run_in_threadpool(_timed, state, command.action, execute)
+    return _public(result, response)
+
+
+EnquiryId = Annotated[UUID, Path(description="the enquiry id")]
+
+
+@router.post(
+    "/enquiries/{enquiry_id}/answer",
+    response_model=EnquiryCommandPublic,
+    responses=_ERRORS,
+    summary="Answer an enquiry (答复)",
+)
+async def answer_enquiry(
+    enquiry_id: EnquiryId,
+    body: Annotated[EnquiryAnswerCreate, Body()],
+    actor: ActorDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatchHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> EnquiryCommandPublic:
+    """Stops the handling clock."""
+    state = request.app.state.casestore
+    return await _run(state, enquiry_id, body, actor, response, if_match, idempotency_key)
+
+
+@router.post(
+    "/enquiries/{enquiry_id}/refer",
+    response_model=EnquiryCommandPublic,
+    responses=_ERRORS,
+    summary="Refer an enquiry to another unit (转办)",
+)
+async def refer_enquiry(
+    enquiry_id: EnquiryId,
+    body: Annotated[EnquiryReferCreate, Body()],
+    actor: ActorDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatchHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> EnquiryCommandPublic:
+    """The clock keeps running: the bureau answers for it until it is closed."""
+    state = request.app.state.casestore
+    return await _run(state, enquiry_id, body, actor, response, if_match, idempotency_key)
+
+
+@router.post(
+    "/enquiries/{enquiry_id}/close",
+    response_model=EnquiryCommandPublic,
+    responses=_ERRORS,
+    summary="Close an enquiry (办结)",
+)
+async def close_enquiry(
+    enquiry_id: EnquiryId,
+    body: Annotated[EnquiryCloseCreate, Body()],
+    actor: ActorDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatchHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> EnquiryCommandPublic:
+    """After an answer or a referral (or withdrawn by the requester)."""
+    state = request.app.state.casestore
+    return await _run(state, enquiry_id, body, actor, response, if_match, idempotency_key)
+
+
+assert set(ENQUIRY_SCHEMAS) == {"answer", "refer", "close"}
+
+
+@router.get("/enquiries", responses=_ERRORS, summary="Enquiries (群众诉求/咨询), newest first")
+async def list_enquiries(
+    actor: StaffDep,
+    state: StateDep,
+    status: Literal["open", "answered", "referred", "closed"] | None = None,
+    window: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: bool = False,
+    today: Today = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    target: Target = "",
+) -> dict[str, Any]:
+    """Filtered by status, window, or past their handling clock on ``today``."""
+    day = today or state.today()
+
+    def rows() -> dict[str, Any]:
+        view = state.read.enquiries(target)
+        found = view.find(status=status, window=window, overdue=overdue, today=day, limit=limit)
+        return {"today": day.isoformat(), "count": len(found), "enquiries": found}
+
+    result: dict[str, Any] = await run_in_threadpool(rows)
+    return result
+
+
+@router.get("/enquiries/summary", responses=_ERRORS, summary="Enquiries handled, on time, late")
+async def enquiries_summary(
+    actor: StaffDep,
+    state: StateDep,
+    by_window: bool = False,
+    today: Today = None,
+    target: Target = "",
+) -> dict[str, Any]:
+    """Received, answered, referred, closed, open, late (S16) and handled on time."""
+    day = today or state.today()
+
+    def summary() -> dict[str, Any]:
+        view = state.read.enquiries(target)
+        return {"today": day.isoformat(), **view.summary(group_by_window=by_window, today=day)}
+
+    result: dict[str, Any] = await run_in_threadpool(summary)
+    return result
+
+
+@router.get("/enquiries/{enquiry_id}", responses=_ERRORS, summary="One enquiry and its clock")
+async def get_enquiry(
+    enquiry_id: EnquiryId,
+    actor: StaffDep,
+    state: StateDep,
+    today: Today = None,
+    target: Target = "",
+) -> dict[str, Any]:
+    """Its status, due date, whether it is past due on ``today``."""
+    day = today or state.today()
+
+    def one() -> dict[str, Any]:
+        found = state.read.enquiries(target).get(str(enquiry_id), today=day)
+        if found is None:
+            raise NotFound(f"no enquiry {enquiry_id}")
+        return found
+
+    result: dict[str, Any] = await run_in_threadpool(one)
+    return result

@@ -1,0 +1,117 @@
+"""Commands and handlers of the bureau's own practice (SPEC §13): enquiries (群众诉求/咨询).
+
+Same shape as :mod:`casestore.service.commands` and :mod:`casestore.service.handlers`:
+one frozen dataclass per command, one handler each, registered in the same
+``HANDLERS`` table so :meth:`CaseService.handle` runs them through its one load →
+check version → decide → append loop. ``ReceiveEnquiry`` creates the aggregate (the
+service's :meth:`~casestore.service.CaseService.receive_enquiry` path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+from uuid import UUID
+
+from casestore.domain.enquiry import Enquiry
+from casestore.service.commands import Command, Update
+from casestore.service.handlers import Context, handles
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiveEnquiry(Command):
+    """Record a request or question (群众诉求/咨询) as it arrives."""
+
+    action = "enquiry-receive"
+    kind: str
+    channel: str = "window"
+    service_window: str = ""
+    topic: str
+    content: str = ""
+    requester: str = ""
+    contact: str = ""
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnquiryCommand(Update):
+    """A command on one enquiry."""
+
+    enquiry_id: UUID
+    occurred_at: datetime | None = None
+
+    @property
+    def target(self) -> UUID:
+        return self.enquiry_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerEnquiry(EnquiryCommand):
+    """Answer it (答复): stops the handling clock."""
+
+    action = "enquiry-answer"
+    answer: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferEnquiry(EnquiryCommand):
+    """Refer it to the unit that can act (转办)."""
+
+    action = "enquiry-refer"
+    to_unit: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseEnquiry(EnquiryCommand):
+    """Close it (办结) with its outcome."""
+
+    action = "enquiry-close"
+    outcome: str
+    note: str = ""
+
+
+#: ``POST /enquiries/{id}/{action}``: every command on an enquiry, by path segment.
+ENQUIRY_COMMANDS: Final[dict[str, type[EnquiryCommand]]] = {
+    "answer": AnswerEnquiry,
+    "refer": ReferEnquiry,
+    "close": CloseEnquiry,
+}
+
+
+@handles(AnswerEnquiry, Enquiry)
+def answer_enquiry(cmd: AnswerEnquiry, enquiry: Enquiry, ctx: Context) -> None:
+    enquiry.answer(cmd.answer, actor=cmd.actor, at=ctx.clock(), occurred_at=cmd.occurred_at)
+
+
+@handles(ReferEnquiry, Enquiry)
+def refer_enquiry(cmd: ReferEnquiry, enquiry: Enquiry, ctx: Context) -> None:
+    enquiry.refer(
+        cmd.to_unit, cmd.reason, actor=cmd.actor, at=ctx.clock(), occurred_at=cmd.occurred_at
+    )
+
+
+@handles(CloseEnquiry, Enquiry)
+def close_enquiry(cmd: CloseEnquiry, enquiry: Enquiry, ctx: Context) -> None:
+    enquiry.close(
+        cmd.outcome, cmd.note, actor=cmd.actor, at=ctx.clock(), occurred_at=cmd.occurred_at
+    )
+
+
+def new_enquiry(cmd: ReceiveEnquiry, enquiry_id: UUID, handling_days: int, at: datetime) -> Enquiry:
+    """The new, unsaved aggregate a ``ReceiveEnquiry`` builds (the clock's days in force)."""
+    return Enquiry.receive(
+        enquiry_id=enquiry_id,
+        kind=cmd.kind,
+        channel=cmd.channel,
+        service_window=cmd.service_window or cmd.actor.window,
+        topic=cmd.topic,
+        content=cmd.content,
+        requester=cmd.requester,
+        contact=cmd.contact,
+        handling_days=handling_days,
+        actor=cmd.actor,
+        at=at,
+        occurred_at=cmd.occurred_at,
+    )

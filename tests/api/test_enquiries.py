@@ -1,0 +1,65 @@
+"""``/enquiries`` over HTTP: commands, views, S16 in ``/supervision/flags``, bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.api.support import Api
+
+
+def test_an_enquiry_through_http_and_its_s16_flag(api_workers: Api) -> None:
+    api = api_workers
+    api.clock.now = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)  # 10:00 in the bureau
+    body = {
+        "kind": "request",
+        "topic": "招商项目用地手续咨询",
+        "service_window": "招商引资绿色通道",
+    }
+    r = api.post("/enquiries", "clerk", json=body)
+    assert r.status_code == 201, r.text
+    late = r.json()["enquiry_id"]
+    assert r.headers["Location"] == f"/enquiries/{late}"
+    quick = api.post("/enquiries", "clerk", json={"kind": "consultation", "topic": "营业执照"})
+    quick_id = quick.json()["enquiry_id"]
+    r = api.post(f"/enquiries/{quick_id}/answer", "clerk", json={"answer": "当场答复"})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 2
+    api.sync()
+    one = api.get(f"/enquiries/{late}?today=2025-10-15", "inspector").json()
+    assert (one["due"], one["status"], one["overdue"]) == ("2025-10-14", "open", True)
+    assert one["service_window"] == "招商引资绿色通道"
+    flags = api.get("/supervision/flags?rule=S16&today=2025-10-15", "inspector").json()
+    assert [(f["rule"], f["enquiry_id"]) for f in flags["flags"]] == [("S16", late)]
+    everything = api.get("/supervision/flags?today=2025-10-15", "inspector").json()
+    assert late in [f.get("enquiry_id") for f in everything["flags"]]
+    assert (
+        api.get("/supervision/flags?rule=S16&today=2025-10-14", "inspector").json()["flags"] == []
+    )
+    summary = api.get("/enquiries/summary?today=2025-10-15", "clerk").json()
+    assert (summary["received"], summary["answered"], summary["late"]) == (2, 1, 1)
+
+
+def test_refusals_change_nothing(api: Api) -> None:
+    head = api.head()
+    r = api.post("/enquiries", "clerk", json={"kind": "gossip", "topic": "x"})
+    assert r.status_code == 422
+    r = api.post("/enquiries", "clerk", json={"kind": "request", "topic": "x" * 201})
+    assert r.status_code == 422
+    r = api.post("/enquiries", "inspector", json={"kind": "request", "topic": "x"})
+    assert r.status_code == 403
+    made = api.post("/enquiries", "clerk", json={"kind": "request", "topic": "x"}).json()
+    assert api.head() == head + 1
+    r = api.post(f"/enquiries/{made['enquiry_id']}/close", "clerk", json={"outcome": "resolved"})
+    assert r.status_code in (400, 422), r.text
+    r = api.post(
+        f"/enquiries/{made['enquiry_id']}/answer",
+        "clerk",
+        json={"answer": "ok"},
+        headers={"If-Match": '"7"'},
+    )
+    assert r.status_code == 412
+    r = api.post(
+        "/enquiries/00000000-0000-0000-0000-000000000000/answer", "clerk", json={"answer": "a"}
+    )
+    assert r.status_code == 404
+    assert api.head() == head + 1
