@@ -31,6 +31,7 @@ from .ratelimit import StreamSlots
 from .readside import ReadSide
 from .routes import audit, cases, commands, enquiries, items, ops, public, reports, stream, web
 from .routes import log as log_routes
+from .routes import windows as window_routes
 from .stream import StreamHub
 
 log = logging.getLogger("casestore.api")
@@ -116,7 +117,19 @@ def create_app(
     )
     app.state.casestore = state
     install_error_handlers(app)
-    routers = (commands, enquiries, cases, public, reports, items, audit, stream, ops, log_routes)
+    routers = (
+        commands,
+        enquiries,
+        window_routes,
+        cases,
+        public,
+        reports,
+        items,
+        audit,
+        stream,
+        ops,
+        log_routes,
+    )
     for module in (*routers, web):
         app.include_router(module.router)
     app.add_middleware(TokenBeforeBody, secret=lambda: state.secret)

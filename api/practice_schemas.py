@@ -8,10 +8,11 @@ command of :mod:`casestore.service.practice`, with the same fields, converted by
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from casestore.service import practice
 
@@ -75,6 +76,61 @@ class EnquiryCommandPublic(BaseModel):
     """What a command on an enquiry did."""
 
     enquiry_id: UUID
+    version: int
+    position: int
+    duplicate: bool = False
+
+
+WindowType = Literal["general", "project", "green_channel", "leader", "volunteer"]
+Code = Annotated[Name, Field(max_length=64)]
+
+
+class WindowCreate(Strict):
+    """Register a window with its type."""
+
+    command = practice.RegisterWindow
+    code: Code
+    name: Annotated[Name, Field(max_length=100)]
+    window_type: WindowType
+
+
+class WindowReviseCreate(Strict):
+    """Rename a window or change its type."""
+
+    command = practice.ReviseWindow
+    name: Annotated[Name, Field(max_length=100)]
+    window_type: WindowType
+
+
+class PartyPostCreate(Strict):
+    """Mark (or unmark) a party member's 党员示范岗 at the window."""
+
+    command = practice.MarkPartyPost
+    staff_id: Code
+    staff_name: Annotated[Name, Field(max_length=100)]
+    marked: StrictBool = True
+
+
+class DutyCreate(Strict):
+    """Put a staff member on the window's duty rota for a day (领导带班)."""
+
+    command = practice.AssignDuty
+    day: date
+    staff_id: Code
+    staff_name: Annotated[Name, Field(max_length=100)]
+
+
+WINDOW_SCHEMAS: dict[str, type[Strict]] = {
+    "revise": WindowReviseCreate,
+    "party-post": PartyPostCreate,
+    "duty": DutyCreate,
+}
+
+
+class WindowCommandPublic(BaseModel):
+    """What a command on a window did."""
+
+    window_id: UUID
     version: int
     position: int
     duplicate: bool = False

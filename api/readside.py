@@ -33,6 +33,7 @@ from casestore.projections.readmodels.compliance.projection import (
 from casestore.projections.readmodels.enquiries import EnquiryView
 from casestore.projections.readmodels.evaluation import EvaluationView
 from casestore.projections.readmodels.supervision.projection import SupervisionView
+from casestore.projections.readmodels.windows import WindowView
 
 from casestore.domain import Case
 from casestore.domain.errors import InvalidCommand, NotFound
@@ -151,6 +152,9 @@ class ReadSide:
 
     def enquiries(self, target: str = "") -> EnquiryView:
         return self._view("enquiries", target, EnquiryView)
+
+    def windows(self, target: str = "") -> WindowView:
+        return self._view("windows", target, WindowView)
 
     def bundles(self, target: str = "") -> BundleView:
         return self._view(

@@ -112,6 +112,7 @@ class CaseCreate(Timed):
     receiving_region: Text = ""
     handling_region: Text = ""
     materials: Annotated[list[Name], Field(max_length=200)] = []
+    priority: StrictBool = Field(False, description="green-channel case (招商引资绿色通道)")
 
 
 class BundleCreate(Strict):

@@ -34,7 +34,7 @@ Today = Annotated[
 async def compliance_summary(
     actor: StaffDep,
     state: StateDep,
-    group_by: Literal["item", "window", "staff", "month"] = "item",
+    group_by: Literal["item", "window", "staff", "month", "priority"] = "item",
     since: date | None = None,
     until: date | None = None,
     target: Target = "",

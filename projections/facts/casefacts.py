@@ -70,6 +70,8 @@ class CaseFacts:
     channel: str = ""
     window: str = ""
     """The intake window (窗口) of the case."""
+    priority: bool = False
+    """Marked green-channel (招商引资绿色通道) at intake."""
     staff: str = ""
     """The responsible staff member: who accepted the case (受理人), else who took it in."""
     stage: str = "received"
@@ -175,6 +177,8 @@ class CaseFacts:
         for key, value in self.__dict__.items():
             if value is None or value == () or value == "" or (key == "events" and not value):
                 continue
+            if key == "priority" and not value:  # absent unless marked: old rows unchanged
+                continue
             out[key] = _dump(key, value)
         return out
 
@@ -194,6 +198,7 @@ def _submitted(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
         "item_code": get("item_code"),
         "bundle_id": str(bundle) if bundle else None,
         "channel": get("channel"),
+        "priority": bool(get("priority") or False),
         "window": s.window,
         "staff": f.staff or s.staff,
         "submitted": s,

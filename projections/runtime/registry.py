@@ -25,6 +25,7 @@ PROJECTION_MODULES: tuple[str, ...] = (
     "evaluation",
     "bundles",
     "enquiries",
+    "windows",
 )
 
 

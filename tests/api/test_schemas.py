@@ -6,7 +6,7 @@ import dataclasses
 from typing import get_args
 from uuid import uuid4
 
-from casestore.api import schemas
+from casestore.api import practice_schemas, schemas
 
 from casestore.domain import values
 from casestore.domain.roles import PERMISSIONS
@@ -29,12 +29,40 @@ def test_literals_match_the_domain_vocabularies() -> None:
 
 
 def test_every_service_action_has_an_endpoint_schema() -> None:
+    practice = {
+        schema.command.action
+        for schema in (
+            practice_schemas.EnquiryCreate,
+            *practice_schemas.ENQUIRY_SCHEMAS.values(),
+            practice_schemas.WindowCreate,
+            *practice_schemas.WINDOW_SCHEMAS.values(),
+        )
+    }
+    assert practice == {a for a in PERMISSIONS if a.startswith(("enquiry-", "window-"))}
     actions = set(PERMISSIONS) - {"submit", "submit-bundle", "bundle-extend", "catalogue"}
-    assert set(schemas.COMMANDS) == actions
+    assert set(schemas.COMMANDS) == actions - practice
+
+
+def test_practice_literals_match_the_domain_vocabularies() -> None:
+    from casestore.domain import enquiry, window
+
+    assert set(get_args(practice_schemas.EnquiryKind)) == set(enquiry.ENQUIRY_KINDS)
+    assert set(get_args(practice_schemas.EnquiryChannel)) == set(enquiry.ENQUIRY_CHANNELS)
+    assert set(get_args(practice_schemas.EnquiryOutcome)) == set(enquiry.ENQUIRY_OUTCOMES)
+    assert set(get_args(practice_schemas.WindowType)) == set(window.WINDOW_TYPES)
 
 
 def _concrete_commands() -> set[type[commands.Command]]:
-    abstract = {commands.Command, commands.Update, commands.CaseCommand, commands.TimedCommand}
+    from casestore.service import practice
+
+    abstract = {
+        commands.Command,
+        commands.Update,
+        commands.CaseCommand,
+        commands.TimedCommand,
+        practice.EnquiryCommand,
+        practice.WindowCommand,
+    }
     found: set[type[commands.Command]] = set()
     todo = [commands.Command]
     while todo:
@@ -46,12 +74,22 @@ def _concrete_commands() -> set[type[commands.Command]]:
 
 
 #: What the request's path and headers say, never its body.
-CONTEXT = {"actor", "idempotency_key", "expected_version", "case_id", "bundle_id"}
+CONTEXT = {
+    "actor",
+    "idempotency_key",
+    "expected_version",
+    "case_id",
+    "bundle_id",
+    "enquiry_id",
+    "window_code",
+}
 
 
 def test_one_request_schema_per_command_with_the_same_fields() -> None:
     request_schemas = [
-        s for s in vars(schemas).values()
+        s
+        for module in (schemas, practice_schemas)
+        for s in vars(module).values()
         if isinstance(s, type) and issubclass(s, schemas.Strict) and "command" in vars(s)
     ]
     staff = [s for s in request_schemas if s is not schemas.PublicEvaluateCreate]
@@ -92,8 +130,10 @@ def test_to_command_builds_domain_values() -> None:
     )
     intake = schemas.to_command(
         schemas.CaseCreate.model_validate(
-            {"item_code": "XK-001", "applicant": {"name": "张三", "id_type": "passport",
-                                                  "id_number": "E1"}}
+            {
+                "item_code": "XK-001",
+                "applicant": {"name": "张三", "id_type": "passport", "id_number": "E1"},
+            }
         ),
         actor=Actor("c-1", "clerk"),
     )

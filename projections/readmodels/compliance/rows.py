@@ -68,6 +68,7 @@ def compliance_row(
         "case_no": f.case_no,
         "item_code": f.item_code,
         "service_window": f.window,
+        "priority": int(f.priority),
         "staff": f.staff,
         "stage": f.stage,
         "received_on": _iso(f.submitted.on if f.submitted else None),

@@ -91,6 +91,8 @@ class Case(Aggregate):
         handling_region: str
         materials: list[str]
         bundle_id: UUID | None
+        priority: bool = False
+        """Green-channel (招商引资绿色通道) case: handled first, measured separately."""
 
         def apply(self, case: Case) -> None:
             case.case_no = self.case_no
@@ -353,6 +355,7 @@ class Case(Aggregate):
         handling_region: str = "",
         materials: list[str] | None = None,
         bundle_id: UUID | None = None,
+        priority: bool = False,
         occurred_at: datetime | None = None,
         claimed_recorded_at: datetime | None = None,
         import_batch: UUID | None = None,
@@ -385,6 +388,7 @@ class Case(Aggregate):
             handling_region=handling_region,
             materials=list(materials or []),
             bundle_id=bundle_id,
+            priority=bool(priority),
             claimed_recorded_at=claimed_recorded_at,
             import_batch=import_batch,
         )

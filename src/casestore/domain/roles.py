@@ -43,6 +43,10 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "enquiry-answer": frozenset({"clerk", "reviewer", "approver", "admin"}),
     "enquiry-refer": frozenset({"clerk", "approver", "admin"}),
     "enquiry-close": frozenset({"clerk", "approver", "admin"}),
+    "window-register": frozenset({"admin"}),
+    "window-revise": frozenset({"admin"}),
+    "window-party-post": frozenset({"admin"}),
+    "window-duty": frozenset({"admin"}),
 }
 
 

@@ -21,7 +21,7 @@ from typing import Any, overload
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from casestore.domain import Actor, Bundle, Case, ConcurrencyConflict, InvalidCommand
+from casestore.domain import Actor, AlreadyDone, Bundle, Case, ConcurrencyConflict, InvalidCommand
 from casestore.domain.clocks import statutory_due as statutory_due_on
 from casestore.domain.errors import IdempotencyKeyReused
 from casestore.domain.roles import check_permission
@@ -37,7 +37,7 @@ from casestore.service.commands import (
 from casestore.service.fingerprint import command_fingerprint
 from casestore.service.handlers import HANDLERS
 from casestore.service.intake import Draws, IntakeMixin
-from casestore.service.practice import ReceiveEnquiry, new_enquiry
+from casestore.service.practice import ReceiveEnquiry, RegisterWindow, new_enquiry, new_window
 from casestore.service.reads import ReadsMixin
 from casestore.service.results import (
     BundleSubmission,
@@ -97,7 +97,7 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
     @overload
     def handle(self, command: LoadCatalogue) -> dict[str, dict[str, int]]: ...
     @overload
-    def handle(self, command: ReceiveEnquiry) -> CommandResult: ...
+    def handle(self, command: ReceiveEnquiry | RegisterWindow) -> CommandResult: ...
     @overload
     def handle(self, command: Update) -> CommandResult: ...
 
@@ -114,6 +114,8 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
             return self._load_catalogue(command)
         if isinstance(command, ReceiveEnquiry):
             return self._receive_enquiry(command)
+        if isinstance(command, RegisterWindow):
+            return self._register_window(command)
         raise TypeError(f"no handler for {type(command).__name__}")
 
     def decide(self, command: Update, aggregate: Aggregate) -> None:
@@ -236,6 +238,21 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
             d = e.duplicate
             return CommandResult(d.originator_id, d.version, d.position, duplicate=True)
         return CommandResult(enquiry.id, enquiry.version, positions[-1])
+
+    def _register_window(self, command: RegisterWindow) -> CommandResult:
+        """A new window (its id derives from its code: a second registration conflicts)."""
+        key = command.idempotency_key
+        if key and (dup := self.app.log.find_key(key)):
+            return CommandResult(dup.originator_id, dup.version, dup.position, duplicate=True)
+        window = new_window(command, self.clock())
+        try:
+            positions = self.app.append(window, idempotency_key=key)
+        except DuplicateCommand as e:
+            d = e.duplicate
+            return CommandResult(d.originator_id, d.version, d.position, duplicate=True)
+        except VersionConflict:
+            raise AlreadyDone(f"window {command.code} is registered already") from None
+        return CommandResult(window.id, window.version, positions[-1])
 
     def item_codes(self) -> list[str]:
         """Every published item code, sorted (the log is scanned incrementally)."""

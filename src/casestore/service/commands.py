@@ -46,6 +46,8 @@ class SubmitCase(Command):
     receiving_region: str = ""
     handling_region: str = ""
     materials: Sequence[str] = ()
+    priority: bool = False
+    """A green-channel (招商引资绿色通道) case, marked at intake."""
     occurred_at: datetime | None = None
 
 

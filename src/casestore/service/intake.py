@@ -130,6 +130,7 @@ class IntakeMixin:
             handling_region=command.handling_region,
             materials=list(command.materials),
             bundle_id=bundle_id,
+            priority=getattr(command, "priority", False),
             actor=command.actor,
             at=at,
             occurred_at=command.occurred_at,

@@ -1,4 +1,4 @@
-"""Commands and handlers of the bureau's own practice (SPEC §13): enquiries (群众诉求/咨询).
+"""Commands and handlers of the bureau's own practice (SPEC §13): enquiries, windows.
 
 Same shape as :mod:`casestore.service.commands` and :mod:`casestore.service.handlers`:
 one frozen dataclass per command, one handler each, registered in the same
@@ -10,11 +10,12 @@ service's :meth:`~casestore.service.CaseService.receive_enquiry` path).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Final
 from uuid import UUID
 
 from casestore.domain.enquiry import Enquiry
+from casestore.domain.window import Window, window_id
 from casestore.service.commands import Command, Update
 from casestore.service.handlers import Context, handles
 
@@ -114,4 +115,99 @@ def new_enquiry(cmd: ReceiveEnquiry, enquiry_id: UUID, handling_days: int, at: d
         actor=cmd.actor,
         at=at,
         occurred_at=cmd.occurred_at,
+    )
+
+
+# -- windows (窗口): type, 党员示范岗, duty rota -------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisterWindow(Command):
+    """Register a window with its type (综合, 项目建设综合, 绿色通道, 领导带班, 志愿者服务站)."""
+
+    action = "window-register"
+    code: str
+    name: str
+    window_type: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowCommand(Update):
+    """A command on one window, named by its code."""
+
+    window_code: str
+
+    @property
+    def target(self) -> UUID:
+        return window_id(self.window_code)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviseWindow(WindowCommand):
+    """Rename a window or change its type."""
+
+    action = "window-revise"
+    name: str
+    window_type: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarkPartyPost(WindowCommand):
+    """Mark (or unmark) a party member's 党员示范岗 at a window (亮身份)."""
+
+    action = "window-party-post"
+    staff_id: str
+    staff_name: str
+    marked: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssignDuty(WindowCommand):
+    """Put a staff member on a window's duty rota for a day (领导带班: who leads the hall)."""
+
+    action = "window-duty"
+    day: date
+    staff_id: str
+    staff_name: str
+
+
+#: ``POST /windows/{code}/{action}``: every command on a window, by path segment.
+WINDOW_COMMANDS: Final[dict[str, type[WindowCommand]]] = {
+    "revise": ReviseWindow,
+    "party-post": MarkPartyPost,
+    "duty": AssignDuty,
+}
+
+
+@handles(ReviseWindow, Window)
+def revise_window(cmd: ReviseWindow, window: Window, ctx: Context) -> None:
+    window.revise(name=cmd.name, window_type=cmd.window_type, actor=cmd.actor, at=ctx.clock())
+
+
+@handles(MarkPartyPost, Window)
+def mark_party_post(cmd: MarkPartyPost, window: Window, ctx: Context) -> None:
+    window.mark_party_post(
+        staff_id=cmd.staff_id,
+        staff_name=cmd.staff_name,
+        marked=cmd.marked,
+        actor=cmd.actor,
+        at=ctx.clock(),
+    )
+
+
+@handles(AssignDuty, Window)
+def assign_duty(cmd: AssignDuty, window: Window, ctx: Context) -> None:
+    window.assign_duty(
+        day=cmd.day,
+        staff_id=cmd.staff_id,
+        staff_name=cmd.staff_name,
+        actor=cmd.actor,
+        at=ctx.clock(),
+    )
+
+
+def new_window(cmd: RegisterWindow, at: datetime) -> Window:
+    """The new, unsaved aggregate a ``RegisterWindow`` builds."""
+    return Window.register(
+        code=cmd.code, name=cmd.name, window_type=cmd.window_type, actor=cmd.actor, at=at
     )
