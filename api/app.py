@@ -31,6 +31,7 @@ from .ratelimit import StreamSlots
 from .readside import ReadSide
 from .routes import audit, cases, commands, enquiries, items, ops, public, reports, stream, web
 from .routes import log as log_routes
+from .routes import monthly as monthly_reports
 from .routes import windows as window_routes
 from .stream import StreamHub
 
@@ -121,6 +122,7 @@ def create_app(
         commands,
         enquiries,
         window_routes,
+        monthly_reports,
         cases,
         public,
         reports,

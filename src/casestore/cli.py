@@ -35,6 +35,8 @@ project_app = typer.Typer(no_args_is_help=True, help="Projection workers (read s
 app.add_typer(project_app, name="project")
 case_app = typer.Typer(no_args_is_help=True, help="One case, now or as it stood.")
 app.add_typer(case_app, name="case")
+report_app = typer.Typer(no_args_is_help=True, help="Reports the bureau writes (通报).")
+app.add_typer(report_app, name="report")
 err = Console(stderr=True)
 
 DbOpt = Annotated[
@@ -492,6 +494,29 @@ def project_status(db: DbOpt = None) -> None:
     from casestore.projections.runtime.commands import status
 
     for line in status(_settings(db).db):
+        typer.echo(line)
+
+
+@report_app.command("monthly")
+def report_monthly(
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="FILE.pdf, FILE.xlsx or FILE.json")
+    ] = None,
+    at_position: Annotated[
+        int | None,
+        typer.Option("--at-position", min=0, help="recompute at this log position"),
+    ] = None,
+    figure: Annotated[
+        str | None, typer.Option("--figure", help="print one figure (its reproducing command)")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """The monthly 通报 as the log stood when the month ended (or at --at-position):
+    every figure with its log position and the command that recomputes it."""
+    from casestore.projections.reports.commands import run_monthly
+
+    for line in run_monthly(database_url(db), month, output, at_position, figure):
         typer.echo(line)
 
 

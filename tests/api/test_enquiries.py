@@ -63,3 +63,25 @@ def test_refusals_change_nothing(api: Api) -> None:
     )
     assert r.status_code == 404
     assert api.head() == head + 1
+
+
+def test_the_monthly_report_over_http(api_workers: Api) -> None:
+    api = api_workers
+    api.clock.now = datetime(2025, 10, 20, 2, 0, tzinfo=UTC)
+    api.post("/enquiries", "clerk", json={"kind": "request", "topic": "用地"})
+    r = api.get("/reports/monthly?month=2025-10", "inspector")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["month"] == "2025-10" and body["position"] == api.head()
+    received = next(f for f in body["figures"] if f["key"] == "enquiries_received")
+    assert received["value"] == 1
+    assert received["command"] == (
+        f"casestore report monthly --month 2025-10 --at-position {body['position']} "
+        "--figure enquiries_received"
+    )
+    pdf = api.get("/reports/monthly?month=2025-10&format=pdf", "inspector")
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content[:5] == b"%PDF-"
+    xlsx = api.get("/reports/monthly?month=2025-10&format=xlsx", "inspector")
+    assert xlsx.content[:2] == b"PK"
+    assert api.get("/reports/monthly?month=2025-13", "inspector").status_code in (400, 422)
+    assert api.get("/reports/monthly?month=2025-10", None).status_code == 401

@@ -1,0 +1,65 @@
+"""Building a monthly report's views as of one log position (a scratch target per month)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from casestore.domain import InvalidCommand
+from casestore.timelimits import ClockConfig, WorkingCalendar
+from casestore.timeutil import to_micros, utc_now
+
+from ..engine.db import ViewDB
+from ..readmodels.compliance.projection import ComplianceView
+from ..readmodels.enquiries import EnquiryView
+from ..readmodels.evaluation import EvaluationView
+from ..readmodels.supervision.projection import SupervisionView
+from ..runtime.worker import rebuild_as_of
+from .monthly import PROJECTIONS, Month, MonthlyReport, ReportViews, build_report
+
+#: One build at a time per process (two requests for one month share a target).
+_BUILDING = threading.Lock()
+
+
+def report_position(app: Any, month: Month, now: datetime | None = None) -> int:
+    """The last log position recorded before ``month`` ended (the head if it has not)."""
+    end = min(month.end, now or utc_now())
+    return int(app.log.position_at(to_micros(end) - 1))
+
+
+def target_name(month: Month) -> str:
+    """The scratch target a month's report views are built into."""
+    return f"report_{month.year:04d}{month.month:02d}"
+
+
+def monthly_report(
+    app: Any,
+    db: ViewDB,
+    month: Month,
+    *,
+    at_position: int | None = None,
+    calendar: WorkingCalendar | None = None,
+    config: ClockConfig | None = None,
+    now: datetime | None = None,
+) -> MonthlyReport:
+    """Rebuild the report's views as of ``at_position`` (default: where ``month`` ended)
+    into the month's target and compute every figure there."""
+    head = int(app.log.head()[0])
+    position = report_position(app, month, now) if at_position is None else at_position
+    if not 0 <= position <= head:
+        raise InvalidCommand(f"at-position must be 0..{head} (the log's head), got {position}")
+    target = target_name(month)
+    with _BUILDING:
+        for name in PROJECTIONS:
+            current = db.tracking(f"{name}__{target}")
+            if current is None or current.position != position or position == 0:
+                rebuild_as_of(app, name, at_position=position, target=target, db=db)
+        views = ReportViews(
+            compliance=ComplianceView(db, target, calendar=calendar, config=config),
+            supervision=SupervisionView(db, target),
+            evaluation=EvaluationView(db, target),
+            enquiries=EnquiryView(db, target),
+            position=position,
+        )
+        return build_report(views, month, generated_at=now or utc_now())

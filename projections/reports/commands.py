@@ -1,0 +1,62 @@
+"""``casestore report monthly``: build a month's report and write it (PDF, XLSX, JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from casestore.domain import InvalidCommand
+from casestore.store.application import CasestoreApp
+
+from ..engine.db import ViewDB
+from .build import monthly_report
+from .monthly import Month, MonthlyReport
+from .render import report_pdf, report_xlsx
+
+FORMATS = (".pdf", ".xlsx", ".json")
+
+
+def render(report: MonthlyReport, suffix: str) -> bytes:
+    """The report in the format a file suffix (or ``?format=``) names."""
+    if suffix == ".pdf":
+        return report_pdf(report)
+    if suffix == ".xlsx":
+        return report_xlsx(report)
+    if suffix == ".json":
+        return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2)
+    raise InvalidCommand(f"the output must end in one of {', '.join(FORMATS)}, got {suffix!r}")
+
+
+def run_monthly(
+    db_url: str, month_text: str, output: Path | None, at_position: int | None, figure: str | None
+) -> list[str]:
+    """Build the report; write ``output`` if given; the lines to print."""
+    month = Month.parse(month_text)
+    if output is not None and output.suffix.lower() not in FORMATS:
+        raise InvalidCommand(f"-o must end in one of {', '.join(FORMATS)}, got {output.name!r}")
+    app, views = CasestoreApp(db_url), ViewDB(db_url)
+    try:
+        report = monthly_report(app, views, month, at_position=at_position)
+    finally:
+        views.close()
+        app.close()
+    if figure is not None:
+        f = report.figure(figure)
+        lines = [f"{f.key}\t{f.value}\tposition {f.position}\t{f.label}"]
+        lines += [f"  {k}\t{v}" for k, v in f.breakdown.items()]
+        return lines
+    if output is not None:
+        output.write_bytes(render(report, output.suffix.lower()))
+    lines = [f"{month} report at log position {report.position}"]
+    for f in report.figures:
+        lines.append(f"{f.key:32} {f.text:>10}  {f.label}")
+    if output is not None:
+        lines.append(f"wrote {output}")
+    return lines
+
+
+def report_json(report: MonthlyReport) -> dict[str, Any]:
+    """The JSON body of ``GET /reports/monthly``."""
+    return report.to_dict()
