@@ -64,6 +64,7 @@ CLOCK_FIELDS = (
     "delivery_days",
     "bad_review_days",
     "follow_up_days",
+    "enquiry_days",
     "default_statutory_days",
     "joint_statutory_days",
     "after_hours_next_day",
@@ -128,6 +129,7 @@ class Settings(BaseSettings):
     clock_delivery_days: NonNegativeInt | None = None
     clock_bad_review_days: NonNegativeInt | None = None
     clock_follow_up_days: NonNegativeInt | None = None
+    clock_enquiry_days: NonNegativeInt | None = None
     clock_default_statutory_days: NonNegativeInt | None = None
     clock_joint_statutory_days: NonNegativeInt | None = None
     clock_after_hours_next_day: bool | None = None
