@@ -14,7 +14,6 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from casestore.domain import NotFound
-from casestore.domain.enquiry import Enquiry
 from casestore.service import CommandResult
 from casestore.service.practice import EnquiryCommand, ReceiveEnquiry
 
@@ -113,7 +112,7 @@ async def _run(
     assert isinstance(command, EnquiryCommand)
 
     def execute() -> CommandResult:
-        load = lambda: state.service.app.get(Enquiry, enquiry_id)  # noqa: E731
+        load = lambda: state.service.enquiry(enquiry_id)  # noqa: E731
         with _precondition(expected, "enquiry", enquiry_id, load):
             return state.service.handle(command)
 

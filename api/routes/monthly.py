@@ -45,7 +45,8 @@ async def monthly(
 
     def build() -> bytes:
         report = monthly_report(
-            state.service.app,
+            state.service,
+            state.wiring.rebuild_as_of,
             state.read.db,
             parsed,
             at_position=at_position,

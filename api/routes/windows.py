@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from casestore.domain.window import Window, window_id
+from casestore.domain.window import window_id
 from casestore.service import CommandResult
 from casestore.service.practice import RegisterWindow, WindowCommand
 
@@ -103,7 +103,7 @@ def _endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
         assert isinstance(command, WindowCommand)
 
         def execute() -> CommandResult:
-            load = lambda: state.service.app.get(Window, window_id(code))  # noqa: E731
+            load = lambda: state.service.window(code)  # noqa: E731
             with _precondition(expected, "window", window_id(code), load):
                 return state.service.handle(command)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 from casestore.domain import InvalidCommand
 from casestore.timelimits import ClockConfig, WorkingCalendar
@@ -15,17 +16,29 @@ from ..readmodels.compliance.projection import ComplianceView
 from ..readmodels.enquiries import EnquiryView
 from ..readmodels.evaluation import EvaluationView
 from ..readmodels.supervision.projection import SupervisionView
-from ..runtime.worker import rebuild_as_of
 from .monthly import PROJECTIONS, Month, MonthlyReport, ReportViews, build_report
 
 #: One build at a time per process (two requests for one month share a target).
 _BUILDING = threading.Lock()
 
 
-def report_position(app: Any, month: Month, now: datetime | None = None) -> int:
+class LogHead(Protocol):
+    """What a report needs from the write side's service: where the log stands."""
+
+    def head(self) -> tuple[int, bytes | None]: ...
+
+    def position_at(self, micros: int) -> int: ...
+
+
+#: Rebuild projection NAME as of log position ``at_position`` into ``target`` of ``db``
+#: (the composition root's ``WriteSide.rebuild_as_of``).
+Rebuild = Callable[..., None]
+
+
+def report_position(log: LogHead, month: Month, now: datetime | None = None) -> int:
     """The last log position recorded before ``month`` ended (the head if it has not)."""
     end = min(month.end, now or utc_now())
-    return int(app.log.position_at(to_micros(end) - 1))
+    return int(log.position_at(to_micros(end) - 1))
 
 
 def target_name(month: Month) -> str:
@@ -34,7 +47,8 @@ def target_name(month: Month) -> str:
 
 
 def monthly_report(
-    app: Any,
+    log: LogHead,
+    rebuild: Rebuild,
     db: ViewDB,
     month: Month,
     *,
@@ -45,8 +59,8 @@ def monthly_report(
 ) -> MonthlyReport:
     """Rebuild the report's views as of ``at_position`` (default: where ``month`` ended)
     into the month's target and compute every figure there."""
-    head = int(app.log.head()[0])
-    position = report_position(app, month, now) if at_position is None else at_position
+    head = int(log.head()[0])
+    position = report_position(log, month, now) if at_position is None else at_position
     if not 0 <= position <= head:
         raise InvalidCommand(f"at-position must be 0..{head} (the log's head), got {position}")
     target = target_name(month)
@@ -54,7 +68,7 @@ def monthly_report(
         for name in PROJECTIONS:
             current = db.tracking(f"{name}__{target}")
             if current is None or current.position != position or position == 0:
-                rebuild_as_of(app, name, at_position=position, target=target, db=db)
+                rebuild(name, at_position=position, target=target, db=db)
         views = ReportViews(
             compliance=ComplianceView(db, target, calendar=calendar, config=config),
             supervision=SupervisionView(db, target),

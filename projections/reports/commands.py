@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 
 from casestore.domain import InvalidCommand
-from casestore.store.application import CasestoreApp
+from casestore.timelimits import ClockConfig, WorkingCalendar
 
 from ..engine.db import ViewDB
-from .build import monthly_report
+from .build import LogHead, Rebuild, monthly_report
 from .monthly import Month, MonthlyReport
 from .render import report_pdf, report_xlsx
 
@@ -30,18 +30,28 @@ def render(report: MonthlyReport, suffix: str) -> bytes:
 
 
 def run_monthly(
-    db_url: str, month_text: str, output: Path | None, at_position: int | None, figure: str | None
+    log: LogHead,
+    rebuild: Rebuild,
+    db_url: str,
+    month_text: str,
+    output: Path | None,
+    at_position: int | None,
+    figure: str | None,
+    *,
+    calendar: WorkingCalendar | None = None,
+    config: ClockConfig | None = None,
 ) -> list[str]:
     """Build the report; write ``output`` if given; the lines to print."""
     month = Month.parse(month_text)
     if output is not None and output.suffix.lower() not in FORMATS:
         raise InvalidCommand(f"-o must end in one of {', '.join(FORMATS)}, got {output.name!r}")
-    app, views = CasestoreApp(db_url), ViewDB(db_url)
+    views = ViewDB(db_url)
     try:
-        report = monthly_report(app, views, month, at_position=at_position)
+        report = monthly_report(
+            log, rebuild, views, month, at_position=at_position, calendar=calendar, config=config
+        )
     finally:
         views.close()
-        app.close()
     if figure is not None:
         f = report.figure(figure)
         lines = [f"{f.key}\t{f.value}\tposition {f.position}\t{f.label}"]

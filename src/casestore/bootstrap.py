@@ -92,12 +92,21 @@ class WriteSide:
             workers.stop()
             raise
 
-    def rebuild_as_of(self, name: str, *, until: datetime, target: str, db: Any) -> None:
-        """Build projection ``name`` from the events recorded up to ``until`` into the
-        views of ``target`` (the dashboard's as-of views)."""
+    def rebuild_as_of(
+        self,
+        name: str,
+        *,
+        until: datetime | None = None,
+        at_position: int | None = None,
+        target: str,
+        db: Any,
+    ) -> None:
+        """Build projection ``name`` from the events recorded up to ``until`` (or up to log
+        position ``at_position``) into the views of ``target`` (the dashboard's as-of
+        views, a monthly report's)."""
         from casestore.projections.runtime.worker import rebuild_as_of
 
-        rebuild_as_of(self.store, name, until=until, target=target, db=db)
+        rebuild_as_of(self.store, name, until=until, at_position=at_position, target=target, db=db)
 
 
 def write_side(config: Config = None, *, clock: Callable[[], datetime] | None = None) -> WriteSide:

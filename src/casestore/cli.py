@@ -514,9 +514,26 @@ def report_monthly(
 ) -> None:
     """The monthly 通报 as the log stood when the month ended (or at --at-position):
     every figure with its log position and the command that recomputes it."""
+    from casestore.bootstrap import calendar_for, write_side
     from casestore.projections.reports.commands import run_monthly
 
-    for line in run_monthly(database_url(db), month, output, at_position, figure):
+    settings = _settings(db)
+    wired = write_side(settings)
+    try:
+        lines = run_monthly(
+            wired.service,
+            wired.rebuild_as_of,
+            settings.db,
+            month,
+            output,
+            at_position,
+            figure,
+            calendar=calendar_for(settings),
+            config=settings.clock(),
+        )
+    finally:
+        wired.close()
+    for line in lines:
         typer.echo(line)
 
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ from casestore.projections.engine.db import ViewDB
 from casestore.projections.reports.build import monthly_report
 from casestore.projections.reports.monthly import Month, MonthlyReport
 from casestore.projections.reports.render import report_pdf, report_xlsx
+from casestore.projections.runtime.worker import rebuild_as_of
 
+from casestore.service import CaseService
 from casestore.store.application import CasestoreApp
-from tests.property.test_monthly_report import write
+from tests.property.test_report_direct_count import write
 
 OCTOBER = Month(2025, 10)
 CASES = [
@@ -90,7 +93,14 @@ NOW = datetime.fromisoformat("2025-12-01T00:00+08:00")
 def build(url: str, at_position: int | None = None) -> MonthlyReport:
     app, views = CasestoreApp(url), ViewDB(url)
     try:
-        return monthly_report(app, views, OCTOBER, at_position=at_position, now=NOW)
+        return monthly_report(
+            CaseService(app),
+            partial(rebuild_as_of, app),
+            views,
+            OCTOBER,
+            at_position=at_position,
+            now=NOW,
+        )
     finally:
         views.close()
         app.close()

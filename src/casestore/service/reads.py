@@ -16,7 +16,9 @@ from uuid import UUID
 
 from casestore.domain import Bundle, BundleDefinition, Case, Item, NotFound
 from casestore.domain.catalogue import bundle_definition_id, item_id
+from casestore.domain.enquiry import Enquiry
 from casestore.domain.index import CaseNumber, case_number_id
+from casestore.domain.window import Window, window_id
 from casestore.service.intake import query_code_hash
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import digest as take_digest
@@ -48,6 +50,14 @@ class ReadsMixin:
     def bundle(self, bundle_id: UUID) -> Bundle:
         """A bundle as it stands now, or :class:`NotFound`."""
         return self.app.get(Bundle, bundle_id)
+
+    def enquiry(self, enquiry_id: UUID) -> Enquiry:
+        """An enquiry (群众诉求/咨询) as it stands now, or :class:`NotFound`."""
+        return self.app.get(Enquiry, enquiry_id)
+
+    def window(self, code: str) -> Window:
+        """A window by its code, or :class:`NotFound`."""
+        return self.app.get(Window, window_id(code))
 
     def item(self, code: str, *, fresh: bool = False) -> Item:
         """A published item, or :class:`NotFound`.
@@ -116,6 +126,10 @@ class ReadsMixin:
     def head(self) -> tuple[int, bytes | None]:
         """The last log position and its chain hash."""
         return self.app.log.head()
+
+    def position_at(self, micros: int) -> int:
+        """The last log position recorded at or before a moment (µs since the epoch)."""
+        return self.app.log.position_at(micros)
 
     def log_rows(self, after: int = 0, **kwargs: Any) -> Iterator[LogRow]:
         """Stored rows in log order after position ``after`` (``upto``, ``page``)."""

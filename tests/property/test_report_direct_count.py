@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from casestore.projections.engine.db import ViewDB
 from casestore.projections.reports.build import monthly_report
 from casestore.projections.reports.monthly import Month
+from casestore.projections.runtime.worker import rebuild_as_of
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -268,7 +270,11 @@ def test_report_figures_equal_a_direct_count_over_the_log(
     app, views = CasestoreApp(url), ViewDB(url)
     try:
         report = monthly_report(
-            app, views, OCTOBER, now=datetime.fromisoformat("2025-12-01T00:00+08:00")
+            CaseService(app),
+            partial(rebuild_as_of, app),
+            views,
+            OCTOBER,
+            now=datetime.fromisoformat("2025-12-01T00:00+08:00"),
         )
         head = app.log.head()[0]
     finally:
