@@ -29,7 +29,20 @@ from .problems import PROBLEM_BASE, RefuseNul, TokenBeforeBody, install_error_ha
 from .queryparams import reject_unknown_query
 from .ratelimit import StreamSlots
 from .readside import ReadSide
-from .routes import audit, cases, commands, enquiries, items, ops, public, reports, stream, web
+from .routes import (
+    audit,
+    cases,
+    commands,
+    documents,
+    enquiries,
+    items,
+    ops,
+    public,
+    reports,
+    stream,
+    web,
+)
+from .routes import awards as award_routes
 from .routes import log as log_routes
 from .routes import monthly as monthly_reports
 from .routes import windows as window_routes
@@ -123,6 +136,8 @@ def create_app(
         enquiries,
         window_routes,
         monthly_reports,
+        award_routes,
+        documents,
         cases,
         public,
         reports,

@@ -134,3 +134,39 @@ class WindowCommandPublic(BaseModel):
     version: int
     position: int
     duplicate: bool = False
+
+
+AwardKind = Literal["service_star", "red_flag_window", "thanks_letter", "silk_banner"]
+Period = Annotated[
+    str, Field(max_length=7, pattern=r"^$|^(19|20)\d{2}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
+]
+
+
+class AwardCreate(Timed):
+    """Record an award (服务标兵, 红旗窗口, 感谢信, 锦旗)."""
+
+    command = practice.GrantAward
+    kind: AwardKind
+    recipient_kind: Literal["staff", "window"]
+    recipient: Code
+    recipient_name: Label = ""
+    period: Period = ""
+    reason: LongText = ""
+    giver: Annotated[str, Field(max_length=200)] = ""
+    about_case: UUID | None = None
+
+
+class AwardRevokeCreate(Strict):
+    """Withdraw an award recorded in error."""
+
+    command = practice.RevokeAward
+    reason: Annotated[LongText, Field(min_length=1)]
+
+
+class AwardCommandPublic(BaseModel):
+    """What a command on the awards register did."""
+
+    award_id: UUID
+    version: int
+    position: int
+    duplicate: bool = False

@@ -23,6 +23,7 @@ from casestore.projections.engine.db import ViewDB
 from casestore.projections.engine.parking import parked_events
 from casestore.projections.facts.casefacts import CaseFacts
 from casestore.projections.readmodels.audit import AuditView
+from casestore.projections.readmodels.awards import AwardView
 from casestore.projections.readmodels.bundles import BundleView
 from casestore.projections.readmodels.case_status.projection import CaseStatusView
 from casestore.projections.readmodels.compliance.projection import (
@@ -152,6 +153,10 @@ class ReadSide:
 
     def enquiries(self, target: str = "") -> EnquiryView:
         return self._view("enquiries", target, EnquiryView)
+
+    def awards(self, target: str = "") -> AwardView:
+        self._require("evaluation", target)  # candidates read the evaluation view beside it
+        return self._view("awards", target, AwardView)
 
     def windows(self, target: str = "") -> WindowView:
         return self._view("windows", target, WindowView)

@@ -12,6 +12,7 @@ from casestore.timelimits import ClockConfig, WorkingCalendar
 from casestore.timeutil import to_micros, utc_now
 
 from ..engine.db import ViewDB
+from ..readmodels.awards import AwardView
 from ..readmodels.compliance.projection import ComplianceView
 from ..readmodels.enquiries import EnquiryView
 from ..readmodels.evaluation import EvaluationView
@@ -74,6 +75,7 @@ def monthly_report(
             supervision=SupervisionView(db, target),
             evaluation=EvaluationView(db, target),
             enquiries=EnquiryView(db, target),
+            awards=AwardView(db, target),
             position=position,
         )
         return build_report(views, month, generated_at=now or utc_now())

@@ -21,7 +21,8 @@ Definitions (bureau-local business dates, the same as the views'):
 - *overdue by window*: cases with a running clock past its due date on the last day of M;
 - *flags by window*: supervision flags (S01–S16) raised in M, by the case's (or the
   enquiry's) window;
-- *enquiries* (群众诉求/咨询): received in M, and S16 flags raised in M.
+- *enquiries* (群众诉求/咨询): received in M, and S16 flags raised in M;
+- *awards* (表彰与感谢): 服务标兵, 红旗窗口, 感谢信, 锦旗 granted in M and not revoked.
 """
 
 from __future__ import annotations
@@ -37,16 +38,18 @@ from typing import Any
 import orjson
 
 from casestore.domain import InvalidCommand
+from casestore.domain.award import AWARD_KINDS
 from casestore.domain.values import BUREAU_TZ
 
 from ..facts.casefacts import CaseFacts
+from ..readmodels.awards import AwardView
 from ..readmodels.compliance.projection import ComplianceView
 from ..readmodels.enquiries import EnquiryView
 from ..readmodels.evaluation import EvaluationView
 from ..readmodels.supervision.projection import SupervisionView
 
 #: The projections a monthly report reads (rebuilt together as of one position).
-PROJECTIONS = ("compliance", "supervision", "evaluation", "enquiries")
+PROJECTIONS = ("compliance", "supervision", "evaluation", "enquiries", "awards")
 _MONTH = re.compile(r"^(19[9][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])$")
 
 
@@ -166,6 +169,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "flags_by_window": ("当月监督预警(按窗口)", "条"),
     "enquiries_received": ("受理群众诉求/咨询", "件"),
     "enquiries_late": ("诉求/咨询超时(S16)", "件"),
+    "awards": ("当月表彰与感谢(按类别)", "项"),
 }
 
 
@@ -182,6 +186,7 @@ class ReportViews:
     supervision: SupervisionView
     evaluation: EvaluationView
     enquiries: EnquiryView
+    awards: AwardView
     position: int
 
 
@@ -247,6 +252,8 @@ def count_figures(views: ReportViews, month: Month) -> dict[str, Any]:
     )
     out["enquiries_received"] = len(received)
     out["enquiries_late"] = len(s16)
+    granted = views.awards.register(since=month.first, until=month.last)
+    out["awards"] = Counter(AWARD_KINDS[a["kind"]][0] for a in granted)
     return out
 
 

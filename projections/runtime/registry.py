@@ -26,6 +26,7 @@ PROJECTION_MODULES: tuple[str, ...] = (
     "bundles",
     "enquiries",
     "windows",
+    "awards",
 )
 
 

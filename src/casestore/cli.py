@@ -367,6 +367,45 @@ def case_show(
         service.close()
 
 
+@app.command("document")
+def document(
+    case: Annotated[str, typer.Argument(help="case id (UUID) or case number")],
+    kind: Annotated[
+        str,
+        typer.Argument(help="acceptance | rejection | supplement | decision | delivery-receipt"),
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="FILE.pdf")],
+    base_url: Annotated[
+        str, typer.Option("--base-url", help="where the applicant's page is served")
+    ] = "http://127.0.0.1:8000",
+    db: DbOpt = None,
+) -> None:
+    """A written notice of a case as a PDF, from the events that caused it, with the legal
+    dates of its clocks and a QR code to the applicant's page."""
+    from casestore.api.readside import ReadSide
+    from casestore.bootstrap import calendar_for, write_side
+    from casestore.domain.values import local_date
+    from casestore.projections.reports.notices import notice_pdf
+    from casestore.timeutil import utc_now
+
+    settings = _settings(db)
+    wired = write_side(settings)
+    try:
+        service = wired.service
+        case_id = _case_id(service, case)
+        found = service.case(case_id)
+        events = service.events(case_id)
+        read = ReadSide(settings.db, service, calendar_for(settings), settings.clock())
+        try:
+            clocks = read.clocks(found, events, local_date(utc_now()))
+        finally:
+            read.close()
+        output.write_bytes(notice_pdf(kind, found, events, clocks, base_url))
+    finally:
+        wired.close()
+    typer.echo(f"wrote {output}")
+
+
 def _case_id(service: CaseService, case: str) -> UUID:
     """A case id given as a UUID or as its case number."""
     try:

@@ -36,9 +36,12 @@ def test_every_service_action_has_an_endpoint_schema() -> None:
             *practice_schemas.ENQUIRY_SCHEMAS.values(),
             practice_schemas.WindowCreate,
             *practice_schemas.WINDOW_SCHEMAS.values(),
+            practice_schemas.AwardCreate,
+            practice_schemas.AwardRevokeCreate,
         )
     }
-    assert practice == {a for a in PERMISSIONS if a.startswith(("enquiry-", "window-"))}
+    prefixes = ("enquiry-", "window-", "award-")
+    assert practice == {a for a in PERMISSIONS if a.startswith(prefixes)}
     actions = set(PERMISSIONS) - {"submit", "submit-bundle", "bundle-extend", "catalogue"}
     assert set(schemas.COMMANDS) == actions - practice
 
@@ -50,6 +53,9 @@ def test_practice_literals_match_the_domain_vocabularies() -> None:
     assert set(get_args(practice_schemas.EnquiryChannel)) == set(enquiry.ENQUIRY_CHANNELS)
     assert set(get_args(practice_schemas.EnquiryOutcome)) == set(enquiry.ENQUIRY_OUTCOMES)
     assert set(get_args(practice_schemas.WindowType)) == set(window.WINDOW_TYPES)
+    from casestore.domain import award
+
+    assert set(get_args(practice_schemas.AwardKind)) == set(award.AWARD_KINDS)
 
 
 def _concrete_commands() -> set[type[commands.Command]]:
@@ -82,6 +88,7 @@ CONTEXT = {
     "bundle_id",
     "enquiry_id",
     "window_code",
+    "award_id",
 }
 
 

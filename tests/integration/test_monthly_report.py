@@ -86,6 +86,7 @@ EXPECTED: dict[str, Any] = {
     "flags_by_window": 4,
     "enquiries_received": 1,
     "enquiries_late": 1,
+    "awards": 0,
 }
 NOW = datetime.fromisoformat("2025-12-01T00:00+08:00")
 

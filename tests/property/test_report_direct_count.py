@@ -27,7 +27,7 @@ from casestore.domain import Actor
 from casestore.domain.values import APPROVAL_SEAL_ID, local_date
 from casestore.service import CaseService, SubmitCase
 from casestore.service.commands import Accept, Decide, Deliver, Evaluate, RecordFollowUp, Seal
-from casestore.service.practice import AnswerEnquiry, ReceiveEnquiry
+from casestore.service.practice import AnswerEnquiry, GrantAward, ReceiveEnquiry, RevokeAward
 from casestore.store.application import CasestoreApp
 from casestore.timelimits import ClockConfig, default_calendar
 from tests.conftest import ADMIN, APPLICANT, APPROVER, CATALOGUE, FakeClock
@@ -74,7 +74,12 @@ def moment(day: date, hour: int, n: int) -> datetime:
     )
 
 
-def write(url: str, cases: list[dict[str, Any]], enquiries: list[tuple[int, int | None]]) -> None:
+def write(
+    url: str,
+    cases: list[dict[str, Any]],
+    enquiries: list[tuple[int, int | None]],
+    awards: list[tuple[int, bool]] = (),  # type: ignore[assignment]
+) -> None:
     actions: list[tuple[datetime, int, Any]] = []
     for n, c in enumerate(cases):
         d = [DAYS[i] for i in c["days"]]
@@ -85,6 +90,12 @@ def write(url: str, cases: list[dict[str, Any]], enquiries: list[tuple[int, int 
         actions.append((moment(DAYS[received], 8, n), 0, ("enquiry", n, None)))
         if answered is not None and answered >= received:
             actions.append((moment(DAYS[answered], 16, n), 1, ("enquiry", n, None)))
+    for n, (day, revoked) in enumerate(awards):
+        actions.append((moment(DAYS[day], 17, n), 0, ("award", n, None)))
+        if revoked:
+            actions.append(
+                (moment(DAYS[min(day + 1, len(DAYS) - 1)], 18, n), 1, ("award", n, None))
+            )
     actions.sort(key=lambda a: (a[0], a[1], a[2][0], a[2][1]))
     clock = FakeClock(moment(DAYS[0], 7, 0))
     app = CasestoreApp(url)
@@ -94,6 +105,20 @@ def write(url: str, cases: list[dict[str, Any]], enquiries: list[tuple[int, int 
     try:
         for at, step, (kind, n, c) in actions:
             clock.now = max(clock.now, at)
+            if kind == "award":
+                if step == 0:
+                    ids[(kind, n)] = svc.handle(
+                        GrantAward(
+                            actor=ADMIN,
+                            kind="silk_banner",
+                            recipient_kind="window",
+                            recipient="W01",
+                            giver="申请人",
+                        )
+                    ).case_id
+                else:
+                    svc.handle(RevokeAward(actor=ADMIN, award_id=ids[(kind, n)], reason="错"))
+                continue
             if kind == "enquiry":
                 clerk = Actor("c-1", "clerk", "窗口", "W01")
                 if step == 0:
@@ -165,6 +190,7 @@ def direct_count(url: str, position: int, month: Month) -> dict[str, Any]:
     cal = default_calendar()
     cases: dict[Any, dict[str, Any]] = {}
     enquiries: dict[Any, dict[str, Any]] = {}
+    awards: dict[Any, tuple[date, bool]] = {}
     app = CasestoreApp(url)
     try:
         for row, e in app.iter_events(0):
@@ -184,6 +210,10 @@ def direct_count(url: str, position: int, month: Month) -> dict[str, Any]:
                     c["evaluated"], c["level"] = day, e.level
                 elif name == "Case.FollowUpRecorded":
                     c.setdefault("follow_ups", []).append((day, e.satisfied))
+            elif name == "Award.Granted":
+                awards[e.originator_id] = (day, False)
+            elif name == "Award.Revoked":
+                awards[e.originator_id] = (awards[e.originator_id][0], True)
             elif name == "Enquiry.Received":
                 enquiries[e.originator_id] = {"due": cal.add_working_days(day, e.handling_days)}
             elif name == "Enquiry.Answered":
@@ -221,6 +251,8 @@ def direct_count(url: str, position: int, month: Month) -> dict[str, Any]:
         if any(due < last for due in running):
             overdue[c["window"]] += 1
     out["overdue_by_window"] = dict(overdue)
+    kept = [d for d, revoked in awards.values() if inside(d) and not revoked]
+    out["awards"] = {"锦旗": len(kept)} if kept else {}
     for rate, part, whole in (
         ("participation_rate", "evaluated_completed", "completed"),
         ("good_rate", "good", "evaluations"),
@@ -261,12 +293,16 @@ def _enquiry_counts(
 @given(
     cases=st.lists(case_plan, min_size=1, max_size=7),
     enquiries=st.lists(enquiry_plan, max_size=4),
+    awards=st.lists(st.tuples(st.sampled_from(range(len(DAYS))), st.booleans()), max_size=3),
 )
 def test_report_figures_equal_a_direct_count_over_the_log(
-    tmp_path_factory: Any, cases: list[dict[str, Any]], enquiries: list[Any]
+    tmp_path_factory: Any,
+    cases: list[dict[str, Any]],
+    enquiries: list[Any],
+    awards: list[tuple[int, bool]],
 ) -> None:
     url = f"sqlite:///{Path(tmp_path_factory.mktemp('report')) / 'log.db'}"
-    write(url, cases, enquiries)
+    write(url, cases, enquiries, awards)
     app, views = CasestoreApp(url), ViewDB(url)
     try:
         report = monthly_report(
@@ -281,7 +317,7 @@ def test_report_figures_equal_a_direct_count_over_the_log(
         views.close()
         app.close()
     expected = direct_count(url, report.position, OCTOBER)
-    tables = {"overdue_by_window", "flags_by_window"}
+    tables = {"overdue_by_window", "flags_by_window", "awards"}
     figures = {f.key: dict(f.breakdown) if f.key in tables else f.value for f in report.figures}
     for key, value in expected.items():
         assert figures[key] == value, (key, figures[key], value)

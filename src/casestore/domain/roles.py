@@ -47,6 +47,9 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "window-revise": frozenset({"admin"}),
     "window-party-post": frozenset({"admin"}),
     "window-duty": frozenset({"admin"}),
+    # the register: selections by the bureau's office (admin); thanks received at a window
+    "award-grant": frozenset({"clerk", "admin"}),
+    "award-revoke": frozenset({"admin"}),
 }
 
 

@@ -37,7 +37,14 @@ from casestore.service.commands import (
 from casestore.service.fingerprint import command_fingerprint
 from casestore.service.handlers import HANDLERS
 from casestore.service.intake import Draws, IntakeMixin
-from casestore.service.practice import ReceiveEnquiry, RegisterWindow, new_enquiry, new_window
+from casestore.service.practice import (
+    GrantAward,
+    ReceiveEnquiry,
+    RegisterWindow,
+    new_award,
+    new_enquiry,
+    new_window,
+)
 from casestore.service.reads import ReadsMixin
 from casestore.service.results import (
     BundleSubmission,
@@ -97,7 +104,7 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
     @overload
     def handle(self, command: LoadCatalogue) -> dict[str, dict[str, int]]: ...
     @overload
-    def handle(self, command: ReceiveEnquiry | RegisterWindow) -> CommandResult: ...
+    def handle(self, command: ReceiveEnquiry | RegisterWindow | GrantAward) -> CommandResult: ...
     @overload
     def handle(self, command: Update) -> CommandResult: ...
 
@@ -116,6 +123,8 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
             return self._receive_enquiry(command)
         if isinstance(command, RegisterWindow):
             return self._register_window(command)
+        if isinstance(command, GrantAward):
+            return self._create(command, new_award(command, self.draws.uuid(), self.clock()))
         raise TypeError(f"no handler for {type(command).__name__}")
 
     def decide(self, command: Update, aggregate: Aggregate) -> None:
@@ -238,6 +247,18 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
             d = e.duplicate
             return CommandResult(d.originator_id, d.version, d.position, duplicate=True)
         return CommandResult(enquiry.id, enquiry.version, positions[-1])
+
+    def _create(self, command: Command, aggregate: Aggregate) -> CommandResult:
+        """Append a new aggregate a command built (an idempotent replay returns the first)."""
+        key = command.idempotency_key
+        if key and (dup := self.app.log.find_key(key)):
+            return CommandResult(dup.originator_id, dup.version, dup.position, duplicate=True)
+        try:
+            positions = self.app.append(aggregate, idempotency_key=key)
+        except DuplicateCommand as e:
+            d = e.duplicate
+            return CommandResult(d.originator_id, d.version, d.position, duplicate=True)
+        return CommandResult(aggregate.id, aggregate.version, positions[-1])
 
     def _register_window(self, command: RegisterWindow) -> CommandResult:
         """A new window (its id derives from its code: a second registration conflicts)."""

@@ -1,4 +1,4 @@
-"""Commands and handlers of the bureau's own practice (SPEC §13): enquiries, windows.
+"""Commands and handlers of the bureau's own practice (SPEC §13): enquiries, windows, awards.
 
 Same shape as :mod:`casestore.service.commands` and :mod:`casestore.service.handlers`:
 one frozen dataclass per command, one handler each, registered in the same
@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Final
 from uuid import UUID
 
+from casestore.domain.award import Award
 from casestore.domain.enquiry import Enquiry
 from casestore.domain.window import Window, window_id
 from casestore.service.commands import Command, Update
@@ -210,4 +211,60 @@ def new_window(cmd: RegisterWindow, at: datetime) -> Window:
     """The new, unsaved aggregate a ``RegisterWindow`` builds."""
     return Window.register(
         code=cmd.code, name=cmd.name, window_type=cmd.window_type, actor=cmd.actor, at=at
+    )
+
+
+# -- the awards register (服务标兵, 红旗窗口, 感谢信, 锦旗) -------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrantAward(Command):
+    """Record an award: a 服务标兵 / 红旗窗口 selection for a period, or a 感谢信 / 锦旗."""
+
+    action = "award-grant"
+    kind: str
+    recipient_kind: str
+    recipient: str
+    recipient_name: str = ""
+    period: str = ""
+    reason: str = ""
+    giver: str = ""
+    about_case: UUID | None = None
+    """The case a 感谢信 or 锦旗 thanks the bureau for, if any."""
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevokeAward(Update):
+    """Withdraw an award recorded in error (it stays in the register, marked)."""
+
+    action = "award-revoke"
+    award_id: UUID
+    reason: str
+
+    @property
+    def target(self) -> UUID:
+        return self.award_id
+
+
+@handles(RevokeAward, Award)
+def revoke_award(cmd: RevokeAward, award: Award, ctx: Context) -> None:
+    award.revoke(cmd.reason, actor=cmd.actor, at=ctx.clock())
+
+
+def new_award(cmd: GrantAward, award_id: UUID, at: datetime) -> Award:
+    """The new, unsaved aggregate a ``GrantAward`` builds."""
+    return Award.grant(
+        award_id=award_id,
+        kind=cmd.kind,
+        recipient_kind=cmd.recipient_kind,
+        recipient=cmd.recipient,
+        recipient_name=cmd.recipient_name,
+        period=cmd.period,
+        reason=cmd.reason,
+        giver=cmd.giver,
+        case_id=cmd.about_case,
+        actor=cmd.actor,
+        at=at,
+        occurred_at=cmd.occurred_at,
     )

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from casestore.domain import Bundle, BundleDefinition, Case, Item, NotFound
+from casestore.domain.award import Award
 from casestore.domain.catalogue import bundle_definition_id, item_id
 from casestore.domain.enquiry import Enquiry
 from casestore.domain.index import CaseNumber, case_number_id
@@ -54,6 +55,10 @@ class ReadsMixin:
     def enquiry(self, enquiry_id: UUID) -> Enquiry:
         """An enquiry (群众诉求/咨询) as it stands now, or :class:`NotFound`."""
         return self.app.get(Enquiry, enquiry_id)
+
+    def award(self, award_id: UUID) -> Award:
+        """An entry of the awards register, or :class:`NotFound`."""
+        return self.app.get(Award, award_id)
 
     def window(self, code: str) -> Window:
         """A window by its code, or :class:`NotFound`."""

@@ -1,0 +1,164 @@
+"""The awards register: ``POST /awards``, ``POST /awards/{id}/revoke``, ``GET /awards``,
+``GET /awards/candidates`` (服务标兵 / 红旗窗口 by configurable criteria)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from casestore.projections.readmodels.awards import Criteria
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from casestore.service import CommandResult
+from casestore.service.practice import GrantAward, RevokeAward
+
+from ..deps import (
+    ActorDep,
+    ApiState,
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    StaffDep,
+    StateDep,
+    parse_idempotency_key,
+    parse_if_match,
+)
+from ..practice_schemas import AwardCommandPublic, AwardCreate, AwardRevokeCreate
+from ..schemas import to_command
+from .cases import Target
+from .commands import _precondition, _timed
+
+router = APIRouter(tags=["awards"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid bearer token"},
+    403: {"description": "the caller's role may not do this"},
+    404: {"description": "no such award"},
+    409: {"description": "a rule refuses the command"},
+    412: {"description": "If-Match names a stale version"},
+    422: {"description": "the body or a field value is invalid"},
+    503: {"description": "the awards or evaluation view has not been built yet"},
+}
+Kind = Literal["service_star", "red_flag_window", "thanks_letter", "silk_banner"]
+
+
+def _public(result: CommandResult, response: Response) -> AwardCommandPublic:
+    response.headers["ETag"] = f'"{result.version}"'
+    if result.duplicate:
+        response.headers["Idempotent-Replayed"] = "true"
+    return AwardCommandPublic(
+        award_id=result.case_id,
+        version=result.version,
+        position=result.position,
+        duplicate=result.duplicate,
+    )
+
+
+@router.post(
+    "/awards",
+    status_code=201,
+    response_model=AwardCommandPublic,
+    responses=_ERRORS,
+    summary="Record an award (服务标兵, 红旗窗口, 感谢信, 锦旗)",
+)
+async def grant_award(
+    body: AwardCreate,
+    actor: ActorDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> AwardCommandPublic:
+    """A selection for a period, or thanks received from an applicant."""
+    state: ApiState = request.app.state.casestore
+    command = to_command(
+        body, actor=actor, idempotency_key=parse_idempotency_key(actor, idempotency_key)
+    )
+    assert isinstance(command, GrantAward)
+    result: CommandResult = await run_in_threadpool(
+        _timed, state, command.action, lambda: state.service.handle(command)
+    )
+    response.headers["Location"] = f"/awards/{result.case_id}"
+    return _public(result, response)
+
+
+@router.post(
+    "/awards/{award_id}/revoke",
+    response_model=AwardCommandPublic,
+    responses=_ERRORS,
+    summary="Withdraw an award recorded in error",
+)
+async def revoke_award(
+    award_id: UUID,
+    body: AwardRevokeCreate,
+    actor: ActorDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatchHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> AwardCommandPublic:
+    """The entry stays in the register, marked revoked."""
+    state: ApiState = request.app.state.casestore
+    expected = parse_if_match(if_match)
+    command = to_command(
+        body,
+        actor=actor,
+        award_id=award_id,
+        expected_version=expected,
+        idempotency_key=parse_idempotency_key(actor, idempotency_key),
+    )
+    assert isinstance(command, RevokeAward)
+
+    def execute() -> CommandResult:
+        load = lambda: state.service.award(award_id)  # noqa: E731
+        with _precondition(expected, "award", award_id, load):
+            return state.service.handle(command)
+
+    result: CommandResult = await run_in_threadpool(_timed, state, command.action, execute)
+    return _public(result, response)
+
+
+@router.get("/awards", responses=_ERRORS, summary="The awards register")
+async def awards_register(
+    actor: StaffDep,
+    state: StateDep,
+    kind: Kind | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    include_revoked: bool = False,
+    target: Target = "",
+) -> dict[str, Any]:
+    """Awards granted in [since, until], newest first."""
+
+    def rows() -> dict[str, Any]:
+        found = state.read.awards(target).register(
+            kind=kind, since=since, until=until, include_revoked=include_revoked
+        )
+        return {"count": len(found), "awards": found}
+
+    result: dict[str, Any] = await run_in_threadpool(rows)
+    return result
+
+
+@router.get(
+    "/awards/candidates", responses=_ERRORS, summary="服务标兵 / 红旗窗口 candidates by criteria"
+)
+async def award_candidates(
+    actor: StaffDep,
+    state: StateDep,
+    kind: Literal["service_star", "red_flag_window"],
+    since: date,
+    until: date,
+    min_evaluations: Annotated[int, Query(ge=1, le=1_000_000)] = 10,
+    min_good_rate: Annotated[float, Query(ge=0, le=1)] = 0.98,
+    max_bad_reviews: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    target: Target = "",
+) -> dict[str, Any]:
+    """Staff (服务标兵) or windows (红旗窗口) meeting the criteria over the period, ranked."""
+    criteria = Criteria(min_evaluations, min_good_rate, max_bad_reviews)
+
+    def rows() -> dict[str, Any]:
+        found = state.read.awards(target).candidates(kind, since, until, criteria)
+        return {"kind": kind, "criteria": criteria.__dict__, "candidates": found}
+
+    result: dict[str, Any] = await run_in_threadpool(rows)
+    return result
