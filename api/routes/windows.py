@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from urllib.parse import quote
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -77,7 +78,7 @@ async def register_window(
     result: CommandResult = await run_in_threadpool(
         _timed, state, command.action, lambda: state.service.handle(command)
     )
-    response.headers["Location"] = f"/windows/{command.code}"
+    response.headers["Location"] = f"/windows/{quote(command.code.strip(), safe='')}"
     return _public(result, response)
 
 
