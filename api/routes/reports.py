@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from casestore.projections.readmodels.evaluation import follow_up_totals
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
@@ -132,7 +133,7 @@ async def evaluations_summary(
     target: Target = "",
 ) -> dict[str, Any]:
     """Participation rate, good rate, bad reviews and their handling, overall or grouped;
-    with the red-flag window (红旗窗口) ranking."""
+    with the red-flag window (红旗窗口) ranking and follow-up satisfaction (回访满意率)."""
     day = today or state.today()
 
     def summary() -> dict[str, Any]:
@@ -140,6 +141,7 @@ async def evaluations_summary(
         result: dict[str, Any] = {"today": day.isoformat()}
         result["summary"] = view.summary(group_by, today=day)
         result["window_ranking"] = view.window_ranking(today=day)
+        result["follow_ups"] = follow_up_totals(view)  # 回访满意率
         return result
 
     result: dict[str, Any] = await run_in_threadpool(summary)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import inspect
-from urllib.parse import quote
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool

@@ -177,6 +177,34 @@ class EvaluationView(View):
         ]
 
 
+def follow_up_totals(view: View) -> dict[str, Any]:
+    """回访满意率 totalled: every follow-up call recorded, how many found the applicant
+    satisfied, overall and by window (the case's window)."""
+    import orjson
+
+    groups: dict[str, list[int]] = {}
+    for r in view.rows("SELECT service_window, facts FROM {evaluation_cases}"):
+        calls = CaseFacts.from_dict(orjson.loads(r["facts"])).follow_ups
+        if calls:
+            g = groups.setdefault(r["service_window"] or "", [0, 0])
+            g[0] += len(calls)
+            g[1] += sum(1 for _, ok in calls if ok)
+    total, satisfied = sum(g[0] for g in groups.values()), sum(g[1] for g in groups.values())
+
+    def rate(part: int, whole: int) -> float | None:
+        return round(part / whole, 4) if whole else None
+
+    return {
+        "follow_ups": total,
+        "satisfied": satisfied,
+        "satisfaction_rate": rate(satisfied, total),
+        "by_window": [
+            {"window": k, "follow_ups": n, "satisfied": s, "satisfaction_rate": rate(s, n)}
+            for k, (n, s) in sorted(groups.items())
+        ],
+    }
+
+
 def _stats(r: Mapping[str, Any]) -> dict[str, Any]:
     n = {k: int(r.get(k) or 0) for k in ("completed", "ev_done", "evaluated", "good", "bad")}
     handled, on_time, overdue = (int(r.get(k) or 0) for k in ("handled", "on_time", "overdue"))

@@ -85,3 +85,15 @@ def test_the_monthly_report_over_http(api_workers: Api) -> None:
     assert xlsx.content[:2] == b"PK"
     assert api.get("/reports/monthly?month=2025-13", "inspector").status_code in (400, 422)
     assert api.get("/reports/monthly?month=2025-10", None).status_code == 401
+
+
+def test_a_retried_enquiry_appends_once_and_a_reused_key_is_refused(api: Api) -> None:
+    body = {"kind": "request", "topic": "营业执照办理咨询"}
+    key = {"Idempotency-Key": "enq-1"}
+    first = api.post("/enquiries", "clerk", json=body, headers=key)
+    head = api.head()
+    again = api.post("/enquiries", "clerk", json=body, headers=key)
+    assert again.json()["enquiry_id"] == first.json()["enquiry_id"]
+    assert again.headers["Idempotent-Replayed"] == "true" and api.head() == head
+    other = api.post("/enquiries", "clerk", json={**body, "topic": "另一件事"}, headers=key)
+    assert other.status_code == 422 and api.head() == head

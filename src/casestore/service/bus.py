@@ -236,7 +236,7 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
     def _receive_enquiry(self, command: ReceiveEnquiry) -> CommandResult:
         """A new enquiry with the handling days in force (``ClockConfig.enquiry_days``)."""
         key = command.idempotency_key
-        if key and (dup := self.app.log.find_key(key)):
+        if key and (dup := self._replay(command, key)):
             return CommandResult(dup.originator_id, dup.version, dup.position, duplicate=True)
         enquiry = new_enquiry(
             command, self.draws.uuid(), self.clock_config.enquiry_days, self.clock()
@@ -251,7 +251,7 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
     def _create(self, command: Command, aggregate: Aggregate) -> CommandResult:
         """Append a new aggregate a command built (an idempotent replay returns the first)."""
         key = command.idempotency_key
-        if key and (dup := self.app.log.find_key(key)):
+        if key and (dup := self._replay(command, key)):
             return CommandResult(dup.originator_id, dup.version, dup.position, duplicate=True)
         try:
             positions = self.app.append(aggregate, idempotency_key=key)
@@ -263,7 +263,7 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
     def _register_window(self, command: RegisterWindow) -> CommandResult:
         """A new window (its id derives from its code: a second registration conflicts)."""
         key = command.idempotency_key
-        if key and (dup := self.app.log.find_key(key)):
+        if key and (dup := self._replay(command, key)):
             return CommandResult(dup.originator_id, dup.version, dup.position, duplicate=True)
         window = new_window(command, self.clock())
         try:
