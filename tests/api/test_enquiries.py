@@ -97,3 +97,22 @@ def test_a_retried_enquiry_appends_once_and_a_reused_key_is_refused(api: Api) ->
     assert again.headers["Idempotent-Replayed"] == "true" and api.head() == head
     other = api.post("/enquiries", "clerk", json={**body, "topic": "另一件事"}, headers=key)
     assert other.status_code == 422 and api.head() == head
+
+
+def test_every_practice_event_reads_in_the_audit_export(api: Api) -> None:
+    assert (
+        api.post(
+            "/windows",
+            "admin",
+            json={"code": "G01", "name": "绿色通道", "window_type": "green_channel"},
+        ).status_code
+        == 201
+    )
+    made = api.post("/enquiries", "clerk", json={"kind": "request", "topic": "x"}).json()
+    api.post(f"/enquiries/{made['enquiry_id']}/answer", "clerk", json={"answer": "y"})
+    award = {"kind": "silk_banner", "recipient_kind": "window", "recipient": "G01"}
+    assert api.post("/awards", "clerk", json=award).status_code == 201
+    exported = api.get("/audit/export", "auditor")
+    assert exported.status_code == 200, exported.text
+    types = [line for line in exported.text.splitlines() if line.strip()]
+    assert any("Registered" in t for t in types) and any("Granted" in t for t in types)

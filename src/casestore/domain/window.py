@@ -54,6 +54,7 @@ class Window(Aggregate):
 
     class Event(Aggregate.Event):
         actor: Actor
+        occurred_at: datetime | None  # always None: the register is kept as it changes
 
     class Registered(Event, Aggregate.Created):
         code: str
@@ -107,6 +108,7 @@ class Window(Aggregate):
             id=window_id(_label(code, "code")),
             timestamp=at,
             actor=actor,
+            occurred_at=None,
             code=code.strip(),
             name=_label(name, "name", 100),
             window_type=window_type,
@@ -119,7 +121,12 @@ class Window(Aggregate):
         if (name, window_type) == (self.name, self.window_type):
             raise AlreadyDone(f"window {self.code} already has this name and type")
         self.trigger_event(
-            self.Revised, timestamp=at, actor=actor, name=name, window_type=window_type
+            self.Revised,
+            timestamp=at,
+            actor=actor,
+            occurred_at=None,
+            name=name,
+            window_type=window_type,
         )
 
     def mark_party_post(
@@ -133,6 +140,7 @@ class Window(Aggregate):
             self.PartyPostMarked,
             timestamp=at,
             actor=actor,
+            occurred_at=None,
             staff_id=staff_id,
             staff_name=_label(staff_name, "staff_name", 100),
             marked=marked,
@@ -151,6 +159,7 @@ class Window(Aggregate):
             self.DutyAssigned,
             timestamp=at,
             actor=actor,
+            occurred_at=None,
             day=day,
             staff_id=_label(staff_id, "staff_id"),
             staff_name=_label(staff_name, "staff_name", 100),
