@@ -94,9 +94,13 @@ def test_extension_with_suspensions_adds_k_counted_days(
     start, days, spans, _ = inputs
     assume(days > 0 or CAL.is_working_day(start))  # see the exact-k property above
     closed = [s for s in spans if s.end is not None]
-    base = decision_clock(start, days, 0, closed, 0, CAL, joint=True).statutory.due
-    extended = decision_clock(start, days, 0, closed, k, CAL, joint=True).statutory.due
-    assert working_days_used(base, extended, CAL, closed) == k
+    base_clock = decision_clock(start, days, 0, closed, 0, CAL, joint=True).statutory
+    extended_clock = decision_clock(start, days, 0, closed, k, CAL, joint=True).statutory
+    # A suspension begun on a period's last counted day ends that period on resumption
+    # (the last-day rule, stated by test_used_days_match_the_clock): the k days are then
+    # counted from a different end, so this exact count holds only without the rule.
+    assume(not any("last counted day" in n for n in (*base_clock.notes, *extended_clock.notes)))
+    assert working_days_used(base_clock.due, extended_clock.due, CAL, closed) == k
 
 
 @given(dates, day_counts)
