@@ -28,7 +28,7 @@ from casestore.domain.errors import InvalidCommand, NotFound
 from casestore.store.config import backend_of, eventsourcing_env
 
 from .base import Projection, Tx, check_target, physical
-from .parking import PARKED_DDL, drop_parked, move_parked
+from .parking import PARKED, PARKED_DDL, drop_parked, move_parked
 
 TRACKING = "projection_tracking"
 _TRACKING_COLS = (
@@ -165,6 +165,15 @@ class ViewDB:
             "until_us BIGINT, upto BIGINT, created_at_us BIGINT NOT NULL, "
             "updated_at_us BIGINT NOT NULL)"
         )
+        if self.backend == "postgres":
+            # The application role may not create tables (``casestore db grant``): once
+            # the owner's ``db migrate`` made them, nothing here issues DDL.
+            found = self.rows(
+                "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL AS ok",
+                (TRACKING, PARKED),
+            )
+            if found and found[0]["ok"]:
+                return
         with self.transaction() as tx:
             _schema_lock(tx)
             tx.execute(ddl)

@@ -30,13 +30,17 @@ if TYPE_CHECKING:
     from casestore.service import CaseService
 
 __all__ = [
+    "Migration",
     "Settings",
     "SettingsError",
     "WriteSide",
     "build_api",
     "calendar_for",
+    "grant",
     "load_settings",
+    "migrate",
     "open_store",
+    "require_schema",
     "settings_for",
     "write_side",
 ]
@@ -138,3 +142,70 @@ def build_api(
     from casestore.api.app import create_app
 
     return create_app(settings_for(config), workers=workers, clock=clock)
+
+
+# -- schema ownership (SPEC §12: ``casestore db migrate``, ``db grant``) -----------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What ``db migrate`` did: the version before (None: an empty database), after, and
+    the read views created or rebuilt."""
+
+    before: int | None
+    after: int
+    views: list[str]
+    revoked: list[str]
+
+
+def migrate(config: Config = None) -> Migration:
+    """Create or upgrade every table, trigger and function of the write side and the read
+    side to the version this code needs; record it. Idempotent; refuses to downgrade
+    (:class:`~casestore.store.schema.SchemaMismatch`). Run once, as the database owner."""
+    from casestore.projections.runtime.schema import migrate_views
+    from casestore.store import schema
+    from casestore.store.roles import reassert_append_only
+
+    settings = settings_for(config)
+    before = schema.refuse_downgrade(settings.db)
+    schema.migrate_write_side(settings.db)
+    store = CasestoreApp(settings=settings)
+    try:
+        views = migrate_views(store)
+    finally:
+        store.close()
+    revoked = reassert_append_only(settings.db) if store.backend == "postgres" else []
+    schema.record(settings.db)
+    return Migration(before.effective, schema.SCHEMA_VERSION, views, revoked)
+
+
+def grant(config: Config, role: str, password: str | None = None) -> None:
+    """Give ``role`` the application's rights (see :mod:`casestore.store.roles`)."""
+    from casestore.projections.runtime.schema import view_tables
+    from casestore.store.roles import grant_app_role
+
+    settings = settings_for(config)
+    grant_app_role(settings.db, role, password, view_tables=view_tables(settings.db))
+
+
+def require_schema(config: Config = None) -> None:
+    """Refuse (:class:`~casestore.store.schema.SchemaMismatch`) unless the database has
+    exactly the schema version this code needs and no view waits for a rebuild. A new,
+    empty SQLite database (the embedded default) is migrated here instead: one process
+    owns it, and ``casestore serve`` must work from nothing."""
+    from casestore.projections.runtime.schema import stale_views
+    from casestore.store import schema
+
+    settings = settings_for(config)
+    found = schema.state(settings.db)
+    if found.effective is None and settings.db.startswith("sqlite"):
+        migrate(settings)
+        return
+    schema.check(settings.db)
+    stale = stale_views(settings.db)
+    if stale:
+        raise schema.SchemaMismatch(
+            "read views wait for a rebuild to this casestore's projection versions ("
+            + "; ".join(stale)
+            + "): run `casestore db migrate` once as the database owner"
+        )

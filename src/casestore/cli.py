@@ -285,7 +285,9 @@ def serve(
     """Run the HTTP API (with embedded projection workers unless --no-workers)."""
     from casestore.api.server import run_server
 
-    run_server(_settings(db), host=host, port=port, workers=not no_workers)
+    settings = _settings(db)
+    _require_schema(settings)
+    run_server(settings, host=host, port=port, workers=not no_workers)
 
 
 @app.command()
@@ -453,6 +455,7 @@ def project_run(
     from casestore.projections.runtime.commands import run
 
     settings = _settings(db)
+    _require_schema(settings)
     ledger = _start_ledger(settings) if not names else None
     try:
         run(settings.db, names or [])
@@ -576,10 +579,25 @@ def report_monthly(
         typer.echo(line)
 
 
+def _require_schema(settings: Settings) -> None:
+    """A long-running process starts only against the schema version it was built for
+    (exit 2 with what to run otherwise, SPEC §12)."""
+    from casestore.bootstrap import require_schema
+    from casestore.store.schema import SchemaMismatch
+
+    try:
+        require_schema(settings)
+    except SchemaMismatch as e:
+        err.print(f"casestore: {e}", style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
 def _register_ledger() -> None:
     from casestore.ledger.commands import register
+    from casestore.opscli import register as register_ops
 
     register(app)
+    register_ops(app)
 
 
 _register_ledger()

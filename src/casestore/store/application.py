@@ -166,6 +166,10 @@ class CasestoreApp(Application[UUID]):
         }
         super().__init__(full_env)
         self.reader: Repository[UUID] = Repository(self.events)
+        if full_env.get("CREATE_TABLE", "y").lower() not in ("n", "no", "false", "0", "off"):
+            from casestore.store.schema import stamp_new
+
+            stamp_new(self.db_url)
 
     def append(self, *objs: Any, **kwargs: Any) -> list[int]:
         """Append the pending events of ``objs`` in one transaction; their log positions.

@@ -1,0 +1,65 @@
+"""The read side's part of ``casestore db migrate`` and ``casestore db grant``.
+
+``migrate_views`` (run as the owner) creates every registered projection's live tables,
+the tracking and parking tables, and rebuilds blue/green each view whose projection's
+version moved, so that workers running as the application role (which may not create
+tables) find everything in place. ``stale_views`` names the views a process would have
+to rebuild on start: a process refuses to start while there are any (the rebuild is
+the upgrade's job). ``view_tables`` lists the tables the application role maintains.
+"""
+
+from __future__ import annotations
+
+from casestore.store.application import CasestoreApp
+
+from ..engine.db import TRACKING, ViewDB
+from ..engine.parking import PARKED
+from .live import prepare
+from .logsource import LogSource
+from .registry import all_projections
+
+
+def migrate_views(app: CasestoreApp) -> list[str]:
+    """Bring every live view to its code's version; the names of those created or rebuilt."""
+    db = ViewDB(app.db_url)
+    try:
+        before = {row.key: row.version for row in db.all_tracking()}
+        source = LogSource(app)
+        changed = []
+        for projection in all_projections():
+            if before.get(projection.name) != projection.version:
+                prepare(source, db, projection)
+                changed.append(projection.name)
+        return changed
+    finally:
+        db.close()
+
+
+def stale_views(db_url: str) -> list[str]:
+    """Live views whose stored version is not their code's (``name vN, code vM``)."""
+    db = ViewDB(db_url)
+    try:
+        stored = {row.key: row.version for row in db.all_tracking()}
+    finally:
+        db.close()
+    return [
+        f"{p.name} v{stored[p.name]}, code v{p.version}"
+        for p in all_projections()
+        if p.name in stored and stored[p.name] != p.version
+    ]
+
+
+def view_tables(db_url: str) -> list[str]:
+    """Every table of the read side in the database: tracking, parking, each target's."""
+    db = ViewDB(db_url)
+    try:
+        rows = db.all_tracking()
+    finally:
+        db.close()
+    names = [TRACKING, PARKED]
+    by_name = {p.name: p for p in all_projections()}
+    for row in rows:
+        projection = by_name.get(row.projection)
+        if projection is not None:
+            names += list(projection.table_names(row.target).values())
+    return sorted(set(names))

@@ -1,0 +1,189 @@
+"""Schema ownership (SPEC §12, issue 16 item 3): ``db migrate``, ``db grant``, the start check.
+
+Version 0 is the unversioned layout every earlier release created on start: a log with
+events, no ``casestore_schema`` table, no verifiable-log tables, no read views (and, on
+PostgreSQL, the obsolete ``casestore_append_v1`` function). The fixture below makes one
+from a real log by taking away what version 1 added.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+from uuid import uuid4
+
+import psycopg
+import pytest
+
+from casestore.service import CaseService
+from casestore.store.application import CasestoreApp
+from tests.conftest import ADMIN, CATALOGUE, CLERK, FakeClock
+from tests.conftest import APPLICANT as PARTY
+
+CASESTORE = Path(sys.executable).parent / "casestore"
+MESSAGE_OLD = "schema is version 0, this casestore needs version 1: run `casestore db migrate`"
+LEDGER_TABLES = ("casestore_merkle_nodes", "casestore_merkle_head", "casestore_cosignatures",
+                 "casestore_checkpoints")  # fmt: skip
+
+
+def _cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:  # noqa: E501
+    return subprocess.run([str(CASESTORE), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env or dict(os.environ), check=False)  # fmt: skip
+
+
+def _history(url: str, cases: int = 3) -> None:
+    from casestore.service.commands import SubmitCase
+
+    app = CasestoreApp(url)
+    try:
+        service = CaseService(app, clock=FakeClock())
+        service.load_catalogue(CATALOGUE, ADMIN)
+        for _ in range(cases):
+            service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=PARTY))
+    finally:
+        app.close()
+
+
+def _make_version_0(url: str) -> None:
+    """A log as the earlier releases left it (see the module docstring)."""
+    _history(url)
+    drops = ["casestore_schema", *LEDGER_TABLES]
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as conn:
+            for table in drops:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+        return
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in drops:
+            conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")  # type: ignore[arg-type]
+        conn.execute("CREATE FUNCTION casestore_append_v1() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+
+
+def _version(url: str) -> int | None:
+    from casestore.store.schema import state
+
+    return state(url).version
+
+
+def test_a_new_store_is_current_and_migrate_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/new.db"
+    first = _cli("db", "migrate", "--db", url)
+    assert first.returncode == 0, first.stderr
+    assert "schema version none (empty database) -> 1" in first.stdout
+    again = _cli("db", "migrate", "--db", url)
+    assert again.returncode == 0 and "schema version 1 -> 1" in again.stdout
+    assert "read views" not in again.stdout  # nothing left to build
+    assert _version(url) == 1
+
+
+def test_migrate_from_version_0_on_sqlite_then_the_log_verifies(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    _make_version_0(url)
+    assert _version(url) is None
+    refused = _cli("project", "run", "--db", url, timeout=60)
+    assert refused.returncode == 2
+    assert MESSAGE_OLD in refused.stderr
+    done = _cli("db", "migrate", "--db", url)
+    assert done.returncode == 0, done.stderr
+    assert "schema version 0 -> 1" in done.stdout and "case_status" in done.stdout
+    assert _version(url) == 1
+    checked = _cli("verify", "--db", url)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_migrate_refuses_to_downgrade_and_processes_refuse_a_newer_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/new.db"
+    assert _cli("db", "migrate", "--db", url).returncode == 0
+    with sqlite3.connect(f"{tmp_path}/new.db") as conn:
+        conn.execute("INSERT INTO casestore_schema VALUES (7, 'later', 'casestore 9')")
+    down = _cli("db", "migrate", "--db", url)
+    assert down.returncode == 2
+    assert "version 7, newer than this casestore (version 1): db migrate never downgrades" in (
+        down.stderr
+    )
+    serve = _cli("serve", "--db", url, "--port", "1", timeout=60)
+    assert serve.returncode == 2
+    assert "version 7, newer than this casestore" in serve.stderr
+
+
+@pytest.mark.pg
+def test_migrate_from_version_0_on_postgres_and_the_app_role_runs_the_workers(
+    pg_db_url: str, tmp_path: Path
+) -> None:
+    _make_version_0(pg_db_url)
+    refused = _cli("serve", "--no-workers", "--db", pg_db_url, "--port", "1", timeout=60)
+    assert refused.returncode == 2 and MESSAGE_OLD in refused.stderr
+    done = _cli("db", "migrate", "--db", pg_db_url)
+    assert done.returncode == 0, done.stderr
+    assert "schema version 0 -> 1" in done.stdout
+    with psycopg.connect(pg_db_url) as conn:
+        gone = conn.execute("SELECT to_regprocedure('casestore_append_v1()')").fetchone()
+    assert gone == (None,)
+    role = f"casestore_app_{uuid4().hex[:8]}"
+    granted = _cli("db", "grant", role, "--db", pg_db_url)
+    assert granted.returncode == 0, granted.stderr
+    parts = urlsplit(pg_db_url)
+    app_url = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}").geturl()
+    try:
+        # What the app role may not do: rewrite the log or its keys, or create tables.
+        refused_sql = (
+            "UPDATE casestore_events SET topic = 'x'",
+            "DELETE FROM casestore_events",
+            "TRUNCATE casestore_events",
+            "DELETE FROM casestore_idempotency",
+            "UPDATE casestore_checkpoints SET note = 'x'",
+            "CREATE TABLE casestore_rogue (x int)",
+        )
+        for statement in refused_sql:
+            with (
+                psycopg.connect(app_url, autocommit=True) as conn,
+                pytest.raises(psycopg.errors.InsufficientPrivilege),
+            ):
+                conn.execute(statement)  # type: ignore[arg-type]
+        # The projection workers, as the app role, catch up over the views migrate built
+        # (before: "permission denied for table projection_tracking").
+        from casestore.projections.runtime.live import EmbeddedWorkers
+
+        _history(app_url, cases=2)
+        app = CasestoreApp(app_url)
+        workers = EmbeddedWorkers(app)
+        try:
+            workers.start()
+            head = app.log.head()[0]
+            assert workers.wait_for(head, timeout=120)
+            assert workers.errors() == {}
+        finally:
+            workers.stop()
+            app.close()
+        with psycopg.connect(app_url) as conn:
+            rows = conn.execute("SELECT count(*) FROM case_status").fetchone()
+        assert rows == (5,)  # three cases from before the upgrade, two after
+        # `casestore project run` itself starts as the app role against the current schema.
+        log = tmp_path / "run.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([str(CASESTORE), "project", "run", "--db", app_url],
+                                    stdout=out, stderr=out)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 90
+            while b"started" not in log.read_bytes():
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        assert proc.returncode == 0, log.read_text()
+        assert b"permission denied" not in log.read_bytes()
+    finally:
+        with psycopg.connect(pg_db_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")  # type: ignore[arg-type]
+            conn.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]
