@@ -9,6 +9,8 @@ version included), 3 cannot read or write.
 from __future__ import annotations
 
 import os
+import sqlite3
+from pathlib import Path
 from typing import Annotated
 
 import psycopg
@@ -98,5 +100,77 @@ def db_grant(
     typer.echo(f"granted {role} the application's rights at schema version {SCHEMA_VERSION}")
 
 
+def backup(
+    db: DbOpt = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="a new or empty folder")] = Path(
+        "casestore-backup"
+    ),
+) -> None:
+    """Back up the log (SQLite: online backup API; PostgreSQL: one snapshot of the log,
+    key, checkpoint and tree tables) with its digest and latest signed checkpoint beside it."""
+    from casestore.backup import BackupError
+    from casestore.backup import backup as take
+
+    settings = _settings(db)
+    try:
+        manifest = take(settings.db, output)
+    except BackupError as e:
+        raise _fail(e.message, EXIT_USAGE) from None
+    except (psycopg.Error, sqlite3.Error, OSError) as e:
+        raise _fail(f"cannot read the database or write {output}: {e}", EXIT_UNREADABLE) from None
+    signed = (
+        f", checkpoint at tree size {manifest.checkpoint_size}"
+        if manifest.checkpoint_size is not None
+        else ", no signed checkpoint yet"
+    )
+    typer.echo(f"backup of {manifest.head} events in {output}: digest {manifest.digest}{signed}")
+
+
+def restore(
+    folder: Path,
+    db: DbOpt = None,
+    key: Annotated[
+        str | None,
+        typer.Option(help="the log's verifier key: also check the checkpoint's signature"),
+    ] = None,
+) -> None:
+    """Restore a backup into an empty database; succeed only once `verify` passes against
+    the backup's digest and checkpoint (exit 1 otherwise, and the database stays unusable)."""
+    from casestore.backup import restore as load
+    from casestore.domain.errors import InvalidCommand
+    from casestore.bootstrap import migrate
+
+    settings = _settings(db)
+    try:
+        report = load(folder, settings.db, key=key)
+    except InvalidCommand as e:  # not a backup, a target that is not empty, ...
+        raise _fail(e.message, EXIT_USAGE) from None
+    except ValueError as e:  # a bad verifier key
+        raise _fail(f"--key: {e}", EXIT_USAGE) from None
+    except (psycopg.Error, sqlite3.Error, OSError) as e:
+        raise _fail(f"cannot restore into {settings.db}: {e}", EXIT_UNREADABLE) from None
+    for line in report.findings:
+        typer.echo(line)
+    if not report.ok:
+        left = (
+            "the database file was not created"
+            if report.manifest.backend == "sqlite"
+            else "the database carries no schema version, so no casestore process starts "
+            "against it"
+        )
+        typer.echo(
+            f"RESTORE REFUSED: the restored log does not verify against the backup's digest "
+            f"{report.manifest.digest} ({len(report.findings)} findings); {left}"
+        )
+        raise typer.Exit(EXIT_TAMPERED)
+    migrate(settings)  # stamps the version and builds the read views from the restored log
+    typer.echo(report.checkpoint)
+    typer.echo(
+        f"RESTORED AND VERIFIED: {report.events} events, digest {report.manifest.digest} holds"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
+    app.command()(backup)
+    app.command()(restore)

@@ -166,9 +166,10 @@ class CasestoreApp(Application[UUID]):
         }
         super().__init__(full_env)
         self.reader: Repository[UUID] = Repository(self.events)
-        if full_env.get("CREATE_TABLE", "y").lower() not in ("n", "no", "false", "0", "off"):
-            from casestore.store.schema import stamp_new
+        from casestore.store.schema import NO_STAMP, stamp_new
 
+        creating = full_env.get("CREATE_TABLE", "y").lower() not in ("n", "no", "false", "0")
+        if creating and NO_STAMP not in full_env:
             stamp_new(self.db_url)
 
     def append(self, *objs: Any, **kwargs: Any) -> list[int]:

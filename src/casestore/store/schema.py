@@ -33,6 +33,8 @@ from casestore.store.logbase import EVENTS_TABLE
 
 SCHEMA_TABLE = "casestore_schema"
 SCHEMA_VERSION = 1
+#: In a store's eventsourcing environment: do not stamp a new, empty log (see ``stamp_new``).
+NO_STAMP = "SCHEMA_NO_STAMP"
 _DDL = (
     f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY, "
     "applied_at TEXT NOT NULL, code TEXT NOT NULL)"
@@ -141,13 +143,15 @@ def refuse_downgrade(url: str) -> SchemaState:
     return found
 
 
-def migrate_write_side(url: str) -> None:
+def migrate_write_side(url: str, *, stamp: bool = True) -> None:
     """Create or upgrade the log, the idempotency keys, their triggers and the append
-    function, and the verifiable log's tables (idempotent; run as the owner)."""
+    function, and the verifiable log's tables (idempotent; run as the owner). ``stamp``
+    False: an empty log is not stamped with the version (a restore stamps after verify)."""
     from casestore.ledger.store import LedgerStore
     from casestore.store.application import CasestoreApp
 
-    app = CasestoreApp(url)  # eventsourcing's CREATE_TABLE: the recorder's statements
+    # eventsourcing's CREATE_TABLE runs the recorder's statements.
+    app = CasestoreApp(url, env=None if stamp else {NO_STAMP: "y"})
     try:
         recorder: Any = app.recorder
         if backend_of(url) == "postgres":
