@@ -137,8 +137,8 @@ def restore(
     """Restore a backup into an empty database; succeed only once `verify` passes against
     the backup's digest and checkpoint (exit 1 otherwise, and the database stays unusable)."""
     from casestore.backup import restore as load
-    from casestore.domain.errors import InvalidCommand
     from casestore.bootstrap import migrate
+    from casestore.domain.errors import InvalidCommand
 
     settings = _settings(db)
     try:
@@ -155,8 +155,7 @@ def restore(
         left = (
             "the database file was not created"
             if report.manifest.backend == "sqlite"
-            else "the database carries no schema version, so no casestore process starts "
-            "against it"
+            else "the database carries no schema version, so no casestore process starts against it"
         )
         typer.echo(
             f"RESTORE REFUSED: the restored log does not verify against the backup's digest "

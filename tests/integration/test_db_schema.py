@@ -34,7 +34,7 @@ LEDGER_TABLES = ("casestore_merkle_nodes", "casestore_merkle_head", "casestore_c
 
 def _cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:  # noqa: E501
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(CASESTORE), *args], capture_output=True, text=True,
                           timeout=timeout, env=env or dict(os.environ), check=False)  # fmt: skip
 
