@@ -242,8 +242,8 @@ def test_kill_the_primary_promote_the_standby_lose_nothing(tmp_path: Path) -> No
         assert load.unexpected == [], load.unexpected[:5]
         # The projections equal a rebuild from the log prefix they were built from.
         for name in PROJECTIONS:
-            checked = subprocess.run([str(CASESTORE), "project", "verify", name, "--db", url],
-                                     env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+            argv = [str(CASESTORE), "project", "verify", name, "--db", url]
+            checked = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
             assert checked.returncode == 0, checked.stdout + checked.stderr
         # The SSE client missed nothing and saw nothing twice.
         positions = [p for p, _ in follower.seen]
