@@ -131,14 +131,26 @@ def _case_proof(url: str, case: str) -> dict[str, Any]:
 def witness(
     url: Annotated[str, typer.Option("--url", help="the log's base URL")],
     log_key: Annotated[str, typer.Option("--log-key", help="the log's verifier key")],
-    key: Annotated[str, typer.Option("--key", help="this witness's private key")],
     state: Annotated[Path, typer.Option("--state", help="where this witness keeps its state")],
+    key: Annotated[str | None, typer.Option("--key", help="this witness's private key")] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option("--key-file", help="a file holding it (a systemd credential): not in argv"),
+    ] = None,
 ) -> None:
     """Cosign the log's latest checkpoint if it extends the last one cosigned; exit 1 if not."""
     from casestore.ledger.notes import SignerKey
     from casestore.ledger.verify_proof import VerifierKey
     from casestore.ledger.witness import WitnessError, witness_once
 
+    if (key is None) == (key_file is None):
+        raise _fail("give one of --key and --key-file", 2)
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise _fail(f"--key-file: {e}", 2) from None
+    assert key is not None
     try:
         vkey, skey = VerifierKey.parse(log_key), SignerKey.parse(key)
     except ValueError as e:
