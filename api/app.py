@@ -33,6 +33,7 @@ from .routes import (
     audit,
     cases,
     commands,
+    docs,
     documents,
     enquiries,
     items,
@@ -128,6 +129,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
+        docs_url=None,  # served with local assets by routes/docs.py
+        redoc_url=None,
     )
     app.state.casestore = state
     install_error_handlers(app)
@@ -149,6 +152,7 @@ def create_app(
     )
     for module in (*routers, web):
         app.include_router(module.router)
+    app.include_router(docs.router)
     app.add_middleware(TokenBeforeBody, secret=lambda: state.secret)
     app.add_middleware(RefuseNul)
     app.add_middleware(AccessLog, observe=_observer(state))
