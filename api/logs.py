@@ -7,47 +7,33 @@ the caller's role and staff id. Tokens, bodies and personal data are never logge
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import logging.handlers
 import queue
+import re
 import secrets
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "exc_text"}
+from casestore.logs import JsonFormatter, level_of
 
-
-class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "msg", ...extra}`` per record."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        elif record.exc_text:
-            entry["exc"] = record.exc_text
-        return orjson.dumps(entry, default=str).decode()
-
+#: The request id of the request being served (set by :class:`AccessLog`, read by the
+#: problem responses and the error log).
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "casestore_request_id", default=None
+)
+#: A caller's ``X-Request-ID`` is kept only if it is this short and plain.
+_GOOD_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 
 access_log = logging.getLogger("casestore.api.access")
 
 
-def configure_logging(level: int = logging.INFO) -> logging.handlers.QueueListener:
+def configure_logging(level: str | int = logging.INFO) -> logging.handlers.QueueListener:
     """Send ``casestore.*`` and uvicorn's error log to stderr as JSON lines.
 
     The access log (a line per request) goes through a queue to a listener thread that
@@ -63,7 +49,7 @@ def configure_logging(level: int = logging.INFO) -> logging.handlers.QueueListen
     for name in ("casestore", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [stream]
-        logger.setLevel(level)
+        logger.setLevel(level_of(level))
         logger.propagate = False
     access_log.handlers[:] = [_Enqueue(records)]
     access_log.propagate = False
@@ -102,9 +88,11 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        raw_id = headers.get(b"x-request-id", b"")[:64]
-        request_id = raw_id.decode("latin-1") if raw_id else f"{_PREFIX}-{next(_COUNTER):x}"
+        raw_id = headers.get(b"x-request-id", b"")
+        good = raw_id and _GOOD_ID.match(raw_id)
+        request_id = raw_id.decode("ascii") if good else f"{_PREFIX}-{next(_COUNTER):x}"
         scope.setdefault("state", {})["request_id"] = request_id
+        REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
 

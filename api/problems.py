@@ -59,6 +59,7 @@ from casestore.domain.errors import (
 )
 
 from .faults import INFRASTRUCTURE_ERRORS, RETRY_AFTER_SECONDS, unavailable_reason
+from .logs import REQUEST_ID
 
 PROBLEM_BASE = "https://casestore.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -156,6 +157,9 @@ def problem(
     }
     if instance:
         body["instance"] = instance
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        body["request_id"] = request_id  # the same id as the X-Request-ID header and the logs
     body.update({k: v for k, v in ext.items() if k not in body})
     extra = dict(headers or {})
     if slug == "unauthorized":
@@ -234,7 +238,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
         )
     log.exception(
         "unhandled error",
-        extra={"path": request.url.path, "request_id": request.headers.get("x-request-id")},
+        extra={"path": request.url.path, "request_id": REQUEST_ID.get()},
     )
     return problem("internal-error", "an internal error occurred", instance=request.url.path)
 

@@ -24,7 +24,7 @@ _CASE_TOPIC = "casestore.domain.case:Case."
 
 
 def _serve(settings: Settings, host: str, port: int, workers: bool) -> None:
-    listener = configure_logging()
+    listener = configure_logging(settings.log_level)
     try:
         app = create_app(settings, workers=workers)
         uvicorn.run(

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -36,6 +37,8 @@ from .registry import get_projection
 from .status import statuses
 from .worker import RebuildResult, rebuild_into
 
+log = logging.getLogger("casestore.projections.run")
+
 
 def run(db_url: str, names: list[str], *, poll_interval: float = 0.5, batch: int = 1000) -> None:
     """Run workers for ``names`` (all registered projections when empty) until signalled."""
@@ -48,17 +51,21 @@ def run(db_url: str, names: list[str], *, poll_interval: float = 0.5, batch: int
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     workers.start()
-    _err(f"projection workers for {', '.join(p.name for p in workers.projections)} started")
+    log.info(
+        "projection workers for %s started",
+        ", ".join(p.name for p in workers.projections),
+        extra={"projections": [p.name for p in workers.projections]},
+    )
     try:
         while not stop.wait(1.0):
             for name, error in workers.errors().items():
-                _err(f"{name}: {error} (retrying)")
+                log.warning("%s: %s (retrying)", name, error, extra={"projection": name})
     finally:
         workers.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         app.close()
-        _err("projection workers stopped")
+        log.info("projection workers stopped")
 
 
 def default_target(until: datetime) -> str:

@@ -48,10 +48,14 @@ DbOpt = Annotated[
 def _settings(db: str | None = None) -> Settings:
     """The validated settings (``--db`` wins over ``CASESTORE_DB``), or exit 2."""
     try:
-        return load_settings(db=db)
+        settings = load_settings(db=db)
     except SettingsError as e:
         _config_error(e)
         raise typer.Exit(2) from None
+    from casestore.logs import configure
+
+    configure(settings.log_level)  # JSON lines on stderr from every verb
+    return settings
 
 
 def _config_error(e: SettingsError) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -160,6 +160,8 @@ class Settings(BaseSettings):
     board_streams_per_client: int = Field(32, ge=1, le=1000)
     board_streams_total: int = Field(512, ge=1, le=100_000)
     trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
+    # -- operations ----------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     # -- benchmarks ----------------------------------------------------------------------
     bench_pg: str | None = None
 

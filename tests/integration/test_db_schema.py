@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from uuid import uuid4
 
+import orjson
 import psycopg
 import pytest
 
@@ -183,6 +184,9 @@ def test_migrate_from_version_0_on_postgres_and_the_app_role_runs_the_workers(
             proc.wait(timeout=60)
         assert proc.returncode == 0, log.read_text()
         assert b"permission denied" not in log.read_bytes()
+        lines = [orjson.loads(line) for line in log.read_bytes().splitlines() if line.strip()]
+        assert any(x["msg"].startswith("projection workers for") for x in lines)  # JSON lines
+        assert any(x["msg"].startswith("projection case_status active") for x in lines)  # INFO
     finally:
         with psycopg.connect(pg_db_url, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}")  # type: ignore[arg-type]

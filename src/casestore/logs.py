@@ -1,0 +1,64 @@
+"""JSON log lines for every casestore process (stdlib ``logging`` only).
+
+One object per line on stderr: ``ts``, ``level``, ``logger``, ``msg`` and the record's
+extras (``request_id``, ``path``, ...). uvicorn's ANSI ``color_message`` extra is dropped.
+:func:`configure` is called once per process by the CLI with ``CASESTORE_LOG_LEVEL``; the
+HTTP edge adds its queued access log on top (``casestore.api.logs``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "exc_text"}
+#: Extras never written: uvicorn's message with ANSI colour codes.
+_DROPPED = frozenset({"color_message"})
+LEVELS = ("debug", "info", "warning", "error")
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "msg", ...extra}`` per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and key not in _DROPPED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
+        return orjson.dumps(entry, default=str).decode()
+
+
+def level_of(name: str | int) -> int:
+    """``"info"`` -> ``logging.INFO`` (an int is returned as it is)."""
+    if isinstance(name, int):
+        return name
+    return int(logging.getLevelName(name.upper()))
+
+
+def configure(level: str | int = "info") -> logging.Handler:
+    """Every logger's records at ``level`` or above to stderr as JSON lines (the root
+    handler: the read side, the ledger, eventsourcing and psycopg alike); returns it."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level_of(level))
+    for name in ("casestore", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+    return handler
