@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -59,6 +68,11 @@ class ApiMetrics:
 
     def __init__(self, positions: PositionsSource) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # The process's own figures (CPU seconds, resident memory, open files, start time)
+        # and the interpreter's (GC, version), as every Prometheus client exports them.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.commands = Counter(
             "casestore_commands",
             "Commands by action and outcome",

@@ -65,3 +65,10 @@ def test_json_lines_leave_out_uvicorns_colour_codes() -> None:
     line = orjson.loads(JsonFormatter().format(record))
     assert line["msg"] == "Started" and line["pid"] == 7
     assert "color_message" not in line and "\x1b" not in str(line)
+
+
+def test_metrics_carry_the_process_figures(api: Api) -> None:
+    text = api.get("/metrics", role="admin").text
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                 "process_start_time_seconds", "python_info", "python_gc_objects_collected"):
+        assert f"\n{name}" in text, name  # fmt: skip
