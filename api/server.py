@@ -18,6 +18,7 @@ from casestore.settings import Settings
 
 from .app import create_app
 from .logs import configure_logging
+from .tracing import install_tracing
 
 SECRET_ENV = "CASESTORE_SECRET"
 _CASE_TOPIC = "casestore.domain.case:Case."
@@ -25,8 +26,10 @@ _CASE_TOPIC = "casestore.domain.case:Case."
 
 def _serve(settings: Settings, host: str, port: int, workers: bool) -> None:
     listener = configure_logging(settings.log_level)
+    provider = None
     try:
         app = create_app(settings, workers=workers)
+        provider = install_tracing(app)
         uvicorn.run(
             app,
             host=host,
@@ -36,6 +39,8 @@ def _serve(settings: Settings, host: str, port: int, workers: bool) -> None:
             timeout_graceful_shutdown=5,
         )
     finally:
+        if provider is not None:
+            provider.shutdown()  # flush the spans still batched
         listener.stop()
 
 

@@ -48,13 +48,31 @@ def level_of(name: str | int) -> int:
     return int(logging.getLevelName(name.upper()))
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (never a stream
+    that was replaced and closed since, as a test runner's capture is)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(level: str | int = "info") -> logging.Handler:
-    """Every logger's records at ``level`` or above to stderr as JSON lines (the root
-    handler: the read side, the ledger, eventsourcing and psycopg alike); returns it."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Every logger's records at ``level`` or above to stderr as JSON lines (a root
+    handler: the read side, the ledger, eventsourcing and psycopg alike); returns it.
+    Calling it again replaces the handler it installed, and only that one."""
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, StderrHandler)]
+    root.addHandler(handler)
     root.setLevel(level_of(level))
     for name in ("casestore", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
