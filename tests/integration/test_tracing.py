@@ -14,6 +14,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -33,7 +34,7 @@ def _free_port() -> int:
 
 
 class Collector(BaseHTTPRequestHandler):
-    received: list[tuple[str, bytes]] = []
+    received: ClassVar[list[tuple[str, bytes]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -56,8 +57,8 @@ def test_serve_sends_request_and_query_spans(pg_db_url: str, tmp_path: Path) -> 
                    capture_output=True, timeout=120)  # fmt: skip
     port = _free_port()
     with (tmp_path / "serve.log").open("wb") as log:
-        server = subprocess.Popen([str(CASESTORE), "serve", "--no-workers", "--db", pg_db_url,
-                                   "--port", str(port)], env=env, stdout=log, stderr=log)  # fmt: skip
+        argv = [str(CASESTORE), "serve", "--no-workers", "--db", pg_db_url, "--port", str(port)]
+        server = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
