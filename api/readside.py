@@ -98,6 +98,26 @@ class ReadSide:
         rows = self.db.all_tracking()
         return head, {r.projection: r.position for r in rows if r.kind == "live"}
 
+    def replica_status(self, head: int | None) -> dict[str, Any] | None:
+        """When views are read from a copy (``CASESTORE_READ_DB``): how far behind the
+        primary it is, in log positions (exact) and in seconds since it replayed its last
+        transaction (grows while the primary is idle too); None otherwise."""
+        if not self.replica or self.db.backend != "postgres":
+            return None
+        row = self.db.rows(
+            "SELECT pg_is_in_recovery() AS standby, "
+            "extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS replay_age, "
+            "(SELECT max(notification_id) FROM casestore_events) AS position"
+        )[0]
+        position = int(row["position"] or 0)
+        age = row["replay_age"]
+        return {
+            "standby": bool(row["standby"]),
+            "position": position,
+            "lag": max((head or position) - position, 0),
+            "seconds_since_replay": None if age is None else round(float(age), 3),
+        }
+
     def parked(self) -> dict[str, list[int]]:
         """{projection: positions of events its live view parked} (degraded views only)."""
         out: dict[str, list[int]] = {}

@@ -94,6 +94,7 @@ async def health(state: StateDep) -> Any:
             name: {**v, "tree_size": v["position"], "tree_root": (roots or {}).get(v["position"])}
             for name, v in views.items()
         }
+    replica, replica_error = await _probe(lambda: state.read.replica_status(head))
     parked = any(v["parked"] for v in (views or {}).values())
     body: dict[str, Any] = {
         "database": {"ok": db_error is None, "backend": state.service.backend, "head": head}
@@ -106,6 +107,9 @@ async def health(state: StateDep) -> Any:
         "workers": state.workers,
         "stream": {"position": state.hub.position, "lag": max((head or 0) - state.hub.position, 0)},
     }
+    if replica is not None or replica_error is not None:
+        # Views read from a streaming replica (CASESTORE_READ_DB): its lag behind the log.
+        body["read_replica"] = replica or {"error": replica_error}
     if db_error or writes_error:
         failing = "database" if db_error else "writes"
         log.warning("health: %s failing: %s", failing, db_error or writes_error)

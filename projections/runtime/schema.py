@@ -1,11 +1,12 @@
 """The read side's part of ``casestore db migrate`` and ``casestore db grant``.
 
-``migrate_views`` (run as the owner) creates every registered projection's live tables,
-the tracking and parking tables, and rebuilds blue/green each view whose projection's
-version moved, so that workers running as the application role (which may not create
-tables) find everything in place. ``stale_views`` names the views a process would have
-to rebuild on start: a process refuses to start while there are any (the rebuild is
-the upgrade's job). ``view_tables`` lists the tables the application role maintains.
+``migrate_views`` (run as the owner) builds each registered projection's live view from
+the log when it is missing or its projection's version moved (blue/green, beside the old
+one), with the tracking and parking tables, so that workers running as the application
+role (which may not create tables) find everything in place. ``stale_views`` names the
+views a process would have to rebuild on start: a process refuses to start while there
+are any (the rebuild is the upgrade's job). ``view_tables`` lists the tables the
+application role maintains.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from casestore.store.application import CasestoreApp
 
 from ..engine.db import TRACKING, ViewDB
 from ..engine.parking import PARKED
-from .live import prepare
 from .logsource import LogSource
 from .registry import all_projections
+from .worker import rebuild_into
 
 
 def migrate_views(app: CasestoreApp) -> list[str]:
@@ -28,7 +29,9 @@ def migrate_views(app: CasestoreApp) -> list[str]:
         changed = []
         for projection in all_projections():
             if before.get(projection.name) != projection.version:
-                prepare(source, db, projection)
+                # Built from the whole log beside any old view and swapped in (blue/green),
+                # so the workers that start next find it current.
+                rebuild_into(source, db, projection)
                 changed.append(projection.name)
         return changed
     finally:

@@ -48,14 +48,10 @@ DbOpt = Annotated[
 def _settings(db: str | None = None) -> Settings:
     """The validated settings (``--db`` wins over ``CASESTORE_DB``), or exit 2."""
     try:
-        settings = load_settings(db=db)
+        return load_settings(db=db)
     except SettingsError as e:
         _config_error(e)
         raise typer.Exit(2) from None
-    from casestore.logs import configure
-
-    configure(settings.log_level)  # JSON lines on stderr from every verb
-    return settings
 
 
 def _config_error(e: SettingsError) -> None:
@@ -607,6 +603,18 @@ def _register_ledger() -> None:
 _register_ledger()
 
 
+def _configure_logging() -> None:
+    """JSON lines on stderr from every verb of the process, at ``CASESTORE_LOG_LEVEL``
+    (a bad configuration is reported by the verb itself, exit 2)."""
+    from casestore.logs import configure
+
+    try:
+        level = load_settings().log_level
+    except SettingsError:
+        level = "info"
+    configure(level)
+
+
 def main() -> None:
     """Console-script entry point: a refused operation prints its reason, never a traceback.
 
@@ -617,6 +625,7 @@ def main() -> None:
 
     from casestore.domain.errors import CasestoreError
 
+    _configure_logging()
     try:
         app(standalone_mode=True)
     except SettingsError as e:

@@ -282,3 +282,62 @@ def _wait(ok: Any, seconds: float, server: subprocess.Popen[bytes]) -> None:
             pass
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.5)
+
+
+def test_views_read_from_the_standby_show_its_lag_in_health(tmp_path: Path) -> None:
+    """``CASESTORE_READ_DB`` on the standby: the views are read there and ``/health``
+    shows how far behind the log it is (positions) and since when it replayed."""
+    bindir = _find_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL binaries")
+    primary = ThrowawayCluster(bindir)
+    primary.start()
+    standby: ThrowawayCluster | None = None
+    server = None
+    try:
+        standby = _standby_of(primary, bindir)
+        _make_synchronous(primary)
+        one = create_database(primary.url)
+        dbname = one.rsplit("/", 1)[1]
+        replica = f"postgresql://postgres@127.0.0.1:{standby.port}/{dbname}"
+        env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_READ_DB=replica)
+        for argv in (["db", "migrate"], ["catalogue"]):
+            subprocess.run([str(CASESTORE), *argv, "--db", one], env=env, check=True,
+                           capture_output=True, timeout=300)  # fmt: skip
+        port = _free_port()
+        with (tmp_path / "serve.log").open("wb") as log:
+            server = subprocess.Popen([str(CASESTORE), "serve", "--db", one, "--port", str(port)],
+                                      env=env, stdout=log, stderr=log)  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        _wait(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 180, server)
+        headers = {"Authorization": "Bearer " + issue_token(
+            SECRET, staff_id="c-1", name="窗口", role="clerk", window="W01")}  # fmt: skip
+        for _ in range(3):
+            r = httpx.post(f"{base}/cases", headers=headers, timeout=30,
+                           json={"item_code": "XK-003", "applicant": APPLICANT})  # fmt: skip
+            assert r.status_code == 201, r.text
+
+        def replica_caught_up() -> bool:
+            body = httpx.get(f"{base}/health", timeout=5).json()
+            seen = body.get("read_replica", {})
+            return seen.get("lag") == 0 and seen.get("position") == body["store"]["head"]
+
+        _wait(replica_caught_up, 60, server)
+        body = httpx.get(f"{base}/health", timeout=5).json()
+        assert body["read_replica"]["standby"] is True
+        assert body["read_replica"]["seconds_since_replay"] is not None
+        # The applicant-free staff view is served from the standby's copy of the views.
+        _wait(lambda: all(p["lag"] == 0 for p in httpx.get(f"{base}/health", timeout=5)
+                          .json()["projections"].values()), 120, server)  # fmt: skip
+        cases = httpx.get(f"{base}/cases", headers=headers, timeout=30)
+        assert cases.status_code == 200 and len(cases.json()["items"]) == 3, cases.text
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if standby is not None:
+            standby.stop()
+        primary.stop()
