@@ -9,9 +9,9 @@ A backup directory holds the data and, beside it, what proves it:
   head, when the bureau signs checkpoints;
 - the data. SQLite: ``casestore.db``, written by SQLite's online backup API (a
   consistent copy while the server keeps writing). PostgreSQL: one CSV file per table
-  (``COPY ... TO STDOUT``) of the event, idempotency-key, checkpoint, cosignature and
-  tree tables, all read in one ``REPEATABLE READ`` snapshot, bytes as stored (``bytea``
-  in hex). Read views are not copied: they are rebuilt from the log.
+  (``COPY ... TO STDOUT``) of the event, idempotency-key (and binding), checkpoint,
+  cosignature and tree tables, all read in one ``REPEATABLE READ`` snapshot, bytes as
+  stored (``bytea`` in hex). Read views are not copied: they are rebuilt from the log.
 
 ``restore`` loads into an empty database, then runs ``verify`` against the manifest's
 digest (every event's hash recomputed, the chain up to the digest's position equal to
@@ -38,13 +38,13 @@ import psycopg
 from casestore.domain.errors import InvalidCommand
 from casestore.ledger.store import CHECKPOINTS, COSIGNATURES, HEAD, NODES
 from casestore.store.config import backend_of, eventsourcing_env
-from casestore.store.logbase import EVENTS_TABLE, KEYS_TABLE
+from casestore.store.logbase import BINDINGS_TABLE, EVENTS_TABLE, KEYS_TABLE
 from casestore.store.schema import SCHEMA_VERSION
 
 FORMAT = "casestore-backup/v1"
 MANIFEST, CHECKPOINT_FILE, SQLITE_FILE = "manifest.json", "checkpoint.txt", "casestore.db"
 #: Loaded in this order (no foreign keys; the log first).
-PG_TABLES = (EVENTS_TABLE, KEYS_TABLE, CHECKPOINTS, COSIGNATURES, NODES, HEAD)
+PG_TABLES = (EVENTS_TABLE, KEYS_TABLE, BINDINGS_TABLE, CHECKPOINTS, COSIGNATURES, NODES, HEAD)
 
 
 class BackupError(InvalidCommand):
