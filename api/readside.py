@@ -183,7 +183,9 @@ class ReadSide:
 
     def bundles(self, target: str = "") -> BundleView:
         return self._view(
-            "bundles", target, lambda db, t: BundleView(db, t, calendar=self.calendar)
+            "bundles",
+            target,
+            lambda db, t: BundleView(db, t, calendar=self.calendar, config=self.config),
         )
 
     # -- one case's clocks, exact at any moment ------------------------------------------

@@ -7,8 +7,10 @@ recorded with its document reference); its promised limit is the bundle's
 counted, and the joint clocks stop at the children's decisions (``decisions_on``: the day
 the last child was decided, refused or withdrawn); delivery runs on each child's own
 Art. 44 clock (see ``compliance``). :func:`casestore.timelimits.legaltime.bundle_clock`
-computes the joint clock for this view and for the write side's extension check. A
-bundle is
+computes the joint clock for this view and for the write side's extension check; the
+view judges a stored joint extension as the write side judges the command (by the joint
+due on its day, close of business applied): one made late — stored before that check
+existed — extends nothing and shows ``extension.in_time: false``. A bundle is
 
 - ``received`` while no child is accepted yet,
 - ``in_progress`` once one is,
@@ -29,10 +31,11 @@ import orjson
 
 from casestore.domain import Case, NotFound
 from casestore.domain.stages import CLOSED, PRE_ACCEPTANCE, STAGE_EVENTS, next_stage
-from casestore.domain.values import ART45_PAUSE_KINDS
-from casestore.timelimits import Suspension, WorkingCalendar, default_calendar
-from casestore.timelimits.legaltime import bundle_clock
+from casestore.domain.values import ART45_PAUSE_KINDS, BUREAU_TZ
+from casestore.timelimits import ClockConfig, Suspension, WorkingCalendar, default_calendar
+from casestore.timelimits.legaltime import bundle_clock, on_time
 from casestore.timelimits.rules import remaining_working_days
+from casestore.timeutil import from_micros
 
 from ..engine.base import Column, Index, LogEvent, Projection, RowFold, Table, Tx, local_day
 from ..engine.db import View, ViewDB
@@ -51,6 +54,7 @@ BUNDLES = Table(
         Column("statutory_days", "int"),
         Column("extension_days", "int"),
         Column("extended_position", "int"),
+        Column("extended_at_us", "int"),
         Column("approved_by"),
         Column("approval_document"),
         Column("last_position", "int"),
@@ -97,6 +101,7 @@ def _opened(b: _Batch, ev: LogEvent) -> None:
             "statutory_days": int(ev.plain("statutory_days") or 45),
             "extension_days": 0,
             "extended_position": None,
+            "extended_at_us": None,
             "approved_by": None,
             "approval_document": None,
             "last_position": ev.position,
@@ -111,6 +116,7 @@ def _extended(b: _Batch, ev: LogEvent) -> None:
     row["extension_days"] = int(ev.plain("days") or 0)
     row["approved_by"] = ev.plain("approved_by") or None
     row["approval_document"] = ev.plain("approval_document") or None
+    row["extended_at_us"] = ev.business_at_us
     row["extended_position"] = row["last_position"] = ev.position
     b.bundles.touch((ev.aggregate_id,))
 
@@ -168,8 +174,9 @@ class BundlesProjection(Projection[_Batch]):
 
     name = "bundles"
     # 2: child stages by the domain's one stage machine; 3: children's Art. 45 pauses,
-    # the clock ends at the decisions, the joint extension's approving authority
-    version = 3
+    # the clock ends at the decisions, the joint extension's approving authority; 4: the
+    # extension's business time (a late one extends nothing)
+    version = 4
     tables = (BUNDLES, BUNDLE_CHILDREN)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": _child for k in Case.EVENT_NAMES},
@@ -198,10 +205,16 @@ class BundleView(View):
     tables = PROJECTION.tables
 
     def __init__(
-        self, db: ViewDB, target: str = "", *, calendar: WorkingCalendar | None = None
+        self,
+        db: ViewDB,
+        target: str = "",
+        *,
+        calendar: WorkingCalendar | None = None,
+        config: ClockConfig | None = None,
     ) -> None:
         super().__init__(db, target)
         self._calendar = calendar
+        self.config = config or ClockConfig()
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -255,14 +268,17 @@ class BundleView(View):
             for c in children
             for s, e in orjson.loads(c["pauses"] or "[]")
         ]
+        granted = self._extension(opened, b, pauses)
+        extension = b["extension_days"] if granted and granted["in_time"] else 0
         clocks = {
             "statutory": self._clock(
-                opened, b["statutory_days"], b["extension_days"], pauses, decisions_on, today
+                opened, b["statutory_days"], extension, pauses, decisions_on, today
             ),
             "promised": self._clock(opened, b["promised_days"], 0, pauses, decisions_on, today),
         }
         clocks["statutory"]["approved_by"] = b["approved_by"]
         clocks["statutory"]["approval_document"] = b["approval_document"]
+        clocks["statutory"]["extension"] = granted
         return {
             "bundle_id": b["bundle_id"],
             "code": b["code"],
@@ -287,6 +303,25 @@ class BundleView(View):
             "evidence": [
                 p for p in (b["opened_position"], b["extended_position"]) if p is not None
             ],
+        }
+
+    def _extension(
+        self, opened: date, b: dict[str, Any], pauses: list[Suspension]
+    ) -> dict[str, Any] | None:
+        """The joint extension judged as the write side judges the command: in time when
+        made by the joint due as it stood that day (children's Art. 45 pauses excluded, the
+        close-of-business rule applied). A late one (stored before the check existed)
+        extends nothing: it is evidence of a breach, as a late case extension is (S10)."""
+        if b["extended_position"] is None or b["extended_at_us"] is None:
+            return None
+        at = from_micros(int(b["extended_at_us"]))
+        day = local_day(int(b["extended_at_us"]))
+        due = bundle_clock(opened, b["statutory_days"], pauses, self.calendar, as_of=day).due
+        return {
+            "days": b["extension_days"],
+            "at": at.astimezone(BUREAU_TZ).isoformat(timespec="seconds"),
+            "joint_due": due.isoformat(),
+            "in_time": on_time(at, due, self.config),
         }
 
     def _clock(

@@ -226,6 +226,11 @@ def test_bundle_extension_and_a_childs_suspension(law_api: Api) -> None:
     view = api.get(f"/bundles/{other}", "clerk", params={"today": "2025-05-14"}).json()
     assert view["clock"]["statutory"]["approved_by"] == approval["approved_by"]
     assert view["clock"]["statutory"]["extension_days"] == 15
+    # Judged by the read side as the write side judged it; 15 more working days after
+    # 5-14 (端午 5-31..6-2 off): 5-15 16, 19..23, 26..30, 6-03 04 05.
+    extension = view["clock"]["statutory"]["extension"]
+    assert (extension["joint_due"], extension["in_time"]) == ("2025-05-14", True)
+    assert view["clock"]["statutory"]["due"] == "2025-06-05"
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,14 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from casestore.projections.engine.db import ViewDB, create_target
 from casestore.projections.facts.caseclocks import case_clocks
 from casestore.projections.facts.casefacts import CaseFacts
+from casestore.projections.readmodels.bundles import PROJECTION as BUNDLES
+from casestore.projections.readmodels.bundles import BundleView
 from casestore.projections.readmodels.supervision.rules import case_flags
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.worker import Worker
 from typer.testing import CliRunner
 
 from casestore.cli import app as cli_app
@@ -276,6 +281,59 @@ def test_a_childs_suspension_moves_the_bundle_clock(desk: Desk) -> None:
     desk.run(child, "2025-04-01T10:00", "suspend", REVIEWER, kind="testing", legal_basis="45")
     desk.run(child, "2025-04-08T10:00", "resume", REVIEWER, result="检测完成")
     _extend_bundle(desk, bundle, "2025-05-14T10:00")  # in time only because of the pause
+
+
+def bundle_view(desk: Desk, bundle: UUID, today: str, cfg: ClockConfig | None = None) -> Any:
+    """The read side's ``bundles`` view, folded from the store the service wrote."""
+    source, db = LogSource(desk.service.app), ViewDB(desk.service.app.db_url)
+    try:
+        create_target(db, BUNDLES)
+        Worker(source, db, BUNDLES).catch_up()
+        view = BundleView(db, calendar=desk.service.calendar, config=cfg or ClockConfig())
+        return view.get(str(bundle), D(today))["clock"]["statutory"]
+    finally:
+        source.close()
+        db.close()
+
+
+def test_the_bundle_view_judges_the_joint_extension_as_the_write_side(desk: Desk) -> None:
+    # In time on 5-08 (the joint due): 15 more working days, 5-09 .. 5-29 (端午 is 5-31).
+    bundle, _ = _bundle(desk)
+    _extend_bundle(desk, bundle, "2025-05-08T17:45")
+    clock = bundle_view(desk, bundle, "2025-05-12")
+    assert clock["extension"] == {
+        "days": 15,
+        "at": "2025-05-08T17:45:00+08:00",
+        "joint_due": "2025-05-08",
+        "in_time": True,
+    }
+    assert clock["due"] == "2025-05-29" and not clock["late"]
+    # Under the close-of-business rule (17:30) the same act is after the period ended:
+    # the write side refuses it, and the view does not count it.
+    closing = bundle_view(desk, bundle, "2025-05-12", CLOSING)
+    assert closing["extension"]["in_time"] is False
+    assert closing["due"] == "2025-05-08" and closing["late"]
+
+
+def test_a_late_joint_extension_stored_before_the_check_extends_nothing(desk: Desk) -> None:
+    # As a bundle extension of 5-09 was stored before issue 19 (the write side now refuses
+    # it): the aggregate is told it is in time, as the old service did.
+    bundle, _ = _bundle(desk)
+    desk.clock.now = at("2025-05-09T10:00")
+    stored = desk.service.bundle(bundle)
+    stored.extend(
+        reason="多部门联合会审",
+        joint_due=D("2025-05-08"),
+        in_time=True,
+        actor=APPROVER,
+        at=at("2025-05-09T10:00"),
+        **APPROVAL,
+    )
+    desk.service.app.save(stored)
+    clock = bundle_view(desk, bundle, "2025-05-12")
+    assert clock["extension"]["in_time"] is False
+    assert clock["extension"]["joint_due"] == "2025-05-08"
+    assert clock["due"] == "2025-05-08" and clock["late"] and clock["extension_days"] == 0
 
 
 def test_old_case_events_decode_with_the_new_fields_defaulted(desk: Desk) -> None:

@@ -5,25 +5,41 @@ it refuses as late is exactly what S10 flags once entered as history.
 Random: receipt day and hour (2025, including holidays and 调休 weekends), the 补正 path,
 timely or late acceptance (deemed acceptance), up to two Art. 45 suspensions (closed or
 still open), the day and hour of the extension, and the office-hours configuration.
+The same for a bundle's joint extension (Art. 42 ¶2): its children's Art. 45 pauses, the
+moment of the extension and the close-of-business rule; the service's refusal and the
+``bundles`` view's ``extension.in_time`` agree.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from casestore.projections.engine.db import ViewDB, create_target
 from casestore.projections.facts.casefacts import CaseFacts
+from casestore.projections.readmodels.bundles import PROJECTION as BUNDLES
+from casestore.projections.readmodels.bundles import BundleView
 from casestore.projections.readmodels.supervision.rules import case_flags
+from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.worker import Worker
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from casestore.domain import DeadlinePassed
+from casestore.domain.clocks import bundle_due
 from casestore.domain.values import BUREAU_TZ, local_date
-from casestore.service import CASE_COMMANDS, CaseService, Extend, SubmitCase
+from casestore.service import (
+    CASE_COMMANDS,
+    CaseService,
+    Extend,
+    ExtendBundle,
+    SubmitBundle,
+    SubmitCase,
+)
 from casestore.store.application import CasestoreApp
 from casestore.timelimits import ClockConfig
 from tests.conftest import ADMIN, APPLICANT, APPROVER, CATALOGUE, CLERK, REVIEWER, FakeClock
@@ -149,3 +165,122 @@ def test_write_side_extension_judgement_agrees_with_s10(
     if refused:
         due = service.statutory_due(service.case(cid), today)
         assert f"after the statutory due {due}" in late[0].detail
+
+
+# -- bundles: the joint extension (Art. 42 ¶2) ------------------------------------------
+
+APPROVAL = {"approved_by": "旬阳市人民政府副市长 王某", "approval_document": "旬政审〔2025〕7号"}
+
+
+@st.composite
+def bundle_histories(draw: st.DrawFn) -> dict[str, Any]:
+    minutes = st.integers(min_value=8 * 60, max_value=20 * 60)
+    opened = draw(st.integers(min_value=0, max_value=300))
+    steps: list[tuple[str, int, int, str, dict[str, Any]]] = []
+    for child in draw(st.lists(st.sampled_from(CHILDREN), min_size=1, max_size=2, unique=True)):
+        day = opened + draw(st.integers(min_value=0, max_value=5))
+        steps.append((child, day, draw(minutes), "accept", {}))
+        for _ in range(draw(st.integers(min_value=0, max_value=2))):
+            day += draw(st.integers(min_value=0, max_value=30))
+            pause = {"kind": "testing", "legal_basis": "45"}
+            steps.append((child, day, draw(minutes), "suspend", pause))
+            length = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=15)))
+            if length is None:
+                break
+            day += length
+            steps.append((child, day, draw(minutes), "resume", {"result": "完成"}))
+    steps.sort(key=lambda s: (s[1], s[2]))
+    return {
+        "opened": (opened, draw(minutes)),
+        "steps": steps,
+        "extend": (opened + draw(st.integers(min_value=40, max_value=100)), draw(minutes)),
+        "aim": draw(st.one_of(st.none(), st.integers(min_value=16 * 60, max_value=19 * 60))),
+        "cfg": ClockConfig(
+            close_of_business=draw(st.booleans()),
+            office_closes=draw(st.sampled_from(["17:00", "17:30", "18:00"])),
+        ),
+    }
+
+
+CHILDREN = ("XK-002", "XK-003", "XK-017")
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(bundle_histories())
+def test_write_side_bundle_extension_judgement_agrees_with_the_bundle_view(
+    history: dict[str, Any],
+) -> None:
+    cfg: ClockConfig = history["cfg"]
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bundle.db'}"
+        clock = FakeClock()
+        service = CaseService(CasestoreApp(url), clock=clock, clock_config=cfg)
+        source, db = LogSource(service.app), ViewDB(url)
+        try:
+            clock.now = moment(*history["opened"])  # a bundle opens at the server's time
+            service.load_catalogue(CATALOGUE, ADMIN)
+            opened = service.handle(
+                SubmitBundle(actor=CLERK, bundle_code="YJS-002", applicant=APPLICANT)
+            )
+            clock.now = datetime(2026, 12, 1, tzinfo=BUREAU_TZ)  # later acts are claimed
+            last = moment(*history["opened"])
+            roles = {"suspend": REVIEWER, "resume": REVIEWER}
+            for child, day, minutes, action, payload in history["steps"]:
+                last = max(moment(day, minutes), last + timedelta(minutes=1))
+                command = CASE_COMMANDS[action](
+                    actor=roles.get(action, CLERK),
+                    case_id=opened.children[child].case_id,
+                    occurred_at=last,
+                    **payload,
+                )
+                service.handle(command)
+            granted_at = max(moment(*history["extend"]), last + timedelta(minutes=1))
+            bundle = service.bundle(opened.bundle_id)
+            if history["aim"] is not None:
+                assert bundle.opened_on is not None
+                children = service.bundle_children(bundle)
+                due = bundle_due(
+                    bundle.opened_on, 45, children, local_date(last), service.calendar
+                ).due
+                aimed = datetime.combine(due, datetime.min.time(), BUREAU_TZ)
+                granted_at = max(aimed + timedelta(minutes=history["aim"]), granted_at)
+                granted_at = min(granted_at, clock.now)
+            try:
+                service.handle(
+                    ExtendBundle(
+                        actor=APPROVER,
+                        bundle_id=opened.bundle_id,
+                        reason="联合会审",
+                        occurred_at=granted_at,
+                        **APPROVAL,
+                    )
+                )
+                refused = False
+            except DeadlinePassed:
+                refused = True  # stored anyway, as the service did before issue 19
+                bundle.extend(
+                    reason="联合会审",
+                    joint_due=date.max,
+                    in_time=True,
+                    actor=APPROVER,
+                    at=clock(),
+                    occurred_at=granted_at,
+                    **APPROVAL,
+                )
+                service.app.save(bundle)
+            event("bundle extension refused as late" if refused else "bundle extension granted")
+            create_target(db, BUNDLES)
+            Worker(source, db, BUNDLES).catch_up()
+            view = BundleView(db, calendar=service.calendar, config=cfg)
+            extension = view.get(str(opened.bundle_id), local_date(granted_at))["clock"][
+                "statutory"
+            ]["extension"]
+            assert extension["in_time"] is not refused, (history, extension)
+        finally:
+            source.close()
+            db.close()
+            service.close()
