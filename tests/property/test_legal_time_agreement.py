@@ -177,19 +177,23 @@ def bundle_histories(draw: st.DrawFn) -> dict[str, Any]:
     minutes = st.integers(min_value=8 * 60, max_value=20 * 60)
     opened = draw(st.integers(min_value=0, max_value=300))
     steps: list[tuple[str, int, int, str, dict[str, Any]]] = []
+    order: list[tuple[int, int]] = []  # (day, step of its child): a child's steps stay in order
     for child in draw(st.lists(st.sampled_from(CHILDREN), min_size=1, max_size=2, unique=True)):
         day = opened + draw(st.integers(min_value=0, max_value=5))
         steps.append((child, day, draw(minutes), "accept", {}))
+        order.append((day, 0))
         for _ in range(draw(st.integers(min_value=0, max_value=2))):
             day += draw(st.integers(min_value=0, max_value=30))
             pause = {"kind": "testing", "legal_basis": "45"}
             steps.append((child, day, draw(minutes), "suspend", pause))
+            order.append((day, len(order)))
             length = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=15)))
             if length is None:
                 break
             day += length
             steps.append((child, day, draw(minutes), "resume", {"result": "完成"}))
-    steps.sort(key=lambda s: (s[1], s[2]))
+            order.append((day, len(order)))
+    steps = [step for _, step in sorted(zip(order, steps, strict=True), key=lambda p: p[0])]
     return {
         "opened": (opened, draw(minutes)),
         "steps": steps,
