@@ -139,6 +139,31 @@ def test_idempotency_key_replays_the_first_response(api: Api) -> None:
     assert other.status_code == 409 and problem_type(other) == "out-of-order"
 
 
+def test_a_replay_after_the_case_moved_on_is_the_first_answer_whole(api: Api) -> None:
+    """A retry that arrives after other commands moved the case on gets the first
+    command's answer, whole: its version (2, not the case's current 4), its ETag and its
+    body, field for field; only ``duplicate`` and the replay header say it is a replay."""
+    case = api.submit()
+    url = f"/cases/{case['case_id']}/accept"
+    key = {"Idempotency-Key": "accept-then-more"}
+    first = api.post(url, "clerk", json={}, headers=key)
+    assert first.status_code == 200 and first.headers["etag"] == '"2"'
+    assert first.json()["version"] == 2
+    review = {"stage_name": "审查", "opinion": "pass"}
+    assert api.post(f"/cases/{case['case_id']}/review", "reviewer", json=review).status_code == 200
+    assert api.post(f"/cases/{case['case_id']}/review", "reviewer", json=review).status_code == 200
+    assert api.get(f"/cases/{case['case_id']}", "clerk").json()["version"] == 4
+    head = api.head()
+    again = api.post(url, "clerk", json={}, headers=key)
+    assert again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["etag"] == '"2"'
+    assert again.json()["version"] == 2
+    assert again.json()["duplicate"] is True and first.json()["duplicate"] is False
+    assert {**again.json(), "duplicate": False} == first.json()
+    assert api.head() == head
+
+
 def test_a_replayed_submission_names_the_same_case(api: Api) -> None:
     body = {"item_code": "XK-003", "applicant": APPLICANT}
     headers = {"Idempotency-Key": "intake-42"}
