@@ -154,8 +154,66 @@ def case_view(case: Case, events: Sequence[Any]) -> dict[str, Any]:
     return apply_corrections(view, events)
 
 
-def public_case_view(case: Case, events: Sequence[Any]) -> dict[str, Any]:
-    """The applicant's view: progress and dates only, no personal data and no staff."""
+#: What the applicant does or waits for next, by stage (the ``/query`` page shows it).
+NEXT_STEP: dict[str, str] = {
+    "received": "窗口正在审查申请材料，将在受理时限内作出受理或不予受理决定",
+    "supplementing": "请按一次性告知书一次补齐下列材料，提交窗口或网上补正",
+    "accepted": "已受理，正在审查，请等待审批决定",
+    "under_review": "正在审查，请等待审批决定",
+    "decided": "已准予许可，正在盖章制证",
+    "sealed": "证照已制作，等待送达或到窗口领取",
+    "delivered": "已办结送达，欢迎对本次服务作出评价",
+    "denied": "不予许可，决定书载明理由和申请复议、提起诉讼的途径",
+    "rejected": "不予受理，决定书载明理由，可按其所述向有关机关申请",
+    "withdrawn": "申请已撤回，办理终止",
+}
+#: The clock the applicant waits on at each open stage (``/cases/{id}/clock`` names).
+_WAITING_ON = {
+    "received": "acceptance",
+    "accepted": "promised",
+    "under_review": "promised",
+    "decided": "delivery",
+    "sealed": "delivery",
+}
+
+
+def _deadline(stage: str, clocks: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The due date the applicant waits on now, and the working days left (``None``
+    once nothing is pending, or while the clock stands still in a supplement)."""
+    name = _WAITING_ON.get(stage)
+    clock = (clocks or {}).get(name) if name else None
+    if not clock or clock.get("done_on"):
+        return None
+    return {
+        "kind": clock["kind"],
+        "due": clock["due"],
+        "remaining_working_days": clock.get("remaining"),
+        "paused": bool(clock.get("paused")),
+        "late": bool(clock.get("late")),
+    }
+
+
+def _missing(events: Sequence[Any]) -> list[str]:
+    """Materials of the last one-time supplement notice not yet supplied."""
+    missing: list[str] = []
+    for e in events:
+        if event_name(e) == "SupplementRequested":
+            missing = list(e.missing)
+        elif event_name(e) == "SupplementReceived":
+            missing = []
+    return missing
+
+
+def public_case_view(
+    case: Case,
+    events: Sequence[Any],
+    clocks: dict[str, Any] | None = None,
+    item_name: str = "",
+) -> dict[str, Any]:
+    """The applicant's view: progress and dates only, no personal data and no staff.
+
+    With ``clocks`` (``ReadSide.clocks``): the due date waited on and the working days
+    left; ``next_step`` and ``missing`` say what happens or is needed next."""
     first = events[0]
     return {
         "case_no": case.case_no,
@@ -176,4 +234,9 @@ def public_case_view(case: Case, events: Sequence[Any]) -> dict[str, Any]:
             if event_name(e) not in ("Corrected", "BadReviewHandled")
         ],
         "updated_at": events[-1].timestamp.isoformat(),
+        "item_name": item_name,
+        "bundle": case.bundle_id is not None,
+        "deadline": _deadline(case.stage, clocks),
+        "missing": _missing(events) if case.stage == "supplementing" else [],
+        "next_step": NEXT_STEP.get(case.stage, ""),
     }

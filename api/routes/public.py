@@ -64,7 +64,13 @@ async def public_case(
 
     def view() -> dict[str, Any]:
         case = _own_case(state, case_no, code, client)
-        return public_case_view(case, state.service.events(case.id, upto_version=case.version))
+        events = state.service.events(case.id, upto_version=case.version)
+        try:
+            item_name = str(state.service.item(case.item_code).spec.get("name", ""))
+        except NotFound:
+            item_name = ""
+        clocks = state.read.clocks(case, events, state.today())
+        return public_case_view(case, events, clocks, item_name)
 
     result: dict[str, Any] = await run_in_threadpool(view)
     return result

@@ -1,4 +1,5 @@
-"""Web pages: the public hall status board (``/``) and the staff dashboard (``/dashboard``).
+"""Web pages: the public hall status board (``/``), the applicant's page (``/query``) and
+the staff dashboard (``/dashboard``).
 
 Pages are plain HTML from ``api/templates`` with small hand-written scripts, styles and
 SVG charts from ``api/static``: no build step, nothing fetched from elsewhere at run time.
@@ -148,6 +149,22 @@ async def dashboard_page(
     del token
     html = await run_in_threadpool(render_page, "dashboard.html")
     return HTMLResponse(html, headers=_PAGE_HEADERS)
+
+
+@router.api_route(
+    "/query", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+)
+async def query_page(
+    case_no: Annotated[
+        str | None,
+        Query(max_length=64, pattern=r"^[0-9A-Za-z-]+$", include_in_schema=False),
+    ] = None,
+) -> HTMLResponse:
+    """办件查询: the applicant's own page (mobile first). The notices' QR codes open it
+    with ``?case_no=`` (never the query code); the page's script fills the number in and
+    reads ``/public/cases/...`` with the code the applicant types."""
+    del case_no
+    return HTMLResponse(await run_in_threadpool(render_page, "query.html"), headers=_PAGE_HEADERS)
 
 
 @router.get("/static/{name}", include_in_schema=False)

@@ -14,7 +14,7 @@ import pytest
 from tests.api.support import Api
 
 
-@pytest.mark.parametrize("page", ["/", "/dashboard"])
+@pytest.mark.parametrize("page", ["/", "/dashboard", "/query", "/query?case_no=XY20251009ABC123"])
 def test_every_asset_a_page_names_loads(api: Api, page: str) -> None:
     r = api.get(page)
     assert r.status_code == 200
