@@ -28,7 +28,7 @@ from pydantic import (
     StrictInt,
 )
 
-from casestore.domain.values import Party, SurveyParticipant
+from casestore.domain.values import MAX_SERVICE_FEN, MAX_SERVICE_UNITS, Party, SurveyParticipant
 from casestore.service import commands
 from casestore.service.commands import Command
 
@@ -323,6 +323,20 @@ class FollowUpCreate(Timed):
     notes: Text = ""
 
 
+class ServiceCreate(Timed):
+    """A 惠民服务 given with the case (免费刻章, 免费邮寄, 限价复印): what it cost the
+    applicant and the bureau, in fen (分). A charge above the bureau's declared price is
+    recorded as it happened and flagged (S19)."""
+
+    command: ClassVar[type[Command]] = commands.ProvideService
+
+    service: Literal["seal_engraving", "mailing", "copying"]
+    units: Annotated[StrictInt, Field(ge=1, le=MAX_SERVICE_UNITS)] = 1
+    charged_fen: Annotated[StrictInt, Field(ge=0, le=MAX_SERVICE_FEN)] = 0
+    bureau_cost_fen: Annotated[StrictInt, Field(ge=0, le=MAX_SERVICE_FEN)] = 0
+    note: Text = ""
+
+
 class CorrectCreate(Strict):
     """Correct an earlier event by a new one (更正); the earlier event never changes."""
 
@@ -362,6 +376,7 @@ COMMANDS: dict[str, type[Strict]] = {
         EvaluateCreate,
         BadReviewCreate,
         FollowUpCreate,
+        ServiceCreate,
         CorrectCreate,
     )
 }

@@ -72,7 +72,7 @@ async def compliance_overdue(
     return result
 
 
-@router.get("/supervision/flags", responses=_ERRORS, summary="Supervision flags (S01–S18)")
+@router.get("/supervision/flags", responses=_ERRORS, summary="Supervision flags (S01–S19)")
 async def supervision_flags(
     actor: SupervisionDep,
     state: StateDep,

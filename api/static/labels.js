@@ -12,7 +12,7 @@ window.CasestoreLabels = (function () {
     SurveyScheduled: "踏勘安排", SurveyConducted: "联合踏勘结论", ClockSuspended: "特别程序开始",
     ClockResumed: "特别程序结束", ExtensionGranted: "延长审批", Decided: "作出决定", Sealed: "盖章",
     Delivered: "送达", Evaluated: "好差评", BadReviewHandled: "差评核实整改",
-    FollowUpRecorded: "回访", Corrected: "更正", Published: "事项发布", Revised: "事项修订",
+    FollowUpRecorded: "回访", Corrected: "更正", ServiceProvided: "惠民服务", Published: "事项发布", Revised: "事项修订",
     Opened: "一件事受理",
   };
   const clocks = {
@@ -29,6 +29,7 @@ window.CasestoreLabels = (function () {
     S12: "准予决定后超过10个工作日送达", S13: "差评未按时核实整改",
     S14: "目录承诺时限超过法定时限", S15: "受理与办结仅隔数秒（非即办件）",
     S17: "特别程序未按时书面告知申请人所需时间", S18: "差评未按时回访",
+    S19: "免费或限价惠民服务超标准收费",
   };
   const windows = { online: "网上办理" };
   const severities = { high: "严重", medium: "一般", low: "提示" };

@@ -98,6 +98,8 @@ class CaseFacts:
     evaluation_channel: str = ""
     bad_review_handled: Stamp | None = None
     follow_ups: tuple[tuple[Stamp, bool], ...] = ()
+    services: tuple[tuple[Stamp, str, int, int, int], ...] = ()
+    """惠民服务 given: (stamp, service, units, charged_fen, bureau_cost_fen)."""
     corrections: tuple[Correction, ...] = ()
     claims: tuple[Claim, ...] = ()
     inversions: tuple[Inversion, ...] = ()
@@ -282,6 +284,18 @@ _HANDLERS: dict[str, _Handler] = {
     "BadReviewHandled": lambda f, g, s: {"bad_review_handled": s},
     "FollowUpRecorded": lambda f, g, s: {"follow_ups": (*f.follow_ups, (s, bool(g("satisfied"))))},
     "Corrected": _corrected,
+    "ServiceProvided": lambda f, g, s: {
+        "services": (
+            *f.services,
+            (
+                s,
+                str(g("service")),
+                int(g("units")),
+                int(g("charged_fen")),
+                int(g("bureau_cost_fen")),
+            ),
+        )
+    },
 }
 
 
@@ -328,6 +342,8 @@ def _dump(key: str, value: Any) -> Any:
         return [[r.stamp.to_list(), r.conclusion, [list(p) for p in r.participants]] for r in value]
     if key == "follow_ups":
         return [[s.to_list(), ok] for s, ok in value]
+    if key == "services":
+        return [[s.to_list(), *rest] for s, *rest in value]
     if key == "corrections":
         return [[c.stamp.to_list(), c.corrects_version, c.field] for c in value]
     if key == "claims":
@@ -367,6 +383,8 @@ def _load(key: str, raw: Any) -> Any:
         return tuple(SurveyRecord(st(s), c, tuple(tuple(p) for p in ps)) for s, c, ps in raw)
     if key == "follow_ups":
         return tuple((st(s), ok) for s, ok in raw)
+    if key == "services":
+        return tuple((st(s), svc, units, charged, cost) for s, svc, units, charged, cost in raw)
     if key == "corrections":
         return tuple(Correction(st(s), v, fld) for s, v, fld in raw)
     if key == "claims":

@@ -71,7 +71,14 @@ CLOCK_FIELDS = (
     "close_of_business",
     "office_closes",
 )
-SUPERVISION_FIELDS = ("backdate_seconds", "completion_gap_seconds", "supplement_notices_allowed")
+SUPERVISION_FIELDS = (
+    "backdate_seconds",
+    "completion_gap_seconds",
+    "supplement_notices_allowed",
+    "seal_engraving_price_fen",
+    "mailing_price_fen",
+    "copying_price_fen",
+)
 #: ``CASESTORE_*`` names that are not product settings (the test harness's server).
 FOREIGN = frozenset({"CASESTORE_TEST_PG"})
 
@@ -139,6 +146,9 @@ class Settings(BaseSettings):
     supervision_backdate_seconds: NonNegativeInt | None = None
     supervision_completion_gap_seconds: NonNegativeInt | None = None
     supervision_supplement_notices_allowed: NonNegativeInt | None = None
+    supervision_seal_engraving_price_fen: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    supervision_mailing_price_fen: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
+    supervision_copying_price_fen: Annotated[int, Field(ge=0, le=100_000_000)] | None = None
     calendar_overrides: Path | None = None
     #: The earliest business day a command or import may claim (``occurred_at``),
     #: bureau local time; older paper records need an earlier one (from 1949-10-01).

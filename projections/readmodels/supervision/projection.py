@@ -1,4 +1,4 @@
-"""``supervision``: flags S01–S15, S17, S18 (SPEC §5) for 纪检监察 inspectors, and the flags view.
+"""``supervision``: flags S01–S15, S17–S19 (SPEC §5) for 纪检监察 inspectors, and the flags view.
 
 The rules are pure functions (:mod:`~casestore.projections.readmodels.supervision.rules`).
 The projection

@@ -59,6 +59,7 @@ RULES: dict[str, tuple[str, str]] = {
     "S15": ("high", "acceptance and completion seconds apart on a non-instant item"),
     "S17": ("medium", "Art. 45 suspension without the written notice to the applicant in time"),
     "S18": ("medium", "bad review (差评) without a follow-up call (回访) in time"),
+    "S19": ("high", "a charge above the declared price of a free or price-capped service"),
 }
 #: Rules whose truth for a running deadline changes with the passing of days.
 CLOCK_RULES: dict[str, str] = {
@@ -161,6 +162,7 @@ def case_flags(
     flags += _pause_flags(f, limits)
     flags += notice_flags(f, cal, today, cfg)
     flags += _completion_flags(f, cfg)
+    flags += _service_flags(f, cfg)
     return sorted(flags, key=lambda fl: (fl.rule, fl.raised_at, fl.anchor))
 
 
@@ -343,6 +345,20 @@ def _completion_flags(f: CaseFacts, cfg: SupervisionConfig) -> list[Flag]:
         f"{gap:.0f} s apart on a {f.limits.promised_days}-day item"
     )
     return [_flag("S15", f, f.decided, (f.accepted.position,), detail)]
+
+
+def _service_flags(f: CaseFacts, cfg: SupervisionConfig) -> list[Flag]:
+    """S19: a 惠民服务 charged above what the bureau declared (免费刻章/邮寄 free, 限价复印
+    capped per page), at the record's business time; it stays open as a record."""
+    flags: list[Flag] = []
+    for stamp, service, units, charged, _cost in f.services:
+        price = cfg.service_price_fen(service)
+        if charged <= units * price:
+            continue
+        declared = "free" if price == 0 else f"at most {price} fen per unit"
+        detail = f"{service}: charged {charged} fen for {units} unit(s), declared {declared}"
+        flags.append(_flag("S19", f, stamp, (), detail))
+    return flags
 
 
 def item_flags(item: ItemFacts) -> list[Flag]:

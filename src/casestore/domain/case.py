@@ -27,9 +27,12 @@ from casestore.domain.stages import CLOSED, DECIDING, INITIAL, PRE_ACCEPTANCE, n
 from casestore.domain.values import (
     ART45_PAUSE_KINDS,
     BAD_REVIEW_LEVELS,
+    CASE_SERVICES,
     CHANNELS,
     DELIVERY_METHODS,
     EVALUATION_LEVELS,
+    MAX_SERVICE_FEN,
+    MAX_SERVICE_UNITS,
     NOTICE_METHODS,
     OPINIONS,
     OUTCOMES,
@@ -248,6 +251,17 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.follow_ups += 1
 
+    class ServiceProvided(Event):
+        """A 惠民服务 beside the case (issue 17): ``service`` (``seal_engraving`` 刻章,
+        ``mailing`` 邮寄, ``copying`` 复印), how many ``units`` (seals, parcels, pages),
+        what the applicant was charged and what it cost the bureau, in fen (分)."""
+
+        service: str
+        units: int
+        charged_fen: int
+        bureau_cost_fen: int
+        note: str
+
     class Corrected(Event):
         """v2 (docs/events.md): ``fact`` names the corrected fact; v1 called it ``field``."""
 
@@ -282,6 +296,7 @@ class Case(Aggregate):
         "BadReviewHandled",
         "FollowUpRecorded",
         "Corrected",
+        "ServiceProvided",
     )
 
     def __init__(self) -> None:
@@ -818,6 +833,45 @@ class Case(Aggregate):
             raise OutOfOrder("a follow-up comes after the case is closed or a bad review")
         self._emit(
             self.FollowUpRecorded, actor, at, occurred_at, satisfied=bool(satisfied), notes=notes
+        )
+
+    def provide_service(
+        self,
+        *,
+        service: str,
+        units: int,
+        charged_fen: int,
+        bureau_cost_fen: int,
+        note: str = "",
+        actor: Actor,
+        at: datetime,
+        occurred_at: datetime | None = None,
+    ) -> None:
+        """Record a 惠民服务 given with this case (at any stage: a seal is engraved at
+        intake, a result mailed at delivery) and what it cost the applicant and the bureau.
+        A charge above the bureau's declared price is recorded as it happened (S19 flags
+        it): the record is evidence, not a permission."""
+        require_choice(service, CASE_SERVICES, "service")
+        for name, value, top in (
+            ("units", units, MAX_SERVICE_UNITS),
+            ("charged_fen", charged_fen, MAX_SERVICE_FEN),
+            ("bureau_cost_fen", bureau_cost_fen, MAX_SERVICE_FEN),
+        ):
+            require(
+                isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= top,
+                f"{name} must be an integer 0..{top}",
+            )
+        require(units >= 1, "units must be at least 1")
+        self._emit(
+            self.ServiceProvided,
+            actor,
+            at,
+            occurred_at,
+            service=service,
+            units=units,
+            charged_fen=charged_fen,
+            bureau_cost_fen=bureau_cost_fen,
+            note=note,
         )
 
     def correct(

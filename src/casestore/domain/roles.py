@@ -35,6 +35,8 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     "evaluate": frozenset({"clerk", "dispatcher", "admin", "applicant"}),
     "bad-review": frozenset({"admin", "approver"}),
     "follow-up": frozenset({"clerk", "admin"}),
+    # 惠民服务 (刻章, 邮寄, 复印): the window that gives it, the dispatcher who mails
+    "service": frozenset({"clerk", "dispatcher", "admin"}),
     "correct": STAFF_WRITERS,
     "bundle-extend": frozenset({"approver"}),
     "catalogue": frozenset({"admin"}),

@@ -50,6 +50,13 @@ OUTCOMES: Final = frozenset({"approve", "deny"})
 #: electronically).
 NOTICE_METHODS: Final = frozenset({"in_person", "mail", "electronic"})
 DELIVERY_METHODS: Final = frozenset({"window_pickup", "mail", "electronic"})
+#: 惠民服务 the bureau offers beside a case (免费刻章, 免费邮寄, 限价复印): what each
+#: costs the applicant and the bureau is recorded per case (``Case.ServiceProvided``);
+#: supervision rule S19 compares the charge with the bureau's declared price cap.
+CASE_SERVICES: Final = frozenset({"seal_engraving", "mailing", "copying"})
+#: Bounds of a service record: units (seals, parcels, pages) and amounts in fen (分).
+MAX_SERVICE_UNITS: Final = 10_000
+MAX_SERVICE_FEN: Final = 100_000_000
 #: GB/T 39046 A.8: 1 非常满意, 2 满意, 3 基本满意, 4 不满意, 5 非常不满意.
 EVALUATION_LEVELS: Final = range(1, 6)
 BAD_REVIEW_LEVELS: Final = frozenset({4, 5})

@@ -289,6 +289,18 @@ class RecordFollowUp(TimedCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProvideService(TimedCommand):
+    """A 惠民服务 with the case (免费刻章, 免费邮寄, 限价复印) and its costs in fen."""
+
+    action = "service"
+    service: str
+    units: int = 1
+    charged_fen: int = 0
+    bureau_cost_fen: int = 0
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Correct(CaseCommand):
     """Correct an earlier event by a new one (更正); the earlier event never changes."""
 
@@ -321,6 +333,7 @@ CASE_COMMANDS: Final[dict[str, type[CaseCommand]]] = {
         Evaluate,
         HandleBadReview,
         RecordFollowUp,
+        ProvideService,
         Correct,
     )
 }

@@ -29,6 +29,7 @@ from casestore.service.commands import (
     Extend,
     ExtendBundle,
     HandleBadReview,
+    ProvideService,
     ReceiveSupplement,
     RecordFollowUp,
     RecordSurvey,
@@ -276,6 +277,20 @@ def handle_bad_review(cmd: HandleBadReview, case: Case, ctx: Context) -> None:
     case.handle_bad_review(
         verification=cmd.verification,
         rectification=cmd.rectification,
+        actor=cmd.actor,
+        at=ctx.clock(),
+        occurred_at=cmd.occurred_at,
+    )
+
+
+@handles(ProvideService)
+def provide_service(cmd: ProvideService, case: Case, ctx: Context) -> None:
+    case.provide_service(
+        service=cmd.service,
+        units=cmd.units,
+        charged_fen=cmd.charged_fen,
+        bureau_cost_fen=cmd.bureau_cost_fen,
+        note=cmd.note,
         actor=cmd.actor,
         at=ctx.clock(),
         occurred_at=cmd.occurred_at,

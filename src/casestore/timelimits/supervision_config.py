@@ -30,12 +30,26 @@ class SupervisionConfig:
     - ``suspension_notice_days``: S17 is raised when an Art. 45 suspension has no written
       notice to the applicant (所需时间书面告知申请人) within this many working days of
       the suspension (default 3; the law sets no number: a local choice, bounded 0..366).
+
+    - ``seal_engraving_price_fen``, ``mailing_price_fen``, ``copying_price_fen``: the
+      most the bureau declared it charges an applicant per unit (seal, parcel, page) of
+      each 惠民服务, in fen; 0 declares the service free. Defaults: 免费刻章 0, 免费邮寄 0,
+      限价复印 50 (0.50 元 a page: a local choice, each bureau sets its own). S19 is raised
+      when a recorded charge exceeds units × price.
     """
 
     backdate_seconds: int = 86_400
     completion_gap_seconds: int = 60
     supplement_notices_allowed: int = 1
     suspension_notice_days: int = 3
+    seal_engraving_price_fen: int = 0
+    mailing_price_fen: int = 0
+    copying_price_fen: int = 50
+
+    def service_price_fen(self, service: str) -> int:
+        """The declared price per unit of a 惠民服务 (0: free)."""
+        value: int = getattr(self, f"{service}_price_fen")
+        return value
 
     def __post_init__(self) -> None:
         for f in fields(self):
