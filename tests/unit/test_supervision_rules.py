@@ -488,7 +488,7 @@ def test_s06_iff_gap_above_threshold(gap_minutes: int) -> None:
 
 
 def test_every_rule_has_a_severity_and_flags_have_stable_ids() -> None:
-    assert sorted(RULES) == [*(f"S{i:02d}" for i in range(1, 16)), "S17", "S18"]
+    assert sorted(RULES) == [*(f"S{i:02d}" for i in range(1, 16)), "S17", "S18", "S19"]
     story = Story().accept("03-12").decide("03-20")
     assert [f.flag_id for f in story.flags()] == [f.flag_id for f in story.flags()]
     assert all(f.to_dict()["severity"] in ("high", "medium") for f in story.flags())
