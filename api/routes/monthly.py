@@ -1,4 +1,6 @@
-"""``GET /reports/monthly?month=YYYY-MM``: the monthly 通报 as JSON, PDF or XLSX."""
+"""``GET /reports/monthly?month=YYYY-MM``: the monthly 通报 as JSON, PDF or XLSX;
+``GET /reports/year?year=YYYY``: the year summary (年度工作总结), the same figures over a
+calendar year."""
 
 from __future__ import annotations
 
@@ -6,11 +8,11 @@ from typing import Annotated, Any, Literal
 
 from casestore.projections.reports.build import monthly_report
 from casestore.projections.reports.commands import render
-from casestore.projections.reports.monthly import Month
+from casestore.projections.reports.monthly import Month, Period, Year
 from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import StaffDep, StateDep
+from ..deps import ApiState, StaffDep, StateDep
 
 router = APIRouter(tags=["reports"])
 MEDIA = {
@@ -41,8 +43,36 @@ async def monthly(
 ) -> Response:
     """Computed from the views rebuilt as the log stood when the month ended (or at
     ``at_position``); the first request for a month builds them, later ones reuse them."""
-    parsed = Month.parse(month)
+    return await _report(state, Month.parse(month), format, at_position)
 
+
+@router.get(
+    "/reports/year",
+    responses={
+        200: {"content": {m: {} for m in MEDIA.values()}},
+        401: {"description": "no valid bearer token"},
+        403: {"description": "the caller's role may not read reports"},
+        422: {"description": "year is not YYYY (1990..2099) or the position is out of range"},
+    },
+    summary="The year summary (年度工作总结): figures with their log position and command",
+)
+async def year(
+    actor: StaffDep,
+    state: StateDep,
+    year: Annotated[str, Query(pattern=r"^\d{4}$", description="YYYY")],
+    format: Literal["json", "pdf", "xlsx"] = "json",
+    at_position: Annotated[
+        int | None, Query(ge=0, le=2**62, description="recompute at this log position")
+    ] = None,
+) -> Response:
+    """Computed from the views rebuilt as the log stood when the year ended (or at
+    ``at_position``); the first request for a year builds them, later ones reuse them."""
+    return await _report(state, Year.parse(year), format, at_position)
+
+
+async def _report(
+    state: ApiState, parsed: Period, format: str, at_position: int | None
+) -> Response:
     def build() -> bytes:
         report = monthly_report(
             state.service,

@@ -1,4 +1,4 @@
-"""Building a monthly report's views as of one log position (a scratch target per month)."""
+"""Building a report's views as of one log position (a scratch target per month or year)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..readmodels.compliance.projection import ComplianceView
 from ..readmodels.enquiries import EnquiryView
 from ..readmodels.evaluation import EvaluationView
 from ..readmodels.supervision.projection import SupervisionView
-from .monthly import PROJECTIONS, Month, MonthlyReport, ReportViews, build_report
+from .monthly import PROJECTIONS, MonthlyReport, Period, ReportViews, build_report
 
 #: One build at a time per process (two requests for one month share a target).
 _BUILDING = threading.Lock()
@@ -36,22 +36,23 @@ class LogHead(Protocol):
 Rebuild = Callable[..., None]
 
 
-def report_position(log: LogHead, month: Month, now: datetime | None = None) -> int:
-    """The last log position recorded before ``month`` ended (the head if it has not)."""
+def report_position(log: LogHead, month: Period, now: datetime | None = None) -> int:
+    """The last log position recorded before ``month`` (or the year) ended (the head if it
+    has not)."""
     end = min(month.end, now or utc_now())
     return int(log.position_at(to_micros(end) - 1))
 
 
-def target_name(month: Month) -> str:
-    """The scratch target a month's report views are built into."""
-    return f"report_{month.year:04d}{month.month:02d}"
+def target_name(month: Period) -> str:
+    """The scratch target a month's (or a year's) report views are built into."""
+    return month.target
 
 
 def monthly_report(
     log: LogHead,
     rebuild: Rebuild,
     db: ViewDB,
-    month: Month,
+    month: Period,
     *,
     at_position: int | None = None,
     calendar: WorkingCalendar | None = None,

@@ -1,4 +1,5 @@
-"""``casestore report monthly``: build a month's report and write it (PDF, XLSX, JSON)."""
+"""``casestore report monthly`` / ``report year``: build a month's report or a year's
+summary and write it (PDF, XLSX, JSON)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from casestore.timelimits import ClockConfig, WorkingCalendar
 
 from ..engine.db import ViewDB
 from .build import LogHead, Rebuild, monthly_report
-from .monthly import Month, MonthlyReport
+from .monthly import Month, MonthlyReport, Period, Year
 from .render import report_pdf, report_xlsx
 
 FORMATS = (".pdf", ".xlsx", ".json")
@@ -42,7 +43,58 @@ def run_monthly(
     config: ClockConfig | None = None,
 ) -> list[str]:
     """Build the report; write ``output`` if given; the lines to print."""
-    month = Month.parse(month_text)
+    return run_report(
+        log,
+        rebuild,
+        db_url,
+        Month.parse(month_text),
+        output,
+        at_position,
+        figure,
+        calendar=calendar,
+        config=config,
+    )
+
+
+def run_year(
+    log: LogHead,
+    rebuild: Rebuild,
+    db_url: str,
+    year_text: str,
+    output: Path | None,
+    at_position: int | None,
+    figure: str | None,
+    *,
+    calendar: WorkingCalendar | None = None,
+    config: ClockConfig | None = None,
+) -> list[str]:
+    """The year summary (年度工作总结): the same figures over a calendar year."""
+    return run_report(
+        log,
+        rebuild,
+        db_url,
+        Year.parse(year_text),
+        output,
+        at_position,
+        figure,
+        calendar=calendar,
+        config=config,
+    )
+
+
+def run_report(
+    log: LogHead,
+    rebuild: Rebuild,
+    db_url: str,
+    month: Period,
+    output: Path | None,
+    at_position: int | None,
+    figure: str | None,
+    *,
+    calendar: WorkingCalendar | None = None,
+    config: ClockConfig | None = None,
+) -> list[str]:
+    """Build the report of ``month`` (a month or a year); write ``output``; lines to print."""
     if output is not None and output.suffix.lower() not in FORMATS:
         raise InvalidCommand(f"-o must end in one of {', '.join(FORMATS)}, got {output.name!r}")
     views = ViewDB(db_url)

@@ -1,4 +1,8 @@
-"""The monthly 通报: the figures a bureau head reports, each with the evidence to recompute it.
+"""The monthly 通报 and the year summary (年度工作总结): the figures a bureau head reports,
+each with the evidence to recompute it.
+
+A year summary is the same figures over a calendar year (``Year``): the log as it stood
+when the year ended, "in M" read as "in the year", overdue cases on 31 December.
 
 A report for month ``M`` is computed from views rebuilt *as the log stood when M ended*
 (every event recorded before 00:00 bureau time on the 1st of the next month; for the
@@ -88,6 +92,72 @@ class Month:
             bool(iso_day) and self.first.isoformat() <= str(iso_day)[:10] <= self.last.isoformat()
         )
 
+    @property
+    def title(self) -> str:
+        return f"{self.year}年{self.month}月政务服务工作通报"
+
+    @property
+    def cli(self) -> str:
+        """The ``casestore report`` arguments that name this period."""
+        return f"monthly --month {self}"
+
+    @property
+    def target(self) -> str:
+        """The scratch target its report views are built into."""
+        return f"report_{self.year:04d}{self.month:02d}"
+
+
+_YEAR = re.compile(r"^(199[0-9]|20[0-9]{2})$")
+
+
+@dataclass(frozen=True)
+class Year:
+    """A calendar year in the bureau's time zone (the year summary's period)."""
+
+    year: int
+
+    @classmethod
+    def parse(cls, text: str) -> Year:
+        """``YYYY`` (1990 … 2099), else :class:`InvalidCommand`."""
+        if not isinstance(text, str) or not _YEAR.match(text):
+            raise InvalidCommand(f"year must be YYYY (1990..2099), got {text!r}")
+        return cls(int(text))
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}"
+
+    @property
+    def first(self) -> date:
+        return date(self.year, 1, 1)
+
+    @property
+    def last(self) -> date:
+        return date(self.year, 12, 31)
+
+    @property
+    def end(self) -> datetime:
+        """The moment the year ends (00:00 bureau time on 1 January of the next)."""
+        return datetime.combine(self.last + timedelta(days=1), time(0), BUREAU_TZ)
+
+    def contains(self, iso_day: str | None) -> bool:
+        return bool(iso_day) and str(iso_day)[:4] == str(self)
+
+    @property
+    def title(self) -> str:
+        return f"{self.year}年政务服务工作总结"
+
+    @property
+    def cli(self) -> str:
+        return f"year --year {self}"
+
+    @property
+    def target(self) -> str:
+        return f"report_{self.year:04d}"
+
+
+#: The period a report covers.
+Period = Month | Year
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -124,9 +194,9 @@ class Figure:
 
 @dataclass(frozen=True)
 class MonthlyReport:
-    """The 通报 of one month."""
+    """The 通报 of one month, or the summary of one year (``month`` is then a ``Year``)."""
 
-    month: Month
+    month: Period
     position: int
     generated_at: datetime
     figures: tuple[Figure, ...]
@@ -141,7 +211,8 @@ class MonthlyReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "month": str(self.month),
+            ("year" if isinstance(self.month, Year) else "month"): str(self.month),
+            "title": self.month.title,
             "position": self.position,
             "checkpoint": self.checkpoint or None,
             "generated_at": self.generated_at.isoformat(),
@@ -173,9 +244,16 @@ LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def figure_command(month: Month, position: int, key: str) -> str:
+def figure_command(month: Period, position: int, key: str) -> str:
     """The command that recomputes one figure from the log at ``position``."""
-    return f"casestore report monthly --month {month} --at-position {position} --figure {key}"
+    return f"casestore report {month.cli} --at-position {position} --figure {key}"
+
+
+def period_label(label: str, period: Period) -> str:
+    """A figure's label for the period: 当月 / 月末 read 本年 / 年末 in a year summary."""
+    if isinstance(period, Year):
+        return label.replace("当月", "本年").replace("月末", "年末")
+    return label
 
 
 @dataclass
@@ -194,8 +272,8 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def count_figures(views: ReportViews, month: Month) -> dict[str, Any]:
-    """Every figure's value (and breakdown) for ``month`` from the views."""
+def count_figures(views: ReportViews, month: Period) -> dict[str, Any]:
+    """Every figure's value (and breakdown) for ``month`` (or a year) from the views."""
     out: dict[str, Any] = {}
     ev = views.evaluation.rows("SELECT * FROM {evaluation_cases}")
     completed = [r for r in ev if r["completed"] and month.contains(r["completed_on"])]
@@ -262,7 +340,7 @@ def _local_day(moment: str) -> str:
 
 
 def build_report(
-    views: ReportViews, month: Month, *, generated_at: datetime, checkpoint: str = ""
+    views: ReportViews, month: Period, *, generated_at: datetime, checkpoint: str = ""
 ) -> MonthlyReport:
     """The report: each figure with the views' position and its reproducing command."""
     values = count_figures(views, month)
@@ -276,7 +354,7 @@ def build_report(
         figures.append(
             Figure(
                 key,
-                label,
+                period_label(label, month),
                 value,
                 views.position,
                 figure_command(month, views.position, key),

@@ -1,4 +1,5 @@
-"""A monthly report as PDF (fpdf2, a CJK font) and XLSX (openpyxl), figures with evidence.
+"""A monthly report or year summary as PDF (fpdf2, a CJK font) and XLSX (openpyxl),
+figures with evidence.
 
 The PDF is set in Noto Sans CJK SC (Debian ``fonts-noto-cjk``, which ``make test``
 installs); other CJK fonts are tried after it, and without any the PDF is refused with a
@@ -43,7 +44,7 @@ def report_pdf(report: MonthlyReport, bureau: str = BUREAU) -> bytes:
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_font("cjk", fname=path, collection_font_number=face)
-    pdf.set_title(f"{report.month} 政务服务工作通报")
+    pdf.set_title(report.month.title)
     pdf.add_page()
     month = report.month
     pdf.set_font("cjk", size=18)
@@ -51,7 +52,7 @@ def report_pdf(report: MonthlyReport, bureau: str = BUREAU) -> bytes:
     pdf.cell(
         0,
         12,
-        f"{month.year}年{month.month}月政务服务工作通报",
+        month.title,
         new_x="LMARGIN",
         new_y="NEXT",
         align="C",
@@ -110,7 +111,7 @@ def report_xlsx(report: MonthlyReport, bureau: str = BUREAU) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = "通报"
-    sheet.append([f"{bureau} {report.month.year}年{report.month.month}月政务服务工作通报"])
+    sheet.append([f"{bureau} {report.month.title}"])
     sheet.append(["日志位置", report.position, "生成于", report.generated_at.isoformat()])
     sheet.append(["key", "指标", "数值", "单位", "日志位置", "复核命令"])
     for f in report.figures:

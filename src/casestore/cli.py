@@ -579,6 +579,46 @@ def report_monthly(
         typer.echo(line)
 
 
+@report_app.command("year")
+def report_year(
+    year: Annotated[str, typer.Option("--year", help="YYYY")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="FILE.pdf, FILE.xlsx or FILE.json")
+    ] = None,
+    at_position: Annotated[
+        int | None,
+        typer.Option("--at-position", min=0, help="recompute at this log position"),
+    ] = None,
+    figure: Annotated[
+        str | None, typer.Option("--figure", help="print one figure (its reproducing command)")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """The year summary (年度工作总结): the monthly 通报's figures over a calendar year,
+    as the log stood when the year ended (or at --at-position), each reproducible."""
+    from casestore.bootstrap import calendar_for, write_side
+    from casestore.projections.reports.commands import run_year
+
+    settings = _settings(db)
+    wired = write_side(settings)
+    try:
+        lines = run_year(
+            wired.service,
+            wired.rebuild_as_of,
+            settings.db,
+            year,
+            output,
+            at_position,
+            figure,
+            calendar=calendar_for(settings),
+            config=settings.clock(),
+        )
+    finally:
+        wired.close()
+    for line in lines:
+        typer.echo(line)
+
+
 def _require_schema(settings: Settings) -> None:
     """A long-running process starts only against the schema version it was built for
     (exit 2 with what to run otherwise, SPEC §12)."""
