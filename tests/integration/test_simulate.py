@@ -115,6 +115,7 @@ def test_the_history_looks_like_a_bureaus(history: tuple[CasestoreApp, Any]) -> 
     rest_day_staff: Counter[str] = Counter()
     submitted_on_rest_days: dict[Any, bool] = {}
     bundle_extensions: Counter[Any] = Counter()
+    services: Counter[str] = Counter()
     for row, event in app.iter_events():
         name = type(event).__name__
         kinds[name] += 1
@@ -133,6 +134,10 @@ def test_the_history_looks_like_a_bureaus(history: tuple[CasestoreApp, Any]) -> 
             assert event.method != "mail" or event.tracking_no
         if name == "Evaluated":
             levels[event.level] += 1
+        if name == "ServiceProvided":  # 免费刻章, 免费邮寄 cost the applicant nothing
+            services[event.service] += 1
+            assert event.service == "copying" or event.charged_fen == 0
+            assert event.bureau_cost_fen > 0
         if name == "Decided":
             outcomes[event.outcome] += 1
         staff = event.actor.role != "applicant" and event.actor.staff_id != "portal"
@@ -156,6 +161,8 @@ def test_the_history_looks_like_a_bureaus(history: tuple[CasestoreApp, Any]) -> 
     for name in ("Sealed", "BadReviewHandled", "FollowUpRecorded", "Corrected", "Revised"):
         assert kinds[name] > 0, name
     assert 0.4 < methods["mail"] / sum(methods.values()) < 0.6  # about half are mailed
+    assert services["mailing"] == methods["mail"]  # every mailed result: postage recorded
+    assert services["copying"] > 0 and services["seal_engraving"] > 0
     assert outcomes["approve"] > 10 * outcomes["deny"] > 0  # mostly approvals
     assert levels[1] + levels[2] > 0.8 * sum(levels.values()) and levels[4] + levels[5] > 0
     assert rest_day_staff["Submitted"] > 0  # extended hours on rest days happen

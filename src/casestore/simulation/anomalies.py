@@ -1,4 +1,4 @@
-"""The seeded share of every supervision anomaly (S01–S15, S17, S18), so supervision views are never
+"""The seeded share of every supervision anomaly (S01–S15, S17–S19), so supervision views are never
 empty.
 
 Each case-level rule has a rate, the kind of item it needs and how many working days
@@ -29,6 +29,7 @@ S14    a catalogue item revised to promise more days than the law allows
 S15    accepted and decided within seconds on a non-instant item
 S17    an Art. 45 suspension without the written notice to the applicant
 S18    a bad review (差评) never called back (回访)
+S19    copying charged above the declared 限价 (a free or price-capped service)
 =====  ==========================================================================
 """
 
@@ -69,6 +70,7 @@ RULES: dict[str, Rule] = {
     "S15": Rule(0.008, "plain", 4),
     "S17": Rule(0.01, "promised", 12),
     "S18": Rule(0.01, "promised", 22),
+    "S19": Rule(0.008, "promised", 4),
 }
 #: The catalogue-level rule, seeded by one item revision.
 CATALOGUE_RULE = "S14"

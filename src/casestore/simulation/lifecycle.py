@@ -125,6 +125,8 @@ class AfterAcceptance:
             self._survey(life, anomaly, promised)
         review = {"stage_name": "审查", "opinion": "pass", "comment": "材料齐全，符合法定形式"}
         life.add(self._paced(life, promised, 0.4), "review", reviewer, review)
+        if anomaly == "S19" or maybe(rng, 0.08):
+            self._copying(life, overcharged=anomaly == "S19")
         suspensions: list[Suspension] = []
         if anomaly in ("S11", "S17") or maybe(rng, 0.05):
             suspensions.append(
@@ -321,7 +323,28 @@ class AfterAcceptance:
         if method == "mail":
             tracking = rng.choice(["EMS", "SF"]) + f"{rng.randrange(10**12):012d}"
         payload = {"method": method, "recipient": life.party.name, "tracking_no": tracking}
-        life.add(at, "deliver", rng.choice(self.roster.dispatchers), payload)
+        dispatcher = rng.choice(self.roster.dispatchers)
+        life.add(at, "deliver", dispatcher, payload)
+        if method == "mail":  # 免费邮寄: the bureau pays the postage
+            cost = {"service": "mailing", "bureau_cost_fen": rng.randrange(800, 1600, 100)}
+            life.add(life.t, "service", dispatcher, {**cost, "note": tracking})
+        if maybe(rng, 0.05):  # 免费刻章 for a new business, at the bureau's cost
+            seal = {"service": "seal_engraving", "units": rng.randint(1, 3)}
+            seal["bureau_cost_fen"] = 4000 * seal["units"]
+            life.add(life.t, "service", life.clerk, seal)
+
+    def _copying(self, life: Life, overcharged: bool) -> None:
+        """限价复印 of the applicant's papers (seeded S19: charged over the cap)."""
+        pages = life.rng.randint(2, 20)
+        per_page = 100 if overcharged else life.rng.choice((0, 20, 50))
+        payload = {
+            "service": "copying",
+            "units": pages,
+            "charged_fen": pages * per_page,
+            "bureau_cost_fen": pages * 8,
+            "note": "复印申请材料",
+        }
+        life.add(life.t, "service", life.clerk, payload)
 
     def _aftercare(
         self, life: Life, closed: str | None, bad: bool = False, silent: bool = False
