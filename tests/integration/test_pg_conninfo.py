@@ -62,3 +62,28 @@ def test_sslmode_is_not_dropped(pg_db_url: str) -> None:
         store.close()
     store = open_store(load_settings({}, db=_with_query(pg_db_url, "sslmode=disable")))
     store.close()
+
+
+def test_the_auditor_tools_reach_the_primary_of_a_failover_pair_url(pg_db_url: str) -> None:
+    """``verify``, ``digest`` and ``export`` open sessions read-only from their start, which
+    libpq's ``target_session_attrs=read-write`` refuses on every host: with the README's
+    failover URL they answered "couldn't get a connection" (found by the deployed failover
+    test). They now ask for the primary."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    parts = urlsplit(pg_db_url)
+    user, live = parts.netloc.rsplit("@", 1)
+    netloc = f"{user}@127.0.0.1:1,{live}"
+    url = urlunsplit((parts.scheme, netloc, parts.path, "target_session_attrs=read-write", ""))
+    open_store(load_settings({}, db=url)).close()  # an empty log
+    casestore = Path(sys.executable).parent / "casestore"
+    for verb in ("verify", "digest"):
+        done = subprocess.run([str(casestore), verb, "--db", url], capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, (verb, done.stdout, done.stderr)
+    from casestore.store.pg_recorder import audit_conninfo
+
+    assert "target_session_attrs=primary" in audit_conninfo(url)
+    assert audit_conninfo("host=a target_session_attrs=any") == "host=a target_session_attrs=any"

@@ -16,6 +16,7 @@ from uuid import UUID
 import eventsourcing.persistence as es_errors
 import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.errors import error_from_result
 from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
 from psycopg.rows import tuple_row
@@ -408,8 +409,6 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         return next(iter(row.values()))
 
 
-#: psycopg's error classes as eventsourcing's persistence errors, as the datastore raises
-#: them for every other statement (most specific first).
 class ReadOnlyPostgresRecorder(CasestorePostgresRecorder):
     """The recorder an audit opens: every session starts read-only (``verify``, ``digest``
     and ``export`` must not be able to write, whatever the role may do)."""
@@ -417,11 +416,30 @@ class ReadOnlyPostgresRecorder(CasestorePostgresRecorder):
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE
     ) -> None:
-        kwargs = datastore.pool.kwargs
+        pool = datastore.pool
+        kwargs = pool.kwargs
         assert isinstance(kwargs, dict)  # set before eventsourcing opens the pool
         kwargs["options"] = "-c default_transaction_read_only=on"
+        if isinstance(pool.conninfo, str):
+            pool.conninfo = audit_conninfo(pool.conninfo)
         super().__init__(datastore, events_table_name=events_table_name)
 
+
+def audit_conninfo(conninfo: str) -> str:
+    """``conninfo`` for a session that is read-only from its start: libpq judges
+    ``target_session_attrs=read-write`` by ``transaction_read_only``, which such a session
+    always reports, so every host of a failover pair's URL would be refused (``verify``
+    could not reach the log). The writable server that URL means is the primary, which
+    ``target_session_attrs=primary`` finds by ``in_hot_standby`` instead."""
+    params = conninfo_to_dict(conninfo)
+    if params.get("target_session_attrs") != "read-write":
+        return conninfo
+    params["target_session_attrs"] = "primary"
+    return make_conninfo("", **params)
+
+
+#: psycopg's error classes as eventsourcing's persistence errors, as the datastore raises
+#: them for every other statement (most specific first).
 
 _TRANSLATIONS: tuple[tuple[type[Exception], type[Exception]], ...] = (
     (psycopg.InterfaceError, es_errors.InterfaceError),
