@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the test tiers need: PostgreSQL server binaries, headless Chromium,
-# a CJK font (the reports' PDFs) and poppler-utils (the report test renders PDF pages). Installs what is missing when running as root (Debian); otherwise it only
+# a CJK font (the reports' PDFs), poppler-utils (the report test renders PDF pages), and
+# Patroni + etcd (the failover example is run). Installs what is missing when running as root (Debian); otherwise it only
 # reports, and the tests that need a missing piece skip (or fail under CI=true).
 set -u
 need=()
@@ -8,6 +9,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fc-list 2>/dev/null | grep -qiE 'noto sans cjk|wqy|droid sans fallback' || need+=(fonts-noto-cjk)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+command -v patroni >/dev/null 2>&1 || need+=(patroni)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system packages: ${need[*]}"
