@@ -1,7 +1,8 @@
 """Which failures are the infrastructure's (503 ``unavailable``), not the request's.
 
 A command or query that fails because the database is down, restarting, out of
-connections, out of disk, read-only or locked past its timeout answers 503 with
+connections, out of disk, read-only, locked past its timeout, or because the application
+role lacks a right that only the owner has (building past views) answers 503 with
 ``Retry-After`` — never 500, and never a 2xx for a command that was not written. The
 cause is looked for along the exception's chain (eventsourcing wraps psycopg's and
 sqlite3's errors; the service may wrap those again).
@@ -43,6 +44,14 @@ INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,
     OSError,
 )
+#: The application role (``casestore db grant``) cannot create tables: a view as of a past
+#: moment that nobody built yet is the owner's to build (README, "Schema ownership").
+PRIVILEGE_REASON = (
+    "the application's database role may not do this (permission denied): views as of a "
+    "past moment (a monthly report, the dashboard's as-of view) are built by the database "
+    "owner, e.g. `casestore report monthly --month YYYY-MM`; missing rights are given by "
+    "`casestore db grant ROLE`"
+)
 _LOST_CONNECTION = ("server closed the connection", "terminating connection", "connection")
 _DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO}
 
@@ -59,6 +68,8 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 def unavailable_reason(error: BaseException) -> str | None:
     """A short reason when ``error`` means the store cannot serve now, else None."""
     for e in _chain(error):
+        if isinstance(e, psycopg.errors.InsufficientPrivilege):
+            return PRIVILEGE_REASON
         if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
             return "the database's disk is full or read-only"
         if isinstance(e, es.DatabaseError | psycopg.DatabaseError) and any(

@@ -246,3 +246,67 @@ def test_migrate_a_golden_log_of_every_event_schema_from_version_0(
     finally:
         db.close()
     assert _cli("verify", "--db", url).returncode == 0
+
+
+@pytest.mark.pg
+def test_a_report_the_app_role_cannot_build_is_503_until_the_owner_builds_it(
+    pg_db_url: str, tmp_path: Path
+) -> None:
+    """The application role cannot create tables, so the first request for a month's report
+    (its views rebuilt as of the month's end) cannot be built by `casestore serve` running as
+    that role: 503 naming the owner's command (was a 500 "internal error"). Once the owner
+    has built them, the same request answers 200."""
+    import httpx
+
+    from casestore.auth import issue_token
+
+    assert _cli("db", "migrate", "--db", pg_db_url).returncode == 0
+    _history(pg_db_url, cases=2)  # recorded now: this month's report has them
+    role = f"casestore_app_{uuid4().hex[:8]}"
+    assert _cli("db", "grant", role, "--db", pg_db_url).returncode == 0
+    parts = urlsplit(pg_db_url)
+    app_url = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}").geturl()
+    secret = "report-test-secret-of-32-bytes!!!!"
+    env = dict(os.environ, CASESTORE_SECRET=secret)
+    port = _port()
+    month = time.strftime("%Y-%m", time.gmtime())
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(CASESTORE), "serve", "--no-workers", "--db", app_url,
+                                 "--port", str(port)], env=env, stdout=out, stderr=out)  # fmt: skip
+    token = issue_token(secret, staff_id="i-1", name="督查", role="inspector")
+    url = f"http://127.0.0.1:{port}/reports/monthly?month={month}"
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        refused = httpx.get(url, headers=headers, timeout=120)
+        assert refused.status_code == 503, refused.text
+        assert "casestore report monthly --month" in refused.json()["detail"]
+        built = _cli("report", "monthly", "--month", month, "--db", pg_db_url,
+                     env=env, timeout=300)  # fmt: skip
+        assert built.returncode == 0, built.stderr
+        served = httpx.get(url, headers=headers, timeout=120)
+        assert served.status_code == 200, served.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        with psycopg.connect(pg_db_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")  # type: ignore[arg-type]
+            conn.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
