@@ -1,0 +1,246 @@
+"""Who is calling: bearer JWTs from the bureau's identity provider, or development tokens.
+
+A token names a staff member and nothing more. What they may do comes from the grants
+in the log (:mod:`casestore.domain.staff`), looked up at the moment of each request, so
+a revoked role stops working at once even while the token is still valid.
+
+- **OIDC** (``CASESTORE_OIDC_ISSUER``, ``_AUDIENCE``, ``_JWKS`` a file or an https URL,
+  ``_STAFF_CLAIM`` default ``sub``): signatures RS256, ES256 or EdDSA only, checked by
+  PyJWT against the key the token's ``kid`` names; an unknown ``kid`` re-reads the key
+  set once (at most every :data:`JWKS_REFRESH_SECONDS`), which is how a rotated-in key
+  starts working and a rotated-out one stops. ``exp``, ``nbf`` and ``iat`` are checked
+  with :data:`LEEWAY_SECONDS` of leeway; ``iss`` and ``aud`` must match exactly.
+- **Development** tokens (``casestore token --staff ID``): HS256 with ``CASESTORE_SECRET``
+  (at least 32 bytes), issuer :data:`DEV_ISSUER`, audience :data:`DEV_AUDIENCE`, lifetime
+  1 minute to 24 hours. They are told apart from OIDC tokens by their issuer, never by
+  the algorithm header alone, so an HS256 token signed with a provider's public key is
+  just a bad signature.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import jwt
+from jwt import PyJWKClient, PyJWKSet
+from jwt.types import Options
+
+from casestore.domain.errors import CasestoreError
+
+OIDC_ALGORITHMS: Final = ("RS256", "ES256", "EdDSA")
+DEV_ALGORITHM: Final = "HS256"
+DEV_ISSUER: Final = "casestore-dev"
+DEV_AUDIENCE: Final = "casestore"
+LEEWAY_SECONDS: Final = 30
+JWKS_REFRESH_SECONDS: Final = 60.0
+MIN_SECRET_BYTES: Final = 32
+MIN_TTL: Final = 60
+MAX_TTL: Final = 24 * 3600
+TOKEN_MAX: Final = 8192
+
+
+class InvalidToken(CasestoreError):
+    """The token is malformed, forged, expired, not yet valid or not for us (401)."""
+
+    code = "invalid-token"
+
+
+class BadConfiguration(CasestoreError):
+    """A secret or key setting is unusable (the process refuses to start)."""
+
+    code = "bad-configuration"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A verified caller: a staff id (authority comes from the grants, not from here)."""
+
+    staff_id: str
+    issuer: str
+    expires: int
+
+
+def check_secret(secret: str) -> bytes:
+    """``CASESTORE_SECRET`` as bytes, refused when shorter than 32 bytes."""
+    raw = secret.encode()
+    if len(raw) < MIN_SECRET_BYTES:
+        raise BadConfiguration(
+            f"CASESTORE_SECRET must be at least {MIN_SECRET_BYTES} bytes "
+            f"(got {len(raw)}); generate one with `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`"
+        )
+    return raw
+
+
+def issue_dev_token(
+    secret: str, staff_id: str, *, ttl_seconds: int = 8 * 3600, now: float | None = None
+) -> str:
+    """A development token for one staff member, valid 1 minute to 24 hours."""
+    key = check_secret(secret)
+    if not MIN_TTL <= ttl_seconds <= MAX_TTL:
+        raise InvalidToken(f"--ttl must be between {MIN_TTL} and {MAX_TTL} seconds")
+    if not staff_id.strip():
+        raise InvalidToken("a token needs a staff id")
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": DEV_ISSUER,
+        "aud": DEV_AUDIENCE,
+        "sub": staff_id,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + ttl_seconds,
+    }
+    return jwt.encode(claims, key, algorithm=DEV_ALGORITHM)
+
+
+class _Keys:
+    """The provider's key set (JWKS) from a file or a URL, re-read on an unknown kid."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._lock = threading.Lock()
+        self._last_read = 0.0
+        self._client = PyJWKClient(source, cache_keys=False) if "://" in source else None
+        self._keys: dict[str, Any] = {}
+        self._load()
+
+    def _load(self) -> None:
+        self._last_read = time.monotonic()
+        if self._client is not None:
+            keys = self._client.get_jwk_set(refresh=True).keys
+        else:
+            data = json.loads(Path(self.source).read_text(encoding="utf-8"))
+            keys = PyJWKSet.from_dict(data).keys
+        self._keys = {k.key_id: k for k in keys if k.key_id}
+
+    def key(self, kid: str) -> Any:
+        found = self._keys.get(kid)
+        if found is None:
+            with self._lock:
+                if time.monotonic() - self._last_read >= JWKS_REFRESH_SECONDS:
+                    try:
+                        self._load()
+                    except Exception as e:  # an unreachable provider refuses, never crashes
+                        raise InvalidToken(f"cannot read the key set: {type(e).__name__}") from None
+                found = self._keys.get(kid)
+        if found is None:
+            raise InvalidToken("unknown key id (kid)")
+        if found.algorithm_name not in OIDC_ALGORITHMS:
+            raise InvalidToken("the key's algorithm is not allowed")
+        return found
+
+    def force_refresh(self) -> None:
+        """Re-read the key set now (tests, and operators after a rotation)."""
+        with self._lock:
+            self._load()
+
+
+@dataclass(frozen=True)
+class OidcConfig:
+    issuer: str
+    audience: str
+    jwks: str
+    staff_claim: str = "sub"
+
+
+class IdentityVerifier:
+    """Verifies a bearer token into an :class:`Identity`, or raises :class:`InvalidToken`."""
+
+    def __init__(
+        self,
+        *,
+        dev_secret: str | None = None,
+        oidc: OidcConfig | None = None,
+        leeway: int = LEEWAY_SECONDS,
+    ) -> None:
+        self._dev_key = check_secret(dev_secret) if dev_secret else None
+        self.oidc = oidc
+        self._keys = _Keys(oidc.jwks) if oidc else None
+        self.leeway = leeway
+
+    @property
+    def keys(self) -> _Keys | None:
+        return self._keys
+
+    def verify(self, token: str) -> Identity:
+        if not token or len(token) > TOKEN_MAX:
+            raise InvalidToken("malformed token")
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed token") from None
+        issuer = unverified.get("iss")
+        if issuer == DEV_ISSUER and self._dev_key is not None:
+            return self._decode(
+                token, self._dev_key, [DEV_ALGORITHM], DEV_ISSUER, DEV_AUDIENCE, "sub"
+            )
+        if self.oidc is None or self._keys is None:
+            raise InvalidToken("no identity provider accepts this token")
+        if header.get("alg") not in OIDC_ALGORITHMS:
+            raise InvalidToken("algorithm not allowed")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("the token names no key id (kid)")
+        key = self._keys.key(kid)
+        return self._decode(
+            token,
+            key,
+            [key.algorithm_name],
+            self.oidc.issuer,
+            self.oidc.audience,
+            self.oidc.staff_claim,
+        )
+
+    def _decode(
+        self,
+        token: str,
+        key: Any,
+        algorithms: list[str],
+        issuer: str,
+        audience: str,
+        staff_claim: str,
+    ) -> Identity:
+        options: Options = {"require": ["exp", "iat", "iss", "aud"]}
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                issuer=issuer,
+                audience=audience,
+                leeway=self.leeway,
+                options=options,
+            )
+        except jwt.PyJWTError as e:
+            raise InvalidToken(_reason(e)) from None
+        iat = claims.get("iat")
+        if not isinstance(iat, int | float) or iat > time.time() + self.leeway:
+            raise InvalidToken("token issued in the future")
+        staff_id = claims.get(staff_claim)
+        if not isinstance(staff_id, str) or not staff_id.strip() or len(staff_id) > 64:
+            raise InvalidToken(f"the token's {staff_claim!r} claim names no staff id")
+        return Identity(staff_id, str(claims["iss"]), int(claims["exp"]))
+
+
+def _reason(error: jwt.PyJWTError) -> str:
+    if isinstance(error, jwt.ExpiredSignatureError):
+        return "token expired"
+    if isinstance(error, jwt.ImmatureSignatureError):
+        return "token not yet valid"
+    if isinstance(error, jwt.InvalidIssuerError):
+        return "wrong issuer"
+    if isinstance(error, jwt.InvalidAudienceError):
+        return "wrong audience"
+    if isinstance(error, jwt.InvalidAlgorithmError):
+        return "algorithm not allowed"
+    if isinstance(error, jwt.InvalidSignatureError):
+        return "bad token signature"
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"missing claim {error.claim!r}"
+    return "malformed token"
