@@ -1,0 +1,116 @@
+"""Authority from the grants in force: a revocation during a burst of commands stops
+every later one, in this process exactly and in another within a second (SPEC §10)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from casestore.authority import Authority
+from casestore.domain import Actor
+from casestore.domain.errors import Forbidden
+from casestore.domain.staff import staff_aggregate_id
+from casestore.service import CaseService
+from casestore.store.application import CasestoreApp
+from tests.conftest import APPLICANT, CATALOGUE, FakeClock
+
+
+def _setup(url: str) -> tuple[CasestoreApp, CaseService, Authority]:
+    app = CasestoreApp(url)
+    clock = FakeClock()
+    service = CaseService(app, clock=clock)
+    return app, service, Authority(app, clock)
+
+
+def _bootstrap(authority: Authority) -> None:
+    authority.enroll("adm-1", name="局长", first_admin=True)
+    authority.enroll("adm-2", name="副局长", by="adm-1")
+    authority.enroll("clerk-9", name="窗口九", by="adm-1")
+    authority.grant("clerk-9", "clerk", by="adm-1", window="W09", reason="任命")
+
+
+def test_revocation_during_a_burst_stops_every_later_command(store_url: str) -> None:
+    app, service, authority = _setup(store_url)
+    service.load_catalogue(CATALOGUE, Actor("catalogue", "admin"))
+    _bootstrap(authority)
+    done: list[int] = []
+    refused: list[int] = []
+    lock = threading.Lock()
+    revoke_after = 40
+
+    def writer() -> None:
+        for _ in range(200):
+            try:
+                with authority.acting("clerk-9", "submit") as actor:
+                    sub = service.submit(actor, item_code="XK-003", applicant=APPLICANT)
+            except Forbidden:
+                with lock:
+                    refused.append(1)
+                return
+            with lock:
+                done.append(sub.position)
+
+    threads = [threading.Thread(target=writer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    while len(done) < revoke_after:
+        time.sleep(0.001)
+    revoked_at = authority.revoke("clerk-9", "clerk", by="adm-1", reason="调离窗口")
+    for t in threads:
+        t.join()
+    assert len(refused) == 6  # every writer was stopped by the revocation
+    assert len(done) >= revoke_after
+    # The log itself: no event by clerk-9 after the revocation's position.
+    by_clerk = [row.position for row, ev in app.iter_events(0) if getattr(ev, "actor", None)
+                and ev.actor.staff_id == "clerk-9"]
+    assert by_clerk and max(by_clerk) < revoked_at
+    assert sorted(done) == sorted({p for p in done})
+    app.close()
+
+
+def test_a_revocation_in_another_process_takes_effect_within_a_second(sqlite_url: str) -> None:
+    app_a, _, authority_a = _setup(sqlite_url)
+    _bootstrap(authority_a)
+    app_b, _, authority_b = _setup(sqlite_url)
+    with authority_a.acting("clerk-9", "accept") as actor:
+        assert actor == Actor("clerk-9", "clerk", "窗口九", "W09")
+    authority_b.revoke("clerk-9", "clerk", by="adm-1", reason="停止授权")
+    time.sleep(1.0)
+    with pytest.raises(Forbidden), authority_a.acting("clerk-9", "accept"):
+        pass
+    app_a.close()
+    app_b.close()
+
+
+def test_self_grant_and_lone_admin_grants_are_refused(sqlite_url: str) -> None:
+    app, _, authority = _setup(sqlite_url)
+    _bootstrap(authority)
+    with pytest.raises(Forbidden, match="their own"):
+        authority.grant("adm-1", "approver", by="adm-1", reason="自己")
+    with pytest.raises(Forbidden, match="second admin"):
+        authority.grant("clerk-9", "admin", by="adm-1", reason="x")
+    with pytest.raises(Forbidden, match="other than"):
+        authority.grant("clerk-9", "admin", by="adm-1", seconded_by="adm-1", reason="x")
+    with pytest.raises(Forbidden, match="holds no role"):  # adm-2 is not an admin yet
+        authority.grant("clerk-9", "admin", by="adm-1", seconded_by="adm-2", reason="x")
+    with pytest.raises(Forbidden):  # a clerk grants nothing
+        authority.grant("adm-2", "approver", by="clerk-9", reason="x")
+    with pytest.raises(Forbidden, match="no admin"):
+        authority.enroll("adm-9", name="又一个", first_admin=True)
+    app.close()
+
+
+def test_the_first_admin_bootstraps_and_needs_a_second_for_the_next(sqlite_url: str) -> None:
+    app, _, authority = _setup(sqlite_url)
+    _bootstrap(authority)
+    authority.grant("adm-2", "approver", by="adm-1", reason="兼任")
+    authority.enroll("adm-3", name="三", by="adm-1")
+    with pytest.raises(Forbidden):  # adm-2 holds approver, not admin: cannot second
+        authority.grant("adm-3", "admin", by="adm-1", seconded_by="adm-2", reason="x")
+    events = [type(e).__name__ for e in app.domain_events(staff_aggregate_id("adm-1"))]
+    assert events == ["StaffEnrolled", "RoleGranted"]
+    assert authority.grants("adm-1")["admin"].granted_by == "system"
+    app.close()
