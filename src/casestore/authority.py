@@ -50,7 +50,8 @@ ROLE_ORDER: Final = (
     "auditor",
 )
 _TOPIC_GRANTED: Final = "casestore.domain.staff:Staff.RoleGranted"
-_UNUSED_MICROS: Final = 2**62
+#: Far beyond any recorded_at (9999-12-31): "the version now".
+_UNUSED_MICROS: Final = 253_402_300_799_000_000
 
 
 class NotEnrolled(Forbidden):
