@@ -1,15 +1,22 @@
 """Request dependencies as ``Annotated`` aliases: state, caller, role gates, headers.
 
-They are ``async def`` on purpose: none of them blocks, and FastAPI would run a plain
-``def`` dependency in the thread pool, a hop per dependency per request.
+They are ``async def`` on purpose: FastAPI would run a plain ``def`` dependency in the
+thread pool, a hop per dependency per request. The one that may block (looking up a
+staff member's grants when the cached copy is older than half a second) hops itself.
 
-Read access (commands are gated by ``casestore.domain.roles`` in the service):
+Who is calling comes from the bearer token (:mod:`casestore.identity`); what they may
+do comes from the grants they hold now in the log (:mod:`casestore.authority`), never
+from the token. A member holding several roles acts in the first that fits the
+endpoint (``authority.ROLE_ORDER``) unless ``X-Act-As: ROLE`` names one. Inspectors
+state the purpose of every request in ``X-Purpose`` (percent-encoded UTF-8 allowed).
+
+Read access (commands are gated by ``casestore.domain.roles``, against the grants):
 
 | endpoints                                              | roles                       |
 |--------------------------------------------------------|-----------------------------|
 | ``/cases*``, ``/stream``, ``/compliance``, ``/evaluations``, ``/bundles`` | every staff role |
 | ``/supervision/flags``                                 | inspector, auditor, admin   |
-| ``/audit/*``                                           | auditor, inspector, admin   |
+| ``/audit/*``, ``/staff*``                              | auditor, inspector, admin   |
 | ``/items``, ``/public/*``, ``/health``, ``/metrics``   | no token                    |
 """
 
@@ -20,18 +27,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final
+from urllib.parse import unquote
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
-from casestore.auth import verify_token
-from casestore.domain.errors import Forbidden
+from casestore.authority import Authority
 from casestore.domain.values import Actor, local_date
+from casestore.identity import IdentityVerifier
 from casestore.ledger.store import LedgerStore
 from casestore.ledger.verify_proof import VerifierKey
 from casestore.service import CaseService
 from casestore.timelimits import ClockConfig, WorkingCalendar
+from casestore.trail import AccessTrail
 
+from .clientaddr import TrustedProxies
 from .problems import ApiProblem
 from .ratelimit import PublicLimits, StreamSlots
 
@@ -41,6 +52,7 @@ if TYPE_CHECKING:
     from .metrics import ApiMetrics
     from .readside import ReadSide
     from .stream import StreamHub
+    from .tickets import StreamTickets
 
 STAFF_READERS: Final = frozenset(
     {
@@ -64,7 +76,10 @@ class ApiState:
     """Everything one API instance shares between requests."""
 
     db_url: str
-    secret: str
+    identity: IdentityVerifier
+    authority: Authority
+    trail: AccessTrail
+    tickets: StreamTickets
     service: CaseService
     #: The composition root's wiring: starts the embedded runners and as-of rebuilds,
     #: which follow the log itself (the edge never reaches past the service).
@@ -79,6 +94,7 @@ class ApiState:
     public_limits: PublicLimits = field(default_factory=PublicLimits)
     #: Open public board streams, per client address and in all (``/board/stream``).
     board_slots: StreamSlots = field(default_factory=StreamSlots)
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
     #: The verifiable log's store (opened on first use) and the witnesses it accepts.
     ledger: LedgerStore | None = None
     witnesses: list[VerifierKey] = field(default_factory=list)
@@ -106,42 +122,92 @@ async def get_service(state: StateDep) -> CaseService:
 
 ServiceDep = Annotated[CaseService, Depends(get_service)]
 
-_bearer = HTTPBearer(auto_error=False, description="`casestore token --staff ID --role ROLE`")
+_bearer = HTTPBearer(
+    auto_error=False, description="an OIDC token, or `casestore token --staff STAFF_ID`"
+)
+_PURPOSE_MAX = 500
 
 
-def _actor_of(state: ApiState, request: Request, token: str | None) -> Actor:
+@dataclass(frozen=True)
+class Caller:
+    """A verified caller before authority: staff id, the role asked for, the purpose."""
+
+    staff_id: str
+    act_as: str | None = None
+    purpose: str = ""
+
+
+def parse_purpose(value: str | None) -> str:
+    """``X-Purpose`` as text: percent-decoded, stripped, 1-500 printable characters."""
+    if value is None:
+        return ""
+    text = unquote(value).strip()
+    if len(text) > _PURPOSE_MAX or not text.isprintable():
+        raise ApiProblem("validation-error", "X-Purpose must be 1-500 printable characters")
+    return text
+
+
+def caller_of(
+    state: ApiState, request: Request, token: str | None, act_as: str | None, purpose: str | None
+) -> Caller:
+    """The staff member a token names (401 when there is no valid token)."""
     if not token:
         raise ApiProblem("unauthorized", "a bearer token is required")
-    actor = verify_token(state.secret, token).actor()
+    identity = state.identity.verify(token)
+    request.state.staff_id = identity.staff_id
+    role = act_as.strip() if act_as and act_as.strip() else None
+    return Caller(identity.staff_id, role, parse_purpose(purpose))
+
+
+ActAsHeader = Annotated[
+    str | None,
+    Header(alias="X-Act-As", max_length=32, description="act in this one of your roles"),
+]
+PurposeHeader = Annotated[
+    str | None,
+    Header(alias="X-Purpose", max_length=2000, description="why (required of inspectors)"),
+]
+
+
+async def current_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    act_as: ActAsHeader = None,
+    purpose: PurposeHeader = None,
+) -> Caller:
+    """The caller named by a valid ``Authorization: Bearer`` token (else 401)."""
+    state: ApiState = request.app.state.casestore
+    token = credentials.credentials if credentials else None
+    return caller_of(state, request, token, act_as, purpose)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+async def authorise(
+    state: ApiState, request: Request, caller: Caller, roles: frozenset[str], what: str
+) -> Actor:
+    """The caller acting in a role they hold now that ``roles`` admits (else 403)."""
+    authority = state.authority
+
+    def resolve() -> Actor:
+        return authority.actor(caller.staff_id, allowed=roles, act_as=caller.act_as, what=what)
+
+    actor = resolve() if authority.is_fresh(caller.staff_id) else await run_in_threadpool(resolve)
     request.state.actor = actor
-    if actor.role == "applicant":
-        # An applicant is identified by case number + query code, never by a token.
-        raise Forbidden("applicants use /public/cases/{case_no}?code=", role=actor.role)
+    if actor.role == "inspector" and not caller.purpose:
+        raise ApiProblem(
+            "purpose-required", "inspectors state the purpose of each request in X-Purpose"
+        )
     return actor
 
 
-async def current_actor(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
-    """The caller named by a valid ``Authorization: Bearer`` token (else 401)."""
-    state: ApiState = request.app.state.casestore
-    return _actor_of(state, request, credentials.credentials if credentials else None)
+def role_gate(roles: frozenset[str], what: str) -> Callable[..., Awaitable[Actor]]:
+    """A dependency admitting only callers holding one of ``roles`` now (403 otherwise)."""
 
-
-ActorDep = Annotated[Actor, Depends(current_actor)]
-
-
-def role_gate(roles: frozenset[str], what: str) -> Callable[[Actor], Awaitable[Actor]]:
-    """A dependency admitting only ``roles`` (403 problem otherwise)."""
-
-    async def gate(actor: ActorDep) -> Actor:
-        if actor.role not in roles:
-            raise Forbidden(
-                f"role {actor.role!r} may not read {what} (allowed: {sorted(roles)})",
-                role=actor.role,
-            )
-        return actor
+    async def gate(request: Request, caller: CallerDep) -> Actor:
+        state: ApiState = request.app.state.casestore
+        return await authorise(state, request, caller, roles, what)
 
     return gate
 
@@ -151,22 +217,11 @@ SupervisionDep = Annotated[Actor, Depends(role_gate(SUPERVISION_READERS, "superv
 AuditDep = Annotated[Actor, Depends(role_gate(AUDIT_READERS, "the audit trail"))]
 
 
-async def stream_actor(
-    request: Request,
-    state: StateDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    access_token: str | None = None,
-) -> Actor:
-    """Like :func:`current_actor`, also accepting ``?access_token=`` (EventSource cannot
-    send headers)."""
-    token = credentials.credentials if credentials else access_token
-    actor = _actor_of(state, request, token)
-    if actor.role not in STAFF_READERS:
-        raise Forbidden(f"role {actor.role!r} may not read the stream", role=actor.role)
-    return actor
+async def purpose_of(purpose: PurposeHeader = None) -> str:
+    return parse_purpose(purpose)
 
 
-StreamActorDep = Annotated[Actor, Depends(stream_actor)]
+PurposeDep = Annotated[str, Depends(purpose_of)]
 
 _IF_MATCH = re.compile(r'^\s*"?([0-9]{1,18})"?\s*$')
 
@@ -204,7 +259,7 @@ def parse_if_match(value: str | None) -> int | None:
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
-def parse_idempotency_key(actor: Actor, value: str | None) -> str | None:
+def parse_idempotency_key(actor: Actor | Caller, value: str | None) -> str | None:
     """The caller-scoped key (422 problem when not 1-200 printable ASCII characters).
 
     Keys are scoped per caller, so one client can never replay another's result.

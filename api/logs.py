@@ -125,7 +125,7 @@ class AccessLog:
                     "ms": round(elapsed * 1000, 2),
                     "request_id": request_id,
                     "role": getattr(actor, "role", None),
-                    "staff_id": getattr(actor, "staff_id", None),
+                    "staff_id": getattr(actor, "staff_id", None) or state.get("staff_id"),
                 },
             )
             if self.observe is not None:

@@ -14,6 +14,7 @@ not on ``detail`` text. The tree (most specific class wins)::
     ├── already-done      409  AlreadyDone: one decision / seal / extension ...
     └── deadline-passed   409  DeadlinePassed
     forbidden             403  Forbidden: the role may not issue this command
+    purpose-required      400  an inspector sent no ``X-Purpose`` header
     unauthorized          401  missing, malformed, forged or expired bearer token
     not-found             404  NotFound (no such case, item, bundle or route)
     conflict              409  ConcurrencyConflict without If-Match (changed meanwhile)
@@ -44,7 +45,6 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from casestore.auth import InvalidToken, verify_token
 from casestore.domain.errors import (
     AlreadyDone,
     CasestoreError,
@@ -57,6 +57,7 @@ from casestore.domain.errors import (
     OutOfOrder,
     RuleViolation,
 )
+from casestore.identity import InvalidToken
 
 from .faults import INFRASTRUCTURE_ERRORS, RETRY_AFTER_SECONDS, unavailable_reason
 from .logs import REQUEST_ID
@@ -92,6 +93,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType("already-done", 409, "This may happen once only and already has"),
         ProblemType("deadline-passed", 409, "The legal deadline for this has passed"),
         ProblemType("forbidden", 403, "Your role may not do this"),
+        ProblemType("purpose-required", 400, "Inspectors state the purpose of a read"),
         ProblemType("unauthorized", 401, "A valid bearer token is required"),
         ProblemType("not-found", 404, "Not found"),
         ProblemType("conflict", 409, "The case changed meanwhile"),
@@ -267,9 +269,9 @@ class TokenBeforeBody:
 
     OPEN_PREFIXES = ("/public/", "/log/")
 
-    def __init__(self, app: ASGIApp, secret: Callable[[], str]) -> None:
+    def __init__(self, app: ASGIApp, verify: Callable[[str], object]) -> None:
         self.app = app
-        self.secret = secret
+        self.verify = verify
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -284,7 +286,7 @@ class TokenBeforeBody:
                 detail = "a bearer token is required"
             else:
                 try:
-                    verify_token(self.secret(), token.strip())
+                    self.verify(token.strip())
                 except InvalidToken as e:
                     detail = e.message
             if detail is not None:

@@ -22,6 +22,7 @@ from casestore.projections.engine.base import check_target, physical
 from casestore.projections.engine.db import ViewDB
 from casestore.projections.engine.parking import parked_events
 from casestore.projections.facts.casefacts import CaseFacts
+from casestore.projections.readmodels.access import AccessView
 from casestore.projections.readmodels.audit import AuditView
 from casestore.projections.readmodels.awards import AwardView
 from casestore.projections.readmodels.bundles import BundleView
@@ -157,6 +158,9 @@ class ReadSide:
 
     def audit(self, target: str = "") -> AuditView:
         return self._view("audit", target, AuditView)
+
+    def access(self, target: str = "") -> AccessView:
+        return self._view("access", target, AccessView)
 
     def compliance(self, target: str = "") -> ComplianceView:
         return self._view(

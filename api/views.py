@@ -36,13 +36,14 @@ def event_view(event: Any, row: LogRow | None = None) -> dict[str, Any]:
     """One event as JSON: envelope (who, when recorded, when it happened; for imported
     history also the legacy system's own entry time and the import batch) and its fields."""
     data = {k: v for k, v in vars(event).items() if k not in _ENVELOPE}
+    occurred = getattr(event, "occurred_at", None)  # staff and access events have none
     view: dict[str, Any] = {
         "type": event_name(event),
         "case_id": str(event.originator_id),
         "version": event.originator_version,
         "recorded_at": event.timestamp.isoformat(),
-        "occurred_at": event.occurred_at.isoformat() if event.occurred_at else None,
-        "actor": to_plain(event.actor),
+        "occurred_at": occurred.isoformat() if occurred else None,
+        "actor": to_plain(getattr(event, "actor", None)),
         "data": to_plain(data),
     }
     batch = getattr(event, "import_batch", None)

@@ -1,7 +1,7 @@
 """The HTTP edge's anchor: a bare FastAPI endpoint doing the least a command must do.
 
 ``POST /cases/{case_id}/review`` verifies the same bearer token as ``casestore serve``
-(``casestore.auth.verify_token`` with the same secret), validates the same body with
+(``casestore.identity.IdentityVerifier`` with the same secret), validates the same body with
 pydantic (``api.schemas.ReviewCreate``) and inserts one row in one transaction, in the
 same database, then answers ``{"position": ...}``. No event sourcing, no domain, no
 middleware: the cost of FastAPI + uvicorn + one durable write. The handler is a plain
@@ -26,7 +26,7 @@ import uvicorn
 from casestore.api.schemas import ReviewCreate
 from fastapi import FastAPI, Header, HTTPException, Response
 
-from casestore.auth import InvalidToken, verify_token
+from casestore.identity import IdentityVerifier, InvalidToken
 from casestore.bootstrap import load_settings
 from casestore.store.config import backend_of, sqlite_name
 
@@ -92,6 +92,7 @@ class _Rows:
 def create_anchor(url: str, secret: str) -> FastAPI:
     """The anchor app over the database at ``url``."""
     rows = _Rows(url)
+    verifier = IdentityVerifier(dev_secret=secret)
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.post("/cases/{case_id}/review")
@@ -103,10 +104,10 @@ def create_anchor(url: str, secret: str) -> FastAPI:
         if not authorization or not authorization.startswith("Bearer "):
             raise HTTPException(401, "missing bearer token")
         try:
-            claims = verify_token(secret, authorization[7:])
+            caller = verifier.verify(authorization[7:])
         except InvalidToken as e:
             raise HTTPException(401, e.message) from None
-        position = rows.insert(case_id, str(claims.staff_id), body.model_dump_json().encode())
+        position = rows.insert(case_id, caller.staff_id, body.model_dump_json().encode())
         return Response(orjson.dumps({"position": position}), media_type="application/json")
 
     @app.get("/health")

@@ -28,11 +28,11 @@ from uuid import UUID
 
 import orjson
 
-from casestore.auth import issue_token
+from casestore.identity import issue_dev_token
 from casestore.bootstrap import open_store
 
 from .baselines import percentiles
-from .http import _load, _Outcome, _probe, _Server
+from .http import _load, _Outcome, _probe, _Server, bench_staff
 from .store import accepted_cases
 
 RATE_TARGET, P99_TARGET, SSE_TARGET_MS = 0.8, 1.25, 100.0
@@ -66,7 +66,7 @@ def measure_edge(
     finally:
         app.close()
     secret = secrets.token_urlsafe(32)
-    token = issue_token(secret, staff_id="bench-reviewer", name="bench", role="reviewer")
+    token = issue_dev_token(secret, bench_staff(db_url, "bench-reviewer", "reviewer"))
     server = _Server(db_url, secret)
     anchor = _Server(db_url, secret, module="casestore.bench.anchor")
     spawn = multiprocessing.get_context("spawn")

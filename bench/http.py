@@ -32,8 +32,11 @@ from uuid import UUID
 import httpx
 import orjson
 
-from casestore.auth import issue_token
+from casestore.authority import Authority
 from casestore.bootstrap import open_store
+from casestore.identity import issue_dev_token
+from casestore.querycode import QueryPeppers
+from casestore.service import utc_now
 
 from .baselines import percentiles
 from .store import accepted_cases, commands
@@ -61,7 +64,11 @@ class _Server:
             argv = ["serve", "--db", db_url, "--no-workers", "--port", str(self.port)]
         self.proc = subprocess.Popen(
             [sys.executable, "-c", command, *argv],
-            env={**os.environ, "CASESTORE_SECRET": secret},
+            env={
+                **os.environ,
+                "CASESTORE_SECRET": secret,
+                "CASESTORE_QUERY_PEPPER": QueryPeppers.generate().setting(),
+            },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -229,6 +236,22 @@ async def _load(
     return out
 
 
+def bench_staff(db_url: str, staff_id: str, role: str) -> str:
+    """Enrol ``staff_id`` with ``role`` (and a bench admin, the first one if need be)."""
+    app = open_store(db_url)
+    try:
+        authority = Authority(app, utc_now)
+        if authority.staff("bench-admin") is None:
+            authority.enroll("bench-admin", name="bench admin", first_admin=True)
+        if authority.staff(staff_id) is None:
+            authority.enroll(staff_id, name=staff_id, by="bench-admin")
+        if role not in authority.grants(staff_id):
+            authority.grant(staff_id, role, by="bench-admin", reason="benchmark")
+    finally:
+        app.close()
+    return staff_id
+
+
 def measure_http(db_url: str, clients: int = 32, seconds: float = 10.0) -> dict[str, Any]:
     """HTTP vs library command rate, HTTP latency and SSE lag, measured in one run.
 
@@ -245,7 +268,7 @@ def measure_http(db_url: str, clients: int = 32, seconds: float = 10.0) -> dict[
     http_ids = ids[clients * per_client :]
     slices = [http_ids[i::clients] for i in range(clients)]
     secret = secrets.token_urlsafe(32)
-    token = issue_token(secret, staff_id="bench-reviewer", name="bench", role="reviewer")
+    token = issue_dev_token(secret, bench_staff(db_url, "bench-reviewer", "reviewer"))
     server = _Server(db_url, secret)
     spawn = multiprocessing.get_context("spawn")
     stop = spawn.Event()

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from casestore.service import parse_digest
 
-from ..deps import ApiState, AuditDep, StateDep
+from ..deps import ApiState, AuditDep, PurposeDep, StateDep
 from ..masking import FULL_ID_NUMBER, FULL_PHONE, mask_personal
 from ..problems import ApiProblem
 from ..views import event_view
@@ -107,12 +107,16 @@ def _export(state: ApiState, role: str, after: int, upto: int | None) -> Iterato
 async def audit_export(
     actor: AuditDep,
     state: StateDep,
+    purpose: PurposeDep,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     upto: Position = None,
 ) -> StreamingResponse:
     """One event per line in log order with its event and chain hash. Personal data is
-    masked by role; the exact stored bytes (``stored_b64``) go only to roles that may see
-    personal data, since they contain it."""
+    masked by role (the classification of ``casestore.domain.personal``); the query
+    code's digest is never a field. The exact stored bytes (``stored_b64``) go only to
+    roles that may see personal data, since they contain it (and the query code only as
+    an HMAC under the server's pepper). Every export leaves an ``AccessRecorded``."""
+    await run_in_threadpool(state.trail.record, actor, "GET /audit/export", purpose, [])
     return StreamingResponse(
         _export(state, actor.role, after, upto), media_type="application/x-ndjson"
     )

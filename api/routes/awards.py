@@ -15,8 +15,8 @@ from casestore.service import CommandResult
 from casestore.service.practice import GrantAward, RevokeAward
 
 from ..deps import (
-    ActorDep,
     ApiState,
+    CallerDep,
     IdempotencyKeyHeader,
     IfMatchHeader,
     StaffDep,
@@ -27,7 +27,7 @@ from ..deps import (
 from ..practice_schemas import AwardCommandPublic, AwardCreate, AwardRevokeCreate
 from ..schemas import to_command
 from .cases import Target
-from .commands import _precondition, _timed
+from .commands import _issue, _precondition, _timed
 
 router = APIRouter(tags=["awards"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -63,19 +63,19 @@ def _public(result: CommandResult, response: Response) -> AwardCommandPublic:
 )
 async def grant_award(
     body: AwardCreate,
-    actor: ActorDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> AwardCommandPublic:
     """A selection for a period, or thanks received from an applicant."""
     state: ApiState = request.app.state.casestore
-    command = to_command(
-        body, actor=actor, idempotency_key=parse_idempotency_key(actor, idempotency_key)
-    )
-    assert isinstance(command, GrantAward)
+    key = parse_idempotency_key(caller, idempotency_key)
     result: CommandResult = await run_in_threadpool(
-        _timed, state, command.action, lambda: state.service.handle(command)
+        _timed,
+        state,
+        GrantAward.action,
+        lambda: _issue(state, caller, body, idempotency_key=key),
     )
     response.headers["Location"] = f"/awards/{result.case_id}"
     return _public(result, response)
@@ -90,7 +90,7 @@ async def grant_award(
 async def revoke_award(
     award_id: UUID,
     body: AwardRevokeCreate,
-    actor: ActorDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     if_match: IfMatchHeader = None,
@@ -99,21 +99,22 @@ async def revoke_award(
     """The entry stays in the register, marked revoked."""
     state: ApiState = request.app.state.casestore
     expected = parse_if_match(if_match)
-    command = to_command(
-        body,
-        actor=actor,
-        award_id=award_id,
-        expected_version=expected,
-        idempotency_key=parse_idempotency_key(actor, idempotency_key),
-    )
-    assert isinstance(command, RevokeAward)
+    key = parse_idempotency_key(caller, idempotency_key)
 
     def execute() -> CommandResult:
         load = lambda: state.service.award(award_id)  # noqa: E731
         with _precondition(expected, "award", award_id, load):
-            return state.service.handle(command)
+            result: CommandResult = _issue(
+                state,
+                caller,
+                body,
+                award_id=award_id,
+                expected_version=expected,
+                idempotency_key=key,
+            )
+            return result
 
-    result: CommandResult = await run_in_threadpool(_timed, state, command.action, execute)
+    result: CommandResult = await run_in_threadpool(_timed, state, RevokeAward.action, execute)
     return _public(result, response)
 
 

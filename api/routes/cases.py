@@ -14,12 +14,13 @@ from starlette.concurrency import run_in_threadpool
 
 from casestore.domain import Case
 from casestore.domain.errors import NotFound
-from casestore.domain.values import local_date
+from casestore.domain.values import Actor, local_date
 from casestore.timeutil import from_micros
+from casestore.trail import RECONSTRUCTING_ROLES
 
 from ..bounds import QueryMoment
-from ..deps import ApiState, StaffDep, StateDep
-from ..masking import mask_personal
+from ..deps import ApiState, PurposeDep, StaffDep, StateDep
+from ..masking import Masking
 from ..problems import ApiProblem
 from ..views import case_view, corrections, event_view
 
@@ -60,6 +61,11 @@ class LookBack:
     as_of: datetime | None = None
     at_position: int | None = None
 
+    @property
+    def looking_back(self) -> bool:
+        """Whether a past state is asked for (an auditor's or inspector's is recorded)."""
+        return any(v is not None for v in (self.version, self.as_of, self.at_position))
+
 
 def look_back(
     version: Version = None, as_of: AsOf = None, at_position: AtPosition = None
@@ -84,6 +90,44 @@ def _load(state: ApiState, case_id: UUID, back: LookBack) -> tuple[Case, list[An
     return case, state.service.events(case_id, upto_version=case.version)
 
 
+def recorded(
+    state: ApiState,
+    actor: Actor,
+    route: str,
+    purpose: str,
+    case_ids: list[UUID],
+    *,
+    masking: Masking | None = None,
+    reconstruction: bool = False,
+    always: bool = False,
+) -> None:
+    """Append the read's ``AccessRecorded`` when it showed personal data in full, was an
+    as-of reconstruction by an auditor or inspector, or is always accountable."""
+    if (
+        always
+        or (masking is not None and masking.revealed)
+        or (reconstruction and actor.role in RECONSTRUCTING_ROLES)
+    ):
+        state.trail.record(actor, route, purpose, case_ids)
+
+
+def _masked(
+    state: ApiState,
+    actor: Actor,
+    purpose: str,
+    route: str,
+    case_id: UUID,
+    data: Any,
+    reconstruction: bool,
+) -> Any:
+    masking = Masking(actor.role)
+    view = masking.walk(data)
+    recorded(
+        state, actor, route, purpose, [case_id], masking=masking, reconstruction=reconstruction
+    )
+    return view
+
+
 @router.get("/cases/{case_id}", responses=_READ_ERRORS, summary="One case (now or as it stood)")
 async def get_case(
     case_id: UUID,
@@ -91,12 +135,28 @@ async def get_case(
     state: StateDep,
     response: Response,
     back: LookBackDep,
+    purpose: PurposeDep,
 ) -> dict[str, Any]:
     """The case's current stage, limits and facts (or as it stood: ``version``, ``as_of``,
-    ``at_position``); ``ETag`` is its version."""
-    case, events = await run_in_threadpool(_load, state, case_id, back)
-    response.headers["ETag"] = f'"{case.version}"'
-    view: dict[str, Any] = mask_personal(case_view(case, events), actor.role)
+    ``at_position``); ``ETag`` is its version. A view with personal data in full (by
+    role) leaves an ``AccessRecorded`` in the log, as does any look back by an auditor or
+    inspector."""
+
+    def read() -> tuple[int, dict[str, Any]]:
+        case, events = _load(state, case_id, back)
+        view = _masked(
+            state,
+            actor,
+            purpose,
+            "GET /cases/{case_id}",
+            case_id,
+            case_view(case, events),
+            back.looking_back,
+        )
+        return case.version, view
+
+    version, view = await run_in_threadpool(read)
+    response.headers["ETag"] = f'"{version}"'
     return view
 
 
@@ -106,12 +166,26 @@ async def get_case_events(
     actor: StaffDep,
     state: StateDep,
     back: LookBackDep,
+    purpose: PurposeDep,
 ) -> list[dict[str, Any]]:
     """Every event in version order, with actor, ``recorded_at`` and ``occurred_at`` (up to
     ``version``, ``as_of`` or ``at_position`` when given)."""
-    _, events = await run_in_threadpool(_load, state, case_id, back)
-    views: list[dict[str, Any]] = mask_personal([event_view(e) for e in events], actor.role)
-    return views
+
+    def read() -> list[dict[str, Any]]:
+        _, events = _load(state, case_id, back)
+        views: list[dict[str, Any]] = _masked(
+            state,
+            actor,
+            purpose,
+            "GET /cases/{case_id}/events",
+            case_id,
+            [event_view(e) for e in events],
+            back.looking_back,
+        )
+        return views
+
+    result: list[dict[str, Any]] = await run_in_threadpool(read)
+    return result
 
 
 @router.get(
@@ -122,21 +196,24 @@ async def get_case_timeline(
     actor: StaffDep,
     state: StateDep,
     back: LookBackDep,
+    purpose: PurposeDep,
     target: Target = "",
 ) -> list[dict[str, Any]]:
     """Every event with its log position, actor, ``recorded_at``, ``occurred_at``, how far
     it was back-dated, and its hashes (from the audit projection); up to ``version``,
-    ``as_of`` or ``at_position`` when given."""
+    ``as_of`` or ``at_position`` when given. Every timeline read leaves an
+    ``AccessRecorded`` in the log."""
 
     def timeline() -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = state.read.audit(target).timeline(str(case_id), limit=10_000)
         case, events = _load(state, case_id, back)  # 404 for an unknown case
         rows = [r for r in rows if r["version"] <= case.version]
-        return with_corrections(rows, events)
+        masked: list[dict[str, Any]] = Masking(actor.role).walk(with_corrections(rows, events))
+        recorded(state, actor, "GET /cases/{case_id}/timeline", purpose, [case_id], always=True)
+        return masked
 
     rows: list[dict[str, Any]] = await run_in_threadpool(timeline)
-    masked: list[dict[str, Any]] = mask_personal(rows, actor.role)
-    return masked
+    return rows
 
 
 def with_corrections(rows: list[dict[str, Any]], events: list[Any]) -> list[dict[str, Any]]:
@@ -167,6 +244,7 @@ async def get_case_clock(
     actor: StaffDep,
     state: StateDep,
     back: LookBackDep,
+    purpose: PurposeDep,
 ) -> dict[str, Any]:
     """Every clock (acceptance, decision promised/statutory, surveys, delivery, bad review)
     with its due date explained: start, counted and excluded days, calendar source. With
@@ -182,7 +260,16 @@ async def get_case_clock(
             today = local_date(events[-1].timestamp)
         else:
             today = state.today()
-        return state.read.clocks(case, events, today)
+        result = state.read.clocks(case, events, today)
+        recorded(
+            state,
+            actor,
+            "GET /cases/{case_id}/clock",
+            purpose,
+            [case_id],
+            reconstruction=back.looking_back,
+        )
+        return result
 
     result: dict[str, Any] = await run_in_threadpool(compute)
     return result

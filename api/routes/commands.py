@@ -11,7 +11,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -31,8 +31,9 @@ from casestore.service import (
 )
 
 from ..deps import (
-    ActorDep,
     ApiState,
+    Caller,
+    CallerDep,
     IdempotencyKeyHeader,
     IfMatchHeader,
     parse_idempotency_key,
@@ -53,6 +54,7 @@ from ..schemas import (
 )
 
 router = APIRouter(tags=["commands"])
+T = TypeVar("T")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no valid bearer token"},
@@ -76,10 +78,29 @@ def _timed(state: ApiState, action: str, call: Callable[[], Any]) -> Any:
     return result
 
 
-def _submit(state: ApiState, actor: Actor, body: CaseCreate, key: str | None) -> Submission:
-    command = to_command(body, actor=actor, idempotency_key=key)
-    assert isinstance(command, SubmitCase)
-    return state.service.handle(command)
+def _as(state: ApiState, caller: Caller, action: str, call: Callable[[Actor], T]) -> T:
+    """Run one command as the caller, under the grants they hold now (held to the commit)."""
+    with state.authority.acting(caller.staff_id, action, caller.act_as) as actor:
+        return call(actor)
+
+
+def _issue(state: ApiState, caller: Caller, body: Strict, **context: Any) -> Any:
+    """The command ``body`` asks for, built and handled as the caller under the grants
+    they hold now for its action (the practice routes: enquiries, windows, awards)."""
+
+    def handle(actor: Actor) -> Any:
+        return state.service.handle(to_command(body, actor=actor, **context))  # type: ignore[call-overload]
+
+    return _as(state, caller, body.command.action, handle)
+
+
+def _submit(state: ApiState, caller: Caller, body: CaseCreate, key: str | None) -> Submission:
+    def submit(actor: Actor) -> Submission:
+        command = to_command(body, actor=actor, idempotency_key=key)
+        assert isinstance(command, SubmitCase)
+        return state.service.handle(command)
+
+    return _as(state, caller, "submit", submit)
 
 
 @router.post(
@@ -91,16 +112,16 @@ def _submit(state: ApiState, actor: Actor, body: CaseCreate, key: str | None) ->
 )
 async def submit_case(
     body: CaseCreate,
-    actor: ActorDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> SubmissionPublic:
     """A new case with its number and the applicant's query code (shown once)."""
     state: ApiState = request.app.state.casestore
-    scoped = parse_idempotency_key(actor, idempotency_key)
+    scoped = parse_idempotency_key(caller, idempotency_key)
     result: Submission = await run_in_threadpool(
-        _timed, state, "submit", lambda: _submit(state, actor, body, scoped)
+        _timed, state, "submit", lambda: _submit(state, caller, body, scoped)
     )
     response.headers["Location"] = f"/cases/{result.case_id}"
     response.headers["ETag"] = f'"{result.version}"'
@@ -125,7 +146,7 @@ async def submit_case(
 )
 async def submit_bundle(
     body: BundleCreate,
-    actor: ActorDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
@@ -133,12 +154,15 @@ async def submit_bundle(
     """The bundle and one child case per item, atomically, each with its number and the
     applicant's query code (shown once; a replay returns the same cases without codes)."""
     state: ApiState = request.app.state.casestore
-    scoped = parse_idempotency_key(actor, idempotency_key)
+    scoped = parse_idempotency_key(caller, idempotency_key)
 
-    def submit() -> BundleSubmissionPublic:
+    def handle(actor: Actor) -> BundleSubmission:
         command = to_command(body, actor=actor, idempotency_key=scoped)
         assert isinstance(command, SubmitBundle)
-        opened: BundleSubmission = state.service.handle(command)
+        return state.service.handle(command)
+
+    def submit() -> BundleSubmissionPublic:
+        opened = _as(state, caller, "submit-bundle", handle)
         return BundleSubmissionPublic.model_validate(opened, from_attributes=True)
 
     result: BundleSubmissionPublic = await run_in_threadpool(_timed, state, "submit-bundle", submit)
@@ -157,7 +181,7 @@ async def submit_bundle(
 async def extend_bundle(
     bundle_id: UUID,
     body: BundleExtensionCreate,
-    actor: ActorDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     if_match: IfMatchHeader = None,
@@ -166,16 +190,22 @@ async def extend_bundle(
     """行政许可法 Art. 42 ¶2: a jointly handled matter's 45 working days, +15 once."""
     state: ApiState = request.app.state.casestore
     expected = parse_if_match(if_match)
-    scoped = parse_idempotency_key(actor, idempotency_key)
+    scoped = parse_idempotency_key(caller, idempotency_key)
 
-    command = to_command(
-        body, actor=actor, bundle_id=bundle_id, expected_version=expected, idempotency_key=scoped
-    )
-    assert isinstance(command, ExtendBundle)
+    def handle(actor: Actor) -> CommandResult:
+        command = to_command(
+            body,
+            actor=actor,
+            bundle_id=bundle_id,
+            expected_version=expected,
+            idempotency_key=scoped,
+        )
+        assert isinstance(command, ExtendBundle)
+        return state.service.handle(command)
 
     def extend() -> CommandResult:
         with _precondition(expected, "bundle", bundle_id, lambda: state.service.bundle(bundle_id)):
-            return state.service.handle(command)
+            return _as(state, caller, "bundle-extend", handle)
 
     result: CommandResult = await run_in_threadpool(_timed, state, "bundle-extend", extend)
     response.headers["ETag"] = f'"{result.version}"'
@@ -189,10 +219,24 @@ async def extend_bundle(
     )
 
 
-def _execute(state: ApiState, command: CaseCommand) -> CommandResult:
-    case_id, expected = command.case_id, command.expected_version
-    with _precondition(expected, "case", case_id, lambda: state.service.case(case_id)):
+def _execute(
+    state: ApiState,
+    action: str,
+    case_id: UUID,
+    caller: Caller,
+    body: Strict,
+    expected: int | None,
+    key: str | None,
+) -> CommandResult:
+    def handle(actor: Actor) -> CommandResult:
+        command = to_command(
+            body, actor=actor, case_id=case_id, expected_version=expected, idempotency_key=key
+        )
+        assert isinstance(command, CaseCommand)
         return state.service.handle(command)
+
+    with _precondition(expected, "case", case_id, lambda: state.service.case(case_id)):
+        return _as(state, caller, action, handle)
 
 
 @contextmanager
@@ -238,22 +282,19 @@ def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
     async def endpoint(
         case_id: UUID,
         body: Any,
-        actor: ActorDep,
+        caller: CallerDep,
         request: Request,
         if_match: IfMatchHeader = None,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
         state: ApiState = request.app.state.casestore
-        command = to_command(
-            body,
-            actor=actor,
-            case_id=case_id,
-            expected_version=parse_if_match(if_match),
-            idempotency_key=parse_idempotency_key(actor, idempotency_key),
-        )
-        assert isinstance(command, CaseCommand)
+        expected = parse_if_match(if_match)
+        scoped = parse_idempotency_key(caller, idempotency_key)
         result: CommandResult = await run_in_threadpool(
-            _timed, state, action, lambda: _execute(state, command)
+            _timed,
+            state,
+            action,
+            lambda: _execute(state, action, case_id, caller, body, expected, scoped),
         )
         return _command_response(result)
 

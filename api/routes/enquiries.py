@@ -19,8 +19,9 @@ from casestore.service.practice import EnquiryCommand, ReceiveEnquiry
 
 from ..bounds import QueryDay
 from ..deps import (
-    ActorDep,
     ApiState,
+    Caller,
+    CallerDep,
     IdempotencyKeyHeader,
     IfMatchHeader,
     StaffDep,
@@ -38,7 +39,7 @@ from ..practice_schemas import (
 )
 from ..schemas import Strict, to_command
 from .cases import Target
-from .commands import _precondition, _timed
+from .commands import _issue, _precondition, _timed
 
 router = APIRouter(tags=["enquiries"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -74,19 +75,19 @@ def _public(result: CommandResult, response: Response) -> EnquiryCommandPublic:
 )
 async def receive_enquiry(
     body: EnquiryCreate,
-    actor: ActorDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> EnquiryCommandPublic:
     """A new enquiry; its handling clock (working days from configuration) starts."""
     state: ApiState = request.app.state.casestore
-    command = to_command(
-        body, actor=actor, idempotency_key=parse_idempotency_key(actor, idempotency_key)
-    )
-    assert isinstance(command, ReceiveEnquiry)
+    key = parse_idempotency_key(caller, idempotency_key)
     result: CommandResult = await run_in_threadpool(
-        _timed, state, command.action, lambda: state.service.handle(command)
+        _timed,
+        state,
+        ReceiveEnquiry.action,
+        lambda: _issue(state, caller, body, idempotency_key=key),
     )
     response.headers["Location"] = f"/enquiries/{result.case_id}"
     return _public(result, response)
@@ -96,27 +97,29 @@ async def _run(
     state: ApiState,
     enquiry_id: UUID,
     body: Strict,
-    actor: Any,
+    caller: Caller,
     response: Response,
     if_match: str | None,
     idempotency_key: str | None,
 ) -> EnquiryCommandPublic:
     expected = parse_if_match(if_match)
-    command = to_command(
-        body,
-        actor=actor,
-        enquiry_id=enquiry_id,
-        expected_version=expected,
-        idempotency_key=parse_idempotency_key(actor, idempotency_key),
-    )
-    assert isinstance(command, EnquiryCommand)
+    key = parse_idempotency_key(caller, idempotency_key)
+    assert issubclass(body.command, EnquiryCommand)
 
     def execute() -> CommandResult:
         load = lambda: state.service.enquiry(enquiry_id)  # noqa: E731
         with _precondition(expected, "enquiry", enquiry_id, load):
-            return state.service.handle(command)
+            result: CommandResult = _issue(
+                state,
+                caller,
+                body,
+                enquiry_id=enquiry_id,
+                expected_version=expected,
+                idempotency_key=key,
+            )
+            return result
 
-    result: CommandResult = await run_in_threadpool(_timed, state, command.action, execute)
+    result: CommandResult = await run_in_threadpool(_timed, state, body.command.action, execute)
     return _public(result, response)
 
 
@@ -132,7 +135,7 @@ EnquiryId = Annotated[UUID, Path(description="the enquiry id")]
 async def answer_enquiry(
     enquiry_id: EnquiryId,
     body: Annotated[EnquiryAnswerCreate, Body()],
-    actor: ActorDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     if_match: IfMatchHeader = None,
@@ -140,7 +143,7 @@ async def answer_enquiry(
 ) -> EnquiryCommandPublic:
     """Stops the handling clock."""
     state = request.app.state.casestore
-    return await _run(state, enquiry_id, body, actor, response, if_match, idempotency_key)
+    return await _run(state, enquiry_id, body, caller, response, if_match, idempotency_key)
 
 
 @router.post(
@@ -152,7 +155,7 @@ async def answer_enquiry(
 async def refer_enquiry(
     enquiry_id: EnquiryId,
     body: Annotated[EnquiryReferCreate, Body()],
-    actor: ActorDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     if_match: IfMatchHeader = None,
@@ -160,7 +163,7 @@ async def refer_enquiry(
 ) -> EnquiryCommandPublic:
     """The clock keeps running: the bureau answers for it until it is closed."""
     state = request.app.state.casestore
-    return await _run(state, enquiry_id, body, actor, response, if_match, idempotency_key)
+    return await _run(state, enquiry_id, body, caller, response, if_match, idempotency_key)
 
 
 @router.post(
@@ -172,7 +175,7 @@ async def refer_enquiry(
 async def close_enquiry(
     enquiry_id: EnquiryId,
     body: Annotated[EnquiryCloseCreate, Body()],
-    actor: ActorDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     if_match: IfMatchHeader = None,
@@ -180,7 +183,7 @@ async def close_enquiry(
 ) -> EnquiryCommandPublic:
     """After an answer or a referral (or withdrawn by the requester)."""
     state = request.app.state.casestore
-    return await _run(state, enquiry_id, body, actor, response, if_match, idempotency_key)
+    return await _run(state, enquiry_id, body, caller, response, if_match, idempotency_key)
 
 
 assert set(ENQUIRY_SCHEMAS) == {"answer", "refer", "close"}

@@ -36,7 +36,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    state: ApiState = request.app.state.casestore
+    return state.proxies.client(request)
 
 
 def _own_case(state: ApiState, case_no: str, code: str, client: str) -> Case:
@@ -134,4 +135,36 @@ async def public_case_proof(
         return case_proof(ledger(state), case.id, case.case_no)
 
     result: dict[str, Any] = await run_in_threadpool(build)
+    return result
+
+
+@router.get(
+    "/cases/{case_no}/access",
+    responses=_ERRORS,
+    summary="Who at the bureau looked at the applicant's case",
+)
+async def public_access(
+    case_no: CaseNo, code: Code, state: StateDep, request: Request
+) -> dict[str, Any]:
+    """Every recorded access to the case's personal data, audit timeline or past
+    states: when, by which staff id in which role, through which route. No names."""
+    client = _client(request)
+
+    def accesses() -> dict[str, Any]:
+        case = _own_case(state, case_no, code, client)
+        rows = state.read.access().trail(case_id=str(case.id), limit=10_000)
+        return {
+            "case_no": case_no,
+            "accesses": [
+                {
+                    "recorded_at": r["recorded_at"],
+                    "staff_id": r["staff_id"],
+                    "role": r["role"],
+                    "route": r["route"],
+                }
+                for r in rows
+            ],
+        }
+
+    result: dict[str, Any] = await run_in_threadpool(accesses)
     return result

@@ -16,8 +16,8 @@ from casestore.service import CommandResult
 from casestore.service.practice import RegisterWindow, WindowCommand
 
 from ..deps import (
-    ActorDep,
     ApiState,
+    CallerDep,
     IdempotencyKeyHeader,
     IfMatchHeader,
     StaffDep,
@@ -28,7 +28,7 @@ from ..deps import (
 from ..practice_schemas import WINDOW_SCHEMAS, WindowCommandPublic, WindowCreate
 from ..schemas import Strict, to_command
 from .cases import Target
-from .commands import _precondition, _timed
+from .commands import _issue, _precondition, _timed
 
 router = APIRouter(tags=["windows"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -64,21 +64,21 @@ def _public(result: CommandResult, response: Response) -> WindowCommandPublic:
 )
 async def register_window(
     body: WindowCreate,
-    actor: ActorDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> WindowCommandPublic:
     """综合, 项目建设综合, 招商引资绿色通道, 领导带班 or 志愿者服务站."""
     state: ApiState = request.app.state.casestore
-    command = to_command(
-        body, actor=actor, idempotency_key=parse_idempotency_key(actor, idempotency_key)
-    )
-    assert isinstance(command, RegisterWindow)
+    key = parse_idempotency_key(caller, idempotency_key)
     result: CommandResult = await run_in_threadpool(
-        _timed, state, command.action, lambda: state.service.handle(command)
+        _timed,
+        state,
+        RegisterWindow.action,
+        lambda: _issue(state, caller, body, idempotency_key=key),
     )
-    response.headers["Location"] = f"/windows/{quote(command.code.strip(), safe='')}"
+    response.headers["Location"] = f"/windows/{quote(body.code.strip(), safe='')}"
     return _public(result, response)
 
 
@@ -86,7 +86,7 @@ def _endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
     async def endpoint(
         code: WindowCode,
         body: Any,
-        actor: ActorDep,
+        caller: CallerDep,
         request: Request,
         response: Response,
         if_match: IfMatchHeader = None,
@@ -94,21 +94,25 @@ def _endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
     ) -> WindowCommandPublic:
         state: ApiState = request.app.state.casestore
         expected = parse_if_match(if_match)
-        command = to_command(
-            body,
-            actor=actor,
-            window_code=code,
-            expected_version=expected,
-            idempotency_key=parse_idempotency_key(actor, idempotency_key),
-        )
-        assert isinstance(command, WindowCommand)
+        key = parse_idempotency_key(caller, idempotency_key)
+        assert issubclass(model.command, WindowCommand)
 
         def execute() -> CommandResult:
             load = lambda: state.service.window(code)  # noqa: E731
             with _precondition(expected, "window", window_id(code), load):
-                return state.service.handle(command)
+                result: CommandResult = _issue(
+                    state,
+                    caller,
+                    body,
+                    window_code=code,
+                    expected_version=expected,
+                    idempotency_key=key,
+                )
+                return result
 
-        result: CommandResult = await run_in_threadpool(_timed, state, command.action, execute)
+        result: CommandResult = await run_in_threadpool(
+            _timed, state, model.command.action, execute
+        )
         return _public(result, response)
 
     signature = inspect.signature(endpoint)

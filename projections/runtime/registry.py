@@ -27,6 +27,7 @@ PROJECTION_MODULES: tuple[str, ...] = (
     "enquiries",
     "windows",
     "awards",
+    "access",
 )
 
 

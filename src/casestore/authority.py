@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from casestore.domain.errors import Forbidden, InvalidCommand, NotFound
 from casestore.domain.roles import PERMISSIONS
@@ -34,6 +34,7 @@ from casestore.domain.staff import BOOTSTRAP, Grant, Staff, staff_aggregate_id
 from casestore.domain.values import Actor
 from casestore.store.application import CasestoreApp
 from casestore.store.batch import VersionConflict
+from casestore.timeutil import to_micros
 
 FRESH_SECONDS: Final = 0.5
 #: When a member holds several roles and the request does not say which (``X-Act-As``),
@@ -132,6 +133,11 @@ class Authority:
                 lock = self._locks[staff_id] = _SharedLock()
             return lock
 
+    def is_fresh(self, staff_id: str) -> bool:
+        """Whether the member's cached grants may be used without asking the store."""
+        cached = self._cache.get(staff_id)
+        return cached is not None and time.monotonic() - cached.checked < self.fresh_seconds
+
     def staff(self, staff_id: str, *, fresh: bool = False) -> Staff | None:
         """The member as the log has them now (``None`` when never enrolled)."""
         now = time.monotonic()
@@ -146,6 +152,15 @@ class Authority:
         staff = self.app.get(Staff, aggregate_id) if version else None
         self._cache[staff_id] = _Cached(staff, staff.version if staff else 0, now)
         return staff
+
+    def as_of(self, staff_id: str, moment: datetime) -> tuple[Staff, list[Any]]:
+        """The member as the log had them at ``moment``, and their events up to then."""
+        aggregate_id = staff_aggregate_id(staff_id)
+        version = self.app.log.version_at(aggregate_id, to_micros(moment))
+        if not version:
+            raise NotFound(f"no staff {staff_id} (then)")
+        staff = self.app.get(Staff, aggregate_id, version=version)
+        return staff, self.app.domain_events(aggregate_id, upto_version=version)
 
     def grants(self, staff_id: str) -> dict[str, Grant]:
         staff = self.staff(staff_id)
@@ -201,12 +216,23 @@ class Authority:
     def _admin(self, staff_id: str) -> Actor:
         return self.actor(staff_id, allowed=frozenset({"admin"}), what="staff administration")
 
+    def admins(self) -> set[str]:
+        """Who holds admin now (a scan of the log for admin grants: staff commands only)."""
+        granted = {
+            row.originator_id
+            for row in self.app.log.iter_log(0)
+            if row.topic == _TOPIC_GRANTED and self.app.decode(row).role == "admin"
+        }
+        holders = set()
+        for aggregate_id in granted:
+            staff = self.app.get(Staff, aggregate_id)
+            if staff.holds("admin"):
+                holders.add(staff.staff_id)
+        return holders
+
     def has_admin(self) -> bool:
-        """Whether anyone was ever granted admin (a scan of the log: bootstrap only)."""
-        for row in self.app.log.iter_log(0):
-            if row.topic == _TOPIC_GRANTED and self.app.decode(row).role == "admin":
-                return True
-        return False
+        """Whether anyone holds admin now (bootstrap only)."""
+        return bool(self.admins())
 
     def enroll(
         self,
@@ -267,9 +293,14 @@ class Authority:
     ) -> int:
         """Grant a role; the admin role also names a second admin who holds admin now."""
         if role == "admin":
-            if not seconded_by:
+            if seconded_by:
+                self._admin(seconded_by)
+            elif self.admins() != {by}:
                 raise Forbidden("granting admin needs a second admin (seconded_by)")
-            self._admin(seconded_by)
+            else:
+                # The only admin makes the second one (the bootstrap's second step):
+                # recorded as seconded by the system, visible in the log.
+                seconded_by = BOOTSTRAP
 
         def change(staff: Staff, actor: Actor) -> None:
             staff.grant(

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from casestore.ledger.config import LedgerConfig
+    from casestore.querycode import QueryPeppers
     from casestore.service import CaseService
 
 __all__ = [
@@ -113,8 +114,14 @@ class WriteSide:
         rebuild_as_of(self.store, name, until=until, at_position=at_position, target=target, db=db)
 
 
-def write_side(config: Config = None, *, clock: Callable[[], datetime] | None = None) -> WriteSide:
-    """The store and the application service for ``config`` (server clock ``clock``)."""
+def write_side(
+    config: Config = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    peppers: QueryPeppers | None = None,
+) -> WriteSide:
+    """The store and the application service for ``config`` (server clock ``clock``;
+    query codes under ``peppers``, else the settings' ``CASESTORE_QUERY_PEPPER``)."""
     from casestore.service import CaseService, utc_now
 
     settings = settings_for(config)
@@ -125,6 +132,7 @@ def write_side(config: Config = None, *, clock: Callable[[], datetime] | None = 
             clock=clock or utc_now,
             calendar=calendar_for(settings),
             clock_config=settings.clock(),
+            peppers=peppers or settings.peppers(),
         )
     except BaseException:
         store.close()

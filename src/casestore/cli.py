@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 
 from casestore.settings import Settings, SettingsError, load_settings
+from casestore.staffcli import staff_app
 
 if TYPE_CHECKING:
     from casestore.service import CaseService
@@ -37,6 +38,7 @@ case_app = typer.Typer(no_args_is_help=True, help="One case, now or as it stood.
 app.add_typer(case_app, name="case")
 report_app = typer.Typer(no_args_is_help=True, help="Reports the bureau writes (通报).")
 app.add_typer(report_app, name="report")
+app.add_typer(staff_app, name="staff")
 err = Console(stderr=True)
 
 DbOpt = Annotated[
@@ -184,29 +186,35 @@ def export(
 
 @app.command()
 def token(
-    staff: Annotated[str, typer.Option("--staff")],
-    role: Annotated[str, typer.Option("--role")],
-    name: Annotated[str, typer.Option("--name")] = "",
-    window: Annotated[str, typer.Option("--window")] = "",
-    ttl: Annotated[int, typer.Option(help="seconds")] = 12 * 3600,
+    staff: Annotated[str, typer.Option("--staff", help="an enrolled staff id")],
+    ttl: Annotated[int, typer.Option(help="seconds, 60 to 86400")] = 8 * 3600,
+    db: DbOpt = None,
 ) -> None:
-    """Issue a signed bearer token (needs CASESTORE_SECRET)."""
-    from casestore.auth import InvalidToken, issue_token
+    """Issue a development token for an enrolled staff member (needs CASESTORE_SECRET,
+    at least 32 bytes). It names the member only: what they may do comes from the roles
+    granted to them in the log (`casestore staff grant`)."""
+    from casestore.authority import Authority
+    from casestore.identity import BadConfiguration, InvalidToken, issue_dev_token
 
+    store = _app(db)
     try:
-        typer.echo(
-            issue_token(
-                _settings().secret_value(),
-                staff_id=staff,
-                name=name or staff,
-                role=role,
-                window=window,
-                ttl_seconds=ttl,
-            )
-        )
-    except InvalidToken as e:
+        member = Authority(store, _utc_now).staff(staff)
+    finally:
+        store.close()
+    if member is None:
+        err.print(f"[red]{staff!r} is not enrolled: `casestore staff enroll {staff} ...`[/red]")
+        raise typer.Exit(2)
+    try:
+        typer.echo(issue_dev_token(_settings(db).secret_value(), staff, ttl_seconds=ttl))
+    except (InvalidToken, BadConfiguration) as e:
         err.print(f"[red]{e.message}[/red]")
         raise typer.Exit(2) from None
+
+
+def _utc_now() -> datetime:
+    from casestore.service import utc_now
+
+    return utc_now()
 
 
 @app.command()

@@ -51,6 +51,8 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from casestore.domain.values import BUREAU_TZ
+from casestore.identity import BadConfiguration, OidcConfig, check_secret
+from casestore.querycode import QueryPeppers
 from casestore.store.config import DEFAULT_DB, check_database_url
 from casestore.timelimits.calendar import Overrides
 from casestore.timelimits.config import ClockConfig
@@ -165,11 +167,13 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_jwks: str | None = None
-    oidc_staff_claim: str | None = None
+    oidc_staff_claim: str | None = Field(None, min_length=1, max_length=100)
     #: Open public board streams (``/board/stream``) per client address, and in all.
     board_streams_per_client: int = Field(32, ge=1, le=1000)
     board_streams_total: int = Field(512, ge=1, le=100_000)
     trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
+    #: ``off`` stops appending ``AccessRecorded`` (only to measure what the trail costs).
+    access_trail: bool = True
     # -- operations ----------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # -- benchmarks ----------------------------------------------------------------------
@@ -221,6 +225,14 @@ class Settings(BaseSettings):
         key = self.cipher_key.get_secret_value() if self.cipher_key else ""
         if key:
             _check_cipher_key(key)
+        secret = self.secret_value()
+        if secret:
+            try:
+                check_secret(secret)
+            except BadConfiguration as e:
+                raise ValueError(e.message) from None
+        self.peppers()
+        self.oidc()
         # Read the named files now, so a bad one stops the process at start.
         self.clock()
         self.supervision()
@@ -253,6 +265,33 @@ class Settings(BaseSettings):
     def secret_value(self) -> str:
         """The token signing secret, or ``""`` when none is configured."""
         return self.secret.get_secret_value() if self.secret else ""
+
+    def peppers(self) -> QueryPeppers | None:
+        """The query-code peppers (``CASESTORE_QUERY_PEPPER``: ``KID:BASE64[,...]``)."""
+        value = self.query_pepper.get_secret_value() if self.query_pepper else ""
+        if not value:
+            return None
+        try:
+            return QueryPeppers.parse(value)
+        except BadConfiguration as e:
+            raise ValueError(e.message) from None
+
+    def oidc(self) -> OidcConfig | None:
+        """The identity provider: issuer, audience and JWKS together, or none of them."""
+        given = (self.oidc_issuer, self.oidc_audience, self.oidc_jwks)
+        if not any(given):
+            return None
+        if not all(given):
+            raise ValueError(
+                f"{PREFIX}OIDC_ISSUER, {PREFIX}OIDC_AUDIENCE and {PREFIX}OIDC_JWKS go together"
+            )
+        assert self.oidc_issuer and self.oidc_audience and self.oidc_jwks
+        return OidcConfig(
+            self.oidc_issuer,
+            self.oidc_audience,
+            self.oidc_jwks,
+            staff_claim=self.oidc_staff_claim or "sub",
+        )
 
     def cipher_key_value(self) -> str:
         """The AES key for encryption at rest, or ``""``."""

@@ -19,6 +19,7 @@ very end of the period (a later acceptance of that item is refused, as it must b
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import random
 import time
@@ -31,7 +32,8 @@ from uuid import UUID
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from casestore.bootstrap import open_store
+from casestore.bootstrap import open_store, settings_for
+from casestore.authority import Authority
 from casestore.domain import Bundle, Case, InvalidCommand
 from casestore.domain.values import local_date
 from casestore.service import (
@@ -45,6 +47,7 @@ from casestore.service import (
     TimedCommand,
 )
 from casestore.settings import Settings
+from casestore.querycode import Pepper, QueryPeppers
 from casestore.simulation import anomalies
 from casestore.simulation.plans import CHANNEL_WEIGHTS, CaseKey, CasePlanner, Intake, Step
 from casestore.simulation.seeded import SeededDraws, SimClock
@@ -107,22 +110,59 @@ def run_simulation(
     start: date | None,
     days: int,
     progress: bool,
+    peppers: QueryPeppers | None = None,
 ) -> SimulationSummary:
-    """Write a simulated history of ``cases`` intakes over ``days`` days into an empty store."""
+    """Write a simulated history of ``cases`` intakes over ``days`` days into an empty store.
+
+    Query codes are digested with ``peppers`` (default: the settings' query pepper, else
+    one derived from the seed, so a simulated log is reproducible — and its codes are
+    no secret: simulated data only).
+    """
     if cases < 1 or days < 1:
         raise InvalidCommand("simulate needs --cases >= 1 and --days >= 1")
+    settings = settings_for(db_url)
+    if peppers is None:
+        peppers = settings.peppers() or simulation_peppers(seed)
     began = time.perf_counter()
-    app = open_store(db_url)
+    app = open_store(settings)
     try:
-        summary = _simulate(app, cases, seed, start, days, progress)
+        summary = _simulate(app, cases, seed, start, days, progress, peppers)
     finally:
         app.close()
     summary.seconds = time.perf_counter() - began
     return summary
 
 
+def simulation_peppers(seed: int) -> QueryPeppers:
+    """The pepper a simulation with ``seed`` uses when none is configured."""
+    key = hashlib.sha256(f"casestore-simulation-pepper:{seed}".encode()).digest()
+    return QueryPeppers([Pepper("sim", key)])
+
+
+def enrol_roster(authority: Authority, roster: Roster) -> None:
+    """The simulated bureau's staff in the log: the admin first, then everyone with
+    their role (and window), so authority in the log matches who acts in the history."""
+    admin = roster.admin
+    authority.enroll(admin.staff_id, name=admin.name, first_admin=True)
+    for actor in roster.everyone():
+        authority.enroll(actor.staff_id, name=actor.name, by=admin.staff_id)
+        authority.grant(
+            actor.staff_id,
+            actor.role,
+            by=admin.staff_id,
+            window=actor.window,
+            reason="岗位任命（模拟）",
+        )
+
+
 def _simulate(
-    app: CasestoreApp, cases: int, seed: int, start: date | None, days: int, progress: bool
+    app: CasestoreApp,
+    cases: int,
+    seed: int,
+    start: date | None,
+    days: int,
+    progress: bool,
+    peppers: QueryPeppers,
 ) -> SimulationSummary:
     _require_empty(app)
     first_day = start or (local_date(datetime.now(UTC)) - timedelta(days=days))
@@ -133,7 +173,8 @@ def _simulate(
     roster = Roster(seed)
     clock = SimClock(WorkTime.at(first_day - timedelta(days=7), 9 * 60))
     draws = SeededDraws()
-    service = CaseService(app, clock=clock, draws=draws)
+    service = CaseService(app, clock=clock, draws=draws, peppers=peppers)
+    enrol_roster(Authority(app, clock), roster)
     service.load_catalogue(CATALOGUE, roster.admin)
     catalogue = _catalogue()
     planner = CasePlanner(

@@ -1,5 +1,9 @@
 """Helpers for in-process API tests: an app over a fresh SQLite file, driven through
-httpx's ASGI transport (no sockets), with a simulated clock and signed tokens."""
+httpx's ASGI transport (no sockets), with a simulated clock and development tokens.
+
+A token names a staff member only; authority comes from grants in the log. So every
+token issued here is also remembered, and :meth:`Api.request` enrols its staff member
+with the role the test named (by a test admin) before the request is sent."""
 
 from __future__ import annotations
 
@@ -14,11 +18,17 @@ from casestore.api.app import create_app
 from casestore.api.deps import ApiState
 
 import casestore
-from casestore.auth import issue_token
+from casestore.authority import Authority
+from casestore.domain.staff import GRANTABLE
 from casestore.domain import Actor
+from casestore.identity import issue_dev_token
 from casestore.domain.values import APPROVAL_SEAL_ID
 
-SECRET = "test-secret-not-for-production"
+SECRET = "test-secret-not-for-production-0123456789"
+TEST_ADMIN = "test-admin"
+SECOND_ADMIN = "test-admin-2"
+#: staff id -> {role: window} for every token issued by :func:`token`.
+ISSUED: dict[str, dict[str, str]] = {}
 CATALOGUE = Path(casestore.__file__).parent / "data" / "catalogue.json"
 STAFF_ROLES = (
     "clerk",
@@ -54,9 +64,34 @@ class SimClock:
 
 
 def token(role: str, staff: str | None = None, window: str = "W01") -> str:
-    return issue_token(
-        SECRET, staff_id=staff or f"{role}-1", name=f"{role} one", role=role, window=window
-    )
+    staff_id = staff or f"{role}-1"
+    ISSUED.setdefault(staff_id, {})[role] = window
+    return issue_dev_token(SECRET, staff_id)
+
+
+def enrol_issued(authority: Authority, done: set[tuple[str, str]] | None = None) -> None:
+    """Enrol every staff member a token was issued for, with the roles named for them."""
+    done = done if done is not None else set()
+    if (TEST_ADMIN, "admin") not in done:
+        if authority.staff(TEST_ADMIN, fresh=True) is None:
+            authority.enroll(TEST_ADMIN, name="test admin", first_admin=True)
+            authority.enroll(SECOND_ADMIN, name="second test admin", by=TEST_ADMIN)
+            authority.grant(SECOND_ADMIN, "admin", by=TEST_ADMIN, reason="second admin")
+        done.add((TEST_ADMIN, "admin"))
+    for staff_id, roles in list(ISSUED.items()):
+        for role, window in list(roles.items()):
+            if (staff_id, role) in done or role not in GRANTABLE:
+                continue
+            member = authority.staff(staff_id, fresh=True)
+            if member is None:
+                authority.enroll(staff_id, name=f"{role} {staff_id}", by=TEST_ADMIN)
+                member = authority.staff(staff_id, fresh=True)
+            if member is not None and role not in member.grants:
+                second = SECOND_ADMIN if role == "admin" else ""
+                authority.grant(
+                    staff_id, role, by=TEST_ADMIN, window=window, reason="test", seconded_by=second
+                )
+            done.add((staff_id, role))
 
 
 def auth(role: str, **kw: Any) -> dict[str, str]:
@@ -70,6 +105,7 @@ class Api:
         self.app = app
         self.clock = clock
         self.state: ApiState = app.state.casestore
+        self._enrolled: set[tuple[str, str]] = set()
         self._runner = asyncio.Runner()
         self._lifespan = app.router.lifespan_context(app)
         self._runner.run(self._lifespan.__aenter__())
@@ -81,6 +117,9 @@ class Api:
         headers = dict(kw.pop("headers", {}) or {})
         if role is not None:
             headers.update(auth(role))
+        if role == "inspector" and "X-Purpose" not in headers:
+            headers["X-Purpose"] = "test"
+        enrol_issued(self.state.authority, self._enrolled)
         return self._runner.run(self.client.request(method, url, headers=headers, **kw))
 
     def get(self, url: str, role: str | None = None, **kw: Any) -> httpx.Response:
@@ -126,7 +165,11 @@ def make_api(db: Path | str, *, workers: bool = False, read_db_url: str | None =
     app = create_app(url, secret=SECRET, workers=workers, clock=clock, read_db_url=read_db_url)
     state: ApiState = app.state.casestore
     state.service.load_catalogue(CATALOGUE, Actor("catalogue", "admin"))
-    return Api(app, clock)
+    for role in STAFF_ROLES:  # every role's usual staff member, enrolled up front
+        token(role)
+    api = Api(app, clock)
+    enrol_issued(state.authority, api._enrolled)
+    return api
 
 
 SURVEY_PARTICIPANTS = [

@@ -90,14 +90,20 @@ def test_self_grant_and_lone_admin_grants_are_refused(sqlite_url: str) -> None:
     _bootstrap(authority)
     with pytest.raises(Forbidden, match="their own"):
         authority.grant("adm-1", "approver", by="adm-1", reason="自己")
-    with pytest.raises(Forbidden, match="second admin"):
+    authority.grant("adm-2", "admin", by="adm-1", reason="the only admin makes a second")
+    assert authority.grants("adm-2")["admin"].seconded_by == "system"
+    with pytest.raises(Forbidden, match="second admin"):  # now there are two: four eyes
         authority.grant("clerk-9", "admin", by="adm-1", reason="x")
     with pytest.raises(Forbidden, match="other than"):
         authority.grant("clerk-9", "admin", by="adm-1", seconded_by="adm-1", reason="x")
-    with pytest.raises(Forbidden, match="holds no role"):  # adm-2 is not an admin yet
-        authority.grant("clerk-9", "admin", by="adm-1", seconded_by="adm-2", reason="x")
+    authority.enroll("adm-3", name="三", by="adm-1")
+    with pytest.raises(Forbidden, match="holds no role"):  # adm-3 is not an admin
+        authority.grant("clerk-9", "admin", by="adm-1", seconded_by="adm-3", reason="x")
+    authority.grant("clerk-9", "admin", by="adm-1", seconded_by="adm-2", reason="x")
+    authority.enroll("clerk-8", name="八", by="adm-1")
+    authority.grant("clerk-8", "clerk", by="adm-1", reason="x")
     with pytest.raises(Forbidden):  # a clerk grants nothing
-        authority.grant("adm-2", "approver", by="clerk-9", reason="x")
+        authority.grant("adm-3", "approver", by="clerk-8", reason="x")
     with pytest.raises(Forbidden, match="no admin"):
         authority.enroll("adm-9", name="又一个", first_admin=True)
     app.close()

@@ -9,7 +9,8 @@ Rules (the commands check them; events never refuse):
 
 - only an admin grants or revokes, and never for themselves;
 - the admin role needs a second, different admin (``seconded_by``), neither of them the
-  grantee (四眼原则: no one makes an administrator alone);
+  grantee (四眼原则: no one makes an administrator alone) — except that the only admin
+  may make the second one, recorded as seconded by ``system``;
 - the very first admin is enrolled by ``casestore staff enroll --first-admin`` while the
   log holds no admin at all (the bootstrap; its grant names ``system`` as granter);
 - a suspended member or one who has left holds nothing and is granted nothing.

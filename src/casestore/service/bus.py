@@ -26,6 +26,7 @@ from casestore.domain.clocks import statutory_due as statutory_due_on
 from casestore.domain.errors import IdempotencyKeyReused
 from casestore.domain.roles import check_permission
 from casestore.domain.values import APPROVAL_SEAL_ID, local_date
+from casestore.querycode import QueryPeppers
 from casestore.service.catalogue import CatalogueCodes, CatalogueMixin
 from casestore.service.commands import (
     Command,
@@ -74,11 +75,15 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
         bureau_prefix: str = "XY",
         draws: Draws | None = None,
         clock_config: ClockConfig | None = None,
+        peppers: QueryPeppers | None = None,
     ) -> None:
         self.app = app
         # The composition root passes the settings' clock thresholds; a service built
         # directly (scripts, tests) reads and validates the same settings itself.
         self.clock_config = clock_config or load_settings().clock()
+        #: Without a configured pepper (tests, one-off scripts) a random one for this
+        #: process: its codes verify only while it runs. ``serve`` requires the setting.
+        self.peppers = peppers or QueryPeppers.generate("ephemeral")
         self.clock = clock
         self.draws = draws or Draws()
         self.calendar = calendar or default_calendar()

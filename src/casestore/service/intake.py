@@ -8,7 +8,6 @@ simulator batches them.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import datetime
@@ -19,6 +18,7 @@ from casestore.domain import Bundle, Case, ConcurrencyConflict, NotFound
 from casestore.domain.index import CaseNumber
 from casestore.domain.roles import check_permission
 from casestore.domain.values import local_date
+from casestore.querycode import QueryPeppers, legacy_hash
 from casestore.service.commands import SubmitBundle, SubmitCase
 from casestore.service.results import (
     BundleSubmission,
@@ -37,8 +37,9 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def query_code_hash(case_id: UUID, code: str) -> str:
-    """The stored form of a query code (the code itself is never stored)."""
-    return hashlib.sha256(case_id.bytes + code.encode()).hexdigest()
+    """The wave-1 stored form ``sha256(case_id ‖ code)``: only old cases in the log carry
+    it (they still verify); new codes are digested by :class:`QueryPeppers`."""
+    return legacy_hash(case_id, code)
 
 
 class Draws:
@@ -65,6 +66,7 @@ class IntakeMixin:
     clock: Callable[[], datetime]
     draws: Draws
     bureau_prefix: str
+    peppers: QueryPeppers
 
     if TYPE_CHECKING:
 
@@ -119,7 +121,7 @@ class IntakeMixin:
         case = Case.submit(
             case_id=case_id,
             case_no=case_no,
-            query_code_hash=query_code_hash(case_id, code),
+            query_code_hash=self.peppers.digest(case_id, code),
             item_code=command.item_code,
             applicant=command.applicant,
             agent=command.agent,

@@ -20,7 +20,7 @@ from casestore.domain.catalogue import bundle_definition_id, item_id
 from casestore.domain.enquiry import Enquiry
 from casestore.domain.index import CaseNumber, case_number_id
 from casestore.domain.window import Window, window_id
-from casestore.service.intake import query_code_hash
+from casestore.querycode import QueryPeppers
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import digest as take_digest
 from casestore.store.audit import verify as run_verify
@@ -32,6 +32,7 @@ class ReadsMixin:
 
     app: CasestoreApp
     clock: Callable[[], datetime]
+    peppers: QueryPeppers
 
     # -- aggregates -------------------------------------------------------------------------
 
@@ -89,7 +90,7 @@ class ReadsMixin:
         """The applicant's own case, if the query code matches (constant-time compare)."""
         case = self.case(self.find_case_no(case_no))
         first = self.app.domain_events(case.id, upto_version=1)[0]
-        if not secrets.compare_digest(first.query_code_hash, query_code_hash(case.id, code)):
+        if not self.peppers.matches(first.query_code_hash, case.id, code):
             raise NotFound("no case with that number and query code")
         return case
 

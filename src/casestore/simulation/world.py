@@ -83,6 +83,20 @@ class Roster:
         self.admin = Actor("admin-01", "admin", name="系统管理员")
         self.portal = Actor("portal", "clerk", name="一网通办平台", window="online")
 
+    def everyone(self) -> list[Actor]:
+        """Every member of staff but the admin (each with the one role they act in)."""
+        clerks = [c for w in self.windows for c in w.clerks]
+        return [
+            *clerks,
+            *self.reviewers,
+            *self.approvers,
+            *self.surveyors,
+            *self.regulators,
+            *self.sealers,
+            *self.dispatchers,
+            self.portal,
+        ]
+
     def window_for(self, item_index: int) -> Window:
         """Items are served at fixed windows."""
         return self.windows[item_index % len(self.windows)]

@@ -22,6 +22,7 @@ from eventsourcing.utils import get_topic
 from casestore.domain.errors import InvalidCommand
 from casestore.plain import to_plain
 from casestore.settings import Settings, load_settings
+from casestore.domain.personal import HIDDEN_FIELDS
 from casestore.store.application import CasestoreApp
 from casestore.store.config import backend_of, eventsourcing_env
 from casestore.store.dbverify import check_in_database
@@ -156,12 +157,16 @@ def digest(app: CasestoreApp, position: int | None = None) -> dict[str, Any]:
 
 
 def export_lines(app: CasestoreApp, after: int = 0, upto: int | None = None) -> Iterator[bytes]:
-    """One JSON object per event, with its exact stored bytes and both hashes."""
+    """One JSON object per event, with its exact stored bytes and both hashes.
+
+    The query code's digest is never a field (``HIDDEN_FIELDS``); inside ``stored_b64``
+    it is an HMAC under the server's pepper, which the export does not contain."""
     for row, event in app.iter_events(after, upto=upto):
         state = {
             k: v
             for k, v in vars(event).items()
             if k not in ("originator_id", "originator_version", "timestamp")
+            and k not in HIDDEN_FIELDS
         }
         yield (
             orjson.dumps(
