@@ -1,12 +1,12 @@
 /* Staff dashboard: compliance and evaluation panels, the as-of date picker, sign-in.
    Every panel is loaded as of the chosen moment (the end of the picked day, UTC+8). The
-   bearer token is kept in sessionStorage only (/dashboard?token=... stores it once and
-   removes it from the address bar). */
+   bearer token is kept in this page's memory only and sent as a header: never stored,
+   never read from the address (a token in a URL ends up in logs and history). */
 "use strict";
 (function () {
   const D = window.CasestoreDash;
   const { L, $, state, api, viewParams, setStatus, describeError, unavailable, pick, rate, kpi, table, barCell } = D;
-  const { el, token, claims, TOKEN_KEY } = D;
+  const { el, token, claims, signIn } = D;
   const C = window.CasestoreCharts;
   const F = window.CasestoreFlags;
   const COLORS = { promised: "#2f6ea8", statutory: "#1b7a3e", bad: "#b3261e" };
@@ -129,7 +129,7 @@
 
   async function loadAll() {
     if (!token()) {
-      setStatus("请先登录：粘贴工作人员令牌（命令 casestore token --staff 工号 --role inspector）。");
+      setStatus("请先登录：粘贴工作人员令牌（命令 casestore token --staff 工号；权限来自授权记录）。");
       return;
     }
     const load = ++state.loads;
@@ -174,13 +174,12 @@
     $("login-form").hidden = Boolean(t);
     $("who").hidden = !t;
     $("logout").hidden = !t;
-    $("who").textContent = c ? `${c.name || c.sub}（${L.label(L.roles, c.role)}${c.window ? " · " + c.window : ""}）` : "";
+    $("who").textContent = c ? `工号 ${c.sub}` : "";
   }
 
   function start() {
     const params = new URLSearchParams(location.search);
-    if (params.get("token")) {
-      sessionStorage.setItem(TOKEN_KEY, params.get("token"));
+    if (params.get("token")) { // never used: only wiped from the address bar and history
       params.delete("token");
       history.replaceState(null, "", location.pathname + (params.toString() ? "?" + params : ""));
     }
@@ -193,13 +192,13 @@
       e.preventDefault();
       const t = $("token").value.trim();
       if (!t) return;
-      sessionStorage.setItem(TOKEN_KEY, t);
+      signIn(t, $("purpose").value.trim());
       $("token").value = "";
       showIdentity();
       loadAll();
     });
     $("logout").addEventListener("click", () => {
-      sessionStorage.removeItem(TOKEN_KEY);
+      signIn("", "");
       location.replace(location.pathname); // a clean page: no figures left on screen
     });
     $("asof-form").addEventListener("submit", (e) => {

@@ -1,4 +1,5 @@
-/* Dashboard core: the bearer token (sessionStorage), API calls with problem+json errors,
+/* Dashboard core: the bearer token (in memory only: never stored, never in a URL), the
+   inspector's stated purpose (sent as X-Purpose), API calls with problem+json errors,
    the as-of parameter, and small DOM helpers shared by the panels. */
 "use strict";
 window.CasestoreDash = (function () {
@@ -12,7 +13,11 @@ window.CasestoreDash = (function () {
 
   /* ---------------------------------------------------------------- token and fetch */
 
-  function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+  let currentToken = "";
+  let currentPurpose = "";
+  function token() { return currentToken; }
+  function purpose() { return currentPurpose; }
+  function signIn(t, why) { currentToken = t || ""; currentPurpose = why || ""; }
 
   function claims(t) {
     try {
@@ -37,7 +42,10 @@ window.CasestoreDash = (function () {
     for (const [k, v] of Object.entries(params || {})) if (v !== null && v !== undefined) url.searchParams.set(k, v);
     const response = await fetch(url, {
       method: method || "GET",
-      headers: { Accept: "application/json", Authorization: "Bearer " + token() },
+      headers: Object.assign(
+        { Accept: "application/json", Authorization: "Bearer " + token() },
+        purpose() ? { "X-Purpose": encodeURIComponent(purpose()) } : {},
+      ),
     });
     const type = response.headers.get("content-type") || "";
     const body = type.includes("json") ? await response.json() : null;
@@ -118,7 +126,7 @@ window.CasestoreDash = (function () {
   }
 
   return {
-    L, el, $, TOKEN_KEY, state, token, claims, ApiError, api, asOfMoment, asOfParam, viewParams,
+    L, el, $, TOKEN_KEY, state, token, purpose, signIn, claims, ApiError, api, asOfMoment, asOfParam, viewParams,
     setStatus, describeError,
     unavailable, pick, rate, kpi, table, barCell, when,
   };

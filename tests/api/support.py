@@ -19,10 +19,10 @@ from casestore.api.deps import ApiState
 
 import casestore
 from casestore.authority import Authority
-from casestore.domain.staff import GRANTABLE
 from casestore.domain import Actor
-from casestore.identity import issue_dev_token
+from casestore.domain.staff import GRANTABLE
 from casestore.domain.values import APPROVAL_SEAL_ID
+from casestore.identity import issue_dev_token
 
 SECRET = "test-secret-not-for-production-0123456789"
 TEST_ADMIN = "test-admin"

@@ -29,7 +29,7 @@ from schemathesis.checks import (
 from casestore.domain import Actor
 from casestore.domain.values import Party
 from casestore.service import SubmitCase
-from tests.api.support import APPLICANT, CATALOGUE, SECRET, auth
+from tests.api.support import APPLICANT, CATALOGUE, SECRET, auth, enrol_issued
 
 
 def _free_port() -> int:
@@ -51,6 +51,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             applicant=Party(**APPLICANT),
         )
     )
+    for role in ("admin", "approver"):
+        auth(role)
+    enrol_issued(app.state.casestore.authority)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     server = uvicorn.Server(config)

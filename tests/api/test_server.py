@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 CASESTORE = Path(sys.executable).parent / "casestore"
 
@@ -24,19 +25,34 @@ def _free_port() -> int:
 
 
 def _env_without_secret() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "CASESTORE_SECRET"}
+    unset = {"CASESTORE_SECRET", "CASESTORE_QUERY_PEPPER"}
+    return {k: v for k, v in os.environ.items() if k not in unset and "OIDC" not in k}
 
 
-def test_serve_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+PEPPER = "k1:" + "A" * 43
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"CASESTORE_QUERY_PEPPER": PEPPER}, "CASESTORE_SECRET"),
+        ({"CASESTORE_SECRET": "s" * 32}, "CASESTORE_QUERY_PEPPER"),
+        ({"CASESTORE_SECRET": "x", "CASESTORE_QUERY_PEPPER": PEPPER}, "at least 32 bytes"),
+        ({"CASESTORE_SECRET": "s" * 32, "CASESTORE_QUERY_PEPPER": "k1:c2hvcnQ"}, "32 bytes"),
+    ],
+)
+def test_serve_refuses_to_start_without_usable_secrets(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
     done = subprocess.run(
         [str(CASESTORE), "serve", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--port", "1"],
-        env=_env_without_secret(),
+        env={**_env_without_secret(), **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 2
-    assert "CASESTORE_SECRET" in done.stderr and "refusing to start" in done.stderr
+    assert (says in done.stderr and "refusing to start" in done.stderr) or says in done.stderr
 
 
 def test_demo_seeds_prints_a_token_recipe_and_serves(tmp_path: Path) -> None:
@@ -66,15 +82,21 @@ def test_demo_seeds_prints_a_token_recipe_and_serves(tmp_path: Path) -> None:
         secret = re.search(r"export CASESTORE_SECRET=(\S+)", text)
         assert secret is not None, text[-2000:]
         assert "casestore token --staff" in text
+        env = {**_env_without_secret(), "CASESTORE_SECRET": secret.group(1)}
+        for argv in (  # the recipe the demo prints, for an inspector
+            ["staff", "enroll", "insp-01", "--name", "纪检", "--by", "admin-01"],
+            ["staff", "grant", "insp-01", "inspector", "--by", "admin-01", "--reason", "监督"],
+        ):
+            subprocess.run([str(CASESTORE), *argv, "--db", db], env=env, timeout=60, check=True)
         issued = subprocess.run(
-            [str(CASESTORE), "token", "--staff", "S001", "--role", "inspector"],
-            env={**_env_without_secret(), "CASESTORE_SECRET": secret.group(1)},
+            [str(CASESTORE), "token", "--staff", "insp-01", "--db", db],
+            env=env,
             capture_output=True,
             text=True,
             timeout=60,
             check=True,
         )
-        headers = {"Authorization": f"Bearer {issued.stdout.strip()}"}
+        headers = {"Authorization": f"Bearer {issued.stdout.strip()}", "X-Purpose": "demo"}
         deadline = time.monotonic() + 60
         while True:  # the embedded workers catch up with the seeded log
             health = httpx.get(f"{base}/health", timeout=5).json()

@@ -17,7 +17,7 @@ import uvicorn
 from casestore.api.app import create_app
 
 from casestore.domain import Actor
-from tests.api.support import APPLICANT, CATALOGUE, SECRET, Api, auth, walk
+from tests.api.support import APPLICANT, CATALOGUE, SECRET, Api, auth, enrol_issued, walk
 
 
 def parse_sse(text: str) -> list[dict[str, Any]]:
@@ -96,13 +96,13 @@ def test_last_event_id_resumes_exactly_after_it(api: Api) -> None:
     assert bad.status_code == 422
 
 
-def test_stream_accepts_a_token_in_the_query_for_eventsource(api: Api) -> None:
+def test_stream_takes_a_single_use_ticket_for_eventsource(api: Api) -> None:
     api.submit()
-    from tests.api.support import token
-
-    r = api.get("/stream", params={"after": 0, "limit": 1, "access_token": token("clerk")})
+    ticket = api.post("/stream/tickets", "clerk").json()["ticket"]
+    r = api.get("/stream", params={"after": 0, "limit": 1, "ticket": ticket})
     assert r.status_code == 200 and len(parse_sse(r.text)) == 1
-    assert api.get("/stream", params={"access_token": "forged.token"}).status_code == 401
+    assert api.get("/stream", params={"ticket": ticket, "limit": 1}).status_code == 401
+    assert api.get("/stream", params={"ticket": "forged"}).status_code == 401
 
 
 # -- against a real server ----------------------------------------------------------------
@@ -118,6 +118,8 @@ def _free_port() -> int:
 def server(tmp_path: Path) -> Iterator[str]:
     app = create_app(f"sqlite:///{tmp_path / 'live.db'}", secret=SECRET)
     app.state.casestore.service.load_catalogue(CATALOGUE, Actor("catalogue", "admin"))
+    auth("clerk")
+    enrol_issued(app.state.casestore.authority)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     srv = uvicorn.Server(config)

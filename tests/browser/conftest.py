@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from casestore.auth import issue_token
+from casestore.identity import issue_dev_token
 from tests.ciflag import under_ci
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,7 +35,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SECRET = "browser-test-secret-0123456789"
+SECRET = "browser-test-secret-0123456789-abcdef"
+#: Staff the browser tests act as: enrolled and granted by the simulated bureau's admin.
+TEST_STAFF = {"clerk-t1": ("clerk", "W01", "王窗口"), "inspector-t1": ("inspector", "", "陈监察")}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 FULL_HD = {"width": 1920, "height": 1080}
 LAPTOP = {"width": 1366, "height": 768}
@@ -69,14 +71,8 @@ def _require_chromium() -> None:
 
 
 def token(role: str, staff: str = "", window: str = "", name: str = "") -> str:
-    """A signed bearer token for the test server."""
-    return issue_token(
-        SECRET,
-        staff_id=staff or f"{role}-t1",
-        name=name or {"inspector": "陈监察", "clerk": "王窗口"}.get(role, role),
-        role=role,
-        window=window,
-    )
+    """A development token for the test server (authority comes from the grants)."""
+    return issue_dev_token(SECRET, staff or f"{role}-t1")
 
 
 def _free_port() -> int:
@@ -104,6 +100,11 @@ class LiveServer:
         from casestore.api.app import create_app
 
         app = create_app(db_url, secret=SECRET, workers=True)  # embedded projection workers
+        authority = app.state.casestore.authority
+        for staff_id, (role, window, name) in TEST_STAFF.items():
+            if authority.staff(staff_id, fresh=True) is None:
+                authority.enroll(staff_id, name=name, by="admin-01")
+                authority.grant(staff_id, role, by="admin-01", window=window, reason="测试")
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
@@ -138,6 +139,8 @@ class LiveServer:
 
     def client(self, role: str = "clerk", window: str = "W01") -> httpx.Client:
         headers = {"Authorization": f"Bearer {token(role, window=window)}"}
+        if role == "inspector":
+            headers["X-Purpose"] = "browser test"
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 

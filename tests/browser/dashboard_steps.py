@@ -16,8 +16,9 @@ def wait_loaded(page: Any, after: int = 0) -> int:
     return loaded
 
 
-def sign_in(page: Any, bearer: str) -> None:
+def sign_in(page: Any, bearer: str, purpose: str = "浏览器测试") -> None:
     page.fill("#token", bearer)
+    page.fill("#purpose", purpose)
     page.click("#login")
     wait_loaded(page)
 

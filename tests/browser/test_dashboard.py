@@ -119,18 +119,20 @@ def test_as_of_date_shows_every_panel_as_it_stood_then(
     expect(page.locator("#status")).to_contain_text("实时数据")
 
 
-def test_a_token_in_the_address_is_moved_to_session_storage(
-    page: Any, live_server: LiveServer
-) -> None:
+def test_a_token_in_the_address_is_never_used_or_stored(page: Any, live_server: LiveServer) -> None:
     bearer = token("inspector")
     page.goto(f"{live_server.url}/dashboard?token={bearer}")
-    wait_loaded(page)
     assert "token" not in page.url
-    assert page.evaluate("() => sessionStorage.getItem('casestore.token')") == bearer
-    expect(page.locator("#who")).to_contain_text("陈监察（纪检监察）")
+    expect(page.locator("#token")).to_be_visible()  # still signed out
+    assert (
+        page.evaluate("() => JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")
+        == "{}{}"
+    )
+    sign_in(page, bearer)
+    expect(page.locator("#who")).to_contain_text("inspector-t1")
+    assert page.evaluate("() => JSON.stringify(sessionStorage)") == "{}"  # memory only
     page.click("#logout")
     expect(page.locator("#token")).to_be_visible()
-    assert page.evaluate("() => sessionStorage.getItem('casestore.token')") is None
 
 
 def test_a_bad_token_or_a_role_without_rights_gets_a_clear_message(

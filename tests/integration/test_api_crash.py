@@ -24,11 +24,12 @@ from typing import Any
 import httpx
 import pytest
 
+from casestore.authority import Authority
 from casestore.domain import Actor
-from casestore.service import CaseService
+from casestore.service import CaseService, utc_now
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import verify
-from tests.api.support import APPLICANT, BODIES, CATALOGUE, SECRET, auth
+from tests.api.support import APPLICANT, BODIES, CATALOGUE, SECRET, auth, enrol_issued
 
 pytestmark = pytest.mark.pg
 
@@ -42,6 +43,7 @@ STEPS: list[tuple[str | None, str, str]] = [
     ("decide", "approver", "Decided"),
 ]
 CASESTORE = Path(sys.executable).parent / "casestore"
+PEPPER = "k1:" + "A" * 43
 
 
 def _free_port() -> int:
@@ -55,7 +57,7 @@ class Server:
 
     def __init__(self, db_url: str, port: int, log: Path) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "CASESTORE_SECRET": SECRET}
+        env = {**os.environ, "CASESTORE_SECRET": SECRET, "CASESTORE_QUERY_PEPPER": PEPPER}
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
             [str(CASESTORE), "serve", "--db", db_url, "--no-workers", "--port", str(port)],
@@ -140,6 +142,10 @@ class Client:
 def test_kill_9_mid_load_loses_and_duplicates_nothing(pg_db_url: str, tmp_path: Path) -> None:
     store = CasestoreApp(pg_db_url)
     CaseService(store).load_catalogue(CATALOGUE, Actor("catalogue", "admin"))
+    for n in range(CLIENTS):  # authority comes from grants: enrol every client's staff
+        for _, role, _ in STEPS:
+            auth(role, staff=f"{role}-{n}")
+    enrol_issued(Authority(store, utc_now))
     store.close()
     port = _free_port()
     server = Server(pg_db_url, port, tmp_path / "server.log")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -64,8 +63,11 @@ def test_revocation_during_a_burst_stops_every_later_command(store_url: str) -> 
     assert len(refused) == 6  # every writer was stopped by the revocation
     assert len(done) >= revoke_after
     # The log itself: no event by clerk-9 after the revocation's position.
-    by_clerk = [row.position for row, ev in app.iter_events(0) if getattr(ev, "actor", None)
-                and ev.actor.staff_id == "clerk-9"]
+    by_clerk = [
+        row.position
+        for row, ev in app.iter_events(0)
+        if getattr(ev, "actor", None) and ev.actor.staff_id == "clerk-9"
+    ]
     assert by_clerk and max(by_clerk) < revoked_at
     assert sorted(done) == sorted({p for p in done})
     app.close()
