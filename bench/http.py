@@ -53,7 +53,9 @@ def _free_port() -> int:
 class _Server:
     """``casestore serve --no-workers`` (or another server module) as a child process."""
 
-    def __init__(self, db_url: str, secret: str, module: str = "") -> None:
+    def __init__(
+        self, db_url: str, secret: str, module: str = "", env: dict[str, str] | None = None
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         if module:  # python -m MODULE --db URL --port P
@@ -68,6 +70,7 @@ class _Server:
                 **os.environ,
                 "CASESTORE_SECRET": secret,
                 "CASESTORE_QUERY_PEPPER": QueryPeppers.generate().setting(),
+                **(env or {}),
             },
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -223,15 +223,26 @@ def keygen(
         str | None,
         typer.Option("--signing", metavar="NAME", help="an Ed25519 checkpoint key named NAME"),
     ] = None,
+    pepper: Annotated[
+        bool, typer.Option("--pepper", help="a CASESTORE_QUERY_PEPPER value instead")
+    ] = False,
+    kid: Annotated[str, typer.Option("--kid", help="the pepper's key id")] = "k1",
 ) -> None:
-    """Print a new key: AES-256 for CASESTORE_CIPHER_KEY, or a checkpoint signing key.
+    """Print a new key: AES-256 for CASESTORE_CIPHER_KEY, a checkpoint signing key, or a
+    query-code pepper.
 
     ``--signing NAME`` prints an Ed25519 private key and its verifier key in signed-note
-    format; name it after the log origin (CASESTORE_LOG_ORIGIN)."""
+    format; name it after the log origin (CASESTORE_LOG_ORIGIN). ``--pepper`` prints a
+    new CASESTORE_QUERY_PEPPER (KID:BASE64)."""
     if signing is not None:
         from casestore.ledger.commands import keygen_signing
 
         keygen_signing(signing)
+        return
+    if pepper:
+        from casestore.querycode import QueryPeppers
+
+        typer.echo(QueryPeppers.generate(kid).setting())
         return
     from eventsourcing.cryptography import AESCipher
 
