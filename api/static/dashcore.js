@@ -21,7 +21,7 @@ window.CasestoreDash = (function () {
 
   function claims(t) {
     try {
-      const body = t.split(".")[0].replace(/-/g, "+").replace(/_/g, "/");
+      const body = t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
       const json = decodeURIComponent(escape(atob(body + "===".slice((body.length + 3) % 4))));
       return JSON.parse(json);
     } catch (e) {

@@ -87,15 +87,22 @@ def test_demo_seeds_prints_a_token_recipe_and_serves(tmp_path: Path) -> None:
             ["staff", "enroll", "insp-01", "--name", "纪检", "--by", "admin-01"],
             ["staff", "grant", "insp-01", "inspector", "--by", "admin-01", "--reason", "监督"],
         ):
-            subprocess.run([str(CASESTORE), *argv, "--db", db], env=env, timeout=60, check=True)
+            done = subprocess.run(
+                [str(CASESTORE), *argv, "--db", db],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
         issued = subprocess.run(
             [str(CASESTORE), "token", "--staff", "insp-01", "--db", db],
             env=env,
             capture_output=True,
             text=True,
             timeout=60,
-            check=True,
         )
+        assert issued.returncode == 0, issued.stderr
         headers = {"Authorization": f"Bearer {issued.stdout.strip()}", "X-Purpose": "demo"}
         deadline = time.monotonic() + 60
         while True:  # the embedded workers catch up with the seeded log
