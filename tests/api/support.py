@@ -158,11 +158,19 @@ class Api:
         self._runner.close()
 
 
-def make_api(db: Path | str, *, workers: bool = False, read_db_url: str | None = None) -> Api:
+def make_api(
+    db: Path | str,
+    *,
+    workers: bool = False,
+    read_db_url: str | None = None,
+    oidc: Any = None,
+) -> Api:
     """An API over a SQLite file (a path) or any database URL, catalogue loaded."""
     clock = SimClock()
     url = db if isinstance(db, str) else f"sqlite:///{db}"
-    app = create_app(url, secret=SECRET, workers=workers, clock=clock, read_db_url=read_db_url)
+    app = create_app(
+        url, secret=SECRET, oidc=oidc, workers=workers, clock=clock, read_db_url=read_db_url
+    )
     state: ApiState = app.state.casestore
     state.service.load_catalogue(CATALOGUE, Actor("catalogue", "admin"))
     for role in STAFF_ROLES:  # every role's usual staff member, enrolled up front

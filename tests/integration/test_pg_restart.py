@@ -23,13 +23,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from casestore.auth import issue_token
+from casestore.identity import issue_dev_token
 from casestore.store.application import CasestoreApp
 from tests.pgharness import ThrowawayCluster, _find_bindir, create_database
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 CASESTORE = Path(sys.executable).parent / "casestore"
-SECRET = "restart-test-secret"
+SECRET = "restart-test-secret-0123456789-abcdef"
 APPLICANT = {"name": "王五", "id_type": "resident_id", "id_number": "110101199001011234",
              "phone": "13800002222"}
 #: Every status any request got, across the test (reported in the closing note).
@@ -83,9 +83,16 @@ def test_commands_survive_fast_and_immediate_restarts(tmp_path: Path) -> None:
     server = None
     try:
         url = create_database(cluster.url)
-        env = dict(os.environ, CASESTORE_SECRET=SECRET)
+        env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_QUERY_PEPPER="k1:" + "A" * 43)
         subprocess.run([str(CASESTORE), "catalogue", "--db", url], env=env, check=True,
                        capture_output=True, timeout=120)
+        for argv in (  # authority comes from grants in the log
+            ["staff", "enroll", "adm-1", "--name", "局长", "--first-admin"],
+            ["staff", "enroll", "c-1", "--name", "窗口", "--by", "adm-1"],
+            ["staff", "grant", "c-1", "clerk", "--window", "W01", "--by", "adm-1", "--reason", "x"],
+        ):
+            subprocess.run([str(CASESTORE), *argv, "--db", url], env=env, check=True,
+                           capture_output=True, timeout=120)
         port = _free_port()
         with (tmp_path / "serve.log").open("wb") as log:
             server = subprocess.Popen(
@@ -94,8 +101,7 @@ def test_commands_survive_fast_and_immediate_restarts(tmp_path: Path) -> None:
             )
         base = f"http://127.0.0.1:{port}"
         _wait(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 120, server)
-        headers = {"Authorization": "Bearer " + issue_token(
-            SECRET, staff_id="c-1", name="窗口", role="clerk", window="W01")}
+        headers = {"Authorization": "Bearer " + issue_dev_token(SECRET, "c-1")}
         stop = threading.Event()
         acked: dict[str, str] = {}
         errors: list[str] = []

@@ -219,3 +219,31 @@ def test_short_secrets_are_refused(secret: str) -> None:
 def test_oidc_tokens_are_not_accepted_without_a_provider(keys) -> None:
     with pytest.raises(InvalidToken, match="no identity provider"):
         IdentityVerifier(dev_secret=SECRET).verify(_sign(keys["rsa1"], "RS256", "rsa-2026-1"))
+
+
+def test_through_the_api_bad_oidc_tokens_are_401_and_a_good_one_acts_on_its_grants(
+    tmp_path: Path, keys: dict[str, Any]
+) -> None:
+    """The edge maps every refusal to 401; authority still comes from the grants."""
+    from tests.api.support import make_api
+
+    jwks = tmp_path / "jwks.json"
+    _write_jwks(jwks, [_jwk(keys["ec"], "ec-1", "ES256")])
+    oidc = OidcConfig(ISSUER, AUDIENCE, str(jwks), staff_claim="preferred_username")
+    api = make_api(tmp_path / "oidc.db", oidc=oidc)
+    try:
+        good = _sign(keys["ec"], "ES256", "ec-1")
+        bad = [
+            _sign(keys["ec"], "ES256", "ec-1", iss="https://evil.test/"),
+            _sign(keys["ec"], "ES256", "ec-1", aud="x"),
+            _sign(keys["ec"], "ES256", "ec-1", exp=int(time.time()) - 3600),
+            _sign(keys["ec"], "ES256", "ec-1", nbf=int(time.time()) + 3600),
+            _sign(keys["rsa2"], "RS256", "rsa-2027-1"),
+        ]
+        for token in bad:
+            r = api.get("/cases", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 401 and r.json()["type"].endswith("/unauthorized")
+        ok = api.get("/cases", headers={"Authorization": f"Bearer {good}"})
+        assert ok.status_code == 200  # approver-1 is enrolled with the approver role
+    finally:
+        api.close()
