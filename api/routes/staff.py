@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from casestore.domain.staff import GRANTABLE
 from casestore.domain.values import BUREAU_TZ
 from casestore.plain import to_plain
+from casestore.timeutil import to_micros
 
 from ..deps import ApiState, AuditDep, StateDep
 from ..problems import ApiProblem

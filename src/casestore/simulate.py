@@ -32,10 +32,11 @@ from uuid import UUID
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from casestore.bootstrap import open_store, settings_for
 from casestore.authority import Authority
+from casestore.bootstrap import open_store, settings_for
 from casestore.domain import Bundle, Case, InvalidCommand
 from casestore.domain.values import local_date
+from casestore.querycode import Pepper, QueryPeppers
 from casestore.service import (
     CASE_COMMANDS,
     CaseCommand,
@@ -47,7 +48,6 @@ from casestore.service import (
     TimedCommand,
 )
 from casestore.settings import Settings
-from casestore.querycode import Pepper, QueryPeppers
 from casestore.simulation import anomalies
 from casestore.simulation.plans import CHANNEL_WEIGHTS, CaseKey, CasePlanner, Intake, Step
 from casestore.simulation.seeded import SeededDraws, SimClock

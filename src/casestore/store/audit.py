@@ -20,9 +20,9 @@ import orjson
 from eventsourcing.utils import get_topic
 
 from casestore.domain.errors import InvalidCommand
+from casestore.domain.personal import HIDDEN_FIELDS
 from casestore.plain import to_plain
 from casestore.settings import Settings, load_settings
-from casestore.domain.personal import HIDDEN_FIELDS
 from casestore.store.application import CasestoreApp
 from casestore.store.config import backend_of, eventsourcing_env
 from casestore.store.dbverify import check_in_database
