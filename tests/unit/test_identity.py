@@ -243,7 +243,12 @@ def test_through_the_api_bad_oidc_tokens_are_401_and_a_good_one_acts_on_its_gran
         for token in bad:
             r = api.get("/cases", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 401 and r.json()["type"].endswith("/unauthorized")
-        ok = api.get("/cases", headers={"Authorization": f"Bearer {good}"})
-        assert ok.status_code == 200  # approver-1 is enrolled with the approver role
+        case_id = api.submit()["case_id"]  # by clerk-1, with a development token
+        ok = api.get(f"/cases/{case_id}", headers={"Authorization": f"Bearer {good}"})
+        assert ok.status_code == 200, ok.text  # approver-1 is enrolled with the approver role
+        refused = api.post(
+            f"/cases/{case_id}/accept", json={}, headers={"Authorization": f"Bearer {good}"}
+        )
+        assert refused.status_code == 403, refused.text  # accepting needs a clerk's grant
     finally:
         api.close()
