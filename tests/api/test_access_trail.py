@@ -19,7 +19,7 @@ UNMASKED = {"clerk", "reviewer", "approver", "surveyor", "dispatcher", "admin"}
 def _trail(api: Api, after: int) -> list[dict]:
     return [
         {"role": e.actor.role, "staff": e.actor.staff_id, "route": e.route, "cases": e.case_ids}
-        for row, e in api.state.store.iter_events(after)
+        for row, e in api.state.service.app.iter_events(after)
         if type(e).__name__ == "AccessRecorded"
     ]
 
@@ -68,7 +68,7 @@ def test_inspectors_state_a_purpose(api: Api) -> None:
         url, headers={**auth("inspector"), "X-Purpose": purpose}, params={"at_position": before}
     )
     assert r.status_code == 200
-    [event] = [e for _, e in api.state.store.iter_events(before)]
+    [event] = [e for _, e in api.state.service.app.iter_events(before)]
     assert event.purpose == "专项检查" and event.actor.role == "inspector"
 
 
