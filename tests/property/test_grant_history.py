@@ -22,7 +22,7 @@ from casestore.authority import Authority
 from casestore.domain.errors import CasestoreError
 from casestore.domain.values import BUREAU_TZ
 from casestore.store.application import CasestoreApp
-from casestore.store.batch import to_micros
+from casestore.timeutil import to_micros
 
 STAFF = ("s1", "s2", "s3")
 ROLES = ("approver", "reviewer")
