@@ -164,9 +164,7 @@ class Masking:
             return [self.walk(v) for v in data]
         if not isinstance(data, dict):
             return data
-        corrects = next(
-            (p for k in CORRECTION_PATHS if isinstance(p := data.get(k), str)), None
-        )
+        corrects = next((p for k in CORRECTION_PATHS if isinstance(p := data.get(k), str)), None)
         correction = corrects is not None and any(k in data for k in CORRECTION_VALUES)
         out: dict[str, Any] = {}
         for key, value in data.items():
