@@ -15,8 +15,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from ipaddress import IPv4Network, IPv6Network
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network
 
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool

@@ -85,7 +85,7 @@ def measure_access(
     errors = 0
     for _ in range(repeats):
         for trail in ("off", "on"):
-            server = _Server(db_url, secret, {"CASESTORE_ACCESS_TRAIL": trail})
+            server = _Server(db_url, secret, env={"CASESTORE_ACCESS_TRAIL": trail})
             try:
                 reads = [[_read_request(server.port, clerk, c) for c in s] for s in slices]
                 rate, bad = asyncio.run(_rate(server.port, reads, seconds))

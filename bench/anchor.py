@@ -26,8 +26,8 @@ import uvicorn
 from casestore.api.schemas import ReviewCreate
 from fastapi import FastAPI, Header, HTTPException, Response
 
-from casestore.identity import IdentityVerifier, InvalidToken
 from casestore.bootstrap import load_settings
+from casestore.identity import IdentityVerifier, InvalidToken
 from casestore.store.config import backend_of, sqlite_name
 
 TABLE = "bench_anchor"

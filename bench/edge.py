@@ -28,8 +28,8 @@ from uuid import UUID
 
 import orjson
 
-from casestore.identity import issue_dev_token
 from casestore.bootstrap import open_store
+from casestore.identity import issue_dev_token
 
 from .baselines import percentiles
 from .http import _load, _Outcome, _probe, _Server, bench_staff

@@ -18,7 +18,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-
 staff_app = typer.Typer(no_args_is_help=True, help="Staff and the roles granted to them.")
 err = Console(stderr=True)
 

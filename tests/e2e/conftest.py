@@ -4,9 +4,10 @@ One server per backend for the whole session (starting one costs seconds on this
 machine): ``casestore catalogue`` publishes the bundled catalogue, then
 ``casestore serve`` runs as a subprocess on a free port — on SQLite with its embedded
 projection workers, on PostgreSQL with ``--no-workers`` beside a separate
-``casestore project run``, the documented scale-out shape. Tokens come from the real
-``casestore token``. Nothing here imports the application: what is tested is what an
-operator starts.
+``casestore project run``, the documented scale-out shape. Staff are enrolled and
+granted their roles with the real ``casestore staff`` (the first admin bootstraps) and
+their tokens come from the real ``casestore token --staff``. Nothing here imports the
+application: what is tested is what an operator starts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ import pytest
 
 CASESTORE = str(Path(sys.executable).with_name("casestore"))
 SECRET = "e2e-secret-0123456789abcdef-0123456789"
+#: ``KID:BASE64`` of 32 bytes (``casestore keygen --pepper`` makes a random one).
+PEPPER = "e2e:" + "ZTJlLXBlcHBlci0wMTIzNDU2Nzg5YWJjZGVmLTAxMjM0NTY3ODk"
+ADMIN = "e2e-admin"
 ROLES = (
     "clerk",
     "reviewer",
@@ -49,7 +53,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _env(**extra: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith("CASESTORE_")}
-    return {**keep, "CASESTORE_SECRET": SECRET, **extra}
+    return {**keep, "CASESTORE_SECRET": SECRET, "CASESTORE_QUERY_PEPPER": PEPPER, **extra}
 
 
 def cli(*args: str, timeout: float = 120) -> str:
@@ -120,8 +124,21 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(30)
 
 
+def enrol(db: str) -> None:
+    """The first admin, then one member per role, with the real ``casestore staff``."""
+    cli("staff", "enroll", ADMIN, "--name", "e2e admin", "--first-admin", "--db", db)
+    for role in ROLES:
+        if role == "admin":
+            continue
+        staff = f"e2e-{role}"
+        cli("staff", "enroll", staff, "--name", f"{role} e2e", "--by", ADMIN, "--db", db)
+        grant = ["staff", "grant", staff, role, "--by", ADMIN, "--reason", "e2e"]
+        cli(*grant, "--window", "W01", "--db", db)
+
+
 def _serve(backend: str, db: str, workdir: Path, tokens: dict[str, str]) -> Iterator[Served]:
     cli("catalogue", "--db", db)
+    enrol(db)
     port = _free_port()
     served = Served(backend, db, f"http://127.0.0.1:{port}", tokens)
     serve = ["serve", "--db", db, "--host", "127.0.0.1", "--port", str(port)]
@@ -150,22 +167,13 @@ def _serve(backend: str, db: str, workdir: Path, tokens: dict[str, str]) -> Iter
 
 
 @pytest.fixture(scope="session")
-def tokens() -> dict[str, str]:
-    """One token per role, issued by ``casestore token`` (the real CLI)."""
-    return {
-        role: cli(
-            "token",
-            "--staff",
-            f"e2e-{role}",
-            "--name",
-            f"{role} e2e",
-            "--role",
-            role,
-            "--window",
-            "W01",
-        ).strip()
-        for role in ROLES
-    }
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One token per role, issued by ``casestore token --staff`` (the real CLI) for staff
+    enrolled alike in every served database (a token names the member, nothing more)."""
+    db = f"sqlite:///{tmp_path_factory.mktemp('e2e-staff') / 'staff.db'}"
+    enrol(db)
+    staff = {role: ADMIN if role == "admin" else f"e2e-{role}" for role in ROLES}
+    return {role: cli("token", "--staff", staff[role], "--db", db).strip() for role in ROLES}
 
 
 @pytest.fixture(scope="session")

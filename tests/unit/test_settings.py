@@ -16,6 +16,8 @@ from casestore.store.config import eventsourcing_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 KEY = base64.b64encode(bytes(range(32))).decode()
+SECRET = "hunter2-hunter2-hunter2-hunter2-hunter2"  # SPEC §10: at least 32 bytes
+PEPPER = "k1:" + base64.urlsafe_b64encode(bytes(range(100, 132))).decode()
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -34,9 +36,9 @@ def test_given_values_win_over_the_environment() -> None:
 
 
 def test_secrets_never_show_in_repr_or_errors() -> None:
-    s = load_settings({"CASESTORE_SECRET": "hunter2-hunter2", "CASESTORE_CIPHER_KEY": KEY})
+    s = load_settings({"CASESTORE_SECRET": SECRET, "CASESTORE_CIPHER_KEY": KEY})
     assert "hunter2" not in repr(s) and KEY not in repr(s)
-    assert s.secret_value() == "hunter2-hunter2" and s.cipher_key_value() == KEY
+    assert s.secret_value() == SECRET and s.cipher_key_value() == KEY
     with pytest.raises(SettingsError) as caught:
         load_settings({"CASESTORE_CIPHER_KEY": "c2VjcmV0LXZhbHVl"})  # base64 of 12 bytes
     assert "16, 24 or 32 bytes" in str(caught.value)
@@ -74,24 +76,62 @@ def test_a_misspelt_variable_is_refused() -> None:
 
 def test_secret_from_a_file_and_from_the_secrets_directory(tmp_path: Path) -> None:
     path = tmp_path / "secret.txt"
-    path.write_text("from-a-file\n", encoding="utf-8")
-    assert load_settings({"CASESTORE_SECRET_FILE": str(path)}).secret_value() == "from-a-file"
+    path.write_text("from-a-file-" + "f" * 32 + "\n", encoding="utf-8")
+    from_file = load_settings({"CASESTORE_SECRET_FILE": str(path)}).secret_value()
+    assert from_file == "from-a-file-" + "f" * 32
     with pytest.raises(SettingsError, match="both set"):
         load_settings({"CASESTORE_SECRET_FILE": str(path), "CASESTORE_SECRET": "x"})
     with pytest.raises(SettingsError, match="cannot read"):
         load_settings({"CASESTORE_SIGNING_KEY_FILE": str(tmp_path / "missing")})
     creds = tmp_path / "credentials"
     creds.mkdir()
-    (creds / "casestore_query_pepper").write_text("pepper-from-systemd\n", encoding="utf-8")
-    (creds / "casestore_secret").write_text("secret-from-systemd\n", encoding="utf-8")
+    (creds / "casestore_query_pepper").write_text(PEPPER + "\n", encoding="utf-8")
+    (creds / "casestore_secret").write_text("secret-from-systemd-" + "s" * 32, encoding="utf-8")
     s = load_settings({"CREDENTIALS_DIRECTORY": str(creds)})  # systemd LoadCredential=
     assert s.query_pepper is not None
-    assert s.query_pepper.get_secret_value() == "pepper-from-systemd"
-    assert s.secret_value() == "secret-from-systemd"
-    s = load_settings({"CASESTORE_SECRETS_DIR": str(creds), "CASESTORE_SECRET": "env-wins"})
-    assert s.secret_value() == "env-wins"
+    assert s.query_pepper.get_secret_value() == PEPPER
+    assert s.secret_value() == "secret-from-systemd-" + "s" * 32
+    env_wins = "env-wins-" + "e" * 32
+    s = load_settings({"CASESTORE_SECRETS_DIR": str(creds), "CASESTORE_SECRET": env_wins})
+    assert s.secret_value() == env_wins
     with pytest.raises(SettingsError, match="not a directory"):
         load_settings({"CASESTORE_SECRETS_DIR": str(tmp_path / "nowhere")})
+
+
+def test_identity_and_personal_data_settings_are_checked_at_start() -> None:
+    """SPEC §10: the secret has 32+ bytes, the pepper is KID:BASE64 of 32+ bytes, the
+    identity provider's issuer, audience and JWKS come together; all named at once."""
+    bad = {
+        "CASESTORE_SECRET": "x",
+        "CASESTORE_QUERY_PEPPER": "k1:c2hvcnQ",
+        "CASESTORE_OIDC_ISSUER": "https://idp.example/",
+    }
+    with pytest.raises(SettingsError) as caught:
+        load_settings(bad)
+    text = str(caught.value)
+    assert "at least 32 bytes" in text and "x" * 2 not in text
+    good = {
+        "CASESTORE_SECRET": SECRET,
+        "CASESTORE_QUERY_PEPPER": PEPPER,
+        "CASESTORE_OIDC_ISSUER": "https://idp.example/",
+        "CASESTORE_OIDC_AUDIENCE": "casestore",
+        "CASESTORE_OIDC_JWKS": "/etc/casestore/jwks.json",
+        "CASESTORE_ACCESS_TRAIL": "off",
+    }
+    s = load_settings(good)
+    oidc = s.oidc()
+    assert oidc is not None and oidc.issuer == "https://idp.example/"
+    assert oidc.staff_claim == "sub"  # CASESTORE_OIDC_STAFF_CLAIM's default
+    peppers = s.peppers()
+    assert peppers is not None and peppers.current.kid == "k1"
+    assert s.access_trail is False
+    assert load_settings({}).oidc() is None and load_settings({}).peppers() is None
+    for name, value in (
+        ("CASESTORE_QUERY_PEPPER", "k1:c2hvcnQ"),
+        ("CASESTORE_OIDC_AUDIENCE", "casestore"),
+    ):
+        with pytest.raises(SettingsError, match=name.removeprefix("CASESTORE_")):
+            load_settings({name: value})
 
 
 def test_trusted_proxies_are_networks() -> None:

@@ -7,7 +7,6 @@ views), never through the store's application class.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import datetime
