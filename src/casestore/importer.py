@@ -70,14 +70,33 @@ from casestore.domain import (
 )
 from casestore.domain import values as domain_values
 from casestore.domain.catalogue import check_bundle_spec, check_spec
+from casestore.domain.access import Access
 from casestore.domain.imports import ImportBatch
 from casestore.domain.index import CaseNumber, case_number_id
+from casestore.domain.staff import Staff, staff_aggregate_id
 from casestore.domain.values import BUREAU_TZ, VALUE_TYPES, Actor
 from casestore.service import CaseService
 from casestore.settings import Settings
 
-AGGREGATES: tuple[type[Aggregate], ...] = (Case, CaseNumber, Item, Bundle, BundleDefinition)
-CREATED = {"Submitted": Case, "Registered": CaseNumber, "Published": Item, "Opened": Bundle}
+#: Staff and their grants, and the access trail, come along with a bureau's exported
+#: history (SPEC §10): authority in the imported store is what the log says it was.
+AGGREGATES: tuple[type[Aggregate], ...] = (
+    Case,
+    CaseNumber,
+    Item,
+    Bundle,
+    BundleDefinition,
+    Staff,
+    Access,
+)
+CREATED = {
+    "Submitted": Case,
+    "Registered": CaseNumber,
+    "Published": Item,
+    "Opened": Bundle,
+    "StaffEnrolled": Staff,
+    "AccessRecorded": Access,
+}
 _DERIVED = {"originator_topic", "actor", "occurred_at", "claimed_recorded_at", "import_batch"}
 BATCH_EVENTS = 2000
 
@@ -372,6 +391,8 @@ def _apply(
         raise LineError(f"{cls.__name__} has no event {line.name!r}")
     fields = _fields(event_class, line.data, fill=cls is not Case or aggregate is not None)
     common: dict[str, Any] = {"actor": line.actor, "occurred_at": line.claimed}
+    if cls in (Staff, Access):
+        common = {"actor": line.actor}  # the bureau's own acts: no business time to claim
     both: dict[str, Any] = {
         "claimed_recorded_at": line.claimed_recorded,
         "import_batch": line.batch,
@@ -389,6 +410,8 @@ def _apply(
             if line.aggregate_id != item_id(fields["code"]):
                 raise LineError("an item's id must derive from its code (or give the code)")
             fields["spec"] = check_spec({"legal_basis": "", **fields["spec"]})
+        if cls is Staff and line.aggregate_id != staff_aggregate_id(fields["staff_id"]):
+            raise LineError("a member of staff's id must derive from their staff id")
         if cls is BundleDefinition:
             if line.aggregate_id != bundle_definition_id(fields["code"]):
                 raise LineError("a bundle definition's id must derive from its code")

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Final
 from uuid import UUID
@@ -97,6 +98,19 @@ class QueryPeppers:
         if _LEGACY.match(stored):
             return secrets.compare_digest(stored, legacy_hash(case_id, code))
         return False  # an imported legacy case without a code
+
+
+_PROCESS: list[QueryPeppers] = []
+_PROCESS_LOCK = threading.Lock()
+
+
+def process_peppers() -> QueryPeppers:
+    """One random pepper for this process (when none is configured): every service in
+    the process digests and checks codes alike; they stop verifying when it exits."""
+    with _PROCESS_LOCK:
+        if not _PROCESS:
+            _PROCESS.append(QueryPeppers.generate("ephemeral"))
+        return _PROCESS[0]
 
 
 def _digest(pepper: Pepper, case_id: UUID, code: str) -> str:

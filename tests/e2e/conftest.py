@@ -89,6 +89,8 @@ class Served:
 
     def client(self, role: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        if role == "inspector":
+            headers["X-Purpose"] = "e2e"  # inspectors state the purpose of every request
         return httpx.Client(base_url=self.base, headers=headers, timeout=60)
 
     def log_tail(self) -> str:

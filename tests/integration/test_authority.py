@@ -12,7 +12,7 @@ from casestore.authority import Authority
 from casestore.domain import Actor
 from casestore.domain.errors import Forbidden
 from casestore.domain.staff import staff_aggregate_id
-from casestore.service import CaseService
+from casestore.service import CaseService, SubmitCase
 from casestore.store.application import CasestoreApp
 from tests.conftest import APPLICANT, CATALOGUE, FakeClock
 
@@ -39,15 +39,21 @@ def test_revocation_during_a_burst_stops_every_later_command(store_url: str) -> 
     refused: list[int] = []
     lock = threading.Lock()
     revoke_after = 40
+    applicant = APPLICANT
+    errors: list[BaseException] = []
 
     def writer() -> None:
         for _ in range(200):
             try:
                 with authority.acting("clerk-9", "submit") as actor:
-                    sub = service.submit(actor, item_code="XK-003", applicant=APPLICANT)
+                    command = SubmitCase(actor=actor, item_code="XK-003", applicant=applicant)
+                    sub = service.handle(command)
             except Forbidden:
                 with lock:
                     refused.append(1)
+                return
+            except BaseException as e:  # a bug, not a refusal: fail the test, not hang it
+                errors.append(e)
                 return
             with lock:
                 done.append(sub.position)
@@ -55,8 +61,10 @@ def test_revocation_during_a_burst_stops_every_later_command(store_url: str) -> 
     threads = [threading.Thread(target=writer) for _ in range(6)]
     for t in threads:
         t.start()
-    while len(done) < revoke_after:
+    deadline = time.monotonic() + 120
+    while len(done) < revoke_after and not errors and time.monotonic() < deadline:
         time.sleep(0.001)
+    assert not errors, errors
     revoked_at = authority.revoke("clerk-9", "clerk", by="adm-1", reason="调离窗口")
     for t in threads:
         t.join()

@@ -26,7 +26,7 @@ from casestore.domain.clocks import statutory_due as statutory_due_on
 from casestore.domain.errors import IdempotencyKeyReused
 from casestore.domain.roles import check_permission
 from casestore.domain.values import APPROVAL_SEAL_ID, local_date
-from casestore.querycode import QueryPeppers
+from casestore.querycode import QueryPeppers, process_peppers
 from casestore.service.catalogue import CatalogueCodes, CatalogueMixin
 from casestore.service.commands import (
     Command,
@@ -81,9 +81,11 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
         # The composition root passes the settings' clock thresholds; a service built
         # directly (scripts, tests) reads and validates the same settings itself.
         self.clock_config = clock_config or load_settings().clock()
-        #: Without a configured pepper (tests, one-off scripts) a random one for this
-        #: process: its codes verify only while it runs. ``serve`` requires the setting.
-        self.peppers = peppers or QueryPeppers.generate("ephemeral")
+        #: Like the clock thresholds, a service built directly reads the settings' pepper;
+        #: without one (tests, one-off scripts) a random one for this process, the same
+        #: for every service in it: its codes verify only while it runs. ``serve``
+        #: requires the setting.
+        self.peppers = peppers or load_settings().peppers() or process_peppers()
         self.clock = clock
         self.draws = draws or Draws()
         self.calendar = calendar or default_calendar()
