@@ -435,7 +435,7 @@ async def board_stream(
     earliest = max(head - BOARD_HISTORY, 0)
     reset = cursor < earliest
     cursor = min(max(cursor, earliest), head)
-    client = request.client.host if request.client else "unknown"
+    client = state.proxies.client(request)  # the real client (CASESTORE_TRUSTED_PROXIES)
     slot = state.board_slots.acquire(client)
     if slot is None:
         raise ApiProblem(

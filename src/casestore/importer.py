@@ -69,8 +69,8 @@ from casestore.domain import (
     item_id,
 )
 from casestore.domain import values as domain_values
-from casestore.domain.catalogue import check_bundle_spec, check_spec
 from casestore.domain.access import Access
+from casestore.domain.catalogue import check_bundle_spec, check_spec
 from casestore.domain.imports import ImportBatch
 from casestore.domain.index import CaseNumber, case_number_id
 from casestore.domain.staff import Staff, staff_aggregate_id
