@@ -99,7 +99,11 @@ def _member(state: ApiState, staff_id: str, end: datetime) -> dict[str, Any]:
     }
 
 
-@router.get("/staff/{staff_id}", responses=_ERRORS, summary="One member of staff (as of)")
+@router.get(
+    "/staff/{staff_id}",
+    responses={**_ERRORS, 404: {"description": "no such member of staff (then)"}},
+    summary="One member of staff (as of)",
+)
 async def get_staff(
     staff_id: StaffId, actor: AuditDep, state: StateDep, as_of: AsOf = None
 ) -> dict[str, Any]:
