@@ -25,7 +25,6 @@ from ..deps import (
     parse_if_match,
 )
 from ..practice_schemas import AwardCommandPublic, AwardCreate, AwardRevokeCreate
-from ..schemas import to_command
 from .cases import Target
 from .commands import _issue, _precondition, _timed
 

@@ -37,7 +37,7 @@ from ..practice_schemas import (
     EnquiryCreate,
     EnquiryReferCreate,
 )
-from ..schemas import Strict, to_command
+from ..schemas import Strict
 from .cases import Target
 from .commands import _issue, _precondition, _timed
 

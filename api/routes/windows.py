@@ -26,7 +26,7 @@ from ..deps import (
     parse_if_match,
 )
 from ..practice_schemas import WINDOW_SCHEMAS, WindowCommandPublic, WindowCreate
-from ..schemas import Strict, to_command
+from ..schemas import Strict
 from .cases import Target
 from .commands import _issue, _precondition, _timed
 
