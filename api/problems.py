@@ -304,6 +304,13 @@ APP_WIDE_ERRORS: dict[str, str] = {
     "503": "the store or a view is unreachable (Retry-After given; nothing was written)",
 }
 
+#: Errors every operation taking a bearer token may answer (authority is checked against
+#: the grants in force, and ``X-Act-As`` may name a role the caller does not hold).
+TOKEN_ERRORS: dict[str, str] = {
+    "401": "no valid bearer token",
+    "403": "the caller holds no grant in force that admits this (or not the X-Act-As role)",
+}
+
 #: The OpenAPI schema of every error body (RFC 9457; extensions allowed).
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -336,6 +343,11 @@ def document_problems(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 for status, description in APP_WIDE_ERRORS.items():
                     responses.setdefault(status, {"description": description})
+                if operation.get("security"):
+                    # a bearer route answers 401 without a valid token, and 403 when the
+                    # caller holds no fitting grant or names another role in X-Act-As
+                    for status, description in TOKEN_ERRORS.items():
+                        responses.setdefault(status, {"description": description})
                 for status, response in responses.items():
                     if str(status)[:1] in ("4", "5"):
                         response["content"] = content
