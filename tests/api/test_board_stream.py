@@ -24,7 +24,7 @@ from casestore.api.ratelimit import StreamSlots
 from casestore.api.routes import web
 
 from casestore.domain import Actor
-from tests.api.support import APPLICANT, CATALOGUE, SECRET, auth
+from tests.api.support import APPLICANT, CATALOGUE, SECRET, auth, enrol_issued
 
 
 def _free_port() -> int:
@@ -81,10 +81,12 @@ def board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.02)
     base = f"http://127.0.0.1:{port}"
+    clerk = auth("clerk")
+    enrol_issued(app.state.casestore.authority)  # a token names staff; grants authorise
     with httpx.Client(base_url=base, timeout=20) as client:
         for n in range(12):
             body = {"item_code": "XK-001", "applicant": APPLICANT, "appointment_id": str(n)}
-            assert client.post("/cases", json=body, headers=auth("clerk")).status_code == 201
+            assert client.post("/cases", json=body, headers=clerk).status_code == 201
     time.sleep(0.5)  # the hub reads the log every 0.2 s
     yield base, app
     srv.should_exit = True
