@@ -258,7 +258,7 @@ def test_a_report_the_app_role_cannot_build_is_503_until_the_owner_builds_it(
     has built them, the same request answers 200."""
     import httpx
 
-    from casestore.auth import issue_token
+    from tests.integration.servedstaff import PEPPER, enrol_staff, staff_headers
 
     assert _cli("db", "migrate", "--db", pg_db_url).returncode == 0
     _history(pg_db_url, cases=2)  # recorded now: this month's report has them
@@ -267,16 +267,16 @@ def test_a_report_the_app_role_cannot_build_is_503_until_the_owner_builds_it(
     parts = urlsplit(pg_db_url)
     app_url = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}").geturl()
     secret = "report-test-secret-of-32-bytes!!!!"
-    env = dict(os.environ, CASESTORE_SECRET=secret)
+    env = dict(os.environ, CASESTORE_SECRET=secret, CASESTORE_QUERY_PEPPER=PEPPER)
+    enrol_staff(CASESTORE, pg_db_url, env, "i-1", "inspector")
     port = _port()
     month = time.strftime("%Y-%m", time.gmtime())
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([str(CASESTORE), "serve", "--no-workers", "--db", app_url,
                                  "--port", str(port)], env=env, stdout=out, stderr=out)  # fmt: skip
-    token = issue_token(secret, staff_id="i-1", name="督查", role="inspector")
     url = f"http://127.0.0.1:{port}/reports/monthly?month={month}"
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = staff_headers(secret, "i-1", purpose="月度通报")
     try:
         deadline = time.monotonic() + 90
         while True:

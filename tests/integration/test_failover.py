@@ -26,7 +26,6 @@ import httpx
 import pytest
 from casestore.projections.runtime.registry import all_projections
 
-from casestore.auth import issue_token
 from tests.failover_harness import (
     APPLICANT,
     CASESTORE,
@@ -41,6 +40,7 @@ from tests.failover_harness import (
     submitted_cases,
     wait_until,
 )
+from tests.integration.servedstaff import PEPPER, clerk_headers, enrol_clerk
 from tests.pgharness import ThrowawayCluster, _find_bindir, create_database
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
@@ -61,19 +61,19 @@ def test_kill_the_primary_promote_the_standby_lose_nothing(tmp_path: Path) -> No
         dbname = one.rsplit("/", 1)[1]
         url = (f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/"
                f"{dbname}?target_session_attrs=read-write&connect_timeout=3")  # fmt: skip
-        env = dict(os.environ, CASESTORE_SECRET=SECRET)
+        env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_QUERY_PEPPER=PEPPER)
         subprocess.run([str(CASESTORE), "db", "migrate", "--db", url], env=env, check=True,
                        capture_output=True, timeout=300)  # fmt: skip
         subprocess.run([str(CASESTORE), "catalogue", "--db", url], env=env, check=True,
                        capture_output=True, timeout=120)  # fmt: skip
+        enrol_clerk(CASESTORE, url, env)
         port = free_port()
         with (tmp_path / "serve.log").open("wb") as log:
             server = subprocess.Popen([str(CASESTORE), "serve", "--db", url, "--port", str(port)],
                                       env=env, stdout=log, stderr=log)  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 180, server)
-        headers = {"Authorization": "Bearer " + issue_token(
-            SECRET, staff_id="c-1", name="窗口", role="clerk", window="W01")}  # fmt: skip
+        headers = clerk_headers(SECRET)
         load, follower = Load(base, headers), Follower(base, headers)
         threads = [threading.Thread(target=load.client, args=(f"t{i}",)) for i in range(4)]
         threads.append(threading.Thread(target=follower.run))
@@ -153,18 +153,19 @@ def test_views_read_from_the_standby_show_its_lag_in_health(tmp_path: Path) -> N
         one = create_database(primary.url)
         dbname = one.rsplit("/", 1)[1]
         replica = f"postgresql://postgres@127.0.0.1:{standby.port}/{dbname}"
-        env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_READ_DB=replica)
+        env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_QUERY_PEPPER=PEPPER,
+                   CASESTORE_READ_DB=replica)
         for argv in (["db", "migrate"], ["catalogue"]):
             subprocess.run([str(CASESTORE), *argv, "--db", one], env=env, check=True,
                            capture_output=True, timeout=300)  # fmt: skip
+        enrol_clerk(CASESTORE, one, env)
         port = free_port()
         with (tmp_path / "serve.log").open("wb") as log:
             server = subprocess.Popen([str(CASESTORE), "serve", "--db", one, "--port", str(port)],
                                       env=env, stdout=log, stderr=log)  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 180, server)
-        headers = {"Authorization": "Bearer " + issue_token(
-            SECRET, staff_id="c-1", name="窗口", role="clerk", window="W01")}  # fmt: skip
+        headers = clerk_headers(SECRET)
         for _ in range(3):
             r = httpx.post(f"{base}/cases", headers=headers, timeout=30,
                            json={"item_code": "XK-003", "applicant": APPLICANT})  # fmt: skip

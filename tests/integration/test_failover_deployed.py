@@ -25,7 +25,6 @@ import httpx
 import pytest
 from casestore.projections.runtime.registry import all_projections
 
-from casestore.auth import issue_token
 from tests.failover_harness import (
     CASESTORE,
     SECRET,
@@ -39,6 +38,7 @@ from tests.failover_harness import (
     submitted_cases,
     wait_until,
 )
+from tests.integration.servedstaff import PEPPER, clerk_headers, enrol_clerk
 from tests.pgharness import ThrowawayCluster, _find_bindir, create_database
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
@@ -61,11 +61,12 @@ def test_api_and_projector_processes_as_the_app_role_lose_nothing(tmp_path: Path
         query = "target_session_attrs=read-write&connect_timeout=3"
         owner_url = f"postgresql://postgres@{hosts}/{dbname}?{query}"
         app_url = f"postgresql://{ROLE}@{hosts}/{dbname}?{query}"
-        env = dict(os.environ, CASESTORE_SECRET=SECRET)
+        env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_QUERY_PEPPER=PEPPER)
         for argv in (["db", "migrate"], ["catalogue"], ["db", "grant", ROLE]):
             done = subprocess.run([str(CASESTORE), *argv, "--db", owner_url], env=env,
                                   capture_output=True, text=True, timeout=300)  # fmt: skip
             assert done.returncode == 0, (argv, done.stdout, done.stderr)
+        enrol_clerk(CASESTORE, owner_url, env)
         ports = [free_port(), free_port()]
         logs = {}
         commands = {
@@ -84,8 +85,7 @@ def test_api_and_projector_processes_as_the_app_role_lose_nothing(tmp_path: Path
         for base in bases:
             wait_until(lambda b=base: httpx.get(f"{b}/health", timeout=2).status_code == 200,
                        180, *running)  # fmt: skip
-        headers = {"Authorization": "Bearer " + issue_token(
-            SECRET, staff_id="c-1", name="窗口", role="clerk", window="W01")}  # fmt: skip
+        headers = clerk_headers(SECRET)
         load, follower = Load(bases[0], headers), Follower(bases[1], headers)
         threads = [threading.Thread(target=load.client, args=(f"t{i}", bases[i % 2]))
                    for i in range(4)]  # fmt: skip

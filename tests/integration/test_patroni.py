@@ -32,7 +32,6 @@ import pytest
 import yaml
 from casestore.projections.runtime.registry import all_projections
 
-from casestore.auth import issue_token
 from tests.failover_harness import (
     CASESTORE,
     SECRET,
@@ -43,6 +42,7 @@ from tests.failover_harness import (
     submitted_cases,
     wait_until,
 )
+from tests.integration.servedstaff import PEPPER, clerk_headers, enrol_clerk
 from tests.pgharness import _as_pg_user, _ensure_postgres_user, _find_bindir
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
@@ -138,19 +138,19 @@ def test_patroni_switchover_under_load_loses_nothing(tmp_path: Path) -> None:
                        timeout=60)  # fmt: skip
         url = (f"postgresql://postgres@127.0.0.1:{one},127.0.0.1:{two}/casestore"
                "?target_session_attrs=read-write&connect_timeout=3")  # fmt: skip
-        cs_env = dict(os.environ, CASESTORE_SECRET=SECRET)
+        cs_env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_QUERY_PEPPER=PEPPER)
         for argv in (["db", "migrate"], ["catalogue"]):
             done = subprocess.run([str(CASESTORE), *argv, "--db", url], env=cs_env,
                                   capture_output=True, text=True, timeout=300)  # fmt: skip
             assert done.returncode == 0, done.stderr
+        enrol_clerk(CASESTORE, url, cs_env)
         port = free_port()
         with (tmp_path / "serve.log").open("wb") as log:
             server = subprocess.Popen([str(CASESTORE), "serve", "--db", url, "--port", str(port)],
                                       env=cs_env, stdout=log, stderr=log)  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 180, server)
-        headers = {"Authorization": "Bearer " + issue_token(
-            SECRET, staff_id="c-1", name="窗口", role="clerk", window="W01")}  # fmt: skip
+        headers = clerk_headers(SECRET)
         load, follower = Load(base, headers), Follower(base, headers)
         threads = [threading.Thread(target=load.client, args=(f"t{i}",)) for i in range(4)]
         threads.append(threading.Thread(target=follower.run))

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from casestore.auth import issue_token
+from tests.integration.servedstaff import PEPPER, clerk_headers, enrol_clerk
 from tests.integration.test_pg_restart import APPLICANT, CASESTORE, SECRET, _free_port, _wait
 from tests.pgharness import ThrowawayCluster, _find_bindir, create_database
 
@@ -63,7 +63,12 @@ def test_health_and_commands_answer_503_while_the_database_is_frozen(tmp_path: P
     frozen: list[int] = []
     try:
         url = create_database(cluster.url)
-        env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_DB_CONNECT_TIMEOUT="2")
+        env = dict(
+            os.environ,
+            CASESTORE_SECRET=SECRET,
+            CASESTORE_QUERY_PEPPER=PEPPER,
+            CASESTORE_DB_CONNECT_TIMEOUT="2",
+        )
         subprocess.run(
             [str(CASESTORE), "catalogue", "--db", url],
             env=env,
@@ -71,6 +76,7 @@ def test_health_and_commands_answer_503_while_the_database_is_frozen(tmp_path: P
             capture_output=True,
             timeout=120,
         )
+        enrol_clerk(CASESTORE, url, env)
         port = _free_port()
         with (tmp_path / "serve.log").open("wb") as log:
             server = subprocess.Popen(
@@ -81,10 +87,7 @@ def test_health_and_commands_answer_503_while_the_database_is_frozen(tmp_path: P
             )
         base = f"http://127.0.0.1:{port}"
         _wait(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 120, server)
-        headers = {
-            "Authorization": "Bearer "
-            + issue_token(SECRET, staff_id="c-1", name="窗口", role="clerk", window="W01")
-        }
+        headers = clerk_headers(SECRET)
         body = {"item_code": "XK-003", "applicant": APPLICANT}
         before = httpx.post(
             f"{base}/cases", headers={**headers, "Idempotency-Key": "f-0"}, json=body, timeout=30

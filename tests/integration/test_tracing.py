@@ -19,7 +19,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from casestore.auth import issue_token
+from tests.integration.servedstaff import PEPPER, clerk_headers, enrol_clerk
 
 pytest.importorskip("opentelemetry.instrumentation.fastapi")
 pytestmark = pytest.mark.pg
@@ -50,11 +50,13 @@ class Collector(BaseHTTPRequestHandler):
 def test_serve_sends_request_and_query_spans(pg_db_url: str, tmp_path: Path) -> None:
     collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
     threading.Thread(target=collector.serve_forever, daemon=True).start()
-    env = dict(os.environ, CASESTORE_SECRET=SECRET, OTEL_SERVICE_NAME="casestore-test",
+    env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_QUERY_PEPPER=PEPPER,
+               OTEL_SERVICE_NAME="casestore-test",
                OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.server_port}",
                OTEL_BSP_SCHEDULE_DELAY="200")  # fmt: skip
     subprocess.run([str(CASESTORE), "catalogue", "--db", pg_db_url], env=env, check=True,
                    capture_output=True, timeout=120)  # fmt: skip
+    enrol_clerk(CASESTORE, pg_db_url, env)
     port = _free_port()
     with (tmp_path / "serve.log").open("wb") as log:
         argv = [str(CASESTORE), "serve", "--no-workers", "--db", pg_db_url, "--port", str(port)]
@@ -71,8 +73,7 @@ def test_serve_sends_request_and_query_spans(pg_db_url: str, tmp_path: Path) -> 
                 pass
             assert time.monotonic() < deadline
             time.sleep(0.3)
-        token = issue_token(SECRET, staff_id="c-1", name="窗口", role="clerk", window="W01")
-        r = httpx.post(f"{base}/cases", headers={"Authorization": f"Bearer {token}"},
+        r = httpx.post(f"{base}/cases", headers=clerk_headers(SECRET),
                        json={"item_code": "XK-003", "applicant": {
                            "name": "王五", "id_type": "resident_id",
                            "id_number": "110101199001011234", "phone": "13800002222"}})  # fmt: skip
