@@ -1,11 +1,11 @@
 /* Dashboard exports: the overdue list, the flags (with the panel's rule and state filter)
    and the 红旗窗口 ranking as CSV or XLSX, for the live view or the chosen "as of" day.
-   The file is fetched with the bearer token and saved from a blob (a plain link could
-   not carry the token). */
+   The file is fetched with the bearer token (and an inspector's stated purpose) and saved
+   from a blob (a plain link could not carry them, and a token never goes in a URL). */
 "use strict";
 (function () {
   const D = window.CasestoreDash;
-  const { $, token, viewParams, describeError, ApiError } = D;
+  const { $, token, purpose, viewParams, describeError, ApiError } = D;
   const DAY_PARAM = { overdue: "today", flags: "today", ranking: "today" };
 
   async function download(kind, format) {
@@ -20,7 +20,9 @@
     const status = $("export-status");
     status.textContent = "正在导出…";
     try {
-      const response = await fetch(url, { headers: { Authorization: "Bearer " + token() } });
+      const headers = { Authorization: "Bearer " + token() };
+      if (purpose()) headers["X-Purpose"] = encodeURIComponent(purpose());  // inspectors state it
+      const response = await fetch(url, { headers });
       if (!response.ok) {
         const type = response.headers.get("content-type") || "";
         throw new ApiError(response.status, type.includes("json") ? await response.json() : null);
