@@ -22,9 +22,9 @@ import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from casestore.store.application import CasestoreApp
+from casestore.store.application import CasestoreApp, TimedMapper
 from casestore.store.config import eventsourcing_env
 from casestore.store.recorders import EVENTS_TABLE
 
@@ -135,7 +135,7 @@ class LogSource:
                 lambda c: self.read(after, limit, upto=upto, until_us=until_us, conn=c)
             )
         stop = _FAR if upto is None else upto
-        unwrap = self.unwrap
+        unwrap = self.unwrap()
         if self.backend == "sqlite":
             until = _FAR if until_us is None else until_us
             rows = conn.execute(_SQLITE_SCAN, (after, stop, until, limit)).fetchall()
@@ -248,18 +248,16 @@ def _connection_lost(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError | sqlite3.ProgrammingError)
 
 
-def _unwrapper(app: CasestoreApp) -> Callable[[bytes], bytes] | None:
-    """Undo the mapper's encryption and compression, if the app configured any."""
-    cipher = getattr(app.mapper, "cipher", None)
-    compressor = getattr(app.mapper, "compressor", None)
-    if cipher is None and compressor is None:
-        return None
+def _unwrapper(app: CasestoreApp) -> Callable[[], Callable[[bytes], bytes] | None]:
+    """A factory of one batch's unwrap (legacy decryption, personal tokens opened with a
+    key cache that lives as long as the batch: a forget in another process is seen by the
+    next batch, and its ``SubjectForgotten`` erases what earlier batches showed)."""
+    mapper = cast(TimedMapper, app.mapper)
+    if mapper.fields is None and mapper.legacy is None and mapper.compressor is None:
+        return lambda: None
 
-    def unwrap(data: bytes) -> bytes:
-        if cipher is not None:
-            data = cipher.decrypt(data)
-        if compressor is not None:
-            data = compressor.decompress(data)
-        return data
+    def batch() -> Callable[[bytes], bytes]:
+        opener = mapper.fields.opener() if mapper.fields else None
+        return lambda data: mapper.unwrap(data, opener)
 
-    return unwrap
+    return batch

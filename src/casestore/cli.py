@@ -21,6 +21,7 @@ import click
 import typer
 from rich.console import Console
 
+from casestore.forgetcli import forget, keys_app, retention_app
 from casestore.settings import Settings, SettingsError, load_settings
 from casestore.staffcli import staff_app
 
@@ -39,6 +40,9 @@ app.add_typer(case_app, name="case")
 report_app = typer.Typer(no_args_is_help=True, help="Reports the bureau writes (通报).")
 app.add_typer(report_app, name="report")
 app.add_typer(staff_app, name="staff")
+app.add_typer(retention_app, name="retention")
+app.add_typer(keys_app, name="keys")
+app.command()(forget)
 err = Console(stderr=True)
 
 DbOpt = Annotated[

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import orjson
 
+from casestore.domain.personal import ERASED, PLACEHOLDERS
 from casestore.domain.stages import PRE_ACCEPTANCE, STAGE_EVENTS, next_stage
 
 from ...engine.events import LogEvent, local_day
@@ -26,7 +27,7 @@ RowHook = Callable[[dict[str, Any], LogEvent], None]
 
 def mask_name(name: str, kind: str = "person") -> str:
     """A person's name with all but the first character hidden; organisations unmasked."""
-    if kind == "organisation":
+    if kind == "organisation" or name in PLACEHOLDERS:
         return name
     name = name.strip()
     return name[:1] + "".join(" " if ch == " " else "*" for ch in name[1:])
@@ -66,6 +67,17 @@ def item_revised(b: CaseBatch, ev: LogEvent) -> None:
         row["name"] = b.names[row["code"]] = changes["name"]
     row["version"] = ev.version
     b.items.touch((ev.aggregate_id,))
+
+
+def subject_forgotten(b: CaseBatch, ev: LogEvent) -> None:
+    """``SubjectForgotten``: the subject's cases show 〔已删除〕 for the applicant (a
+    rebuild reads the same from the destroyed key's tokens)."""
+    for case_id in ev.plain("case_ids") or ():
+        key = (str(case_id),)
+        row = b.rows.get(key)
+        if row is not None:
+            row["applicant_masked"] = ERASED
+            b.rows.put(key, row)
 
 
 def fold_case(b: CaseBatch, ev: LogEvent) -> None:

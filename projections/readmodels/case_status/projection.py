@@ -44,6 +44,7 @@ from .fold import (
     item_published,
     item_revised,
     mask_name,
+    subject_forgotten,
 )
 
 __all__ = [
@@ -127,12 +128,14 @@ class CaseStatusProjection(Projection[CaseBatch]):
     name = "case_status"
     # 2: stages by the domain's one stage machine (imported histories);
     # 3: corrections (``corrected`` marks, corrected facts in their columns)
-    version = 3
+    # 4: a forgotten applicant shows 〔已删除〕 (``SubjectForgotten``)
+    version = 4
     tables = (CASE_STATUS, ITEMS)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": fold_case for k in Case.EVENT_NAMES},
         "Item.Published": item_published,
         "Item.Revised": item_revised,
+        "Subject.SubjectForgotten": subject_forgotten,
     }
     #: Extra column fillers ``(row, event)``, e.g. the clocks' deadline columns.
     row_hooks: ClassVar[list[RowHook]] = []

@@ -24,7 +24,13 @@ SPEC_FIELDS = (
     "materials",
     "pause_kinds",
     "legal_basis",
+    "retention_years",
 )
+#: Optional item fields and their defaults.
+OPTIONAL_FIELDS: dict[str, Any] = {"legal_basis": "", "retention_years": 30}
+#: 档案 retention: years a closed case's personal data is kept before its subject may be
+#: forgotten without a court order (``casestore retention due``); 30 unless the item says.
+DEFAULT_RETENTION_YEARS: int = OPTIONAL_FIELDS["retention_years"]
 
 
 def item_id(code: str) -> UUID:
@@ -46,6 +52,11 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
         )
     require(isinstance(spec["materials"], list), "materials must be a list")
     require(isinstance(spec["pause_kinds"], list), "pause_kinds must be a list")
+    years = spec.get("retention_years", DEFAULT_RETENTION_YEARS)
+    require(
+        isinstance(years, int) and not isinstance(years, bool) and 1 <= years <= 100,
+        "retention_years must be an integer from 1 to 100",
+    )
     return spec
 
 
@@ -79,9 +90,9 @@ class Item(Aggregate):
     def publish(cls, *, code: str, spec: dict[str, Any], actor: Actor, at: datetime) -> Item:
         """Publish an item into the catalogue."""
         require_text(code, "code")
-        missing = set(SPEC_FIELDS) - set(spec) - {"legal_basis"}
+        missing = set(SPEC_FIELDS) - set(spec) - set(OPTIONAL_FIELDS)
         require(not missing, f"item {code} lacks {sorted(missing)}")
-        full = {"legal_basis": "", **spec}
+        full = {**OPTIONAL_FIELDS, **spec}
         return cls._create(
             cls.Published,
             id=item_id(code),
@@ -106,6 +117,11 @@ class Item(Aggregate):
             changes=changed,
             reason=require_text(reason, "reason"),
         )
+
+    @property
+    def retention_years(self) -> int:
+        """Years a closed case of this item is kept (published before the field: 30)."""
+        return int(self.spec.get("retention_years", DEFAULT_RETENTION_YEARS))
 
     def limits(self) -> ItemLimits:
         """The limits in force now, to be copied into an acceptance."""

@@ -7,7 +7,8 @@ The tree (the API maps each leaf to one RFC 9457 problem ``type``)::
     ├── RuleViolation           a business rule refuses the command (409)
     │   ├── OutOfOrder          the case is not at a stage that allows it
     │   ├── AlreadyDone         one decision / one seal / one extension ...
-    │   └── DeadlinePassed      e.g. an extension after the statutory deadline
+    │   ├── DeadlinePassed      e.g. an extension after the statutory deadline
+    │   └── SubjectErased       new personal data for a forgotten subject's old case
     ├── Forbidden               the actor's role may not issue this command (403)
     ├── NotFound                no such case, item or bundle (404)
     └── ConcurrencyConflict     the command was based on a stale version (409/412)
@@ -62,6 +63,13 @@ class DeadlinePassed(RuleViolation):
     """The command came after the legal deadline that bounds it."""
 
     code = "deadline-passed"
+
+
+class SubjectErased(RuleViolation):
+    """The subject whose key protects this case's personal data has been forgotten
+    (``casestore forget``): nothing personal can be added to its cases any more."""
+
+    code = "subject-forgotten"
 
 
 class Forbidden(CasestoreError):

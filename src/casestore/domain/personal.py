@@ -64,6 +64,11 @@ PERSONAL_FIELDS: Final[Mapping[str, Mapping[str, Kind]]] = {
 #: ``Corrected`` event, v1 ``field``; a view's ``corrected`` mark: ``value`` and ``was``).
 CORRECTION_VALUES: Final = ("wrong_value", "correct_value", "value", "was")
 CORRECTION_PATHS: Final = ("fact", "field")
+#: Shown in place of a personal value whose subject was forgotten (its key destroyed),
+#: and of one this process holds no key for (SPEC §10, ``casestore forget``).
+ERASED: Final = "〔已删除〕"
+SEALED: Final = "〔已加密〕"
+PLACEHOLDERS: Final = frozenset({ERASED, SEALED})
 #: Never shown to anyone, masked or not (a peppered digest of the applicant's query code).
 HIDDEN_FIELDS: Final = frozenset({"query_code_hash"})
 
@@ -151,6 +156,8 @@ class Masking:
     def value(self, value: Any, kind: Kind) -> Any:
         """One personal value as this role may see it."""
         if not isinstance(value, str) or not value or kind not in SENSITIVE:
+            return value
+        if value in PLACEHOLDERS:
             return value
         if kind in self._full:
             self.revealed += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime
@@ -13,6 +14,7 @@ from eventsourcing.application import (
     Application,
     Repository,
 )
+from eventsourcing.cryptography import AESCipher
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     Mapper,
@@ -20,18 +22,20 @@ from eventsourcing.persistence import (
     StoredEvent,
     Transcoder,
 )
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import Environment, get_topic, resolve_topic
 
 from casestore.domain.errors import NotFound
 from casestore.domain.upcasters import registry
 from casestore.store.batch import TimedStoredEvent
 from casestore.store.config import backend_of, eventsourcing_env
+from casestore.store.fieldcrypt import FieldCrypt, Opener
 from casestore.store.integrity import LogRow
 from casestore.store.recorders import (
     CasestorePostgresRecorder,
     CasestoreSQLiteRecorder,
     LogReader,
 )
+from casestore.store.subjectkeys import KeyTable, SubjectKeys
 from casestore.store.transcoder import OrjsonTranscoder
 from casestore.timeutil import to_micros
 
@@ -49,19 +53,29 @@ class TimedMapper(Mapper[UUID]):
     built once (this runs for every event a command appends).
     """
 
-    _topics: ClassVar[dict[type[Any], tuple[str, int]]] = {}
+    _topics: ClassVar[dict[type[Any], tuple[str, int, str]]] = {}
+    #: Per-subject encryption of personal fields (with a master key), see ``fieldcrypt``.
+    fields: FieldCrypt | None = None
+    #: Whole-event AES-GCM of logs written before per-subject keys (read only).
+    legacy: AESCipher | None = None
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         cls = type(domain_event)
         known = self._topics.get(cls)
         if known is None:
-            known = self._topics[cls] = (get_topic(cls), getattr(cls, "class_version", 1))
-        topic, class_version = known
+            known = self._topics[cls] = (
+                get_topic(cls),
+                getattr(cls, "class_version", 1),
+                cls.__qualname__,
+            )
+        topic, class_version, name = known
         state = dict(domain_event.__dict__)
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
         if class_version > 1:
             state["class_version"] = class_version
+        if self.fields is not None:
+            state = self.fields.seal(name, originator_id, state)
         data = self.transcoder.encode(state)
         if self.compressor:
             data = self.compressor.compress(data)
@@ -83,10 +97,7 @@ class TimedMapper(Mapper[UUID]):
         cls = resolve_topic(topic)
         data = stored_event.state
         try:
-            if self.cipher:
-                data = self.cipher.decrypt(data)
-            if self.compressor:
-                data = self.compressor.decompress(data)
+            data = self.unwrap(data)
             state: dict[str, Any] = cast(OrjsonTranscoder, self.transcoder).decode_event(
                 topic, data
             )
@@ -104,14 +115,35 @@ class TimedMapper(Mapper[UUID]):
         object.__setattr__(event, "__dict__", state)
         return event
 
+    def unwrap(self, data: bytes, opener: Opener | None = None) -> bytes:
+        """Stored bytes as plain JSON: legacy whole-event ciphertext decrypted, personal
+        tokens opened (or shown erased / sealed, see ``fieldcrypt``)."""
+        if self.cipher:
+            data = self.cipher.decrypt(data)
+        if self.legacy is not None and data[:1] != b"{":
+            data = self.legacy.decrypt(data)
+        if self.compressor:
+            data = self.compressor.decompress(data)
+        if b'"enc1:' in data:
+            if opener is None:
+                opener = self.fields.opener() if self.fields else Opener(None)
+            data = opener(data)
+        return data
 
-def cipher_env(key: str) -> dict[str, str]:
-    """Encryption at rest: with a key (``CASESTORE_CIPHER_KEY``, base64 AES key, see
-    ``casestore keygen``) every event's state is stored AES-GCM encrypted by eventsourcing's
-    cipher. Hashes cover the encrypted bytes, so verification never needs the key."""
-    if not key:
-        return {}
-    return {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}
+
+def personal_keys(app: CasestoreApp, master_b64: str) -> None:
+    """Encryption at rest, generalised (SPEC §10): with a master key
+    (``CASESTORE_CIPHER_KEY``, base64 AES key, see ``casestore keygen``) every personal
+    field is sealed under its subject's data key, wrapped by the master key in the key
+    table; the rest of an event stays in clear. Logs written when the key encrypted whole
+    events stay readable. Hashes cover the stored bytes, so verification needs no key."""
+    if not master_b64:
+        return
+    master = base64.b64decode(master_b64)
+    mapper = cast(TimedMapper, app.mapper)
+    mapper.legacy = AESCipher(Environment("casestore", {"CIPHER_KEY": master_b64}))
+    app.subject_keys = SubjectKeys(KeyTable(app.recorder, app.backend), master)
+    mapper.fields = FieldCrypt(app.subject_keys)
 
 
 class CasestoreApp(Application[UUID]):
@@ -160,7 +192,6 @@ class CasestoreApp(Application[UUID]):
                 pre_ping=settings.db_pre_ping,
                 connect_timeout=settings.db_connect_timeout,
             ),
-            **cipher_env(settings.cipher_key_value()),
             "APPLICATION_RECORDER_TOPIC": get_topic(recorder_cls),
             **(env or {}),
         }
@@ -171,6 +202,8 @@ class CasestoreApp(Application[UUID]):
         creating = full_env.get("CREATE_TABLE", "y").lower() not in ("n", "no", "false", "0")
         if creating and NO_STAMP not in full_env:
             stamp_new(self.db_url)
+        self.subject_keys: SubjectKeys | None = None
+        personal_keys(self, settings.cipher_key_value())
 
     def append(self, *objs: Any, **kwargs: Any) -> list[int]:
         """Append the pending events of ``objs`` in one transaction; their log positions.

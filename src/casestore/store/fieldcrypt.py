@@ -1,0 +1,167 @@
+"""Personal fields sealed under their subject's data key, in the stored JSON.
+
+The classification of :mod:`casestore.domain.personal` says which fields are personal;
+each such string is stored as a token ``enc1:<key id>:<base64url(nonce ‖ AES-GCM)>`` and
+everything else stays in clear, so projections, supervision and ``verify`` read events
+without keys. Reading replaces each token by its plaintext, by :data:`ERASED` when the
+key was destroyed (``casestore forget``), or by :data:`SEALED` when this process has no
+key table or master key for it. Hashes cover the stored bytes, tokens included.
+
+Whose key: an intake event's ``applicant`` and ``agent`` use the key of their own ID
+number (linked to the new aggregate); every later personal field of a case (survey
+participants, the recipient, a correction's values) uses the case's applicant's key.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+import re
+from typing import Any, Final
+from uuid import UUID
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from casestore.domain.errors import SubjectErased
+from casestore.domain.personal import ERASED, PERSONAL_FIELDS, SEALED, path_kinds
+from casestore.store.subjectkeys import KeyUnavailable, SubjectKey, SubjectKeys
+
+PREFIX: Final = "enc1:"
+_TOKEN: Final = re.compile(rb'"enc1:([0-9a-f]{16}):([A-Za-z0-9_-]+)"')
+#: Events that create an aggregate and name its parties (their keys are linked to it).
+INTAKE: Final = frozenset({"Case.Submitted", "Bundle.Opened"})
+PARTIES: Final = ("applicant", "agent")
+_CORRECTION_VALUES: Final = ("wrong_value", "correct_value")
+__all__ = ["ERASED", "SEALED", "FieldCrypt", "Opener", "is_token", "key_ids"]
+
+
+def is_token(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def _seal(key: SubjectKey, value: str) -> str:
+    nonce = os.urandom(12)
+    sealed = nonce + key.aead.encrypt(nonce, value.encode(), key.key_id.encode())
+    return f"{PREFIX}{key.key_id}:{base64.urlsafe_b64encode(sealed).decode().rstrip('=')}"
+
+
+def _open(aead: AESGCM, key_id: str, body: bytes) -> str:
+    sealed = base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
+    return aead.decrypt(sealed[:12], sealed[12:], key_id.encode()).decode()
+
+
+def _replace(obj: Any, parts: list[str], fn: Any) -> Any:
+    """``obj`` with the strings at a dotted path (``[]`` = each element) passed to ``fn``."""
+    if not parts:
+        return fn(obj) if isinstance(obj, str) and obj and not is_token(obj) else obj
+    head, rest = parts[0], parts[1:]
+    name, each = head.removesuffix("[]"), head.endswith("[]")
+
+    def inner(value: Any) -> Any:
+        if each and isinstance(value, list | tuple):
+            return type(value)(_replace(v, rest, fn) for v in value)
+        return _replace(value, rest, fn)
+
+    if isinstance(obj, dict):
+        return {**obj, name: inner(obj[name])} if name in obj else obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type) and hasattr(obj, name):
+        return dataclasses.replace(obj, **{name: inner(getattr(obj, name))})
+    return obj
+
+
+class FieldCrypt:
+    """Seals an event's personal fields on the way in and opens tokens on the way out."""
+
+    def __init__(self, keys: SubjectKeys) -> None:
+        self.keys = keys
+
+    def seal(self, event_name: str, owner: UUID, state: dict[str, Any]) -> dict[str, Any]:
+        """A copy of an event's state with its personal strings sealed."""
+        fields = PERSONAL_FIELDS.get(event_name)
+        corrected = event_name.endswith(".Corrected") and bool(
+            path_kinds(str(state.get("fact") or state.get("field") or ""))
+        )
+        if not fields and not corrected:
+            return state
+        if event_name in INTAKE:
+            return self._seal_intake(owner, state, fields or {})
+        key = self._case_key(owner)
+        if key is None:  # an aggregate from before encryption was turned on: stays clear
+            return state
+        paths = list(fields or ()) + (list(_CORRECTION_VALUES) if corrected else [])
+        for path in paths:
+            state = _replace(state, path.split("."), lambda v: _seal(key, v))
+        return state
+
+    def _seal_intake(self, owner: UUID, state: dict[str, Any], fields: Any) -> dict[str, Any]:
+        for party in PARTIES:
+            value = state.get(party)
+            subject = getattr(value, "id_number", None)
+            if not subject:
+                continue
+            key = self.keys.live_key(str(subject))
+            self.keys.link(owner.hex, party, key.key_id)
+            for path in fields:
+                if path.startswith(party + "."):
+                    state = _replace(state, path.split("."), lambda v, k=key: _seal(k, v))
+        return state
+
+    def _case_key(self, owner: UUID) -> SubjectKey | None:
+        key_id = self.keys.linked(owner.hex)
+        if key_id is None:
+            return None
+        try:
+            return self.keys.key(key_id)
+        except KeyUnavailable:
+            raise SubjectErased(
+                "the applicant of this case has been forgotten: no personal data can be "
+                "added to it",
+                case_id=str(owner),
+            ) from None
+
+    def opener(self) -> Opener:
+        """A token opener with its own key cache (one read, one batch of a scan)."""
+        return Opener(self.keys)
+
+
+class Opener:
+    """Replaces tokens in stored JSON bytes; caches the keys it looked up."""
+
+    def __init__(self, keys: SubjectKeys | None) -> None:
+        self.keys = keys
+        self.cache: dict[str, AESGCM | str | None] = {}
+
+    def _aead(self, key_id: str) -> AESGCM | str:
+        """The key, or the placeholder to show instead (:data:`ERASED`, :data:`SEALED`)."""
+        if key_id not in self.cache:
+            if self.keys is None:
+                return SEALED
+            try:
+                self.cache[key_id] = self.keys.key(key_id).aead
+            except KeyUnavailable as e:
+                self.cache[key_id] = None if e.destroyed else SEALED
+        found = self.cache[key_id]
+        return ERASED if found is None else found
+
+    def _token(self, match: re.Match[bytes]) -> bytes:
+        key_id = match.group(1).decode()
+        aead = self._aead(key_id)
+        if isinstance(aead, str):
+            return orjson.dumps(aead)
+        try:
+            return orjson.dumps(_open(aead, key_id, match.group(2)))
+        except (InvalidTag, ValueError):
+            return orjson.dumps(SEALED)
+
+    def __call__(self, data: bytes) -> bytes:
+        if b'"enc1:' not in data:
+            return data
+        return _TOKEN.sub(self._token, data)
+
+
+def key_ids(data: bytes) -> set[str]:
+    """The data keys whose tokens a stored event holds (no key needed)."""
+    return {m.group(1).decode() for m in _TOKEN.finditer(data)}

@@ -1,0 +1,282 @@
+"""Per-subject data keys (crypto-shredding): the key table beside the log.
+
+A *subject* is one person or organisation, named by its ID number or USCC. Each subject
+has a data key (AES-256-GCM) that encrypts its personal fields in the log; the data key
+is stored only wrapped by the master key (``CASESTORE_CIPHER_KEY``) in the key table
+``casestore_subject_keys`` — outside the log and mutable on purpose (backed up with it).
+Forgetting a subject destroys its wrapped keys: the ciphertext stays in the log, so every
+hash and proof still verifies, and nothing can read it any more.
+
+The log names a subject only by its *ref*, an HMAC-SHA256 of the normalised ID number
+under a random ref key kept (wrapped) in the same table, so rotating the master key
+re-wraps keys without changing any ref, and a ref cannot be recomputed without the table.
+
+``casestore_subject_links`` says whose key protects which aggregate's personal fields
+(a case's applicant and agent, a bundle's applicant): later events of a case (survey
+participants, the recipient, corrections) are encrypted under its applicant's key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEYS: Final = "casestore_subject_keys"
+LINKS: Final = "casestore_subject_links"
+_REF_KEY: Final = "_ref"
+_log = logging.getLogger("casestore.subjectkeys")
+_DDL: Final = (
+    f"CREATE TABLE IF NOT EXISTS {KEYS} (key_id TEXT PRIMARY KEY, ref TEXT NOT NULL, "
+    "wrapped BLOB, master_kid TEXT NOT NULL, created_us BIGINT NOT NULL, destroyed_us BIGINT)",
+    f"CREATE INDEX IF NOT EXISTS {KEYS}_ref ON {KEYS} (ref)",
+    f"CREATE TABLE IF NOT EXISTS {LINKS} (owner_id TEXT NOT NULL, party TEXT NOT NULL, "
+    "key_id TEXT NOT NULL, PRIMARY KEY (owner_id, party))",
+    f"CREATE INDEX IF NOT EXISTS {LINKS}_key ON {LINKS} (key_id)",
+)
+
+
+class KeyUnavailable(Exception):
+    """A data key that is destroyed (forgotten) or not in this key table."""
+
+    def __init__(self, message: str, *, destroyed: bool = False) -> None:
+        super().__init__(message)
+        self.destroyed = destroyed
+
+
+def master_kid(master: bytes) -> str:
+    """A master key's public name: the first 4 bytes of its SHA-256, in hex."""
+    return hashlib.sha256(master).hexdigest()[:8]
+
+
+def normalise_subject(subject: str) -> str:
+    """An ID number or USCC as compared: trimmed, upper case (``x`` check digits)."""
+    return subject.strip().upper()
+
+
+@dataclass(frozen=True)
+class SubjectKey:
+    """One live data key."""
+
+    key_id: str
+    ref: str
+    aead: AESGCM
+
+
+class KeyTable:
+    """The two tables on the store's own database (SQLite or PostgreSQL)."""
+
+    def __init__(self, recorder: Any, backend: str) -> None:
+        self.recorder = recorder
+        self.backend = backend
+        self._ready = False
+
+    @contextmanager
+    def cursor(self) -> Iterator[Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]]:
+        """One transaction: ``run(sql, params) -> rows`` (``?`` placeholders)."""
+        datastore = self.recorder.datastore
+        if self.backend == "sqlite":
+            with datastore.get_connection(commit=True) as conn:
+                raw = conn._sqlite_conn
+
+                def run_sqlite(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                    return [tuple(r) for r in raw.execute(sql, params).fetchall()]
+
+                yield run_sqlite
+            return
+        with datastore.transaction(commit=True) as curs:
+
+            def run_pg(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                curs.execute(sql.replace("?", "%s").replace("BLOB", "bytea"), params)
+                if curs.description is None:
+                    return []
+                return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in curs]
+
+            yield run_pg
+
+    def ensure(self) -> None:
+        """Create the tables once per process (``IF NOT EXISTS``)."""
+        if self._ready:
+            return
+        try:
+            with self.cursor() as run:
+                for statement in _DDL:
+                    run(statement, ())
+        except Exception:  # a read-only session (verify, audits): reads need no DDL
+            _log.debug("key table DDL not run", exc_info=True)
+        self._ready = True
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        self.ensure()
+        with self.cursor() as run:
+            return run(sql, params)
+
+
+class SubjectKeys:
+    """Data keys wrapped by the master key: create, look up, link, destroy, re-wrap."""
+
+    def __init__(self, table: KeyTable, master: bytes) -> None:
+        self.table = table
+        self.master = AESGCM(master)
+        self.kid = master_kid(master)
+        self._ref_key: bytes | None = None
+
+    # -- wrapping ------------------------------------------------------------------------
+
+    def _wrap(self, key_id: str, key: bytes, master: AESGCM | None = None) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + (master or self.master).encrypt(nonce, key, key_id.encode())
+
+    def _unwrap(self, key_id: str, wrapped: bytes) -> bytes:
+        try:
+            return self.master.decrypt(wrapped[:12], wrapped[12:], key_id.encode())
+        except InvalidTag:
+            raise KeyUnavailable(
+                f"data key {key_id} is not wrapped by this master key ({self.kid})"
+            ) from None
+
+    def ref_of(self, subject: str) -> str:
+        """The subject's keyed hash (what the log and the key table name it by)."""
+        if self._ref_key is None:
+            self._ref_key = self._load_ref_key()
+        digest = hmac.new(self._ref_key, normalise_subject(subject).encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def _load_ref_key(self) -> bytes:
+        found = self.table.rows(f"SELECT wrapped FROM {KEYS} WHERE key_id = ?", (_REF_KEY,))
+        if found:
+            return self._unwrap(_REF_KEY, bytes(found[0][0]))
+        key = secrets.token_bytes(32)
+        with self.table.cursor() as run:
+            run(
+                f"INSERT INTO {KEYS} (key_id, ref, wrapped, master_kid, created_us) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING",
+                (_REF_KEY, _REF_KEY, self._wrap(_REF_KEY, key), self.kid, _now_us()),
+            )
+        return self._load_ref_key()  # whichever insert won
+
+    # -- data keys -----------------------------------------------------------------------
+
+    def live_key(self, subject: str) -> SubjectKey:
+        """The subject's current data key, created on first use (and after a forget)."""
+        ref = self.ref_of(subject)
+        found = self.table.rows(
+            f"SELECT key_id, wrapped FROM {KEYS} WHERE ref = ? AND wrapped IS NOT NULL "
+            "ORDER BY created_us DESC LIMIT 1",
+            (ref,),
+        )
+        if found:
+            key_id, wrapped = found[0]
+            return SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, bytes(wrapped))))
+        key_id, key = secrets.token_hex(8), AESGCM.generate_key(256)
+        with self.table.cursor() as run:
+            run(
+                f"INSERT INTO {KEYS} (key_id, ref, wrapped, master_kid, created_us) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key_id, ref, self._wrap(key_id, key), self.kid, _now_us()),
+            )
+        return SubjectKey(key_id, ref, AESGCM(key))
+
+    def key(self, key_id: str) -> SubjectKey:
+        """A data key by id, or :class:`KeyUnavailable` (destroyed or unknown)."""
+        found = self.table.rows(f"SELECT ref, wrapped FROM {KEYS} WHERE key_id = ?", (key_id,))
+        if not found:
+            raise KeyUnavailable(f"data key {key_id} is not in this key table")
+        if found[0][1] is None:
+            raise KeyUnavailable(f"data key {key_id} was destroyed", destroyed=True)
+        ref, wrapped = found[0]
+        return SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, bytes(wrapped))))
+
+    def link(self, owner_id: str, party: str, key_id: str) -> None:
+        """Record that ``key_id`` protects ``party``'s fields of aggregate ``owner_id``."""
+        with self.table.cursor() as run:
+            run(
+                f"INSERT INTO {LINKS} (owner_id, party, key_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (owner_id, party) DO UPDATE SET key_id = excluded.key_id",
+                (owner_id, party, key_id),
+            )
+
+    def linked(self, owner_id: str, party: str = "applicant") -> str | None:
+        """The key id protecting an aggregate's party, if any."""
+        found = self.table.rows(
+            f"SELECT key_id FROM {LINKS} WHERE owner_id = ? AND party = ?", (owner_id, party)
+        )
+        return str(found[0][0]) if found else None
+
+    def ref_of_owner(self, owner_id: str) -> str | None:
+        """The ref of an aggregate's applicant."""
+        found = self.table.rows(
+            f"SELECT k.ref FROM {LINKS} l JOIN {KEYS} k ON k.key_id = l.key_id "
+            "WHERE l.owner_id = ? AND l.party = 'applicant'",
+            (owner_id,),
+        )
+        return str(found[0][0]) if found else None
+
+    def owners(self, ref: str) -> list[tuple[str, str, str, bool]]:
+        """(owner id, party, key id, destroyed) of everything a subject's keys protect."""
+        return [
+            (str(o), str(p), str(k), w is None)
+            for o, p, k, w in self.table.rows(
+                f"SELECT l.owner_id, l.party, l.key_id, k.wrapped FROM {LINKS} l "
+                f"JOIN {KEYS} k ON k.key_id = l.key_id WHERE k.ref = ? ORDER BY l.owner_id",
+                (ref,),
+            )
+        ]
+
+    def refs(self) -> list[str]:
+        """Every subject with at least one live key."""
+        return [
+            str(r[0])
+            for r in self.table.rows(
+                f"SELECT DISTINCT ref FROM {KEYS} WHERE wrapped IS NOT NULL AND key_id <> ?",
+                (_REF_KEY,),
+            )
+        ]
+
+    def destroy(self, ref: str) -> list[str]:
+        """Destroy every live data key of a subject; the ids destroyed."""
+        with self.table.cursor() as run:
+            if self.table.backend == "sqlite":
+                run("PRAGMA secure_delete = ON", ())  # overwrite the freed key bytes
+            ids = [
+                str(r[0])
+                for r in run(
+                    f"SELECT key_id FROM {KEYS} WHERE ref = ? AND wrapped IS NOT NULL", (ref,)
+                )
+            ]
+            run(
+                f"UPDATE {KEYS} SET wrapped = NULL, destroyed_us = ? "
+                "WHERE ref = ? AND wrapped IS NOT NULL",
+                (_now_us(), ref),
+            )
+        return ids
+
+    def rotate(self, new_master: bytes) -> int:
+        """Re-wrap every live key (and the ref key) under ``new_master``, in one
+        transaction; the log is not touched. The number of keys re-wrapped."""
+        self.table.ensure()
+        new, new_kid = AESGCM(new_master), master_kid(new_master)
+        with self.table.cursor() as run:
+            rows = run(f"SELECT key_id, wrapped FROM {KEYS} WHERE wrapped IS NOT NULL", ())
+            for key_id, wrapped in rows:
+                key = self._unwrap(str(key_id), bytes(wrapped))
+                run(
+                    f"UPDATE {KEYS} SET wrapped = ?, master_kid = ? WHERE key_id = ?",
+                    (self._wrap(str(key_id), key, new), new_kid, key_id),
+                )
+        self.master, self.kid = new, new_kid
+        return len(rows)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
