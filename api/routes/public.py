@@ -15,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from casestore.domain import Case
 from casestore.domain.errors import NotFound
+from casestore.domain.personal import PLACEHOLDERS, mask_value, personal_values
 from casestore.domain.values import Actor
+from casestore.plain import to_plain
 from casestore.service import Evaluate
 
 from ..deps import ApiState, IdempotencyKeyHeader, StateDep, parse_idempotency_key
@@ -167,4 +169,61 @@ async def public_access(
         }
 
     result: dict[str, Any] = await run_in_threadpool(accesses)
+    return result
+
+
+SubjectCaseNo = Annotated[
+    str,
+    Query(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$", description="案件编号"),
+]
+
+
+@router.get(
+    "/subject-report",
+    responses=_ERRORS,
+    summary="What personal data the bureau holds about the applicant, and who accessed it",
+)
+async def subject_report(
+    case_no: SubjectCaseNo, code: Code, state: StateDep, request: Request
+) -> dict[str, Any]:
+    """PIPL Art. 45: every case holding the applicant's personal data (as applicant or
+    agent, found by their keyed hash, not by name), each personal field held (masked:
+    the full copy is given at the window after an identity check; 〔已删除〕 once
+    forgotten), and every recorded access to those cases."""
+    client = _client(request)
+
+    def report() -> dict[str, Any]:
+        own = _own_case(state, case_no, code, client)
+        cases = []
+        for case_id, party in state.service.subject_cases(own.id):
+            events = state.service.events(case_id)
+            held = [
+                {
+                    "event": type(e).__qualname__,
+                    "recorded_at": e.timestamp.isoformat(),
+                    "field": path,
+                    "kind": str(kind),
+                    "value": value if value in PLACEHOLDERS else mask_value(str(value)),
+                }
+                for e in events
+                for path, kind, value in personal_values(
+                    type(e).__qualname__, to_plain(dict(vars(e)))
+                )
+                if party == "applicant" or path.startswith(party)
+            ]
+            rows = state.read.access().trail(case_id=str(case_id), limit=10_000)
+            cases.append(
+                {
+                    "case_no": events[0].case_no,
+                    "as": party,
+                    "personal_data": held,
+                    "accesses": [
+                        {k: r[k] for k in ("recorded_at", "staff_id", "role", "route")}
+                        for r in rows
+                    ],
+                }
+            )
+        return {"case_no": case_no, "cases": cases}
+
+    result: dict[str, Any] = await run_in_threadpool(report)
     return result

@@ -221,3 +221,28 @@ def personal_paths() -> Iterator[tuple[str, str, Kind]]:
     for event_type, fields in PERSONAL_FIELDS.items():
         for path, kind in fields.items():
             yield event_type, path, kind
+
+
+def personal_values(event_type: str, data: Any) -> Iterator[tuple[str, Kind, Any]]:
+    """(path, kind, value) of every personal value in one event's plain data (a
+    ``Corrected`` event's values by the class of the fact they correct)."""
+    for path, kind in PERSONAL_FIELDS.get(event_type, {}).items():
+        yield from _at(path.split("."), data, path, kind)
+    fact = next((data.get(k) for k in CORRECTION_PATHS if isinstance(data.get(k), str)), None)
+    kinds = path_kinds(str(fact)) if event_type.endswith(".Corrected") and fact else {}
+    for key in ("wrong_value", "correct_value") if kinds else ():
+        yield f"{fact} ({key})", kinds.get("", Kind.NAME), data.get(key)
+
+
+def _at(parts: list[str], data: Any, path: str, kind: Kind) -> Iterator[tuple[str, Kind, Any]]:
+    if not parts:
+        if isinstance(data, str) and data:
+            yield path, kind, data
+        return
+    head = parts[0].removesuffix("[]")
+    value = data.get(head) if isinstance(data, dict) else None
+    if parts[0].endswith("[]") and isinstance(value, list):
+        for item in value:
+            yield from _at(parts[1:], item, path, kind)
+    elif value is not None:
+        yield from _at(parts[1:], value, path, kind)

@@ -101,6 +101,20 @@ class ReadsMixin:
         """Whether the log holds any event of ``aggregate_id``."""
         return bool(self.app.recorder.select_events(aggregate_id, limit=1))
 
+    def subject_cases(self, case_id: UUID) -> list[tuple[UUID, str]]:
+        """(case id, party) of every case holding personal data of this case's applicant
+        (as applicant or agent), by the key table; the case alone without one."""
+        keys = self.app.subject_keys
+        ref = keys.ref_of_owner(case_id.hex) if keys is not None else None
+        if keys is None or ref is None:
+            return [(case_id, "applicant")]
+        found: dict[UUID, str] = {}
+        for owner, party, _key, destroyed in keys.owners(ref):
+            first = self.app.domain_events(UUID(owner), upto_version=1)
+            if not destroyed and first and isinstance(first[0], Case.Submitted):
+                found.setdefault(UUID(owner), party)
+        return sorted(found.items()) or [(case_id, "applicant")]
+
     # -- the log ----------------------------------------------------------------------------
 
     @property
