@@ -102,19 +102,15 @@ class FieldCrypt:
             subject = getattr(value, "id_number", None)
             if not subject:
                 continue
-            key = self.keys.live_key(str(subject))
-            self.keys.link(owner.hex, party, key.key_id)
+            key = self.keys.live_key(str(subject), owner.hex, party)
             for path in fields:
                 if path.startswith(party + "."):
                     state = _replace(state, path.split("."), lambda v, k=key: _seal(k, v))
         return state
 
     def _case_key(self, owner: UUID) -> SubjectKey | None:
-        key_id = self.keys.linked(owner.hex)
-        if key_id is None:
-            return None
         try:
-            return self.keys.key(key_id)
+            return self.keys.linked_key(owner.hex)
         except KeyUnavailable:
             raise SubjectErased(
                 "the applicant of this case has been forgotten: no personal data can be "

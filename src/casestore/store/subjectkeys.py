@@ -82,27 +82,55 @@ class KeyTable:
         self._ready = False
 
     @contextmanager
-    def cursor(self) -> Iterator[Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]]:
-        """One transaction: ``run(sql, params) -> rows`` (``?`` placeholders)."""
+    def cursor(
+        self, *, lazy: bool = False
+    ) -> Iterator[Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]]:
+        """One write transaction: ``run(sql, params) -> rows`` (``?`` placeholders).
+
+        ``lazy`` commits without waiting for the disk (SQLite ``synchronous=NORMAL``,
+        PostgreSQL ``synchronous_commit=off``): only for new keys and links, which are
+        always followed by the event that uses them, whose durable commit flushes the
+        log (WAL) they sit in before it is acknowledged.
+        """
         datastore = self.recorder.datastore
         if self.backend == "sqlite":
             with datastore.get_connection(commit=True) as conn:
                 raw = conn._sqlite_conn
-
-                def run_sqlite(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-                    return [tuple(r) for r in raw.execute(sql, params).fetchall()]
-
-                yield run_sqlite
+                was = raw.execute("PRAGMA synchronous").fetchone()[0]
+                if lazy:
+                    raw.execute("PRAGMA synchronous = NORMAL")
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    yield lambda sql, params: [tuple(r) for r in raw.execute(sql, params)]
+                    raw.execute("COMMIT")
+                except BaseException:
+                    raw.execute("ROLLBACK")
+                    raise
+                finally:
+                    raw.execute(f"PRAGMA synchronous = {int(was)}")
             return
         with datastore.transaction(commit=True) as curs:
+            if lazy:
+                curs.execute("SET LOCAL synchronous_commit = off")
 
             def run_pg(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-                curs.execute(sql.replace("?", "%s").replace("BLOB", "bytea"), params)
+                curs.execute(_pg(sql), params)
                 if curs.description is None:
                     return []
                 return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in curs]
 
             yield run_pg
+
+    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """One query outside any write transaction."""
+        self.ensure()
+        datastore = self.recorder.datastore
+        if self.backend == "sqlite":
+            with datastore.get_connection(commit=False) as conn:
+                return [tuple(r) for r in conn._sqlite_conn.execute(sql, params)]
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(_pg(sql), params)
+            return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in curs]
 
     def ensure(self) -> None:
         """Create the tables once per process (``IF NOT EXISTS``)."""
@@ -115,11 +143,6 @@ class KeyTable:
         except Exception:  # a read-only session (verify, audits): reads need no DDL
             _log.debug("key table DDL not run", exc_info=True)
         self._ready = True
-
-    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        self.ensure()
-        with self.cursor() as run:
-            return run(sql, params)
 
 
 class SubjectKeys:
@@ -153,7 +176,7 @@ class SubjectKeys:
         return digest.hexdigest()[:32]
 
     def _load_ref_key(self) -> bytes:
-        found = self.table.rows(f"SELECT wrapped FROM {KEYS} WHERE key_id = ?", (_REF_KEY,))
+        found = self.table.read(f"SELECT wrapped FROM {KEYS} WHERE key_id = ?", (_REF_KEY,))
         if found:
             return self._unwrap(_REF_KEY, bytes(found[0][0]))
         key = secrets.token_bytes(32)
@@ -167,29 +190,44 @@ class SubjectKeys:
 
     # -- data keys -----------------------------------------------------------------------
 
-    def live_key(self, subject: str) -> SubjectKey:
-        """The subject's current data key, created on first use (and after a forget)."""
+    def live_key(self, subject: str, owner_id: str = "", party: str = "") -> SubjectKey:
+        """The subject's current data key, created on first use (and after a forget);
+        linked to ``party`` of aggregate ``owner_id`` when given, in the same transaction."""
         ref = self.ref_of(subject)
-        found = self.table.rows(
+        found = self.table.read(
             f"SELECT key_id, wrapped FROM {KEYS} WHERE ref = ? AND wrapped IS NOT NULL "
             "ORDER BY created_us DESC LIMIT 1",
             (ref,),
         )
         if found:
             key_id, wrapped = found[0]
-            return SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, bytes(wrapped))))
+            key = self._unwrap(key_id, bytes(wrapped))
+            if owner_id:
+                with self.table.cursor(lazy=True) as run:
+                    self._link(run, owner_id, party, key_id)
+            return SubjectKey(key_id, ref, AESGCM(key))
         key_id, key = secrets.token_hex(8), AESGCM.generate_key(256)
-        with self.table.cursor() as run:
+        with self.table.cursor(lazy=True) as run:
             run(
                 f"INSERT INTO {KEYS} (key_id, ref, wrapped, master_kid, created_us) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (key_id, ref, self._wrap(key_id, key), self.kid, _now_us()),
             )
+            self._link(run, owner_id, party, key_id)
         return SubjectKey(key_id, ref, AESGCM(key))
+
+    @staticmethod
+    def _link(run: Callable[[str, tuple[Any, ...]], Any], owner: str, party: str, key: str) -> None:
+        if owner:
+            run(
+                f"INSERT INTO {LINKS} (owner_id, party, key_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (owner_id, party) DO UPDATE SET key_id = excluded.key_id",
+                (owner, party, key),
+            )
 
     def key(self, key_id: str) -> SubjectKey:
         """A data key by id, or :class:`KeyUnavailable` (destroyed or unknown)."""
-        found = self.table.rows(f"SELECT ref, wrapped FROM {KEYS} WHERE key_id = ?", (key_id,))
+        found = self.table.read(f"SELECT ref, wrapped FROM {KEYS} WHERE key_id = ?", (key_id,))
         if not found:
             raise KeyUnavailable(f"data key {key_id} is not in this key table")
         if found[0][1] is None:
@@ -197,25 +235,24 @@ class SubjectKeys:
         ref, wrapped = found[0]
         return SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, bytes(wrapped))))
 
-    def link(self, owner_id: str, party: str, key_id: str) -> None:
-        """Record that ``key_id`` protects ``party``'s fields of aggregate ``owner_id``."""
-        with self.table.cursor() as run:
-            run(
-                f"INSERT INTO {LINKS} (owner_id, party, key_id) VALUES (?, ?, ?) "
-                "ON CONFLICT (owner_id, party) DO UPDATE SET key_id = excluded.key_id",
-                (owner_id, party, key_id),
-            )
-
-    def linked(self, owner_id: str, party: str = "applicant") -> str | None:
-        """The key id protecting an aggregate's party, if any."""
-        found = self.table.rows(
-            f"SELECT key_id FROM {LINKS} WHERE owner_id = ? AND party = ?", (owner_id, party)
+    def linked_key(self, owner_id: str, party: str = "applicant") -> SubjectKey | None:
+        """The key protecting an aggregate's party: ``None`` when none is linked,
+        :class:`KeyUnavailable` when it was destroyed."""
+        found = self.table.read(
+            f"SELECT k.key_id, k.ref, k.wrapped FROM {LINKS} l JOIN {KEYS} k "
+            "ON k.key_id = l.key_id WHERE l.owner_id = ? AND l.party = ?",
+            (owner_id, party),
         )
-        return str(found[0][0]) if found else None
+        if not found:
+            return None
+        key_id, ref, wrapped = found[0]
+        if wrapped is None:
+            raise KeyUnavailable(f"data key {key_id} was destroyed", destroyed=True)
+        return SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, bytes(wrapped))))
 
     def ref_of_owner(self, owner_id: str) -> str | None:
         """The ref of an aggregate's applicant."""
-        found = self.table.rows(
+        found = self.table.read(
             f"SELECT k.ref FROM {LINKS} l JOIN {KEYS} k ON k.key_id = l.key_id "
             "WHERE l.owner_id = ? AND l.party = 'applicant'",
             (owner_id,),
@@ -226,7 +263,7 @@ class SubjectKeys:
         """(owner id, party, key id, destroyed) of everything a subject's keys protect."""
         return [
             (str(o), str(p), str(k), w is None)
-            for o, p, k, w in self.table.rows(
+            for o, p, k, w in self.table.read(
                 f"SELECT l.owner_id, l.party, l.key_id, k.wrapped FROM {LINKS} l "
                 f"JOIN {KEYS} k ON k.key_id = l.key_id WHERE k.ref = ? ORDER BY l.owner_id",
                 (ref,),
@@ -237,7 +274,7 @@ class SubjectKeys:
         """Every subject with at least one live key."""
         return [
             str(r[0])
-            for r in self.table.rows(
+            for r in self.table.read(
                 f"SELECT DISTINCT ref FROM {KEYS} WHERE wrapped IS NOT NULL AND key_id <> ?",
                 (_REF_KEY,),
             )
@@ -276,6 +313,10 @@ class SubjectKeys:
                 )
         self.master, self.kid = new, new_kid
         return len(rows)
+
+
+def _pg(sql: str) -> str:
+    return sql.replace("?", "%s").replace("BLOB", "bytea")
 
 
 def _now_us() -> int:
