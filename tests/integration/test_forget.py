@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import base64
 import os
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -31,9 +29,10 @@ def new_master() -> str:
 
 
 @pytest.fixture
-def world(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[CasestoreApp, CaseService]:
+def world(store_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[CasestoreApp, CaseService]:
+    """A store with a master key (SQLite, and PostgreSQL under ``-m pg``/CI)."""
     monkeypatch.setenv("CASESTORE_CIPHER_KEY", new_master())
-    app = CasestoreApp(sqlite_url)
+    app = CasestoreApp(store_url)
     clock = FakeClock(datetime(2024, 3, 4, 9, tzinfo=UTC))
     service = CaseService(app, clock=clock)
     service.load_catalogue(CATALOGUE, ADMIN)
@@ -44,20 +43,16 @@ def world(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[CasestoreAp
     return app, service
 
 
-def stored_states(url: str) -> list[bytes]:
-    with sqlite3.connect(urlsplit(url).path) as conn:
-        return [bytes(r[0]) for r in conn.execute("SELECT state FROM casestore_events")]
+def stored_states(app: CasestoreApp) -> list[bytes]:
+    return [bytes(r.state) for r in app.log.iter_log(0)]
 
 
-def log_rows(url: str) -> list[tuple[int, bytes, bytes, bytes]]:
-    with sqlite3.connect(urlsplit(url).path) as conn:
-        return [
-            (r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]))
-            for r in conn.execute(
-                "SELECT notification_id, state, event_hash, chain_hash FROM casestore_events "
-                "ORDER BY notification_id"
-            )
-        ]
+def log_rows(app: CasestoreApp) -> list[tuple[int, bytes, bytes, bytes]]:
+    """Every stored byte and hash, as the store holds them (no decoding)."""
+    return [
+        (r.position, bytes(r.state), bytes(r.event_hash), bytes(r.chain_hash))
+        for r in app.log.iter_log(0)
+    ]
 
 
 def submit_and_close(service: CaseService, applicant: Party) -> Case:
@@ -82,11 +77,11 @@ def forgetting(app: CasestoreApp, year: int = 2060) -> Forgetting:
 
 
 def test_personal_fields_are_sealed_per_subject_and_read_back(
-    world: tuple[CasestoreApp, CaseService], sqlite_url: str
+    world: tuple[CasestoreApp, CaseService],
 ) -> None:
     app, service = world
     case = submit_and_close(service, APPLICANT)
-    states = stored_states(sqlite_url)
+    states = stored_states(app)
     for secret in (APPLICANT.id_number, APPLICANT.phone, "张三", "13700001111"):
         assert not any(secret.encode() in s for s in states), secret
     assert any(b'"enc1:' in s for s in states)
@@ -98,17 +93,17 @@ def test_personal_fields_are_sealed_per_subject_and_read_back(
 
 
 def test_forget_erases_one_subject_and_keeps_the_log_intact(
-    world: tuple[CasestoreApp, CaseService], sqlite_url: str
+    world: tuple[CasestoreApp, CaseService],
 ) -> None:
     app, service = world
     gone = submit_and_close(service, APPLICANT)
     kept = submit_and_close(service, OTHER)
-    before = log_rows(sqlite_url)
+    before = log_rows(app)
     done = forgetting(app).forget(
         "110101199001011234", by="adm-1", approved_by="adm-2", reason="retention over"
     )
     assert done.case_ids == [gone.id]
-    after = log_rows(sqlite_url)
+    after = log_rows(app)
     assert after[: len(before)] == before  # no stored byte or hash changed
     assert len(after) == len(before) + 1
     assert verify(app, independent=True).ok
@@ -162,17 +157,17 @@ def test_retention_due_lists_subjects_whose_every_case_is_past_retention(
 
 
 def test_master_key_rotation_rewraps_without_touching_the_log(
-    world: tuple[CasestoreApp, CaseService], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    world: tuple[CasestoreApp, CaseService], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, service = world
     case = submit_and_close(service, APPLICANT)
-    before = log_rows(sqlite_url)
+    before = log_rows(app)
     new = new_master()
     assert app.subject_keys is not None
     assert app.subject_keys.rotate(base64.b64decode(new)) == 2  # the ref key and one data key
-    assert log_rows(sqlite_url) == before
+    assert log_rows(app) == before
     monkeypatch.setenv("CASESTORE_CIPHER_KEY", new)
-    rotated = CasestoreApp(sqlite_url)
+    rotated = CasestoreApp(app.db_url)
     events = rotated.domain_events(case.id)
     assert events[0].applicant.id_number == "110101199001011234"
     assert events[1].correct_value == "13700001111"

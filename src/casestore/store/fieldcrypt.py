@@ -124,33 +124,34 @@ class FieldCrypt:
 
 
 class Opener:
-    """Replaces tokens in stored JSON bytes; caches the keys it looked up."""
+    """Replaces tokens in stored JSON bytes (one read, or one batch of a scan)."""
 
     def __init__(self, keys: SubjectKeys | None) -> None:
         self.keys = keys
-        self.cache: dict[str, AESGCM | str | None] = {}
-
-    def _aead(self, key_id: str) -> AESGCM | str:
-        """The key, or the placeholder to show instead (:data:`ERASED`, :data:`SEALED`)."""
-        if key_id not in self.cache:
-            if self.keys is None:
-                return SEALED
-            try:
-                self.cache[key_id] = self.keys.key(key_id).aead
-            except KeyUnavailable as e:
-                self.cache[key_id] = None if e.destroyed else SEALED
-        found = self.cache[key_id]
-        return ERASED if found is None else found
+        self.missing: dict[str, str] = {}  # key id -> the placeholder shown instead
+        if keys is not None:
+            keys.refresh()
 
     def _token(self, match: re.Match[bytes]) -> bytes:
+        keys = self.keys
+        if keys is None:
+            return orjson.dumps(SEALED)
+        token = match.group(0)
+        opened = keys.opened.get(token)
+        if opened is not None:
+            return opened
         key_id = match.group(1).decode()
-        aead = self._aead(key_id)
-        if isinstance(aead, str):
-            return orjson.dumps(aead)
+        if key_id in self.missing:
+            return orjson.dumps(self.missing[key_id])
         try:
-            return orjson.dumps(_open(aead, key_id, match.group(2)))
+            opened = orjson.dumps(_open(keys.cached(key_id), key_id, match.group(2)))
+        except KeyUnavailable as e:
+            self.missing[key_id] = ERASED if e.destroyed else SEALED
+            return orjson.dumps(self.missing[key_id])
         except (InvalidTag, ValueError):
             return orjson.dumps(SEALED)
+        keys.opened[token] = opened
+        return opened
 
     def __call__(self, data: bytes) -> bytes:
         if b'"enc1:' not in data:

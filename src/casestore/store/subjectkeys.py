@@ -35,11 +35,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 KEYS: Final = "casestore_subject_keys"
 LINKS: Final = "casestore_subject_links"
 _REF_KEY: Final = "_ref"
+#: Opened tokens remembered per process (a rebuild opens each one once per projection).
+OPENED_MAX: Final = 200_000
 _log = logging.getLogger("casestore.subjectkeys")
 _DDL: Final = (
     f"CREATE TABLE IF NOT EXISTS {KEYS} (key_id TEXT PRIMARY KEY, ref TEXT NOT NULL, "
     "wrapped BLOB, master_kid TEXT NOT NULL, created_us BIGINT NOT NULL, destroyed_us BIGINT)",
     f"CREATE INDEX IF NOT EXISTS {KEYS}_ref ON {KEYS} (ref)",
+    f"CREATE INDEX IF NOT EXISTS {KEYS}_destroyed ON {KEYS} (destroyed_us)",
     f"CREATE TABLE IF NOT EXISTS {LINKS} (owner_id TEXT NOT NULL, party TEXT NOT NULL, "
     "key_id TEXT NOT NULL, PRIMARY KEY (owner_id, party))",
     f"CREATE INDEX IF NOT EXISTS {LINKS}_key ON {LINKS} (key_id)",
@@ -153,6 +156,11 @@ class SubjectKeys:
         self.master = AESGCM(master)
         self.kid = master_kid(master)
         self._ref_key: bytes | None = None
+        #: Unwrapped keys and opened tokens, valid while no key has been destroyed since
+        #: they were read (:meth:`refresh`); rotation changes no unwrapped key.
+        self.keys: dict[str, AESGCM] = {}
+        self.opened: dict[bytes, bytes] = {}
+        self._destroyed: int | None = None
 
     # -- wrapping ------------------------------------------------------------------------
 
@@ -187,6 +195,28 @@ class SubjectKeys:
                 (_REF_KEY, _REF_KEY, self._wrap(_REF_KEY, key), self.kid, _now_us()),
             )
         return self._load_ref_key()  # whichever insert won
+
+    # -- caching ---------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Drop what this process remembers if any key was destroyed since it was read
+        (one indexed count per read or batch; a forget in any process is seen by the
+        next read)."""
+        found = self.table.read(f"SELECT count(*) FROM {KEYS} WHERE destroyed_us IS NOT NULL")
+        destroyed = int(found[0][0])
+        if destroyed != self._destroyed:
+            self.keys.clear()
+            self.opened.clear()
+            self._destroyed = destroyed
+        elif len(self.opened) > OPENED_MAX:
+            self.opened.clear()
+
+    def cached(self, key_id: str) -> AESGCM:
+        """A data key (cached until a key is destroyed), or :class:`KeyUnavailable`."""
+        aead = self.keys.get(key_id)
+        if aead is None:
+            aead = self.keys[key_id] = self.key(key_id).aead
+        return aead
 
     # -- data keys -----------------------------------------------------------------------
 
@@ -296,6 +326,8 @@ class SubjectKeys:
                 "WHERE ref = ? AND wrapped IS NOT NULL",
                 (_now_us(), ref),
             )
+        self.keys.clear()
+        self.opened.clear()
         return ids
 
     def rotate(self, new_master: bytes) -> int:
