@@ -236,6 +236,8 @@ class CasestoreApp(Application[UUID]):
 
     def close(self) -> None:
         """Close the recorder's own connections, then eventsourcing's."""
+        if self.subject_keys is not None:
+            self.subject_keys.table.close()
         self.log.close()
         super().close()
 

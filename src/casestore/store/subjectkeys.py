@@ -23,6 +23,8 @@ import hmac
 import logging
 import os
 import secrets
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -83,6 +85,35 @@ class KeyTable:
         self.recorder = recorder
         self.backend = backend
         self._ready = False
+        self._local = threading.local()
+        self._own: list[sqlite3.Connection] = []
+
+    @contextmanager
+    def _sqlite(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """A connection of this thread's own for a file database (cached statements, no
+        pool hand-off: a key look-up costs tens of µs); the pool's for an in-memory one."""
+        pool = self.recorder.datastore.pool
+        if pool.is_sqlite_memory_mode:
+            with self.recorder.datastore.get_connection(commit=write) as conn:
+                yield conn._sqlite_conn
+            return
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                pool.db_name,
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=float(pool.lock_timeout or 5),
+            )
+            self._local.conn = conn
+            self._own.append(conn)
+        yield conn
+
+    def close(self) -> None:
+        for conn in self._own:
+            conn.close()
+        self._own.clear()
 
     @contextmanager
     def cursor(
@@ -97,11 +128,8 @@ class KeyTable:
         """
         datastore = self.recorder.datastore
         if self.backend == "sqlite":
-            with datastore.get_connection(commit=True) as conn:
-                raw = conn._sqlite_conn
-                was = raw.execute("PRAGMA synchronous").fetchone()[0]
-                if lazy:
-                    raw.execute("PRAGMA synchronous = NORMAL")
+            with self._sqlite(write=True) as raw:
+                raw.execute(f"PRAGMA synchronous = {'NORMAL' if lazy else 'FULL'}")
                 raw.execute("BEGIN IMMEDIATE")
                 try:
                     yield lambda sql, params: [tuple(r) for r in raw.execute(sql, params)]
@@ -109,8 +137,6 @@ class KeyTable:
                 except BaseException:
                     raw.execute("ROLLBACK")
                     raise
-                finally:
-                    raw.execute(f"PRAGMA synchronous = {int(was)}")
             return
         with datastore.transaction(commit=True) as curs:
             if lazy:
@@ -129,8 +155,8 @@ class KeyTable:
         self.ensure()
         datastore = self.recorder.datastore
         if self.backend == "sqlite":
-            with datastore.get_connection(commit=False) as conn:
-                return [tuple(r) for r in conn._sqlite_conn.execute(sql, params)]
+            with self._sqlite(write=False) as conn:
+                return [tuple(r) for r in conn.execute(sql, params)]
         with datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(_pg(sql), params)
             return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in curs]
