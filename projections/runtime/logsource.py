@@ -135,10 +135,10 @@ class LogSource:
                 lambda c: self.read(after, limit, upto=upto, until_us=until_us, conn=c)
             )
         stop = _FAR if upto is None else upto
-        unwrap = self.unwrap()
         if self.backend == "sqlite":
             until = _FAR if until_us is None else until_us
             rows = conn.execute(_SQLITE_SCAN, (after, stop, until, limit)).fetchall()
+            unwrap = self.unwrap([r[4] for r in rows])
             return [
                 LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], unwrap)
                 for r in rows
@@ -147,6 +147,7 @@ class LogSource:
         with conn.cursor(binary=True) as cur:
             cur.execute(_PG_SCAN, (after, stop, until_dt, limit), prepare=True)
             rows = cur.fetchall()
+        unwrap = self.unwrap([r[4] for r in rows])
         return [LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], unwrap) for r in rows]
 
     def pages(
@@ -248,16 +249,17 @@ def _connection_lost(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError | sqlite3.ProgrammingError)
 
 
-def _unwrapper(app: CasestoreApp) -> Callable[[], Callable[[bytes], bytes] | None]:
-    """A factory of one batch's unwrap (legacy decryption, personal tokens opened with a
-    key cache that lives as long as the batch: a forget in another process is seen by the
-    next batch, and its ``SubjectForgotten`` erases what earlier batches showed)."""
+def _unwrapper(app: CasestoreApp) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
+    """A factory of one batch's unwrap (legacy decryption; personal tokens opened with the
+    keys the batch names, fetched in one query when not cached: a forget in another
+    process is seen by the next batch, and its ``SubjectForgotten`` erases what earlier
+    batches showed)."""
     mapper = cast(TimedMapper, app.mapper)
     if mapper.fields is None and mapper.legacy is None and mapper.compressor is None:
-        return lambda: None
+        return lambda states: None
 
-    def batch() -> Callable[[bytes], bytes]:
-        opener = mapper.fields.opener() if mapper.fields else None
+    def batch(states: list[bytes]) -> Callable[[bytes], bytes]:
+        opener = mapper.fields.opener(states) if mapper.fields else None
         return lambda data: mapper.unwrap(data, opener)
 
     return batch

@@ -118,9 +118,15 @@ class FieldCrypt:
                 case_id=str(owner),
             ) from None
 
-    def opener(self) -> Opener:
-        """A token opener with its own key cache (one read, one batch of a scan)."""
-        return Opener(self.keys)
+    def opener(self, states: list[bytes] | None = None) -> Opener:
+        """A token opener for one read or one batch of a scan (whose stored ``states``
+        are given to fetch the keys they name in one query)."""
+        opener = Opener(self.keys)
+        if states:
+            wanted = {k for data in states if b'"enc1:' in data for k in key_ids(bytes(data))}
+            for key_id in self.keys.prefetch(wanted):
+                opener.missing[key_id] = ERASED
+        return opener
 
 
 class Opener:
