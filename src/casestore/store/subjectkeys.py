@@ -161,15 +161,18 @@ class KeyTable:
             curs.execute(_pg(sql), params)
             return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in curs]
 
-    def ensure(self) -> None:
-        """Create the tables once per process (``IF NOT EXISTS``)."""
+    def ensure(self, *, strict: bool = False) -> None:
+        """Create the tables once per process (``IF NOT EXISTS``); ``casestore db migrate``
+        creates them as the owner (``strict``: a failure is an error)."""
         if self._ready:
             return
         try:
             with self.cursor() as run:
                 for statement in _DDL:
                     run(statement, ())
-        except Exception:  # a read-only session (verify, audits): reads need no DDL
+        except Exception:  # a read-only session or the app role: the owner made them
+            if strict:
+                raise
             _log.debug("key table DDL not run", exc_info=True)
         self._ready = True
 
