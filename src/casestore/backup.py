@@ -10,8 +10,10 @@ A backup directory holds the data and, beside it, what proves it:
 - the data. SQLite: ``casestore.db``, written by SQLite's online backup API (a
   consistent copy while the server keeps writing). PostgreSQL: one CSV file per table
   (``COPY ... TO STDOUT``) of the event, idempotency-key (and binding), checkpoint,
-  cosignature and tree tables, all read in one ``REPEATABLE READ`` snapshot, bytes as
-  stored (``bytea`` in hex). Read views are not copied: they are rebuilt from the log.
+  cosignature and tree tables and the subjects' key tables (wrapped data keys: a backup
+  keeps a forgotten subject's key only if it was taken before the forget), all read in
+  one ``REPEATABLE READ`` snapshot, bytes as stored (``bytea`` in hex). Read views are
+  not copied: they are rebuilt from the log.
 
 ``restore`` loads into an empty database, then runs ``verify`` against the manifest's
 digest (every event's hash recomputed, the chain up to the digest's position equal to
@@ -40,11 +42,23 @@ from casestore.ledger.store import CHECKPOINTS, COSIGNATURES, HEAD, NODES
 from casestore.store.config import backend_of, eventsourcing_env
 from casestore.store.logbase import BINDINGS_TABLE, EVENTS_TABLE, KEYS_TABLE
 from casestore.store.schema import SCHEMA_VERSION
+from casestore.store.subjectkeys import KEYS as SUBJECT_KEYS
+from casestore.store.subjectkeys import LINKS as SUBJECT_LINKS
 
 FORMAT = "casestore-backup/v1"
 MANIFEST, CHECKPOINT_FILE, SQLITE_FILE = "manifest.json", "checkpoint.txt", "casestore.db"
 #: Loaded in this order (no foreign keys; the log first).
-PG_TABLES = (EVENTS_TABLE, KEYS_TABLE, BINDINGS_TABLE, CHECKPOINTS, COSIGNATURES, NODES, HEAD)
+PG_TABLES = (
+    EVENTS_TABLE,
+    KEYS_TABLE,
+    BINDINGS_TABLE,
+    CHECKPOINTS,
+    COSIGNATURES,
+    NODES,
+    HEAD,
+    SUBJECT_KEYS,  # the subjects' wrapped data keys: without them personal fields read sealed
+    SUBJECT_LINKS,
+)
 
 
 class BackupError(InvalidCommand):

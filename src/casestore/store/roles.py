@@ -9,6 +9,8 @@ that role. What it gets, and nothing more:
 - the verifiable log: checkpoints and cosignatures SELECT and INSERT, tree nodes SELECT
   and INSERT, the tree's head row SELECT, INSERT and UPDATE;
 - the schema-version table: SELECT (processes check it at start);
+- the subjects' key tables (issue 18): SELECT, INSERT, UPDATE — keys are created with
+  the first case of a subject and destroyed (set to NULL) by ``casestore forget``;
 - the read side's own tables (tracking, parking, every view): SELECT, INSERT, UPDATE,
   DELETE — the workers maintain them — and the same on tables the owner creates later
   (default privileges), so a view the owner rebuilds blue/green stays writable;
@@ -27,6 +29,8 @@ from psycopg import sql
 
 from casestore.store.recorders import BINDINGS_TABLE, EVENTS_TABLE, KEYS_TABLE
 from casestore.store.schema import SCHEMA_TABLE
+from casestore.store.subjectkeys import KEYS as SUBJECT_KEYS
+from casestore.store.subjectkeys import LINKS as SUBJECT_LINKS
 
 APPEND_ONLY_TABLES = (EVENTS_TABLE, KEYS_TABLE, BINDINGS_TABLE)
 _READ_SIDE_RIGHTS = "SELECT, INSERT, UPDATE, DELETE"
@@ -55,6 +59,10 @@ def grant_app_role(
         has_schema = conn.execute("SELECT to_regclass(%s)", (SCHEMA_TABLE,)).fetchone()
         if has_schema and has_schema[0] is not None:
             _set(conn, SCHEMA_TABLE, ident, "SELECT")
+        for table in (SUBJECT_KEYS, SUBJECT_LINKS):
+            found = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+            if found and found[0] is not None:
+                _set(conn, table, ident, "SELECT, INSERT, UPDATE")
         for table in view_tables:
             _set(conn, table, ident, _READ_SIDE_RIGHTS)
         conn.execute(

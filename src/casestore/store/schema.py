@@ -149,6 +149,7 @@ def migrate_write_side(url: str, *, stamp: bool = True) -> None:
     False: an empty log is not stamped with the version (a restore stamps after verify)."""
     from casestore.ledger.store import LedgerStore
     from casestore.store.application import CasestoreApp
+    from casestore.store.subjectkeys import KeyTable
 
     # eventsourcing's CREATE_TABLE runs the recorder's statements.
     app = CasestoreApp(url, env=None if stamp else {NO_STAMP: "y"})
@@ -162,6 +163,7 @@ def migrate_write_side(url: str, *, stamp: bool = True) -> None:
                 recorder._create_table(curs)
                 for statement in _OBSOLETE_PG:
                     curs.execute(statement)
+        KeyTable(recorder, app.backend).ensure(strict=True)  # subjects' keys (issue 18)
     finally:
         app.close()
     LedgerStore(url).close()
