@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from casestore.service.forgetting import Forgetting
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import verify
 from tests.conftest import ADMIN, APPLICANT, CATALOGUE, CLERK, FakeClock
+from tests.integration.test_backup_restore import _cli
 
 OTHER = Party("李四", "resident_id", "110101198505054321", phone="13911112222")
 ERASED = "〔已删除〕"  # SPEC §10 / issue 18, written by hand
@@ -286,3 +288,40 @@ def test_projections_erase_on_forget_and_rebuild_to_the_same(
     assert [i for i, (x, y) in enumerate(zip(was, now, strict=True)) if x != y] == [masked]
     source.close()
     db.close()
+
+
+@pytest.fixture
+def restore_target(store_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the same backend to restore into."""
+    if store_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'restored.db'}"
+        return
+    from tests.pgharness import create_database, drop_database, server_info
+
+    server = server_info()
+    assert server is not None
+    url = create_database(server.admin_url)
+    try:
+        yield url
+    finally:
+        drop_database(server.admin_url, url)
+
+
+def test_a_backup_carries_the_subjects_keys(
+    world: tuple[CasestoreApp, CaseService], restore_target: str, tmp_path: Path
+) -> None:
+    """``casestore backup``/``restore`` keep the key table with the log: the restored store
+    reads the personal fields with the same master key (and nothing else changed)."""
+    app, service = world
+    case = submit_and_close(service, APPLICANT)
+    taken = _cli("backup", "--db", app.db_url, "-o", str(tmp_path / "bk"))
+    assert taken.returncode == 0, taken.stderr
+    restored = _cli("restore", str(tmp_path / "bk"), "--db", restore_target)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    back = CasestoreApp(restore_target)
+    try:
+        first = back.domain_events(case.id)[0]
+        assert (first.applicant.name, first.applicant.id_number) == ("张三", APPLICANT.id_number)
+        assert log_rows(back) == log_rows(app)
+    finally:
+        back.close()
