@@ -5,7 +5,8 @@ Two questions of disciplinary inspection, answered from the log:
 - *who could approve on 30 June?* — ``staff_grants`` keeps one row per grant with the
   moment it began (``RoleGranted``) and the moment it ended (``RoleRevoked``,
   ``StaffSuspended`` or ``StaffLeft``), so a role held at any instant or on any day is
-  one indexed range query;
+  one indexed range query; ``StaffReinstated`` opens a new row for each role it names
+  (the grant kept through the suspension, in force again from the reinstatement);
 - *who looked at this applicant's data?* — ``access_log`` keeps one row per case of
   each ``AccessRecorded`` event (staff id, role, route, purpose, when).
 
@@ -143,6 +144,24 @@ def _end(b: _Batch, ev: LogEvent, how: str, role: str | None) -> None:
         )
 
 
+def _reinstated(b: _Batch, ev: LogEvent) -> None:
+    for role in ev.plain("roles") or []:
+        b.tx.execute(
+            "INSERT INTO {staff_grants} (staff_id, role, granted_position, grant_window, unit, "
+            "granted_by, seconded_by, reason, granted_at_us) "
+            "SELECT s.staff_id, s.role, %s, s.grant_window, s.unit, s.granted_by, "
+            "s.seconded_by, s.reason, %s FROM {staff_grants} s WHERE s.staff_id = "
+            "(SELECT staff_id FROM {staff_members} WHERE aggregate_id = %s) AND s.role = %s "
+            "AND s.granted_position = (SELECT MAX(g.granted_position) FROM {staff_grants} g "
+            "WHERE g.staff_id = s.staff_id AND g.role = s.role)",
+            (ev.position, ev.recorded_at_us, ev.aggregate_id, str(role)),
+        )
+    b.tx.execute(
+        "UPDATE {staff_members} SET status = 'active', status_at_us = %s WHERE aggregate_id = %s",
+        (ev.recorded_at_us, ev.aggregate_id),
+    )
+
+
 def _recorded(b: _Batch, ev: LogEvent) -> None:
     actor = ev.actor()
     cases = [str(c) for c in (ev.plain("case_ids") or [])] or [NO_CASE]
@@ -171,6 +190,7 @@ class AccessProjection(Projection[_Batch]):
         "Staff.RoleGranted": _granted,
         "Staff.RoleRevoked": lambda b, e: _end(b, e, "revoked", str(e.plain("role"))),
         "Staff.StaffSuspended": lambda b, e: _end(b, e, "suspended", None),
+        "Staff.StaffReinstated": _reinstated,
         "Staff.StaffLeft": lambda b, e: _end(b, e, "left", None),
         "Access.AccessRecorded": _recorded,
     }

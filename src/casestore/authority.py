@@ -14,7 +14,8 @@ Timing guarantees:
   log when older than :data:`FRESH_SECONDS` (one indexed look-up of the member's
   current version; reloaded only when it moved).
 
-Staff commands (enrol, grant, revoke, suspend, leave) are here too: they are checked
+Staff commands (:mod:`casestore.service.staff`: enrol, grant, revoke, suspend,
+reinstate, leave) are handled here too (:meth:`Authority.handle`): they are checked
 against the same grants (only admins grant; never themselves; admin needs a second).
 """
 
@@ -32,6 +33,17 @@ from casestore.domain.errors import Forbidden, InvalidCommand, NotFound
 from casestore.domain.roles import PERMISSIONS
 from casestore.domain.staff import BOOTSTRAP, Grant, Staff, staff_aggregate_id
 from casestore.domain.values import Actor
+from casestore.service.staff import (
+    SYSTEM,
+    EnrollStaff,
+    GrantRole,
+    RecordLeaving,
+    ReinstateStaff,
+    RevokeRole,
+    StaffCommand,
+    SuspendStaff,
+    by_admin,
+)
 from casestore.store.application import CasestoreApp
 from casestore.store.batch import VersionConflict
 from casestore.timeutil import to_micros
@@ -234,36 +246,90 @@ class Authority:
         """Whether anyone holds admin now (bootstrap only)."""
         return bool(self.admins())
 
-    def enroll(
-        self,
-        staff_id: str,
-        *,
-        name: str,
-        unit: str = "",
-        by: str | None = None,
-        first_admin: bool = False,
-    ) -> int:
+    def handle(self, command: StaffCommand) -> int:
+        """Run one staff command (:mod:`casestore.service.staff`); its log position."""
+        if isinstance(command, EnrollStaff):
+            return self._enroll(command)
+        by = command.actor.staff_id
+        change: Callable[[Staff, Actor], None]
+        at = self.clock
+        if isinstance(command, GrantRole):
+            seconded_by = self._second(command)
+
+            def change(staff: Staff, actor: Actor) -> None:
+                staff.grant(
+                    role=command.role,
+                    reason=command.reason,
+                    actor=actor,
+                    at=at(),
+                    window=command.window,
+                    unit=command.unit,
+                    seconded_by=seconded_by,
+                )
+
+        elif isinstance(command, RevokeRole):
+
+            def change(staff: Staff, actor: Actor) -> None:
+                staff.revoke(role=command.role, reason=command.reason, actor=actor, at=at())
+
+        elif isinstance(command, SuspendStaff):
+
+            def change(staff: Staff, actor: Actor) -> None:
+                staff.suspend(reason=command.reason, actor=actor, at=at())
+
+        elif isinstance(command, ReinstateStaff):
+
+            def change(staff: Staff, actor: Actor) -> None:
+                staff.reinstate(reason=command.reason, actor=actor, at=at())
+
+        elif isinstance(command, RecordLeaving):
+
+            def change(staff: Staff, actor: Actor) -> None:
+                staff.leave(reason=command.reason, actor=actor, at=at())
+
+        else:
+            raise TypeError(f"no handler for {type(command).__name__}")
+        return self._change(command.staff_id, by, change)
+
+    def _enroll(self, command: EnrollStaff) -> int:
         """Enrol a member (by an admin), or the very first admin while there is none."""
-        if first_admin:
+        if command.first_admin:
             if self.has_admin():
                 raise Forbidden("--first-admin only while the log has no admin")
-            actor = Actor(BOOTSTRAP, BOOTSTRAP)
+            actor = SYSTEM
         else:
-            if not by:
+            if command.actor.staff_id == BOOTSTRAP:
                 raise InvalidCommand("enrolment names the admin who enrols (--by)")
-            actor = self._admin(by)
+            actor = self._admin(command.actor.staff_id)
         at = self.clock()
         staff = Staff.enroll(
-            staff_id=staff_id, name=name, unit=unit, first_admin=first_admin, actor=actor, at=at
+            staff_id=command.staff_id,
+            name=command.name,
+            unit=command.unit,
+            first_admin=command.first_admin,
+            actor=actor,
+            at=at,
         )
-        if first_admin:
+        if command.first_admin:
             staff.grant(role="admin", reason="first admin (bootstrap)", actor=actor, at=at)
         try:
             positions = self.app.append(staff)
         except VersionConflict:
-            raise InvalidCommand(f"staff {staff_id} is already enrolled") from None
-        self._cache.pop(staff_id, None)
+            raise InvalidCommand(f"staff {command.staff_id} is already enrolled") from None
+        self._cache.pop(command.staff_id, None)
         return positions[-1]
+
+    def _second(self, command: GrantRole) -> str:
+        """Who seconds an admin grant: a second admin holding admin now, or ``system``
+        when the only admin makes the second one (the bootstrap's second step)."""
+        if command.role != "admin":
+            return command.seconded_by
+        if command.seconded_by:
+            self._admin(command.seconded_by)
+            return command.seconded_by
+        if self.admins() != {command.actor.staff_id}:
+            raise Forbidden("granting admin needs a second admin (seconded_by)")
+        return BOOTSTRAP
 
     def _change(self, staff_id: str, by: str, change: Callable[[Staff, Actor], None]) -> int:
         with self._lock(staff_id).exclusive():
@@ -280,6 +346,24 @@ class Authority:
             self._cache[staff_id] = _Cached(staff, staff.version, time.monotonic())
             return positions[-1]
 
+    # The same commands by keyword (scripts, tests, the simulator's roster).
+
+    def enroll(
+        self,
+        staff_id: str,
+        *,
+        name: str,
+        unit: str = "",
+        by: str | None = None,
+        first_admin: bool = False,
+    ) -> int:
+        actor = SYSTEM if first_admin or not by else by_admin(by)
+        return self.handle(
+            EnrollStaff(
+                actor=actor, staff_id=staff_id, name=name, unit=unit, first_admin=first_admin
+            )
+        )
+
     def grant(
         self,
         staff_id: str,
@@ -291,44 +375,28 @@ class Authority:
         unit: str = "",
         seconded_by: str = "",
     ) -> int:
-        """Grant a role; the admin role also names a second admin who holds admin now."""
-        if role == "admin":
-            if seconded_by:
-                self._admin(seconded_by)
-            elif self.admins() != {by}:
-                raise Forbidden("granting admin needs a second admin (seconded_by)")
-            else:
-                # The only admin makes the second one (the bootstrap's second step):
-                # recorded as seconded by the system, visible in the log.
-                seconded_by = BOOTSTRAP
-
-        def change(staff: Staff, actor: Actor) -> None:
-            staff.grant(
+        return self.handle(
+            GrantRole(
+                actor=by_admin(by),
+                staff_id=staff_id,
                 role=role,
                 reason=reason,
-                actor=actor,
-                at=self.clock(),
                 window=window,
                 unit=unit,
                 seconded_by=seconded_by,
             )
-
-        return self._change(staff_id, by, change)
+        )
 
     def revoke(self, staff_id: str, role: str, *, by: str, reason: str) -> int:
-        def change(staff: Staff, actor: Actor) -> None:
-            staff.revoke(role=role, reason=reason, actor=actor, at=self.clock())
-
-        return self._change(staff_id, by, change)
+        return self.handle(
+            RevokeRole(actor=by_admin(by), staff_id=staff_id, role=role, reason=reason)
+        )
 
     def suspend(self, staff_id: str, *, by: str, reason: str) -> int:
-        def change(staff: Staff, actor: Actor) -> None:
-            staff.suspend(reason=reason, actor=actor, at=self.clock())
+        return self.handle(SuspendStaff(actor=by_admin(by), staff_id=staff_id, reason=reason))
 
-        return self._change(staff_id, by, change)
+    def reinstate(self, staff_id: str, *, by: str, reason: str) -> int:
+        return self.handle(ReinstateStaff(actor=by_admin(by), staff_id=staff_id, reason=reason))
 
     def leave(self, staff_id: str, *, by: str, reason: str) -> int:
-        def change(staff: Staff, actor: Actor) -> None:
-            staff.leave(reason=reason, actor=actor, at=self.clock())
-
-        return self._change(staff_id, by, change)
+        return self.handle(RecordLeaving(actor=by_admin(by), staff_id=staff_id, reason=reason))

@@ -3,7 +3,7 @@
     casestore staff enroll STAFF_ID --name NAME [--unit U] [--first-admin]
     casestore staff grant STAFF_ID ROLE [--window W] --by ADMIN_ID --reason R [--second ADMIN_ID]
     casestore staff revoke STAFF_ID ROLE --by ADMIN_ID --reason R
-    casestore staff suspend|leave STAFF_ID --by ADMIN_ID --reason R
+    casestore staff suspend|reinstate|leave STAFF_ID --by ADMIN_ID --reason R
 
 ``--first-admin`` works only while the log holds no admin: it bootstraps the first one.
 Granting the admin role names a second admin (``--second``), who must hold admin.
@@ -101,6 +101,12 @@ def revoke(staff_id: str, role: str, by: By, reason: Reason, db: DbOpt = None) -
 def suspend(staff_id: str, by: By, reason: Reason, db: DbOpt = None) -> None:
     """Suspend every role of a member (停职)."""
     _run(db, lambda a: a.suspend(staff_id, by=by, reason=reason))
+
+
+@staff_app.command()
+def reinstate(staff_id: str, by: By, reason: Reason, db: DbOpt = None) -> None:
+    """End a suspension (复职): the roles kept through it are in force again."""
+    _run(db, lambda a: a.reinstate(staff_id, by=by, reason=reason))
 
 
 @staff_app.command()

@@ -10,9 +10,17 @@ import pytest
 
 from casestore.authority import Authority
 from casestore.domain import Actor
-from casestore.domain.errors import Forbidden
+from casestore.domain.errors import Forbidden, OutOfOrder
 from casestore.domain.staff import staff_aggregate_id
 from casestore.service import CaseService, SubmitCase
+from casestore.service.staff import (
+    GrantRole,
+    ReinstateStaff,
+    RevokeRole,
+    StaffCommand,
+    SuspendStaff,
+    by_admin,
+)
 from casestore.store.application import CasestoreApp
 from tests.conftest import APPLICANT, CATALOGUE, FakeClock
 
@@ -129,4 +137,35 @@ def test_the_first_admin_bootstraps_and_needs_a_second_for_the_next(sqlite_url: 
     events = [type(e).__name__ for e in app.domain_events(staff_aggregate_id("adm-1"))]
     assert events == ["StaffEnrolled", "RoleGranted"]
     assert authority.grants("adm-1")["admin"].granted_by == "system"
+    app.close()
+
+
+def test_staff_commands_are_typed_and_a_reinstatement_restores_authority(sqlite_url: str) -> None:
+    """Suspend (停职) stops a member at once, reinstate (复职) gives back what was kept;
+    every staff change is a typed command the authority handles (SPEC §10)."""
+    app, service, authority = _setup(sqlite_url)
+    service.load_catalogue(CATALOGUE, Actor("catalogue", "admin"))
+    _bootstrap(authority)
+    authority.handle(
+        GrantRole(actor=by_admin("adm-1"), staff_id="clerk-9", role="dispatcher", reason="兼")
+    )
+    authority.handle(SuspendStaff(actor=by_admin("adm-1"), staff_id="clerk-9", reason="调查"))
+    with pytest.raises(Forbidden, match="holds no role"), authority.acting("clerk-9", "submit"):
+        pass
+    authority.handle(
+        RevokeRole(actor=by_admin("adm-1"), staff_id="clerk-9", role="dispatcher", reason="x")
+    )
+    with pytest.raises(Forbidden, match="their own"):
+        authority.handle(ReinstateStaff(actor=by_admin("clerk-9"), staff_id="clerk-9", reason="x"))
+    authority.handle(ReinstateStaff(actor=by_admin("adm-1"), staff_id="clerk-9", reason="结论"))
+    with authority.acting("clerk-9", "submit") as actor:
+        assert actor == Actor("clerk-9", "clerk", "窗口九", "W09")
+        service.handle(SubmitCase(actor=actor, item_code="XK-003", applicant=APPLICANT))
+    assert set(authority.grants("clerk-9")) == {"clerk"}  # the revoked one stays revoked
+    events = [type(e).__name__ for e in app.domain_events(staff_aggregate_id("clerk-9"))]
+    assert events[-3:] == ["StaffSuspended", "RoleRevoked", "StaffReinstated"]
+    with pytest.raises(OutOfOrder):  # only a suspension ends in reinstatement
+        authority.reinstate("clerk-9", by="adm-1", reason="again")
+    with pytest.raises(TypeError):  # a command class the authority does not know
+        authority.handle(StaffCommand(actor=by_admin("adm-1"), staff_id="clerk-9"))
     app.close()

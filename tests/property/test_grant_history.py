@@ -1,6 +1,6 @@
 """ "Who could approve on day D" from the access projection equals a simple model of
 grants and revocations (hypothesis: random histories of grants, revocations,
-suspensions and leavings over several days)."""
+suspensions, reinstatements and leavings over several days)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ ROLES = ("approver", "reviewer")
 DAY0 = date(2026, 6, 1)
 ops = st.lists(
     st.tuples(
-        st.sampled_from(["grant", "revoke", "suspend", "leave"]),
+        st.sampled_from(["grant", "revoke", "suspend", "reinstate", "leave"]),
         st.sampled_from(STAFF),
         st.sampled_from(ROLES),
         st.integers(min_value=0, max_value=5),  # day offset
@@ -59,19 +59,38 @@ def _store() -> Iterator[tuple[CasestoreApp, str]]:
 
 
 def _model(history: list[tuple[str, str, str, datetime]], role: str, day: date) -> set[str]:
-    """Who held ``role`` at some moment of ``day``: replay the history by hand."""
+    """Who held ``role`` at some moment of ``day``: replay the history by hand (a grant
+    is kept through a suspension, out of force, and in force again on reinstatement)."""
     start = datetime.combine(day, time.min, BUREAU_TZ)
     end = start + timedelta(days=1)
-    held: dict[str, datetime] = {}  # staff -> since (for this role)
+    kept: dict[str, set[str]] = {}  # staff -> roles granted and not revoked
+    since: dict[str, datetime] = {}  # staff -> in force since (for this role)
     out: set[str] = set()
+
+    def stop(staff: str, at: datetime) -> None:
+        began = since.pop(staff, None)
+        if began is not None and began < end and at > start:
+            out.add(staff)
+
     for op, staff, r, at in history:
-        if op == "grant" and r == role:
-            held[staff] = at
-        elif (op == "revoke" and r == role) or op in ("suspend", "leave"):
-            since = held.pop(staff, None)
-            if since is not None and since < end and at > start:
-                out.add(staff)
-    out |= {s for s, since in held.items() if since < end}
+        roles = kept.setdefault(staff, set())
+        if op == "grant":
+            roles.add(r)
+            if r == role:
+                since[staff] = at
+        elif op == "revoke":
+            roles.discard(r)
+            if r == role:
+                stop(staff, at)
+        elif op == "suspend":
+            stop(staff, at)
+        elif op == "reinstate":
+            if role in roles:
+                since[staff] = at
+        else:  # leave
+            roles.clear()
+            stop(staff, at)
+    out |= {s for s, began in since.items() if began < end}
     return out
 
 
@@ -96,6 +115,8 @@ def test_who_held_a_role_on_a_day_matches_the_model(steps: list[tuple]) -> None:
                     authority.revoke(staff, role, by="adm", reason="r")
                 elif op == "suspend":
                     authority.suspend(staff, by="adm", reason="r")
+                elif op == "reinstate":
+                    authority.reinstate(staff, by="adm", reason="r")
                 else:
                     authority.leave(staff, by="adm", reason="r")
             except CasestoreError:

@@ -85,3 +85,29 @@ def test_staff_ids_are_bounded(bad: str) -> None:
 def test_unknown_roles_are_refused() -> None:
     with pytest.raises(InvalidCommand):
         _staff().grant(role="applicant", reason="x", actor=ADMIN, at=T0)
+
+
+def test_reinstatement_ends_a_suspension_with_the_grants_kept_through_it() -> None:
+    staff = _staff()
+    staff.grant(role="approver", reason="任命", actor=ADMIN, at=T0)
+    staff.grant(role="reviewer", reason="任命", actor=ADMIN, at=T0)
+    with pytest.raises(OutOfOrder, match="not suspended"):
+        staff.reinstate(reason="x", actor=ADMIN, at=T0)
+    staff.suspend(reason="停职调查", actor=ADMIN, at=T0)
+    assert staff.roles_in_force() == {}
+    staff.revoke(role="reviewer", reason="调查期间撤销", actor=ADMIN, at=T0)
+    with pytest.raises(Forbidden, match="their own"):
+        staff.reinstate(reason="x", actor=Actor("appr-1", "admin"), at=T0)
+    staff.reinstate(reason="调查结束", actor=ADMIN, at=T0 + timedelta(days=3))
+    assert set(staff.roles_in_force()) == {"approver"}
+    last = staff.collect_events()[-1]
+    assert isinstance(last, Staff.StaffReinstated)
+    assert (last.roles, last.by, last.reason) == (["approver"], "adm-1", "调查结束")
+
+
+def test_one_who_left_is_not_reinstated() -> None:
+    staff = _staff()
+    staff.grant(role="approver", reason="任命", actor=ADMIN, at=T0)
+    staff.leave(reason="调出", actor=ADMIN, at=T0)
+    with pytest.raises(OutOfOrder, match="left, not suspended"):
+        staff.reinstate(reason="x", actor=ADMIN, at=T0)

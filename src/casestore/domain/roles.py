@@ -52,6 +52,14 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     # the register: selections by the bureau's office (admin); thanks received at a window
     "award-grant": frozenset({"clerk", "admin"}),
     "award-revoke": frozenset({"admin"}),
+    # staff and their authority (casestore.service.staff; the CLI, not HTTP): admins only,
+    # never about themselves, and the admin role seconded by a second admin
+    "staff-enroll": frozenset({"admin"}),
+    "staff-grant": frozenset({"admin"}),
+    "staff-revoke": frozenset({"admin"}),
+    "staff-suspend": frozenset({"admin"}),
+    "staff-reinstate": frozenset({"admin"}),
+    "staff-leave": frozenset({"admin"}),
 }
 
 

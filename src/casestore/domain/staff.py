@@ -13,7 +13,9 @@ Rules (the commands check them; events never refuse):
   may make the second one, recorded as seconded by ``system``;
 - the very first admin is enrolled by ``casestore staff enroll --first-admin`` while the
   log holds no admin at all (the bootstrap; its grant names ``system`` as granter);
-- a suspended member or one who has left holds nothing and is granted nothing.
+- a suspended member or one who has left holds nothing and is granted nothing;
+- a suspension ends with ``StaffReinstated`` (复职), which names the roles in force
+  again (those kept through the suspension); leaving is final.
 """
 
 from __future__ import annotations
@@ -115,6 +117,14 @@ class Staff(Aggregate):
         def apply(self, staff: Staff) -> None:
             staff.status = "suspended"
 
+    class StaffReinstated(Event):
+        by: str
+        reason: str
+        roles: list[str]
+
+        def apply(self, staff: Staff) -> None:
+            staff.status = "active"
+
     class StaffLeft(Event):
         by: str
         reason: str
@@ -128,6 +138,7 @@ class Staff(Aggregate):
         "RoleGranted",
         "RoleRevoked",
         "StaffSuspended",
+        "StaffReinstated",
         "StaffLeft",
     )
 
@@ -245,6 +256,20 @@ class Staff(Aggregate):
             timestamp=at,
             by=actor.staff_id,
             reason=require_text(reason, "reason")[:500],
+        )
+
+    def reinstate(self, *, reason: str, actor: Actor, at: datetime) -> None:
+        """End a suspension: the grants kept through it are in force again."""
+        self._check_admin_act(actor, "reinstate")
+        if self.status != "suspended":
+            raise OutOfOrder(f"staff {self.staff_id} is {self.status}, not suspended")
+        self.trigger_event(
+            self.StaffReinstated,
+            actor=actor,
+            timestamp=at,
+            by=actor.staff_id,
+            reason=require_text(reason, "reason")[:500],
+            roles=sorted(self.grants),
         )
 
     def leave(self, *, reason: str, actor: Actor, at: datetime) -> None:
