@@ -9,8 +9,9 @@ How it works: the catalogue is published a week before the period; every intake
 (item drawn with Zipf-like popularity, channel, applicant, agent) is drawn from the
 seed; each case's life is planned ahead from its own generator
 (:mod:`casestore.simulation.plans`), with a seeded share of every supervision anomaly
-(:mod:`casestore.simulation.anomalies`); then all steps run in time order through the
-service's own permission checks and command handlers on a simulated clock, and their
+(:mod:`casestore.simulation.anomalies`); then all steps run in time order, each by an
+actor the grants in the log admit at that moment (:mod:`casestore.simulation.staffing`),
+through the service's own permission checks and command handlers on a simulated clock, and their
 events are appended in batches of about a thousand per transaction, keeping log order
 equal to time order. Breaches no live command accepts go through
 ``Case.record_imported``, as the importer does. S14 is one catalogue revision at the
@@ -35,7 +36,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from casestore.authority import Authority
 from casestore.bootstrap import open_store, settings_for
 from casestore.domain import Bundle, Case, InvalidCommand
-from casestore.domain.values import local_date
+from casestore.domain.values import Actor, local_date
 from casestore.querycode import Pepper, QueryPeppers
 from casestore.service import (
     CASE_COMMANDS,
@@ -51,6 +52,7 @@ from casestore.settings import Settings
 from casestore.simulation import anomalies
 from casestore.simulation.plans import CHANNEL_WEIGHTS, CaseKey, CasePlanner, Intake, Step
 from casestore.simulation.seeded import SeededDraws, SimClock
+from casestore.simulation.staffing import Granted, enrol_roster
 from casestore.simulation.world import (
     APPLICANT_HOURS,
     EXTENDED_HOURS,
@@ -139,22 +141,6 @@ def simulation_peppers(seed: int) -> QueryPeppers:
     return QueryPeppers([Pepper("sim", key)])
 
 
-def enrol_roster(authority: Authority, roster: Roster) -> None:
-    """The simulated bureau's staff in the log: the admin first, then everyone with
-    their role (and window), so authority in the log matches who acts in the history."""
-    admin = roster.admin
-    authority.enroll(admin.staff_id, name=admin.name, first_admin=True)
-    for actor in roster.everyone():
-        authority.enroll(actor.staff_id, name=actor.name, by=admin.staff_id)
-        authority.grant(
-            actor.staff_id,
-            actor.role,
-            by=admin.staff_id,
-            window=actor.window,
-            reason="岗位任命（模拟）",
-        )
-
-
 def _simulate(
     app: CasestoreApp,
     cases: int,
@@ -174,8 +160,11 @@ def _simulate(
     clock = SimClock(WorkTime.at(first_day - timedelta(days=7), 9 * 60))
     draws = SeededDraws()
     service = CaseService(app, clock=clock, draws=draws, peppers=peppers)
-    enrol_roster(Authority(app, clock), roster)
-    service.load_catalogue(CATALOGUE, roster.admin)
+    authority = Authority(app, clock)
+    enrol_roster(authority, roster)
+    granted = Granted(authority)
+    with granted.acting(roster.admin, "catalogue") as admin:
+        service.load_catalogue(CATALOGUE, admin)
     catalogue = _catalogue()
     planner = CasePlanner(
         catalogue["items"],
@@ -187,7 +176,7 @@ def _simulate(
     planner.clock_config = service.clock_config  # plan legal dates as the write side judges
     intakes = draw_intakes(planner, cases, seed, first_day, horizon)
     chosen = anomalies.assign(_candidates(planner, intakes, horizon), cases, random.Random(seed))
-    runner = _Runner(app, service, clock, draws, planner, seed, chosen, horizon)
+    runner = _Runner(app, service, clock, draws, planner, seed, chosen, horizon, granted)
     return runner.run(intakes, progress, first_day)
 
 
@@ -272,8 +261,10 @@ class _Runner:
         seed: int,
         chosen: dict[int, str],
         horizon: datetime,
+        granted: Granted,
     ) -> None:
         self.app, self.service, self.planner = app, service, planner
+        self.granted = granted
         self.clock, self.draws = clock, draws
         self.seed, self.chosen, self.horizon = seed, chosen, horizon
         self.cases: dict[CaseKey, Case] = {}
@@ -340,65 +331,74 @@ class _Runner:
         )
 
     def _step(self, step: Step) -> None:
-        service = self.service
         self.clock.now = step.at
-        action = step.action
         try:
-            if action == "submit":
-                self.draws.rng = random.Random(f"{self.seed}:ids:{step.key}")
-                new = service.open_case(SubmitCase(actor=step.actor, **step.payload))
-                self.cases[step.key] = new.case
-                self._collect(new.case, new.index)
-                if len(self.samples) < 3:
-                    self.samples.append((new.case.case_no, new.query_code))
-            elif action == "submit-bundle":
-                self.draws.rng = random.Random(f"{self.seed}:ids:{step.key}")
-                p = step.payload
-                opened = service.open_bundle(
-                    SubmitBundle(
-                        actor=step.actor,
-                        bundle_code=p["bundle_code"],
-                        applicant=p["applicant"],
-                        materials=p["materials"],
-                    )
-                )
-                self._collect(opened.bundle)
-                self.open_bundles[step.key[0]] = opened.bundle
-                for child, new in enumerate(opened.children):
-                    self.cases[(step.key[0], child)] = new.case
-                    self._collect(new.case, new.index)
-            elif action == "bundle-extend":
-                bundle = self.open_bundles[step.key[0]]
-                self._flush()  # the joint clock reads the children's pauses from the store
-                extend = ExtendBundle(
-                    actor=step.actor,
-                    bundle_id=bundle.id,
-                    reason=step.payload["reason"],
-                    approved_by=JOINT_APPROVER,
-                    approval_document=f"旬政审〔{local_date(step.at).year}〕{step.key[0]}号",
-                    applicant_told_at=step.at,
-                    told_how="electronic",
-                )
-                service.decide(extend, bundle)
-                self._collect(bundle)
-            elif action.startswith("import:"):
-                self.cases[step.key].record_imported(
-                    action.removeprefix("import:"),
-                    actor=step.actor,
-                    at=step.at,
-                    occurred_at=step.occurred_at,
-                    fields=dict(step.payload),
-                )
-                self._collect(self.cases[step.key])
+            if step.action.startswith("import:"):
+                self._import(step)
             else:
-                case = self.cases[step.key]
-                service.decide(_command(step, case.id), case)
-                self._collect(case)
+                with self.granted.acting(step.actor, step.action) as actor:
+                    self._live(step, actor)
         except Exception as e:
             raise RuntimeError(
-                f"simulated step {action} of case {step.key} at {step.at}: {e}"
+                f"simulated step {step.action} of case {step.key} at {step.at}: {e}"
             ) from e
         self.last_at = step.at
+
+    def _import(self, step: Step) -> None:
+        self.cases[step.key].record_imported(
+            step.action.removeprefix("import:"),
+            actor=step.actor,
+            at=step.at,
+            occurred_at=step.occurred_at,
+            fields=dict(step.payload),
+        )
+        self._collect(self.cases[step.key])
+
+    def _live(self, step: Step, actor: Actor) -> None:
+        """One command as the service runs it, by the actor the grants admit."""
+        service = self.service
+        action = step.action
+        if action == "submit":
+            self.draws.rng = random.Random(f"{self.seed}:ids:{step.key}")
+            new = service.open_case(SubmitCase(actor=actor, **step.payload))
+            self.cases[step.key] = new.case
+            self._collect(new.case, new.index)
+            if len(self.samples) < 3:
+                self.samples.append((new.case.case_no, new.query_code))
+        elif action == "submit-bundle":
+            self.draws.rng = random.Random(f"{self.seed}:ids:{step.key}")
+            p = step.payload
+            opened = service.open_bundle(
+                SubmitBundle(
+                    actor=actor,
+                    bundle_code=p["bundle_code"],
+                    applicant=p["applicant"],
+                    materials=p["materials"],
+                )
+            )
+            self._collect(opened.bundle)
+            self.open_bundles[step.key[0]] = opened.bundle
+            for child, new in enumerate(opened.children):
+                self.cases[(step.key[0], child)] = new.case
+                self._collect(new.case, new.index)
+        elif action == "bundle-extend":
+            bundle = self.open_bundles[step.key[0]]
+            self._flush()  # the joint clock reads the children's pauses from the store
+            extend = ExtendBundle(
+                actor=actor,
+                bundle_id=bundle.id,
+                reason=step.payload["reason"],
+                approved_by=JOINT_APPROVER,
+                approval_document=f"旬政审〔{local_date(step.at).year}〕{step.key[0]}号",
+                applicant_told_at=step.at,
+                told_how="electronic",
+            )
+            service.decide(extend, bundle)
+            self._collect(bundle)
+        else:
+            case = self.cases[step.key]
+            service.decide(_command(step, case.id, actor), case)
+            self._collect(case)
 
     def _collect(self, *aggregates: Case | Bundle | Any) -> None:
         for aggregate in aggregates:
@@ -425,20 +425,21 @@ class _Runner:
         code = list(self.planner.items)[-1]
         statutory = int(self.service.item(code).spec["statutory_days"])
         self.clock.now = max(self.horizon - timedelta(seconds=1), self.last_at)
-        self.service.handle(
-            LoadCatalogue(
-                actor=self.planner.roster.admin,
-                items=[{"code": code, "promised_days": statutory + 5}],
-                reason="窗口承诺提速调整（待复核）",
+        with self.granted.acting(self.planner.roster.admin, "catalogue") as admin:
+            self.service.handle(
+                LoadCatalogue(
+                    actor=admin,
+                    items=[{"code": code, "promised_days": statutory + 5}],
+                    reason="窗口承诺提速调整（待复核）",
+                )
             )
-        )
         self.events += 1
         self.seeded[anomalies.CATALOGUE_RULE] += 1
 
 
-def _command(step: Step, case_id: UUID) -> CaseCommand:
+def _command(step: Step, case_id: UUID, actor: Actor) -> CaseCommand:
     """The typed command a planned step names (``action`` is its role-matrix name)."""
     cls = CASE_COMMANDS[step.action]
     if issubclass(cls, TimedCommand):
-        return cls(case_id=case_id, actor=step.actor, occurred_at=step.occurred_at, **step.payload)
-    return cls(case_id=case_id, actor=step.actor, **step.payload)
+        return cls(case_id=case_id, actor=actor, occurred_at=step.occurred_at, **step.payload)
+    return cls(case_id=case_id, actor=actor, **step.payload)

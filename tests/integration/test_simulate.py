@@ -55,6 +55,26 @@ def test_simulate_refuses_a_store_that_holds_cases(tmp_path: Path) -> None:
     assert app.log.head() == head
 
 
+def test_every_simulated_command_is_checked_against_the_grants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step by someone the log does not authorise stops the simulation (here the
+    sealers' grants are revoked right after enrolment, so the first seal is refused)."""
+    from casestore import simulate as simulator
+    from casestore.simulation import staffing
+
+    def without_sealers(authority: Any, roster: Any) -> None:
+        staffing.enrol_roster(authority, roster)
+        for sealer in roster.sealers:
+            authority.revoke(
+                sealer.staff_id, "sealer", by=roster.admin.staff_id, reason="测试：无人可盖章"
+            )
+
+    monkeypatch.setattr(simulator, "enrol_roster", without_sealers)
+    with pytest.raises(RuntimeError, match=r"simulated step seal of case .* holds no role"):
+        simulate(f"sqlite:///{tmp_path}/g.db", 60, seed=3, days=60)
+
+
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[CasestoreApp, Any]:
     url = f"sqlite:///{tmp_path_factory.mktemp('sim')}/history.db"
