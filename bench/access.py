@@ -4,10 +4,11 @@ and off, against the same database in the same run (``casestore serve`` child pr
 A clerk's read shows the applicant's ID number and phone in full, so with the trail on
 every read appends an ``AccessRecorded`` through the group commit before it answers.
 Target (issue 14): reads with the trail on >= 0.8x reads with it off; commands unchanged.
-Each mode is measured ``--repeats`` times, alternating, and the ratios are reported per
-pair with their range::
+Both servers (trail off, trail on) run at once; each of ``--repeats`` repeats measures
+them off, on, on, off (``--seconds`` per mode, in halves), and the ratio of each repeat
+is reported with the range and median::
 
-    python -m casestore.bench.access --db sqlite:///./bench-access.db --seconds 5 --repeats 3
+    python -m casestore.bench.access --db sqlite:///./bench-access.db --seconds 4 --repeats 5
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
+import statistics
 import time
 from typing import Any
 from uuid import UUID
@@ -70,8 +72,11 @@ def _span(values: list[float]) -> list[float]:
 
 
 def measure_access(
-    db_url: str, clients: int = 8, seconds: float = 5.0, repeats: int = 3
+    db_url: str, clients: int = 8, seconds: float = 4.0, repeats: int = 5
 ) -> dict[str, Any]:
+    """Both servers run at once over the same database (``--no-workers``; only the one
+    under load works); each repeat measures off, on, on, off (ABBA, ``seconds / 2``
+    each), so a drift of the shared machine's load cancels within the repeat."""
     app = CasestoreApp(db_url)
     try:
         ids = accepted_cases(app, clients * 20)
@@ -81,22 +86,29 @@ def measure_access(
     clerk = issue_dev_token(secret, bench_staff(db_url, "bench-clerk", "clerk"))
     reviewer = issue_dev_token(secret, bench_staff(db_url, "bench-reviewer", "reviewer"))
     slices = [ids[i::clients] for i in range(clients)]
+    servers: dict[str, _Server] = {}
     runs: dict[str, list[float]] = {"read_on": [], "read_off": [], "cmd_on": [], "cmd_off": []}
     errors = 0
-    for _ in range(repeats):
+    try:
         for trail in ("off", "on"):
-            server = _Server(db_url, secret, env={"CASESTORE_ACCESS_TRAIL": trail})
-            try:
-                reads = [[_read_request(server.port, clerk, c) for c in s] for s in slices]
-                rate, bad = asyncio.run(_rate(server.port, reads, seconds))
-                runs[f"read_{trail}"].append(rate)
-                errors += bad
-                cmds = [[_review_request(server.port, reviewer, c) for c in s] for s in slices]
-                rate, bad = asyncio.run(_rate(server.port, cmds, seconds))
-                runs[f"cmd_{trail}"].append(rate)
-                errors += bad
-            finally:
-                server.stop()
+            servers[trail] = _Server(db_url, secret, env={"CASESTORE_ACCESS_TRAIL": trail})
+        for _ in range(repeats):
+            for kind, token, build in (
+                ("read", clerk, _read_request),
+                ("cmd", reviewer, _review_request),
+            ):
+                done: dict[str, float] = {"off": 0.0, "on": 0.0}
+                for trail in ("off", "on", "on", "off"):
+                    port = servers[trail].port
+                    requests = [[build(port, token, c) for c in s] for s in slices]
+                    rate, bad = asyncio.run(_rate(port, requests, seconds / 2))
+                    done[trail] += rate / 2
+                    errors += bad
+                runs[f"{kind}_off"].append(done["off"])
+                runs[f"{kind}_on"].append(done["on"])
+    finally:
+        for server in servers.values():
+            server.stop()
     read_ratios = [on / off for on, off in zip(runs["read_on"], runs["read_off"], strict=True)]
     cmd_ratios = [on / off for on, off in zip(runs["cmd_on"], runs["cmd_off"], strict=True)]
     return {
@@ -107,7 +119,9 @@ def measure_access(
         "reads_per_s": {k: [round(v, 1) for v in runs[k]] for k in ("read_off", "read_on")},
         "commands_per_s": {k: [round(v, 1) for v in runs[k]] for k in ("cmd_off", "cmd_on")},
         "read_on_vs_off": _span(read_ratios),
+        "read_on_vs_off_median": round(statistics.median(read_ratios), 3),
         "commands_on_vs_off": _span(cmd_ratios),
+        "commands_on_vs_off_median": round(statistics.median(cmd_ratios), 3),
         "read_target": 0.8,
     }
 
@@ -116,8 +130,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True, help="a database URL (gets new cases)")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     result = measure_access(args.db, args.clients, args.seconds, args.repeats)
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
