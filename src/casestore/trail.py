@@ -50,5 +50,7 @@ class AccessTrail:
             case_ids=list(case_ids),
             at=self.clock(),
         )
-        positions = self.app.append(access)
+        # The events, not the aggregate: a record is never loaded again by the write side,
+        # so it must not take a place in the command cache (it would evict cases there).
+        positions = self.app.append(*access.collect_events())
         return positions[-1]
