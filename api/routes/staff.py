@@ -62,6 +62,12 @@ def _window(as_of: str | None, now: datetime) -> tuple[datetime, datetime]:
     return moment, moment
 
 
+#: What a member's history shows of each staff event (besides type, version, time, by).
+_HISTORY_FIELDS = frozenset(
+    {"role", "window", "unit", "reason", "granted_by", "seconded_by", "proposed_by", "roles"}
+)
+
+
 def _member(state: ApiState, staff_id: str, end: datetime) -> dict[str, Any]:
     staff, events = state.authority.as_of(staff_id, end)
     history = [
@@ -70,11 +76,7 @@ def _member(state: ApiState, staff_id: str, end: datetime) -> dict[str, Any]:
             "version": e.originator_version,
             "recorded_at": e.timestamp.isoformat(),
             "by": e.actor.staff_id,
-            **{
-                k: to_plain(v)
-                for k, v in vars(e).items()
-                if k in ("role", "window", "unit", "reason", "seconded_by")
-            },
+            **{k: to_plain(v) for k, v in vars(e).items() if k in _HISTORY_FIELDS},
         }
         for e in events
     ]

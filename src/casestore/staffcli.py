@@ -1,12 +1,14 @@
 """``casestore staff``: enrol staff and grant or revoke their roles (SPEC §10).
 
     casestore staff enroll STAFF_ID --name NAME [--unit U] [--first-admin]
-    casestore staff grant STAFF_ID ROLE [--window W] --by ADMIN_ID --reason R [--second ADMIN_ID]
+    casestore staff grant STAFF_ID ROLE [--window W] --by ADMIN_ID --reason R
+    casestore staff second STAFF_ID --by ADMIN_ID
     casestore staff revoke STAFF_ID ROLE --by ADMIN_ID --reason R
     casestore staff suspend|reinstate|leave STAFF_ID --by ADMIN_ID --reason R
 
 ``--first-admin`` works only while the log holds no admin: it bootstraps the first one.
-Granting the admin role names a second admin (``--second``), who must hold admin.
+Granting the admin role takes two admins (四眼原则): ``grant … admin`` by one records the
+proposal, ``second`` by another grants it (the only admin makes the second one alone).
 Exit codes: 0 done, 1 refused by a rule (nothing appended), 2 usage.
 """
 
@@ -79,16 +81,21 @@ def grant(
     by: By,
     reason: Reason,
     window: Annotated[str, typer.Option("--window")] = "",
-    second: Annotated[
-        str, typer.Option("--second", help="a second admin (needed to grant admin)")
-    ] = "",
     db: DbOpt = None,
 ) -> None:
-    """Grant a role (only admins; never to themselves; admin needs a second admin)."""
-    _run(
-        db,
-        lambda a: a.grant(staff_id, role, by=by, reason=reason, window=window, seconded_by=second),
-    )
+    """Grant a role (only admins; never to themselves; admin is proposed, then seconded)."""
+    _run(db, lambda a: a.grant(staff_id, role, by=by, reason=reason, window=window))
+    if role == "admin":
+        typer.echo(
+            f"admin for {staff_id}: granted if {by} is the only admin, else proposed "
+            f"(another admin runs: casestore staff second {staff_id} --by ADMIN_ID)"
+        )
+
+
+@staff_app.command()
+def second(staff_id: str, by: By, db: DbOpt = None) -> None:
+    """Second a proposed grant of the admin role (by an admin other than the proposer)."""
+    _run(db, lambda a: a.second(staff_id, by=by))
 
 
 @staff_app.command()

@@ -110,14 +110,19 @@ def test_self_grant_and_lone_admin_grants_are_refused(sqlite_url: str) -> None:
         authority.grant("adm-1", "approver", by="adm-1", reason="自己")
     authority.grant("adm-2", "admin", by="adm-1", reason="the only admin makes a second")
     assert authority.grants("adm-2")["admin"].seconded_by == "system"
-    with pytest.raises(Forbidden, match="second admin"):  # now there are two: four eyes
-        authority.grant("clerk-9", "admin", by="adm-1", reason="x")
+    # now there are two: four eyes — adm-1 alone only proposes
+    authority.grant("clerk-9", "admin", by="adm-1", reason="x")
+    assert "admin" not in authority.grants("clerk-9")
     with pytest.raises(Forbidden, match="other than"):
-        authority.grant("clerk-9", "admin", by="adm-1", seconded_by="adm-1", reason="x")
+        authority.second("clerk-9", by="adm-1")
     authority.enroll("adm-3", name="三", by="adm-1")
     with pytest.raises(Forbidden, match="holds no role"):  # adm-3 is not an admin
-        authority.grant("clerk-9", "admin", by="adm-1", seconded_by="adm-3", reason="x")
-    authority.grant("clerk-9", "admin", by="adm-1", seconded_by="adm-2", reason="x")
+        authority.second("clerk-9", by="adm-3")
+    with pytest.raises(Forbidden, match="other than"):  # a script naming the proposer
+        authority.grant("adm-3", "admin", by="adm-1", seconded_by="adm-1", reason="x")
+    authority.second("clerk-9", by="adm-2")
+    grant = authority.grants("clerk-9")["admin"]
+    assert (grant.granted_by, grant.seconded_by) == ("adm-1", "adm-2")
     authority.enroll("clerk-8", name="八", by="adm-1")
     authority.grant("clerk-8", "clerk", by="adm-1", reason="x")
     with pytest.raises(Forbidden):  # a clerk grants nothing

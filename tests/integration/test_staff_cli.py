@@ -56,3 +56,37 @@ def test_suspend_reinstate_and_leave_through_the_cli(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "left, not suspended" in refused.stderr
     self_made = _staff(db, "reinstate", "adm-1", "--by", "adm-1", "--reason", "x")
     assert self_made.returncode == 1
+
+
+def test_four_eyes_a_second_admin_grants_admin_by_their_own_act(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'four-eyes.db'}"
+    for argv in (
+        ("enroll", "adm-1", "--name", "局长", "--first-admin"),
+        ("enroll", "adm-2", "--name", "副局长", "--by", "adm-1"),
+        ("grant", "adm-2", "admin", "--by", "adm-1", "--reason", "the only admin: at once"),
+        ("enroll", "adm-3", "--name", "科长", "--by", "adm-1"),
+        ("grant", "adm-3", "admin", "--by", "adm-1", "--reason", "提名"),
+    ):
+        done = _staff(db, *argv)
+        assert done.returncode == 0, (argv, done.stderr)
+    assert "staff second adm-3" in done.stdout
+    app = CasestoreApp(db)
+    try:
+        authority = Authority(app, lambda: datetime.now(UTC))
+        assert authority.grants("adm-2")["admin"].seconded_by == "system"
+        assert "admin" not in authority.grants("adm-3")  # proposed, not granted
+    finally:
+        app.close()
+    refused = _staff(db, "second", "adm-3", "--by", "adm-1")  # the proposer
+    assert refused.returncode == 1 and "other than" in refused.stderr
+    refused = _staff(db, "second", "adm-3", "--by", "adm-3")  # the grantee
+    assert refused.returncode == 1
+    assert _staff(db, "second", "adm-3", "--by", "adm-2").returncode == 0
+    app = CasestoreApp(db)
+    try:
+        grant = Authority(app, lambda: datetime.now(UTC)).grants("adm-3")["admin"]
+        assert (grant.granted_by, grant.seconded_by, grant.reason) == ("adm-1", "adm-2", "提名")
+        names = [type(e).__name__ for e in app.domain_events(staff_aggregate_id("adm-3"))]
+        assert names == ["StaffEnrolled", "AdminGrantProposed", "RoleGranted"]
+    finally:
+        app.close()

@@ -41,15 +41,42 @@ def test_only_admins_grant() -> None:
         _staff().grant(role="approver", reason="x", actor=Actor("clerk-1", "clerk"), at=T0)
 
 
-def test_admin_needs_a_second_admin() -> None:
+def test_admin_needs_a_second_admin_by_their_own_act() -> None:
     staff = _staff("adm-2")
-    with pytest.raises(Forbidden, match="second admin"):
+    with pytest.raises(Forbidden, match="second admin"):  # no admin is granted at once
         staff.grant(role="admin", reason="x", actor=ADMIN, at=T0)
-    for second in ("adm-1", "adm-2"):
-        with pytest.raises(Forbidden, match="someone other"):
-            staff.grant(role="admin", reason="x", actor=ADMIN, at=T0, seconded_by=second)
-    staff.grant(role="admin", reason="x", actor=ADMIN, at=T0, seconded_by="adm-3")
-    assert staff.grants["admin"].seconded_by == "adm-3"
+    with pytest.raises(Forbidden, match="second admin"):  # nor by naming someone
+        staff.grant(role="admin", reason="x", actor=ADMIN, at=T0, seconded_by="adm-3")
+    with pytest.raises(OutOfOrder, match="waits for a second"):
+        staff.second_admin(actor=Actor("adm-3", "admin"), at=T0)
+    staff.propose_admin(reason="副局长", actor=ADMIN, at=T0, window="W00")
+    assert "admin" not in staff.roles_in_force()  # proposed is not granted
+    with pytest.raises(AlreadyDone, match="waits for a second admin"):
+        staff.propose_admin(reason="again", actor=Actor("adm-3", "admin"), at=T0)
+    with pytest.raises(Forbidden, match="someone other"):  # the proposer cannot second
+        staff.second_admin(actor=ADMIN, at=T0)
+    with pytest.raises(Forbidden, match="their own"):  # nor the grantee
+        staff.second_admin(actor=Actor("adm-2", "admin"), at=T0)
+    with pytest.raises(Forbidden, match="only an admin"):
+        staff.second_admin(actor=Actor("clerk-1", "clerk"), at=T0)
+    staff.second_admin(actor=Actor("adm-3", "admin"), at=T0 + timedelta(minutes=5))
+    grant = staff.roles_in_force()["admin"]
+    assert (grant.granted_by, grant.seconded_by, grant.reason, grant.window) == (
+        "adm-1",
+        "adm-3",
+        "副局长",
+        "W00",
+    )
+    assert staff.proposal is None
+    events = staff.collect_events()
+    assert [type(e).__name__ for e in events[-2:]] == ["AdminGrantProposed", "RoleGranted"]
+    assert events[-1].actor.staff_id == "adm-3"  # the grant is the second admin's act
+
+
+def test_the_only_admin_makes_the_second_recorded_as_seconded_by_system() -> None:
+    staff = _staff("adm-2")
+    staff.grant(role="admin", reason="x", actor=ADMIN, at=T0, seconded_by="system")
+    assert staff.grants["admin"].seconded_by == "system"
 
 
 def test_bootstrap_grants_the_first_admin_alone() -> None:

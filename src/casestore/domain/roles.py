@@ -56,6 +56,7 @@ PERMISSIONS: Final[dict[str, frozenset[str]]] = {
     # never about themselves, and the admin role seconded by a second admin
     "staff-enroll": frozenset({"admin"}),
     "staff-grant": frozenset({"admin"}),
+    "staff-second": frozenset({"admin"}),
     "staff-revoke": frozenset({"admin"}),
     "staff-suspend": frozenset({"admin"}),
     "staff-reinstate": frozenset({"admin"}),

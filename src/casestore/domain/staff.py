@@ -8,9 +8,11 @@ process and by an auditor years later.
 Rules (the commands check them; events never refuse):
 
 - only an admin grants or revokes, and never for themselves;
-- the admin role needs a second, different admin (``seconded_by``), neither of them the
-  grantee (四眼原则: no one makes an administrator alone) — except that the only admin
-  may make the second one, recorded as seconded by ``system``;
+- the admin role needs a second, different admin, neither of them the grantee (四眼原则:
+  no one makes an administrator alone): one admin proposes it (``AdminGrantProposed``),
+  a second one seconds it by their own act, and only then is it granted (``RoleGranted``
+  by the second, ``granted_by`` the first, ``seconded_by`` the second) — except that the
+  only admin may make the second one, recorded as seconded by ``system``;
 - the very first admin is enrolled by ``casestore staff enroll --first-admin`` while the
   log holds no admin at all (the bootstrap; its grant names ``system`` as granter);
 - a suspended member or one who has left holds nothing and is granted nothing;
@@ -47,6 +49,17 @@ def check_staff_id(staff_id: str) -> str:
     if len(staff_id) > STAFF_ID_MAX or not staff_id.isprintable() or " " in staff_id:
         raise InvalidCommand(f"staff_id must be 1-{STAFF_ID_MAX} printable characters, no spaces")
     return staff_id
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A grant of the admin role one admin proposed, waiting for a second admin."""
+
+    window: str
+    unit: str
+    proposed_by: str
+    reason: str
+    proposed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,8 @@ class Staff(Aggregate):
         reason: str
 
         def apply(self, staff: Staff) -> None:
+            if self.role == "admin":
+                staff.proposal = None
             staff.grants[self.role] = Grant(
                 self.role,
                 self.window,
@@ -100,6 +115,17 @@ class Staff(Aggregate):
                 self.granted_by,
                 self.seconded_by,
                 self.reason,
+            )
+
+    class AdminGrantProposed(Event):
+        window: str
+        unit: str
+        proposed_by: str
+        reason: str
+
+        def apply(self, staff: Staff) -> None:
+            staff.proposal = Proposal(
+                self.window, self.unit, self.proposed_by, self.reason, self.timestamp
             )
 
     class RoleRevoked(Event):
@@ -136,6 +162,7 @@ class Staff(Aggregate):
     EVENT_NAMES: ClassVar[tuple[str, ...]] = (
         "StaffEnrolled",
         "RoleGranted",
+        "AdminGrantProposed",
         "RoleRevoked",
         "StaffSuspended",
         "StaffReinstated",
@@ -148,6 +175,7 @@ class Staff(Aggregate):
         self.unit = ""
         self.status = "active"
         self.grants: dict[str, Grant] = {}
+        self.proposal: Proposal | None = None
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -205,20 +233,18 @@ class Staff(Aggregate):
         unit: str = "",
         seconded_by: str = "",
     ) -> None:
-        """Grant ``role``; an admin grant names a second admin (checked by the caller to
-        hold the admin role now) who is neither the granter nor the grantee."""
+        """Grant ``role`` at once. The admin role is granted this way only by the bootstrap
+        (``system``) or by the only admin making the second (``seconded_by="system"``);
+        otherwise it is proposed (:meth:`propose_admin`) and seconded (:meth:`second_admin`)."""
         require_choice(role, GRANTABLE, "role")
         self._check_admin_act(actor, "grant")
-        if not self.active:
-            raise OutOfOrder(f"staff {self.staff_id} is {self.status}: no grants")
-        if role in self.grants:
-            raise AlreadyDone(f"staff {self.staff_id} already holds {role}")
+        self._check_grantable(role)
         seconded_by = seconded_by.strip()
-        if role == "admin" and actor.role != BOOTSTRAP:
-            if not seconded_by:
-                raise Forbidden("granting admin needs a second admin (seconded_by)")
-            if seconded_by in (actor.staff_id, self.staff_id):
-                raise Forbidden("the second admin must be someone other than granter and grantee")
+        if role == "admin" and BOOTSTRAP not in (actor.role, seconded_by):
+            raise Forbidden(
+                "granting admin needs a second admin: one proposes, another seconds "
+                "(casestore staff second)"
+            )
         self.trigger_event(
             self.RoleGranted,
             actor=actor,
@@ -229,6 +255,54 @@ class Staff(Aggregate):
             granted_by=actor.staff_id,
             seconded_by=seconded_by if role == "admin" else "",
             reason=require_text(reason, "reason")[:500],
+        )
+
+    def _check_grantable(self, role: str) -> None:
+        if not self.active:
+            raise OutOfOrder(f"staff {self.staff_id} is {self.status}: no grants")
+        if role in self.grants:
+            raise AlreadyDone(f"staff {self.staff_id} already holds {role}")
+
+    def propose_admin(
+        self, *, reason: str, actor: Actor, at: datetime, window: str = "", unit: str = ""
+    ) -> None:
+        """The first of the two admins' acts: propose the admin role for this member."""
+        self._check_admin_act(actor, "grant")
+        self._check_grantable("admin")
+        if self.proposal is not None:
+            raise AlreadyDone(
+                f"admin for {self.staff_id} was proposed by {self.proposal.proposed_by} "
+                "and waits for a second admin"
+            )
+        self.trigger_event(
+            self.AdminGrantProposed,
+            actor=actor,
+            timestamp=at,
+            window=window.strip()[:64],
+            unit=(unit.strip() or self.unit)[:100],
+            proposed_by=actor.staff_id,
+            reason=require_text(reason, "reason")[:500],
+        )
+
+    def second_admin(self, *, actor: Actor, at: datetime) -> None:
+        """The second admin's own act: the proposed admin role is granted now."""
+        self._check_admin_act(actor, "second")
+        proposal = self.proposal
+        if proposal is None:
+            raise OutOfOrder(f"no grant of admin to {self.staff_id} waits for a second admin")
+        if actor.staff_id == proposal.proposed_by:
+            raise Forbidden("the second admin must be someone other than granter and grantee")
+        self._check_grantable("admin")
+        self.trigger_event(
+            self.RoleGranted,
+            actor=actor,
+            timestamp=at,
+            role="admin",
+            window=proposal.window,
+            unit=proposal.unit,
+            granted_by=proposal.proposed_by,
+            seconded_by=actor.staff_id,
+            reason=proposal.reason,
         )
 
     def revoke(self, *, role: str, reason: str, actor: Actor, at: datetime) -> None:

@@ -50,7 +50,9 @@ class EnrollStaff(StaffCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class GrantRole(StaffCommand):
-    """Grant a role; the admin role is seconded by a second admin (四眼原则)."""
+    """Grant a role. The admin role is only proposed by this (四眼原则) unless the actor is
+    the only admin: a second admin completes it (:class:`SecondAdminGrant`); a script
+    naming ``seconded_by`` makes both acts, each by its own admin."""
 
     action = "staff-grant"
     role: str
@@ -58,6 +60,13 @@ class GrantRole(StaffCommand):
     window: str = ""
     unit: str = ""
     seconded_by: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecondAdminGrant(StaffCommand):
+    """A second admin's own act completing a proposed grant of the admin role."""
+
+    action = "staff-second"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,5 +105,13 @@ class RecordLeaving(StaffCommand):
 #: Every staff command by action (``casestore staff VERB``).
 STAFF_COMMANDS: Final[dict[str, type[StaffCommand]]] = {
     cls.action: cls
-    for cls in (EnrollStaff, GrantRole, RevokeRole, SuspendStaff, ReinstateStaff, RecordLeaving)
+    for cls in (
+        EnrollStaff,
+        GrantRole,
+        SecondAdminGrant,
+        RevokeRole,
+        SuspendStaff,
+        ReinstateStaff,
+        RecordLeaving,
+    )
 }
