@@ -59,6 +59,8 @@ PERSONAL_FIELDS: Final[Mapping[str, Mapping[str, Kind]]] = {
     "Case.SurveyConducted": {"participants[].name": Kind.NAME},
     "Case.Delivered": {"recipient": Kind.NAME},
     "Bundle.Opened": _party("applicant"),
+    # 群众诉求/咨询: who asked, and how to reach them (a phone number, as a rule)
+    "Enquiry.Received": {"requester": Kind.NAME, "contact": Kind.PHONE},
 }
 #: Fields whose class is that of another path, named in the same object's ``fact`` (a
 #: ``Corrected`` event, v1 ``field``; a view's ``corrected`` mark: ``value`` and ``was``).
