@@ -862,6 +862,10 @@ class Case(Aggregate):
                 f"{name} must be an integer 0..{top}",
             )
         require(units >= 1, "units must be at least 1")
+        require(
+            isinstance(note, str) and len(note) <= 2000,
+            "note must be text of 2000 characters or fewer",
+        )
         self._emit(
             self.ServiceProvided,
             actor,

@@ -164,6 +164,8 @@ class Forgetting:
         self.authority.actor(approved_by, allowed=ADMIN, what="approving a forgetting")
         if not reason.strip():
             raise InvalidCommand("give the reason (kept in the log)")
+        if len(reason) > 2000:  # kept in the log forever: bounded like the API's texts
+            raise InvalidCommand("the reason is longer than 2000 characters")
         ref = self.keys.ref_of(subject)
         held = self.subject(ref)
         live = sorted({k for _o, _p, k, gone in self.keys.owners(ref) if not gone})
