@@ -70,6 +70,19 @@ def _app(db: str | None):  # type: ignore[no-untyped-def]
     return open_store(_settings(db))
 
 
+@contextmanager
+def _store(settings: Settings):  # type: ignore[no-untyped-def]
+    """The store the settings describe, closed when the verb is done (the read side's
+    runtime reads the log through it: ``projections.runtime.port``)."""
+    from casestore.bootstrap import open_store
+
+    store = open_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 #: Exit codes of every command (README, "Exit codes"): auditors script against them.
 EXIT_OK, EXIT_TAMPERED, EXIT_USAGE, EXIT_UNREADABLE = 0, 1, 2, 3
 
@@ -481,7 +494,8 @@ def project_run(
     _require_schema(settings)
     ledger = _start_ledger(settings) if not names else None
     try:
-        run(settings.db, names or [])
+        with _store(settings) as store:
+            run(store, names or [])
     finally:
         if ledger is not None:
             ledger.stop()
@@ -508,12 +522,13 @@ def project_rebuild(
     """Rebuild a projection into a fresh target and swap it in (blue/green)."""
     from casestore.projections.runtime.commands import rebuild
 
-    rebuild(
-        _settings(db).db,
-        name,
-        until=datetime.fromisoformat(until) if until else None,
-        target=target,
-    )
+    with _store(_settings(db)) as store:
+        rebuild(
+            store,
+            name,
+            until=datetime.fromisoformat(until) if until else None,
+            target=target,
+        )
 
 
 @project_app.command("retry")
@@ -522,7 +537,8 @@ def project_retry(name: str, db: DbOpt = None) -> None:
     when some are still parked."""
     from casestore.projections.runtime.commands import retry
 
-    still = retry(_settings(db).db, name)
+    with _store(_settings(db)) as store:
+        still = retry(store, name)
     raise typer.Exit(1 if still else 0)
 
 
@@ -535,8 +551,10 @@ def project_verify(name: str, db: DbOpt = None) -> None:
     from casestore.ledger.commands import tree_root_text
     from casestore.projections.runtime.verify import verify_projection
 
-    url = _settings(db).db
-    check = verify_projection(url, name)
+    settings = _settings(db)
+    url = settings.db
+    with _store(settings) as store:
+        check = verify_projection(store, name)
     for table in sorted(check.live.tables):
         live, rebuilt = check.live.tables[table], check.rebuilt.tables[table]
         mark = "ok" if live == rebuilt else "DIFFERS"
@@ -558,7 +576,9 @@ def project_status(db: DbOpt = None) -> None:
     """Position and lag of every projection."""
     from casestore.projections.runtime.commands import status
 
-    for line in status(_settings(db).db):
+    with _store(_settings(db)) as store:
+        lines = status(store)
+    for line in lines:
         typer.echo(line)
 
 
