@@ -34,9 +34,9 @@ from casestore.timelimits.legaltime import (
 )
 from casestore.timelimits.legaltime import decision_start as legal_start
 from casestore.timelimits.legaltime import valid_pauses as legal_pauses
+from casestore.timelimits.memo import compute_clock
 
 from .casefacts import CaseFacts
-from .clockcache import compute_clock
 from .clockstate import Clock, first_stop, make_clock
 from .evidence import Grant
 

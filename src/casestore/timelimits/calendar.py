@@ -301,6 +301,8 @@ class WorkingCalendar:
         self._cache: OrderedDict[date, DayInfo] = OrderedDict()
         self._years: OrderedDict[int, tuple[bytes, list[int]]] = OrderedDict()
         self._estimates: OrderedDict[int, dict[date, str]] = OrderedDict()
+        self.memo: dict[Any, Any] = {}
+        """Answers of the clock rules over this calendar (:mod:`.memo`, bounded there)."""
 
     def __repr__(self) -> str:
         return f"WorkingCalendar({self.source!r})"
