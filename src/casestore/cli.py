@@ -5,6 +5,10 @@ Every verb reads its configuration through :func:`_settings` (``--db`` wins over
 composition root; it and this module alone import ``casestore.projections`` and
 ``casestore.api`` (lazily, inside the verbs that need them). Bad configuration is a
 message naming the variable and exit code 2 (SPEC §12).
+
+Over 400 lines: one short function per verb of SPEC §12 (each importing what it runs,
+lazily, so ``casestore --help`` stays fast); the verbs' names and exit codes are a
+contract and are read best in one listing.
 """
 
 from __future__ import annotations

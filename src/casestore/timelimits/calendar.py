@@ -26,6 +26,9 @@ running count), so counting across decades is a few additions, not a walk per da
 Once a year's schedule is added to the overrides file (with the year in
 ``complete_years``) a rebuild makes every figure exact; the calendar ``version``
 changes with the overrides content, so stale results can be detected.
+
+(A little over 400 lines: the day rules, their provenance and the per-year cache answer
+one question — is this a working day, and why — and are read together.)
 """
 
 from __future__ import annotations
