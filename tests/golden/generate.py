@@ -64,7 +64,7 @@ def view_rows(db_url: str) -> dict[str, dict[str, Any]]:
 
     # Since 2026-11-28 the runtime reads the log through a store the caller opens.
     log: Any = db_url
-    if next(iter(inspect.signature(rebuild_projection).parameters)) == "log":
+    if next(iter(inspect.signature(rebuild_projection).parameters)) != "db_url":
         from casestore.bootstrap import open_store
 
         log = open_store(db_url)
