@@ -149,7 +149,10 @@ class StreamHub:
             # Other processes' commits arrive by NOTIFY (every append sends one), not by
             # waiting for the next poll.
             self._listener = NotifyListener(
-                self.service.db_url, lambda: self._on_commit(0), self._stopping
+                self.service.db_url,
+                self.service.events_channel,
+                lambda: self._on_commit(0),
+                self._stopping,
             )
             self._listener.start()
         self._task = asyncio.create_task(self._run(), name="casestore-stream-hub")

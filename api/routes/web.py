@@ -29,6 +29,9 @@ evaluation, supervision and enquiries views (S16 flags are the enquiries') from 
 events recorded by the end of D, UTC+8) into the target
 ``asof_YYYYMMDD``. A finished day never changes, so a target is built once and reused;
 the :data:`AS_OF_KEEP` most recent days are kept.
+
+Over 400 lines: the hall board's fold and the dashboard's as-of targets serve the same
+pages and share their caches; the pages themselves are static files.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ Only valid suspensions and extensions move deadlines: a pause of a kind the item
 not allow (S11), and an extension that is not the first, exceeds its cap, comes from a
 non-approver or after the statutory deadline (S10) are evidence of a breach, not a
 reason to give the bureau more time.
+
+(A little over 400 lines: every clock of a case is derived from the same facts in one
+pass, so the rules that decide which evidence moves a deadline stay side by side.)
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ from casestore.timelimits.legaltime import (
 )
 from casestore.timelimits.legaltime import decision_start as legal_start
 from casestore.timelimits.legaltime import valid_pauses as legal_pauses
+from casestore.timelimits.memo import compute_clock
 
 from .casefacts import CaseFacts
-from .clockcache import compute_clock
 from .clockstate import Clock, first_stop, make_clock
 from .evidence import Grant
 

@@ -35,8 +35,8 @@ from casestore.timelimits.legaltime import (
     deadline_passes_at,
     in_period,
 )
+from casestore.timelimits.memo import remaining_working_days, working_days_used
 
-from .clockcache import remaining_working_days, working_days_used
 from .evidence import Stamp
 
 

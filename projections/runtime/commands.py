@@ -14,6 +14,9 @@
 - ``retry``: re-apply a projection's parked events after a fix: a blue/green rebuild
   of its live view (a fold must see each case's events in order); what still fails is
   parked again. Prints what is still parked.
+
+Each takes the event log (:class:`~.port.EventLog`) the caller opened through the
+composition root, and leaves closing it to the caller.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from casestore.domain.errors import InvalidCommand
-from casestore.store.application import CasestoreApp
 from casestore.timeutil import to_micros
 
 from ..engine.db import ViewDB
 from ..engine.parking import parked_events
 from .live import EmbeddedWorkers
 from .logsource import LogSource
+from .port import EventLog
 from .registry import get_projection
 from .status import statuses
 from .worker import RebuildResult, rebuild_into
@@ -40,10 +43,11 @@ from .worker import RebuildResult, rebuild_into
 log = logging.getLogger("casestore.projections.run")
 
 
-def run(db_url: str, names: list[str], *, poll_interval: float = 0.5, batch: int = 1000) -> None:
+def run(
+    events: EventLog, names: list[str], *, poll_interval: float = 0.5, batch: int = 1000
+) -> None:
     """Run workers for ``names`` (all registered projections when empty) until signalled."""
-    app = CasestoreApp(db_url)
-    workers = EmbeddedWorkers(app, names, poll_interval=poll_interval, batch=batch)
+    workers = EmbeddedWorkers(events, names, poll_interval=poll_interval, batch=batch)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -64,7 +68,6 @@ def run(db_url: str, names: list[str], *, poll_interval: float = 0.5, batch: int
         workers.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        app.close()
         log.info("projection workers stopped")
 
 
@@ -74,7 +77,7 @@ def default_target(until: datetime) -> str:
 
 
 def rebuild(
-    db_url: str,
+    events: EventLog,
     name: str,
     until: datetime | None = None,
     target: str | None = None,
@@ -83,7 +86,7 @@ def rebuild(
     quiet: bool = False,
 ) -> None:
     """Rebuild one projection blue/green (see the module docstring)."""
-    result = rebuild_projection(db_url, name, until=until, target=target, batch=batch, quiet=quiet)
+    result = rebuild_projection(events, name, until=until, target=target, batch=batch, quiet=quiet)
     where = f"target {result.target!r}" if result.target else "the live view"
     print(
         f"{name}: rebuilt into {where} at position {result.position} "
@@ -92,7 +95,7 @@ def rebuild(
 
 
 def rebuild_projection(
-    db_url: str,
+    events: EventLog,
     name: str,
     *,
     until: datetime | None = None,
@@ -105,9 +108,8 @@ def rebuild_projection(
         raise InvalidCommand("--until needs a time zone (e.g. 2025-03-01T00:00:00+08:00)")
     projection = get_projection(name)
     chosen = target if target is not None else (default_target(until) if until else "")
-    app = CasestoreApp(db_url)
-    db = ViewDB(db_url)
-    source = LogSource(app)
+    db = ViewDB(events.db_url)
+    source = LogSource(events)
     last = [0.0]
 
     def progress(projection_name: str, position: int, head: int) -> None:
@@ -129,20 +131,19 @@ def rebuild_projection(
     finally:
         source.close()
         db.close()
-        app.close()
 
 
-def retry(db_url: str, name: str, *, batch: int = 10_000) -> list[int]:
+def retry(events: EventLog, name: str, *, batch: int = 10_000) -> list[int]:
     """Re-apply ``name``'s parked events (see the module docstring); the positions still
     parked afterwards (empty when the fix worked)."""
     projection = get_projection(name)
-    db = ViewDB(db_url)
+    db = ViewDB(events.db_url)
     try:
         before = [p.position for p in parked_events(db, projection.name)]
     finally:
         db.close()
-    result = rebuild_projection(db_url, name, batch=batch)
-    db = ViewDB(db_url)
+    result = rebuild_projection(events, name, batch=batch)
+    db = ViewDB(events.db_url)
     try:
         after = [p.position for p in parked_events(db, projection.name)]
     finally:
@@ -156,11 +157,10 @@ def retry(db_url: str, name: str, *, batch: int = 10_000) -> list[int]:
     return after
 
 
-def status(db_url: str) -> list[str]:
+def status(events: EventLog) -> list[str]:
     """Human-readable lines: name, position, head, lag (events and seconds)."""
-    app = CasestoreApp(db_url)
-    db = ViewDB(db_url)
-    source = LogSource(app)
+    db = ViewDB(events.db_url)
+    source = LogSource(events)
     try:
         found = statuses(db, source)
         if not found:
@@ -169,7 +169,6 @@ def status(db_url: str) -> list[str]:
     finally:
         source.close()
         db.close()
-        app.close()
 
 
 def _err(text: str) -> None:

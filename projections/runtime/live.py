@@ -5,7 +5,7 @@ elected, makes sure its live tables exist at the current version (rebuilding
 blue/green when the projection's ``version`` changed), then catches up and tails.
 
 Wake-ups: on PostgreSQL a LISTEN on ``casestore_events`` (every append NOTIFYs in its
-transaction); on SQLite the in-process ``app.log.commit_listeners``; on both, polling
+transaction); on SQLite the store's in-process commit listeners; on both, polling
 as the fallback (another process may write; a notification may be missed while a
 connection reconnects).
 
@@ -30,12 +30,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from casestore.store.application import CasestoreApp
-from casestore.store.recorders import EVENTS_TABLE
-
 from ..engine.base import Projection
 from ..engine.db import ViewDB, create_target
 from .logsource import LogSource
+from .port import EventLog
 from .registry import select
 from .worker import BatchHook, Worker, rebuild_into
 
@@ -146,11 +144,14 @@ def election_for(db: ViewDB, name: str) -> PgElection | FileElection | NoElectio
 
 
 class NotifyListener(threading.Thread):
-    """LISTEN on the events channel and wake every registered worker on a NOTIFY."""
+    """LISTEN on the events channel (named after the events table: every append NOTIFYs
+    it in its transaction) and wake every registered worker on a NOTIFY."""
 
-    def __init__(self, url: str, wake: Callable[[], None], stop: threading.Event) -> None:
+    def __init__(
+        self, url: str, channel: str, wake: Callable[[], None], stop: threading.Event
+    ) -> None:
         super().__init__(name="casestore-listen", daemon=True)
-        self.url, self.wake, self.stop = url, wake, stop
+        self.url, self.channel, self.wake, self.stop = url, channel, wake, stop
 
     def run(self) -> None:
         import psycopg
@@ -158,7 +159,7 @@ class NotifyListener(threading.Thread):
         while not self.stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {EVENTS_TABLE}")
+                    conn.execute(f"LISTEN {self.channel}")
                     self.wake()  # anything committed while we were not listening
                     while not self.stop.is_set():
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
@@ -272,7 +273,7 @@ class EmbeddedWorkers:
 
     def __init__(
         self,
-        app: CasestoreApp,
+        app: EventLog,
         names: Iterable[str] | None = None,
         *,
         db: ViewDB | None = None,
@@ -304,9 +305,11 @@ class EmbeddedWorkers:
         self._started = False
 
     def start(self) -> EmbeddedWorkers:
-        self.app.log.commit_listeners.append(self._on_commit)
+        self.app.add_commit_listener(self._on_commit)
         if self.db.backend == "postgres":
-            self._listener = NotifyListener(self.db.url, self.wake, self.stop_event)
+            self._listener = NotifyListener(
+                self.db.url, self.app.events_table, self.wake, self.stop_event
+            )
             self._listener.start()
         for thread in self.threads:
             thread.start()
@@ -347,8 +350,7 @@ class EmbeddedWorkers:
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
         self.wake()
-        with contextlib.suppress(ValueError):
-            self.app.log.commit_listeners.remove(self._on_commit)
+        self.app.remove_commit_listener(self._on_commit)
         if self._started:
             for thread in self.threads:
                 thread.join(timeout)

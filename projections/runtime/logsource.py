@@ -22,13 +22,12 @@ import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from casestore.store.application import CasestoreApp, TimedMapper
 from casestore.store.config import eventsourcing_env
-from casestore.store.recorders import EVENTS_TABLE
 
 from ..engine.base import LogEvent, micros_to_datetime
+from .port import EventLog
 
 _T = TypeVar("_T")
 
@@ -37,12 +36,12 @@ _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 _PG_SCAN = (
     "SELECT notification_id, originator_id::text, originator_version, topic, state, "
     "(extract(epoch from recorded_at) * 1000000)::bigint, event_hash, chain_hash "
-    f"FROM {EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s "
+    "FROM {table} WHERE notification_id > %s AND notification_id <= %s "
     "AND recorded_at <= %s ORDER BY notification_id LIMIT %s"
 )
 _SQLITE_SCAN = (
     "SELECT notification_id, originator_id, originator_version, topic, state, recorded_at, "
-    f"event_hash, chain_hash FROM {EVENTS_TABLE} WHERE notification_id > ? "
+    "event_hash, chain_hash FROM {table} WHERE notification_id > ? "
     "AND notification_id <= ? AND recorded_at <= ? ORDER BY notification_id LIMIT ?"
 )
 
@@ -52,12 +51,15 @@ def _dashed(h: str) -> str:
 
 
 class LogSource:
-    """Ordered reads of the event log of one :class:`CasestoreApp`'s database."""
+    """Ordered reads of one event log (the store behind :class:`~.port.EventLog`)."""
 
-    def __init__(self, app: CasestoreApp) -> None:
-        self.url = app.db_url
-        self.backend = app.backend
-        self.unwrap = _unwrapper(app)
+    def __init__(self, log: EventLog) -> None:
+        self.url = log.db_url
+        self.backend = log.backend
+        self.table = log.events_table
+        self.unwrap = log.unwrapper()
+        self._pg_scan = _PG_SCAN.format(table=self.table)
+        self._sqlite_scan = _SQLITE_SCAN.format(table=self.table)
         self._local = threading.local()
         self._conns: list[Any] = []
         self._lock = threading.Lock()
@@ -137,7 +139,7 @@ class LogSource:
         stop = _FAR if upto is None else upto
         if self.backend == "sqlite":
             until = _FAR if until_us is None else until_us
-            rows = conn.execute(_SQLITE_SCAN, (after, stop, until, limit)).fetchall()
+            rows = conn.execute(self._sqlite_scan, (after, stop, until, limit)).fetchall()
             unwrap = self.unwrap([r[4] for r in rows])
             return [
                 LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], unwrap)
@@ -145,7 +147,7 @@ class LogSource:
             ]
         until_dt = _END_OF_TIME if until_us is None else micros_to_datetime(until_us)
         with conn.cursor(binary=True) as cur:
-            cur.execute(_PG_SCAN, (after, stop, until_dt, limit), prepare=True)
+            cur.execute(self._pg_scan, (after, stop, until_dt, limit), prepare=True)
             rows = cur.fetchall()
         unwrap = self.unwrap([r[4] for r in rows])
         return [LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], unwrap) for r in rows]
@@ -219,7 +221,7 @@ class LogSource:
 
     def head(self) -> int:
         """The last position of the log (0 when empty)."""
-        sql = f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}"
+        sql = f"SELECT coalesce(max(notification_id), 0) FROM {self.table}"
         return int(self._run(lambda c: c.execute(sql).fetchone()[0]))
 
     def recorded_at(self, position: int) -> datetime | None:
@@ -229,7 +231,7 @@ class LogSource:
 
     def position_at(self, until_us: int) -> int:
         """The last position recorded at or before a moment."""
-        sql = f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE} WHERE recorded_at <= "
+        sql = f"SELECT coalesce(max(notification_id), 0) FROM {self.table} WHERE recorded_at <= "
         param: Any = until_us
         if self.backend == "sqlite":
             sql += "?"
@@ -247,19 +249,3 @@ def _connection_lost(error: BaseException) -> bool:
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return True
     return isinstance(error, sqlite3.OperationalError | sqlite3.ProgrammingError)
-
-
-def _unwrapper(app: CasestoreApp) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
-    """A factory of one batch's unwrap (legacy decryption; personal tokens opened with the
-    keys the batch names, fetched in one query when not cached: a forget in another
-    process is seen by the next batch, and its ``SubjectForgotten`` erases what earlier
-    batches showed)."""
-    mapper = cast(TimedMapper, app.mapper)
-    if mapper.fields is None and mapper.legacy is None and mapper.compressor is None:
-        return lambda states: None
-
-    def batch(states: list[bytes]) -> Callable[[bytes], bytes]:
-        opener = mapper.fields.opener(states) if mapper.fields else None
-        return lambda data: mapper.unwrap(data, opener)
-
-    return batch

@@ -11,16 +11,15 @@ application role maintains.
 
 from __future__ import annotations
 
-from casestore.store.application import CasestoreApp
-
 from ..engine.db import TRACKING, ViewDB
 from ..engine.parking import PARKED
 from .logsource import LogSource
+from .port import EventLog
 from .registry import all_projections
 from .worker import rebuild_into
 
 
-def migrate_views(app: CasestoreApp) -> list[str]:
+def migrate_views(app: EventLog) -> list[str]:
     """Bring every live view to its code's version; the names of those created or rebuilt."""
     db = ViewDB(app.db_url)
     try:

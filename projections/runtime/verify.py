@@ -17,11 +17,10 @@ from typing import Any
 
 import orjson
 
-from casestore.store.application import CasestoreApp
-
 from ..engine.base import Projection, physical
 from ..engine.db import TRACKING, ViewDB, create_target, drop_target
 from .logsource import LogSource
+from .port import EventLog
 from .registry import get_projection
 from .worker import Worker
 
@@ -90,12 +89,11 @@ def view_digest(db: ViewDB, projection: Projection[Any], target: str = "") -> Vi
     return ViewDigest(position, tables, counts)
 
 
-def verify_projection(db_url: str, name: str, *, batch: int = 10_000) -> ProjectionCheck:
+def verify_projection(log: EventLog, name: str, *, batch: int = 10_000) -> ProjectionCheck:
     """Rebuild ``name`` up to the live view's position beside it and compare digests."""
     projection = get_projection(name)
-    app = CasestoreApp(db_url)
-    db = ViewDB(db_url)
-    source = LogSource(app)
+    db = ViewDB(log.db_url)
+    source = LogSource(log)
     scratch = "v" + secrets.token_hex(4)
     try:
         live = view_digest(db, projection)
@@ -111,4 +109,3 @@ def verify_projection(db_url: str, name: str, *, batch: int = 10_000) -> Project
     finally:
         source.close()
         db.close()
-        app.close()

@@ -51,6 +51,7 @@ from ..engine.db import (
 )
 from ..engine.parking import HandlerFailed, is_infrastructure, park
 from .logsource import LogSource
+from .port import EventLog
 
 log = logging.getLogger("casestore.projections")
 BatchHook = Callable[["Worker", Sequence[LogEvent]], None]
@@ -408,7 +409,7 @@ def _catch_up_reporting(worker: Worker, head: int, progress: Progress | None, ev
 
 
 def rebuild_as_of(
-    app: Any,
+    log: EventLog,
     name: str,
     *,
     until: datetime | None = None,
@@ -428,8 +429,8 @@ def rebuild_as_of(
         raise InvalidCommand("rebuild_as_of needs a target name beside the live view")
     projection = get_projection(name)
     own_db = db is None
-    views = db or ViewDB(app.db_url)
-    source = LogSource(app)
+    views = db or ViewDB(log.db_url)
+    source = LogSource(log)
     try:
         until_us = to_micros(until) if until is not None else None
         rebuild_into(

@@ -5,6 +5,10 @@ Every verb reads its configuration through :func:`_settings` (``--db`` wins over
 composition root; it and this module alone import ``casestore.projections`` and
 ``casestore.api`` (lazily, inside the verbs that need them). Bad configuration is a
 message naming the variable and exit code 2 (SPEC §12).
+
+Over 400 lines: one short function per verb of SPEC §12 (each importing what it runs,
+lazily, so ``casestore --help`` stays fast); the verbs' names and exit codes are a
+contract and are read best in one listing.
 """
 
 from __future__ import annotations
@@ -68,6 +72,19 @@ def _app(db: str | None):  # type: ignore[no-untyped-def]
     from casestore.bootstrap import open_store
 
     return open_store(_settings(db))
+
+
+@contextmanager
+def _store(settings: Settings):  # type: ignore[no-untyped-def]
+    """The store the settings describe, closed when the verb is done (the read side's
+    runtime reads the log through it: ``projections.runtime.port``)."""
+    from casestore.bootstrap import open_store
+
+    store = open_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 #: Exit codes of every command (README, "Exit codes"): auditors script against them.
@@ -481,7 +498,8 @@ def project_run(
     _require_schema(settings)
     ledger = _start_ledger(settings) if not names else None
     try:
-        run(settings.db, names or [])
+        with _store(settings) as store:
+            run(store, names or [])
     finally:
         if ledger is not None:
             ledger.stop()
@@ -508,12 +526,13 @@ def project_rebuild(
     """Rebuild a projection into a fresh target and swap it in (blue/green)."""
     from casestore.projections.runtime.commands import rebuild
 
-    rebuild(
-        _settings(db).db,
-        name,
-        until=datetime.fromisoformat(until) if until else None,
-        target=target,
-    )
+    with _store(_settings(db)) as store:
+        rebuild(
+            store,
+            name,
+            until=datetime.fromisoformat(until) if until else None,
+            target=target,
+        )
 
 
 @project_app.command("retry")
@@ -522,7 +541,8 @@ def project_retry(name: str, db: DbOpt = None) -> None:
     when some are still parked."""
     from casestore.projections.runtime.commands import retry
 
-    still = retry(_settings(db).db, name)
+    with _store(_settings(db)) as store:
+        still = retry(store, name)
     raise typer.Exit(1 if still else 0)
 
 
@@ -535,8 +555,10 @@ def project_verify(name: str, db: DbOpt = None) -> None:
     from casestore.ledger.commands import tree_root_text
     from casestore.projections.runtime.verify import verify_projection
 
-    url = _settings(db).db
-    check = verify_projection(url, name)
+    settings = _settings(db)
+    url = settings.db
+    with _store(settings) as store:
+        check = verify_projection(store, name)
     for table in sorted(check.live.tables):
         live, rebuilt = check.live.tables[table], check.rebuilt.tables[table]
         mark = "ok" if live == rebuilt else "DIFFERS"
@@ -558,7 +580,9 @@ def project_status(db: DbOpt = None) -> None:
     """Position and lag of every projection."""
     from casestore.projections.runtime.commands import status
 
-    for line in status(_settings(db).db):
+    with _store(_settings(db)) as store:
+        lines = status(store)
+    for line in lines:
         typer.echo(line)
 
 

@@ -18,6 +18,9 @@ variable and its ``_FILE`` is refused as ambiguous.
 Fields for names other parts of wave 2 use (SPEC §9 signing key and checkpoints, §10
 OIDC, pepper, trusted proxies, §5 read database) are declared here already, optional,
 so those parts read them from the same object.
+
+(A little over 400 lines: this is the one settings object, and every CASESTORE_* variable
+is validated here, beside the others it depends on.)
 """
 
 from __future__ import annotations

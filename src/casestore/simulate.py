@@ -16,6 +16,9 @@ events are appended in batches of about a thousand per transaction, keeping log 
 equal to time order. Breaches no live command accepts go through
 ``Case.record_imported``, as the importer does. S14 is one catalogue revision at the
 very end of the period (a later acceptance of that item is refused, as it must be).
+
+(A little over 400 lines: the time-ordered run of every plan through the service's
+handlers and its batching are one loop.)
 """
 
 from __future__ import annotations

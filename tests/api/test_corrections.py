@@ -158,7 +158,7 @@ def test_the_status_row_shows_a_corrected_name_and_channel_as_known_at_each_mome
         }
         assert api.get("/cases?channel=window", "clerk").json()["items"] == []
 
-        rebuild_projection(api.state.db_url, "case_status", until=before, target="before")
+        rebuild_projection(api.state.service.app, "case_status", until=before, target="before")
         (then,) = api.get("/cases?target=before", "clerk").json()["items"]
         assert (then["applicant_masked"], then["channel"], then["corrected"]) == (
             "李*",

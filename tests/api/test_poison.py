@@ -94,7 +94,7 @@ def test_a_poison_event_is_parked_and_retried_once(
         assert flags["degraded"] == [
             {"projection": "compliance", "parked_positions": [accepted_at]}
         ]
-        lines = commands.status(url)
+        lines = commands.status(api.state.service.app)
         assert any(ln.startswith("compliance") and f"DEGRADED: 1 parked at {accepted_at}" in ln
                    for ln in lines), lines
         # The API keeps answering, the poisoned case included.
@@ -108,7 +108,7 @@ def test_a_poison_event_is_parked_and_retried_once(
         assert api.get("/health").json()["projections"]["compliance"]["lag"] == 0
 
         monkeypatch.undo()  # the fix is deployed
-        assert commands.retry(url, "compliance") == []
+        assert commands.retry(api.state.service.app, "compliance") == []
         db = ViewDB(url)
         try:
             assert parked_events(db) == []
@@ -169,7 +169,7 @@ def test_a_failing_statement_is_parked_on_both_backends(
         assert parked.event == "Case.Submitted" and parked.aggregate_id == bad
         assert "null" in parked.error.lower()
         monkeypatch.undo()
-        assert commands.retry(store_url, "ledger") == []
+        assert commands.retry(app, "ledger") == []
         assert parked_events(db) == []
     finally:
         source.close()

@@ -60,18 +60,30 @@ def view_rows(db_url: str) -> dict[str, dict[str, Any]]:
         from casestore.projections.db import ViewDB, snapshot  # type: ignore[no-redef]
         from casestore.projections.registry import all_projections  # type: ignore[no-redef]
 
+    import inspect
+
+    # Since 2026-11-28 the runtime reads the log through a store the caller opens.
+    log: Any = db_url
+    if next(iter(inspect.signature(rebuild_projection).parameters)) != "db_url":
+        from casestore.bootstrap import open_store
+
+        log = open_store(db_url)
     out: dict[str, dict[str, Any]] = {}
-    for projection in all_projections():
-        rebuild_projection(db_url, projection.name, quiet=True)
-        db = ViewDB(db_url)
-        try:
-            tables = snapshot(db, projection)
-        finally:
-            db.close()
-        out[projection.name] = {
-            "version": projection.version,
-            "tables": {t: [rows_json(list(r)) for r in rows] for t, rows in tables.items()},
-        }
+    try:
+        for projection in all_projections():
+            rebuild_projection(log, projection.name, quiet=True)
+            db = ViewDB(db_url)
+            try:
+                tables = snapshot(db, projection)
+            finally:
+                db.close()
+            out[projection.name] = {
+                "version": projection.version,
+                "tables": {t: [rows_json(list(r)) for r in rows] for t, rows in tables.items()},
+            }
+    finally:
+        if not isinstance(log, str):
+            log.close()
     return out
 
 

@@ -51,8 +51,12 @@ def history(key: str, accepted_entered: str) -> list[dict[str, Any]]:
 
 
 def s06_cases(url: str) -> set[str]:
-    rebuild_projection(url, "case_status", quiet=True)  # case numbers for the flags' rows
-    rebuild_projection(url, "supervision", quiet=True)
+    store = CasestoreApp(url)
+    try:
+        rebuild_projection(store, "case_status", quiet=True)  # case numbers for the flags' rows
+        rebuild_projection(store, "supervision", quiet=True)
+    finally:
+        store.close()
     db = ViewDB(url)
     try:
         rows = db.rows("SELECT case_id FROM supervision_flags WHERE rule = 'S06'")

@@ -33,7 +33,7 @@ def test_every_projection_verifies_and_a_changed_row_does_not(
         assert workers.wait_for(app.log.head()[0], timeout=60), workers.errors()
         # the live workers keep running: verify reads one consistent snapshot
         for projection in all_projections():
-            check = verify_projection(app.db_url, projection.name)
+            check = verify_projection(app, projection.name)
             assert check.ok, (projection.name, check.differing())
             assert check.live.position == app.log.head()[0]
             assert sum(check.live.rows.values()) == sum(check.rebuilt.rows.values())
@@ -46,7 +46,7 @@ def test_every_projection_verifies_and_a_changed_row_does_not(
             )
     finally:
         db.close()
-    check = verify_projection(app.db_url, "case_status")
+    check = verify_projection(app, "case_status")
     assert not check.ok and check.differing() == ["case_status"]
     # the same through the CLI, with the tree size and root of the view's log prefix
     from typer.testing import CliRunner
@@ -65,4 +65,4 @@ def test_unknown_projection_is_refused(app: CasestoreApp) -> None:
     from casestore.domain.errors import NotFound
 
     with pytest.raises(NotFound):
-        verify_projection(app.db_url, "no_such_view")
+        verify_projection(app, "no_such_view")

@@ -89,4 +89,10 @@ def test_standby_takes_over_when_the_active_worker_is_killed(pg_db_url: str) -> 
 
 
 if __name__ == "__main__":
-    run(sys.argv[1], ["case_status"], poll_interval=0.1)
+    from casestore.bootstrap import open_store
+
+    store = open_store(sys.argv[1])
+    try:
+        run(store, ["case_status"], poll_interval=0.1)
+    finally:
+        store.close()

@@ -53,7 +53,7 @@ def test_rebuild_until_t_equals_the_live_view_as_it_stood_at_t(
     for name in MINE:
         projection = get_projection(name)
         assert snapshot(db, projection) != at_t[name]  # the live view moved on
-        commands.rebuild(db_url, name, until=moment, target="then")
+        commands.rebuild(service.app, name, until=moment, target="then")
         assert snapshot(db, projection, "then") == at_t[name], name
     assert "rebuilt into target 'then'" in capsys.readouterr().out
     # Both stay queryable side by side.
@@ -159,13 +159,13 @@ def test_time_travel_library_call_by_position_and_by_time(db_url: str) -> None:
 def test_status_lines_show_position_head_and_lag(db_url: str) -> None:
     service = open_service(db_url)
     drive(service, 5, seed=2)
-    assert commands.status(db_url)[0].startswith("no projections yet")
-    commands.rebuild(db_url, "audit", quiet=True)
+    assert commands.status(service.app)[0].startswith("no projections yet")
+    commands.rebuild(service.app, "audit", quiet=True)
     until = service.clock()
-    commands.rebuild(db_url, "ledger", until=until)
+    commands.rebuild(service.app, "ledger", until=until)
     drive(service, 2, seed=3)
     head = service.app.log.head()[0]
-    lines = commands.status(db_url)
+    lines = commands.status(service.app)
     audit_line = next(line for line in lines if line.startswith("audit"))
     assert f"head {head:>10}" in audit_line and "lag " in audit_line
     assert " 0 events" not in audit_line  # two more cases arrived since

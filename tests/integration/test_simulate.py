@@ -85,7 +85,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[CasestoreApp, Any
 def test_every_supervision_rule_is_raised_in_2000_cases(history: tuple[CasestoreApp, Any]) -> None:
     """The supervision projection, rebuilt over the simulated log, raises every rule."""
     app, summary = history
-    result = rebuild_projection(app.db_url, "supervision")
+    result = rebuild_projection(app, "supervision")
     assert result.position == app.log.head()[0]
     db = ViewDB(app.db_url)
     last_day = summary.last_day

@@ -60,8 +60,14 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-class Item(Aggregate):
-    """An approval item with its legal and promised time limits."""
+class CatalogueEntry(Aggregate):
+    """What an item and a bundle definition share: published under a code, revised field
+    by field with a reason, each change by an actor.
+
+    Subclasses get their own copies of these event classes (eventsourcing re-creates
+    inherited events per aggregate class), so the stored topics stay
+    ``casestore.domain.catalogue:Item.Published`` and ``...:BundleDefinition.Revised``.
+    """
 
     class Event(Aggregate.Event):
         actor: Actor
@@ -71,44 +77,46 @@ class Item(Aggregate):
         code: str
         spec: dict[str, Any]
 
-        def apply(self, item: Item) -> None:
-            item.code = self.code
-            item.spec = dict(self.spec)
+        def apply(self, entry: CatalogueEntry) -> None:
+            entry.code = self.code
+            entry.spec = dict(self.spec)
 
     class Revised(Event):
         changes: dict[str, Any]
         reason: str
 
-        def apply(self, item: Item) -> None:
-            item.spec = {**item.spec, **self.changes}
+        def apply(self, entry: CatalogueEntry) -> None:
+            entry.spec = {**entry.spec, **self.changes}
 
     def __init__(self) -> None:
         self.code = ""
         self.spec: dict[str, Any] = {}
 
+    @staticmethod
+    def check(spec: dict[str, Any]) -> dict[str, Any]:
+        """The subclass's validation of a whole spec (returns it)."""
+        raise NotImplementedError
+
     @classmethod
-    def publish(cls, *, code: str, spec: dict[str, Any], actor: Actor, at: datetime) -> Item:
-        """Publish an item into the catalogue."""
-        require_text(code, "code")
-        missing = set(SPEC_FIELDS) - set(spec) - set(OPTIONAL_FIELDS)
-        require(not missing, f"item {code} lacks {sorted(missing)}")
-        full = {**OPTIONAL_FIELDS, **spec}
+    def _publish(
+        cls, aggregate_id: UUID, code: str, spec: dict[str, Any], actor: Actor, at: datetime
+    ) -> Any:
         return cls._create(
             cls.Published,
-            id=item_id(code),
+            id=aggregate_id,
             timestamp=at,
             actor=actor,
             occurred_at=None,
             code=code,
-            spec=check_spec(full),
+            spec=cls.check(spec),
         )
 
     def revise(self, *, changes: dict[str, Any], reason: str, actor: Actor, at: datetime) -> None:
-        """Change some fields; a case already accepted keeps the limits it copied."""
+        """Change some fields; a case or bundle already opened keeps what it copied."""
         changed = {k: v for k, v in changes.items() if self.spec.get(k) != v}
         if not changed:
             raise InvalidCommand("the revision changes nothing")
-        check_spec({**self.spec, **changed})
+        self.check({**self.spec, **changed})
         self.trigger_event(
             self.Revised,
             timestamp=at,
@@ -117,6 +125,21 @@ class Item(Aggregate):
             changes=changed,
             reason=require_text(reason, "reason"),
         )
+
+
+class Item(CatalogueEntry):
+    """An approval item with its legal and promised time limits."""
+
+    check = staticmethod(check_spec)
+
+    @classmethod
+    def publish(cls, *, code: str, spec: dict[str, Any], actor: Actor, at: datetime) -> Item:
+        """Publish an item into the catalogue."""
+        require_text(code, "code")
+        missing = set(SPEC_FIELDS) - set(spec) - set(OPTIONAL_FIELDS)
+        require(not missing, f"item {code} lacks {sorted(missing)}")
+        item: Item = cls._publish(item_id(code), code, {**OPTIONAL_FIELDS, **spec}, actor, at)
+        return item
 
     @property
     def retention_years(self) -> int:
@@ -158,31 +181,10 @@ def check_bundle_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-class BundleDefinition(Aggregate):
+class BundleDefinition(CatalogueEntry):
     """A 一件事 bundle offered by the catalogue: which items one intake opens."""
 
-    class Event(Aggregate.Event):
-        actor: Actor
-        occurred_at: datetime | None
-
-    class Published(Event, Aggregate.Created):
-        code: str
-        spec: dict[str, Any]
-
-        def apply(self, definition: BundleDefinition) -> None:
-            definition.code = self.code
-            definition.spec = dict(self.spec)
-
-    class Revised(Event):
-        changes: dict[str, Any]
-        reason: str
-
-        def apply(self, definition: BundleDefinition) -> None:
-            definition.spec = {**definition.spec, **self.changes}
-
-    def __init__(self) -> None:
-        self.code = ""
-        self.spec: dict[str, Any] = {}
+    check = staticmethod(check_bundle_spec)
 
     @classmethod
     def publish(
@@ -190,30 +192,10 @@ class BundleDefinition(Aggregate):
     ) -> BundleDefinition:
         """Publish a bundle definition into the catalogue."""
         require_text(code, "code")
-        return cls._create(
-            cls.Published,
-            id=bundle_definition_id(code),
-            timestamp=at,
-            actor=actor,
-            occurred_at=None,
-            code=code,
-            spec=check_bundle_spec(dict(spec)),
+        definition: BundleDefinition = cls._publish(
+            bundle_definition_id(code), code, dict(spec), actor, at
         )
-
-    def revise(self, *, changes: dict[str, Any], reason: str, actor: Actor, at: datetime) -> None:
-        """Change some fields; a bundle already opened keeps what it copied."""
-        changed = {k: v for k, v in changes.items() if self.spec.get(k) != v}
-        if not changed:
-            raise InvalidCommand("the revision changes nothing")
-        check_bundle_spec({**self.spec, **changed})
-        self.trigger_event(
-            self.Revised,
-            timestamp=at,
-            actor=actor,
-            occurred_at=None,
-            changes=changed,
-            reason=require_text(reason, "reason"),
-        )
+        return definition
 
     @property
     def items(self) -> list[str]:

@@ -127,6 +127,11 @@ class ReadsMixin:
         """The event store's database URL."""
         return self.app.db_url
 
+    @property
+    def events_channel(self) -> str:
+        """The PostgreSQL NOTIFY channel every append signals (the events table's name)."""
+        return self.app.events_table
+
     def write_problem(self) -> str | None:
         """Why commands cannot be written now (``None`` when nothing says so): the last
         append failed, or a SQLite database's disk has less than 1 MiB free."""
@@ -164,11 +169,11 @@ class ReadsMixin:
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(position)`` after every commit of this process."""
-        self.app.log.commit_listeners.append(listener)
+        self.app.add_commit_listener(listener)
 
     def remove_commit_listener(self, listener: Callable[[int], None]) -> None:
-        """Stop calling ``listener``."""
-        self.app.log.commit_listeners.remove(listener)
+        """Stop calling ``listener`` (no error if it was not added)."""
+        self.app.remove_commit_listener(listener)
 
     def event_rows(self, after: int = 0, **kwargs: Any) -> Iterator[tuple[LogRow, Any]]:
         """(row, domain event) pairs in log order after ``after`` (``upto``)."""

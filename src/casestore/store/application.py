@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID
@@ -31,6 +31,7 @@ from casestore.store.config import backend_of, eventsourcing_env
 from casestore.store.fieldcrypt import FieldCrypt, Opener
 from casestore.store.integrity import LogRow
 from casestore.store.recorders import (
+    EVENTS_TABLE,
     CasestorePostgresRecorder,
     CasestoreSQLiteRecorder,
     LogReader,
@@ -265,6 +266,35 @@ class CasestoreApp(Application[UUID]):
     def log(self) -> LogReader:  # type: ignore[override]
         """The hash-chained log with its scans and look-ups."""
         return cast(LogReader, self.recorder)
+
+    # -- the read side's port (``casestore.projections.runtime.port.EventLog``) ---------
+
+    events_table: str = EVENTS_TABLE
+    """The table holding the log, for the read side's own scans."""
+
+    def unwrapper(self) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
+        """A factory of one batch's unwrap: legacy whole-event decryption and compression,
+        and personal-field tokens opened with the keys the batch's stored states name,
+        fetched in one query when not cached (a forget in another process is seen by the
+        next batch, and its ``SubjectForgotten`` erases what earlier batches showed). The
+        factory answers ``None`` when nothing is sealed or compressed."""
+        mapper = cast(TimedMapper, self.mapper)
+        if mapper.fields is None and mapper.legacy is None and mapper.compressor is None:
+            return lambda states: None
+
+        def batch(states: list[bytes]) -> Callable[[bytes], bytes]:
+            opener = mapper.fields.opener(states) if mapper.fields else None
+            return lambda data: mapper.unwrap(data, opener)
+
+        return batch
+
+    def add_commit_listener(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(last_position)`` after each commit this process makes."""
+        self.log.commit_listeners.append(listener)
+
+    def remove_commit_listener(self, listener: Callable[[int], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self.log.commit_listeners.remove(listener)
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -2,6 +2,10 @@
 
 Writers serialise on a transaction-scoped advisory lock (see the class docstring) and the
 whole batch is appended by the ``casestore_append_v2`` function defined below.
+
+Over 400 lines: the write path (the append function, its lock and its batch statement),
+the log scans and eventsourcing's notification API read the same table and share its
+SQL, as in the SQLite recorder; kept together so the table's rules are read in one place.
 """
 
 from __future__ import annotations

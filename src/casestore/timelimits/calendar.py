@@ -26,6 +26,9 @@ running count), so counting across decades is a few additions, not a walk per da
 Once a year's schedule is added to the overrides file (with the year in
 ``complete_years``) a rebuild makes every figure exact; the calendar ``version``
 changes with the overrides content, so stale results can be detected.
+
+(A little over 400 lines: the day rules, their provenance and the per-year cache answer
+one question — is this a working day, and why — and are read together.)
 """
 
 from __future__ import annotations
@@ -301,6 +304,8 @@ class WorkingCalendar:
         self._cache: OrderedDict[date, DayInfo] = OrderedDict()
         self._years: OrderedDict[int, tuple[bytes, list[int]]] = OrderedDict()
         self._estimates: OrderedDict[int, dict[date, str]] = OrderedDict()
+        self.memo: dict[Any, Any] = {}
+        """Answers of the clock rules over this calendar (:mod:`.memo`, bounded there)."""
 
     def __repr__(self) -> str:
         return f"WorkingCalendar({self.source!r})"

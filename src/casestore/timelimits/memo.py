@@ -1,11 +1,12 @@
-"""Memoised working-day arithmetic for the read side's clocks (pure functions, cached).
+"""Memoised clock arithmetic: :mod:`.rules`' answers, each computed once per calendar.
 
-Every case's clocks are recomputed whenever its row is written, and most of them ask
-the same questions: the deadline N working days after one of a few hundred start days,
-the working days between two dates. These wrappers answer each question once per
-calendar and reuse the (immutable, never mutated here) answer; the functions of
-:mod:`casestore.timelimits` stay the source of truth. The caches are bounded: past
-``LIMIT`` entries one is emptied and starts again.
+Every case's clocks are recomputed whenever a projection writes its row, and most of
+them ask the same questions: the deadline N working days after one of a few hundred
+start days, the working days between two dates. These wrappers answer each question once
+per :class:`WorkingCalendar` (the memo lives on the calendar, beside its per-day answers,
+so it goes when the calendar goes) and reuse the immutable answer; :mod:`.rules` stays
+the source of truth. The memo is bounded: past ``LIMIT`` entries it is emptied and
+starts again. Used by the read side's clock facts (``projections/facts``).
 """
 
 from __future__ import annotations
@@ -14,21 +15,17 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from casestore.timelimits import ClockResult, WorkingCalendar
-from casestore.timelimits import compute_clock as _compute_clock
-from casestore.timelimits import remaining_working_days as _remaining_working_days
-from casestore.timelimits import working_days_used as _working_days_used
-from casestore.timelimits.rules import SuspensionLike
+from casestore.timelimits.calendar import WorkingCalendar
+from casestore.timelimits.rules import ClockResult, SuspensionLike
+from casestore.timelimits.rules import compute_clock as _compute_clock
+from casestore.timelimits.rules import remaining_working_days as _remaining_working_days
+from casestore.timelimits.rules import working_days_used as _working_days_used
 
 LIMIT = 200_000
-_caches: dict[int, tuple[WorkingCalendar, dict[Any, Any]]] = {}
 
 
 def _cache(cal: WorkingCalendar) -> dict[Any, Any]:
-    entry = _caches.get(id(cal))
-    if entry is None or entry[0] is not cal:
-        entry = _caches[id(cal)] = (cal, {})  # holds the calendar: its id stays its own
-    cache = entry[1]
+    cache = cal.memo
     if len(cache) > LIMIT:
         cache.clear()
     return cache
@@ -46,7 +43,7 @@ def compute_clock(
     article: str | None = None,
     notes: Sequence[str] = (),
 ) -> ClockResult:
-    """:func:`casestore.timelimits.compute_clock`, answered once per distinct question."""
+    """:func:`.rules.compute_clock`, answered once per distinct question."""
     spans = tuple(suspensions)
     said = tuple(notes)
     # Without suspensions ``as_of`` changes nothing (it only bounds open suspensions).
@@ -83,7 +80,7 @@ def compute_clock(
 
 
 def remaining_working_days(due: date, today: date, cal: WorkingCalendar) -> int:
-    """:func:`casestore.timelimits.remaining_working_days`, cached."""
+    """:func:`.rules.remaining_working_days`, cached."""
     cache = _cache(cal)
     key = ("remaining", due, today)
     value: int | None = cache.get(key)
@@ -95,7 +92,7 @@ def remaining_working_days(due: date, today: date, cal: WorkingCalendar) -> int:
 def working_days_used(
     start: date, end: date, cal: WorkingCalendar, suspensions: Iterable[SuspensionLike] = ()
 ) -> int:
-    """:func:`casestore.timelimits.working_days_used`, cached."""
+    """:func:`.rules.working_days_used`, cached."""
     spans = tuple(suspensions)
     key = ("used", start, end, spans)
     cache = _cache(cal)
