@@ -329,8 +329,8 @@ class AfterAcceptance:
             cost = {"service": "mailing", "bureau_cost_fen": rng.randrange(800, 1600, 100)}
             life.add(life.t, "service", dispatcher, {**cost, "note": tracking})
         if maybe(rng, 0.05):  # 免费刻章 for a new business, at the bureau's cost
-            seal = {"service": "seal_engraving", "units": rng.randint(1, 3)}
-            seal["bureau_cost_fen"] = 4000 * seal["units"]
+            units = rng.randint(1, 3)
+            seal = {"service": "seal_engraving", "units": units, "bureau_cost_fen": 4000 * units}
             life.add(life.t, "service", life.clerk, seal)
 
     def _copying(self, life: Life, overcharged: bool) -> None:
