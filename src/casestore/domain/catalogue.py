@@ -24,7 +24,10 @@ SPEC_FIELDS = (
     "materials",
     "pause_kinds",
     "legal_basis",
+    "survey_needs",
 )
+#: Fields an item may leave out (``survey_needs``: what the 踏勘清单 says is inspected).
+OPTIONAL_FIELDS = frozenset({"legal_basis", "survey_needs"})
 
 
 def item_id(code: str) -> UUID:
@@ -46,6 +49,13 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
         )
     require(isinstance(spec["materials"], list), "materials must be a list")
     require(isinstance(spec["pause_kinds"], list), "pause_kinds must be a list")
+    needs = spec.get("survey_needs", [])
+    require(
+        isinstance(needs, list)
+        and len(needs) <= 50
+        and all(isinstance(n, str) and 0 < len(n.strip()) <= 200 for n in needs),
+        "survey_needs must be a list of up to 50 non-empty texts (200 characters at most)",
+    )
     return spec
 
 
@@ -79,7 +89,7 @@ class Item(Aggregate):
     def publish(cls, *, code: str, spec: dict[str, Any], actor: Actor, at: datetime) -> Item:
         """Publish an item into the catalogue."""
         require_text(code, "code")
-        missing = set(SPEC_FIELDS) - set(spec) - {"legal_basis"}
+        missing = set(SPEC_FIELDS) - set(spec) - OPTIONAL_FIELDS
         require(not missing, f"item {code} lacks {sorted(missing)}")
         full = {"legal_basis": "", **spec}
         return cls._create(
