@@ -100,6 +100,7 @@ def flag_row(flag: Mapping[str, Any], case_nos: Mapping[str, str]) -> dict[str, 
         "rule_name": RULE_NAMES.get(str(flag.get("rule")), ""),
         "severity": SEVERITIES.get(str(flag.get("severity")), flag.get("severity")),
         "case_no": case_nos.get(case_id, ""),
+        "flag_id": flag.get("flag_id") or flag.get("id") or "",
         "window": flag.get("window") or "",
     }
 

@@ -199,6 +199,10 @@ class SurveyScheduleCreate(Timed):
     requirements: Items
     survey_days: Annotated[StrictInt, Field(ge=1, le=60)]
     parties: list[SurveyParty] | None = None
+    notified_at: AwareDatetime | None = Field(
+        default=None, description="when the one-time survey notice reached the applicant"
+    )
+    notice_method: NoticeMethod = ""
 
 
 class ParticipantCreate(Strict):
@@ -217,6 +221,7 @@ class SurveyResultCreate(Timed):
     participants: Annotated[list[ParticipantCreate], Field(min_length=1, max_length=50)]
     conclusion: Conclusion
     findings: Text = ""
+    cost_fen: Annotated[StrictInt, Field(ge=0, le=MAX_SERVICE_FEN)] = 0
 
 
 class SuspendCreate(Timed):

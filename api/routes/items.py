@@ -35,6 +35,34 @@ async def list_items(state: StateDep) -> list[dict[str, Any]]:
     return result
 
 
+@router.get("/surveys/list", summary="踏勘清单: the items that need a site survey")
+async def survey_list(state: StateDep) -> dict[str, Any]:
+    """The survey list the bureau publishes (列出踏勘清单): each item needing a site survey,
+    what is inspected (``survey_needs``) and in how many working days (``survey_days``),
+    so both are told to the applicant once (一次性告知踏勘需求和踏勘时限); the conclusion
+    is one joint three-party conclusion (三方联合踏勘结论一次下)."""
+
+    def load() -> dict[str, Any]:
+        rows = []
+        for code in state.service.item_codes():
+            spec = state.service.item(code, fresh=True).spec
+            if spec.get("needs_survey"):
+                rows.append(
+                    {
+                        "code": code,
+                        "name": spec.get("name", ""),
+                        "survey_days": spec.get("survey_days", 0),
+                        "survey_needs": list(spec.get("survey_needs", [])),
+                        "statutory_days": spec.get("statutory_days"),
+                        "legal_basis": spec.get("legal_basis", ""),
+                    }
+                )
+        return {"count": len(rows), "items": rows}
+
+    result: dict[str, Any] = await run_in_threadpool(load)
+    return result
+
+
 @router.get("/items/{code}", responses={404: {"description": "no such item"}}, summary="One item")
 async def get_item(
     code: Annotated[str, Path(min_length=1, max_length=64)], state: StateDep

@@ -25,7 +25,7 @@ Its "as of" date picker needs every view as it stood at the end of a past day. T
 query API reads such views from named targets (``?target=``), so
 ``POST /dashboard/as-of?day=D`` builds them on demand with the projections' time-travel
 rebuild (:func:`~casestore.projections.runtime.worker.rebuild_as_of`: the compliance,
-evaluation, supervision and enquiries views (S16 flags are the enquiries') from the
+evaluation, supervision, enquiries (S16 flags are the enquiries') and windows views from the
 events recorded by the end of D, UTC+8) into the target
 ``asof_YYYYMMDD``. A finished day never changes, so a target is built once and reused;
 the :data:`AS_OF_KEEP` most recent days are kept.
@@ -458,7 +458,7 @@ async def board_stream(
 
 # -- the dashboard's views as of a past day -----------------------------------------------
 
-AS_OF_PROJECTIONS: Final = ("compliance", "evaluation", "supervision", "enquiries")
+AS_OF_PROJECTIONS: Final = ("compliance", "evaluation", "supervision", "enquiries", "windows")
 AS_OF_KEEP: Final = 12
 EARLIEST_AS_OF: Final = date(2000, 1, 1)
 _AS_OF_PREFIX = "asof_"
@@ -513,8 +513,8 @@ async def dashboard_as_of(
     state: StateDep,
     day: Annotated[date, Query(description="a past day (bureau time, UTC+8)")],
 ) -> dict[str, Any]:
-    """Builds (once) the compliance, evaluation, supervision and enquiries views from the events
-    recorded by the end of ``day`` and names the target to pass as ``?target=`` with
+    """Builds (once) the compliance, evaluation, supervision, enquiries and windows views
+    from the events recorded by the end of ``day`` and names the target to pass as ``?target=`` with
     ``until``/``today`` = ``day`` to ``/compliance/summary``, ``/evaluations/summary`` and
     ``/supervision/flags``."""
     today = state.today()

@@ -9,6 +9,7 @@
   const { el, token, claims, signIn } = D;
   const C = window.CasestoreCharts;
   const F = window.CasestoreFlags;
+  const P = window.CasestorePractice;
   const COLORS = { promised: "#2f6ea8", statutory: "#1b7a3e", bad: "#b3261e" };
 
   /* ---------------------------------------------------------------- compliance */
@@ -156,6 +157,7 @@
         (g) => api("/compliance/summary", { group_by: g, ...viewParams("until") })))),
       loadPanel($("evaluation-kpis"), renderEvaluations, () => api("/evaluations/summary", viewParams("today"))),
       loadPanel($("flags"), F.show, () => api("/supervision/flags", { limit: 10000, ...viewParams("today") })),
+      loadPanel($("windows-table"), P.show, P.fetchAll),
     ]);
     if (load !== state.loads) return; // a newer load started meanwhile
     state.loaded = load;

@@ -22,8 +22,9 @@ Definitions (bureau-local business dates, the same as the views'):
 - *since the seal* (一枚印章管审批以来): decisions from the first event of the log to the
   end of M, how many within the promised and within the statutory limit;
 - *green channel* (绿色通道): decisions in M of cases marked priority at intake;
-- *overdue by window*: cases with a running clock past its due date on the last day of M;
-- *flags by window*: supervision flags (S01–S16) raised in M, by the case's (or the
+- *overdue by window*: cases with a running clock past its due date on the last day of M
+  (on the report's day while M is still running);
+- *flags by window*: supervision flags (S01–S19) raised in M, by the case's (or the
   enquiry's) window;
 - *enquiries* (群众诉求/咨询): received in M, and S16 flags raised in M;
 - *awards* (表彰与感谢): 服务标兵, 红旗窗口, 感谢信, 锦旗 granted in M and not revoked.
@@ -272,8 +273,12 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def count_figures(views: ReportViews, month: Period) -> dict[str, Any]:
-    """Every figure's value (and breakdown) for ``month`` (or a year) from the views."""
+def count_figures(views: ReportViews, month: Period, today: date | None = None) -> dict[str, Any]:
+    """Every figure's value (and breakdown) for ``month`` (or a year) from the views.
+
+    Overdue cases and running deadlines are judged on the period's last day, or on
+    ``today`` while the period is still running (a day not yet come is never judged)."""
+    last = min(month.last, today) if today is not None else month.last
     out: dict[str, Any] = {}
     ev = views.evaluation.rows("SELECT * FROM {evaluation_cases}")
     completed = [r for r in ev if r["completed"] and month.contains(r["completed_on"])]
@@ -307,7 +312,7 @@ def count_figures(views: ReportViews, month: Period) -> dict[str, Any]:
     out["green_channel_decided"] = len(green)
     out["green_channel_on_time"] = sum(int(r["promised_on_time"] or 0) for r in green)
 
-    overdue = views.compliance.overdue(month.last, limit=1_000_000)
+    overdue = views.compliance.overdue(last, limit=1_000_000)
     by_case = {r["case_id"]: r["window"] or "" for r in overdue}
     out["overdue_by_window"] = Counter(by_case.values())
 
@@ -317,10 +322,10 @@ def count_figures(views: ReportViews, month: Period) -> dict[str, Any]:
     }
     flags = [
         f
-        for f in views.supervision.flags(today=month.last, limit=10_000_000)
+        for f in views.supervision.flags(today=last, limit=10_000_000)
         if month.contains(_local_day(f["raised_at"]))
     ]
-    s16 = [f for f in views.enquiries.flags(today=month.last) if month.contains(f["raised_at"])]
+    s16 = [f for f in views.enquiries.flags(today=last) if month.contains(f["raised_at"])]
     flag_windows = [windows.get(f["case_id"] or "", "") for f in flags]
     out["flags_by_window"] = Counter(flag_windows + [f["window"] for f in s16])
 
@@ -343,7 +348,7 @@ def build_report(
     views: ReportViews, month: Period, *, generated_at: datetime, checkpoint: str = ""
 ) -> MonthlyReport:
     """The report: each figure with the views' position and its reproducing command."""
-    values = count_figures(views, month)
+    values = count_figures(views, month, generated_at.astimezone(BUREAU_TZ).date())
     figures = []
     for key, (label, unit) in LABELS.items():
         value = values[key]

@@ -70,16 +70,21 @@ from casestore.domain import (
 )
 from casestore.domain import values as domain_values
 from casestore.domain.access import Access
+from casestore.domain.award import Award
 from casestore.domain.catalogue import check_bundle_spec, check_spec
+from casestore.domain.enquiry import Enquiry
 from casestore.domain.imports import ImportBatch
 from casestore.domain.index import CaseNumber, case_number_id
 from casestore.domain.staff import Staff, staff_aggregate_id
 from casestore.domain.values import BUREAU_TZ, VALUE_TYPES, Actor
+from casestore.domain.window import Window, window_id
 from casestore.service import CaseService
 from casestore.settings import Settings
 
-#: Staff and their grants, and the access trail, come along with a bureau's exported
-#: history (SPEC §10): authority in the imported store is what the log says it was.
+#: Aggregates a file may hold. Staff and their grants, and the access trail, come along
+#: with a bureau's exported history (SPEC §10): authority in the imported store is what
+#: the log says it was. The bureau's practice too: windows, enquiries, awards (those
+#: lines name their ``topic``, as ``export`` writes it).
 AGGREGATES: tuple[type[Aggregate], ...] = (
     Case,
     CaseNumber,
@@ -88,6 +93,9 @@ AGGREGATES: tuple[type[Aggregate], ...] = (
     BundleDefinition,
     Staff,
     Access,
+    Window,
+    Enquiry,
+    Award,
 )
 CREATED = {
     "Submitted": Case,
@@ -97,6 +105,9 @@ CREATED = {
     "StaffEnrolled": Staff,
     "AccessRecorded": Access,
 }
+#: Every creating event's name (a window's ``Registered``, an enquiry's ``Received`` and
+#: an award's ``Granted`` are read by their topic).
+CREATING = frozenset({*CREATED, "Received", "Granted"})
 _DERIVED = {"originator_topic", "actor", "occurred_at", "claimed_recorded_at", "import_batch"}
 BATCH_EVENTS = 2000
 
@@ -347,12 +358,12 @@ def _build(service: CaseService, unit: _Unit) -> list[Aggregate] | None:
 
 def _replay(service: CaseService, unit: _Unit, lines: list[_Line]) -> Aggregate | None:
     cls = lines[0].cls or CREATED.get(lines[0].name)
-    if cls is None or lines[0].name not in CREATED:
+    if cls is None or lines[0].name not in CREATING:
         unit.errors.append(
             (
                 lines[0].number,
                 f"the first event of an aggregate must be one of "
-                f"{sorted(CREATED)}, not {lines[0].name!r}",
+                f"{sorted(CREATING)}, not {lines[0].name!r}",
             )
         )
         return None
@@ -364,7 +375,7 @@ def _replay(service: CaseService, unit: _Unit, lines: list[_Line]) -> Aggregate 
         try:
             if line.version is not None and line.version != n:
                 raise LineError(f"version {line.version} where version {n} was expected")
-            if line.cls not in (None, cls) or (n > 1 and line.name in CREATED):
+            if line.cls not in (None, cls) or (n > 1 and line.name in CREATING):
                 raise LineError(f"{line.name} does not belong to this {cls.__name__}")
             aggregate = _apply(cls, aggregate, line, service.clock())
         except (LineError, CasestoreError) as e:
@@ -412,6 +423,8 @@ def _apply(
             fields["spec"] = check_spec({"legal_basis": "", **fields["spec"]})
         if cls is Staff and line.aggregate_id != staff_aggregate_id(fields["staff_id"]):
             raise LineError("a member of staff's id must derive from their staff id")
+        if cls is Window and line.aggregate_id != window_id(fields["code"]):
+            raise LineError("a window's id must derive from its code")
         if cls is BundleDefinition:
             if line.aggregate_id != bundle_definition_id(fields["code"]):
                 raise LineError("a bundle definition's id must derive from its code")

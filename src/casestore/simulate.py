@@ -52,7 +52,7 @@ from casestore.service import (
     TimedCommand,
 )
 from casestore.settings import Settings
-from casestore.simulation import anomalies
+from casestore.simulation import anomalies, practice
 from casestore.simulation.plans import CHANNEL_WEIGHTS, CaseKey, CasePlanner, Intake, Step
 from casestore.simulation.seeded import SeededDraws, SimClock
 from casestore.simulation.staffing import Granted, enrol_roster
@@ -92,6 +92,9 @@ class SimulationSummary:
     anomalies: dict[str, int] = field(default_factory=dict)
     channels: dict[str, int] = field(default_factory=dict)
     samples: list[tuple[str, str]] = field(default_factory=list)
+    practice: dict[str, int] = field(default_factory=dict)
+    """Practice commands by kind: window, party-post, duty, enquiry, answer, refer, close,
+    award."""
 
     def __str__(self) -> str:
         rate = self.events / self.seconds if self.seconds else 0.0
@@ -101,6 +104,7 @@ class SimulationSummary:
             f"({rate:,.0f} events/s)",
             "channels: " + ", ".join(f"{k} {v}" for k, v in sorted(self.channels.items())),
             "seeded anomalies: " + ", ".join(f"{k} {v}" for k, v in sorted(self.anomalies.items())),
+            "practice: " + ", ".join(f"{k} {v}" for k, v in sorted(self.practice.items())),
             f"digest {self.digest}",
         ]
         lines += [f"try: case {no} with query code {code}" for no, code in self.samples]
@@ -180,7 +184,8 @@ def _simulate(
     intakes = draw_intakes(planner, cases, seed, first_day, horizon)
     chosen = anomalies.assign(_candidates(planner, intakes, horizon), cases, random.Random(seed))
     runner = _Runner(app, service, clock, draws, planner, seed, chosen, horizon, granted)
-    return runner.run(intakes, progress, first_day)
+    threads = practice.practice_threads(roster, work, seed, first_day, horizon)
+    return runner.run(intakes, progress, first_day, threads)
 
 
 def _catalogue() -> dict[str, Any]:
@@ -278,12 +283,23 @@ class _Runner:
         self.channels: Counter[str] = Counter()
         self.bundles = 0
         self.samples: list[tuple[str, str]] = []
+        self.enquiries: dict[Any, UUID] = {}
+        self.practice: Counter[str] = Counter()
         self.last_at = horizon - timedelta(seconds=2)
 
-    def run(self, intakes: list[Intake], progress: bool, first_day: date) -> SimulationSummary:
-        heap: list[tuple[datetime, int, int, Intake, list[Step]]] = [
+    def run(
+        self,
+        intakes: list[Intake],
+        progress: bool,
+        first_day: date,
+        threads: list[list[Step]] = (),  # type: ignore[assignment]
+    ) -> SimulationSummary:
+        heap: list[tuple[datetime, int, int, Intake | None, list[Step]]] = [
             (i.at, i.n, -1, i, []) for i in intakes
         ]
+        # The hall's practice (windows, rota, enquiries, awards): threads of steps
+        # numbered after every intake, interleaved by time.
+        heap += [(t[0].at, _PRACTICE + k, 0, None, t) for k, t in enumerate(threads) if t]
         heapq.heapify(heap)
         start = WorkTime.at(first_day, 0)
         total = (self.horizon - start).total_seconds()
@@ -299,6 +315,7 @@ class _Runner:
             while heap:
                 at, n, index, intake, steps = heapq.heappop(heap)
                 if index < 0:
+                    assert intake is not None
                     steps = self.planner.plan(intake, self.chosen.get(n), self.seed)
                     self.channels[intake.channel] += 1
                     self.bundles += intake.channel == "bundle"
@@ -331,6 +348,7 @@ class _Runner:
             anomalies=dict(self.seeded),
             channels=dict(self.channels),
             samples=self.samples,
+            practice=dict(self.practice),
         )
 
     def _step(self, step: Step) -> None:
@@ -338,6 +356,9 @@ class _Runner:
         try:
             if step.action.startswith("import:"):
                 self._import(step)
+            elif step.action.startswith("practice:"):
+                with self.granted.acting(step.actor, practice.role_action(step)) as actor:
+                    self._practice(step, actor)
             else:
                 with self.granted.acting(step.actor, step.action) as actor:
                     self._live(step, actor)
@@ -356,6 +377,16 @@ class _Runner:
             fields=dict(step.payload),
         )
         self._collect(self.cases[step.key])
+
+    def _practice(self, step: Step, actor: Actor) -> None:
+        """A practice command (window, rota, enquiry, award), after what came before."""
+        self._flush()  # the practice command is written now, after what came before
+        action = step.action
+        result = self.service.handle(practice.command(step, self.enquiries, actor))
+        if action == "practice:enquiry":
+            self.enquiries[step.key] = result.case_id
+        self.events += 1
+        self.practice[action.removeprefix("practice:")] += 1
 
     def _live(self, step: Step, actor: Actor) -> None:
         """One command as the service runs it, by the actor the grants admit."""
@@ -438,6 +469,10 @@ class _Runner:
             )
         self.events += 1
         self.seeded[anomalies.CATALOGUE_RULE] += 1
+
+
+#: Heap numbers of practice threads (after every intake number).
+_PRACTICE = 10**9
 
 
 def _command(step: Step, case_id: UUID, actor: Actor) -> CaseCommand:

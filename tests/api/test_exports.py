@@ -75,6 +75,7 @@ def test_flags_csv_has_chinese_rule_names_and_case_numbers(
     got = {(row[0], row[1], row[2], row[3], row[4]) for row in rows[1:]}
     assert ("S01", "超承诺办结时限", "一般", cases["b"], "W01") in got
     assert ("S02", "超法定办结时限", "严重", cases["b"], "W01") in got
+    assert all(row[9] for row in rows[1:])  # every flag keeps its id
     only = _rows(
         api.get(
             "/exports/flags", "inspector", params={"today": "2025-09-11", "rule": "S02"}

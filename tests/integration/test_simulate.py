@@ -75,6 +75,13 @@ def test_every_simulated_command_is_checked_against_the_grants(
         simulate(f"sqlite:///{tmp_path}/g.db", 60, seed=3, days=60)
 
 
+_PRACTICE_TOPICS = (
+    "casestore.domain.window:",
+    "casestore.domain.enquiry:",
+    "casestore.domain.award:",
+)
+
+
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[CasestoreApp, Any]:
     url = f"sqlite:///{tmp_path_factory.mktemp('sim')}/history.db"
@@ -136,8 +143,12 @@ def test_the_history_looks_like_a_bureaus(history: tuple[CasestoreApp, Any]) -> 
     submitted_on_rest_days: dict[Any, bool] = {}
     bundle_extensions: Counter[Any] = Counter()
     services: Counter[str] = Counter()
+    practice: Counter[str] = Counter()
     for row, event in app.iter_events():
         name = type(event).__name__
+        if row.topic.startswith(_PRACTICE_TOPICS):  # windows, enquiries, awards
+            practice[row.topic.split(":")[-1]] += 1
+            continue
         kinds[name] += 1
         if row.topic.endswith(":Bundle.ExtensionGranted"):
             bundle_extensions[row.originator_id] += 1
@@ -147,6 +158,7 @@ def test_the_history_looks_like_a_bureaus(history: tuple[CasestoreApp, Any]) -> 
             continue
         if name == "Submitted":
             channels[event.channel] += 1
+            practice["green_channel"] += bool(event.priority)
             assert event.channel != "cross_province" or event.receiving_region
             submitted_on_rest_days[row.originator_id] = event.extended_hours
         if name == "Delivered":
@@ -186,6 +198,13 @@ def test_the_history_looks_like_a_bureaus(history: tuple[CasestoreApp, Any]) -> 
     assert outcomes["approve"] > 10 * outcomes["deny"] > 0  # mostly approvals
     assert levels[1] + levels[2] > 0.8 * sum(levels.values()) and levels[4] + levels[5] > 0
     assert rest_day_staff["Submitted"] > 0  # extended hours on rest days happen
+    # the hall's practice: ten windows, the 领导带班 rota, enquiries, awards
+    assert practice["Window.Registered"] == 10 and practice["Window.PartyPostMarked"] == 2
+    assert practice["Window.DutyAssigned"] > 50
+    assert practice["Enquiry.Received"] >= practice["Enquiry.Answered"] > 0
+    assert practice["Enquiry.Referred"] > 0 and practice["Award.Granted"] > 0
+    assert 0 < practice["green_channel"] < 0.1 * kinds["Submitted"]  # 招商引资绿色通道
+    assert summary.practice["enquiry"] == practice["Enquiry.Received"]
 
 
 @pytest.mark.pg

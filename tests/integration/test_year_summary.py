@@ -181,3 +181,24 @@ def test_the_year_summary_over_http(tmp_path: Path) -> None:
         assert api.get("/reports/year?year=2025", None).status_code == 401
     finally:
         api.close()
+
+
+def test_a_running_year_judges_overdue_cases_today_not_on_31_december(store_url: str) -> None:
+    # One more XK-007 case accepted Mon 10 Nov: promised due Thu 13 Nov (3 working days),
+    # statutory due Wed 19 Nov (7). On Wed 12 Nov it is not overdue; on 31 Dec it would be.
+    later = {**CASES[2], "days": [6, 6, 6, 6]}
+    write(store_url, [*CASES, later], ENQUIRIES)
+    app, views = CasestoreApp(store_url), ViewDB(store_url)
+    try:
+        running = monthly_report(
+            CaseService(app),
+            partial(rebuild_as_of, app),
+            views,
+            Year(2025),
+            now=datetime.fromisoformat("2025-11-12T12:00+08:00"),
+        )
+    finally:
+        views.close()
+        app.close()
+    assert dict(running.figure("overdue_by_window").breakdown) == {"W01": 1}  # case 3 only
+    assert build(store_url, Year(2025)).figure("overdue_by_window").value == 2

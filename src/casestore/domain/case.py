@@ -159,6 +159,10 @@ class Case(Aggregate):
         requirements: list[str]
         survey_days: int
         parties: list[str]
+        # Added with issue 17 (optional: older events decode with these defaults): when
+        # and how the one-time survey notice (踏勘需求和时限一次性告知) reached the applicant.
+        notified_at: datetime | None = None
+        notice_method: str = ""
 
         def apply(self, case: Case) -> None:
             case.survey_open = True
@@ -168,6 +172,8 @@ class Case(Aggregate):
         participants: list[SurveyParticipant]
         conclusion: str
         findings: str
+        # Added with issue 17 (optional): what the joint survey cost the bureau, in fen.
+        cost_fen: int = 0
 
         def apply(self, case: Case) -> None:
             case.survey_open = False
@@ -526,11 +532,14 @@ class Case(Aggregate):
         requirements: list[str],
         survey_days: int,
         parties: list[str] | None = None,
+        notified_at: datetime | None = None,
+        notice_method: str = "",
         actor: Actor,
         at: datetime,
         occurred_at: datetime | None = None,
     ) -> None:
-        """Schedule a site survey, notifying requirements and time limit at once (一次性告知)."""
+        """Schedule a site survey, notifying requirements and time limit at once (一次性告知);
+        ``notified_at``/``notice_method``: when and how that notice reached the applicant."""
         self._require_open_decision("a survey")
         if self.survey_open:
             raise AlreadyDone("a survey is already scheduled and not yet conducted")
@@ -539,6 +548,7 @@ class Case(Aggregate):
             isinstance(survey_days, int) and 1 <= survey_days <= 60,
             "survey_days must be 1..60 working days",
         )
+        _check_notice(notified_at, notice_method, occurred_at or at, at)
         chosen = sorted(parties or SURVEY_PARTIES)
         require(
             set(chosen) == set(SURVEY_PARTIES),
@@ -552,6 +562,8 @@ class Case(Aggregate):
             requirements=list(requirements),
             survey_days=survey_days,
             parties=chosen,
+            notified_at=notified_at,
+            notice_method=notice_method,
         )
 
     def record_survey(
@@ -560,15 +572,23 @@ class Case(Aggregate):
         participants: list[SurveyParticipant],
         conclusion: str,
         findings: str = "",
+        cost_fen: int = 0,
         actor: Actor,
         at: datetime,
         occurred_at: datetime | None = None,
     ) -> None:
-        """Record the one joint conclusion of a three-party survey (联合踏勘结论)."""
+        """Record the one joint conclusion of a three-party survey (联合踏勘结论) and what
+        the survey cost the bureau (``cost_fen``)."""
         self._require_open_decision("a survey conclusion")
         if not self.survey_open:
             raise OutOfOrder("no survey is scheduled")
         require_choice(conclusion, SURVEY_CONCLUSIONS, "conclusion")
+        require(
+            isinstance(cost_fen, int)
+            and not isinstance(cost_fen, bool)
+            and 0 <= cost_fen <= MAX_SERVICE_FEN,
+            f"cost_fen must be an integer 0..{MAX_SERVICE_FEN}",
+        )
         staff = {p.staff_id for p in participants if p.staff_id}
         require(len(staff) >= 2, "a survey conclusion needs at least two staff")
         present = {p.party for p in participants}
@@ -584,6 +604,7 @@ class Case(Aggregate):
             participants=list(participants),
             conclusion=conclusion,
             findings=findings,
+            cost_fen=cost_fen,
         )
 
     def suspend(

@@ -25,9 +25,13 @@ SPEC_FIELDS = (
     "pause_kinds",
     "legal_basis",
     "retention_years",
+    "survey_needs",
 )
-#: Optional item fields and their defaults.
+#: Optional item fields and their defaults (filled in when an item is published).
 OPTIONAL_FIELDS: dict[str, Any] = {"legal_basis": "", "retention_years": 30}
+#: Fields an item may leave out: those with defaults, and ``survey_needs`` (what the
+#: 踏勘清单 says is inspected; absent means none listed, not stored as an empty list).
+MAY_LACK = frozenset({*OPTIONAL_FIELDS, "survey_needs"})
 #: 档案 retention: years a closed case's personal data is kept before its subject may be
 #: forgotten without a court order (``casestore retention due``); 30 unless the item says.
 DEFAULT_RETENTION_YEARS: int = OPTIONAL_FIELDS["retention_years"]
@@ -56,6 +60,13 @@ def check_spec(spec: dict[str, Any]) -> dict[str, Any]:
     require(
         isinstance(years, int) and not isinstance(years, bool) and 1 <= years <= 100,
         "retention_years must be an integer from 1 to 100",
+    )
+    needs = spec.get("survey_needs", [])
+    require(
+        isinstance(needs, list)
+        and len(needs) <= 50
+        and all(isinstance(n, str) and 0 < len(n.strip()) <= 200 for n in needs),
+        "survey_needs must be a list of up to 50 non-empty texts (200 characters at most)",
     )
     return spec
 
@@ -136,7 +147,7 @@ class Item(CatalogueEntry):
     def publish(cls, *, code: str, spec: dict[str, Any], actor: Actor, at: datetime) -> Item:
         """Publish an item into the catalogue."""
         require_text(code, "code")
-        missing = set(SPEC_FIELDS) - set(spec) - set(OPTIONAL_FIELDS)
+        missing = set(SPEC_FIELDS) - set(spec) - MAY_LACK
         require(not missing, f"item {code} lacks {sorted(missing)}")
         item: Item = cls._publish(item_id(code), code, {**OPTIONAL_FIELDS, **spec}, actor, at)
         return item

@@ -185,6 +185,8 @@ class ScheduleSurvey(TimedCommand):
     requirements: Sequence[str]
     survey_days: int
     parties: Sequence[str] | None = None
+    notified_at: datetime | None = None
+    notice_method: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,6 +197,7 @@ class RecordSurvey(TimedCommand):
     participants: Sequence[SurveyParticipant]
     conclusion: str
     findings: str = ""
+    cost_fen: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

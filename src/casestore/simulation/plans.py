@@ -169,6 +169,8 @@ class CasePlanner(AfterAcceptance):
         if channel == "cross_province":
             fields["receiving_region"] = world.other_region(rng)
             fields["handling_region"] = world.HOME_REGION
+        if channel == "window" and life.party.kind == "organisation" and maybe(rng, 0.15):
+            fields["priority"] = True  # 招商引资绿色通道: an investing enterprise, handled first
         actor = self.roster.portal if channel in ("online", "mobile") else life.clerk
         life.add(intake.at, "submit", actor, fields)
         self._handle(life, intake, anomaly, missing)
