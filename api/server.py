@@ -8,10 +8,8 @@ Both build through the composition root (:mod:`casestore.bootstrap`) from one
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
-from pathlib import Path
 
 import uvicorn
 from pydantic import SecretStr
@@ -97,47 +95,8 @@ def run_demo(settings: Settings, *, host: str, port: int, cases: int) -> None:
             file=sys.stderr,
         )
     if settings.signing_key is None:
+        from casestore.ledger.demokey import demo_signing_key
+
         settings = demo_signing_key(settings)
     print(f"casestore demo: serving on http://{host}:{port}/", file=sys.stderr)
     _serve(settings, host, port, True)
-
-
-def demo_key_path(settings: Settings) -> Path:
-    """Where the demo keeps the log's signing key: beside the SQLite file, else here."""
-    from casestore.store.config import backend_of, sqlite_name
-
-    if backend_of(settings.db) == "sqlite":
-        name = sqlite_name(settings.db)
-        if "memory" not in name and not name.startswith("file:"):
-            return Path(name + ".signing-key")
-    return Path("casestore-demo.signing-key")
-
-
-def demo_signing_key(settings: Settings) -> Settings:
-    """Settings with a signing key for the demo's log, so its checkpoints are signed.
-
-    The key is made once (named after ``CASESTORE_LOG_ORIGIN``, as the signer requires)
-    and kept in a file readable by its owner only, so the checkpoints of every demo run
-    on the same database verify with the same verifier key.
-    """
-    from casestore.ledger.notes import SignerKey
-
-    path = demo_key_path(settings)
-    if path.exists():
-        key = SignerKey.parse(path.read_text(encoding="ascii"))
-        made = False
-    else:
-        key = SignerKey.generate(settings.log_origin.strip())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(key.private_text() + "\n")
-        made = True
-    print(
-        f"casestore demo: {'generated' if made else 'using'} the log's signing key in {path}; "
-        f"checkpoints are signed every {settings.checkpoint_seconds or 10:g} s. Verifier key:\n"
-        f"  {key.verifier_text()}\n"
-        f"  casestore proof CASE_NO -o case.json && "
-        f"casestore proof verify case.json --key '{key.verifier_text()}'",
-        file=sys.stderr,
-    )
-    return settings.model_copy(update={"signing_key": SecretStr(key.private_text())})
