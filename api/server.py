@@ -125,5 +125,9 @@ def run_demo(settings: Settings, *, host: str, port: int, cases: int) -> None:
         "(and send X-Purpose with each request).",
         file=sys.stderr,
     )
+    if settings.signing_key is None:
+        from casestore.ledger.demokey import demo_signing_key
+
+        settings = demo_signing_key(settings)
     print(f"casestore demo: serving on http://{host}:{port}/", file=sys.stderr)
     _serve(settings, host, port, True)

@@ -29,7 +29,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "not signed or 
 
 def ledger(state: ApiState) -> LedgerStore:
     if state.ledger is None:
-        state.ledger = LedgerStore(state.db_url)
+        state.ledger = LedgerStore(state.db_url, cache_nodes=True)
     return state.ledger
 
 

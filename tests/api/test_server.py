@@ -55,6 +55,34 @@ def test_serve_refuses_to_start_without_usable_secrets(
     assert (says in done.stderr and "refusing to start" in done.stderr) or says in done.stderr
 
 
+def _the_demo_signs_checkpoints(
+    base: str, text: str, tmp_path: Path, db: str, case_no: str
+) -> None:
+    """The demo made a signing key, kept it for its owner only, printed its verifier key;
+    the checkpoints it serves verify with that key, and a case proof verifies offline."""
+    from casestore.ledger.verify_proof import VerifierKey, signed_by
+
+    printed = re.search(r"Verifier key:\n\s+(casestore\.local/log\+[0-9a-f]{8}\+\S+)", text)
+    assert printed is not None, text[-2000:]
+    key_file = tmp_path / "demo.db.signing-key"
+    assert key_file.read_text().startswith("PRIVATE+KEY+casestore.local/log+")
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    deadline = time.monotonic() + 60
+    while (answer := httpx.get(f"{base}/log/checkpoint", timeout=5)).status_code != 200:
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.3)
+    assert signed_by(answer.text, VerifierKey.parse(printed.group(1)))
+    file = tmp_path / "case.json"
+    env = _env_without_secret()
+    run = [str(CASESTORE), "proof"]
+    made = subprocess.run([*run, case_no, "-o", str(file), "--db", db], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    checked = subprocess.run([*run, "verify", str(file), "--key", printed.group(1)], env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_demo_seeds_prints_a_token_recipe_and_serves(tmp_path: Path) -> None:
     port = _free_port()
     log = tmp_path / "demo.log"
@@ -62,7 +90,7 @@ def test_demo_seeds_prints_a_token_recipe_and_serves(tmp_path: Path) -> None:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(CASESTORE), "demo", "--db", db, "--port", str(port), "--cases", "40"],
-            env=_env_without_secret(),
+            env={**_env_without_secret(), "CASESTORE_CHECKPOINT_SECONDS": "1"},
             stdout=out,
             stderr=out,
         )
@@ -116,6 +144,8 @@ def test_demo_seeds_prints_a_token_recipe_and_serves(tmp_path: Path) -> None:
         assert cases.status_code == 200 and len(cases.json()["items"]) >= 40  # + bundle children
         flags = httpx.get(f"{base}/supervision/flags", headers=headers, timeout=10)
         assert flags.status_code == 200 and flags.json()["count"] > 0
+        case_no = cases.json()["items"][0]["case_no"]
+        _the_demo_signs_checkpoints(base, text, tmp_path, db, case_no)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

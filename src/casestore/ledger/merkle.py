@@ -104,18 +104,59 @@ def inclusion_proofs(indices: list[int], size: int, read: NodeReader) -> list[li
     for index in indices:
         if not 0 <= index < size:
             raise ValueError(f"leaf {index} is not in a tree of {size}")
-    ends: list[int] = []  # where each path ends in the flat list
+    paths = [_path_ranges(index, size) for index in indices]
+    wanted = {key: None for path in paths for keys in path for key in keys}
+    nodes = read(wanted)
+    missing = [k for k in wanted if k not in nodes]
+    if missing:
+        raise LookupError(f"tree nodes not stored yet: {missing[:3]}")
+    out = []
+    for path in paths:
+        hashes = []
+        for keys in path:
+            h = nodes[keys[-1]]
+            for key in reversed(keys[:-1]):
+                h = node_hash(nodes[key], h)
+            hashes.append(h)
+        out.append(hashes)
+    return out
 
-    def compute(get: NodeGetter) -> list[bytes]:
-        ends.clear()
-        flat: list[bytes] = []
-        for index in indices:
-            flat.extend(_path(index, 0, size, get))
-            ends.append(len(flat))
-        return flat
 
-    flat = _two_pass(compute, read)
-    return [flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+def _path_ranges(m: int, size: int) -> list[tuple[NodeKey, ...]]:
+    """RFC 9162 §2.1.3.1 PATH(m, D[0:size]) as addresses, bottom-up: each element is the
+    hash of a range of leaves, given as the complete subtrees it splits into (MTH of the
+    range = the first ⊕ MTH of the rest, where ⊕ is :func:`node_hash`).
+
+    The same as :func:`_path` unrolled: the recursion always descends into the half that
+    holds ``m`` and emits the other half, whose left halves are complete subtrees
+    (``k`` is a power of two and ``lo`` a multiple of it)."""
+    lo, hi = 0, size
+    top_down: list[tuple[NodeKey, ...]] = []
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if m < lo + k:
+            top_down.append(_range_keys(lo + k, hi))
+            hi = lo + k
+        else:
+            top_down.append(_range_keys(lo, lo + k))
+            lo += k
+    top_down.reverse()
+    return top_down
+
+
+def _range_keys(lo: int, hi: int) -> tuple[NodeKey, ...]:
+    """The complete subtrees MTH(D[lo:hi]) splits into as RFC 9162 splits it, left first."""
+    keys = []
+    while True:
+        n = hi - lo
+        if n & (n - 1) == 0:
+            level = n.bit_length() - 1
+            keys.append((level, lo >> level))
+            return tuple(keys)
+        k = _split(n)
+        level = k.bit_length() - 1
+        keys.append((level, lo >> level))
+        lo += k
 
 
 def consistency_proof(first: int, second: int, read: NodeReader) -> list[bytes]:

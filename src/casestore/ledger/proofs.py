@@ -107,11 +107,10 @@ def receive_cosignature(store: LedgerStore, note: str, witness: VerifierKey) -> 
 
 def case_proof(store: LedgerStore, case_id: UUID, case_no: str) -> dict[str, Any]:
     """The ``casestore-proof/v1`` document of one case against the latest checkpoint."""
-    checkpoint = store.latest_checkpoint()
+    checkpoint, cosignatures, rows = store.case_at_latest(str(case_id))
     if checkpoint is None:
         raise NotFound("no checkpoint has been signed yet: a case proof needs one")
     size = checkpoint.tree_size
-    rows = store.case_events(str(case_id), size)
     if not rows:
         raise RuleViolation(
             "the latest checkpoint does not cover this case yet; try again after the next one"
@@ -135,7 +134,7 @@ def case_proof(store: LedgerStore, case_id: UUID, case_no: str) -> dict[str, Any
         prev = row.event_hash
     return {
         "format": FORMAT,
-        "checkpoint": served_note(store, checkpoint),
+        "checkpoint": checkpoint.note + cosignatures,
         "case_id": str(case_id),
         "case_no": case_no,
         "events": events,

@@ -5,7 +5,10 @@ Tables (created on first use, on SQLite and PostgreSQL alike):
 - ``casestore_merkle_nodes (level, idx, hash)``: the complete subtrees of the tree from
   level :data:`STORED_FROM` up. Lower levels are recomputed from the events' stored
   hashes when a proof needs them (at most ``2**STORED_FROM`` leaves per node), which
-  keeps the tree's write volume to one row per 16 events and proofs at two reads.
+  keeps the tree's write volume to one row per 16 events. A store that serves proofs
+  keeps the stored nodes in memory (``cache_nodes``, :mod:`.nodecache`), so an inclusion
+  proof reads one 16-event range of hashes in one statement, and a case proof makes two
+  round trips (checkpoint, cosignatures and the case's events; then their hashes).
 - ``casestore_merkle_head (id, size, root)``: how far the tree has grown.
 - ``casestore_checkpoints (tree_size, root_hash, note, signed_at_us)`` and
   ``casestore_cosignatures (tree_size, witness, line, received_at_us)``: every signed
@@ -13,6 +16,8 @@ Tables (created on first use, on SQLite and PostgreSQL alike):
   (triggers refuse UPDATE, DELETE and TRUNCATE, as for the event table).
 
 Tree nodes are derived data and are not append-only: a tree can be regrown from the log.
+
+(Over 400 lines on purpose: each read is written for both backends side by side.)
 """
 
 from __future__ import annotations
@@ -26,54 +31,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from casestore.ledger.merkle import NodeKey, leaf_hash, node_hash
+from casestore.ledger.nodecache import DEFAULT_BUDGET, NodeCache
+from casestore.ledger.schema import (
+    CHECKPOINTS,
+    COSIGNATURES,
+    HEAD,
+    NODES,
+    PG_SCHEMA,
+    SQLITE_SCHEMA,
+    STORED_FROM,
+)
 from casestore.store.config import backend_of, eventsourcing_env
-from casestore.store.logbase import APPEND_ONLY_MESSAGE, EVENTS_TABLE
+from casestore.store.logbase import EVENTS_TABLE
 
-#: Levels below this are not stored but recomputed from the events' hashes.
-STORED_FROM = 4
-NODES, HEAD = "casestore_merkle_nodes", "casestore_merkle_head"
-CHECKPOINTS, COSIGNATURES = "casestore_checkpoints", "casestore_cosignatures"
-
-_SQLITE_SCHEMA = [
-    f"CREATE TABLE IF NOT EXISTS {NODES} (level INTEGER NOT NULL, idx INTEGER NOT NULL, "
-    "hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID",
-    f"CREATE TABLE IF NOT EXISTS {HEAD} (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, "
-    "root BLOB NOT NULL)",
-    f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (tree_size INTEGER PRIMARY KEY, "
-    "root_hash BLOB NOT NULL, note TEXT NOT NULL, signed_at_us INTEGER NOT NULL)",
-    f"CREATE TABLE IF NOT EXISTS {COSIGNATURES} (tree_size INTEGER NOT NULL, "
-    "witness TEXT NOT NULL, line TEXT NOT NULL, received_at_us INTEGER NOT NULL, "
-    "PRIMARY KEY (tree_size, witness))",
-    *(
-        f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} BEGIN "
-        f"SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE} ({op} refused)'); END"
-        for t in (CHECKPOINTS, COSIGNATURES)
-        for op in ("UPDATE", "DELETE")
-    ),
-]
-_PG_SCHEMA = [
-    f"CREATE TABLE IF NOT EXISTS {NODES} (level int NOT NULL, idx bigint NOT NULL, "
-    "hash bytea NOT NULL, PRIMARY KEY (level, idx))",
-    f"CREATE TABLE IF NOT EXISTS {HEAD} (id int PRIMARY KEY, size bigint NOT NULL, "
-    "root bytea NOT NULL)",
-    f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (tree_size bigint PRIMARY KEY, "
-    "root_hash bytea NOT NULL, note text NOT NULL, signed_at_us bigint NOT NULL)",
-    f"CREATE TABLE IF NOT EXISTS {COSIGNATURES} (tree_size bigint NOT NULL, "
-    "witness text NOT NULL, line text NOT NULL, received_at_us bigint NOT NULL, "
-    "PRIMARY KEY (tree_size, witness))",
-    "CREATE OR REPLACE FUNCTION casestore_checkpoints_refuse_change() RETURNS trigger "
-    f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{APPEND_ONLY_MESSAGE} (% refused)', "
-    "TG_OP USING ERRCODE = 'insufficient_privilege'; END $$",
-    *(
-        f"CREATE OR REPLACE TRIGGER {t}_no_change BEFORE UPDATE OR DELETE ON {t} "
-        "FOR EACH ROW EXECUTE FUNCTION casestore_checkpoints_refuse_change()"
-        for t in (CHECKPOINTS, COSIGNATURES)
-    ),
-    *(
-        f"CREATE OR REPLACE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
-        "FOR EACH STATEMENT EXECUTE FUNCTION casestore_checkpoints_refuse_change()"
-        for t in (CHECKPOINTS, COSIGNATURES)
-    ),
+__all__ = [
+    "CHECKPOINTS",
+    "COSIGNATURES",
+    "HEAD",
+    "NODES",
+    "STORED_FROM",
+    "CaseEventRow",
+    "LedgerStore",
+    "StoredCheckpoint",
 ]
 
 
@@ -102,8 +81,14 @@ class CaseEventRow:
 class LedgerStore:
     """Connections to the event database for the tree, checkpoints and cosignatures."""
 
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 4, cache_nodes: bool = False,
+        cache_budget: int = DEFAULT_BUDGET,
+    ) -> None:  # fmt: skip
+        """``cache_nodes``: keep the stored nodes in memory (:mod:`.nodecache`) for a
+        process that serves many proofs; a one-off reader or the tree worker needs none."""
         self.url = url
+        self.cache = NodeCache(STORED_FROM, cache_budget) if cache_nodes else None
         self.backend = backend_of(url)
         self._local = threading.local()
         self._sqlite: list[sqlite3.Connection] = []
@@ -114,7 +99,7 @@ class LedgerStore:
 
             self._pool = ConnectionPool(
                 url, min_size=1, max_size=pool_size, kwargs={"autocommit": True},
-                name="casestore-ledger", open=True,
+                name="casestore-ledger", open=True, configure=_no_jit,
             )  # fmt: skip
         self.ensure_schema()
 
@@ -171,7 +156,7 @@ class LedgerStore:
                 ).fetchone()
                 if found and found[0]:
                     return
-            for statement in _PG_SCHEMA if self.backend == "postgres" else _SQLITE_SCHEMA:
+            for statement in PG_SCHEMA if self.backend == "postgres" else SQLITE_SCHEMA:
                 conn.execute(statement)
 
     def close(self) -> None:
@@ -199,46 +184,105 @@ class LedgerStore:
         return [(int(p), bytes(h)) for p, h in self._rows(sql, (after, limit))]
 
     def read_nodes(self, keys: Iterable[NodeKey]) -> Mapping[NodeKey, bytes]:
-        """The hashes of complete subtrees by (level, index): stored, or recomputed low ones."""
+        """The hashes of complete subtrees by (level, index): stored, or recomputed low ones.
+
+        One statement on PostgreSQL: the 16-event blocks under the low nodes (one index
+        range each), the stored nodes the cache does not hold, and — when a node lies past
+        the end of a cached level — what the tree grew since the cache was last extended.
+        """
         keys = list(keys)
-        out: dict[NodeKey, bytes] = {}
-        high = [k for k in keys if k[0] >= STORED_FROM]
         low = [k for k in keys if k[0] < STORED_FROM]
-        width = 1 << STORED_FROM
+        high = [k for k in keys if k[0] >= STORED_FROM]
+        cache = self.cache
+        out: dict[NodeKey, bytes] = {}
+        by_key, refresh = high, None
+        if cache is not None and high:
+            cache.fit(max((index + 1) << level for level, index in high))
+            out, by_key, extend = cache.split(high)
+            if extend:
+                refresh = cache.wanted(max(level for level, _ in high))
         blocks = sorted({(index << level) >> STORED_FROM for level, index in low})
-        positions = [b * width + n for b in blocks for n in range(1, width + 1)]
-        leaves: dict[int, bytes] = {}
-        if self.backend == "postgres":  # one round trip for both kinds of node
-            sql = (
-                "SELECT n.level, n.idx, n.hash "
-                "FROM unnest(%s::int[], %s::bigint[]) AS k(level, idx) "
-                f"JOIN {NODES} n ON n.level = k.level AND n.idx = k.idx UNION ALL "
-                f"SELECT -1, notification_id, event_hash FROM {EVENTS_TABLE} "
-                "WHERE notification_id = ANY(%s::bigint[])"
-            )
-            params = ([k[0] for k in high], [k[1] for k in high], positions)
-            for lv, ix, h in self._rows(sql, params):
-                if lv < 0:
-                    leaves[int(ix) - 1] = bytes(h)
-                else:
-                    out[(int(lv), int(ix))] = bytes(h)
-        else:
-            if high:
-                marks = ", ".join(["(%s, %s)"] * len(high))
-                sql = f"SELECT level, idx, hash FROM {NODES} WHERE (level, idx) IN (VALUES {marks})"
-                params2 = tuple(v for k in high for v in k)
-                out.update({(int(lv), int(ix)): bytes(h) for lv, ix, h in self._rows(sql, params2)})
-            if blocks:  # the 16-leaf blocks holding the low nodes, in one read
-                where = " OR ".join(["notification_id BETWEEN %s AND %s"] * len(blocks))
-                sql = f"SELECT notification_id, event_hash FROM {EVENTS_TABLE} WHERE {where}"
-                params3 = tuple(v for b in blocks for v in (b * width + 1, (b + 1) * width))
-                leaves = {int(p) - 1: bytes(h) for p, h in self._rows(sql, params3)}
+        leaves, nodes, fresh = self._read_tree(blocks, by_key, refresh)
+        out.update(nodes)
+        if cache is not None and fresh:
+            cache.add(sorted(fresh))
+            for key in high:
+                if key not in out and (h := cache.get(key)) is not None:
+                    out[key] = h
         for level, index in low:
             first = index << level
             span = [leaves.get(i) for i in range(first, first + (1 << level))]
             if all(h is not None for h in span):
                 out[(level, index)] = _fold([h for h in span if h is not None])
         return out
+
+    def _read_tree(
+        self, blocks: list[int], by_key: list[NodeKey], refresh: tuple[list[int], list[int]] | None
+    ) -> tuple[dict[int, bytes], dict[NodeKey, bytes], list[tuple[int, int, bytes]]]:
+        """(leaf index → event hash of the blocks, nodes by key, nodes read to extend the
+        cache) in one round trip on PostgreSQL."""
+        width = 1 << STORED_FROM
+        starts = [b * width + 1 for b in blocks]  # positions: leaf index + 1
+        leaves: dict[int, bytes] = {}
+        nodes: dict[NodeKey, bytes] = {}
+        fresh: list[tuple[int, int, bytes]] = []
+        if self.backend == "postgres":
+            if len(starts) == 1 and not by_key and not refresh:  # most inclusion proofs
+                sql = (
+                    f"SELECT notification_id, event_hash FROM {EVENTS_TABLE} "
+                    "WHERE notification_id BETWEEN %s AND %s"
+                )
+                rows = self._rows(sql, (starts[0], starts[0] + width - 1))
+                return {int(p) - 1: bytes(h) for p, h in rows}, nodes, fresh
+            parts: list[str] = []
+            params: list[Any] = []
+            if starts:
+                # LATERAL … LIMIT: one index range per block, and a row estimate the
+                # planner gets right (a bare BETWEEN join looked like a million rows).
+                parts.append(
+                    f"SELECT 0, 0, e.notification_id, e.event_hash FROM unnest(%s::bigint[]) "
+                    f"AS b(lo) CROSS JOIN LATERAL (SELECT notification_id, event_hash "
+                    f"FROM {EVENTS_TABLE} WHERE notification_id BETWEEN b.lo AND "
+                    f"b.lo + {width - 1} ORDER BY notification_id LIMIT {width}) e"
+                )
+                params.append(starts)
+            if by_key:
+                parts.append(
+                    "SELECT 1, n.level, n.idx, n.hash FROM unnest(%s::int[], %s::bigint[]) "
+                    f"AS k(level, idx) JOIN {NODES} n ON n.level = k.level AND n.idx = k.idx"
+                )
+                params += [[k[0] for k in by_key], [k[1] for k in by_key]]
+            if refresh:
+                parts.append(  # one index range per level (a join scanned the table)
+                    "SELECT 2, n.level, n.idx, n.hash FROM unnest(%s::int[], %s::bigint[]) "
+                    f"AS k(level, lo) CROSS JOIN LATERAL (SELECT level, idx, hash FROM {NODES} "
+                    "WHERE level = k.level AND idx >= k.lo ORDER BY idx) n"
+                )
+                params += [refresh[0], refresh[1]]
+            if not parts:
+                return leaves, nodes, fresh
+            for kind, lv, ix, h in self._rows(" UNION ALL ".join(parts), tuple(params)):
+                if kind == 0:
+                    leaves[int(ix) - 1] = bytes(h)
+                elif kind == 1:
+                    nodes[(int(lv), int(ix))] = bytes(h)
+                else:
+                    fresh.append((int(lv), int(ix), bytes(h)))
+            return leaves, nodes, fresh
+        if starts:
+            where = " OR ".join(["notification_id BETWEEN %s AND %s"] * len(starts))
+            sql = f"SELECT notification_id, event_hash FROM {EVENTS_TABLE} WHERE {where}"
+            bounds = tuple(v for lo in starts for v in (lo, lo + width - 1))
+            leaves = {int(p) - 1: bytes(h) for p, h in self._rows(sql, bounds)}
+        if by_key:
+            marks = ", ".join(["(%s, %s)"] * len(by_key))
+            sql = f"SELECT level, idx, hash FROM {NODES} WHERE (level, idx) IN (VALUES {marks})"
+            flat = tuple(v for k in by_key for v in k)
+            nodes = {(int(lv), int(ix)): bytes(h) for lv, ix, h in self._rows(sql, flat)}
+        for level, first in zip(*refresh, strict=True) if refresh else ():
+            sql = f"SELECT level, idx, hash FROM {NODES} WHERE level = %s AND idx >= %s"
+            fresh += [(int(lv), int(ix), bytes(h)) for lv, ix, h in self._rows(sql, (level, first))]
+        return leaves, nodes, fresh
 
     def grow(
         self, expected: int, nodes: list[tuple[int, int, bytes]], size: int, root: bytes
@@ -323,26 +367,51 @@ class LedgerStore:
 
     # -- events for case proofs ----------------------------------------------------------
 
-    def case_events(self, case_id: str, upto: int) -> list[CaseEventRow]:
-        """A case's events at positions up to ``upto``, in version order."""
-        if self.backend == "postgres":
-            sql = (
-                "SELECT notification_id, originator_version, topic, state, "
-                "(extract(epoch from recorded_at) * 1000000)::bigint, event_hash "
-                f"FROM {EVENTS_TABLE} WHERE originator_id = %s AND notification_id <= %s "
-                "ORDER BY originator_version"
-            )
-        else:
+    def case_at_latest(
+        self, case_id: str
+    ) -> tuple[StoredCheckpoint | None, str, list[CaseEventRow]]:
+        """(latest checkpoint, its cosignature lines, the case's events it covers in
+        version order): what a case proof needs before its paths, in one round trip on
+        PostgreSQL."""
+        if self.backend == "sqlite":
+            latest = self.latest_checkpoint()
+            if latest is None:
+                return None, "", []
             sql = (
                 "SELECT notification_id, originator_version, topic, state, recorded_at, "
                 f"event_hash FROM {EVENTS_TABLE} WHERE originator_id = %s "
                 "AND notification_id <= %s ORDER BY originator_version"
             )
-            case_id = case_id.replace("-", "")
-        return [
-            CaseEventRow(int(p), int(v), str(t), bytes(s), int(us), bytes(h))
-            for p, v, t, s, us, h in self._rows(sql, (case_id, upto))
-        ]
+            rows = self._rows(sql, (case_id.replace("-", ""), latest.tree_size))
+            lines = "".join(self.cosignature_lines(latest.tree_size))
+            return latest, lines, [_case_row(r) for r in rows]
+        sql = (
+            f"WITH cp AS (SELECT * FROM {CHECKPOINTS} ORDER BY tree_size DESC LIMIT 1) "
+            "SELECT cp.tree_size, cp.root_hash, cp.note, cp.signed_at_us, "
+            "(SELECT coalesce(string_agg(c.line, '' ORDER BY c.witness), '') "
+            f"FROM {COSIGNATURES} c WHERE c.tree_size = cp.tree_size), "
+            "e.notification_id, e.originator_version, e.topic, e.state, "
+            "(extract(epoch from e.recorded_at) * 1000000)::bigint, e.event_hash "
+            f"FROM cp LEFT JOIN {EVENTS_TABLE} e ON e.originator_id = %s "
+            "AND e.notification_id <= cp.tree_size ORDER BY e.originator_version"
+        )
+        found = self._rows(sql, (case_id,))
+        if not found:
+            return None, "", []
+        size, root, note, at, lines = found[0][:5]
+        checkpoint = StoredCheckpoint(int(size), bytes(root), str(note), int(at))
+        return checkpoint, str(lines), [_case_row(r[5:]) for r in found if r[5] is not None]
+
+
+def _no_jit(conn: Any) -> None:
+    """Short indexed reads only: never pay for JIT compilation (it cost a case proof
+    9–90 ms when a misestimated plan crossed ``jit_above_cost``)."""
+    conn.execute("SET jit = off")
+
+
+def _case_row(r: tuple[Any, ...]) -> CaseEventRow:
+    p, v, t, state, us, h = r
+    return CaseEventRow(int(p), int(v), str(t), bytes(state), int(us), bytes(h))
 
 
 def _fold(leaves: list[bytes]) -> bytes:
