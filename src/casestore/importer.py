@@ -459,6 +459,8 @@ def _fields(event_class: type, data: dict[str, Any], fill: bool = True) -> dict[
             result[name] = _coerce(data[name], hints[name], name)
         elif not fill:
             continue
+        elif (declared := _declared_default(event_class, name)) is not _MISSING:
+            result[name] = declared  # a field added later with its default (docs/events.md)
         elif (default := _default(hints[name])) is not _MISSING:
             result[name] = default
         else:
@@ -467,6 +469,14 @@ def _fields(event_class: type, data: dict[str, Any], fill: bool = True) -> dict[
 
 
 _MISSING = object()
+
+
+def _declared_default(cls: type, name: str) -> Any:
+    """The default the event class declares for a field (``cost_fen: int = 0``), if any."""
+    for f in dataclasses.fields(cls):
+        if f.name == name and f.default is not dataclasses.MISSING:
+            return f.default
+    return _MISSING
 
 
 def _default(hint: Any) -> Any:

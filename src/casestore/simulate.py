@@ -382,7 +382,8 @@ class _Runner:
         """A practice command (window, rota, enquiry, award), after what came before."""
         self._flush()  # the practice command is written now, after what came before
         action = step.action
-        result = self.service.handle(practice.command(step, self.enquiries, actor))
+        command: Any = practice.command(step, self.enquiries, actor)
+        result = self.service.handle(command)
         if action == "practice:enquiry":
             self.enquiries[step.key] = result.case_id
         self.events += 1
