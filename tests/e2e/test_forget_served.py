@@ -33,9 +33,9 @@ ORIGIN = "forget.e2e/log"
 class Bureau:
     """One served database with its own master key and checkpoint signing key."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, db: str) -> None:
         self.workdir = workdir
-        self.db = f"sqlite:///{workdir / 'casestore.db'}"
+        self.db = db
         private, self.verifier = self.cli("keygen", "--signing", ORIGIN, env=False).split()
         self.env = {
             "CASESTORE_CIPHER_KEY": base64.b64encode(os.urandom(32)).decode(),
@@ -65,9 +65,30 @@ class Bureau:
         return httpx.Client(base_url=self.base, headers=headers, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def bureau(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bureau]:
-    b = Bureau(tmp_path_factory.mktemp("forget-e2e"))
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgres", marks=[pytest.mark.pg, pytest.mark.slow])],
+)
+def bureau(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Bureau]:
+    """A served bureau on each backend (PostgreSQL: a fresh database of the harness's
+    cluster, ``casestore serve`` with its embedded projection workers)."""
+    workdir = tmp_path_factory.mktemp("forget-e2e")
+    if request.param == "sqlite":
+        yield from _served(Bureau(workdir, f"sqlite:///{workdir / 'casestore.db'}"))
+        return
+    from tests.pgharness import create_database, drop_database
+
+    pg_url: str = request.getfixturevalue("pg_url")
+    db = create_database(pg_url)
+    try:
+        yield from _served(Bureau(workdir, db))
+    finally:
+        drop_database(pg_url, db)
+
+
+def _served(b: Bureau) -> Iterator[Bureau]:
     b.cli("catalogue", "--db", b.db)
     b.cli("staff", "enroll", "adm-1", "--name", "局长", "--first-admin", "--db", b.db)
     for staff, role in (("adm-2", "admin"), ("clk-1", "clerk"), ("aud-1", "auditor")):
