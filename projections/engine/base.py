@@ -92,6 +92,11 @@ class Projection(Generic[S]):
     handlers: ClassVar[Mapping[str, Callable[[Any, LogEvent], None]]] = {}
     #: Handle every event (e.g. the ledger), not only the keys of ``handlers``.
     all_events: ClassVar[bool] = False
+    #: Reads personal fields (``casestore.domain.personal``) in clear. Least privilege:
+    #: a projection that does not say so sees them sealed (〔已加密〕), so its view holds
+    #: no personal data, a forget has nothing to erase there, and its rebuild fetches no
+    #: key and decrypts nothing (issue 18). Only the case list (masked names) says so.
+    personal: ClassVar[bool] = False
 
     def handles(self, event: LogEvent) -> bool:
         return self.all_events or event.key in self.handlers

@@ -58,6 +58,7 @@ class LogSource:
         self.backend = log.backend
         self.table = log.events_table
         self.unwrap = log.unwrapper()
+        self.sealed = log.unwrapper(personal=False)  # for readers of no personal field
         self._pg_scan = _PG_SCAN.format(table=self.table)
         self._sqlite_scan = _SQLITE_SCAN.format(table=self.table)
         self._local = threading.local()
@@ -130,17 +131,22 @@ class LogSource:
         upto: int | None = None,
         until_us: int | None = None,
         conn: Any = None,
+        personal: bool = True,
     ) -> list[LogEvent]:
-        """Up to ``limit`` events after a position, in order (bounded by upto/until)."""
+        """Up to ``limit`` events after a position, in order (bounded by upto/until);
+        personal fields opened only for a ``personal`` reader (else left sealed)."""
         if conn is None:
             return self._run(
-                lambda c: self.read(after, limit, upto=upto, until_us=until_us, conn=c)
+                lambda c: self.read(
+                    after, limit, upto=upto, until_us=until_us, conn=c, personal=personal
+                )
             )
+        unwrapper = self.unwrap if personal else self.sealed
         stop = _FAR if upto is None else upto
         if self.backend == "sqlite":
             until = _FAR if until_us is None else until_us
             rows = conn.execute(self._sqlite_scan, (after, stop, until, limit)).fetchall()
-            unwrap = self.unwrap([r[4] for r in rows])
+            unwrap = unwrapper([r[4] for r in rows])
             return [
                 LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], unwrap)
                 for r in rows
@@ -149,7 +155,7 @@ class LogSource:
         with conn.cursor(binary=True) as cur:
             cur.execute(self._pg_scan, (after, stop, until_dt, limit), prepare=True)
             rows = cur.fetchall()
-        unwrap = self.unwrap([r[4] for r in rows])
+        unwrap = unwrapper([r[4] for r in rows])
         return [LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], unwrap) for r in rows]
 
     def pages(
@@ -160,21 +166,22 @@ class LogSource:
         upto: int | None = None,
         until_us: int | None = None,
         prefetch: bool = False,
+        personal: bool = True,
     ) -> Generator[list[LogEvent], None, None]:
         """Successive full pages after a position; stops after the first short page."""
         if not prefetch:
             position = after
             while True:
-                rows = self.read(position, page, upto=upto, until_us=until_us)
+                rows = self.read(position, page, upto=upto, until_us=until_us, personal=personal)
                 if rows:
                     yield rows
                 if len(rows) < page:
                     return
                 position = rows[-1].position
-        yield from self._prefetched(after, page, upto, until_us)
+        yield from self._prefetched(after, page, upto, until_us, personal)
 
     def _prefetched(
-        self, after: int, page: int, upto: int | None, until_us: int | None
+        self, after: int, page: int, upto: int | None, until_us: int | None, personal: bool
     ) -> Iterator[list[LogEvent]]:
         pending: queue.Queue[list[LogEvent] | BaseException | None] = queue.Queue(maxsize=1)
         stop = threading.Event()
@@ -193,7 +200,9 @@ class LogSource:
             try:
                 position = after
                 while True:
-                    rows = self.read(position, page, upto=upto, until_us=until_us, conn=conn)
+                    rows = self.read(
+                        position, page, upto=upto, until_us=until_us, conn=conn, personal=personal
+                    )
                     if rows and not offer(rows):
                         return
                     if len(rows) < page:

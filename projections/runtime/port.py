@@ -33,11 +33,14 @@ class EventLog(Protocol):
         """The table holding the log (SQL identifier)."""
         ...
 
-    def unwrapper(self) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
+    def unwrapper(
+        self, *, personal: bool = True
+    ) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
         """A factory, called once per batch with the batch's stored states, of how to turn
         stored bytes back into the encoded event (legacy decryption, decompression,
-        personal-field tokens opened with the keys the batch names); the factory answers
-        ``None`` when the states are stored as encoded."""
+        personal-field tokens opened with the keys the batch names, or left sealed when
+        not ``personal``); the factory answers ``None`` when the states are stored as
+        encoded."""
         ...
 
     def add_commit_listener(self, listener: CommitListener) -> None: ...

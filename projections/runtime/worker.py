@@ -118,6 +118,7 @@ class Worker:
                     upto=self.upto,
                     until_us=self.until_us,
                     prefetch=prefetch,
+                    personal=self.projection.personal,
                 )
                 try:
                     for page in pages:

@@ -126,6 +126,7 @@ class CaseStatusProjection(Projection[CaseBatch]):
     """Folds case events into one status row per case."""
 
     name = "case_status"
+    personal = True  # the applicant's masked name, and corrected personal facts
     # 2: stages by the domain's one stage machine (imported histories);
     # 3: corrections (``corrected`` marks, corrected facts in their columns)
     # (``SubjectForgotten`` needs no new version: no log before it holds one, so every

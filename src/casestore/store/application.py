@@ -272,15 +272,25 @@ class CasestoreApp(Application[UUID]):
     events_table: str = EVENTS_TABLE
     """The table holding the log, for the read side's own scans."""
 
-    def unwrapper(self) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
+    def unwrapper(
+        self, *, personal: bool = True
+    ) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
         """A factory of one batch's unwrap: legacy whole-event decryption and compression,
         and personal-field tokens opened with the keys the batch's stored states name,
         fetched in one query when not cached (a forget in another process is seen by the
         next batch, and its ``SubjectForgotten`` erases what earlier batches showed). The
-        factory answers ``None`` when nothing is sealed or compressed."""
+        factory answers ``None`` when nothing is sealed or compressed.
+
+        ``personal=False`` is for readers that never use personal fields (every projection
+        but the case list): tokens are left sealed (shown as 〔已加密〕), no key is fetched
+        and nothing is decrypted, so those readers hold no personal data and pay nothing
+        for it."""
         mapper = cast(TimedMapper, self.mapper)
         if mapper.fields is None and mapper.legacy is None and mapper.compressor is None:
             return lambda states: None
+        if not personal:
+            sealed = Opener(None)
+            return lambda states: lambda data: mapper.unwrap(data, sealed)
 
         def batch(states: list[bytes]) -> Callable[[bytes], bytes]:
             opener = mapper.fields.opener(states) if mapper.fields else None
