@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from casestore.projections.engine.db import ViewDB, drop_target
 from casestore.projections.runtime.logsource import LogSource
 from casestore.projections.runtime.registry import all_projections
 from casestore.projections.runtime.worker import rebuild_into
+
 from casestore.service import CaseService
 from casestore.store.application import CasestoreApp
 from tests.conftest import APPLICANT
