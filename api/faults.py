@@ -18,6 +18,8 @@ import eventsourcing.persistence as es
 import psycopg
 import psycopg_pool
 
+from casestore.service import CommitQueueTimeout
+
 #: Seconds a client should wait before retrying a request refused as ``unavailable``.
 RETRY_AFTER_SECONDS = 2
 
@@ -68,6 +70,11 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 def unavailable_reason(error: BaseException) -> str | None:
     """A short reason when ``error`` means the store cannot serve now, else None."""
     for e in _chain(error):
+        if isinstance(e, CommitQueueTimeout):
+            return (
+                "the database has not finished the writes ahead of this command; it was "
+                "withdrawn from the queue and nothing was written"
+            )
         if isinstance(e, psycopg.errors.InsufficientPrivilege):
             return PRIVILEGE_REASON
         if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:

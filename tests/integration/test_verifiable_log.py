@@ -304,14 +304,26 @@ def test_witness_keeps_evidence_of_a_shrunken_tree(
 def test_checkpoints_are_append_only_in_the_database(
     app: CasestoreApp, service: CaseService
 ) -> None:
+    """Both tables the README calls append-only by trigger, as their owner (who holds every
+    right): UPDATE and DELETE on both backends, TRUNCATE too on PostgreSQL."""
     ledger = Ledger(app)
     history(service, 1)
     ledger.checkpoint()
-    with ledger.store.connection() as conn, pytest.raises(Exception, match="append-only"):
-        conn.execute("UPDATE casestore_checkpoints SET note = 'x'")
-    with ledger.store.connection() as conn, pytest.raises(Exception, match="append-only"):
-        conn.execute("DELETE FROM casestore_checkpoints")
+    size = int(ledger.checkpoint().split("\n")[1])
+    assert ledger.store.add_cosignature(size, "witness.example/w1", "— witness.example/w1 AAAA")
+    refused = [
+        "UPDATE casestore_checkpoints SET note = 'x'",
+        "DELETE FROM casestore_checkpoints",
+        "UPDATE casestore_cosignatures SET line = 'x'",
+        "DELETE FROM casestore_cosignatures",
+    ]
+    if app.db_url.startswith("postgres"):
+        refused += ["TRUNCATE casestore_checkpoints", "TRUNCATE casestore_cosignatures"]
+    for statement in refused:
+        with ledger.store.connection() as conn, pytest.raises(Exception, match="append-only"):
+            conn.execute(statement)
     assert ledger.store.latest_checkpoint() is not None
+    assert ledger.store.cosignature_lines(size) == ["— witness.example/w1 AAAA"]
 
 
 @pytest.mark.pg

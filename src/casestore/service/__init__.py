@@ -49,6 +49,7 @@ from casestore.service.results import (
     Submission,
 )
 from casestore.store.audit import parse_digest
+from casestore.store.batch import CommitQueueTimeout
 from casestore.store.integrity import LogRow
 from casestore.timeutil import utc_now
 
@@ -63,6 +64,7 @@ __all__ = [
     "Clock",
     "Command",
     "CommandResult",
+    "CommitQueueTimeout",
     "Correct",
     "Decide",
     "Deliver",

@@ -197,6 +197,9 @@ class CasestoreApp(Application[UUID]):
             **(env or {}),
         }
         super().__init__(full_env)
+        committer = getattr(self.recorder, "committer", None)
+        if committer is not None:
+            committer.queue_wait = settings.commit_queue_wait
         self.reader: Repository[UUID] = Repository(self.events)
         from casestore.store.schema import NO_STAMP, stamp_new
 

@@ -14,12 +14,13 @@ As-of reads (``recorded_at <= t``) then always see a prefix of the log.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
 from casestore.store.integrity import GENESIS, chain_hash, event_hash
 
@@ -51,6 +52,15 @@ class DuplicateCommand(IntegrityError):
 
 class VersionConflict(IntegrityError):
     """An aggregate moved on since the command read it."""
+
+
+class CommitQueueTimeout(OperationalError):
+    """A request waited its bound in the group-commit queue and left it unwritten.
+
+    Raised only for a request that never joined a batch: none of its events were sent
+    to the database, so a retry (with the same idempotency key or without one) cannot
+    write it twice.
+    """
 
 
 class AppendRequest:
@@ -213,10 +223,14 @@ class GroupCommitter:
         *,
         max_batch: int = 256,
         in_flight: int = 1,
+        queue_wait: float | None = None,
     ) -> None:
         self._commit = commit
         self._max_batch = max_batch
         self._max_in_flight = in_flight
+        #: Seconds a request may wait in the queue before it leaves it unwritten (None:
+        #: no bound). Set from ``Settings.commit_queue_wait`` by the application.
+        self.queue_wait = queue_wait
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._queue: list[AppendRequest] = []
@@ -226,7 +240,15 @@ class GroupCommitter:
         self._waiting_for = 0  # queue length the waiting leader needs to overlap (0: none)
 
     def submit(self, request: AppendRequest) -> list[int]:
-        """Block until the request's transaction committed (or failed)."""
+        """Block until the request's transaction committed (or failed).
+
+        A request still *queued* when ``queue_wait`` seconds have passed — not taken into
+        a batch, so provably unwritten — leaves the queue and raises
+        :class:`CommitQueueTimeout`. One already taken into a batch waits for that
+        batch's outcome however long it takes: it may commit.
+        """
+        bound = self.queue_wait
+        deadline = None if bound is None else time.monotonic() + bound
         with self._lock:
             self._queue.append(request)
             lead = not self._leading
@@ -235,13 +257,33 @@ class GroupCommitter:
             elif self._waiting_for and len(self._queue) >= self._waiting_for:
                 self._changed.notify()
         if not lead:
-            request.done.acquire()  # released when complete, or when promoted to lead
+            self._follow(request, deadline)  # returns when complete, or promoted to lead
             if not request.promoted:
                 return self._result(request)
-        self._lead()
+        self._lead(request, deadline)
         return self._result(request)
 
-    def _lead(self) -> None:
+    def _follow(self, request: AppendRequest, deadline: float | None) -> None:
+        """Wait until the request is complete or promoted to lead; leave the queue (and
+        raise) if the deadline passes while it is still only queued."""
+        if deadline is None:
+            request.done.acquire()
+            return
+        remaining = deadline - time.monotonic()
+        if remaining > 0 and request.done.acquire(timeout=remaining):
+            return
+        with self._lock:
+            # Taken into a batch (its outcome is coming) or chosen to lead (its ``done``
+            # is about to be released): it stays. Otherwise it leaves, atomically with
+            # respect to every leader, which takes requests only under this lock.
+            leaves = not request.promoted and _remove(self._queue, request)
+        if leaves:
+            raise self._timed_out()
+        request.done.acquire()
+
+    def _lead(self, request: AppendRequest, deadline: float | None = None) -> None:
+        timed_out = False
+        successor: AppendRequest | None = None
         with self._lock:
             while self._in_flight:
                 if self._in_flight < self._max_in_flight:
@@ -249,38 +291,65 @@ class GroupCommitter:
                     if len(self._queue) >= enough:
                         break
                     self._waiting_for = enough
-                self._changed.wait()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    timed_out = True
+                    break
+                self._changed.wait(remaining)
             self._waiting_for = 0
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-            self._in_flight += 1
-            self._recent = [self._recent[1], len(batch)]
+            if timed_out:
+                # Still queued behind a batch that has not finished: leave unwritten, and
+                # hand the lead to the oldest request still waiting (if any).
+                _remove(self._queue, request)
+                successor = self._promote_locked()
+            else:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                self._in_flight += 1
+                self._recent = [self._recent[1], len(batch)]
+        if timed_out:
+            if successor is not None:
+                successor.done.release()
+            raise self._timed_out()
         if self._max_in_flight > 1:
             self._pass_lead()
         try:
             self._commit(batch)
         except BaseException as e:  # the whole transaction failed: every request fails
-            for request in batch:
-                if request.positions is None and request.error is None:
-                    request.error = e
+            for r in batch:
+                if r.positions is None and r.error is None:
+                    r.error = e
         finally:
             with self._lock:
                 self._in_flight -= 1
                 self._changed.notify()
-            for request in batch:
-                request.done.release()
+            for r in batch:
+                r.done.release()
             if self._max_in_flight == 1:
                 self._pass_lead()
+
+    def _timed_out(self) -> CommitQueueTimeout:
+        return CommitQueueTimeout(
+            f"the command waited {self.queue_wait or 0:g} s behind a write the database has "
+            "not finished and was withdrawn unwritten; nothing was recorded, retry later"
+        )
 
     def _pass_lead(self) -> None:
         """Wake the oldest waiting request to lead the next batch (or stop leading)."""
         with self._lock:
-            if not self._queue:
-                self._leading = False
-                return
-            successor = self._queue[0]
-            successor.promoted = True
-        successor.done.release()
+            successor = self._promote_locked()
+        if successor is not None:
+            successor.done.release()
+
+    def _promote_locked(self) -> AppendRequest | None:
+        """Under the lock: mark the oldest queued request to lead (its ``done`` is to be
+        released once the lock is let go), or stop leading when none waits."""
+        if not self._queue:
+            self._leading = False
+            return None
+        successor = self._queue[0]
+        successor.promoted = True
+        return successor
 
     @staticmethod
     def _result(request: AppendRequest) -> list[int]:
@@ -288,3 +357,12 @@ class GroupCommitter:
             raise request.error
         assert request.positions is not None
         return request.positions
+
+
+def _remove(queue: list[AppendRequest], request: AppendRequest) -> bool:
+    """Take ``request`` (by identity) out of ``queue``; whether it was there."""
+    for n, queued in enumerate(queue):
+        if queued is request:
+            del queue[n]
+            return True
+    return False
