@@ -14,6 +14,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from casestore.projections.readmodels.supervision.wording import RULE_TITLES_ZH
+
 #: (key, Chinese header) per export.
 COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     "overdue": (
@@ -51,28 +53,9 @@ COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     ),
 }
 TITLES: Final = {"overdue": "超期在办件", "flags": "监管预警", "ranking": "窗口好评率排名"}
-#: Supervision rules in Chinese (the same words as ``api/static/labels.js``).
-RULE_NAMES: Final = {
-    "S01": "超承诺办结时限",
-    "S02": "超法定办结时限",
-    "S03": "5个工作日内未作受理决定（视为受理）",
-    "S04": "多次补正告知（一次性告知未落实）",
-    "S05": "补正告知超过5个工作日",
-    "S06": "事后补录（录入时间远晚于业务时间）",
-    "S07": "时间倒置（后一环节早于前一环节）",
-    "S08": "应踏勘未踏勘即作决定",
-    "S09": "踏勘结论缺少三方或两名工作人员",
-    "S10": "超期延长、重复延长或非签批人延长",
-    "S11": "不允许的暂停计时类型",
-    "S12": "准予决定后超过10个工作日送达",
-    "S13": "差评未按时核实整改",
-    "S14": "目录承诺时限超过法定时限",
-    "S15": "受理与办结仅隔数秒（非即办件）",
-    "S16": "群众诉求/咨询超过办理时限",
-    "S17": "特别程序未按时书面告知申请人所需时间",
-    "S18": "差评未按时回访",
-    "S19": "免费或限价惠民服务超标准收费",
-}
+#: Supervision rules in Chinese (one home: the flags' wording module; the same words as
+#: ``api/static/labels.js``).
+RULE_NAMES: Final = RULE_TITLES_ZH
 SEVERITIES: Final = {"high": "严重", "medium": "一般"}
 MEDIA: Final = {
     "csv": "text/csv; charset=utf-8",

@@ -210,11 +210,14 @@ def public_case_view(
     events: Sequence[Any],
     clocks: dict[str, Any] | None = None,
     item_name: str = "",
+    visit_rated: bool = False,
 ) -> dict[str, Any]:
     """The applicant's view: progress and dates only, no personal data and no staff.
 
     With ``clocks`` (``ReadSide.clocks``): the due date waited on and the working days
-    left; ``next_step`` and ``missing`` say what happens or is needed next."""
+    left; ``next_step`` and ``missing`` say what happens or is needed next.
+    ``evaluated`` is true once the visit is rated (一次一评: ``visit_rated`` when another
+    child of the same 一件事 bundle carries the visit's rating)."""
     first = events[0]
     return {
         "case_no": case.case_no,
@@ -228,7 +231,7 @@ def public_case_view(
             None,
         ),
         "outcome": case.outcome,
-        "evaluated": case.evaluation_level is not None,
+        "evaluated": case.evaluation_level is not None or visit_rated,
         "steps": [
             {"type": event_name(e), "on": _business_date(e).isoformat()}
             for e in events

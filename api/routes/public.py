@@ -73,7 +73,8 @@ async def public_case(
         except NotFound:
             item_name = ""
         clocks = state.read.clocks(case, events, state.today())
-        return public_case_view(case, events, clocks, item_name)
+        rated = bool(state.service.visit_rated_by(case))
+        return public_case_view(case, events, clocks, item_name, visit_rated=rated)
 
     result: dict[str, Any] = await run_in_threadpool(view)
     return result

@@ -31,6 +31,7 @@ from casestore.timelimits import (
 )
 from casestore.timelimits.legaltime import (
     AcceptanceFacts,
+    Refusal,
     acceptance_clock_for,
     extension_refusal,
     follow_up_clock,
@@ -120,11 +121,11 @@ def extension_problems(
     pauses: list[Suspension],
     cal: WorkingCalendar,
     config: ClockConfig | None = None,
-) -> list[tuple[Grant, str]]:
+) -> list[tuple[Grant, Refusal]]:
     """Each recorded extension that may not move the deadline, with why (S10), judged by
     :func:`casestore.timelimits.legaltime.extension_refusal` like the write side's check."""
     cfg = config or ClockConfig()
-    problems: list[tuple[Grant, str]] = []
+    problems: list[tuple[Grant, Refusal]] = []
     for i, grant in enumerate(f.extensions):
         why = extension_refusal(
             start=start,

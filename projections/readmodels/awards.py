@@ -19,7 +19,7 @@ from casestore.domain.award import AWARD_KINDS
 
 from ..engine.base import Column, Index, LogEvent, Projection, Table, Tx, local_day
 from ..engine.db import View
-from .evaluation import EVALUATION_CASES
+from .evaluation import EVALUATION_CASES, VISITS
 
 AWARDS = Table(
     "awards",
@@ -147,7 +147,7 @@ class AwardView(View):
         rows = self.rows(
             f"SELECT {column} AS k, COUNT(*) AS n, "
             "SUM(CASE WHEN level <= 3 THEN 1 ELSE 0 END) AS good, SUM(bad) AS bad "
-            "FROM {evaluation_cases} WHERE level IS NOT NULL AND evaluated_on >= %s "
+            f"FROM {VISITS} WHERE level IS NOT NULL AND evaluated_on >= %s "
             f"AND evaluated_on <= %s GROUP BY {column}",
             (since.isoformat(), until.isoformat()),
         )

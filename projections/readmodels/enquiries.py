@@ -34,6 +34,7 @@ from ..engine.base import (
 )
 from ..engine.db import View
 from ..facts.clockstate import bureau_today
+from .supervision.wording import RULE_TITLES_ZH, Detail, detail_fields
 
 ENQUIRIES = Table(
     "enquiries",
@@ -186,7 +187,7 @@ def s16_flag(row: Mapping[str, Any], today: date) -> dict[str, Any] | None:
     if stopped_on is None and today <= due:
         return None
     since = datetime.combine(due + timedelta(days=1), time(0), BUREAU_TZ)
-    how = f"stopped on {stopped_on}" if stopped_on else f"still open on {today}"
+    how = {"stopped_on": stopped_on.isoformat()} if stopped_on else {"today": today.isoformat()}
     evidence = [row["received_position"]]
     if row["stop_position"]:
         evidence.append(row["stop_position"])
@@ -195,6 +196,7 @@ def s16_flag(row: Mapping[str, Any], today: date) -> dict[str, Any] | None:
         "rule": S16[0],
         "severity": S16[1],
         "title": S16[2],
+        "title_zh": RULE_TITLES_ZH["S16"],
         "case_id": None,
         "enquiry_id": row["enquiry_id"],
         "item_code": "",
@@ -202,9 +204,14 @@ def s16_flag(row: Mapping[str, Any], today: date) -> dict[str, Any] | None:
         "evidence": evidence,
         "raised_at": since.isoformat(),
         "cleared_at": row["stopped_at"],
-        "detail": (
-            f"诉求/咨询 due {due} ({row['handling_days']} working days from "
-            f"{row['received_on']}); {how}"
+        **detail_fields(
+            Detail(
+                "S16",
+                due=due.isoformat(),
+                days=int(row["handling_days"]),
+                start=str(row["received_on"]),
+                **how,
+            )
         ),
     }
 

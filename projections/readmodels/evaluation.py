@@ -9,6 +9,16 @@ Definitions (GB/T 39046 levels: 1 非常满意 … 5 非常不满意):
 - *bad review* (差评): level 4 or 5; handled on time when verified and rectified within
   ``ClockConfig.bad_review_days`` working days; an unhandled one is overdue once today
   is past its due date;
+- *one rating per visit* (一次一评): the unit of every figure here is a *visit*, not a
+  case. A case outside a bundle is a visit of its own; the child cases of a 一件事 bundle
+  are one visit (one intake, one pickup), keyed by the bundle id. A visit's rating is the
+  first evaluation (by log position) of any of its cases; the service refuses a second one
+  (``CaseService.visit_rated_by``), but logs from before that rule (or two ratings racing
+  on two children) may hold one per child: they replay and stay in each case's own views
+  as evidence, and only the first counts here. A visit is completed (办结) once one of its
+  cases is, on the first such day (a later child's completion never moves it to another
+  month). Its window, staff and item, for grouping, are those of the rated case, or of
+  the first case taken in when it is not rated;
 - *red-flag window ranking* (红旗窗口): windows ranked by good rate, then participation
   rate, then fewest bad reviews not handled on time, then most evaluations; windows with
   fewer than ``min_evaluations`` evaluations are listed after the ranked ones, unranked.
@@ -51,11 +61,36 @@ EVALUATION_CASES = Table(
         Column("handled_on"),
         Column("handled_on_time", "int"),
         Column("last_position", "int"),
+        # 一次一评 (version 2): the visit (bundle id, or the case id), the position of the
+        # case's first event and of its evaluation, to pick the visit's one rating.
+        Column("visit"),
+        Column("first_position", "int"),
+        Column("evaluated_position", "int"),
     ),
     ("case_id",),
-    (Index("window", ("service_window",)), Index("bad", ("bad", "bad_due"))),
+    (
+        Index("window", ("service_window",)),
+        Index("bad", ("bad", "bad_due")),
+        Index("visit", ("visit",)),
+    ),
 )
 GROUPS = {"window": "service_window", "staff": "staff", "item": "item_code"}
+
+#: One row per visit (a FROM item, ``{evaluation_cases}`` still to be named): the
+#: visit's rated case (the first rating by log position), else its first case, with the
+#: visit's completion (any case completed; the first day one was).
+VISITS = (
+    "(SELECT * FROM (SELECT e.case_id, e.visit, e.service_window, e.staff, e.item_code, "
+    "e.level, e.evaluated_on, e.channel, e.bad, e.bad_due, e.handled_on, e.handled_on_time, "
+    "MAX(e.completed) OVER (PARTITION BY e.visit) AS completed, "
+    "MIN(CASE WHEN e.completed = 1 THEN e.completed_on END) "
+    "OVER (PARTITION BY e.visit) AS completed_on, "
+    "COUNT(*) OVER (PARTITION BY e.visit) AS visit_cases, "
+    "ROW_NUMBER() OVER (PARTITION BY e.visit ORDER BY "
+    "CASE WHEN e.level IS NULL THEN 1 ELSE 0 END, e.evaluated_position, e.first_position, "
+    "e.case_id) AS visit_rank "
+    "FROM {evaluation_cases} e) ranked WHERE visit_rank = 1) visits"
+)
 
 
 @dataclass
@@ -67,7 +102,7 @@ class EvaluationProjection(Projection[_Batch]):
     """One row per case with what 好差评 statistics need."""
 
     name = "evaluation"
-    version = 1
+    version = 2
     tables = (EVALUATION_CASES,)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         f"Case.{k}": lambda b, e: b.cases.apply(e) for k in Case.EVENT_NAMES
@@ -103,6 +138,7 @@ class EvaluationProjection(Projection[_Batch]):
             today = local_date(f.last.recorded_at)
             clock = case_clocks(f, self._calendar, today, self._config).bad_review
         handled = f.bad_review_handled
+        first = f.submitted or f.last
         return {
             "service_window": f.window,
             "staff": f.staff,
@@ -117,6 +153,9 @@ class EvaluationProjection(Projection[_Batch]):
             "handled_on": handled.on.isoformat() if handled else None,
             "handled_on_time": int(bool(clock.on_time)) if clock and handled else None,
             "last_position": f.last.position if f.last else 0,
+            "visit": f.bundle_id or f.case_id,
+            "first_position": first.position if first else 0,
+            "evaluated_position": f.evaluated.position if f.evaluated else None,
         }
 
 
@@ -145,13 +184,17 @@ class EvaluationView(View):
             "SUM(COALESCE(handled_on_time, 0)) AS on_time, "
             "SUM(CASE WHEN bad = 1 AND handled_on IS NULL AND bad_due < %s THEN 1 ELSE 0 END)"
             " AS overdue "
-            "FROM {evaluation_cases}" + ("" if group_by is None else f" GROUP BY {column}"),
+            f"FROM {VISITS}" + ("" if group_by is None else f" GROUP BY {column}"),
             (day,),
         )
         groups = sorted((_stats(r) for r in rows), key=lambda g: g["key"])
         if group_by is None:
             return groups[0] if groups else _stats({"k": ""})
         return {"group_by": group_by, "groups": groups}
+
+    def visits(self) -> list[dict[str, Any]]:
+        """One row per visit (一次一评): its one rating and its completion (see above)."""
+        return self.rows(f"SELECT * FROM {VISITS}")
 
     def window_ranking(
         self, *, min_evaluations: int = 1, today: date | None = None

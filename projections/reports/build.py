@@ -17,6 +17,7 @@ from ..readmodels.compliance.projection import ComplianceView
 from ..readmodels.enquiries import EnquiryView
 from ..readmodels.evaluation import EvaluationView
 from ..readmodels.supervision.projection import SupervisionView
+from ..runtime.registry import get_projection
 from .monthly import PROJECTIONS, MonthlyReport, Period, ReportViews, build_report
 
 #: One build at a time per process (two requests for one month share a target).
@@ -69,7 +70,14 @@ def monthly_report(
     with _BUILDING:
         for name in PROJECTIONS:
             current = db.tracking(f"{name}__{target}")
-            if current is None or current.position != position or position == 0:
+            # A target built by an older version of the projection (other tables, other
+            # logic: the evaluation view's visits) is rebuilt, not read.
+            if (
+                current is None
+                or current.version != get_projection(name).version
+                or current.position != position
+                or position == 0
+            ):
                 rebuild(name, at_position=position, target=target, db=db)
         views = ReportViews(
             compliance=ComplianceView(db, target, calendar=calendar, config=config),

@@ -13,7 +13,9 @@ and the command that recomputes it: ``casestore report monthly --month M --at-po
 
 Definitions (bureau-local business dates, the same as the views'):
 
-- *completed* (办结): decided (approve or deny) or refused (不予受理) in M;
+- *completed* (办结): decided (approve or deny) or refused (不予受理) in M; counted per
+  visit (一次一评): a 一件事 bundle's children are one visit, completed on the first day
+  one of them was, rated once (``readmodels/evaluation.py``), and so are the rates below;
 - *participation rate* (参评率): of those, the share evaluated (by the report's position);
 - *good rate* (好评率): evaluations made in M at levels 1–3 / all evaluations made in M;
 - *bad reviews* (差评): evaluations made in M at levels 4–5;
@@ -280,7 +282,7 @@ def count_figures(views: ReportViews, month: Period, today: date | None = None) 
     ``today`` while the period is still running (a day not yet come is never judged)."""
     last = min(month.last, today) if today is not None else month.last
     out: dict[str, Any] = {}
-    ev = views.evaluation.rows("SELECT * FROM {evaluation_cases}")
+    ev = views.evaluation.visits()  # 一次一评: a bundle visit is one, rated once
     completed = [r for r in ev if r["completed"] and month.contains(r["completed_on"])]
     out["completed"] = len(completed)
     out["evaluated_completed"] = sum(1 for r in completed if r["level"] is not None)
@@ -292,7 +294,7 @@ def count_figures(views: ReportViews, month: Period, today: date | None = None) 
     out["bad_reviews"] = sum(1 for r in evaluated if int(r["level"]) >= 4)
     follow_ups = [
         ok
-        for r in ev
+        for r in views.evaluation.rows("SELECT facts FROM {evaluation_cases}")
         for stamp, ok in CaseFacts.from_dict(orjson.loads(r["facts"])).follow_ups
         if month.contains(stamp.on.isoformat())
     ]

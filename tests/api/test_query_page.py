@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from casestore.projections.reports.notices import applicant_url  # type: ignore[import-not-found,unused-ignore]
 
-from tests.api.support import Api
+from tests.api.support import APPLICANT, Api
 
 
 def _public(api: Api, case: dict[str, object]) -> dict[str, object]:
@@ -92,3 +92,30 @@ def test_the_page_opens_from_a_notice_qr_code_and_refuses_bad_parameters(api: Ap
     assert api.get("/query", params={"case_no": "<script>"}).status_code == 422
     assert api.get("/query", params={"case_no": "X" * 65}).status_code == 422
     assert api.get("/query", params={"code": "123456"}).status_code == 400  # never in a URL
+
+
+def test_a_bundle_visit_is_rated_once_from_any_of_its_cases(api: Api) -> None:
+    """一次一评: the applicant rates the 一件事 visit on one child's page; every child's page
+    then shows it rated, and a second rating (applicant or window pad) is a 409 problem
+    that appends nothing."""
+    body = {"bundle_code": "YJS-001", "applicant": APPLICANT, "materials": ["申请表"]}
+    r = api.post("/bundles", "clerk", json=body)
+    assert r.status_code == 201, r.text
+    first, second, third = (r.json()["children"][c] for c in ("XK-001", "XK-003", "XK-019"))
+    assert _public(api, second)["evaluated"] is False
+    url = f"/public/cases/{first['case_no']}/evaluate"
+    assert api.post(url, params={"code": first["query_code"]}, json={"level": 2}).status_code == 200
+    assert all(_public(api, c)["evaluated"] is True for c in (first, second, third))
+    head = api.head()
+    url = f"/public/cases/{second['case_no']}/evaluate"
+    again = api.post(url, params={"code": second["query_code"]}, json={"level": 5})
+    assert again.status_code == 409, again.text
+    problem = again.json()
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert problem["type"].endswith("already-done")
+    assert first["case_no"] in problem["detail"] and "一次一评" in problem["detail"]
+    pad = api.post(
+        f"/cases/{third['case_id']}/evaluate", "clerk", json={"level": 1, "channel": "window_pad"}
+    )
+    assert pad.status_code == 409, pad.text
+    assert api.head() == head

@@ -128,10 +128,21 @@ def test_s19_flags_a_charge_above_the_declared_price(
     assert set(by_case) == {str(free), str(capped)}
     mailing, copying = by_case[str(free)], by_case[str(capped)]
     assert mailing["severity"] == "high" and mailing["evidence"] == [charged]
-    assert mailing["detail"] == "mailing: charged 1500 fen for 1 unit(s), declared free"
+    # the inspector reads Chinese; the English and the machine-readable fields stay
+    assert mailing["detail"] == "邮寄1件收费1500分，该服务已公布为免费"
+    assert mailing["title_zh"] == "免费或限价惠民服务超标准收费"
+    assert mailing["detail_en"] == "mailing: charged 1500 fen for 1 unit(s), declared free"
+    assert mailing["detail_facts"] == {
+        "key": "S19",
+        "service": "mailing",
+        "charged": 1500,
+        "units": 1,
+        "price": 0,
+    }
     assert mailing["raised_at"].startswith("2025-10-09T03:00:00")  # 11:00 in the bureau
     assert copying["evidence"] == [over]
-    assert copying["detail"] == (
+    assert copying["detail"] == "复印10页收费501分，公布限价每页50分"
+    assert copying["detail_en"] == (
         "copying: charged 501 fen for 10 unit(s), declared at most 50 fen per unit"
     )
     # a bureau that declares copying free too flags the 500 fen as well

@@ -33,6 +33,7 @@ from ...facts.casefacts import CaseFacts, FactsFold, ItemFacts
 from ...facts.clockstate import bureau_today
 from ...facts.factsfold import cache_size, catalogue_limits
 from .rules import CLOCK_RULES, RULES, Flag, case_flags, clock_flag, item_flags
+from .wording import RULE_TITLES_ZH, clock_detail, render
 
 __all__ = [
     "CLOCK_RULES",
@@ -99,9 +100,11 @@ class SupervisionProjection(Projection[_Batch]):
     """Flags per case recomputed from the case's facts whenever it has a new event."""
 
     name = "supervision"
-    version = 4  # 2: a clock paused after its deadline passed stays flagged; 3: deemed-
+    version = 5  # 2: a clock paused after its deadline passed stays flagged; 3: deemed-
     # acceptance decision clocks are watched before the acceptance clock runs out; 4: the
-    # legal-time rules of issue 19 (Art. 203, last-day suspensions, S17, S18, office hours)
+    # legal-time rules of issue 19 (Art. 203, last-day suspensions, S17, S18, office hours);
+    # 5: ``detail`` holds the finding's key and facts, rendered in Chinese and English on
+    # reading (``wording.py``)
     tables = (SUPERVISION_CASES, SUPERVISION_ITEMS, SUPERVISION_FLAGS, SUPERVISION_WATCH)
     handlers: ClassVar[dict[str, Callable[[Any, LogEvent], None]]] = {
         **{f"Case.{k}": lambda b, e: b.cases.apply(e) for k in Case.EVENT_NAMES},
@@ -245,7 +248,7 @@ def _flag_row(flag: Flag) -> dict[str, Any]:
         "raised_at_us": to_micros(flag.raised_at),
         "cleared_at": flag.cleared_at.isoformat() if flag.cleared_at else None,
         "cleared_at_us": to_micros(flag.cleared_at) if flag.cleared_at else None,
-        "detail": flag.detail,
+        "detail": flag.detail.to_json(),  # {key, facts}: both languages rendered on reading
     }
 
 
@@ -330,12 +333,13 @@ def _public(r: Mapping[str, Any]) -> dict[str, Any]:
         "rule": r["rule"],
         "severity": r["severity"],
         "title": RULES[r["rule"]][1],
+        "title_zh": RULE_TITLES_ZH[r["rule"]],
         "case_id": r["case_id"],
         "item_code": r["item_code"] or "",
         "evidence": orjson.loads(r["evidence"]),
         "raised_at": r["raised_at"],
         "cleared_at": r["cleared_at"],
-        "detail": r["detail"],
+        **render(r["detail"]),
         "raised_at_us": r["raised_at_us"],
     }
 
@@ -343,9 +347,8 @@ def _public(r: Mapping[str, Any]) -> dict[str, Any]:
 def _overdue(r: Mapping[str, Any], day: date) -> dict[str, Any]:
     due = date.fromisoformat(r["due"])
     since = datetime.combine(due + timedelta(days=1), time(0), BUREAU_TZ)
-    detail = (
-        f"{r['kind']} due {due} ({r['days']} working days from {r['start']}); still open on {day}"
-    )
+    start = date.fromisoformat(r["start"])
+    detail = clock_detail(r["kind"], due, int(r["days"]), start, today=day).to_json()
     return _public(
         {
             **r,

@@ -39,6 +39,7 @@ from ...facts.caseclocks import (
 from ...facts.casefacts import CaseFacts, ItemFacts
 from ...facts.clockstate import Clock
 from ...facts.evidence import Stamp
+from .wording import RULE_TITLES_ZH, Detail, clock_detail, detail_fields
 
 #: rule id -> (severity, what it means)
 RULES: dict[str, tuple[str, str]] = {
@@ -82,7 +83,8 @@ class Flag:
     evidence: tuple[int, ...]
     raised_at: datetime
     cleared_at: datetime | None
-    detail: str
+    detail: Detail
+    """The English text; ``detail.zh`` the Chinese, ``detail.facts`` its fields."""
     anchor: str = ""
     """Tells apart several flags of one rule on one subject (the offending position)."""
 
@@ -109,22 +111,27 @@ class Flag:
             "rule": self.rule,
             "severity": self.severity,
             "title": RULES[self.rule][1],
+            "title_zh": RULE_TITLES_ZH[self.rule],
             "case_id": self.case_id,
             "item_code": self.item_code,
             "evidence": list(self.evidence),
             "raised_at": self.raised_at.isoformat(),
             "cleared_at": self.cleared_at.isoformat() if self.cleared_at else None,
-            "detail": self.detail,
+            **detail_fields(self.detail),
         }
 
 
 def clock_flag(rule: str, f: CaseFacts, clock: Clock) -> Flag:
     """The overdue flag of a late clock (S01 S02 S03 S12 S13)."""
-    if clock.done is not None:
-        how = f"{clock.stopped_by} on {clock.done.on}"
-    else:
-        how = f"still open on {clock.today}"
-    detail = f"{clock.kind} due {clock.due} ({clock.days} working days from {clock.start}); {how}"
+    detail = clock_detail(
+        clock.kind,
+        clock.due,
+        clock.days,
+        clock.start,
+        today=None if clock.done else clock.today,
+        stopped_by=clock.stopped_by,
+        done_on=clock.done.on if clock.done else None,
+    )
     return Flag(
         rule,
         f.case_id,
@@ -166,7 +173,7 @@ def case_flags(
     return sorted(flags, key=lambda fl: (fl.rule, fl.raised_at, fl.anchor))
 
 
-def _flag(rule: str, f: CaseFacts, stamp: Stamp, evidence: tuple[int, ...], detail: str) -> Flag:
+def _flag(rule: str, f: CaseFacts, stamp: Stamp, evidence: tuple[int, ...], detail: Detail) -> Flag:
     positions = tuple(sorted({*evidence, stamp.position}))
     return Flag(
         rule, f.case_id, f.item_code, positions, stamp.at, None, detail, str(stamp.position)
@@ -180,13 +187,18 @@ def _supplement_flags(
     notices = f.supplement_requests
     allowed = cfg.supplement_notices_allowed
     if len(notices) > allowed:
-        detail = f"{len(notices)} supplement notices (allowed {allowed})"
+        detail = Detail("S04", notices=len(notices), allowed=allowed)
         flags.append(_flag("S04", f, notices[allowed], tuple(n.position for n in notices), detail))
     if notices and f.submitted is not None:
         start, _ = received_day(f.submitted.at, cal, ccfg)
         due = compute_clock(start, ccfg.acceptance_days, cal).due
         if not on_time(notices[0].at, due, ccfg):
-            detail = f"received {f.submitted.on}, notice due {due}, issued {notices[0].on}"
+            detail = Detail(
+                "S05",
+                received=f.submitted.on.isoformat(),
+                due=due.isoformat(),
+                issued=notices[0].on.isoformat(),
+            )
             flags.append(_flag("S05", f, notices[0], (f.submitted.position,), detail))
     return flags
 
@@ -202,16 +214,15 @@ def _entry_flags(f: CaseFacts, cfg: SupervisionConfig) -> list[Flag]:
         s = claim.stamp
         gap = s.backdated_seconds
         if gap > cfg.backdate_seconds:
-            entered = (
-                f"entered {s.claimed_recorded_at.isoformat()} in the legacy system "
-                f"(imported {s.recorded_at.isoformat()})"
-                if s.imported and s.claimed_recorded_at is not None
-                else f"recorded {s.recorded_at.isoformat()}"
-            )
-            detail = (
-                f"{claim.name} {entered} claims "
-                f"{s.at.isoformat()} ({gap / 3600:.1f} h earlier; threshold "
-                f"{cfg.backdate_seconds / 3600:.1f} h)"
+            legacy = s.claimed_recorded_at if s.imported else None
+            detail = Detail(
+                "S06",
+                event=claim.name,
+                legacy_at=legacy.isoformat() if legacy is not None else None,
+                recorded_at=s.recorded_at.isoformat(),
+                claims=s.at.isoformat(),
+                hours=f"{gap / 3600:.1f}",
+                threshold=f"{cfg.backdate_seconds / 3600:.1f}",
             )
             cleared = _corrected_at(f, s.version)
             flags.append(
@@ -228,9 +239,12 @@ def _entry_flags(f: CaseFacts, cfg: SupervisionConfig) -> list[Flag]:
             )
     for inv in f.inversions:
         s = inv.stamp
-        detail = (
-            f"{inv.name} claims {s.at.isoformat()}, before {inv.previous_name} "
-            f"at {inv.previous.at.isoformat()}"
+        detail = Detail(
+            "S07",
+            event=inv.name,
+            claims=s.at.isoformat(),
+            previous=inv.previous_name,
+            previous_at=inv.previous.at.isoformat(),
         )
         evidence = (inv.previous.position, s.position)
         cleared = _corrected_at(f, s.version)
@@ -255,15 +269,13 @@ def _survey_flags(f: CaseFacts, limits: ItemLimits | None) -> list[Flag]:
         decided = f.decided
         before = [r for r in f.surveys_conducted if r.stamp.position < decided.position]
         if not before:
-            detail = f"item {f.item_code} needs a site survey; none concluded before the decision"
+            detail = Detail("S08", item=f.item_code)
             plans = tuple(p.stamp.position for p in f.surveys_scheduled)
             flags.append(_flag("S08", f, decided, plans, detail))
     for record in f.surveys_conducted:
         missing = sorted(SURVEY_PARTIES - record.parties)
         if record.staff_count < 2 or missing:
-            detail = f"{record.staff_count} staff present" + (
-                f", parties missing {missing}" if missing else ""
-            )
+            detail = Detail("S09", staff=record.staff_count, missing=missing)
             flags.append(_flag("S09", f, record.stamp, (), detail))
     return flags
 
@@ -279,19 +291,19 @@ def _extension_flags(
         return []
     begin = decision_start(f, cal, today, ccfg, fallback)
     if begin is None:
-        return [
-            _flag("S10", f, g.stamp, (), "extension recorded while no decision clock runs")
-            for g in f.extensions
-        ]
+        return [_flag("S10", f, g.stamp, (), Detail("S10.no_clock")) for g in f.extensions]
     pauses = valid_pauses(f, begin.limits)
     problems = extension_problems(f, begin.limits, begin.start, pauses, cal, ccfg)
-    return [_flag("S10", f, g.stamp, begin.evidence, why) for g, why in problems]
+    return [
+        _flag("S10", f, g.stamp, begin.evidence, Detail(f"S10.{why.key}", **why.facts))
+        for g, why in problems
+    ]
 
 
 def _pause_flags(f: CaseFacts, limits: ItemLimits | None) -> list[Flag]:
     allowed = ART45_PAUSE_KINDS | set(limits.pause_kinds if limits else ())
     return [
-        _flag("S11", f, p.start, (), f"pause kind {p.kind!r} is not allowed for {f.item_code}")
+        _flag("S11", f, p.start, (), Detail("S11", kind=p.kind, item=f.item_code))
         for p in f.suspensions
         if p.kind not in allowed
     ]
@@ -313,10 +325,14 @@ def notice_flags(
             continue
         if given is None and today <= due:
             continue
-        how = f"given {given.isoformat()}" if given else f"none recorded by {today}"
-        detail = (
-            f"{p.kind} suspended {p.start.on}: written notice due {due} "
-            f"(行政许可法第四十五条, {cfg.suspension_notice_days} working days); {how}"
+        how = {"given": given.isoformat()} if given else {"none_by": today.isoformat()}
+        detail = Detail(
+            "S17",
+            kind=p.kind,
+            start=p.start.on.isoformat(),
+            due=due.isoformat(),
+            days=cfg.suspension_notice_days,
+            **how,
         )
         raised = deadline_passes_at(due, None)
         flags.append(
@@ -340,9 +356,12 @@ def _completion_flags(f: CaseFacts, cfg: SupervisionConfig) -> list[Flag]:
     gap = abs((f.decided.at - f.accepted.at).total_seconds())
     if gap >= cfg.completion_gap_seconds:
         return []
-    detail = (
-        f"accepted {f.accepted.at.isoformat()} and decided {f.decided.at.isoformat()}: "
-        f"{gap:.0f} s apart on a {f.limits.promised_days}-day item"
+    detail = Detail(
+        "S15",
+        accepted=f.accepted.at.isoformat(),
+        decided=f.decided.at.isoformat(),
+        gap=f"{gap:.0f}",
+        promised=f.limits.promised_days,
     )
     return [_flag("S15", f, f.decided, (f.accepted.position,), detail)]
 
@@ -355,8 +374,7 @@ def _service_flags(f: CaseFacts, cfg: SupervisionConfig) -> list[Flag]:
         price = cfg.service_price_fen(service)
         if charged <= units * price:
             continue
-        declared = "free" if price == 0 else f"at most {price} fen per unit"
-        detail = f"{service}: charged {charged} fen for {units} unit(s), declared {declared}"
+        detail = Detail("S19", service=service, charged=charged, units=units, price=price)
         flags.append(_flag("S19", f, stamp, (), detail))
     return flags
 
@@ -371,7 +389,7 @@ def item_flags(item: ItemFacts) -> list[Flag]:
             tuple(sorted({b.raised.position, *((b.cleared.position,) if b.cleared else ())})),
             b.raised.at,
             b.cleared.at if b.cleared else None,
-            f"promised {b.promised_days} > statutory {b.statutory_days} working days",
+            Detail("S14", promised=b.promised_days, statutory=b.statutory_days),
             str(b.raised.position),
         )
         for b in item.breaches

@@ -805,10 +805,21 @@ class Case(Aggregate):
         actor: Actor,
         at: datetime,
         occurred_at: datetime | None = None,
+        visit_rated_by: str = "",
     ) -> None:
-        """Record the applicant's evaluation (好差评, GB/T 39046 levels 1–5)."""
+        """Record the applicant's evaluation (好差评, GB/T 39046 levels 1–5).
+
+        一次一评: the applicant rates a visit once. A child of a 一件事 bundle is one
+        visit with its siblings; ``visit_rated_by`` names the sibling case (its number)
+        that already carries the visit's rating, and the rating is refused."""
         if self.evaluation_level is not None:
-            raise AlreadyDone("the case is already evaluated")
+            raise AlreadyDone("the case is already evaluated (本件已评价)")
+        if visit_rated_by:
+            raise AlreadyDone(
+                f"this visit is already rated on case {visit_rated_by[:40]} of the same "
+                "一件事 bundle: one rating per visit "
+                f"(一次一评：本次办事已在办件 {visit_rated_by[:40]} 评价)"
+            )
         require(isinstance(level, int) and level in EVALUATION_LEVELS, "level must be 1..5")
         self._emit(
             self.Evaluated,

@@ -21,7 +21,15 @@ from typing import Any, overload
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from casestore.domain import Actor, AlreadyDone, Bundle, Case, ConcurrencyConflict, InvalidCommand
+from casestore.domain import (
+    Actor,
+    AlreadyDone,
+    Bundle,
+    Case,
+    ConcurrencyConflict,
+    InvalidCommand,
+    NotFound,
+)
 from casestore.domain.clocks import statutory_due as statutory_due_on
 from casestore.domain.errors import IdempotencyKeyReused
 from casestore.domain.roles import check_permission
@@ -307,3 +315,30 @@ class CaseService(IntakeMixin, CatalogueMixin, ReadsMixin):
         """A bundle's child cases as stored now (read fresh: a child's suspension moves
         the joint clock, and it is another aggregate than the one being decided)."""
         return [self.app.get(Case, child, cached=False) for child in bundle.children.values()]
+
+    def visit_rated_by(self, case: Case) -> str:
+        """一次一评: the number of the case of the same visit that already carries the
+        visit's rating, or "". A case outside a bundle is a visit of its own; a bundle's
+        children are one visit (one intake, one pickup). Read fresh from the store; a
+        bundle or sibling not stored yet (the simulator plans one rating per visit and
+        saves in batches) counts as unrated.
+
+        Two ratings racing on two children of one bundle can both pass this check (each
+        child is its own aggregate); the read side then counts the first by log position
+        as the visit's rating (``projections/readmodels/evaluation.py``)."""
+        if case.bundle_id is None:
+            return ""
+        try:
+            bundle = self.app.get(Bundle, case.bundle_id)
+        except NotFound:
+            return ""
+        for child in bundle.children.values():
+            if child == case.id:
+                continue
+            try:
+                sibling = self.app.get(Case, child)
+            except NotFound:
+                continue
+            if sibling.evaluation_level is not None:
+                return sibling.case_no or str(sibling.id)
+        return ""

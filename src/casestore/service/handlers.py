@@ -62,6 +62,8 @@ class Context(Protocol):
 
     def bundle_children(self, bundle: Bundle) -> list[Case]: ...
 
+    def visit_rated_by(self, case: Case) -> str: ...
+
 
 C = TypeVar("C", bound=Update)
 Handler = Callable[[Any, Any, Context], None]
@@ -272,6 +274,7 @@ def evaluate(cmd: Evaluate, case: Case, ctx: Context) -> None:
         actor=cmd.actor,
         at=ctx.clock(),
         occurred_at=cmd.occurred_at,
+        visit_rated_by=ctx.visit_rated_by(case),
     )
 
 

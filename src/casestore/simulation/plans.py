@@ -140,7 +140,7 @@ class CasePlanner(AfterAcceptance):
                 approver = rng.choice(self.roster.approvers)
                 steps.append(Step(at, (intake.n, -1), "bundle-extend", approver, EXTEND_REASON))
         steps.sort(key=lambda s: (s.at, s.key))
-        return steps
+        return _one_rating_per_visit(steps)
 
     # -- before acceptance ------------------------------------------------------------------
 
@@ -239,3 +239,17 @@ class CasePlanner(AfterAcceptance):
         seal = self._seal_payload(life)
         life.add(w.soon(rng, life.t, 5, 20, anytime=True), "seal", r.sealers[0], seal)
         self._deliver(life, w.soon(rng, life.t, 5, 20, anytime=True), "electronic")
+
+
+def _one_rating_per_visit(steps: list[Step]) -> list[Step]:
+    """一次一评: a bundle visit is rated once. Keep the first child's evaluation (in time
+    order) and drop the other children's, with the bad-review handling and the bad-review
+    call that would follow them; other follow-up calls stay (回访 is per case)."""
+    rated = next((s.key for s in steps if s.action == "evaluate"), None)
+    return [s for s in steps if s.key == rated or not _follows_a_rating(s)]
+
+
+def _follows_a_rating(step: Step) -> bool:
+    if step.action in ("evaluate", "bad-review"):
+        return True
+    return step.action == "follow-up" and step.payload.get("notes") == "差评回访"

@@ -243,20 +243,40 @@ def extension_refusal(
     days: int,
     cal: WorkingCalendar,
     cfg: ClockConfig,
-) -> str | None:
+) -> Refusal | None:
     """Why an extension granted at ``granted_at`` may not move the statutory deadline
     (行政许可法第四十二条), or None when it may. ``earlier`` counts extensions before it."""
     cap = MAX_EXTENSION_DAYS_JOINT if joint else MAX_EXTENSION_DAYS
     due = statutory_due_on(start, statutory_days, pauses, _local(granted_at).date(), cal).due
     if role != "approver":
-        return f"granted by role {role!r}, not an approver"
+        return Refusal(f"granted by role {role!r}, not an approver", "role", role=role)
     if not on_time(granted_at, due, cfg):
-        return f"granted {_local(granted_at).date()} after the statutory due {due}"
+        granted = _local(granted_at).date().isoformat()
+        return Refusal(
+            f"granted {granted} after the statutory due {due}",
+            "late",
+            granted=granted,
+            due=due.isoformat(),
+        )
     if earlier > 0:
-        return "a second extension (a case may be extended once)"
+        return Refusal("a second extension (a case may be extended once)", "second")
     if not 1 <= days <= cap:
-        return f"{days} working days exceeds the cap of {cap}"
+        return Refusal(f"{days} working days exceeds the cap of {cap}", "cap", days=days, cap=cap)
     return None
+
+
+class Refusal(str):
+    """Why an extension may not move the deadline: the English sentence, with a ``key``
+    (``role``, ``late``, ``second``, ``cap``) and its ``facts`` for other languages
+    (flag S10's Chinese detail)."""
+
+    key: str
+    facts: dict[str, str | int]
+
+    def __new__(cls, text: str, key: str, **facts: str | int) -> Refusal:
+        refusal = super().__new__(cls, text)
+        refusal.key, refusal.facts = key, facts
+        return refusal
 
 
 def bundle_clock(
