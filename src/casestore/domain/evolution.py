@@ -117,17 +117,36 @@ class SchemaRegistry:
             self._current[key] = version
         return version
 
+    def readable(self, key: str, version: int) -> str | None:
+        """Why an event ``key`` at class ``version`` cannot be brought to today's shape, or
+        None when it can (a version from 1 up to the current one)."""
+        current = self.current_version(key)
+        if version < 1:
+            return f"{key} has no class version {version} (versions start at 1)"
+        if version > current:
+            return (
+                f"{key} at class version {version} is newer than this casestore reads "
+                f"(it upcasts {key} up to version {current}): written by a newer casestore?"
+            )
+        return None
+
+    def step_up(self, key: str, state: State, version: int) -> State:
+        """The fields of event ``key`` at class ``version`` stepped up to the current
+        version (in place): the event's own upcasters, without value objects or defaults.
+        The importer runs an export line's plain ``data`` through it."""
+        steps = self.event_steps.get(key)
+        if steps:
+            while version in steps:
+                steps[version](state)
+                version += 1
+        return state
+
     def upcast(self, key: str, state: State) -> State:
         """The stored (tagged) JSON ``state`` of event ``key`` in today's shape (in place)."""
         if self.value_steps:
             _upcast_values(state, self.value_steps)
         stored_version = state.pop("class_version", 1)
-        steps = self.event_steps.get(key)
-        if steps:
-            version = stored_version
-            while version in steps:
-                steps[version](state)
-                version += 1
+        self.step_up(key, state, stored_version)
         defaults = self._defaults.get(key)
         if defaults:
             for name, value in defaults:
