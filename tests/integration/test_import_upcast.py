@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import orjson
@@ -38,53 +39,55 @@ def b64(stored: str) -> str:
 
 
 def submitted(case_id: str, case_no: str) -> str:
-    return (
-        '{"position":1,"aggregate_id":"%s","version":1,"type":"Submitted",'
+    return Template(
+        '{"position":1,"aggregate_id":"$id","version":1,"type":"Submitted",'
         '"topic":"casestore.domain.case:Case.Submitted","recorded_at":"2025-03-03T02:00:00+00:00",'
         '"data":{"actor":{"staff_id":"clerk-02-01","role":"clerk","name":"李红","window":"W02"},'
         '"agent":null,"applicant":{"name":"王小明","id_type":"resident_id",'
         '"id_number":"110101199003070011","phone":"13800000001","kind":"person","mandate":""},'
-        '"appointment_id":"","bundle_id":null,"case_no":"%s","channel":"window",'
+        '"appointment_id":"","bundle_id":null,"case_no":"$no","channel":"window",'
         '"extended_hours":false,"handling_region":"","item_code":"XK-001",'
         '"materials":["申请书"],"occurred_at":null,'
         '"originator_topic":"casestore.domain.case:Case","receiving_region":""},'
-        '"stored_b64":"%s"}'
-    ) % (case_id, case_no, b64('{"case_no":"%s"}' % case_no))
+        '"stored_b64":"$stored"}'
+    ).substitute(id=case_id, no=case_no, stored=b64(f'{{"case_no":"{case_no}"}}'))
 
 
-ACCEPTED = (
-    '{"position":3,"aggregate_id":"%s","version":2,"type":"Accepted",'
+ACCEPTED = Template(
+    '{"position":3,"aggregate_id":"$id","version":2,"type":"Accepted",'
     '"topic":"casestore.domain.case:Case.Accepted","recorded_at":"2025-03-03T03:00:00+00:00",'
     '"data":{"actor":{"staff_id":"clerk-02-01","role":"clerk","name":"李红","window":"W02"},'
     '"limits":{"statutory_days":20,"promised_days":10,"case_type":"promised",'
     '"needs_survey":false,"survey_days":0,"joint":false,"pause_kinds":[],'
     '"catalogue_version":1},"notice_no":"SL-HAND-1","occurred_at":null,'
     '"promised_completion":"2025-03-17"},'
-    '"stored_b64":"%s"}'
-) % (CASE, b64('{"notice_no":"SL-HAND-1"}'))
+    '"stored_b64":"$stored"}'
+).substitute(id=CASE, stored=b64('{"notice_no":"SL-HAND-1"}'))
 
 #: Corrected as v1 stored it: ``field``, no ``class_version`` in the stored bytes.
-CORRECTED_V1 = (
-    '{"position":4,"aggregate_id":"%s","version":3,"type":"Corrected",'
+CORRECTED_V1 = Template(
+    '{"position":4,"aggregate_id":"$id","version":3,"type":"Corrected",'
     '"topic":"casestore.domain.case:Case.Corrected","recorded_at":"2025-03-04T01:00:00+00:00",'
     '"data":{"actor":{"staff_id":"clerk-02-01","role":"clerk","name":"李红","window":"W02"},'
     '"correct_value":"online","corrects_version":1,"field":"channel","occurred_at":null,'
     '"reason":"渠道登记错误","wrong_value":"window"},'
-    '"stored_b64":"%s"}'
-) % (CASE, b64('{"correct_value":"online","corrects_version":1,"field":"channel"}'))
+    '"stored_b64":"$stored"}'
+).substitute(
+    id=CASE, stored=b64('{"correct_value":"online","corrects_version":1,"field":"channel"}')
+)
 
 
 def correction_at(case_id: str, class_version: int) -> str:
     """A Corrected line whose stored bytes say ``class_version`` (one this casestore
     cannot read: written by a newer one)."""
-    return (
-        '{"position":9,"aggregate_id":"%s","version":2,"type":"Corrected",'
+    return Template(
+        '{"position":9,"aggregate_id":"$id","version":2,"type":"Corrected",'
         '"topic":"casestore.domain.case:Case.Corrected","recorded_at":"2025-03-04T01:00:00+00:00",'
         '"data":{"actor":{"staff_id":"clerk-02-01","role":"clerk","name":"李红","window":"W02"},'
         '"correct_value":"online","corrects_version":1,"fact":"channel","occurred_at":null,'
-        '"reason":"渠道登记错误","wrong_value":"window","evidence":"照片"},'
-        '"stored_b64":"%s"}'
-    ) % (case_id, b64('{"class_version":%d,"fact":"channel"}' % class_version))
+        '"reason":"渠道登记错误","wrong_value":"window"},'
+        '"stored_b64":"$stored"}'
+    ).substitute(id=case_id, stored=b64(f'{{"class_version":{class_version},"fact":"channel"}}'))
 
 
 def imported(url: str) -> list[dict[str, Any]]:
