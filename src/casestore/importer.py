@@ -20,8 +20,9 @@ Line format (UTF-8 JSON Lines; blank lines and lines starting with ``#`` are ski
 ``casestore export`` writes, so an export round-trips into a fresh store: the same
 aggregates, versions and event data. An export of an older casestore imports too: its
 lines go through the one upcasting registry the stored events are read with (a renamed
-topic, the class version's upcasters), and a class version that registry cannot reach
-refuses the line's case. The claimed time (``occurred_at``, else the
+topic, the value objects' and the class version's upcasters, from the versions
+``stored_b64`` carries), and a class version that registry cannot reach refuses the
+line's case. The claimed time (``occurred_at``, else the
 legacy ``recorded_at``) becomes the event's ``occurred_at``; its ``recorded_at`` is the
 import time (the server's clock). Times without an offset are read as the bureau's
 local time (UTC+8). Fields are checked against the event's declared types (dates,
@@ -142,6 +143,8 @@ class _Line:
     class_version: int | None = None
     #: Why the line's class version cannot be read: refuses the case the line names.
     problem: str | None = None
+    #: The event's stored JSON (``stored_b64``), for the versions of its value objects.
+    stored: dict[str, Any] | None = None
 
 
 @dataclass
@@ -299,9 +302,10 @@ def parse_line(number: int, raw: bytes) -> _Line | None:
     if when is None:
         raise LineError("no time: give occurred_at (or recorded_at)")
     try:
-        class_version, problem = _class_version(obj), None
+        stored = _stored_state(obj)
+        class_version, problem = _class_version(obj, stored), None
     except LineError as e:
-        class_version, problem = None, str(e)
+        stored, class_version, problem = None, None, str(e)
     entered = (
         data.get("claimed_recorded_at") or obj.get("claimed_recorded_at") or obj.get("recorded_at")
     )
@@ -317,18 +321,13 @@ def parse_line(number: int, raw: bytes) -> _Line | None:
         None if entered is None else _coerce(entered, datetime, "recorded_at"),
         class_version=class_version,
         problem=problem,
+        stored=stored,
     )
 
 
-def _class_version(obj: dict[str, Any]) -> int | None:
-    """The class version a line's ``data`` was written at: its ``class_version``, else the
-    one its stored bytes carry (``stored_b64``, as ``export`` writes it; absent = 1, as the
-    store reads them), else None (a legacy line written in today's shape)."""
-    given = obj.get("class_version")
-    if given is not None:
-        if not isinstance(given, int) or isinstance(given, bool):
-            raise LineError("class_version must be an integer")
-        return given
+def _stored_state(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The event's stored JSON from ``stored_b64`` (as ``export`` writes it), or None when
+    the line has none or it is whole-event ciphertext of an old encrypted store."""
     stored = obj.get("stored_b64")
     if stored is None:
         return None
@@ -339,15 +338,26 @@ def _class_version(obj: dict[str, Any]) -> int | None:
     except (binascii.Error, ValueError):
         raise LineError("stored_b64 is not base64") from None
     if raw[:1] != b"{":
-        return None  # whole-event ciphertext of an old encrypted store: data is today's
+        return None
     try:
         state = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise LineError("stored_b64 is not an event's stored JSON") from None
-    version = state.get("class_version", 1) if isinstance(state, dict) else None
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise LineError("stored_b64 holds no readable class_version")
-    return version
+    if not isinstance(state, dict):
+        raise LineError("stored_b64 is not an event's stored JSON")
+    return state
+
+
+def _class_version(obj: dict[str, Any], stored: dict[str, Any] | None) -> int | None:
+    """The class version a line's ``data`` was written at: its ``class_version``, else the
+    one its stored bytes carry (absent = 1, as the store reads them), else None (a legacy
+    line written in today's shape)."""
+    given = obj.get("class_version")
+    if given is None and stored is not None:
+        given = stored.get("class_version", 1)
+    if given is not None and (not isinstance(given, int) or isinstance(given, bool)):
+        raise LineError("class_version must be an integer")
+    return given
 
 
 def _upcast(key: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -361,6 +371,15 @@ def _upcast(key: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
     if version == schema.current_version(key):
         return data
     return schema.step_up(key, dict(data), version)
+
+
+def _upcast_values(data: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """A line's value objects (plain in ``data``) stepped up from the versions the line's
+    stored bytes give them, through the registry's value upcasters."""
+    schema = registry()
+    if not schema.value_steps:
+        return data
+    return schema.step_up_plain_values(orjson.loads(orjson.dumps(data)), stored)
 
 
 def _aggregate_id(key: str, name: str) -> UUID:
@@ -469,6 +488,8 @@ def _apply(
     if not isinstance(event_class, type) or not issubclass(event_class, Aggregate.Event):
         raise LineError(f"{cls.__name__} has no event {line.name!r}")
     data = line.data
+    if line.stored is not None:
+        data = _upcast_values(data, line.stored)
     if line.class_version is not None:
         data = _upcast(event_class.__qualname__, line.class_version, data)
     fields = _fields(event_class, data, fill=cls is not Case or aggregate is not None)

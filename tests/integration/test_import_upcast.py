@@ -23,7 +23,9 @@ import pytest
 from casestore.projections.engine.db import ViewDB
 from casestore.projections.runtime.commands import rebuild_projection
 
-from casestore.domain import Case
+from casestore.domain import Case, upcasters
+from casestore.domain.evolution import SchemaRegistry
+from casestore.domain.values import Party
 from casestore.importer import import_jsonl
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import export_lines
@@ -225,3 +227,38 @@ def test_golden_log_v1_an_export_of_casestore_before_v2_imports_whole(tmp_path: 
     (corrected,) = [e for e in imported(url) if e["type"] == "Corrected"]
     assert corrected["data"]["fact"] == "applicant.phone"
     assert corrected["data"]["correct_value"] == "18870873388"
+
+
+def test_a_value_object_of_an_old_line_is_stepped_up_before_it_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial Party v2 (declared as tests/integration/test_evolution.py declares its
+    changes) calls the applicant's phone ``phone`` where v1 said ``mobile``: a v1 export
+    line (its stored Party carries no version: 1) imports with the phone in place, through
+    the registry's value upcaster, before ``Party(**fields)`` is built."""
+    line = orjson.loads(submitted(CASE, "HAND-1"))
+    applicant = line["data"]["applicant"]
+    applicant["mobile"] = applicant.pop("phone")
+    stored = {"applicant": {"__value__": "Party", "fields": applicant}, "case_no": "HAND-1"}
+    line["stored_b64"] = base64.b64encode(orjson.dumps(stored)).decode()
+    path = tmp_path / "party-v1.jsonl"
+    path.write_bytes(orjson.dumps(line) + b"\n")
+
+    refused = import_jsonl(f"sqlite:///{tmp_path}/without.db", path, progress=False)
+    assert "unknown fields ['mobile']" in refused.error_lines()[0]  # today's Party: no mobile
+
+    def party_v2(r: SchemaRegistry) -> None:
+        r.value_step("Party", 1, lambda fields: fields.update(phone=fields.pop("mobile")))
+
+    upcasters.registry()  # today's, built before the class version is patched
+    monkeypatch.setattr(Party, "class_version", 2, raising=False)
+    url = f"sqlite:///{tmp_path}/with.db"
+    with upcasters.trial(party_v2):
+        report = import_jsonl(url, path, progress=False)
+    assert report.ok, report.error_lines()
+    app = CasestoreApp(url)  # read back with today's registry: the stored Party has phone
+    try:
+        (event,) = [e for _, e in app.iter_events() if isinstance(e, Case.Submitted)]
+    finally:
+        app.close()
+    assert event.applicant.phone == "13800000001" and event.applicant.name == "王小明"

@@ -141,6 +141,14 @@ class SchemaRegistry:
                 version += 1
         return state
 
+    def step_up_plain_values(self, plain: State, stored: State) -> State:
+        """The value objects in ``plain`` (an export line's data: untagged) stepped up to
+        their current versions (in place), each from the version its stored form in
+        ``stored`` (the same event's stored JSON: tagged, ``"version"`` absent = 1) says."""
+        if self.value_steps:
+            _step_plain(plain, stored, self.value_steps)
+        return plain
+
     def upcast(self, key: str, state: State) -> State:
         """The stored (tagged) JSON ``state`` of event ``key`` in today's shape (in place)."""
         if self.value_steps:
@@ -176,6 +184,32 @@ def _upcast_values(node: Any, steps: dict[str, dict[int, Step]]) -> None:
         for value in node:
             if isinstance(value, dict | list):
                 _upcast_values(value, steps)
+
+
+def _step_plain(plain: Any, stored: Any, steps: dict[str, dict[int, Step]]) -> None:
+    """:func:`_upcast_values` over a plain copy, reading each value's version beside it."""
+    if isinstance(stored, dict) and isinstance(stored.get("__tuple__"), list):
+        stored = stored["__tuple__"]
+    if isinstance(stored, list) and isinstance(plain, list):
+        for inner_plain, inner_stored in zip(plain, stored, strict=False):
+            _step_plain(inner_plain, inner_stored, steps)
+        return
+    if not isinstance(stored, dict) or not isinstance(plain, dict):
+        return
+    name = stored.get("__value__")
+    if name is None:
+        for key, value in plain.items():
+            _step_plain(value, stored.get(key), steps)
+        return
+    fields = stored.get("fields")
+    fields = fields if isinstance(fields, dict) else {}
+    for key, value in plain.items():
+        _step_plain(value, fields.get(key), steps)
+    chain = steps.get(name)
+    version = stored.get("version", 1)
+    while chain and version in chain:
+        chain[version](plain)
+        version += 1
 
 
 # -- the domain's event classes and their shapes -------------------------------------------
