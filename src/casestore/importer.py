@@ -8,6 +8,9 @@ Line format (UTF-8 JSON Lines; blank lines and lines starting with ``#`` are ski
                                       #   (catalogue), Registered (case number), Opened
      "topic": "casestore.domain.case:Case.Accepted",   # optional, as `export` writes it
      "version": 4,                    # optional; when given, 1, 2, 3 … per aggregate
+     "class_version": 1,              # optional: the event class's version ``data`` is
+                                      #   written at; else the one ``stored_b64`` carries
+                                      #   (an export's stored bytes; absent = 1); else today's
      "occurred_at": "2024-03-01T09:12:00+08:00",  # the claimed business time …
      "recorded_at": "2024-03-02T10:00:00+08:00",  # … else the legacy entry time
      "actor": {"staff_id": "c-07", "role": "clerk", "name": "…", "window": "W01"},
@@ -15,7 +18,11 @@ Line format (UTF-8 JSON Lines; blank lines and lines starting with ``#`` are ski
 
 ``actor`` and ``occurred_at`` may also sit inside ``data``, which is exactly what
 ``casestore export`` writes, so an export round-trips into a fresh store: the same
-aggregates, versions and event data. The claimed time (``occurred_at``, else the
+aggregates, versions and event data. An export of an older casestore imports too: its
+lines go through the one upcasting registry the stored events are read with (a renamed
+topic, the value objects' and the class version's upcasters, from the versions
+``stored_b64`` carries), and a class version that registry cannot reach refuses the
+line's case. The claimed time (``occurred_at``, else the
 legacy ``recorded_at``) becomes the event's ``occurred_at``; its ``recorded_at`` is the
 import time (the server's clock). Times without an offset are read as the bureau's
 local time (UTC+8). Fields are checked against the event's declared types (dates,
@@ -39,6 +46,8 @@ format are read together.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import functools
 import hashlib
@@ -76,6 +85,7 @@ from casestore.domain.enquiry import Enquiry
 from casestore.domain.imports import ImportBatch
 from casestore.domain.index import CaseNumber, case_number_id
 from casestore.domain.staff import Staff, staff_aggregate_id
+from casestore.domain.upcasters import registry
 from casestore.domain.values import BUREAU_TZ, VALUE_TYPES, Actor
 from casestore.domain.window import Window, window_id
 from casestore.service import CaseService
@@ -129,6 +139,12 @@ class _Line:
     #: The legacy system's own entry time (``claimed_recorded_at``, else its ``recorded_at``).
     claimed_recorded: datetime | None = None
     batch: UUID | None = None
+    #: The event's class version the line was written at (None: today's shape).
+    class_version: int | None = None
+    #: Why the line's class version cannot be read: refuses the case the line names.
+    problem: str | None = None
+    #: The event's stored JSON (``stored_b64``), for the versions of its value objects.
+    stored: dict[str, Any] | None = None
 
 
 @dataclass
@@ -274,13 +290,22 @@ def parse_line(number: int, raw: bytes) -> _Line | None:
     name = obj.get("type")
     if not isinstance(name, str):
         raise LineError("type (the event name) is required")
-    cls = _class_of(obj.get("topic"), name)
+    topic = obj.get("topic")
+    if isinstance(topic, str):  # a class renamed since the export: read under today's topic
+        topic = registry().current_topic(topic)
+        name = topic.rsplit(".", 1)[-1]
+    cls = _class_of(topic, name)
     version = obj.get("version")
     if version is not None and (not isinstance(version, int) or version < 1):
         raise LineError("version must be a positive integer")
     when = data.get("occurred_at") or obj.get("occurred_at") or obj.get("recorded_at")
     if when is None:
         raise LineError("no time: give occurred_at (or recorded_at)")
+    try:
+        stored = _stored_state(obj)
+        class_version, problem = _class_version(obj, stored), None
+    except LineError as e:
+        stored, class_version, problem = None, None, str(e)
     entered = (
         data.get("claimed_recorded_at") or obj.get("claimed_recorded_at") or obj.get("recorded_at")
     )
@@ -294,7 +319,67 @@ def parse_line(number: int, raw: bytes) -> _Line | None:
         _coerce(data.get("actor", obj.get("actor")), Actor, "actor"),
         {k: v for k, v in data.items() if k not in _DERIVED},
         None if entered is None else _coerce(entered, datetime, "recorded_at"),
+        class_version=class_version,
+        problem=problem,
+        stored=stored,
     )
+
+
+def _stored_state(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The event's stored JSON from ``stored_b64`` (as ``export`` writes it), or None when
+    the line has none or it is whole-event ciphertext of an old encrypted store."""
+    stored = obj.get("stored_b64")
+    if stored is None:
+        return None
+    if not isinstance(stored, str):
+        raise LineError("stored_b64 must be base64 text")
+    try:
+        raw = base64.b64decode(stored, validate=True)
+    except (binascii.Error, ValueError):
+        raise LineError("stored_b64 is not base64") from None
+    if raw[:1] != b"{":
+        return None
+    try:
+        state = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise LineError("stored_b64 is not an event's stored JSON") from None
+    if not isinstance(state, dict):
+        raise LineError("stored_b64 is not an event's stored JSON")
+    return state
+
+
+def _class_version(obj: dict[str, Any], stored: dict[str, Any] | None) -> int | None:
+    """The class version a line's ``data`` was written at: its ``class_version``, else the
+    one its stored bytes carry (absent = 1, as the store reads them), else None (a legacy
+    line written in today's shape)."""
+    given = obj.get("class_version")
+    if given is None and stored is not None:
+        given = stored.get("class_version", 1)
+    if given is not None and (not isinstance(given, int) or isinstance(given, bool)):
+        raise LineError("class_version must be an integer")
+    return given
+
+
+def _upcast(key: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
+    """A line's data written at class ``version`` of ``key`` in today's shape, through the
+    one registry the stored events are read with (docs/events.md); an unreadable version
+    refuses the line."""
+    schema = registry()
+    why = schema.readable(key, version)
+    if why is not None:
+        raise LineError(why)
+    if version == schema.current_version(key):
+        return data
+    return schema.step_up(key, dict(data), version)
+
+
+def _upcast_values(data: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """A line's value objects (plain in ``data``) stepped up from the versions the line's
+    stored bytes give them, through the registry's value upcasters."""
+    schema = registry()
+    if not schema.value_steps:
+        return data
+    return schema.step_up_plain_values(orjson.loads(orjson.dumps(data)), stored)
 
 
 def _aggregate_id(key: str, name: str) -> UUID:
@@ -387,6 +472,8 @@ def _replay(service: CaseService, unit: _Unit, lines: list[_Line]) -> Aggregate 
 def _apply(
     cls: type[Aggregate], aggregate: Aggregate | None, line: _Line, at: datetime
 ) -> Aggregate:
+    if line.problem is not None:
+        raise LineError(line.problem)
     for claimed in (line.claimed, line.claimed_recorded):
         if claimed is None:
             continue
@@ -400,7 +487,12 @@ def _apply(
     event_class = getattr(cls, line.name, None)
     if not isinstance(event_class, type) or not issubclass(event_class, Aggregate.Event):
         raise LineError(f"{cls.__name__} has no event {line.name!r}")
-    fields = _fields(event_class, line.data, fill=cls is not Case or aggregate is not None)
+    data = line.data
+    if line.stored is not None:
+        data = _upcast_values(data, line.stored)
+    if line.class_version is not None:
+        data = _upcast(event_class.__qualname__, line.class_version, data)
+    fields = _fields(event_class, data, fill=cls is not Case or aggregate is not None)
     common: dict[str, Any] = {"actor": line.actor, "occurred_at": line.claimed}
     if cls in (Staff, Access):
         common = {"actor": line.actor}  # the bureau's own acts: no business time to claim

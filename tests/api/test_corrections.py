@@ -165,5 +165,16 @@ def test_the_status_row_shows_a_corrected_name_and_channel_as_known_at_each_mome
             "window",
             {},
         )
+        # The same look back through the API itself (GET /cases?as_of=), before and after.
+        moment = before.isoformat().replace("+", "%2B")
+        (asof,) = api.get(f"/cases?as_of={moment}", "clerk").json()["items"]
+        assert (asof["applicant_masked"], asof["channel"], asof["corrected"]) == (
+            "李*",
+            "window",
+            {},
+        )
+        later = api.clock.now.isoformat().replace("+", "%2B")
+        (after,) = api.get(f"/cases?as_of={later}&channel=online", "clerk").json()["items"]
+        assert (after["applicant_masked"], after["corrected"]) == ("欧***", row["corrected"])
     finally:
         api.close()

@@ -30,8 +30,11 @@ SEED = 1
 CASES = 100
 START = date(2025, 3, 3)
 DAYS = 75
-#: The one event kind that seed's history lacks, written by hand after it (see _withdrawal).
+#: The event kinds that seed's history lacks, written by hand after it (see _withdrawal
+#: and _rare_events): every event class has stored bytes in a golden log (test_golden).
 WITHDRAWN_CASE = UUID("00000000-0000-4000-8000-00000000a001")
+ACCESS_ID = UUID("00000000-0000-4000-8000-00000000a002")
+FORGETTING_ID = UUID("00000000-0000-4000-8000-00000000a003")
 
 
 def rows_json(value: Any) -> Any:
@@ -102,6 +105,7 @@ def generate(version: str, *, force: bool = False) -> Path:
         app = CasestoreApp(url)
         try:
             _withdrawal(app)
+            _rare_events(app)
         finally:
             app.close()
         _legacy_import(url, Path(tmp))
@@ -169,6 +173,76 @@ def _withdrawal(app: Any) -> None:
     case.withdraw(reason="申请人撤回", actor=clerk, at=at.replace(hour=3))
     # The number first: recorded_at stays monotone in log order, as the log requires.
     app.append(CaseNumber.register("GOLDEN-0001", WITHDRAWN_CASE, clerk, at), case)
+
+
+def _rare_events(app: Any) -> None:
+    """Events the seeded simulation never writes, through the domain, after the withdrawal
+    (from golden log v5 on; an older checkout lacks some of these classes and skips them):
+    a member of staff's whole career (grant, revoke, admin proposed, suspended, reinstated,
+    left), a window and a bundle definition revised, an award revoked, one accountable
+    read, and the withdrawn case's applicant forgotten."""
+    try:
+        from casestore.domain.access import Access
+        from casestore.domain.award import Award
+        from casestore.domain.catalogue import BundleDefinition, bundle_definition_id
+        from casestore.domain.staff import Staff
+        from casestore.domain.subject import Subject
+        from casestore.domain.values import Actor
+        from casestore.domain.window import Window, window_id
+    except ImportError:
+        return
+    admin = Actor("admin-01", "admin", "系统管理员")
+    at = datetime(2025, 5, 21, 2, 0, tzinfo=UTC)
+
+    def tick(minutes: int) -> datetime:
+        return at.replace(minute=minutes)
+
+    temp = Staff.enroll(staff_id="golden-02", name="金样二", actor=admin, at=tick(0))
+    temp.grant(role="clerk", reason="临时顶岗", window="W01", actor=admin, at=tick(1))
+    temp.revoke(role="clerk", reason="顶岗结束", actor=admin, at=tick(2))
+    temp.propose_admin(reason="备份管理员", actor=admin, at=tick(3))
+    temp.suspend(reason="调查期间停职", actor=admin, at=tick(4))
+    temp.reinstate(reason="调查结束", actor=admin, at=tick(5))
+    temp.leave(reason="调离", actor=admin, at=tick(6))
+    window = app.get(Window, window_id("W01"))
+    window.revise(
+        name="综合受理1号窗口（老年人优先）",
+        window_type=window.window_type,
+        actor=admin,
+        at=tick(7),
+    )
+    bundle = app.get(BundleDefinition, bundle_definition_id("YJS-001"))
+    bundle.revise(
+        changes={"name": str(bundle.spec["name"]) + "（修订）"},
+        reason="名称规范",
+        actor=admin,
+        at=tick(8),
+    )
+    granted = next(e for _, e in app.iter_events() if isinstance(e, Award.Granted))
+    award = app.get(Award, granted.originator_id)
+    award.revoke("登记错误", actor=admin, at=tick(9))
+    read = Access.record(
+        access_id=ACCESS_ID,
+        actor=Actor("auditor-01", "auditor", "审计员", ""),
+        route="GET /cases/{case_id}",
+        purpose="金样审计",
+        case_ids=[WITHDRAWN_CASE],
+        at=tick(10),
+    )
+    forgotten = Subject.forget(
+        forgetting_id=FORGETTING_ID,
+        actor=admin,
+        approved_by="golden-02",
+        reason="申请人要求删除个人信息",
+        subject_ref="golden-subject",
+        key_ids=["golden-key-1"],
+        case_ids=[WITHDRAWN_CASE],
+        agent_case_ids=[],
+        bundle_ids=[],
+        ignore_retention=True,
+        at=tick(11),
+    )
+    app.append(temp, window, bundle, award, read, forgotten)
 
 
 def _legacy_import(url: str, tmp: Path) -> None:

@@ -117,17 +117,44 @@ class SchemaRegistry:
             self._current[key] = version
         return version
 
+    def readable(self, key: str, version: int) -> str | None:
+        """Why an event ``key`` at class ``version`` cannot be brought to today's shape, or
+        None when it can (a version from 1 up to the current one)."""
+        current = self.current_version(key)
+        if version < 1:
+            return f"{key} has no class version {version} (versions start at 1)"
+        if version > current:
+            return (
+                f"{key} at class version {version} is newer than this casestore reads "
+                f"(it upcasts {key} up to version {current}): written by a newer casestore?"
+            )
+        return None
+
+    def step_up(self, key: str, state: State, version: int) -> State:
+        """The fields of event ``key`` at class ``version`` stepped up to the current
+        version (in place): the event's own upcasters, without value objects or defaults.
+        The importer runs an export line's plain ``data`` through it."""
+        steps = self.event_steps.get(key)
+        if steps:
+            while version in steps:
+                steps[version](state)
+                version += 1
+        return state
+
+    def step_up_plain_values(self, plain: State, stored: State) -> State:
+        """The value objects in ``plain`` (an export line's data: untagged) stepped up to
+        their current versions (in place), each from the version its stored form in
+        ``stored`` (the same event's stored JSON: tagged, ``"version"`` absent = 1) says."""
+        if self.value_steps:
+            _step_plain(plain, stored, self.value_steps)
+        return plain
+
     def upcast(self, key: str, state: State) -> State:
         """The stored (tagged) JSON ``state`` of event ``key`` in today's shape (in place)."""
         if self.value_steps:
             _upcast_values(state, self.value_steps)
         stored_version = state.pop("class_version", 1)
-        steps = self.event_steps.get(key)
-        if steps:
-            version = stored_version
-            while version in steps:
-                steps[version](state)
-                version += 1
+        self.step_up(key, state, stored_version)
         defaults = self._defaults.get(key)
         if defaults:
             for name, value in defaults:
@@ -157,6 +184,32 @@ def _upcast_values(node: Any, steps: dict[str, dict[int, Step]]) -> None:
         for value in node:
             if isinstance(value, dict | list):
                 _upcast_values(value, steps)
+
+
+def _step_plain(plain: Any, stored: Any, steps: dict[str, dict[int, Step]]) -> None:
+    """:func:`_upcast_values` over a plain copy, reading each value's version beside it."""
+    if isinstance(stored, dict) and isinstance(stored.get("__tuple__"), list):
+        stored = stored["__tuple__"]
+    if isinstance(stored, list) and isinstance(plain, list):
+        for inner_plain, inner_stored in zip(plain, stored, strict=False):
+            _step_plain(inner_plain, inner_stored, steps)
+        return
+    if not isinstance(stored, dict) or not isinstance(plain, dict):
+        return
+    name = stored.get("__value__")
+    if name is None:
+        for key, value in plain.items():
+            _step_plain(value, stored.get(key), steps)
+        return
+    fields = stored.get("fields")
+    fields = fields if isinstance(fields, dict) else {}
+    for key, value in plain.items():
+        _step_plain(value, fields.get(key), steps)
+    chain = steps.get(name)
+    version = stored.get("version", 1)
+    while chain and version in chain:
+        chain[version](plain)
+        version += 1
 
 
 # -- the domain's event classes and their shapes -------------------------------------------
