@@ -8,8 +8,10 @@ check the code, so guessing stops paying. A correct code does not reset the coun
 
 Decisions: the counts live in this process's memory (behind several API processes each
 keeps its own, which multiplies the allowance by their number; put the front proxy's
-own rate limit in front for that). The client address is the socket peer: a
-``X-Forwarded-For`` header is not trusted, since anyone can send one. A case number
+own rate limit in front for that). The client address is the socket peer, or, when
+the peer is one of ``CASESTORE_TRUSTED_PROXIES``, the client its ``X-Forwarded-For``
+names (``api.clientaddr``; from anyone else the header is ignored, since anyone can
+send one: ``tests/e2e/test_proxies_served.py``). A case number
 locked by someone else's guessing is also locked for its applicant until the window
 passes — the hall's window can still show the case.
 """

@@ -60,7 +60,10 @@ def sqlite_url(tmp_path: Path) -> str:
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'casestore.db'}"
-    url: str = request.getfixturevalue("pg_db_url")
+    from tests.pgharness import app_role_wanted
+
+    # CASESTORE_TEST_PG_AS=app: as the application role, on a database the owner migrated
+    url: str = request.getfixturevalue("pg_app_db_url" if app_role_wanted() else "pg_db_url")
     return url
 
 

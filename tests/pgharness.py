@@ -29,6 +29,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 ENV_URL = "CASESTORE_TEST_PG"
+AS_ENV = "CASESTORE_TEST_PG_AS"
 PREFERRED_MAJOR = "15"
 _PG_USER = "postgres"
 _START_TIMEOUT_S = 60
@@ -116,6 +117,55 @@ def drop_database(admin_url: str, db_url: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
         )
+
+
+def _with_user(url: str, user: str) -> str:
+    """``url`` connecting as ``user`` (no password: the harness's clusters trust loopback;
+    a server from CASESTORE_TEST_PG must do likewise for the app role, or give PGPASSFILE)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"{user}@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return make_conninfo(url, user=user, password="")
+
+
+@dataclass
+class AppRoleDatabase:
+    """A database as deployed: migrated and granted by its owner (``casestore db migrate``,
+    ``casestore db grant ROLE``); ``url`` connects as that application role."""
+
+    owner_url: str
+    url: str
+    role: str
+
+
+def create_app_role_database(admin_url: str) -> AppRoleDatabase:
+    """A fresh database, migrated by the owner, and a new application role granted on it."""
+    from casestore.bootstrap import grant, migrate
+
+    owner_url = create_database(admin_url)
+    role = f"casestore_app_{secrets.token_hex(4)}"
+    try:
+        migrate(owner_url)
+        grant(owner_url, role)
+    except BaseException:
+        drop_app_role_database(admin_url, AppRoleDatabase(owner_url, owner_url, role))
+        raise
+    return AppRoleDatabase(owner_url, _with_user(owner_url, role), role)
+
+
+def drop_app_role_database(admin_url: str, db: AppRoleDatabase) -> None:
+    """Drop the database (its grants go with it), then the role."""
+    drop_database(admin_url, db.owner_url)
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(db.role)))
+
+
+def app_role_wanted() -> bool:
+    """``CASESTORE_TEST_PG_AS=app``: the PostgreSQL tiers that can (``store_url``'s tests)
+    connect as the application role too, not only those that always do."""
+    return os.environ.get(AS_ENV, "").strip().lower() == "app"
 
 
 # --------------------------------------------------------------------------- throwaway cluster
@@ -478,6 +528,18 @@ def pg_db_url(_pg_server: PgServer) -> Iterator[str]:
         yield url
     finally:
         drop_database(_pg_server.admin_url, url)
+
+
+@pytest.fixture
+def pg_app_db_url(_pg_server: PgServer) -> Iterator[str]:
+    """A brand-new database as deployed, for one test: ``db migrate`` and ``db grant`` run
+    by the owner first; the URL connects as the application role (SELECT and INSERT on
+    the log, no CREATE), as ``casestore serve --no-workers`` and ``project run`` do."""
+    db = create_app_role_database(_pg_server.admin_url)
+    try:
+        yield db.url
+    finally:
+        drop_app_role_database(_pg_server.admin_url, db)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -55,13 +55,42 @@ DbOpt = Annotated[
 ]
 
 
+#: The database URL the running verb loaded (names the role in a permission refusal).
+_LOADED_DB: list[str] = []
+
+
 def _settings(db: str | None = None) -> Settings:
     """The validated settings (``--db`` wins over ``CASESTORE_DB``), or exit 2."""
     try:
-        return load_settings(db=db)
+        settings = load_settings(db=db)
     except SettingsError as e:
         _config_error(e)
         raise typer.Exit(2) from None
+    _LOADED_DB.append(settings.db)
+    return settings
+
+
+def _refused_privilege(error: BaseException) -> bool:
+    """Print what a "permission denied" lacked and how to run the verb instead; True if
+    ``error`` was one (the caller exits 2: the wrong role for the verb is configuration)."""
+    from casestore.store.denied import advice, denial, role_of
+
+    found = denial(error)
+    if found is None:
+        return False
+    role = role_of(_LOADED_DB[-1]) if _LOADED_DB else "the configured role"
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip or arg == "--db" or arg.startswith("--db="):
+            skip = arg == "--db"
+            continue
+        args.append(arg)
+    command = " ".join(["casestore", *args])
+    err.print(
+        f"casestore: {advice(found, role, command)}",
+        style="red", markup=False, highlight=False, soft_wrap=True,
+    )  # fmt: skip
+    return True
 
 
 def _config_error(e: SettingsError) -> None:
@@ -106,11 +135,13 @@ def _fail_closed() -> Iterator[None]:
     except CasestoreError as e:
         err.print(f"[red]{e.message}[/red]", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
-    except (PersistenceError, OSError) as e:
-        err.print(f"[red]cannot read the log: {e}[/red]", soft_wrap=True)
-        raise typer.Exit(EXIT_UNREADABLE) from None
     except Exception as e:
-        err.print(f"[red]internal error: {type(e).__name__}: {e}[/red]", soft_wrap=True)
+        if _refused_privilege(e):
+            raise typer.Exit(EXIT_USAGE) from None
+        if isinstance(e, PersistenceError | OSError):
+            err.print(f"[red]cannot read the log: {e}[/red]", soft_wrap=True)
+        else:
+            err.print(f"[red]internal error: {type(e).__name__}: {e}[/red]", soft_wrap=True)
         raise typer.Exit(EXIT_UNREADABLE) from None
 
 
@@ -721,9 +752,11 @@ def main() -> None:
     except CasestoreError as e:
         err.print(f"[red]{type(e).__name__}: {e.message}[/red]")
         sys.exit(EXIT_USAGE)
-    except PersistenceError as e:
-        err.print(f"[red]database error: {e}[/red]")
-        sys.exit(EXIT_UNREADABLE)
     except Exception as e:
-        err.print(f"[red]internal error: {type(e).__name__}: {e}[/red]")
+        if _refused_privilege(e):
+            sys.exit(EXIT_USAGE)
+        if isinstance(e, PersistenceError):
+            err.print(f"[red]database error: {e}[/red]")
+        else:
+            err.print(f"[red]internal error: {type(e).__name__}: {e}[/red]")
         sys.exit(EXIT_UNREADABLE)

@@ -23,7 +23,7 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     url = (
         f"sqlite:///{tmp_path / 'keys.db'}"
         if request.param == "sqlite"
-        else request.getfixturevalue("pg_db_url")
+        else request.getfixturevalue("pg_app_db_url")
     )
     client = make_api(url)
     yield client

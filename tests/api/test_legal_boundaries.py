@@ -40,7 +40,7 @@ def at(text: str) -> datetime:
 def law_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     url: Path | str = tmp_path / "api.db"
     if request.param == "postgres":
-        url = request.getfixturevalue("pg_db_url")
+        url = request.getfixturevalue("pg_app_db_url")
     client = make_api(url, workers=True)
     yield client
     client.close()
@@ -249,7 +249,7 @@ def test_after_hours_receipt_with_each_configuration(
     monkeypatch.setenv("CASESTORE_CLOCK_AFTER_HOURS_NEXT_DAY", setting)
     url: Path | str = tmp_path / "api.db"
     if backend == "postgres":
-        url = request.getfixturevalue("pg_db_url")
+        url = request.getfixturevalue("pg_app_db_url")
     api = make_api(url)
     try:
         cid = submit(api, "2025-03-04T18:00")

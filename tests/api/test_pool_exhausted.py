@@ -24,8 +24,10 @@ pytestmark = pytest.mark.pg
 
 
 @pytest.fixture
-def small_pool_api(pg_db_url: str) -> Iterator[Api]:
-    settings = load_settings({}, db=pg_db_url, secret=SECRET, db_pool_size=1, db_connect_timeout=1)
+def small_pool_api(pg_app_db_url: str) -> Iterator[Api]:
+    settings = load_settings(
+        {}, db=pg_app_db_url, secret=SECRET, db_pool_size=1, db_connect_timeout=1
+    )
     clock = SimClock()
     app = create_app(settings, clock=clock)
     state: ApiState = app.state.casestore

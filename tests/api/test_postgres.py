@@ -13,8 +13,8 @@ pytestmark = pytest.mark.pg
 
 
 @pytest.fixture
-def pg_api(pg_db_url: str) -> Iterator[Api]:
-    client = make_api(pg_db_url, workers=True)
+def pg_api(pg_app_db_url: str) -> Iterator[Api]:
+    client = make_api(pg_app_db_url, workers=True)
     yield client
     client.close()
 
@@ -75,11 +75,11 @@ def test_the_stream_carries_events_written_by_another_process(pg_api: Api) -> No
     assert event["data"]["case_id"] == str(submitted.case_id)
 
 
-def test_views_can_be_read_from_a_read_only_copy(pg_db_url: str) -> None:
+def test_views_can_be_read_from_a_read_only_copy(pg_app_db_url: str) -> None:
     """CASESTORE_READ_DB: the views answer from a server that refuses every write (as a
     hot standby does); here the same database through read-only sessions."""
-    read_only = pg_db_url + "?options=-c%20default_transaction_read_only%3Don"
-    api = make_api(pg_db_url, workers=True, read_db_url=read_only)
+    read_only = pg_app_db_url + "?options=-c%20default_transaction_read_only%3Don"
+    api = make_api(pg_app_db_url, workers=True, read_db_url=read_only)
     try:
         case = api.submit()
         api.command(case["case_id"], "accept", "clerk", {})

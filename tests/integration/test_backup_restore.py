@@ -27,7 +27,7 @@ from casestore.ledger.workers import Cadence, Signer, TreeWorker
 from casestore.service import CaseService, SubmitCase
 from casestore.store.application import CasestoreApp
 from casestore.store.schema import state
-from tests.conftest import APPLICANT, CLERK
+from tests.conftest import ADMIN, APPLICANT, CATALOGUE, CLERK, FakeClock
 
 CASESTORE = Path(sys.executable).parent / "casestore"
 ORIGIN = "casestore.test/log"
@@ -157,3 +157,57 @@ def test_a_backup_with_one_altered_event_is_refused(
         assert state(target_url).version is None  # no process will start against it
         serve = _cli("serve", "--no-workers", "--db", target_url, "--port", "1")
         assert serve.returncode == 2 and "casestore db migrate" in serve.stderr
+
+
+def test_a_sqlite_backup_whose_state_column_became_text_is_refused_naming_each_event(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    """A backup file whose event table was rebuilt with ``state TEXT`` (the values cast to
+    text, as SQLite lets a changed table hold) made `restore` exit 3 with "internal error:
+    TypeError". The events no longer hold the bytes they were recorded and hashed as: the
+    restore is refused naming each such event by position (exit 1, README: RESTORE
+    REFUSED), and no database file is created."""
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    app = CasestoreApp(url)
+    try:
+        service = CaseService(app, clock=clock)
+        service.load_catalogue(CATALOGUE, ADMIN)
+        for _ in range(3):
+            service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT))
+    finally:
+        app.close()
+    folder = tmp_path / "bk"
+    assert _cli("backup", "--db", url, "-o", str(folder)).returncode == 0
+    import sqlite3
+
+    altered = 2  # only this event's value is cast to text; the column becomes TEXT for all
+    with sqlite3.connect(folder / "casestore.db") as conn:
+        columns = ("notification_id, originator_id, originator_version, topic, state, "
+                   "recorded_at, event_hash, chain_hash")  # fmt: skip
+        conn.executescript(
+            "DROP TRIGGER casestore_events_no_update; DROP TRIGGER casestore_events_no_delete;"
+            "ALTER TABLE casestore_events RENAME TO old_events;"
+            "CREATE TABLE casestore_events (notification_id INTEGER PRIMARY KEY, "
+            "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
+            "topic TEXT NOT NULL, state TEXT NOT NULL, recorded_at INTEGER NOT NULL, "
+            "event_hash BLOB NOT NULL, chain_hash BLOB NOT NULL);"
+            f"INSERT INTO casestore_events ({columns}) SELECT {columns} FROM old_events;"
+            f"UPDATE casestore_events SET state = CAST(state AS TEXT) "
+            f"WHERE notification_id = {altered};"
+            "DROP TABLE old_events;"
+        )
+        kinds = dict(conn.execute(
+            "SELECT notification_id, typeof(state) FROM casestore_events").fetchall())  # fmt: skip
+    assert kinds[altered] == "text" and kinds[1] == "blob"  # what the test means to make
+    target = tmp_path / "restored.db"
+    refused = _cli("restore", str(folder), "--db", f"sqlite:///{target}")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "TypeError" not in refused.stdout + refused.stderr
+    findings = [line for line in refused.stdout.splitlines() if line.startswith("ALTERED")]
+    assert len(findings) == 1, refused.stdout
+    assert f"at position {altered}: state is stored as TEXT, not BLOB" in findings[0]
+    assert "RESTORE REFUSED" in refused.stdout
+    assert not target.exists()
+    assert not list(tmp_path.glob("restored.db*"))
+    checked = _cli("verify", "--db", f"sqlite:///{folder / 'casestore.db'}")
+    assert checked.returncode == 1 and "TAMPERED (1 findings)" in checked.stdout, checked.stdout

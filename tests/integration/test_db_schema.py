@@ -304,6 +304,67 @@ def test_a_report_the_app_role_cannot_build_is_503_until_the_owner_builds_it(
             conn.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]
 
 
+@pytest.mark.pg
+def test_the_app_role_is_refused_owner_verbs_naming_the_privilege_then_reads_what_the_owner_built(
+    pg_db_url: str,
+) -> None:
+    """`casestore report monthly` as the role `db grant` made exited 3 ("internal error:
+    InsufficientPrivilege"), the code for an unreadable database. Building a month's views
+    creates tables, which that role may not: it is refused with exit 2 (configuration: the
+    wrong role for the verb), naming CREATE on schema public and the command to run as the
+    owner, and creates nothing. Once the owner built the month at a position, the app role's
+    same command reads those views (exit 0, the same figures)."""
+    assert _cli("db", "migrate", "--db", pg_db_url).returncode == 0
+    _history(pg_db_url, cases=3)
+    role = f"casestore_app_{uuid4().hex[:8]}"
+    assert _cli("db", "grant", role, "--db", pg_db_url).returncode == 0
+    parts = urlsplit(pg_db_url)
+    app_url = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}").geturl()
+    head = int(_cli("digest", "--db", pg_db_url).stdout.split(":")[0])
+    assert head > 3
+
+    def tables() -> tuple[int, int]:
+        with psycopg.connect(pg_db_url) as conn:
+            made = conn.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchone()
+            built = conn.execute(
+                "SELECT count(*) FROM projection_tracking WHERE target LIKE 'report_%'"
+            ).fetchone()
+        assert made is not None and built is not None
+        return int(made[0]), int(built[0])
+
+    before = tables()
+    assert before[1] == 0
+    report = ("report", "monthly", "--month", "2025-03", "--at-position", str(head))
+    try:
+        refused = _cli(*report, "--db", app_url, timeout=300)
+        assert refused.returncode == 2, refused.stderr
+        text = " ".join(refused.stderr.split())
+        assert f"the database role {role} lacks CREATE on schema public" in text
+        assert f"Run `casestore report monthly --month 2025-03 --at-position {head}`" in text
+        assert "with --db naming the owner" in text
+        assert "internal error" not in text and "Traceback" not in text
+        assert tables() == before
+        for verb in (("project", "rebuild", "case_status"), ("project", "verify", "audit"),
+                     ("report", "year", "--year", "2025", "--at-position", str(head))):  # fmt: skip
+            other = _cli(*verb, "--db", app_url, timeout=300)
+            assert other.returncode == 2, (verb, other.stderr)
+            assert f"Run `casestore {' '.join(verb)}`" in " ".join(other.stderr.split())
+        assert tables() == before
+
+        built = _cli(*report, "--db", pg_db_url, timeout=300)
+        assert built.returncode == 0, built.stderr
+        assert built.stdout.startswith(f"2025-03 report at log position {head}\n")
+        read = _cli(*report, "--db", app_url, timeout=300)
+        assert read.returncode == 0, read.stderr
+        assert read.stdout == built.stdout
+    finally:
+        with psycopg.connect(pg_db_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")  # type: ignore[arg-type]
+            conn.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]
+
+
 def _port() -> int:
     import socket
 

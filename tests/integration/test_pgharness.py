@@ -44,3 +44,22 @@ def test_own_cluster_runs_the_binaries_it_found(pg_url: str) -> None:
     assert version.split(".")[0] == info.bin_major
     if info.bin_major == "15":
         assert version.startswith("15")
+
+
+@pytest.mark.pg
+def test_pg_app_db_url_connects_as_the_granted_application_role(pg_app_db_url: str) -> None:
+    """The API tier's PostgreSQL tests run as deployed: migrated and granted by the owner,
+    then connected as the role `db grant` made, which may read and append, never create a
+    table or rewrite the log."""
+    with psycopg.connect(pg_app_db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        assert row is not None
+        assert row[0].startswith("casestore_app_") and row[1] is False
+        assert conn.execute("SELECT version FROM casestore_schema").fetchall() == [(1,)]
+        assert conn.execute("SELECT count(*) FROM casestore_events").fetchone() == (0,)
+        for statement in ("CREATE TABLE harness_probe (x int)", "DELETE FROM casestore_events",
+                          "TRUNCATE casestore_events"):  # fmt: skip
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)  # type: ignore[arg-type]

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from casestore.store.storedtypes import coerced, malformed
+
 GENESIS = bytes(32)
 #: The fixed part of an event's hashed bytes: case id, version, recorded_at µs, topic length.
 EVENT_LAYOUT = struct.Struct(">16sqqI")
@@ -85,21 +87,26 @@ def check_links(
     position = 0
     for position, case, version, topic, state, micros, ev_hash, chain_hash in rows:
         events += 1
-        head = heads.get(case)
-        if head is None:
-            prev_version, prev, id_bytes = 0, GENESIS, bytes.fromhex(case)
-        else:
-            prev_version, prev, id_bytes = head
-        topic_bytes = topics.get(topic)
-        if topic_bytes is None:
-            topic_bytes = topics[topic] = topic.encode()
-        computed = sha256(
-            prev + pack(id_bytes, version, micros, len(topic_bytes)) + topic_bytes + state
-        ).digest()
-        if version != prev_version + 1 or computed != ev_hash:
-            bad += 1
-        heads[case] = (version, ev_hash, id_bytes)
-        if sha256(chain + ev_hash).digest() != chain_hash:
+        try:
+            head = heads.get(case)
+            if head is None:
+                prev_version, prev, id_bytes = 0, GENESIS, bytes.fromhex(case)
+            else:
+                prev_version, prev, id_bytes = head
+            topic_bytes = topics.get(topic)
+            if topic_bytes is None:
+                topic_bytes = topics[topic] = topic.encode()
+            computed = sha256(
+                prev + pack(id_bytes, version, micros, len(topic_bytes)) + topic_bytes + state
+            ).digest()
+            if version != prev_version + 1 or computed != ev_hash:
+                bad += 1
+            heads[case] = (version, ev_hash, id_bytes)
+            if sha256(chain + ev_hash).digest() != chain_hash:
+                bad += 1
+        except (TypeError, ValueError, AttributeError, struct.error):
+            # a stored value of the wrong type (a column altered to TEXT, say):
+            # :func:`verify_rows` names it (see :func:`malformed`)
             bad += 1
         chain = chain_hash
         if position == digest_position:
@@ -165,6 +172,13 @@ def verify_rows(rows: Iterable[LogRow], *, digest: tuple[int, bytes] | None = No
     digest_seen = False
     for index, row in enumerate(rows):
         report.events += 1
+        problem = malformed(row)
+        if problem is not None:
+            row = coerced(row)
+            report.findings.append(
+                Finding("altered", row.position, row.originator_id, row.version, problem)
+            )
+            flagged.add(row.position)
         seen = _Seen(index, row)
         chains.see(row)
         if digest is not None:
