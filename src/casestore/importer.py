@@ -32,7 +32,8 @@ default to empty.
 History is evidence: imported events are recorded as they happened even where they
 broke a rule (a survey without the applicant, an extension after expiry …), through
 ``Case.record_imported``. What is refused is malformed input: bad JSON, an unknown
-event, a missing or mistyped field, a version gap, a claimed time in the future, an
+event, a missing or mistyped field, a value out of the bounds a command has too (a
+service's units, fen and note), a version gap, a claimed time in the future, an
 aggregate already in the store. Each such line is reported with its number, and a
 case with any bad line is not imported at all: a case (with its case-number
 registration, created when the file has none) is validated whole and then appended

@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     db_connect_timeout: int = Field(5, ge=1, le=600)
     #: Seconds a command may wait queued for the group commit, behind a write the database
     #: has not finished, before it leaves the queue unwritten (503 ``unavailable``).
-    commit_queue_wait: float = Field(10.0, gt=0, le=600)
+    commit_queue_wait: float = Field(30.0, gt=0, le=600)
     # -- secrets (each also as *_FILE or a file in the secrets directory) ----------------
     secrets_dir: Path | None = None
     secret: SecretStr | None = None

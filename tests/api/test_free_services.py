@@ -56,3 +56,18 @@ def test_only_the_window_the_dispatcher_and_admins_record_services(api: Api) -> 
     head = api.head()
     r = api.post(f"/cases/{case['case_id']}/service", "reviewer", json={"service": "copying"})
     assert r.status_code == 403 and api.head() == head
+
+
+def test_a_note_is_bounded_at_2000_characters(api: Api) -> None:
+    """The README's bound: 2000 characters are recorded whole; 2001 are a 422 problem and
+    the log does not move."""
+    case = api.submit()
+    url = f"/cases/{case['case_id']}/service"
+    head = api.head()
+    r = api.post(url, "clerk", json={"service": "mailing", "note": "号" * 2001})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert api.head() == head
+    r = api.post(url, "clerk", json={"service": "mailing", "note": "号" * 2000})
+    assert r.status_code == 200, r.text
+    assert api.head() == head + 1

@@ -325,3 +325,28 @@ def test_a_backup_carries_the_subjects_keys(
         assert log_rows(back) == log_rows(app)
     finally:
         back.close()
+
+
+def test_a_forget_reason_over_2000_characters_is_refused_and_changes_nothing(
+    world: tuple[CasestoreApp, CaseService],
+) -> None:
+    """``casestore forget`` with a 2001-character reason (kept in the log forever, so
+    bounded like the API's texts): refused, exit 1 (README: a refused forget), no event
+    appended, no key destroyed; 2000 characters are taken."""
+    app, service = world
+    case = submit_and_close(service, APPLICANT)
+    before = log_rows(app)
+    args = ("forget", APPLICANT.id_number, "--approved-by", "adm-2", "--by", "adm-1")
+    refused = _cli(*args, "--reason", "因" * 2001, "--ignore-retention", "--db", app.db_url)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "refused" in refused.stderr and "2000" in refused.stderr
+    assert log_rows(app) == before
+    fresh = CasestoreApp(app.db_url)  # another process's view: the key is still there
+    try:
+        assert fresh.domain_events(case.id)[0].applicant.name == "张三"
+    finally:
+        fresh.close()
+    taken = _cli(*args, "--reason", "因" * 2000, "--ignore-retention", "--db", app.db_url)
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    assert len(log_rows(app)) == len(before) + 1
+    assert app.domain_events(case.id)[0].applicant.name == ERASED

@@ -93,6 +93,8 @@ def test_services_are_recorded_with_both_costs(service: CaseService, clock: Fake
         {"service": "mailing", "charged_fen": -1},
         {"service": "mailing", "bureau_cost_fen": 100_000_001},
         {"service": "mailing", "charged_fen": True},
+        {"service": "mailing", "note": "x" * 2001},  # the domain's bound, not only the API's
+        {"service": "mailing", "note": "号" * 2001},  # characters, not bytes
     ],
 )
 def test_a_bad_record_is_refused_and_nothing_appended(
@@ -103,6 +105,12 @@ def test_a_bad_record_is_refused_and_nothing_appended(
     with pytest.raises(InvalidCommand):
         _give(service, case_id, **bad)
     assert service.head()[0] == head
+
+
+def test_a_note_of_2000_characters_is_kept_whole(service: CaseService, clock: FakeClock) -> None:
+    case_id = _case(service, clock)
+    _give(service, case_id, service="mailing", note="号" * 2000)
+    assert service.app.domain_events(case_id)[-1].note == "号" * 2000
 
 
 def test_a_reviewer_may_not_record_a_service(service: CaseService, clock: FakeClock) -> None:

@@ -3,6 +3,8 @@ lines are reported by number and nothing of a rejected case is appended."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -17,6 +19,7 @@ from casestore.service import CaseService
 from casestore.simulate import run_simulation
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import export_lines, verify
+from tests.integration.test_backup_restore import CASESTORE
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +222,52 @@ def test_an_export_round_trips_into_postgresql(
             assert data.pop("claimed_recorded_at") == line["recorded_at"]
             del before["import_batch"], before["claimed_recorded_at"]
         assert data == before
+
+
+def _service_history(tmp_path: Path, note: str) -> Path:
+    clerk = {"staff_id": "old-07", "role": "clerk", "name": "老系统"}
+    applicant = {"name": "张三", "id_type": "resident_id", "id_number": "610928199001011234"}
+    return write(
+        tmp_path / f"service-{len(note)}.jsonl",
+        [
+            {
+                "case_id": "LEGACY-S1",
+                "type": "Submitted",
+                "occurred_at": "2019-05-06T09:30:00",
+                "actor": clerk,
+                "data": {"case_no": "XY2019S1", "item_code": "XK-005", "applicant": applicant},
+            },
+            {
+                "case_id": "LEGACY-S1",
+                "type": "ServiceProvided",
+                "occurred_at": "2019-05-06T10:00:00",
+                "actor": clerk,
+                "data": {"service": "mailing", "units": 1, "charged_fen": 0,
+                         "bureau_cost_fen": 1200, "note": note},
+            },
+        ],
+    )  # fmt: skip
+
+
+def test_an_imported_service_note_is_bounded_like_a_command_s(tmp_path: Path) -> None:
+    """History may break the stage rules, never the bounds of what the log keeps: a
+    ServiceProvided note of 2001 characters refuses its line, and its case, through
+    ``casestore import`` (exit 1); 2000 characters import whole."""
+    url = f"sqlite:///{tmp_path}/svc.db"
+    too_long = _service_history(tmp_path, "号" * 2001)
+    done = subprocess.run(
+        [str(CASESTORE), "import", str(too_long), "--db", url],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ), check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "line 2: note must be text of 2000 characters or fewer" in done.stderr
+    assert events_of(url) == {}  # nothing of the refused case (only the batch's markers)
+    report = import_jsonl(
+        f"sqlite:///{tmp_path}/svc2.db", _service_history(tmp_path, "号" * 2000), progress=False
+    )
+    assert report.ok, report.error_lines()
+    app = CasestoreApp(f"sqlite:///{tmp_path}/svc2.db")
+    service = CaseService(app)
+    case_id = service.find_case_no("XY2019S1")
+    assert app.domain_events(case_id)[-1].note == "号" * 2000
+    app.close()

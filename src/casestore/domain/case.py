@@ -60,6 +60,29 @@ MAX_PROCEDURE_DAYS = 250
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
+def check_service(
+    service: Any, units: Any, charged_fen: Any, bureau_cost_fen: Any, note: Any
+) -> None:
+    """A 惠民服务 record's values, bounded as the log keeps them forever (commands and
+    imported history alike): a known service, 1..10000 units, 0..100000000 fen each, and a
+    note of at most 2000 characters."""
+    require_choice(service, CASE_SERVICES, "service")
+    for name, value, top in (
+        ("units", units, MAX_SERVICE_UNITS),
+        ("charged_fen", charged_fen, MAX_SERVICE_FEN),
+        ("bureau_cost_fen", bureau_cost_fen, MAX_SERVICE_FEN),
+    ):
+        require(
+            isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= top,
+            f"{name} must be an integer 0..{top}",
+        )
+    require(units >= 1, "units must be at least 1")
+    require(
+        isinstance(note, str) and len(note) <= 2000,
+        "note must be text of 2000 characters or fewer",
+    )
+
+
 class Case(Aggregate):
     """One application for one catalogue item, from intake to delivery and evaluation."""
 
@@ -888,21 +911,7 @@ class Case(Aggregate):
         intake, a result mailed at delivery) and what it cost the applicant and the bureau.
         A charge above the bureau's declared price is recorded as it happened (S19 flags
         it): the record is evidence, not a permission."""
-        require_choice(service, CASE_SERVICES, "service")
-        for name, value, top in (
-            ("units", units, MAX_SERVICE_UNITS),
-            ("charged_fen", charged_fen, MAX_SERVICE_FEN),
-            ("bureau_cost_fen", bureau_cost_fen, MAX_SERVICE_FEN),
-        ):
-            require(
-                isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= top,
-                f"{name} must be an integer 0..{top}",
-            )
-        require(units >= 1, "units must be at least 1")
-        require(
-            isinstance(note, str) and len(note) <= 2000,
-            "note must be text of 2000 characters or fewer",
-        )
+        check_service(service, units, charged_fen, bureau_cost_fen, note)
         self._emit(
             self.ServiceProvided,
             actor,
@@ -961,6 +970,10 @@ class Case(Aggregate):
             raise InvalidCommand(f"unknown or misplaced event {event_name!r}")
         event_class = getattr(self, event_name)
         _check_times(at, occurred_at)
+        if event_name == "ServiceProvided":  # history may break rules, never value bounds
+            given = {k: fields.get(k) for k in ("service", "units", "charged_fen")}
+            check_service(**given, bureau_cost_fen=fields.get("bureau_cost_fen", 0),
+                          note=fields.get("note", ""))  # fmt: skip
         try:
             self.trigger_event(
                 event_class,
