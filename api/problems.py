@@ -61,6 +61,7 @@ from casestore.identity import InvalidToken
 
 from .faults import INFRASTRUCTURE_ERRORS, RETRY_AFTER_SECONDS, unavailable_reason
 from .logs import REQUEST_ID
+from .messages import detail_zh, title_zh, validation_zh
 
 PROBLEM_BASE = "https://casestore.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -147,15 +148,24 @@ def slug_of(error: BaseException) -> str:
 
 
 def problem(
-    slug: str, detail: str, *, instance: str = "", headers: dict[str, str] | None = None, **ext: Any
+    slug: str,
+    detail: str,
+    *,
+    instance: str = "",
+    headers: dict[str, str] | None = None,
+    zh: str | None = None,
+    **ext: Any,
 ) -> Response:
-    """A problem+json response for a registered slug."""
+    """A problem+json response for a registered slug, in English and Chinese (``title_zh``,
+    ``detail_zh``: :mod:`casestore.api.messages`, or ``zh`` when the caller has it)."""
     kind = PROBLEM_TYPES[slug]
     body: dict[str, Any] = {
         "type": kind.uri,
         "title": kind.title,
+        "title_zh": title_zh(slug),
         "status": kind.status,
         "detail": detail,
+        "detail_zh": zh if zh is not None else detail_zh(slug, detail),
     }
     if instance:
         body["instance"] = instance
@@ -199,8 +209,13 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     ]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
+    zh = "；".join(validation_zh(e) for e in exc.errors()[:5]) or title_zh("validation-error")
     return problem(
-        "validation-error", f"{where}: {first['msg']}", instance=request.url.path, errors=errors
+        "validation-error",
+        f"{where}: {first['msg']}",
+        instance=request.url.path,
+        zh=zh,
+        errors=errors,
     )
 
 
@@ -320,6 +335,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "title": {"type": "string"},
         "status": {"type": "integer", "minimum": 400, "maximum": 599},
         "detail": {"type": "string"},
+        "title_zh": {"type": "string", "description": "the title in Chinese"},
+        "detail_zh": {"type": "string", "description": "the detail in Chinese"},
         "instance": {"type": "string"},
     },
     "additionalProperties": True,

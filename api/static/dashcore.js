@@ -31,7 +31,7 @@ window.CasestoreDash = (function () {
 
   class ApiError extends Error {
     constructor(status, problem) {
-      super((problem && (problem.detail || problem.title)) || "HTTP " + status);
+      super((problem && (problem.detail_zh || problem.detail || problem.title)) || "HTTP " + status);
       this.status = status;
       this.problem = problem;
     }

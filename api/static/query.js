@@ -14,7 +14,7 @@
   async function problem(resp) {
     try {
       const body = await resp.json();
-      return body.detail || body.title || String(resp.status);
+      return body.detail_zh || body.detail || body.title_zh || body.title || String(resp.status);
     } catch (e) {
       return String(resp.status);
     }
