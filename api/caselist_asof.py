@@ -4,14 +4,16 @@ The ``case_status`` view is rebuilt from the events up to that position — the 
 projection code and the same build as ``casestore project rebuild case_status --until T
 --target NAME`` — into a target beside the live view, named after the position
 (``cases_p<P>``), and queried with the live list's own search. Two moments with the same
-last event share one build. Bounded: one build at a time, and only the ``KEEP`` newest
-such targets are kept (older ones dropped; a cursor into a dropped one restarts it).
+last event share one build. Bounded: one build or query at a time (a query never meets
+a target another request is dropping), and only the ``KEEP`` newest such targets are
+kept (older ones dropped; a cursor into a dropped one is answered from a new build).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeVar
 
 from casestore.projections.engine.base import physical
 from casestore.projections.engine.db import drop_target
@@ -27,6 +29,7 @@ PROJECTION: Final = "case_status"
 PREFIX: Final = "cases_p"
 KEEP: Final = 8
 _LOCK = threading.Lock()
+T = TypeVar("T")
 
 
 def target_of(position: int) -> str:
@@ -34,8 +37,8 @@ def target_of(position: int) -> str:
     return f"{PREFIX}{position}"
 
 
-def case_list_at(state: ApiState, position: int) -> CaseStatusView:
-    """The ``case_status`` view as of log ``position`` (built on first use)."""
+def case_list_at(state: ApiState, position: int, query: Callable[[CaseStatusView], T]) -> T:
+    """``query`` over the ``case_status`` view as of log ``position`` (built on first use)."""
     head, _ = state.service.head()
     if position > head:
         raise NotFound(f"the log has {head} events; there is no position {position} yet")
@@ -57,4 +60,4 @@ def case_list_at(state: ApiState, position: int) -> CaseStatusView:
         rows.sort(key=lambda r: r.created_at_us, reverse=True)
         for old in [r for r in rows if r.target != target][KEEP - 1 :]:
             drop_target(db, get_projection(old.projection), old.target)
-    return CaseStatusView(db, target)
+        return query(CaseStatusView(db, target))

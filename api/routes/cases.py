@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+from casestore.projections.readmodels.case_status.projection import CaseStatusView, Page
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
@@ -320,19 +321,26 @@ async def list_cases(
         position = at_position
         if as_of is not None:
             position = state.service.position_at(to_micros(as_of))
-        view = state.read.case_status(target) if position is None else case_list_at(state, position)
-        page = view.search(
-            cursor=cursor,
-            limit=limit,
-            submitted_from=submitted_from,
-            submitted_to=submitted_to,
-            stage=stage,
-            status=status,
-            item_code=item_code,
-            window=window,
-            actor_staff=actor_staff,
-            bundle_id=str(bundle_id) if bundle_id else None,
-            channel=channel,
+
+        def find(view: CaseStatusView) -> Page:
+            return view.search(
+                cursor=cursor,
+                limit=limit,
+                submitted_from=submitted_from,
+                submitted_to=submitted_to,
+                stage=stage,
+                status=status,
+                item_code=item_code,
+                window=window,
+                actor_staff=actor_staff,
+                bundle_id=str(bundle_id) if bundle_id else None,
+                channel=channel,
+            )
+
+        page = (
+            find(state.read.case_status(target))
+            if position is None
+            else case_list_at(state, position, find)
         )
         ids = [str(r["case_id"]) for r in page.items]
         deadlines: dict[str, Any] = {}
