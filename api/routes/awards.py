@@ -11,9 +11,6 @@ from casestore.projections.readmodels.awards import Criteria
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from casestore.service import CommandResult
-from casestore.service.practice import GrantAward, RevokeAward
-
 from ..deps import (
     ApiState,
     CallerDep,
@@ -21,12 +18,10 @@ from ..deps import (
     IfMatchHeader,
     StaffDep,
     StateDep,
-    parse_idempotency_key,
-    parse_if_match,
 )
 from ..practice_schemas import AwardCommandPublic, AwardCreate, AwardRevokeCreate
 from .cases import Target
-from .commands import _issue, _precondition, _timed
+from .commandroute import CommandRoute
 
 router = APIRouter(tags=["awards"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -41,16 +36,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Kind = Literal["service_star", "red_flag_window", "thanks_letter", "silk_banner"]
 
 
-def _public(result: CommandResult, response: Response) -> AwardCommandPublic:
-    response.headers["ETag"] = f'"{result.version}"'
-    if result.duplicate:
-        response.headers["Idempotent-Replayed"] = "true"
-    return AwardCommandPublic(
-        award_id=result.case_id,
-        version=result.version,
-        position=result.position,
-        duplicate=result.duplicate,
-    )
+ROUTE = CommandRoute("award", AwardCommandPublic, "award_id")
 
 
 @router.post(
@@ -69,15 +55,9 @@ async def grant_award(
 ) -> AwardCommandPublic:
     """A selection for a period, or thanks received from an applicant."""
     state: ApiState = request.app.state.casestore
-    key = parse_idempotency_key(caller, idempotency_key)
-    result: CommandResult = await run_in_threadpool(
-        _timed,
-        state,
-        GrantAward.action,
-        lambda: _issue(state, caller, body, idempotency_key=key),
+    return await ROUTE.create(
+        state, caller, body, response, idempotency_key, lambda r: f"/awards/{r.case_id}"
     )
-    response.headers["Location"] = f"/awards/{result.case_id}"
-    return _public(result, response)
 
 
 @router.post(
@@ -97,24 +77,17 @@ async def revoke_award(
 ) -> AwardCommandPublic:
     """The entry stays in the register, marked revoked."""
     state: ApiState = request.app.state.casestore
-    expected = parse_if_match(if_match)
-    key = parse_idempotency_key(caller, idempotency_key)
-
-    def execute() -> CommandResult:
-        load = lambda: state.service.award(award_id)  # noqa: E731
-        with _precondition(expected, "award", award_id, load):
-            result: CommandResult = _issue(
-                state,
-                caller,
-                body,
-                award_id=award_id,
-                expected_version=expected,
-                idempotency_key=key,
-            )
-            return result
-
-    result: CommandResult = await run_in_threadpool(_timed, state, RevokeAward.action, execute)
-    return _public(result, response)
+    return await ROUTE.update(
+        state,
+        caller,
+        body,
+        response,
+        if_match,
+        idempotency_key,
+        aggregate_id=award_id,
+        load=lambda: state.service.award(award_id),
+        award_id=award_id,
+    )
 
 
 @router.get("/awards", responses=_ERRORS, summary="The awards register")

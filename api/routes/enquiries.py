@@ -14,8 +14,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from casestore.domain import NotFound
-from casestore.service import CommandResult
-from casestore.service.practice import EnquiryCommand, ReceiveEnquiry
+from casestore.service.practice import EnquiryCommand
 
 from ..bounds import QueryDay
 from ..deps import (
@@ -26,8 +25,6 @@ from ..deps import (
     IfMatchHeader,
     StaffDep,
     StateDep,
-    parse_idempotency_key,
-    parse_if_match,
 )
 from ..practice_schemas import (
     ENQUIRY_SCHEMAS,
@@ -39,7 +36,7 @@ from ..practice_schemas import (
 )
 from ..schemas import Strict
 from .cases import Target
-from .commands import _issue, _precondition, _timed
+from .commandroute import CommandRoute
 
 router = APIRouter(tags=["enquiries"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -54,16 +51,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Today = Annotated[QueryDay | None, Query(description="the business day to read clocks on")]
 
 
-def _public(result: CommandResult, response: Response) -> EnquiryCommandPublic:
-    response.headers["ETag"] = f'"{result.version}"'
-    if result.duplicate:
-        response.headers["Idempotent-Replayed"] = "true"
-    return EnquiryCommandPublic(
-        enquiry_id=result.case_id,
-        version=result.version,
-        position=result.position,
-        duplicate=result.duplicate,
-    )
+ROUTE = CommandRoute("enquiry", EnquiryCommandPublic, "enquiry_id")
 
 
 @router.post(
@@ -82,15 +70,9 @@ async def receive_enquiry(
 ) -> EnquiryCommandPublic:
     """A new enquiry; its handling clock (working days from configuration) starts."""
     state: ApiState = request.app.state.casestore
-    key = parse_idempotency_key(caller, idempotency_key)
-    result: CommandResult = await run_in_threadpool(
-        _timed,
-        state,
-        ReceiveEnquiry.action,
-        lambda: _issue(state, caller, body, idempotency_key=key),
+    return await ROUTE.create(
+        state, caller, body, response, idempotency_key, lambda r: f"/enquiries/{r.case_id}"
     )
-    response.headers["Location"] = f"/enquiries/{result.case_id}"
-    return _public(result, response)
 
 
 async def _run(
@@ -102,25 +84,18 @@ async def _run(
     if_match: str | None,
     idempotency_key: str | None,
 ) -> EnquiryCommandPublic:
-    expected = parse_if_match(if_match)
-    key = parse_idempotency_key(caller, idempotency_key)
     assert issubclass(body.command, EnquiryCommand)
-
-    def execute() -> CommandResult:
-        load = lambda: state.service.enquiry(enquiry_id)  # noqa: E731
-        with _precondition(expected, "enquiry", enquiry_id, load):
-            result: CommandResult = _issue(
-                state,
-                caller,
-                body,
-                enquiry_id=enquiry_id,
-                expected_version=expected,
-                idempotency_key=key,
-            )
-            return result
-
-    result: CommandResult = await run_in_threadpool(_timed, state, body.command.action, execute)
-    return _public(result, response)
+    return await ROUTE.update(
+        state,
+        caller,
+        body,
+        response,
+        if_match,
+        idempotency_key,
+        aggregate_id=enquiry_id,
+        load=lambda: state.service.enquiry(enquiry_id),
+        enquiry_id=enquiry_id,
+    )
 
 
 EnquiryId = Annotated[UUID, Path(description="the enquiry id")]

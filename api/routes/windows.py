@@ -12,8 +12,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from casestore.domain.window import window_id
-from casestore.service import CommandResult
-from casestore.service.practice import RegisterWindow, WindowCommand
+from casestore.service.practice import WindowCommand
 
 from ..deps import (
     ApiState,
@@ -22,13 +21,11 @@ from ..deps import (
     IfMatchHeader,
     StaffDep,
     StateDep,
-    parse_idempotency_key,
-    parse_if_match,
 )
 from ..practice_schemas import WINDOW_SCHEMAS, WindowCommandPublic, WindowCreate
 from ..schemas import Strict
 from .cases import Target
-from .commands import _issue, _precondition, _timed
+from .commandroute import CommandRoute
 
 router = APIRouter(tags=["windows"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -43,16 +40,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 WindowCode = Annotated[str, Path(max_length=64, description="the window's code")]
 
 
-def _public(result: CommandResult, response: Response) -> WindowCommandPublic:
-    response.headers["ETag"] = f'"{result.version}"'
-    if result.duplicate:
-        response.headers["Idempotent-Replayed"] = "true"
-    return WindowCommandPublic(
-        window_id=result.case_id,
-        version=result.version,
-        position=result.position,
-        duplicate=result.duplicate,
-    )
+ROUTE = CommandRoute("window", WindowCommandPublic, "window_id")
 
 
 @router.post(
@@ -71,15 +59,8 @@ async def register_window(
 ) -> WindowCommandPublic:
     """综合, 项目建设综合, 招商引资绿色通道, 领导带班 or 志愿者服务站."""
     state: ApiState = request.app.state.casestore
-    key = parse_idempotency_key(caller, idempotency_key)
-    result: CommandResult = await run_in_threadpool(
-        _timed,
-        state,
-        RegisterWindow.action,
-        lambda: _issue(state, caller, body, idempotency_key=key),
-    )
-    response.headers["Location"] = f"/windows/{quote(body.code.strip(), safe='')}"
-    return _public(result, response)
+    location = f"/windows/{quote(body.code.strip(), safe='')}"
+    return await ROUTE.create(state, caller, body, response, idempotency_key, lambda _: location)
 
 
 def _endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
@@ -93,27 +74,18 @@ def _endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> WindowCommandPublic:
         state: ApiState = request.app.state.casestore
-        expected = parse_if_match(if_match)
-        key = parse_idempotency_key(caller, idempotency_key)
         assert issubclass(model.command, WindowCommand)
-
-        def execute() -> CommandResult:
-            load = lambda: state.service.window(code)  # noqa: E731
-            with _precondition(expected, "window", window_id(code), load):
-                result: CommandResult = _issue(
-                    state,
-                    caller,
-                    body,
-                    window_code=code,
-                    expected_version=expected,
-                    idempotency_key=key,
-                )
-                return result
-
-        result: CommandResult = await run_in_threadpool(
-            _timed, state, model.command.action, execute
+        return await ROUTE.update(
+            state,
+            caller,
+            body,
+            response,
+            if_match,
+            idempotency_key,
+            aggregate_id=window_id(code),
+            load=lambda: state.service.window(code),
+            window_code=code,
         )
-        return _public(result, response)
 
     signature = inspect.signature(endpoint)
     params = [

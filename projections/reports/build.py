@@ -31,6 +31,10 @@ class LogHead(Protocol):
 
     def position_at(self, micros: int) -> int: ...
 
+    def checkpoint_covering(self, position: int) -> str:
+        """The signed note of the first checkpoint whose tree holds the log up to
+        ``position``, else of the latest one, else ""."""
+
 
 #: Rebuild projection NAME as of log position ``at_position`` into ``target`` of ``db``
 #: (the composition root's ``WriteSide.rebuild_as_of``).
@@ -87,4 +91,9 @@ def monthly_report(
             awards=AwardView(db, target),
             position=position,
         )
-        return build_report(views, month, generated_at=now or utc_now())
+        return build_report(
+            views,
+            month,
+            generated_at=now or utc_now(),
+            checkpoint=log.checkpoint_covering(position),
+        )

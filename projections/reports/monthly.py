@@ -204,6 +204,20 @@ class MonthlyReport:
     generated_at: datetime
     figures: tuple[Figure, ...]
     checkpoint: str = ""
+    """The signed note of the first checkpoint whose tree holds the log up to ``position``
+    (else the latest one, covering a prefix only; "" when none is signed yet)."""
+
+    @property
+    def checkpoint_tree_size(self) -> int | None:
+        """The tree size the checkpoint signs (line 2 of its body)."""
+        lines = self.checkpoint.splitlines()
+        return int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else None
+
+    @property
+    def checkpoint_covers(self) -> bool:
+        """Every event the figures were drawn from is in the signed tree."""
+        size = self.checkpoint_tree_size
+        return size is not None and size >= self.position
 
     def figure(self, key: str) -> Figure:
         for f in self.figures:
@@ -218,10 +232,17 @@ class MonthlyReport:
             "title": self.month.title,
             "position": self.position,
             "checkpoint": self.checkpoint or None,
+            "checkpoint_tree_size": self.checkpoint_tree_size,
+            "checkpoint_covers_position": self.checkpoint_covers,
+            "checkpoint_check": CHECKPOINT_CHECK if self.checkpoint else None,
             "generated_at": self.generated_at.isoformat(),
             "figures": [f.to_dict() for f in self.figures],
         }
 
+
+#: How a reader checks the report's log against the bureau's signature (README "The signed
+#: checkpoint on reports"): the note saved as FILE, the bureau's verifier key as VKEY.
+CHECKPOINT_CHECK = "casestore verify --checkpoint FILE --key VKEY"
 
 LABELS: dict[str, tuple[str, str]] = {
     "completed": ("办结件数", "件"),

@@ -67,8 +67,7 @@ def report_pdf(report: MonthlyReport, bureau: str = BUREAU) -> bytes:
         new_y="NEXT",
         align="C",
     )
-    if report.checkpoint:
-        pdf.multi_cell(0, 5, f"签名检查点: {report.checkpoint}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 6, checkpoint_line(report), new_x="LMARGIN", new_y="NEXT", align="C")
     pdf.ln(4)
     pdf.set_font("cjk", size=11)
     widths = (80, 40, 40)
@@ -100,7 +99,43 @@ def report_pdf(report: MonthlyReport, bureau: str = BUREAU) -> bytes:
     pdf.set_font("cjk", size=8)
     for f in report.figures:
         pdf.multi_cell(0, 5, f"{f.label}: {f.command}", new_x="LMARGIN", new_y="NEXT")
+    if report.checkpoint:
+        pdf.ln(4)
+        pdf.set_font("cjk", size=12)
+        pdf.cell(
+            0, 8, "签名检查点（本局签署的日志树，C2SP signed note）", new_x="LMARGIN", new_y="NEXT"
+        )
+        pdf.set_font("cjk", size=8)
+        for line in CHECK_STEPS:
+            pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+        for line in report.checkpoint.splitlines():
+            pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+#: How a reader checks the figures against the bureau's signature (the README says more).
+CHECK_STEPS = (
+    "1. 将下方签名检查点原文（含空行与签名行）保存为文件 FILE；",
+    "2. 用本局公布的验证公钥 VKEY 在本局日志库（或其备份）上运行："
+    "casestore verify --checkpoint FILE --key VKEY，"
+    "输出 CHECKPOINT OK 即日志前 N 条与本局签名一致；",
+    "3. 检查点树大小 N 不小于本报告的日志位置时，"
+    "上列各项复核命令重新计算所用的日志均在签名范围内。",
+)
+
+
+def checkpoint_line(report: MonthlyReport) -> str:
+    """One line on the report's first page: which signed checkpoint covers it."""
+    size = report.checkpoint_tree_size
+    if size is None:
+        return "签名检查点：尚无（运行 casestore checkpoint 签署后重新生成本报告）"
+    if report.checkpoint_covers:
+        return f"签名检查点：树大小 {size}，覆盖本报告的日志位置 {report.position}（原文见复核页）"
+    return (
+        f"签名检查点：树大小 {size}，仅覆盖至日志位置 {size}，"
+        f"位置 {size + 1}–{report.position} 尚未签署"
+    )
 
 
 def report_xlsx(report: MonthlyReport, bureau: str = BUREAU) -> bytes:
@@ -123,6 +158,15 @@ def report_xlsx(report: MonthlyReport, bureau: str = BUREAU) -> bytes:
             windows.append([f.key, f.label, window, count, f.position])
     for column, width in (("A", 30), ("B", 28), ("C", 12), ("F", 90)):
         sheet.column_dimensions[column].width = width
+    signed = book.create_sheet("签名检查点")
+    signed.append([checkpoint_line(report)])
+    signed.append(["树大小", report.checkpoint_tree_size, "报告日志位置", report.position])
+    for line in CHECK_STEPS:
+        signed.append([line])
+    signed.append(["签名检查点原文（每行一格）"])
+    for line in report.checkpoint.splitlines():
+        signed.append([line])
+    signed.column_dimensions["A"].width = 100
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -347,6 +347,15 @@ class LedgerStore:
         found = self._checkpoints("WHERE tree_size = %s", (size,))
         return found[0] if found else None
 
+    def checkpoint_covering(self, position: int) -> StoredCheckpoint | None:
+        """The first signed checkpoint whose tree holds the log up to ``position`` (the
+        smallest size >= it: once one exists the answer never changes), else the latest
+        (it covers only a prefix), else None."""
+        found = self._checkpoints(
+            "WHERE tree_size >= %s ORDER BY tree_size LIMIT 1", (position,)
+        ) or self._checkpoints("ORDER BY tree_size DESC LIMIT 1", ())
+        return found[0] if found else None
+
     def checkpoints_after(self, size: int, limit: int) -> list[StoredCheckpoint]:
         return self._checkpoints("WHERE tree_size > %s ORDER BY tree_size LIMIT %s", (size, limit))
 

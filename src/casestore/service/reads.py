@@ -155,6 +155,18 @@ class ReadsMixin:
         """The last log position recorded at or before a moment (µs since the epoch)."""
         return self.app.log.position_at(micros)
 
+    def checkpoint_covering(self, position: int) -> str:
+        """The signed note (C2SP ``signed-note``) of the first checkpoint whose tree holds
+        the log up to ``position``, else of the latest one, else "" (none signed yet)."""
+        from casestore.ledger.store import LedgerStore
+
+        store = LedgerStore(self.app.db_url)
+        try:
+            found = store.checkpoint_covering(position)
+        finally:
+            store.close()
+        return found.note if found else ""
+
     def log_rows(self, after: int = 0, **kwargs: Any) -> Iterator[LogRow]:
         """Stored rows in log order after position ``after`` (``upto``, ``page``)."""
         return self.app.log.iter_log(after, **kwargs)
