@@ -13,6 +13,7 @@ contract and are read best in one listing.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,13 +79,18 @@ def _refused_privilege(error: BaseException) -> bool:
     found = denial(error)
     if found is None:
         return False
-    role = role_of(_LOADED_DB[-1]) if _LOADED_DB else "the configured role"
-    args, skip = [], False
+    args, given, skip = [], "", False
     for arg in sys.argv[1:]:
-        if skip or arg == "--db" or arg.startswith("--db="):
-            skip = arg == "--db"
+        if skip:
+            given, skip = arg, False
+            continue
+        if arg == "--db" or arg.startswith("--db="):
+            given, skip = arg.removeprefix("--db").removeprefix("="), arg == "--db"
             continue
         args.append(arg)
+    # the verb's own settings, else the URL it was given (verbs outside this module)
+    url = _LOADED_DB[-1] if _LOADED_DB else given or os.environ.get("CASESTORE_DB", "")
+    role = role_of(url) if url else "the configured role"
     command = " ".join(["casestore", *args])
     err.print(
         f"casestore: {advice(found, role, command)}",

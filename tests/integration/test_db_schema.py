@@ -347,10 +347,13 @@ def test_the_app_role_is_refused_owner_verbs_naming_the_privilege_then_reads_wha
         assert "internal error" not in text and "Traceback" not in text
         assert tables() == before
         for verb in (("project", "rebuild", "case_status"), ("project", "verify", "audit"),
-                     ("report", "year", "--year", "2025", "--at-position", str(head))):  # fmt: skip
+                     ("report", "year", "--year", "2025", "--at-position", str(head)),
+                     ("db", "migrate")):  # fmt: skip
             other = _cli(*verb, "--db", app_url, timeout=300)
             assert other.returncode == 2, (verb, other.stderr)
-            assert f"Run `casestore {' '.join(verb)}`" in " ".join(other.stderr.split())
+            said = " ".join(other.stderr.split())
+            assert f"the database role {role} lacks CREATE on schema public" in said
+            assert f"Run `casestore {' '.join(verb)}`" in said
         assert tables() == before
 
         built = _cli(*report, "--db", pg_db_url, timeout=300)

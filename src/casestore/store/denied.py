@@ -83,12 +83,17 @@ def advice(found: Denial, role: str, command: str) -> str:
     """The refusal a CLI prints: what was refused, the missing privilege, and the fix."""
     head = f"permission denied: the database role {role} lacks {found.privilege} ({found.message})"
     if found.creates:
+        then = (
+            " A report's views the owner built are then read by the application role."
+            if command.startswith("casestore report")
+            else ""
+        )
         return (
             f"{head}. The application role may not create tables (`casestore db grant`, "
-            "SPEC §12): building views as of a moment (`report monthly`, `report year`, "
-            "`project rebuild`, `project verify`) is the database owner's work. Run "
-            f"`{command}` with --db naming the owner (the role that ran `casestore db "
-            "migrate`); a report's views it built are then read by the application role."
+            "SPEC §12): `db migrate`, `restore` and views built as of a moment (`report "
+            "monthly`, `report year`, `project rebuild`, `project verify`) are the database "
+            f"owner's work. Run `{command}` with --db naming the owner (the role that ran "
+            f"`casestore db migrate`).{then}"
         )
     return (
         f"{head}. Run `{command}` as the database owner, or, if the application role "
