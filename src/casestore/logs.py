@@ -79,4 +79,11 @@ def configure(level: str | int = "info") -> logging.Handler:
         logger.handlers[:] = []
         logger.setLevel(logging.NOTSET)
         logger.propagate = True
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, level_of(level)))
     return handler
+
+
+#: Libraries whose INFO records are their own working notes, not the operator's: the PDF
+#: font subsetter logs ~40 lines per report (``casestore report monthly -o x.pdf``).
+CHATTY = ("fontTools",)

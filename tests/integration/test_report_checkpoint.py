@@ -36,6 +36,8 @@ def cli(*args: str, key: str = "") -> subprocess.CompletedProcess[str]:
 def report(url: str, out: Path, *extra: str) -> dict[str, object]:
     done = cli("report", "monthly", "--month", "2025-10", "-o", str(out), "--db", url, *extra)
     assert done.returncode == 0, done.stderr
+    # an operator's terminal shows the figures, not the PDF font subsetter's working notes
+    assert "fontTools" not in done.stderr, done.stderr[:500]
     if out.suffix == ".json":
         data: dict[str, object] = orjson.loads(out.read_bytes())
         return data
