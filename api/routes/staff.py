@@ -25,6 +25,7 @@ from casestore.domain.values import BUREAU_TZ
 from casestore.plain import to_plain
 from casestore.timeutil import to_micros
 
+from ..bounds import check_query_day, check_query_moment
 from ..deps import ApiState, AuditDep, StateDep
 from ..problems import ApiProblem
 
@@ -49,13 +50,17 @@ def _window(as_of: str | None, now: datetime) -> tuple[datetime, datetime]:
         return now, now
     try:
         if len(as_of) == 10:
-            day = date.fromisoformat(as_of)
+            day = check_query_day(date.fromisoformat(as_of))
             start = datetime.combine(day, time.min, BUREAU_TZ)
             return start, start + timedelta(days=1) - timedelta(microseconds=1)
         moment = datetime.fromisoformat(as_of)
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = check_query_moment(moment)
+    except ValueError as error:
+        # A date outside the bounds (year 9999 overflows the day's end) is refused here
+        # with the bounds' own message, not a 500 from the date arithmetic.
         raise ApiProblem(
-            "validation-error", f"as_of is not a date or an instant: {as_of!r}"
+            "validation-error", f"as_of is not a date or an instant in range: {as_of!r}: {error}"
         ) from None
     if moment.tzinfo is None:
         raise ApiProblem("validation-error", "as_of needs a UTC offset (or give a date)")
