@@ -27,16 +27,28 @@ def test_the_cli_prints_an_acceptance_notice_and_refuses_a_missing_one(tmp_path:
     out = tmp_path / "acceptance.pdf"
     done = subprocess.run(
         [cli, "document", case.case_no, "acceptance", "-o", str(out), "--db", url],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert out.read_bytes()[:5] == b"%PDF-"
     text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
     assert "受理通知书" in text and "2025-10-14" in text  # promised: 5 working days, holiday
     missing = subprocess.run(
-        [cli, "document", str(case.case_id), "decision", "-o", str(tmp_path / "d.pdf"),
-         "--db", url],
-        capture_output=True, text=True, timeout=300,
+        [
+            cli,
+            "document",
+            str(case.case_id),
+            "decision",
+            "-o",
+            str(tmp_path / "d.pdf"),
+            "--db",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert missing.returncode == 2 and "no Decided event" in missing.stderr
     assert not (tmp_path / "d.pdf").exists()
@@ -72,7 +84,9 @@ def test_a_notice_printed_after_a_correction_names_the_corrected_applicant(
     out = tmp_path / "acceptance.pdf"
     done = subprocess.run(
         [cli, "document", case.case_no, "acceptance", "-o", str(out), "--db", url],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
