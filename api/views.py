@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from casestore.projections.facts.corrections import apply_corrections
+
 from casestore.domain import Case
 from casestore.domain.values import local_date
 from casestore.plain import to_plain
@@ -61,53 +63,6 @@ def event_view(event: Any, row: LogRow | None = None) -> dict[str, Any]:
 def _business_date(event: Any) -> date:
     moment: datetime = event.occurred_at or event.timestamp
     return local_date(moment)
-
-
-def corrections(events: Sequence[Any]) -> list[dict[str, Any]]:
-    """Every ``Corrected`` event among ``events``: which fact, from what to what, who and why.
-
-    ``link`` reads the case's events up to the correction (it is the last of them).
-    """
-    return [
-        {
-            "fact": e.fact,
-            "value": e.correct_value,
-            "was": e.wrong_value,
-            "corrects_version": e.corrects_version,
-            "version": e.originator_version,
-            "by": to_plain(e.actor),
-            "reason": e.reason,
-            "recorded_at": e.timestamp.isoformat(),
-            "link": f"/cases/{e.originator_id}/events?version={e.originator_version}",
-        }
-        for e in events
-        if event_name(e) == "Corrected"
-    ]
-
-
-def apply_corrections(view: dict[str, Any], events: Sequence[Any]) -> dict[str, Any]:
-    """The view with each corrected fact at its corrected value (bitemporal: only the
-    corrections among ``events``, so a view as of before a correction shows the old value).
-
-    A fact is a dotted path into the view (``applicant.phone``, ``materials``); each one
-    corrected is marked in ``corrected`` with the correction and its link. A fact the view
-    does not show is still listed there (``shown: false``): nothing is silently dropped.
-    """
-    marked: dict[str, Any] = {}
-    for fix in corrections(events):
-        *parents, leaf = fix["fact"].split(".")
-        node: Any = view
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        shown = isinstance(node, dict) and leaf in node and leaf != "corrected"
-        if shown and isinstance(node[leaf], list):
-            items = [v for v in node[leaf] if v != fix["was"]]
-            node[leaf] = [*items, fix["value"]] if fix["value"] else items
-        elif shown:
-            node[leaf] = fix["value"]
-        marked[fix["fact"]] = {**fix, "shown": shown}
-    view["corrected"] = marked
-    return view
 
 
 def case_view(case: Case, events: Sequence[Any]) -> dict[str, Any]:

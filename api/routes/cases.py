@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+from casestore.projections.facts.corrections import corrections
 from casestore.projections.readmodels.case_status.projection import CaseStatusView, Page
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime
@@ -24,7 +25,7 @@ from ..caselist_asof import case_list_at
 from ..deps import ApiState, PurposeDep, StaffDep, StateDep
 from ..masking import Masking
 from ..problems import ApiProblem
-from ..views import case_view, corrections, event_view
+from ..views import case_view, event_view
 
 router = APIRouter(tags=["cases"])
 

@@ -7,7 +7,10 @@ document number when sealed) and ``delivery-receipt`` 送达回证 (``Delivered`
 carries the case number, the legal dates of the case's clocks (computed by the clock
 rules the compliance view uses: holidays, 调休 and suspensions), the approval seal's
 identifier and a QR code that opens the applicant's page (``/query?case_no=…``; the
-query code is never printed in it).
+query code is never printed in it). The applicant is named as the events given know them:
+a ``Corrected`` event among them amends the name (the same rule as the case page,
+:mod:`projections.facts.corrections`), so a notice printed after a correction shows the
+corrected name, and one from the events up to an earlier version what was known then.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from urllib.parse import quote
 
 from casestore.domain import NotFound
 from casestore.domain.values import APPROVAL_SEAL_ID, local_date
+from casestore.plain import to_plain
 
+from ..facts.corrections import apply_corrections
 from .render import BUREAU, cjk_font
 
 KINDS: Final[dict[str, tuple[str, str]]] = {
@@ -49,6 +54,16 @@ def _due(clocks: Mapping[str, Any], name: str) -> str:
     return str(clock["due"]) if clock else "—"
 
 
+def _marked(known: Mapping[str, Any], fact: str) -> str:
+    """A fact as known, marked 已更正 (with the correction's version) when it was corrected."""
+    *parents, leaf = fact.split(".")
+    node: Any = known
+    for part in parents:
+        node = node[part]
+    fix = known["corrected"].get(fact)
+    return f"{node[leaf]}（已更正，第 {fix['version']} 版）" if fix else str(node[leaf])
+
+
 def notice_lines(
     kind: str, case: Any, events: Sequence[Any], clocks: Mapping[str, Any]
 ) -> tuple[str, list[tuple[str, str]]]:
@@ -61,10 +76,11 @@ def notice_lines(
     if event is None:
         raise NotFound(f"case {case.case_no} has no {event_name} event: no {title}")
     submitted = events[0]
+    known = apply_corrections({"applicant": to_plain(submitted.applicant)}, events)
     rows: list[tuple[str, str]] = [
         ("办件编号", case.case_no),
         ("事项编码", case.item_code),
-        ("申请人", submitted.applicant.name),
+        ("申请人", _marked(known, "applicant.name")),
         ("收件日期", _day(submitted)),
     ]
     if kind == "acceptance":

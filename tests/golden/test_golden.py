@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from casestore.domain.evolution import domain_event_classes, event_key
+from casestore.domain.evolution import domain_event_classes, event_key, schema_fingerprint
 from casestore.domain.upcasters import registry
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import export_lines, verify
@@ -40,6 +40,96 @@ def test_every_event_class_has_stored_bytes_in_a_golden_log() -> None:
     }
     missing = sorted(set(domain_event_classes()) - stored)
     assert missing == [], f"no golden log holds stored bytes of {missing}"
+
+
+SHAPES = Path(__file__).resolve().parents[2] / "docs" / "event-shapes.json"
+
+
+def behind(held: dict[str, Any], now: dict[str, Any], version: str) -> list[str]:
+    """What a schema (``now``: classes' versions and fields) has that the golden log
+    ``version`` (its ``meta.json`` fingerprint, ``held``) does not: a schema change that
+    still needs a new golden log (docs/events.md, checklist step 5)."""
+    problems: list[str] = []
+    for kind in ("events", "values"):
+        old, new = held.get(kind, {}), now.get(kind, {})
+        for name in sorted(new):
+            if name not in old:
+                problems.append(f"{name} is new since golden log {version}")
+            elif new[name]["class_version"] > old[name]["class_version"]:
+                problems.append(
+                    f"{name} is at class_version {new[name]['class_version']}, golden log"
+                    f" {version} holds {old[name]['class_version']}"
+                )
+            elif new[name]["fields"] != old[name]["fields"]:
+                problems.append(f"{name} changed shape since golden log {version}")
+        problems += [
+            f"{name} is gone since golden log {version}" for name in sorted(old) if name not in new
+        ]
+    return problems
+
+
+def test_the_newest_golden_log_holds_todays_schema() -> None:
+    """A schema change (a class version raised, a field added, a class new) fails here until
+    its golden log is added: the newest golden log's fingerprint is today's shapes, both as
+    the code has them and as docs/event-shapes.json commits them."""
+    newest = VERSIONS[-1]
+    held = replay.meta(newest)["fingerprint"]
+    committed = json.loads(SHAPES.read_text("utf-8"))
+    for source, now in (("the code", schema_fingerprint()), (SHAPES.name, committed)):
+        problems = behind(held, now, newest)
+        assert problems == [], (
+            f"{source}: add a golden log (python -m tests.golden.generate vN): "
+            + "; ".join(problems)
+        )
+
+
+# Hand-written fingerprints: what each kind of schema change looks like to the check.
+HELD = {
+    "events": {"Case.Corrected": {"class_version": 1, "fields": {"field": ["str", False]}}},
+    "values": {"Party": {"class_version": 1, "fields": {"name": ["str", False]}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("now", "says"),
+    [
+        (
+            {
+                **HELD,
+                "events": {
+                    "Case.Corrected": {"class_version": 2, "fields": {"fact": ["str", False]}}
+                },
+            },
+            ["Case.Corrected is at class_version 2, golden log v9 holds 1"],
+        ),
+        (
+            {
+                **HELD,
+                "values": {
+                    "Party": {
+                        "class_version": 1,
+                        "fields": {"name": ["str", False], "nationality": ["str", True]},
+                    }
+                },
+            },
+            ["Party changed shape since golden log v9"],
+        ),
+        (
+            {
+                **HELD,
+                "events": {
+                    **HELD["events"],
+                    "Staff.StaffEnrolled": {"class_version": 1, "fields": {}},
+                },
+            },
+            ["Staff.StaffEnrolled is new since golden log v9"],
+        ),
+        ({**HELD, "events": {}}, ["Case.Corrected is gone since golden log v9"]),
+        (HELD, []),
+    ],
+)
+def test_a_schema_newer_than_the_golden_log_is_named(now: dict[str, Any], says: list[str]) -> None:
+    assert behind(HELD, now, "v9") == says
 
 
 def test_golden_log_v5_holds_an_import_batch_and_the_cases_it_brought() -> None:
