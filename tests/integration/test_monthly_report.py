@@ -89,6 +89,8 @@ EXPECTED: dict[str, Any] = {
     "awards": 0,
 }
 NOW = datetime.fromisoformat("2025-12-01T00:00+08:00")
+#: Where the rendered PDF and its page images go (as the browser screenshots do).
+REPORT_PAGES = Path(__file__).resolve().parents[2] / "test-output" / "report-pages"
 
 
 def build(url: str, at_position: int | None = None) -> MonthlyReport:
@@ -129,10 +131,25 @@ def test_the_report_is_frozen_at_its_position_and_reproducible(
     assert earlier.position == report.position - 3
 
 
-def test_pdf_pages_render_with_chinese_text(report: MonthlyReport, tmp_path: Path) -> None:
+def _pages_dir(request: pytest.FixtureRequest) -> Path:
+    """``test-output/report-pages/<backend>/`` (gitignored; CI keeps test-output/): the
+    rendered pages stay for a person to look at, one folder per backend, emptied first."""
+    name = request.node.name
+    backend = name[name.index("[") + 1 : -1] if "[" in name else "default"
+    out = REPORT_PAGES / backend
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    return out
+
+
+def test_pdf_pages_render_with_chinese_text(
+    report: MonthlyReport, request: pytest.FixtureRequest
+) -> None:
     if shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None:
         pytest.skip("poppler-utils (pdftoppm, pdftotext) not installed: scripts/system-deps.sh")
-    pdf = tmp_path / "report.pdf"
+    out = _pages_dir(request)
+    pdf = out / "report-2025-10.pdf"
     pdf.write_bytes(report_pdf(report))
     text = subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
@@ -148,8 +165,8 @@ def test_pdf_pages_render_with_chinese_text(report: MonthlyReport, tmp_path: Pat
     assert "100.0%" in text and "50.0%" in text  # participation, good rate
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout
     assert "CJK" in fonts and " yes " in fonts  # the CJK font is embedded
-    subprocess.run(["pdftoppm", "-r", "60", "-png", str(pdf), str(tmp_path / "page")], check=True)
-    pages = sorted(tmp_path.glob("page*.png"))
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(pdf), str(out / "page")], check=True)
+    pages = sorted(out.glob("page*.png"))
     assert len(pages) >= 2
     from PIL import Image
 

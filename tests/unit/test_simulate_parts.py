@@ -154,3 +154,12 @@ def test_resident_ids_carry_a_valid_check_digit() -> None:
         rid = resident_id(rng)
         total = sum(int(c) * w for c, w in zip(rid[:17], weights, strict=True))
         assert rid[17] == "10X98765432"[total % 11]
+
+
+def test_bundle_intakes_spread_over_the_catalogues_bundles(planner: CasePlanner) -> None:
+    """Demo data shows the 22 一件事 bundles, not only the first three."""
+    bundles = {
+        i.code for i in draw_intakes(planner, 2000, 9, START, HORIZON) if i.channel == "bundle"
+    }
+    assert bundles <= {f"YJS-{n:03d}" for n in range(1, 23)}
+    assert len(bundles - {"YJS-001", "YJS-002", "YJS-003"}) >= 10
