@@ -70,6 +70,21 @@ def test_the_monthly_report_downloads_as_pdf_and_xlsx(
     assert "参评率" in text
 
 
+def test_the_year_summary_of_the_chosen_month_downloads_as_xlsx(
+    page: Any, live_server: LiveServer, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    open_dashboard(page, live_server, token("clerk"))
+    year = _last_finished_month()[:4]
+    name, body = _download(page, 'button[data-report="year"][data-format="xlsx"]', tmp_path)
+    assert name == f"report-{year}.xlsx"
+    sheet = load_workbook(io.BytesIO(body))["通报"]
+    assert year in str(next(sheet.iter_rows(values_only=True))[0])  # "… 2026年…"
+    labels = [row[1] for row in sheet.iter_rows(min_row=4, values_only=True)]
+    assert "参评率" in labels
+
+
 def test_a_report_without_a_month_is_not_requested(page: Any, live_server: LiveServer) -> None:
     from playwright.sync_api import expect
 
