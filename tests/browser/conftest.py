@@ -37,7 +37,11 @@ CHROMIUM_ARGS = [
 ]
 SECRET = "browser-test-secret-0123456789-abcdef"
 #: Staff the browser tests act as: enrolled and granted by the simulated bureau's admin.
-TEST_STAFF = {"clerk-t1": ("clerk", "W01", "王窗口"), "inspector-t1": ("inspector", "", "陈监察")}
+TEST_STAFF = {
+    "clerk-t1": ("clerk", "W01", "王窗口"),
+    "approver-t1": ("approver", "", "李审批"),
+    "inspector-t1": ("inspector", "", "陈监察"),
+}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 FULL_HD = {"width": 1920, "height": 1080}
 LAPTOP = {"width": 1366, "height": 768}
