@@ -277,6 +277,11 @@ class RefuseNul:
         await self.app(scope, receive, send)
 
 
+#: Key in the request's state under which :class:`TokenBeforeBody` leaves the (token,
+#: identity) it verified, so the route's dependency does not verify the same token again.
+VERIFIED = "verified_token"
+
+
 class TokenBeforeBody:
     """ASGI middleware: a staff write (any POST outside ``/public/`` and ``/log/``) without
     a genuine, unexpired bearer token is refused 401 before its body is read, so a caller
@@ -301,9 +306,11 @@ class TokenBeforeBody:
                 detail = "a bearer token is required"
             else:
                 try:
-                    self.verify(token.strip())
+                    identity = self.verify(token.strip())
                 except InvalidToken as e:
                     detail = e.message
+                else:  # the route's own check reuses it (``request.state.verified``)
+                    scope.setdefault("state", {})[VERIFIED] = (token.strip(), identity)
             if detail is not None:
                 await problem("unauthorized", detail, instance=scope.get("path", ""))(
                     scope, receive, send

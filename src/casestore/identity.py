@@ -171,10 +171,11 @@ class IdentityVerifier:
         if not token or len(token) > TOKEN_MAX:
             raise InvalidToken("malformed token")
         try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-            header = jwt.get_unverified_header(token)
+            # one unverified parse for both header and claims; the signature is checked below
+            parsed = jwt.decode_complete(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise InvalidToken("malformed token") from None
+        unverified, header = parsed["payload"], parsed["header"]
         issuer = unverified.get("iss")
         if issuer == DEV_ISSUER and self._dev_key is not None:
             return self._decode(
