@@ -70,7 +70,7 @@ class LookBack:
         return any(v is not None for v in (self.version, self.as_of, self.at_position))
 
 
-def look_back(
+async def look_back(
     version: Version = None, as_of: AsOf = None, at_position: AtPosition = None
 ) -> LookBack:
     if sum(v is not None for v in (version, as_of, at_position)) > 1:
