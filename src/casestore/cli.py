@@ -281,6 +281,10 @@ def keygen(
         str | None,
         typer.Option("--signing", metavar="NAME", help="an Ed25519 checkpoint key named NAME"),
     ] = None,
+    witness: Annotated[
+        str | None,
+        typer.Option("--witness", metavar="NAME", help="a witness's Ed25519 cosigning key"),
+    ] = None,
     pepper: Annotated[
         bool, typer.Option("--pepper", help="a CASESTORE_QUERY_PEPPER value instead")
     ] = False,
@@ -290,12 +294,17 @@ def keygen(
     query-code pepper.
 
     ``--signing NAME`` prints an Ed25519 private key and its verifier key in signed-note
-    format; name it after the log origin (CASESTORE_LOG_ORIGIN). ``--pepper`` prints a
+    format; name it after the log origin (CASESTORE_LOG_ORIGIN). ``--witness NAME``
+    prints a witness's private key and its C2SP cosigner verifier key (type 0x04, for
+    CASESTORE_WITNESS_KEYS and ``proof verify --witness``). ``--pepper`` prints a
     new CASESTORE_QUERY_PEPPER (KID:BASE64)."""
-    if signing is not None:
+    if signing is not None and witness is not None:
+        err.print("[red]give --signing or --witness, not both[/red]")
+        raise typer.Exit(2)
+    if signing is not None or witness is not None:
         from casestore.ledger.commands import keygen_signing
 
-        keygen_signing(signing)
+        keygen_signing(signing if signing is not None else str(witness), witness=signing is None)
         return
     if pepper:
         from casestore.querycode import QueryPeppers
