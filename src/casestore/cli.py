@@ -597,12 +597,13 @@ def project_verify(name: str, db: DbOpt = None) -> None:
     """Rebuild a projection up to its live position beside it; compare the rows' digests.
 
     Exit 0 when the live view is exactly what the log prefix it was built from derives,
-    1 when a row differs. Prints the prefix's tree size and Merkle root."""
-    from casestore.ledger.commands import tree_root_text
+    1 when a row differs or the tree root the view recorded is not the stored tree's root
+    at that size. Prints both roots (base64, as checkpoints carry them)."""
+    import base64
+
     from casestore.projections.runtime.verify import verify_projection
 
     settings = _settings(db)
-    url = settings.db
     with _store(settings) as store:
         check = verify_projection(store, name)
     for table in sorted(check.live.tables):
@@ -613,10 +614,23 @@ def project_verify(name: str, db: DbOpt = None) -> None:
             f"digest {live[:16]} / {rebuilt[:16]} {mark}"
         )
     position = check.live.position
+
+    def b64(root: bytes | None, missing: str) -> str:
+        return base64.b64encode(root).decode() if root is not None else missing
+
+    recorded = check.live.tree_root if check.live.tree_size == position else None
+    tree_note = {True: "= the tree's root at that size", None: "(not compared)"}.get(
+        check.root_ok, f"DIFFERS from the tree's root at that size, {b64(check.tree_root, '')}"
+    )
+    typer.echo(
+        f"tree: recorded root {b64(recorded, '(not recorded yet: ahead of the tree worker)')}"
+        f" {tree_note}; stored tree at size {position}: "
+        f"{b64(check.tree_root, '(the tree has not grown to this size yet)')}"
+    )
     status = "VERIFIED" if check.ok else "DIFFERS"
     typer.echo(
         f"{status}: {name} at position {position} = tree size {position}, "
-        f"root {tree_root_text(url, position)}, view digest {check.live.digest}"
+        f"root {b64(recorded, '(not recorded yet)')}, view digest {check.live.digest}"
     )
     raise typer.Exit(0 if check.ok else 1)
 

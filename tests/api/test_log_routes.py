@@ -78,9 +78,15 @@ def test_checkpoint_and_proofs_over_http(log_api: Api) -> None:
     r = log_api.get(f"/log/consistency?from=1&to={cp.size}")
     assert r.status_code == 200 and len(r.json()["proof"]) >= 1
     log_api.sync()
-    health = log_api.get("/health").json()["projections"]
     signed_up_to_head(log_api)
-    health = log_api.get("/health").json()["projections"]
+    # each projection recorded the tree it was built to: the signed root of the same size
+    # (a projection ahead of the tree records it once the tree is there: wait for that)
+    deadline = time.monotonic() + 30
+    while True:
+        health = log_api.get("/health").json()["projections"]
+        if all(v["tree_root"] for v in health.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert {v["tree_size"] for v in health.values()} == {log_api.head()}
     assert {v["tree_root"] for v in health.values()} == {base64.b64encode(cp.root).decode()}
     listed = log_api.get("/log/checkpoints?after=0").json()["checkpoints"]

@@ -189,19 +189,6 @@ def verify_checkpoint_file(url: str, file: Path, key: str) -> bool:
     return check.ok
 
 
-def tree_root_text(url: str, size: int) -> str:
-    """The base64 Merkle root of the log's first ``size`` events, or why not yet."""
-    from casestore.ledger.proofs import roots_at
-    from casestore.ledger.store import LedgerStore
-
-    store = LedgerStore(url)
-    try:
-        root = roots_at(store, [size]).get(size)
-    finally:
-        store.close()
-    return root or "(the tree has not grown to this size yet)"
-
-
 def register(app: typer.Typer) -> None:
     app.command()(checkpoint)
     app.command()(proof)

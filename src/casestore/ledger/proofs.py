@@ -20,7 +20,6 @@ from casestore.ledger.merkle import (
     consistency_proof,
     inclusion_proof,
     inclusion_proofs,
-    tree_root,
 )
 from casestore.ledger.notes import split_note
 from casestore.ledger.store import LedgerStore, StoredCheckpoint
@@ -58,15 +57,6 @@ def consistency(store: LedgerStore, first: int, second: int) -> list[bytes]:
     if second > store.head()[0]:
         raise NotFound(f"the tree has not grown to {second} leaves yet")
     return consistency_proof(first, second, store.read_nodes)
-
-
-def roots_at(store: LedgerStore, sizes: list[int]) -> dict[int, str | None]:
-    """The tree's base64 root at each size it has reached (None where it has not yet)."""
-    grown, _ = store.head()
-    return {
-        size: b64([tree_root(size, store.read_nodes)])[0] if 0 < size <= grown else None
-        for size in set(sizes)
-    }
 
 
 def served_note(store: LedgerStore, checkpoint: StoredCheckpoint) -> str:
