@@ -240,6 +240,14 @@ class LogSource:
             log.warning("tree root at size %d unavailable: %s: %s", size, type(e).__name__, e)
             return None
 
+    def tree_size(self) -> int | None:
+        """The stored tree's size (None: cannot be read now)."""
+        try:
+            return self.log.tree_size()
+        except Exception as e:
+            log.warning("tree size unavailable: %s: %s", type(e).__name__, e)
+            return None
+
     def head(self) -> int:
         """The last position of the log (0 when empty)."""
         sql = f"SELECT coalesce(max(notification_id), 0) FROM {self.table}"

@@ -52,6 +52,10 @@ class EventLog(Protocol):
         grown that far (see ``runtime.treebind``)."""
         ...
 
+    def tree_size(self) -> int:
+        """How many leaves the verifiable log's stored tree has grown to (0 before)."""
+        ...
+
     def add_commit_listener(self, listener: CommitListener) -> None: ...
 
     def remove_commit_listener(self, listener: CommitListener) -> None:

@@ -11,13 +11,15 @@ The root comes from one of two places, whichever is at hand when a batch commits
 - **the worker's own frontier** (the roots of the complete subtrees its position
   decomposes into), extended with the event hashes of each small batch it applies: the
   usual case when tailing the log live, where the projection is a moment ahead of the
-  tree worker (which polls). It is seeded from the stored tree once the tree has caught
-  up, and costs about two SHA-256 per event, no database read.
+  tree worker (which polls). It costs about two SHA-256 per event, no database read. It
+  starts empty at position 0; a worker started further on seeds it from the stored tree
+  at the tree's size and extends it with the log's event hashes from there to its own
+  position (a gap of at most ``GAP_LIMIT`` events, read once).
 
-**A projection ahead of the tree** with no frontier yet (just started, or a large batch
-past the tree's head) commits ``tree_root`` NULL, and the worker fills it in when it is
-next idle and the tree has reached its position (:meth:`TreeBinder.bind`); ``/health``
-and ``casestore project status`` show it as pending meanwhile. Either way the recorded
+**A projection ahead of the tree** with no frontier it can seed (the tree further behind
+than ``GAP_LIMIT``, or unreadable) commits ``tree_root`` NULL, and the worker fills it in
+when it is next idle and the tree has reached its position (:meth:`TreeBinder.bind`);
+``/health`` and ``casestore project status`` show it as pending meanwhile. Either way the recorded
 root is that of exactly the events the view was built from; ``casestore project verify``
 checks it equals the stored tree's root at that size.
 """
@@ -37,6 +39,9 @@ from .logsource import LogSource
 LOCAL_BATCH = 1024
 #: How often an idle worker with a pending root asks the tree again (seconds).
 BIND_INTERVAL = 1.0
+#: The most events a worker reads to bring a frontier seeded at the tree's size up to its
+#: own position (the tree worker polls every 0.5 s: a live gap is far smaller).
+GAP_LIMIT = 4096
 
 
 def leaf_hash(event_hash: bytes) -> bytes:
@@ -108,11 +113,29 @@ class TreeBinder:
         if local and len(page) <= LOCAL_BATCH:
             return self.extend(page)
         root = self.seed(last)
+        if root is None and not local:
+            local = self.catch_up_to(page[0].position - 1)
         if root is None and local:
-            return self.extend(page)  # the tree is behind a large batch: hash it here
+            return self.extend(page)  # the tree is behind this batch: hash it here
         if root is None:
             self.size = -1
         return root
+
+    def catch_up_to(self, position: int) -> bool:
+        """Seed the frontier at the stored tree's size and extend it with the log's
+        events up to ``position`` (the tree is behind, by at most ``GAP_LIMIT``)."""
+        grown = self.source.tree_size()
+        if grown is None or grown > position or position - grown > GAP_LIMIT:
+            return False
+        if self.seed(grown) is None:
+            return False
+        if position > grown:
+            gap = self.source.read(grown, position - grown, upto=position, personal=False)
+            if len(gap) != position - grown:
+                self.moved()
+                return False
+            self.extend(gap)
+        return True
 
     def committed(self, position: int, root: bytes | None) -> None:
         if root is not None:
@@ -135,7 +158,12 @@ class TreeBinder:
         if row.tree_root is not None and row.tree_size == position:
             self.bound = position
             return False
-        root = self.seed(position) if self.size != position else frontier_root(self.stack)
+        if self.size == position:
+            root: bytes | None = frontier_root(self.stack)
+        else:
+            root = self.seed(position)
+            if root is None and self.catch_up_to(position):
+                root = frontier_root(self.stack)
         if root is None:
             return False
         if bind_tree_root(self.db, self.key, position, root):

@@ -12,6 +12,7 @@ import hashlib
 
 import pytest
 from casestore.projections.engine.db import ViewDB, create_target
+from casestore.projections.runtime import treebind
 from casestore.projections.runtime.logsource import LogSource
 from casestore.projections.runtime.registry import get_projection
 from casestore.projections.runtime.status import ProjectionStatus, statuses
@@ -74,7 +75,7 @@ def status_of(db: ViewDB, source: LogSource, name: str, target: str) -> Projecti
 
 
 def test_views_record_the_root_of_their_position_ahead_of_and_behind_the_tree(
-    app: CasestoreApp, service: CaseService
+    app: CasestoreApp, service: CaseService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cases(service, 3)
     head = app.log.head()[0]
@@ -93,7 +94,16 @@ def test_views_record_the_root_of_their_position_ahead_of_and_behind_the_tree(
         assert ledger.head()[0] == 0
         assert recorded(db, key) == (head, head, expected_root(app, head))
 
-        # a worker started afresh (no frontier) ahead of the tree: the root is pending ...
+        # a worker started afresh (no frontier) ahead of the tree seeds its frontier at
+        # the tree's size (0 here) and reads the event hashes from there to its position
+        cases(service, 1)
+        second = app.log.head()[0]
+        Worker(source, db, projection, target="tr", batch=5).catch_up()
+        assert recorded(db, key) == (second, second, expected_root(app, second))
+        assert ledger.head()[0] == 0
+
+        # further behind than GAP_LIMIT (a long-stopped tree worker): the root is pending
+        monkeypatch.setattr(treebind, "GAP_LIMIT", 0)
         cases(service, 1)
         second = app.log.head()[0]
         worker = Worker(source, db, projection, target="tr", batch=5)

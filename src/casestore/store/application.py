@@ -311,16 +311,15 @@ class CasestoreApp(Application[UUID]):
         largest first; None while the tree worker has not grown that far."""
         from casestore.ledger.merkle import Frontier
 
-        if size == 0:
-            return []
-        store = self._tree_store()
-        if size > store.head()[0]:
-            return None
+        if size == 0 or size > self.tree_size():
+            return [] if size == 0 else None
         keys = Frontier.keys(size)
-        nodes = store.read_nodes(keys)
-        if any(k not in nodes for k in keys):
-            return None
-        return [nodes[k] for k in keys]
+        nodes = self._tree_store().read_nodes(keys)
+        return [nodes[k] for k in keys] if all(k in nodes for k in keys) else None
+
+    def tree_size(self) -> int:
+        """How many leaves the stored Merkle tree has grown to."""
+        return int(self._tree_store().head()[0])
 
     def _tree_store(self) -> Any:
         with self._tree_lock:
