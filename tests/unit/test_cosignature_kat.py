@@ -152,7 +152,7 @@ def test_keygen_witness_prints_a_private_key_and_its_cosigner_key() -> None:
     assert made.exit_code == 0, made.output
     private, cosigner = made.output.split()
     key = notes.SignerKey.parse(private)
-    name, key_id, material = cosigner.split("+")
+    name, key_id, material = cosigner.split("+", 2)  # base64 may hold "+"
     raw = base64.b64decode(material)
     assert name == WITNESS and raw[0] == 0x04 and raw[1:] == key.public_bytes
     assert key_id == hashlib.sha256(WITNESS.encode() + b"\n" + raw).digest()[:4].hex()
