@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from casestore.projections.runtime.status import recorded_tree
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import ApiState, StateDep
+from ..deps import StateDep
 from ..faults import RETRY_AFTER_SECONDS, unavailable_reason
 from ..metrics import CONTENT_TYPE
 from ..problems import problem
@@ -52,6 +53,7 @@ def _views(state: Any, head: int | None) -> dict[str, Any]:
             "lag": lag,
             "age_seconds": round(age, 3),
             "parked": parked.get(r.projection, []),
+            **recorded_tree(r),
         }
     return out
 
@@ -74,8 +76,10 @@ async def health(state: StateDep) -> Any:
     written. Each part is probed with a time budget, so the answer never hangs.
 
     A projection's position is also the size of the log prefix it was built from: its
-    ``tree_root`` is that prefix's Merkle root, the one a signed checkpoint of that size
-    carries (null while the tree worker has not reached it)."""
+    ``tree_size`` and ``tree_root`` are what the projection recorded with that position
+    (in the same transaction as its rows): the prefix's Merkle root, the one a signed
+    checkpoint of that size carries (null while the projection is ahead of the tree
+    worker; its worker records it once the tree is there)."""
     head_probe, views_probe = await asyncio.gather(
         _probe(lambda: state.service.head()[0]), _probe(lambda: _views(state, None))
     )
@@ -87,13 +91,6 @@ async def health(state: StateDep) -> Any:
         writes_error = reason or probe_error
     if views is not None and head is not None:
         views = {name: {**v, "lag": max(head - v["position"], 0)} for name, v in views.items()}
-    if views:
-        sizes = [v["position"] for v in views.values()]
-        roots, _ = await _probe(lambda: _tree_roots(state, sizes))
-        views = {
-            name: {**v, "tree_size": v["position"], "tree_root": (roots or {}).get(v["position"])}
-            for name, v in views.items()
-        }
     replica, replica_error = await _probe(lambda: state.read.replica_status(head))
     parked = any(v["parked"] for v in (views or {}).values())
     body: dict[str, Any] = {
@@ -120,19 +117,6 @@ async def health(state: StateDep) -> Any:
             **body,
         )
     return {"status": "degraded" if parked or views_error else "ok", **body}
-
-
-def _tree_roots(state: ApiState, sizes: list[int]) -> dict[int, str | None]:
-    """Each projection's position is a tree size; its root once the tree has grown there."""
-    from casestore.ledger.proofs import roots_at
-
-    from .log import ledger
-
-    try:
-        return roots_at(ledger(state), sizes)
-    except Exception as e:  # the health check reports the store; the tree is extra
-        log.warning("tree roots for /health failed", extra={"error": repr(e)})
-        return {}
 
 
 @router.get(

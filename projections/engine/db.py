@@ -6,15 +6,27 @@ a projection's rows and its position commit in one transaction of that database.
 the exactly-once guarantee (rows + position together) must stay in one database, and
 it does, because the position is stored beside the rows, not beside the events.
 
+Beside its position, each target records the Merkle tree it was built to (SPEC §9,
+issue 13 item 6): ``tree_size`` (= the position: the tree has one leaf per event) and
+``tree_root``, the RFC 9162 root of the log's first ``tree_size`` events, so a view is
+bound to the signed checkpoints of that size. The root is taken from the verifiable
+log's stored tree through the port (``EventLog.tree_root``) when a batch commits; a
+projection ahead of the tree worker commits ``tree_root`` NULL and its worker fills it
+in once the tree has reached that size (see ``runtime.worker.Worker.bind_tree``).
+
 A *target* is one physical copy of a projection's tables: ``''`` is the live view
 (``case_status``); a named target sits beside it (``case_status__mar1``); a rebuild
 writes into a scratch target (``case_status__b1f3a9c2``) and :func:`swap` renames it
 over its destination in one transaction.
+
+(Over 400 lines: every statement on the tracking table — its DDL and upgrade, moves,
+swaps, the tree binding — is here, so its columns change in one place.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 import threading
 import time
@@ -33,8 +45,12 @@ from .parking import PARKED, PARKED_DDL, drop_parked, move_parked
 TRACKING = "projection_tracking"
 _TRACKING_COLS = (
     "key, projection, target, kind, version, position, last_recorded_at_us, until_us, upto, "
-    "created_at_us, updated_at_us"
+    "created_at_us, updated_at_us, tree_size, tree_root"
 )
+#: Added by schema version 2 (``casestore db migrate``); NULL in rows written before.
+TREE_COLUMNS = ("tree_size", "tree_root")
+#: RFC 9162 §2.1.1: the root of the empty tree, SHA-256 of nothing (a new target's).
+EMPTY_TREE_ROOT = hashlib.sha256(b"").digest()
 
 
 def _now_us() -> int:
@@ -56,6 +72,8 @@ class TrackingRow:
     upto: int | None
     created_at_us: int
     updated_at_us: int
+    tree_size: int | None = None  # the tree this target was built to: its size ...
+    tree_root: bytes | None = None  # ... and RFC 9162 root (None: not reached/recorded yet)
 
     @property
     def frozen(self) -> bool:
@@ -158,12 +176,13 @@ class ViewDB:
     # -- tracking ------------------------------------------------------------------------
 
     def ensure_tracking(self) -> None:
+        blob = "bytea" if self.backend == "postgres" else "BLOB"
         ddl = (
             f"CREATE TABLE IF NOT EXISTS {TRACKING} (key TEXT PRIMARY KEY, "
             "projection TEXT NOT NULL, target TEXT NOT NULL, kind TEXT NOT NULL, "
             "version BIGINT NOT NULL, position BIGINT NOT NULL, last_recorded_at_us BIGINT, "
             "until_us BIGINT, upto BIGINT, created_at_us BIGINT NOT NULL, "
-            "updated_at_us BIGINT NOT NULL)"
+            f"updated_at_us BIGINT NOT NULL, tree_size BIGINT, tree_root {blob})"
         )
         if self.backend == "postgres":
             # The application role may not create tables (``casestore db grant``): once
@@ -173,11 +192,48 @@ class ViewDB:
                 (TRACKING, PARKED),
             )
             if found and found[0]["ok"]:
+                self._ensure_tree_columns()
                 return
         with self.transaction() as tx:
             _schema_lock(tx)
             tx.execute(ddl)
             tx.execute(PARKED_DDL)
+        self._ensure_tree_columns()
+
+    def _tracking_columns(self, tx: Tx) -> set[str]:
+        if tx.backend == "postgres":
+            rows = tx.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = %s AND table_schema = current_schema()",
+                (TRACKING,),
+            )
+            return {str(r[0]) for r in rows}
+        return {str(r[1]) for r in tx.execute(f"PRAGMA table_info({TRACKING})")}
+
+    def _ensure_tree_columns(self) -> None:
+        """Schema version 2: add ``tree_size``/``tree_root`` to a tracking table made
+        before them (nullable: old rows read "not recorded" until their next batch).
+        On PostgreSQL only the owner may (``casestore db migrate``); the application
+        role finds them there, or is told to run the migration."""
+        with self.connection() as conn:
+            tx = Tx(conn, self.backend, {})
+            if not set(TREE_COLUMNS) - self._tracking_columns(tx):
+                return
+        blob = "bytea" if self.backend == "postgres" else "BLOB"
+        try:
+            with self.transaction() as tx:
+                _schema_lock(tx)
+                have = self._tracking_columns(tx)
+                for column, kind in zip(TREE_COLUMNS, ("BIGINT", blob), strict=True):
+                    if column not in have:
+                        tx.execute(f"ALTER TABLE {TRACKING} ADD COLUMN {column} {kind}")
+        except Exception as e:
+            if self.backend == "postgres" and "permission" in str(e).lower():
+                raise RuntimeError(
+                    f"{TRACKING} lacks {', '.join(TREE_COLUMNS)} (schema version 2): "
+                    "run `casestore db migrate` once as the database owner"
+                ) from e
+            raise
 
     def tracking(self, key: str) -> TrackingRow | None:
         rows = self.rows(f"SELECT {_TRACKING_COLS} FROM {TRACKING} WHERE key = %s", (key,))
@@ -201,12 +257,34 @@ def lock_position(tx: Tx, key: str) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
-def set_position(tx: Tx, key: str, position: int, last_recorded_at_us: int | None) -> None:
+def set_position(
+    tx: Tx,
+    key: str,
+    position: int,
+    last_recorded_at_us: int | None,
+    tree_root: bytes | None = None,
+) -> None:
+    """Move a target to ``position``, built to the tree of ``position`` leaves whose root
+    is ``tree_root`` (None: the tree has not reached it yet; filled in by
+    :func:`bind_tree_root`)."""
     tx.execute(
-        f"UPDATE {TRACKING} SET position = %s, last_recorded_at_us = %s, updated_at_us = %s "
-        "WHERE key = %s",
-        (position, last_recorded_at_us, _now_us(), key),
+        f"UPDATE {TRACKING} SET position = %s, last_recorded_at_us = %s, updated_at_us = %s, "
+        "tree_size = %s, tree_root = %s WHERE key = %s",
+        (position, last_recorded_at_us, _now_us(), position, tree_root, key),
     )
+
+
+def bind_tree_root(db: ViewDB, key: str, position: int, root: bytes) -> bool:
+    """Record ``root`` for a target still at ``position`` with no root yet (a projection
+    that was ahead of the tree worker, or a row from before schema version 2); False
+    when it has moved on meanwhile."""
+    with db.transaction() as tx:
+        rows = tx.execute(
+            f"UPDATE {TRACKING} SET tree_size = %s, tree_root = %s WHERE key = %s "
+            "AND position = %s AND tree_root IS NULL RETURNING key",
+            (position, root, key, position),
+        )
+    return bool(rows)
 
 
 def create_target(
@@ -237,9 +315,10 @@ def create_target(
         now = _now_us()
         tx.execute(
             f"INSERT INTO {TRACKING} ({_TRACKING_COLS}) VALUES "
-            "(%s, %s, %s, %s, %s, 0, NULL, %s, %s, %s, %s)",
-            (key, projection.name, target, kind, projection.version, until_us, upto, now, now),
-        )
+            "(%s, %s, %s, %s, %s, 0, NULL, %s, %s, %s, %s, 0, %s)",
+            (key, projection.name, target, kind, projection.version, until_us, upto, now, now,
+             EMPTY_TREE_ROOT),
+        )  # fmt: skip
     return True
 
 
@@ -274,7 +353,8 @@ def swap(db: ViewDB, projection: Projection[Any], source: str, dest: str) -> Tra
         # worker waiting on its lock wakes up to the new position instead of no row.
         kind = "live" if dest == "" else "target"
         moved = (
-            "version, position, last_recorded_at_us, until_us, upto, created_at_us, updated_at_us"
+            "version, position, last_recorded_at_us, until_us, upto, created_at_us, "
+            "updated_at_us, tree_size, tree_root"
         )
         if dest_row is None:
             tx.execute(
@@ -287,8 +367,8 @@ def swap(db: ViewDB, projection: Projection[Any], source: str, dest: str) -> Tra
             tx.execute(
                 f"UPDATE {TRACKING} SET kind = %s, version = %s, position = %s, "
                 "last_recorded_at_us = %s, until_us = %s, upto = %s, created_at_us = %s, "
-                "updated_at_us = %s WHERE key = %s",
-                (kind, *values[:-1], _now_us(), dest_key),
+                "updated_at_us = %s, tree_size = %s, tree_root = %s WHERE key = %s",
+                (kind, *values[:6], _now_us(), *values[7:], dest_key),
             )
         tx.execute(f"DELETE FROM {TRACKING} WHERE key = %s", (src_key,))
         move_parked(tx, src_key, dest_key)

@@ -241,6 +241,7 @@ class ProjectionThread(threading.Thread):
             self.wake_event.clear()
             if worker.catch_up(stop=self.stop_event) == 0:
                 self.error = None
+                worker.bind_tree()  # ahead of the tree worker: its root, once it is there
                 self.wake_event.wait(self.poll_interval)
 
     def _committed(self, name: str, position: int) -> None:

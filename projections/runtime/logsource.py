@@ -17,6 +17,7 @@ in memory, whatever the length of the log.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -30,6 +31,7 @@ from ..engine.base import LogEvent, micros_to_datetime
 from .port import EventLog
 
 _T = TypeVar("_T")
+log = logging.getLogger("casestore.projections")
 
 _FAR = 2**62
 _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
@@ -54,6 +56,7 @@ class LogSource:
     """Ordered reads of one event log (the store behind :class:`~.port.EventLog`)."""
 
     def __init__(self, log: EventLog) -> None:
+        self.log = log
         self.url = log.db_url
         self.backend = log.backend
         self.table = log.events_table
@@ -227,6 +230,23 @@ class LogSource:
         finally:
             stop.set()
             reader.join()
+
+    def tree_frontier(self, size: int) -> list[bytes] | None:
+        """The stored tree's frontier at ``size`` leaves (None: the tree is not there yet,
+        or cannot be read now; a view's root is extra, never a reason to stop it)."""
+        try:
+            return self.log.tree_frontier(size)
+        except Exception as e:
+            log.warning("tree root at size %d unavailable: %s: %s", size, type(e).__name__, e)
+            return None
+
+    def tree_size(self) -> int | None:
+        """The stored tree's size (None: cannot be read now)."""
+        try:
+            return self.log.tree_size()
+        except Exception as e:
+            log.warning("tree size unavailable: %s: %s", type(e).__name__, e)
+            return None
 
     def head(self) -> int:
         """The last position of the log (0 when empty)."""

@@ -2,8 +2,10 @@
 
 The read side tails the log with its own SQL (``logsource``) and never imports the write
 side's application, store or recorders. What it needs from them — where the log is, which
-table, how to undo encryption at rest, and a hook to be woken by this process's commits —
-is this protocol. The store (``casestore.store.application.CasestoreApp``) satisfies it;
+table, how to undo encryption at rest, a hook to be woken by this process's commits, and
+the Merkle tree of a log prefix from the verifiable log's stored tree (so each view
+records the tree it was built to) — is this protocol. The store
+(``casestore.store.application.CasestoreApp``) satisfies it;
 the composition root (``casestore.bootstrap``, the CLI's verbs) opens the store and hands
 it to the runtime, so every process reads the log with the settings it was started with.
 """
@@ -41,6 +43,17 @@ class EventLog(Protocol):
         personal-field tokens opened with the keys the batch names, or left sealed when
         not ``personal``); the factory answers ``None`` when the states are stored as
         encoded."""
+        ...
+
+    def tree_frontier(self, size: int) -> list[bytes] | None:
+        """The hashes of the complete subtrees the Merkle tree (RFC 9162) of the log's
+        first ``size`` events splits into, largest first (one per set bit of ``size``),
+        from the verifiable log's stored tree; ``None`` while the tree worker has not
+        grown that far (see ``runtime.treebind``)."""
+        ...
+
+    def tree_size(self) -> int:
+        """How many leaves the verifiable log's stored tree has grown to (0 before)."""
         ...
 
     def add_commit_listener(self, listener: CommitListener) -> None: ...

@@ -2,8 +2,10 @@
 
 ``migrate_views`` (run as the owner) builds each registered projection's live view from
 the log when it is missing or its projection's version moved (blue/green, beside the old
-one), with the tracking and parking tables, so that workers running as the application
-role (which may not create tables) find everything in place. ``stale_views`` names the
+one), with the tracking and parking tables (schema version 2: with the tracking table's
+``tree_size``/``tree_root``, filled in for every target whose position the stored tree
+has reached), so that workers running as the application role (which may not create
+tables) find everything in place. ``stale_views`` names the
 views a process would have to rebuild on start: a process refuses to start while there
 are any (the rebuild is the upgrade's job). ``view_tables`` lists the tables the
 application role maintains.
@@ -11,11 +13,12 @@ application role maintains.
 
 from __future__ import annotations
 
-from ..engine.db import TRACKING, ViewDB
+from ..engine.db import TRACKING, ViewDB, bind_tree_root
 from ..engine.parking import PARKED
 from .logsource import LogSource
 from .port import EventLog
 from .registry import all_projections
+from .treebind import frontier_levels, frontier_root
 from .worker import rebuild_into
 
 
@@ -32,9 +35,26 @@ def migrate_views(app: EventLog) -> list[str]:
                 # so the workers that start next find it current.
                 rebuild_into(source, db, projection)
                 changed.append(projection.name)
+        bind_roots(app, db)
         return changed
     finally:
         db.close()
+
+
+def bind_roots(app: EventLog, db: ViewDB) -> int:
+    """Record the tree root of every target that has none yet (rows from before schema
+    version 2, or ahead of the tree) where the stored tree has reached its position."""
+    bound = 0
+    for row in db.all_tracking():
+        if row.tree_root is not None and row.tree_size == row.position:
+            continue
+        hashes = app.tree_frontier(row.position)
+        levels = frontier_levels(row.position)
+        if hashes is None or len(hashes) != len(levels):
+            continue
+        root = frontier_root(list(zip(levels, hashes, strict=True)))
+        bound += bind_tree_root(db, row.key, row.position, root)
+    return bound
 
 
 def stale_views(db_url: str) -> list[str]:

@@ -1,9 +1,12 @@
-"""Where each projection stands: position, head, lag in events and seconds, who is active."""
+"""Where each projection stands: position, head, lag in events and seconds, who is active,
+and the Merkle tree (size and root) it recorded it was built to."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from ..engine.base import micros_to_datetime
 from ..engine.db import TrackingRow, ViewDB
@@ -32,6 +35,8 @@ class ProjectionStatus:
     updated_at: datetime
     active: str | None = None  # the elected worker (PostgreSQL), when known
     parked: tuple[int, ...] = ()  # positions of events this target could not apply
+    tree_size: int | None = None  # the tree recorded with the position (see treebind)
+    tree_root: str | None = None  # its root, base64 as checkpoints write it; None: pending
 
     @property
     def frozen(self) -> bool:
@@ -46,6 +51,7 @@ class ProjectionStatus:
             bound = f"until {self.until.isoformat()}" if self.until else f"upto {self.upto}"
             return text + f"frozen ({bound})"
         text += f"lag {self.lag_events} events {self.lag_seconds:.1f} s"
+        text += f"  tree root {self.tree_root or 'pending'}"
         if self.active:
             text += f"  active: {self.active}"
         if self.parked:
@@ -93,7 +99,18 @@ def _status(
         upto=row.upto,
         updated_at=micros_to_datetime(row.updated_at_us),
         active=active if row.kind == "live" else None,
+        **recorded_tree(row),
     )
+
+
+def recorded_tree(row: TrackingRow) -> dict[str, Any]:
+    """``tree_size`` and base64 ``tree_root`` a target recorded with its position (the
+    root None while pending: ahead of the tree worker, or not recorded before schema 2)."""
+    bound = row.tree_root is not None and row.tree_size == row.position
+    return {
+        "tree_size": row.position,
+        "tree_root": base64.b64encode(row.tree_root).decode() if bound and row.tree_root else None,
+    }
 
 
 def _active_workers(db: ViewDB) -> dict[str, str]:

@@ -11,8 +11,12 @@ one being replaced, which keeps serving; when the scratch target has caught up i
 swapped in with one transaction (:func:`casestore.projections.engine.db.swap`).
 
 A handler that fails parks its event for this target and the worker goes on
-(``engine.parking``). Over 400 lines because the worker, its parking path and the
-rebuild that drives it share the same transaction rules and read best side by side.
+(``engine.parking``). Each batch also records the Merkle tree root of its position
+(``runtime.treebind``: from the stored tree or the worker's own frontier; NULL while
+ahead of the tree, filled in by :meth:`Worker.bind_tree` when idle).
+
+Over 400 lines because the worker, its parking path and the rebuild that drives it share
+the same transaction rules and read best side by side.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from ..engine.db import (
 from ..engine.parking import HandlerFailed, is_infrastructure, park
 from .logsource import LogSource
 from .port import EventLog
+from .treebind import TreeBinder
 
 log = logging.getLogger("casestore.projections")
 BatchHook = Callable[["Worker", Sequence[LogEvent]], None]
@@ -86,10 +91,12 @@ class Worker:
         self.before_commit = before_commit
         self.on_commit = on_commit
         self.memo: dict[Any, Any] = {}
+        self.tree = TreeBinder(source, db, self.key)
         self.position = self.load_position()
 
     def load_position(self) -> int:
         self.memo.clear()
+        self.tree.moved()
         row = self.db.tracking(self.key)
         if row is None:
             raise NotFound(f"projection target {self.key} does not exist")
@@ -151,7 +158,13 @@ class Worker:
         log.info("%s moved from %d to %d while idle", self.key, self.position, row.position)
         self.position = row.position
         self.memo.clear()
+        self.tree.moved()
         return True
+
+    def bind_tree(self) -> bool:
+        """Record the tree root of the current position if it was committed without one
+        (the projection was ahead of the tree worker) and the tree has reached it now."""
+        return self.tree.bind(self.position)
 
     def write_behind(self, enabled: bool) -> None:
         """Scratch builds only: keep changed cached rows in memory and write each once,
@@ -199,6 +212,7 @@ class Worker:
         handles = self.projection.handles
         handled = [e for e in page if handles(e)]
         last = page[-1]
+        root = self.tree.root_for(page)  # read before the transaction: no lock held
         try:
             with self.db.transaction(self.names) as tx:
                 current = lock_position(tx, self.key)
@@ -210,6 +224,7 @@ class Worker:
                     log.info("%s moved from %d to %d meanwhile", self.key, self.position, current)
                     self.position = current
                     self.memo.clear()  # another writer: rows we remember may be stale
+                    self.tree.moved()
                     return False
                 tx.memo = self.memo
                 if tx.backend == "postgres":
@@ -225,15 +240,17 @@ class Worker:
                         if is_infrastructure(e):
                             raise
                         raise HandlerFailed(f"{type(e).__name__}: {e}") from e
-                set_position(tx, self.key, last.position, last.recorded_at_us)
+                set_position(tx, self.key, last.position, last.recorded_at_us, root)
                 if self.before_commit is not None:
                     self.before_commit(self, page)
         except BaseException:
             self.memo.clear()  # rolled back: the memo may hold uncommitted changes
+            self.tree.moved()
             raise
         if parking:
             self.memo.clear()
         self.position = last.position
+        self.tree.committed(last.position, root)
         if self.on_commit is not None:
             self.on_commit(self.projection.name, self.position)
         return True
@@ -388,6 +405,7 @@ def _rebuild_once(
                 if applied == 0 or frozen:
                     break
                 head = source.head()
+            worker.bind_tree()  # a root still pending (a frozen build), if the tree has it
             swapped = swap(db, projection, scratch, target)
         except BaseException:
             drop_target(db, projection, scratch)

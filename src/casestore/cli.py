@@ -281,6 +281,10 @@ def keygen(
         str | None,
         typer.Option("--signing", metavar="NAME", help="an Ed25519 checkpoint key named NAME"),
     ] = None,
+    witness: Annotated[
+        str | None,
+        typer.Option("--witness", metavar="NAME", help="a witness's Ed25519 cosigning key"),
+    ] = None,
     pepper: Annotated[
         bool, typer.Option("--pepper", help="a CASESTORE_QUERY_PEPPER value instead")
     ] = False,
@@ -290,12 +294,17 @@ def keygen(
     query-code pepper.
 
     ``--signing NAME`` prints an Ed25519 private key and its verifier key in signed-note
-    format; name it after the log origin (CASESTORE_LOG_ORIGIN). ``--pepper`` prints a
+    format; name it after the log origin (CASESTORE_LOG_ORIGIN). ``--witness NAME``
+    prints a witness's private key and its C2SP cosigner verifier key (type 0x04, for
+    CASESTORE_WITNESS_KEYS and ``proof verify --witness``). ``--pepper`` prints a
     new CASESTORE_QUERY_PEPPER (KID:BASE64)."""
-    if signing is not None:
+    if signing is not None and witness is not None:
+        err.print("[red]give --signing or --witness, not both[/red]")
+        raise typer.Exit(2)
+    if signing is not None or witness is not None:
         from casestore.ledger.commands import keygen_signing
 
-        keygen_signing(signing)
+        keygen_signing(signing if signing is not None else str(witness), witness=signing is None)
         return
     if pepper:
         from casestore.querycode import QueryPeppers
@@ -588,12 +597,13 @@ def project_verify(name: str, db: DbOpt = None) -> None:
     """Rebuild a projection up to its live position beside it; compare the rows' digests.
 
     Exit 0 when the live view is exactly what the log prefix it was built from derives,
-    1 when a row differs. Prints the prefix's tree size and Merkle root."""
-    from casestore.ledger.commands import tree_root_text
+    1 when a row differs or the tree root the view recorded is not the stored tree's root
+    at that size. Prints both roots (base64, as checkpoints carry them)."""
+    import base64
+
     from casestore.projections.runtime.verify import verify_projection
 
     settings = _settings(db)
-    url = settings.db
     with _store(settings) as store:
         check = verify_projection(store, name)
     for table in sorted(check.live.tables):
@@ -604,10 +614,23 @@ def project_verify(name: str, db: DbOpt = None) -> None:
             f"digest {live[:16]} / {rebuilt[:16]} {mark}"
         )
     position = check.live.position
+
+    def b64(root: bytes | None, missing: str) -> str:
+        return base64.b64encode(root).decode() if root is not None else missing
+
+    recorded = check.live.tree_root if check.live.tree_size == position else None
+    tree_note = {True: "= the tree's root at that size", None: "(not compared)"}.get(
+        check.root_ok, f"DIFFERS from the tree's root at that size, {b64(check.tree_root, '')}"
+    )
+    typer.echo(
+        f"tree: recorded root {b64(recorded, '(not recorded yet: ahead of the tree worker)')}"
+        f" {tree_note}; stored tree at size {position}: "
+        f"{b64(check.tree_root, '(the tree has not grown to this size yet)')}"
+    )
     status = "VERIFIED" if check.ok else "DIFFERS"
     typer.echo(
         f"{status}: {name} at position {position} = tree size {position}, "
-        f"root {tree_root_text(url, position)}, view digest {check.live.digest}"
+        f"root {b64(recorded, '(not recorded yet)')}, view digest {check.live.digest}"
     )
     raise typer.Exit(0 if check.ok else 1)
 

@@ -78,9 +78,15 @@ def test_checkpoint_and_proofs_over_http(log_api: Api) -> None:
     r = log_api.get(f"/log/consistency?from=1&to={cp.size}")
     assert r.status_code == 200 and len(r.json()["proof"]) >= 1
     log_api.sync()
-    health = log_api.get("/health").json()["projections"]
     signed_up_to_head(log_api)
-    health = log_api.get("/health").json()["projections"]
+    # each projection recorded the tree it was built to: the signed root of the same size
+    # (a projection ahead of the tree records it once the tree is there: wait for that)
+    deadline = time.monotonic() + 30
+    while True:
+        health = log_api.get("/health").json()["projections"]
+        if all(v["tree_root"] for v in health.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert {v["tree_size"] for v in health.values()} == {log_api.head()}
     assert {v["tree_root"] for v in health.values()} == {base64.b64encode(cp.root).decode()}
     listed = log_api.get("/log/checkpoints?after=0").json()["checkpoints"]
@@ -180,6 +186,57 @@ def test_witness_cosigns_over_http_and_proofs_can_require_it(log_api: Api, tmp_p
     assert unknown.status_code == 409  # not a checkpoint this log signed
     assert log_api.post("/log/cosignatures", content=b"\xff\xfe").status_code == 422
     assert log_api.post("/log/cosignatures", content=b"x" * 20_000).status_code == 422
+
+
+def test_witnesses_cosign_in_c2sp_cosignature_v1_and_proof_verify_checks_the_time(
+    log_api: Api, tmp_path: Path
+) -> None:
+    """The witness posts a timestamped ``cosignature/v1`` line; the log serves it; the CLI
+    verifies it with the witness's key in either form and names its time; a tampered
+    time fails; a future-dated one is refused at the door; an old plain one is kept."""
+    from casestore.ledger.notes import add_cosignature, add_signature
+    from casestore.ledger.verify_proof import cosigned_by
+
+    case = some_cases(log_api, 1)[0]
+    signed_up_to_head(log_api)
+    when = int(time.time()) - 5
+    out = witness_once(
+        "http://casestore.test", LOG_KEY.verifier(), WITNESS, tmp_path / "witness",
+        http=witness_http(log_api), clock=lambda: when,
+    )  # fmt: skip
+    assert out.status == "cosigned"
+    note = log_api.get("/log/checkpoint").text
+    found = cosigned_by(note, WITNESS.cosigner())
+    assert found is not None and found.timestamp == when
+    assert base64.b64decode(found.line().split(" ")[2])[4:12] == when.to_bytes(8, "big")
+    proof = tmp_path / "case.json"
+    doc = log_api.get(f"/cases/{case['case_id']}/proof", "auditor").json()
+    proof.write_text(json.dumps(doc))
+    runner = CliRunner()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+    for wkey in (WITNESS.cosigner_text(), WITNESS.verifier_text()):
+        argv = ["proof", "verify", str(proof), "--key", LOG_KEY.verifier_text(), "--witness", wkey]
+        ok = runner.invoke(cli, argv)
+        assert ok.exit_code == 0, ok.output
+        assert f"cosigned by {WITNESS.name} at {stamp} (cosignature/v1)" in ok.output
+    line = found.line()
+    raw = base64.b64decode(line.split(" ")[2])
+    later = raw[:4] + (when + 1).to_bytes(8, "big") + raw[12:]
+    forged = line.replace(line.split(" ")[2], base64.b64encode(later).decode() + "\n")
+    proof.write_text(json.dumps({**doc, "checkpoint": doc["checkpoint"].replace(line, forged)}))
+    argv = ["proof", "verify", str(proof), "--key", LOG_KEY.verifier_text(),
+            "--witness", WITNESS.cosigner_text()]  # fmt: skip
+    bad = runner.invoke(cli, argv)
+    assert bad.exit_code == 1 and "checkpoint.cosignature" in bad.output, bad.output
+
+    log_only = LOG_KEY.sign(note[: note.index("\n\n") + 1])
+    future = add_cosignature(log_only, WITNESS, int(time.time()) + 3600)
+    refused = log_api.post("/log/cosignatures", content=future)
+    assert refused.status_code == 409 and "ahead of this log's clock" in refused.text
+    assert log_api.get("/log/checkpoint").text == note  # nothing kept
+    plain = log_api.post("/log/cosignatures", content=add_signature(log_only, WITNESS))
+    assert plain.status_code == 201, plain.text  # an older witness program's plain line
+    assert log_api.get("/log/checkpoint").text.count(f"\u2014 {WITNESS.name} ") == 2
 
 
 def test_cli_keygen_checkpoint_proof_and_verify_checkpoint(

@@ -65,6 +65,7 @@ def _the_demo_signs_checkpoints(
     printed = re.search(r"Verifier key:\n\s+(casestore\.local/log\+[0-9a-f]{8}\+\S+)", text)
     assert printed is not None, text[-2000:]
     key_file = tmp_path / "demo.db.signing-key"
+    assert f"signing key in {key_file};" in text  # one leading slash, not '//tmp/...'
     assert key_file.read_text().startswith("PRIVATE+KEY+casestore.local/log+")
     assert key_file.stat().st_mode & 0o777 == 0o600
     deadline = time.monotonic() + 60

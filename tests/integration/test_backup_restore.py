@@ -118,7 +118,7 @@ def test_round_trip_while_commands_run(
     assert "(signature checked)" in restored.stdout
     # Byte for byte the source's first `head` events: positions, hashes, stored state.
     assert _events(target_url) == source[:head]
-    assert state(target_url).version == 1  # usable: processes start against it
+    assert state(target_url).version == 2  # usable: processes start against it
     assert _cli("verify", "--db", target_url).returncode == 0
 
 

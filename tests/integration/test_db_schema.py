@@ -29,7 +29,7 @@ from tests.conftest import ADMIN, CATALOGUE, CLERK, FakeClock
 from tests.conftest import APPLICANT as PARTY
 
 CASESTORE = Path(sys.executable).parent / "casestore"
-MESSAGE_OLD = "schema is version 0, this casestore needs version 1: run `casestore db migrate`"
+MESSAGE_OLD = "schema is version 0, this casestore needs version 2: run `casestore db migrate`"
 LEDGER_TABLES = ("casestore_merkle_nodes", "casestore_merkle_head", "casestore_cosignatures",
                  "casestore_checkpoints")  # fmt: skip
 
@@ -80,11 +80,11 @@ def test_a_new_store_is_current_and_migrate_is_idempotent(tmp_path: Path) -> Non
     url = f"sqlite:///{tmp_path}/new.db"
     first = _cli("db", "migrate", "--db", url)
     assert first.returncode == 0, first.stderr
-    assert "schema version none (empty database) -> 1" in first.stdout
+    assert "schema version none (empty database) -> 2" in first.stdout
     again = _cli("db", "migrate", "--db", url)
-    assert again.returncode == 0 and "schema version 1 -> 1" in again.stdout
+    assert again.returncode == 0 and "schema version 2 -> 2" in again.stdout
     assert "read views" not in again.stdout  # nothing left to build
-    assert _version(url) == 1
+    assert _version(url) == 2
 
 
 def test_migrate_from_version_0_on_sqlite_then_the_log_verifies(tmp_path: Path) -> None:
@@ -96,8 +96,8 @@ def test_migrate_from_version_0_on_sqlite_then_the_log_verifies(tmp_path: Path) 
     assert MESSAGE_OLD in refused.stderr
     done = _cli("db", "migrate", "--db", url)
     assert done.returncode == 0, done.stderr
-    assert "schema version 0 -> 1" in done.stdout and "case_status" in done.stdout
-    assert _version(url) == 1
+    assert "schema version 0 -> 2" in done.stdout and "case_status" in done.stdout
+    assert _version(url) == 2
     checked = _cli("verify", "--db", url)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -109,7 +109,7 @@ def test_migrate_refuses_to_downgrade_and_processes_refuse_a_newer_schema(tmp_pa
         conn.execute("INSERT INTO casestore_schema VALUES (7, 'later', 'casestore 9')")
     down = _cli("db", "migrate", "--db", url)
     assert down.returncode == 2
-    assert "version 7, newer than this casestore (version 1): db migrate never downgrades" in (
+    assert "version 7, newer than this casestore (version 2): db migrate never downgrades" in (
         down.stderr
     )
     serve = _cli("serve", "--db", url, "--port", "1", timeout=60)
@@ -126,7 +126,7 @@ def test_migrate_from_version_0_on_postgres_and_the_app_role_runs_the_workers(
     assert refused.returncode == 2 and MESSAGE_OLD in refused.stderr
     done = _cli("db", "migrate", "--db", pg_db_url)
     assert done.returncode == 0, done.stderr
-    assert "schema version 0 -> 1" in done.stdout
+    assert "schema version 0 -> 2" in done.stdout
     with psycopg.connect(pg_db_url) as conn:
         gone = conn.execute("SELECT to_regprocedure('casestore_append_v1()')").fetchone()
     assert gone == (None,)
@@ -232,7 +232,7 @@ def test_migrate_a_golden_log_of_every_event_schema_from_version_0(
                 conn.execute(f"DROP TABLE IF EXISTS {table}")  # type: ignore[arg-type]
     done = _cli("db", "migrate", "--db", url, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "schema version 0 -> 1" in done.stdout
+    assert "schema version 0 -> 2" in done.stdout
     expected = replay.expected_views(version)
     db = ViewDB(url)
     try:
@@ -374,3 +374,57 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_migrate_from_version_1_adds_the_tree_columns_and_fills_the_roots(store_url: str) -> None:
+    """Schema version 2 (issue 13 item 6): ``projection_tracking`` gains ``tree_size`` and
+    ``tree_root``; ``db migrate`` adds them in place and records, for every view whose
+    position the stored tree has reached, the RFC 9162 root of that prefix."""
+    from casestore.ledger.store import LedgerStore
+    from casestore.ledger.workers import TreeWorker
+    from tests.integration.test_projection_tree_root import mth
+
+    _history(store_url)
+    assert _cli("db", "migrate", "--db", store_url).returncode == 0
+    store = LedgerStore(store_url)
+    TreeWorker(store).catch_up()  # as the running workers would have grown it
+    store.close()
+    # what version 1 left: the tracking table without the tree columns
+    undo = [
+        "ALTER TABLE projection_tracking DROP COLUMN tree_size",
+        "ALTER TABLE projection_tracking DROP COLUMN tree_root",
+        "DELETE FROM casestore_schema",
+        "INSERT INTO casestore_schema VALUES (1, 'then', 'casestore 1')",
+    ]
+    if store_url.startswith("sqlite"):
+        with sqlite3.connect(store_url.removeprefix("sqlite:///")) as lite:
+            for statement in undo:
+                lite.execute(statement)
+    else:
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            for statement in undo:
+                conn.execute(statement)  # type: ignore[arg-type]
+    refused = _cli("project", "run", "--db", store_url, timeout=60)
+    assert refused.returncode == 2
+    assert "version 1, this casestore needs version 2: run `casestore db migrate`" in (
+        refused.stderr
+    )
+    done = _cli("db", "migrate", "--db", store_url)
+    assert done.returncode == 0, done.stderr
+    assert "schema version 1 -> 2" in done.stdout
+    assert _version(store_url) == 2
+    app = CasestoreApp(store_url)
+    try:
+        hashes = [row.event_hash for row in app.log.iter_log()]
+    finally:
+        app.close()
+    from casestore.projections.engine.db import ViewDB
+
+    db = ViewDB(store_url)
+    try:
+        rows = db.all_tracking()
+    finally:
+        db.close()
+    assert rows and {r.position for r in rows} == {len(hashes)}
+    for row in rows:
+        assert (row.tree_size, row.tree_root) == (row.position, mth(hashes[: row.position]))

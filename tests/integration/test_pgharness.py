@@ -57,7 +57,7 @@ def test_pg_app_db_url_connects_as_the_granted_application_role(pg_app_db_url: s
         ).fetchone()
         assert row is not None
         assert row[0].startswith("casestore_app_") and row[1] is False
-        assert conn.execute("SELECT version FROM casestore_schema").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM casestore_schema").fetchall() == [(2,)]
         assert conn.execute("SELECT count(*) FROM casestore_events").fetchone() == (0,)
         for statement in ("CREATE TABLE harness_probe (x int)", "DELETE FROM casestore_events",
                           "TRUNCATE casestore_events"):  # fmt: skip

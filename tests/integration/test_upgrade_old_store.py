@@ -66,7 +66,7 @@ def test_a_store_of_an_older_release_is_migrated_and_works_with_today_s_code(
 
     migrated = _cli("db", "migrate", "--db", url, timeout=300)
     assert migrated.returncode == 0, migrated.stderr
-    assert "schema version 0 -> 1" in migrated.stdout
+    assert "schema version 0 -> 2" in migrated.stdout
 
     # the old log, byte for byte: the digest the old release printed, its signed checkpoint
     checked = _cli("verify", "--db", url, "--digest", DIGEST)

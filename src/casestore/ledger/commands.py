@@ -41,8 +41,9 @@ def _settings(db: str | None) -> Settings:
         raise _fail(f"casestore: {e}", 2) from None
 
 
-def keygen_signing(name: str) -> None:
-    """Print a new Ed25519 signing key and its verifier key in signed-note format."""
+def keygen_signing(name: str, *, witness: bool = False) -> None:
+    """Print a new Ed25519 signing key and its verifier key in signed-note format (for a
+    witness: its C2SP ``cosignature/v1`` cosigner key, type 0x04)."""
     from casestore.ledger.notes import SignerKey
 
     try:
@@ -50,7 +51,7 @@ def keygen_signing(name: str) -> None:
     except ValueError as e:
         raise _fail(str(e), 2) from None
     typer.echo(key.private_text())
-    typer.echo(key.verifier_text())
+    typer.echo(key.cosigner_text() if witness else key.verifier_text())
 
 
 def checkpoint(db: DbOpt = None) -> None:
@@ -186,19 +187,6 @@ def verify_checkpoint_file(url: str, file: Path, key: str) -> bool:
         store.close()
     typer.echo(("CHECKPOINT OK: " if check.ok else "CHECKPOINT MISMATCH: ") + check.message)
     return check.ok
-
-
-def tree_root_text(url: str, size: int) -> str:
-    """The base64 Merkle root of the log's first ``size`` events, or why not yet."""
-    from casestore.ledger.proofs import roots_at
-    from casestore.ledger.store import LedgerStore
-
-    store = LedgerStore(url)
-    try:
-        root = roots_at(store, [size]).get(size)
-    finally:
-        store.close()
-    return root or "(the tree has not grown to this size yet)"
 
 
 def register(app: typer.Typer) -> None:

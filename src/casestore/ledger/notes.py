@@ -4,8 +4,13 @@ Keys are written as Go's ``golang.org/x/mod/sumdb/note`` writes them: a verifier
 ``NAME+KEYID+BASE64(0x01 ‖ public key)`` and a private key
 ``PRIVATE+KEY+NAME+KEYID+BASE64(0x01 ‖ seed)``. A checkpoint note is the body
 (origin, tree size, base64 root, extension lines), a blank line, then one line per
-signature ``— NAME BASE64(KEYID ‖ signature)``; a witness cosigns by adding its line.
-Parsing and verification are shared with the stand-alone verifier.
+signature ``— NAME BASE64(KEYID ‖ signature)``. A witness cosigns by adding its line in
+the C2SP ``tlog-cosignature`` ``cosignature/v1`` form: ``— NAME BASE64(KEYID ‖ time ‖
+signature)`` where KEYID is derived with type 0x04, time is 8 bytes big-endian (POSIX
+seconds) and the signature covers ``"cosignature/v1\ntime T\n" + body``; a witness's
+verifier key is written ``NAME+KEYID+BASE64(0x04 ‖ public key)``
+(:meth:`SignerKey.cosigner_text`). Parsing and verification are shared with the
+stand-alone verifier.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from casestore.ledger.verify_proof import (
+    COSIGNATURE_V1,
     ED25519,
+    MAX_TIMESTAMP,
     Checkpoint,
     VerifierKey,
+    cosignature_message,
     note_key_id,
     signed_by,
     split_note,
@@ -31,6 +39,7 @@ __all__ = [
     "Checkpoint",
     "SignerKey",
     "VerifierKey",
+    "add_cosignature",
     "add_signature",
     "checkpoint_body",
     "signature_lines",
@@ -94,6 +103,26 @@ class SignerKey:
     def verifier(self) -> VerifierKey:
         return VerifierKey.parse(self.verifier_text())
 
+    @property
+    def cosignature_key_id(self) -> bytes:
+        return note_key_id(self.name, self.public_bytes, COSIGNATURE_V1)
+
+    def cosigner_text(self) -> str:
+        """This key as a C2SP cosigner verifier key: ``NAME+KEYID+BASE64(0x04 ‖ key)``."""
+        encoded = base64.b64encode(bytes([COSIGNATURE_V1]) + self.public_bytes).decode()
+        return f"{self.name}+{self.cosignature_key_id.hex()}+{encoded}"
+
+    def cosigner(self) -> VerifierKey:
+        return VerifierKey.parse(self.cosigner_text())
+
+    def cosignature_line(self, body: str, timestamp: int) -> str:
+        """A ``cosignature/v1`` signature line over the checkpoint ``body`` at ``timestamp``."""
+        if not 0 <= timestamp <= MAX_TIMESTAMP:
+            raise ValueError("a cosignature time is 0..2^63-1 seconds since 1970")
+        signature = self.private.sign(cosignature_message(body, timestamp))
+        raw = self.cosignature_key_id + timestamp.to_bytes(8, "big") + signature
+        return f"\u2014 {self.name} {base64.b64encode(raw).decode()}\n"
+
     def signature_line(self, body: str) -> str:
         signature = self.private.sign(body.encode())
         return f"\u2014 {self.name} {base64.b64encode(self.key_id + signature).decode()}\n"
@@ -117,9 +146,16 @@ def checkpoint_body(origin: str, size: int, root: bytes, extensions: tuple[str, 
 
 
 def add_signature(note: str, key: SignerKey) -> str:
-    """The note with one more signature line by ``key`` (a witness's cosignature)."""
+    """The note with one more plain signature line by ``key`` (the untimed cosignature
+    witnesses made before ``cosignature/v1``; still accepted, see ``docs/proofs.md``)."""
     body, _ = split_note(note)
     return note + key.signature_line(body)
+
+
+def add_cosignature(note: str, key: SignerKey, timestamp: int) -> str:
+    """The note with one more ``cosignature/v1`` line by the witness ``key``."""
+    body, _ = split_note(note)
+    return note + key.cosignature_line(body, timestamp)
 
 
 def signature_lines(note: str) -> list[str]:

@@ -10,6 +10,7 @@ stored bytes and inclusion path, so it can be checked offline with
 from __future__ import annotations
 
 import base64
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -19,11 +20,13 @@ from casestore.ledger.merkle import (
     consistency_proof,
     inclusion_proof,
     inclusion_proofs,
-    tree_root,
 )
 from casestore.ledger.notes import split_note
 from casestore.ledger.store import LedgerStore, StoredCheckpoint
-from casestore.ledger.verify_proof import FORMAT, GENESIS, Checkpoint, VerifierKey, signed_by
+from casestore.ledger.verify_proof import FORMAT, GENESIS, Checkpoint, VerifierKey, cosigned_by
+
+#: How far ahead of the log's clock a cosignature's time may be (clock skew between hosts).
+COSIGNATURE_SKEW_SECONDS = 600
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -56,15 +59,6 @@ def consistency(store: LedgerStore, first: int, second: int) -> list[bytes]:
     return consistency_proof(first, second, store.read_nodes)
 
 
-def roots_at(store: LedgerStore, sizes: list[int]) -> dict[int, str | None]:
-    """The tree's base64 root at each size it has reached (None where it has not yet)."""
-    grown, _ = store.head()
-    return {
-        size: b64([tree_root(size, store.read_nodes)])[0] if 0 < size <= grown else None
-        for size in set(sizes)
-    }
-
-
 def served_note(store: LedgerStore, checkpoint: StoredCheckpoint) -> str:
     """The checkpoint note with every witness cosignature received for it."""
     return checkpoint.note + "".join(store.cosignature_lines(checkpoint.tree_size))
@@ -77,11 +71,17 @@ def latest_note(store: LedgerStore) -> str:
     return served_note(store, checkpoint)
 
 
-def receive_cosignature(store: LedgerStore, note: str, witness: VerifierKey) -> int:
+def receive_cosignature(
+    store: LedgerStore, note: str, witness: VerifierKey, *, now: float | None = None
+) -> int:
     """Keep a witness's cosignature of one of our checkpoints; the tree size it covers.
 
     The posted note must be one of ours, byte for byte in its body, and carry a valid
-    signature by ``witness`` (a key the bureau lists as its witnesses').
+    cosignature by ``witness`` (a key the bureau lists as its witnesses'): a C2SP
+    ``cosignature/v1`` line whose time is not more than ``COSIGNATURE_SKEW_SECONDS``
+    ahead of our clock, or, for a witness listed with a type 0x01 key, a plain
+    signed-note line (what witnesses posted before ``cosignature/v1``; an older witness
+    program still running elsewhere keeps working).
     """
     try:
         body, _ = split_note(note)
@@ -93,15 +93,16 @@ def receive_cosignature(store: LedgerStore, note: str, witness: VerifierKey) -> 
     ours = store.checkpoint(size)
     if ours is None or split_note(ours.note)[0] != body:
         raise RuleViolation(f"the log signed no such checkpoint at tree size {size}")
-    if not signed_by(note, witness):
-        raise InvalidCommand(f"the note carries no valid signature by {witness.name}")
-    line = next(
-        line
-        for line in note[len(body) + 1 :].splitlines(keepends=True)
-        if line.startswith(f"\u2014 {witness.name} ")
-        and base64.b64decode(line.split(" ")[2])[:4] == witness.key_id
-    )
-    store.add_cosignature(size, f"{witness.name}+{witness.key_id.hex()}", line)
+    found = cosigned_by(note, witness)
+    if found is None:
+        raise InvalidCommand(f"the note carries no valid cosignature by {witness.name}")
+    clock = time.time() if now is None else now
+    if found.timestamp is not None and found.timestamp > clock + COSIGNATURE_SKEW_SECONDS:
+        raise RuleViolation(
+            f"the cosignature by {witness.name} is dated {found.timestamp}, "
+            f"more than {COSIGNATURE_SKEW_SECONDS} s ahead of this log's clock"
+        )
+    store.add_cosignature(size, f"{witness.name}+{found.raw[:4].hex()}", found.line())
     return size
 
 

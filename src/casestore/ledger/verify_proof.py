@@ -1,5 +1,7 @@
 """Check a casestore case proof (``casestore-proof/v1``) offline, trusting nothing of casestore.
 
+(Over 400 lines on purpose: the whole check is one file an expert can copy out and read.)
+
 Written to be read by an outside expert (for example one appointed by a court): this one
 file depends only on Python's standard library and the ``cryptography`` package, imports
 nothing of casestore, and can be copied out and run on its own::
@@ -16,8 +18,14 @@ What is checked, and which published standard each step follows:
 1. The ``checkpoint`` is a signed note (C2SP ``signed-note``, the format of Go's
    ``golang.org/x/mod/sumdb/note``) whose body is a C2SP ``tlog-checkpoint``: origin,
    tree size, root hash. It must carry a valid Ed25519 signature by the log's key
-   (``--key``) and by every witness key given (``--witness``); its origin must be the
-   log key's name.
+   (``--key``), and its origin must be the log key's name.
+1a. Every witness key given (``--witness``) must have cosigned it (C2SP
+   ``tlog-cosignature``, ``cosignature/v1``): an Ed25519 signature over
+   ``"cosignature/v1\ntime " + T + "\n" + checkpoint body``, the line carrying the 8-byte
+   big-endian time T before the 64-byte signature, its key ID derived with type 0x04.
+   A witness key written with type 0x01 (the plain signed-note form) also accepts a
+   plain signed-note signature line by that key: cosignatures made before casestore
+   adopted ``cosignature/v1`` carry no time, and stay valid forever.
 2. Each event's hash is recomputed from the stored bytes and the event's identity
    (case id, version, ``recorded_at``, type), chained to the previous event of the case.
 3. Each event's leaf hash, ``SHA-256(0x00 || event_hash)``, is carried up its inclusion
@@ -43,6 +51,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 FORMAT = "casestore-proof/v1"
 ED25519 = 0x01  # the signed-note algorithm byte for Ed25519
+COSIGNATURE_V1 = 0x04  # the signed-note algorithm byte of a C2SP timestamped cosignature
+COSIGNATURE_HEADER = "cosignature/v1"
+MAX_TIMESTAMP = 2**63 - 1  # C2SP tlog-cosignature: a timestamp MUST NOT exceed 2^63 - 1
 GENESIS = bytes(32)  # the "previous hash" of a case's first event
 #: An event's hashed identity: case id (16 bytes), version, recorded_at in microseconds
 #: since 1970-01-01 UTC, length of the type text; all big-endian.
@@ -87,11 +98,25 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, path: list[bytes]) -
 
 @dataclass(frozen=True)
 class VerifierKey:
-    """A signed-note verifier key: ``NAME+KEYID+BASE64(0x01 || Ed25519 public key)``."""
+    """A signed-note verifier key: ``NAME+KEYID+BASE64(TYPE || Ed25519 public key)``.
+
+    TYPE 0x01 is a plain Ed25519 note signer (the log's key); TYPE 0x04 a C2SP
+    ``cosignature/v1`` cosigner (a witness's key). The KEYID is derived with the TYPE.
+    """
 
     name: str
     key_id: bytes  # 4 bytes
     public: Ed25519PublicKey
+    alg: int = ED25519
+
+    @property
+    def public_bytes(self) -> bytes:
+        return self.public.public_bytes_raw()
+
+    @property
+    def cosignature_key_id(self) -> bytes:
+        """The key ID a ``cosignature/v1`` line by this public key carries."""
+        return note_key_id(self.name, self.public_bytes, COSIGNATURE_V1)
 
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
@@ -102,17 +127,17 @@ class VerifierKey:
             raw = base64.b64decode(parts[2], validate=True)
         except binascii.Error:
             raise ValueError("the verifier key's last part is not base64") from None
-        if len(raw) != 33 or raw[0] != ED25519:
-            raise ValueError("the verifier key is not an Ed25519 key (0x01 and 32 bytes)")
+        if len(raw) != 33 or raw[0] not in (ED25519, COSIGNATURE_V1):
+            raise ValueError("the verifier key is not an Ed25519 key (0x01 or 0x04, then 32 bytes)")
         key_id = bytes.fromhex(parts[1])
-        if key_id != note_key_id(parts[0], raw[1:]):
+        if key_id != note_key_id(parts[0], raw[1:], raw[0]):
             raise ValueError("the verifier key's KEYID does not match its name and key")
-        return cls(parts[0], key_id, Ed25519PublicKey.from_public_bytes(raw[1:]))
+        return cls(parts[0], key_id, Ed25519PublicKey.from_public_bytes(raw[1:]), raw[0])
 
 
-def note_key_id(name: str, public: bytes) -> bytes:
-    """The first 4 bytes of SHA-256(name || "\\n" || 0x01 || public key)."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519]) + public).digest()[:4]
+def note_key_id(name: str, public: bytes, alg: int = ED25519) -> bytes:
+    """The first 4 bytes of SHA-256(name || "\\n" || alg || public key)."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public).digest()[:4]
 
 
 def split_note(text: str) -> tuple[str, list[tuple[str, bytes]]]:
@@ -138,16 +163,67 @@ def split_note(text: str) -> tuple[str, list[tuple[str, bytes]]]:
 
 
 def signed_by(text: str, key: VerifierKey) -> bool:
-    """Whether the note carries a valid signature by ``key`` over its body."""
+    """Whether the note carries a valid plain signature by ``key`` over its body."""
     body, signatures = split_note(text)
+    plain_id = note_key_id(key.name, key.public_bytes, ED25519)
     for name, raw in signatures:
-        if name == key.name and raw[:4] == key.key_id:
+        if name == key.name and raw[:4] == plain_id:
             try:
                 key.public.verify(raw[4:], body.encode())
                 return True
             except InvalidSignature:
                 return False
     return False
+
+
+def cosignature_message(body: str, timestamp: int) -> bytes:
+    """C2SP tlog-cosignature: what a ``cosignature/v1`` signs, for a checkpoint body."""
+    return f"{COSIGNATURE_HEADER}\ntime {timestamp}\n{body}".encode()
+
+
+@dataclass(frozen=True)
+class Cosignature:
+    """A valid witness cosignature on a note: its signature bytes (key ID first) and
+    its time (None for a plain, untimed signed-note cosignature)."""
+
+    witness: str
+    raw: bytes
+    timestamp: int | None
+
+    def line(self) -> str:
+        return f"\u2014 {self.witness} {base64.b64encode(self.raw).decode()}\n"
+
+
+def cosigned_by(text: str, key: VerifierKey) -> Cosignature | None:
+    """The note's valid cosignature by the witness ``key``, or None.
+
+    A ``cosignature/v1`` line is ``KEYID(0x04) || u64 time (big-endian) || signature``
+    over :func:`cosignature_message`. A key written with type 0x01 also accepts a plain
+    signed-note signature line (the untimed cosignatures made before ``cosignature/v1``);
+    a ``cosignature/v1`` line is preferred when the note carries both.
+    """
+    body, signatures = split_note(text)
+    v1_id, plain_id = key.cosignature_key_id, note_key_id(key.name, key.public_bytes)
+    plain = None
+    for name, raw in signatures:
+        if name != key.name:
+            continue
+        if raw[:4] == v1_id and len(raw) == 4 + 8 + 64:
+            timestamp = int.from_bytes(raw[4:12], "big")
+            message = cosignature_message(body, timestamp)
+            if timestamp <= MAX_TIMESTAMP and _valid(key, raw[12:], message):
+                return Cosignature(name, raw, timestamp)
+        elif raw[:4] == plain_id and key.alg == ED25519 and plain is None:
+            plain = Cosignature(name, raw, None) if _valid(key, raw[4:], body.encode()) else None
+    return plain
+
+
+def _valid(key: VerifierKey, signature: bytes, message: bytes) -> bool:
+    try:
+        key.public.verify(signature, message)
+        return True
+    except InvalidSignature:
+        return False
 
 
 @dataclass(frozen=True)
@@ -263,7 +339,7 @@ def _check_checkpoint(
             )
         )
     for witness in witnesses:
-        if not signed_by(text, witness):
+        if cosigned_by(text, witness) is None:
             problems.append(
                 Problem("checkpoint.cosignature", f"no valid cosignature by witness {witness.name}")
             )
@@ -346,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"bad key: {e}", file=sys.stderr)
         return 2
+    if log_key.alg != ED25519:
+        print("bad key: --key is the log's signed-note key (type 0x01)", file=sys.stderr)
+        return 2
     try:
         with open(args.file, encoding="utf-8") as f:
             doc = json.load(f)
@@ -363,9 +442,20 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"VALID: {len(doc['events'])} event(s) of case {doc.get('case_no') or doc['case_id']} "
         f"are in the log {checkpoint.origin} at tree size {checkpoint.size}, signed by "
-        f"{log_key.name}" + "".join(f", cosigned by {w.name}" for w in witnesses)
+        f"{log_key.name}" + "".join(_cosigned_text(doc["checkpoint"], w) for w in witnesses)
     )
     return 0
+
+
+def _cosigned_text(note: str, witness: VerifierKey) -> str:
+    found = cosigned_by(note, witness)
+    if found is None or found.timestamp is None:
+        return f", cosigned by {witness.name} (plain signed-note cosignature, no time)"
+    try:
+        when = (_EPOCH + timedelta(seconds=found.timestamp)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:  # a valid signature on a time past the year 9999
+        when = f"time {found.timestamp}"
+    return f", cosigned by {witness.name} at {when} (cosignature/v1)"
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Run by a supervising body on its own machine (``casestore witness --url URL --log-key VKEY
 --key SKEY --state DIR``). Each run fetches the latest checkpoint, checks the log's
 signature, and, if it cosigned before, fetches and checks a consistency proof from that
-checkpoint (RFC 9162 §2.1.4.2). Only then does it add its own signature line and post
-the note back (``POST /log/cosignatures``). When the log is not an extension of what the
+checkpoint (RFC 9162 §2.1.4.2). Only then does it add its own C2SP ``cosignature/v1``
+line (timestamped: "as of this time, this is the largest consistent tree I have seen")
+and post the note back (``POST /log/cosignatures``). When the log is not an extension of what the
 witness saw (a rewrite, a fork, a shrunken tree), it cosigns nothing, keeps both
 checkpoints and the failed proof under ``DIR/evidence-<time>/`` and reports it.
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from casestore.ledger.merkle import verify_consistency
-from casestore.ledger.notes import SignerKey, add_signature
+from casestore.ledger.notes import SignerKey, add_cosignature
 from casestore.ledger.verify_proof import Checkpoint, VerifierKey, signed_by, split_note
 
 STATE_FILE = "cosigned.checkpoint"
@@ -62,7 +63,13 @@ def urllib_http(method: str, url: str, body: bytes | None) -> bytes:
 
 
 def witness_once(
-    url: str, log_key: VerifierKey, key: SignerKey, state: Path, *, http: Http = urllib_http
+    url: str,
+    log_key: VerifierKey,
+    key: SignerKey,
+    state: Path,
+    *,
+    http: Http = urllib_http,
+    clock: Callable[[], float] = time.time,
 ) -> Outcome:
     """One round: fetch, check, cosign and post, or keep evidence of a rewrite."""
     base = url.rstrip("/")
@@ -79,7 +86,7 @@ def witness_once(
             return Outcome("inconsistent", latest.size, reason, evidence)
         if latest.size == previous.size:
             return Outcome("unchanged", latest.size, "already cosigned this tree size")
-    cosigned = add_signature(_log_signed_only(note, log_key), key)
+    cosigned = add_cosignature(_log_signed_only(note, log_key), key, int(clock()))
     http("POST", f"{base}/log/cosignatures", cosigned.encode())
     tmp = previous_path.with_suffix(".tmp")
     tmp.write_text(cosigned, encoding="utf-8")

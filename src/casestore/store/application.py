@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
@@ -208,6 +209,8 @@ class CasestoreApp(Application[UUID]):
             stamp_new(self.db_url)
         self.subject_keys: SubjectKeys | None = None
         personal_keys(self, settings.cipher_key_value())
+        self._tree: Any = None  # the verifiable log's tree, for the read side's port
+        self._tree_lock = threading.Lock()
 
     def append(self, *objs: Any, **kwargs: Any) -> list[int]:
         """Append the pending events of ``objs`` in one transaction; their log positions.
@@ -242,6 +245,8 @@ class CasestoreApp(Application[UUID]):
         """Close the recorder's own connections, then eventsourcing's."""
         if self.subject_keys is not None:
             self.subject_keys.table.close()
+        if self._tree is not None:
+            self._tree.close()
         self.log.close()
         super().close()
 
@@ -300,6 +305,29 @@ class CasestoreApp(Application[UUID]):
             return lambda data: mapper.unwrap(data, opener)
 
         return batch
+
+    def tree_frontier(self, size: int) -> list[bytes] | None:
+        """The stored Merkle tree's complete subtrees for the log's first ``size`` events,
+        largest first; None while the tree worker has not grown that far."""
+        from casestore.ledger.merkle import Frontier
+
+        if size == 0 or size > self.tree_size():
+            return [] if size == 0 else None
+        keys = Frontier.keys(size)
+        nodes = self._tree_store().read_nodes(keys)
+        return [nodes[k] for k in keys] if all(k in nodes for k in keys) else None
+
+    def tree_size(self) -> int:
+        """How many leaves the stored Merkle tree has grown to."""
+        return int(self._tree_store().head()[0])
+
+    def _tree_store(self) -> Any:
+        with self._tree_lock:
+            if self._tree is None:
+                from casestore.ledger.store import LedgerStore
+
+                self._tree = LedgerStore(self.db_url, pool_size=2)
+            return self._tree
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(last_position)`` after each commit this process makes."""

@@ -59,6 +59,11 @@ def sqlite_name(url: str) -> str:
         return "file:casestore?mode=memory&cache=shared"
     if raw in (":memory:",) or raw.startswith("file:"):
         return raw
+    if raw.startswith("//"):
+        # ``sqlite:////abs/file.db`` (the usual absolute form) leaves ``//abs/file.db``, and
+        # POSIX paths keep exactly two leading slashes (``Path("//a") == "//a"``): the same
+        # file, but printed with ``//`` (the demo's key path did). One slash is the path.
+        raw = "/" + raw.lstrip("/")
     return str(Path(raw)) if raw else ""
 
 

@@ -6,9 +6,13 @@ One row per applied version in ``casestore_schema`` (version, when, by which cas
 - **0** — the unversioned layout every earlier release created on start (the log, the
   idempotency keys and their triggers; perhaps no verifiable-log tables, perhaps an old
   ``casestore_append`` function; read views of older projection versions).
-- **1** — this release: every table, trigger and function created by the owner and
-  recorded here; the verifiable log's tables; read views at their code's versions; the
-  obsolete v1 append function dropped.
+- **1** — every table, trigger and function created by the owner and recorded here; the
+  verifiable log's tables; read views at their code's versions; the obsolete v1 append
+  function dropped.
+- **2** — the read side's ``projection_tracking`` records, beside each position, the
+  Merkle tree it was built to (``tree_size``, ``tree_root``; issue 13 item 6). Added
+  in place (nullable columns; the read side's part of ``migrate``), and the roots of the
+  views' current positions are filled in from the stored tree where it has them.
 
 ``migrate`` here does the write side's part (log, keys, ledger); the read side's views
 are brought up by :mod:`casestore.bootstrap`, which calls both. A newer database than the
@@ -32,7 +36,7 @@ from casestore.store.config import backend_of, eventsourcing_env
 from casestore.store.logbase import EVENTS_TABLE
 
 SCHEMA_TABLE = "casestore_schema"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: In a store's eventsourcing environment: do not stamp a new, empty log (see ``stamp_new``).
 NO_STAMP = "SCHEMA_NO_STAMP"
 _DDL = (
