@@ -114,17 +114,28 @@ def test_stored_proofs_equal_the_rfc_for_every_size_and_leaf(store_url: str) -> 
                 for store in stores:
                     proof = merkle.consistency_proof(m, size, store.read_nodes)
                     assert proof == ref_proof(m, size), (m, size)
+        # the cache holds every tile a proof asked for (the tight one gave tiles up)
+        assert cached.cache.tile_count() == MAX // 16 and not tight.cache.keep_tiles
         # proofs do read the tiles: a wrong tile gives a wrong path (the test can fail)
         sql(store_url, "UPDATE casestore_merkle_nodes SET hash = %s WHERE level = -1 AND idx = 2",
             (expected_tile(3),))  # fmt: skip
-        for store in stores:
+        fresh = LedgerStore(store_url, cache_nodes=True)
+        for store in (plain, tight, fresh):
             assert merkle.inclusion_proof(40, MAX, store.read_nodes) != ref_path(40, 0, MAX)
+        assert merkle.inclusion_proof(40, MAX, cached.read_nodes) == ref_path(40, 0, MAX)
+        fresh.close()
         sql(store_url, "UPDATE casestore_merkle_nodes SET hash = %s WHERE level = -1 AND idx = 2",
             (expected_tile(2),))  # fmt: skip
         # a tree grown before tiles: none below tile 12; proofs read those leaves from the
-        # events while the worker backfills them, highest first, a few per transaction
+        # events while the worker backfills them, highest first, a few per transaction (a
+        # new cache sees the gap and holds no tiles until they are all there)
         sql(store_url, "DELETE FROM casestore_merkle_nodes WHERE level = -1 AND idx < 12")
+        fresh = LedgerStore(store_url, cache_nodes=True)
+        assert fresh.cache is not None
+        fresh.cache.retry_after = 0
+        stores = (*stores, fresh)
         all_paths_match(stores, MAX)
+        assert fresh.cache.tile_count() == 0
         lowest = 12
         while written := plain.backfill_tiles(limit=5):
             assert written == min(5, lowest)
@@ -132,13 +143,16 @@ def test_stored_proofs_equal_the_rfc_for_every_size_and_leaf(store_url: str) -> 
             assert tiles(store_url) == {t: expected_tile(t) for t in range(lowest, MAX // 16)}
             all_paths_match(stores, MAX)
         assert lowest == 0 and TreeWorker(plain).fill_tiles() == 0
+        assert fresh.cache.tile_count() == MAX // 16
         # the tree worker behind the log: the tile under way is complete in the events
         write_events(store_url, MAX + 1, MAX + 40)
         all_paths_match(stores, MAX)
         assert max(tiles(store_url)) == MAX // 16 - 1
         assert tight.cache is not None and tight.cache.lowest > 4  # it did give levels up
         assert cached.cache is not None and cached.cache.lowest == 4
-        assert cached.cache.size_bytes() == 32 * sum(MAX >> lv for lv in range(4, 9))
+        assert cached.cache.size_bytes() == 32 * sum(MAX >> lv for lv in range(4, 9)) + (
+            512 * (MAX // 16)
+        )
         for store in stores:  # older sizes after the cache grew past them; Go's answers
             for case in VECTORS["inclusion"]:
                 n, i = case["size"], case["index"]

@@ -195,10 +195,11 @@ class LedgerStore:
     def read_nodes(self, keys: Iterable[NodeKey]) -> Mapping[NodeKey, bytes]:
         """The hashes of complete subtrees by (level, index): stored, or recomputed low ones.
 
-        One statement on PostgreSQL: the leaf tiles under the low nodes (one row each, or
-        the tile's 16-event range where no tile is stored yet), the stored nodes the cache
-        does not hold, and — when a node lies past the end of a cached level — what the
-        tree grew since the cache was last extended.
+        One statement on PostgreSQL, none when the cache holds everything: the leaf tiles
+        under the low nodes the cache does not hold (one row each, or the tile's 16-event
+        range where no tile is stored yet), the stored nodes the cache does not hold, and —
+        when a node or tile lies past the end of what the cache holds — what the tree grew
+        since the cache was last extended.
         """
         keys = list(keys)
         low = [k for k in keys if k[0] < STORED_FROM]
@@ -212,7 +213,12 @@ class LedgerStore:
             if extend:
                 refresh = cache.wanted(max(level for level, _ in high))
         blocks = sorted({(index << level) >> STORED_FROM for level, index in low})
-        leaves, nodes, fresh = self._read_tree(blocks, by_key, refresh)
+        held: dict[int, bytes] = {}
+        tiles = None
+        if cache is not None and blocks:
+            held, blocks, tiles = cache.tiles_for(blocks)
+        leaves, nodes, fresh = self._read_tree(blocks, by_key, refresh, tiles)
+        leaves.update(held)
         out.update(nodes)
         if cache is not None and fresh:
             cache.add(sorted(fresh))
@@ -242,17 +248,22 @@ class LedgerStore:
         return leaves
 
     def _read_tree(
-        self, blocks: list[int], by_key: list[NodeKey], refresh: tuple[list[int], list[int]] | None
+        self,
+        blocks: list[int],
+        by_key: list[NodeKey],
+        refresh: tuple[list[int], list[int]] | None,
+        tiles: int | None = None,
     ) -> tuple[dict[int, bytes], dict[NodeKey, bytes], list[tuple[int, int, bytes]]]:
-        """(leaf index → leaf hash under the blocks, nodes by key, nodes read to extend the
-        cache) in one round trip on PostgreSQL. A block's leaves come from its tile, or,
+        """(leaf index → leaf hash under the blocks, nodes by key, nodes and tiles read to
+        extend the cache: ``refresh`` levels from their first indices, the tiles from
+        ``tiles`` on) in one round trip on PostgreSQL. A block's leaves come from its tile, or,
         where none is stored (yet), from its events' hashes."""
         width = TILE_WIDTH
         leaves: dict[int, bytes] = {}
         nodes: dict[NodeKey, bytes] = {}
         fresh: list[tuple[int, int, bytes]] = []
         if self.backend == "postgres":
-            if len(blocks) == 1 and not by_key and not refresh:  # most inclusion proofs
+            if len(blocks) == 1 and not by_key and not refresh and tiles is None:  # most proofs
                 first = blocks[0] * width + 1  # positions: leaf index + 1
                 sql = (  # the events only when the tile is not there (a one-time filter)
                     f"WITH t AS MATERIALIZED (SELECT hash FROM {NODES} WHERE level = "
@@ -294,6 +305,12 @@ class LedgerStore:
                     "WHERE level = k.level AND idx >= k.lo ORDER BY idx) n"
                 )
                 params += [refresh[0], refresh[1]]
+            if tiles is not None:
+                parts.append(
+                    f"(SELECT 2, level, idx, hash FROM {NODES} WHERE level = {TILE_LEVEL} "
+                    "AND idx >= %s ORDER BY idx)"
+                )
+                params.append(tiles)
             if not parts:
                 return leaves, nodes, fresh
             low: list[tuple[Any, Any, Any]] = []
@@ -309,12 +326,12 @@ class LedgerStore:
             marks = ", ".join(["%s"] * len(blocks))
             sql = f"SELECT 3, idx, hash FROM {NODES} WHERE level = {TILE_LEVEL} AND idx IN "
             sql += f"({marks})"
-            tiles = self._rows(sql, tuple(blocks))
-            rest = sorted(set(blocks) - {int(t) for _, t, h in tiles if len(h) == width * 32})
+            found = self._rows(sql, tuple(blocks))
+            rest = sorted(set(blocks) - {int(t) for _, t, h in found if len(h) == width * 32})
             where = " OR ".join(["notification_id BETWEEN %s AND %s"] * len(rest))
             sql = f"SELECT 0, notification_id, event_hash FROM {EVENTS_TABLE} WHERE {where}"
             bounds = tuple(v for b in rest for v in (b * width + 1, b * width + width))
-            leaves = self._tile_leaves([*tiles, *(self._rows(sql, bounds) if rest else [])])
+            leaves = self._tile_leaves([*found, *(self._rows(sql, bounds) if rest else [])])
         if by_key:
             marks = ", ".join(["(%s, %s)"] * len(by_key))
             sql = f"SELECT level, idx, hash FROM {NODES} WHERE (level, idx) IN (VALUES {marks})"
@@ -323,6 +340,11 @@ class LedgerStore:
         for level, first in zip(*refresh, strict=True) if refresh else ():
             sql = f"SELECT level, idx, hash FROM {NODES} WHERE level = %s AND idx >= %s"
             fresh += [(int(lv), int(ix), bytes(h)) for lv, ix, h in self._rows(sql, (level, first))]
+        if tiles is not None:
+            sql = f"SELECT level, idx, hash FROM {NODES} WHERE level = %s AND idx >= %s "
+            sql += "ORDER BY idx"
+            rows = self._rows(sql, (TILE_LEVEL, tiles))
+            fresh += [(int(lv), int(ix), bytes(h)) for lv, ix, h in rows]
         return leaves, nodes, fresh
 
     def grow(
