@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import sqlite3
+import threading
+import time
 from uuid import uuid4
 
 import psycopg
@@ -26,7 +28,7 @@ import pytest
 
 from casestore.ledger import merkle
 from casestore.ledger.store import TILE_LEVEL, LedgerStore
-from casestore.ledger.workers import TreeWorker
+from casestore.ledger.workers import LedgerThread, TreeWorker
 from casestore.store.application import CasestoreApp
 from casestore.store.config import backend_of, sqlite_name
 from tests.unit.test_merkle_kat import MAX, VECTORS, leaf_data, ref_mth, ref_path, ref_proof
@@ -165,3 +167,30 @@ def test_stored_proofs_equal_the_rfc_for_every_size_and_leaf(store_url: str) -> 
     finally:
         for store in stores:
             store.close()
+
+
+def test_the_ledger_thread_backfills_an_old_tree_while_it_grows(store_url: str) -> None:
+    """A tree grown before tiles (none stored): the ledger worker's thread writes them all,
+    a chunk per poll from the head down, while it keeps growing the tree past new events."""
+    CasestoreApp(store_url).close()
+    store = LedgerStore(store_url)
+    write_events(store_url, 1, 200)
+    TreeWorker(store).catch_up()
+    sql(store_url, "DELETE FROM casestore_merkle_nodes WHERE level = -1")
+    store.backfill_limit = 3  # several chunks
+    stop = threading.Event()
+    thread = LedgerThread(store, None, stop, poll_interval=0.01)
+    thread.start()
+    try:
+        write_events(store_url, 201, MAX)
+        deadline = time.monotonic() + 60
+        want = {t: expected_tile(t) for t in range(MAX // 16)}
+        while tiles(store_url) != want and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tiles(store_url) == want and thread.tree.tiles_complete
+        assert store.head() == (MAX, ref_mth(0, MAX))
+        all_paths_match((store,), MAX)
+    finally:
+        stop.set()
+        thread.join(10)
+        store.close()

@@ -381,7 +381,10 @@ class LedgerStore:
                 )
         return True
 
-    def backfill_tiles(self, limit: int = 1024) -> int:
+    #: Tiles a :meth:`backfill_tiles` transaction writes at most (16,384 events' hashes).
+    backfill_limit = 1024
+
+    def backfill_tiles(self, limit: int | None = None) -> int:
         """Write up to ``limit`` of the leaf tiles a tree grown before tiles lacks; how
         many were written (0: none is missing).
 
@@ -402,7 +405,7 @@ class LedgerStore:
             sql = f"SELECT min(idx) FROM {NODES} WHERE level = {TILE_LEVEL}"
             lowest = conn.execute(sql).fetchone()[0]
             top = int(row[0]) // TILE_WIDTH if lowest is None else int(lowest)
-            low = max(0, top - limit)
+            low = max(0, top - (self.backfill_limit if limit is None else limit))
             if top <= low:
                 return 0
             sql = (

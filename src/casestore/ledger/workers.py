@@ -93,7 +93,8 @@ class TreeWorker:
 
     def fill_tiles(self, stop: threading.Event | None = None, *, chunks: int | None = None) -> int:
         """Write the leaf tiles a tree grown before them lacks, ``chunks`` transactions of
-        up to 1024 tiles at most (None: until none is missing); how many were written."""
+        up to ``store.backfill_limit`` tiles at most (None: until none is missing); how
+        many were written."""
         total, done = 0, 0
         while not self.tiles_complete and (chunks is None or done < chunks):
             if stop is not None and stop.is_set():
