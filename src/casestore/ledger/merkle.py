@@ -249,8 +249,11 @@ class Frontier:
         self.size += 1
         return made
 
-    def extend(self, data: Iterable[bytes], keep_from: int = 0) -> list[tuple[int, int, bytes]]:
+    def extend(
+        self, data: Iterable[bytes], keep_from: int = 0, leaves: list[bytes] | None = None
+    ) -> list[tuple[int, int, bytes]]:
         """Add many leaves; only the completed nodes at level ``keep_from`` or above.
+        ``leaves``, when given, gets each new leaf hash appended (for the leaf tiles).
 
         The same as calling :meth:`append` for each, with the least work per leaf (this
         is the tree worker's inner loop).
@@ -259,8 +262,11 @@ class Frontier:
         stack, size = self.nodes, self.size
         kept: list[tuple[int, int, bytes]] = []
         keep = kept.append
+        tile = leaves.append if leaves is not None else None
         for d in data:
             h = sha256(b"\x00" + d).digest()
+            if tile is not None:
+                tile(h)
             level, index = 0, size
             if keep_from == 0:
                 keep((0, index, h))

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from casestore.store.logbase import APPEND_ONLY_MESSAGE
 
-#: Levels below this are not stored but recomputed from the events' hashes.
+#: Levels below this are not stored as nodes: they are folded from the leaf hashes.
 STORED_FROM = 4
+#: Leaves per leaf tile: the leaf hashes under one node of level :data:`STORED_FROM`.
+TILE_WIDTH = 1 << STORED_FROM
+#: The ``level`` of a leaf tile's row in the nodes table (no node has a negative level):
+#: ``idx`` is the tile's index ``t`` and ``hash`` the 16 leaf hashes of leaves
+#: ``[16·t, 16·t + 16)`` concatenated (512 bytes), written once the 16 leaves exist.
+TILE_LEVEL = -1
 NODES, HEAD = "casestore_merkle_nodes", "casestore_merkle_head"
 CHECKPOINTS, COSIGNATURES = "casestore_checkpoints", "casestore_cosignatures"
 

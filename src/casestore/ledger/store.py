@@ -3,12 +3,17 @@
 Tables (created on first use, on SQLite and PostgreSQL alike):
 
 - ``casestore_merkle_nodes (level, idx, hash)``: the complete subtrees of the tree from
-  level :data:`STORED_FROM` up. Lower levels are recomputed from the events' stored
-  hashes when a proof needs them (at most ``2**STORED_FROM`` leaves per node), which
-  keeps the tree's write volume to one row per 16 events. A store that serves proofs
-  keeps the stored nodes in memory (``cache_nodes``, :mod:`.nodecache`), so an inclusion
-  proof reads one 16-event range of hashes in one statement, and a case proof makes two
-  round trips (checkpoint, cosignatures and the case's events; then their hashes).
+  level :data:`STORED_FROM` up, and the *leaf tiles*: rows at level :data:`TILE_LEVEL`
+  (−1), one per 16 leaves, holding their 16 leaf hashes (512 bytes; like a tlog tile of
+  height 4 at level 0). Lower levels are folded from a tile when a proof needs them
+  (at most ``2**STORED_FROM`` leaves per node), which keeps the tree's write volume to
+  two rows per 16 events. The last, incomplete 16 leaves have no tile yet, nor have the
+  leaves of a tree grown before tiles until :meth:`LedgerStore.backfill_tiles` reaches
+  them: those are re-hashed from the events' stored hashes (the same statement reads
+  whichever exists). A store that serves proofs keeps the stored nodes in memory
+  (``cache_nodes``, :mod:`.nodecache`), so an inclusion proof reads one tile row in one
+  statement, and a case proof makes two round trips (checkpoint, cosignatures and the
+  case's events; then their tiles).
 - ``casestore_merkle_head (id, size, root)``: how far the tree has grown.
 - ``casestore_checkpoints (tree_size, root_hash, note, signed_at_us)`` and
   ``casestore_cosignatures (tree_size, witness, line, received_at_us)``: every signed
@@ -40,6 +45,8 @@ from casestore.ledger.schema import (
     PG_SCHEMA,
     SQLITE_SCHEMA,
     STORED_FROM,
+    TILE_LEVEL,
+    TILE_WIDTH,
 )
 from casestore.store.config import backend_of, eventsourcing_env
 from casestore.store.logbase import EVENTS_TABLE
@@ -50,6 +57,8 @@ __all__ = [
     "HEAD",
     "NODES",
     "STORED_FROM",
+    "TILE_LEVEL",
+    "TILE_WIDTH",
     "CaseEventRow",
     "LedgerStore",
     "StoredCheckpoint",
@@ -186,9 +195,11 @@ class LedgerStore:
     def read_nodes(self, keys: Iterable[NodeKey]) -> Mapping[NodeKey, bytes]:
         """The hashes of complete subtrees by (level, index): stored, or recomputed low ones.
 
-        One statement on PostgreSQL: the 16-event blocks under the low nodes (one index
-        range each), the stored nodes the cache does not hold, and — when a node lies past
-        the end of a cached level — what the tree grew since the cache was last extended.
+        One statement on PostgreSQL, none when the cache holds everything: the leaf tiles
+        under the low nodes the cache does not hold (one row each, or the tile's 16-event
+        range where no tile is stored yet), the stored nodes the cache does not hold, and —
+        when a node or tile lies past the end of what the cache holds — what the tree grew
+        since the cache was last extended.
         """
         keys = list(keys)
         low = [k for k in keys if k[0] < STORED_FROM]
@@ -202,7 +213,12 @@ class LedgerStore:
             if extend:
                 refresh = cache.wanted(max(level for level, _ in high))
         blocks = sorted({(index << level) >> STORED_FROM for level, index in low})
-        leaves, nodes, fresh = self._read_tree(blocks, by_key, refresh)
+        held: dict[int, bytes] = {}
+        tiles = None
+        if cache is not None and blocks:
+            held, blocks, tiles = cache.tiles_for(blocks)
+        leaves, nodes, fresh = self._read_tree(blocks, by_key, refresh, tiles)
+        leaves.update(held)
         out.update(nodes)
         if cache is not None and fresh:
             cache.add(sorted(fresh))
@@ -216,36 +232,66 @@ class LedgerStore:
                 out[(level, index)] = _fold([h for h in span if h is not None])
         return out
 
+    def _tile_leaves(self, rows: Iterable[tuple[Any, Any, Any]]) -> dict[int, bytes]:
+        """Leaf index → leaf hash from rows ``(kind, key, hash)``: kind 3 a tile (key: its
+        index), kind 0 an event (key: its position, hash: its event hash)."""
+        leaves: dict[int, bytes] = {}
+        for kind, key, h in rows:
+            h = bytes(h)
+            if kind == 3:
+                if len(h) == TILE_WIDTH * 32:  # anything else is no tile: LookupError later
+                    first = int(key) * TILE_WIDTH
+                    for j in range(TILE_WIDTH):
+                        leaves[first + j] = h[32 * j : 32 * j + 32]
+            else:
+                leaves[int(key) - 1] = leaf_hash(h)
+        return leaves
+
     def _read_tree(
-        self, blocks: list[int], by_key: list[NodeKey], refresh: tuple[list[int], list[int]] | None
+        self,
+        blocks: list[int],
+        by_key: list[NodeKey],
+        refresh: tuple[list[int], list[int]] | None,
+        tiles: int | None = None,
     ) -> tuple[dict[int, bytes], dict[NodeKey, bytes], list[tuple[int, int, bytes]]]:
-        """(leaf index → event hash of the blocks, nodes by key, nodes read to extend the
-        cache) in one round trip on PostgreSQL."""
-        width = 1 << STORED_FROM
-        starts = [b * width + 1 for b in blocks]  # positions: leaf index + 1
+        """(leaf index → leaf hash under the blocks, nodes by key, nodes and tiles read to
+        extend the cache: ``refresh`` levels from their first indices, the tiles from
+        ``tiles`` on) in one round trip on PostgreSQL. A block's leaves come from its tile, or,
+        where none is stored (yet), from its events' hashes."""
+        width = TILE_WIDTH
         leaves: dict[int, bytes] = {}
         nodes: dict[NodeKey, bytes] = {}
         fresh: list[tuple[int, int, bytes]] = []
         if self.backend == "postgres":
-            if len(starts) == 1 and not by_key and not refresh:  # most inclusion proofs
-                sql = (
-                    f"SELECT notification_id, event_hash FROM {EVENTS_TABLE} "
-                    "WHERE notification_id BETWEEN %s AND %s"
+            if len(blocks) == 1 and not by_key and not refresh and tiles is None:  # most proofs
+                first = blocks[0] * width + 1  # positions: leaf index + 1
+                sql = (  # the events only when the tile is not there (a one-time filter)
+                    f"WITH t AS MATERIALIZED (SELECT hash FROM {NODES} WHERE level = "
+                    f"{TILE_LEVEL} AND idx = %s) SELECT 3, %s::bigint, hash FROM t UNION ALL "
+                    f"SELECT 0, notification_id, event_hash FROM {EVENTS_TABLE} "
+                    "WHERE notification_id BETWEEN %s AND %s AND NOT EXISTS (SELECT FROM t)"
                 )
-                rows = self._rows(sql, (starts[0], starts[0] + width - 1))
-                return {int(p) - 1: bytes(h) for p, h in rows}, nodes, fresh
+                rows = self._rows(sql, (blocks[0], blocks[0], first, first + width - 1))
+                return self._tile_leaves(rows), nodes, fresh
             parts: list[str] = []
             params: list[Any] = []
-            if starts:
-                # LATERAL … LIMIT: one index range per block, and a row estimate the
-                # planner gets right (a bare BETWEEN join looked like a million rows).
+            if blocks:
+                parts.append(
+                    f"SELECT 3, 0, n.idx, n.hash FROM unnest(%s::bigint[]) AS b(t) "
+                    f"JOIN {NODES} n ON n.level = {TILE_LEVEL} AND n.idx = b.t"
+                )
+                # LATERAL … LIMIT: one index range per block without a tile, and a row
+                # estimate the planner gets right (a bare BETWEEN join looked like a
+                # million rows).
                 parts.append(
                     f"SELECT 0, 0, e.notification_id, e.event_hash FROM unnest(%s::bigint[]) "
-                    f"AS b(lo) CROSS JOIN LATERAL (SELECT notification_id, event_hash "
-                    f"FROM {EVENTS_TABLE} WHERE notification_id BETWEEN b.lo AND "
-                    f"b.lo + {width - 1} ORDER BY notification_id LIMIT {width}) e"
+                    f"AS b(t) CROSS JOIN LATERAL (SELECT notification_id, event_hash "
+                    f"FROM {EVENTS_TABLE} WHERE notification_id BETWEEN b.t * {width} + 1 "
+                    f"AND b.t * {width} + {width} ORDER BY notification_id LIMIT {width}) e "
+                    f"WHERE NOT EXISTS (SELECT FROM {NODES} n WHERE n.level = {TILE_LEVEL} "
+                    "AND n.idx = b.t)"
                 )
-                params.append(starts)
+                params += [blocks, blocks]
             if by_key:
                 parts.append(
                     "SELECT 1, n.level, n.idx, n.hash FROM unnest(%s::int[], %s::bigint[]) "
@@ -259,21 +305,33 @@ class LedgerStore:
                     "WHERE level = k.level AND idx >= k.lo ORDER BY idx) n"
                 )
                 params += [refresh[0], refresh[1]]
+            if tiles is not None:
+                parts.append(
+                    f"(SELECT 2, level, idx, hash FROM {NODES} WHERE level = {TILE_LEVEL} "
+                    "AND idx >= %s ORDER BY idx)"
+                )
+                params.append(tiles)
             if not parts:
                 return leaves, nodes, fresh
+            low: list[tuple[Any, Any, Any]] = []
             for kind, lv, ix, h in self._rows(" UNION ALL ".join(parts), tuple(params)):
-                if kind == 0:
-                    leaves[int(ix) - 1] = bytes(h)
+                if kind in (0, 3):
+                    low.append((kind, ix, h))
                 elif kind == 1:
                     nodes[(int(lv), int(ix))] = bytes(h)
                 else:
                     fresh.append((int(lv), int(ix), bytes(h)))
-            return leaves, nodes, fresh
-        if starts:
-            where = " OR ".join(["notification_id BETWEEN %s AND %s"] * len(starts))
-            sql = f"SELECT notification_id, event_hash FROM {EVENTS_TABLE} WHERE {where}"
-            bounds = tuple(v for lo in starts for v in (lo, lo + width - 1))
-            leaves = {int(p) - 1: bytes(h) for p, h in self._rows(sql, bounds)}
+            return self._tile_leaves(low), nodes, fresh
+        if blocks:
+            marks = ", ".join(["%s"] * len(blocks))
+            sql = f"SELECT 3, idx, hash FROM {NODES} WHERE level = {TILE_LEVEL} AND idx IN "
+            sql += f"({marks})"
+            found = self._rows(sql, tuple(blocks))
+            rest = sorted(set(blocks) - {int(t) for _, t, h in found if len(h) == width * 32})
+            where = " OR ".join(["notification_id BETWEEN %s AND %s"] * len(rest))
+            sql = f"SELECT 0, notification_id, event_hash FROM {EVENTS_TABLE} WHERE {where}"
+            bounds = tuple(v for b in rest for v in (b * width + 1, b * width + width))
+            leaves = self._tile_leaves([*found, *(self._rows(sql, bounds) if rest else [])])
         if by_key:
             marks = ", ".join(["(%s, %s)"] * len(by_key))
             sql = f"SELECT level, idx, hash FROM {NODES} WHERE (level, idx) IN (VALUES {marks})"
@@ -282,13 +340,18 @@ class LedgerStore:
         for level, first in zip(*refresh, strict=True) if refresh else ():
             sql = f"SELECT level, idx, hash FROM {NODES} WHERE level = %s AND idx >= %s"
             fresh += [(int(lv), int(ix), bytes(h)) for lv, ix, h in self._rows(sql, (level, first))]
+        if tiles is not None:
+            sql = f"SELECT level, idx, hash FROM {NODES} WHERE level = %s AND idx >= %s "
+            sql += "ORDER BY idx"
+            rows = self._rows(sql, (TILE_LEVEL, tiles))
+            fresh += [(int(lv), int(ix), bytes(h)) for lv, ix, h in rows]
         return leaves, nodes, fresh
 
     def grow(
         self, expected: int, nodes: list[tuple[int, int, bytes]], size: int, root: bytes
     ) -> bool:
         """Store new nodes and the new head if the tree is still at ``expected`` leaves."""
-        stored = [(lv, ix, h) for lv, ix, h in nodes if lv >= STORED_FROM]
+        stored = [(lv, ix, h) for lv, ix, h in nodes if lv >= STORED_FROM or lv == TILE_LEVEL]
         with self.transaction() as conn:
             sql = f"SELECT size FROM {HEAD} WHERE id = 1"
             if self.backend == "postgres":
@@ -317,6 +380,57 @@ class LedgerStore:
                     (size, root),
                 )
         return True
+
+    #: Tiles a :meth:`backfill_tiles` transaction writes at most (16,384 events' hashes).
+    backfill_limit = 1024
+
+    def backfill_tiles(self, limit: int | None = None) -> int:
+        """Write up to ``limit`` of the leaf tiles a tree grown before tiles lacks; how
+        many were written (0: none is missing).
+
+        The tree worker writes a tile whenever 16 leaves complete, so the tiles stored
+        are those from some tile up to the head; this writes the ones just below the
+        lowest (highest first, so they stay gap-free), under the head's lock like
+        :meth:`grow`. Until it is done, proofs re-hash those leaves from the events.
+        """
+        with self.transaction() as conn:
+            sql = f"SELECT size FROM {HEAD} WHERE id = 1"
+            mark = "%s"
+            if self.backend == "postgres":
+                row = conn.execute(sql + " FOR UPDATE").fetchone()
+            else:
+                row, mark = conn.execute(sql).fetchone(), "?"
+            if row is None:
+                return 0
+            sql = f"SELECT min(idx) FROM {NODES} WHERE level = {TILE_LEVEL}"
+            lowest = conn.execute(sql).fetchone()[0]
+            top = int(row[0]) // TILE_WIDTH if lowest is None else int(lowest)
+            low = max(0, top - (self.backfill_limit if limit is None else limit))
+            if top <= low:
+                return 0
+            sql = (
+                f"SELECT notification_id, event_hash FROM {EVENTS_TABLE} WHERE notification_id "
+                f"BETWEEN {mark} AND {mark} ORDER BY notification_id"
+            )
+            first, last = low * TILE_WIDTH + 1, top * TILE_WIDTH
+            rows = conn.execute(sql, (first, last)).fetchall()
+            if len(rows) != last - first + 1 or int(rows[-1][0]) != last:
+                raise RuntimeError(f"the log has a gap between positions {first} and {last}")
+            hashes = [leaf_hash(bytes(h)) for _, h in rows]
+            tiles = [
+                (TILE_LEVEL, low + t, b"".join(hashes[t * TILE_WIDTH : (t + 1) * TILE_WIDTH]))
+                for t in range(top - low)
+            ]
+            if self.backend == "postgres":
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(f"COPY {NODES} (level, idx, hash) FROM STDIN") as copy,
+                ):
+                    for tile in tiles:
+                        copy.write_row(tile)
+            else:
+                conn.executemany(f"INSERT INTO {NODES} (level, idx, hash) VALUES (?, ?, ?)", tiles)
+        return top - low
 
     # -- checkpoints and cosignatures ----------------------------------------------------
 
@@ -424,8 +538,8 @@ def _case_row(r: tuple[Any, ...]) -> CaseEventRow:
 
 
 def _fold(leaves: list[bytes]) -> bytes:
-    """The hash of a complete subtree over event hashes (a power-of-two count)."""
-    level = [leaf_hash(h) for h in leaves]
+    """The hash of a complete subtree over leaf hashes (a power-of-two count)."""
+    level = leaves
     while len(level) > 1:
         level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
     return level[0]

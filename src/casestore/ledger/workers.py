@@ -8,6 +8,10 @@ the tree catches up from the log the way a projection does.
   leaves to a :class:`~casestore.ledger.merkle.Frontier` and stores the completed nodes
   and the new head in one transaction that first checks the head has not moved (so a
   second worker, e.g. in another API process, can never store a node twice or skip one).
+  With them go the leaf tiles (16 leaf hashes a row) of every 16 leaves completed: a
+  batch re-reads the ≤ 15 leaves of the tile under way, so batches need not align. A
+  tree grown before tiles gets them from :meth:`TreeWorker.fill_tiles`, a chunk per
+  poll, from its head down.
 - :class:`Signer` signs a checkpoint of the tree's head every ``seconds`` or as soon as
   ``events`` new leaves are in, whichever comes first, and keeps it (append-only).
 """
@@ -20,9 +24,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from casestore.ledger.merkle import Frontier
+from casestore.ledger.merkle import Frontier, leaf_hash
 from casestore.ledger.notes import SignerKey, checkpoint_body
-from casestore.ledger.store import STORED_FROM, LedgerStore, StoredCheckpoint
+from casestore.ledger.store import (
+    STORED_FROM,
+    TILE_LEVEL,
+    TILE_WIDTH,
+    LedgerStore,
+    StoredCheckpoint,
+)
 
 log = logging.getLogger("casestore.ledger")
 
@@ -34,6 +44,7 @@ class TreeWorker:
         self.store, self.batch = store, batch
         self.frontier: Frontier | None = None
         self.listeners: list[Callable[[int], None]] = []
+        self.tiles_complete = False  # every tile below the head is stored (fill_tiles)
 
     @property
     def size(self) -> int:
@@ -48,21 +59,28 @@ class TreeWorker:
         """Append the next batch of the log; the number of leaves added (0: caught up)."""
         frontier = self.frontier or self.reload()
         start = frontier.size
-        rows = self.store.event_hashes(start, self.batch)
-        if not rows:
+        carry = start % TILE_WIDTH  # leaves of the tile under way: read again for the tile
+        first = start - carry
+        rows = self.store.event_hashes(first, self.batch + carry)
+        if len(rows) <= carry:
             return 0
-        if rows[0][0] != start + 1 or rows[-1][0] != start + len(rows):
+        if rows[0][0] != first + 1 or rows[-1][0] != first + len(rows):
             self.frontier = None
             raise RuntimeError(
-                f"the log has a gap after position {start}: the tree covers a gap-free log only"
+                f"the log has a gap after position {first}: the tree covers a gap-free log only"
             )
-        made = frontier.extend((h for _, h in rows), STORED_FROM)
+        leaves = [leaf_hash(h) for _, h in rows[:carry]]
+        made = frontier.extend((h for _, h in rows[carry:]), STORED_FROM, leaves)
+        made += [
+            (TILE_LEVEL, first // TILE_WIDTH + t, b"".join(leaves[i : i + TILE_WIDTH]))
+            for t, i in enumerate(range(0, len(leaves) - TILE_WIDTH + 1, TILE_WIDTH))
+        ]
         if not self.store.grow(start, made, frontier.size, frontier.root()):
             self.frontier = None  # another worker moved the tree: reload and go on from there
             return 0
         for listener in list(self.listeners):
             listener(frontier.size)
-        return len(rows)
+        return len(rows) - carry
 
     def catch_up(self, stop: threading.Event | None = None) -> int:
         total = 0
@@ -71,6 +89,19 @@ class TreeWorker:
             if added == 0:
                 break
             total += added
+        return total
+
+    def fill_tiles(self, stop: threading.Event | None = None, *, chunks: int | None = None) -> int:
+        """Write the leaf tiles a tree grown before them lacks, ``chunks`` transactions of
+        up to ``store.backfill_limit`` tiles at most (None: until none is missing); how
+        many were written."""
+        total, done = 0, 0
+        while not self.tiles_complete and (chunks is None or done < chunks):
+            if stop is not None and stop.is_set():
+                break
+            written = self.store.backfill_tiles()
+            self.tiles_complete = written == 0
+            total, done = total + written, done + 1
         return total
 
 
@@ -148,6 +179,7 @@ class LedgerThread(threading.Thread):
                 self.tree.catch_up(self.stop_event)
                 if self.signer is not None:
                     self.signer.tick(self.tree.size)
+                self.tree.fill_tiles(self.stop_event, chunks=1)
                 self.error = None
             except Exception as e:  # keep going: report, wait, retry from the stored head
                 self.error = e
