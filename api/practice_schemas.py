@@ -8,6 +8,7 @@ command of :mod:`casestore.service.practice`, with the same fields, converted by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
@@ -15,6 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, StrictBool
 
 from casestore.service import practice
+from casestore.service.commands import Command
 
 from .schemas import Name, Strict, Text, Timed
 
@@ -65,11 +67,21 @@ class EnquiryCloseCreate(Timed):
     note: LongText = ""
 
 
-ENQUIRY_SCHEMAS: dict[str, type[Strict]] = {
-    "answer": EnquiryAnswerCreate,
-    "refer": EnquiryReferCreate,
-    "close": EnquiryCloseCreate,
-}
+def by_segment(
+    commands: Mapping[str, type[Command]], *schemas: type[Strict]
+) -> dict[str, type[Strict]]:
+    """The schemas of a service table's commands (one each), keyed by its path segments
+    (:func:`casestore.service.practice.by_segment`), in its order."""
+    schema_of = {schema.command: schema for schema in schemas}
+    if set(schema_of) != set(commands.values()) or len(schema_of) != len(schemas):
+        raise ValueError(f"not one schema per command of {sorted(commands)}")
+    return {segment: schema_of[command] for segment, command in commands.items()}
+
+
+#: ``POST /enquiries/{id}/{segment}`` -> its body schema.
+ENQUIRY_SCHEMAS: dict[str, type[Strict]] = by_segment(
+    practice.ENQUIRY_COMMANDS, EnquiryAnswerCreate, EnquiryReferCreate, EnquiryCloseCreate
+)
 
 
 class EnquiryCommandPublic(BaseModel):
@@ -120,11 +132,10 @@ class DutyCreate(Strict):
     staff_name: Annotated[Name, Field(max_length=100)]
 
 
-WINDOW_SCHEMAS: dict[str, type[Strict]] = {
-    "revise": WindowReviseCreate,
-    "party-post": PartyPostCreate,
-    "duty": DutyCreate,
-}
+#: ``POST /windows/{code}/{segment}`` -> its body schema.
+WINDOW_SCHEMAS: dict[str, type[Strict]] = by_segment(
+    practice.WINDOW_COMMANDS, WindowReviseCreate, PartyPostCreate, DutyCreate
+)
 
 
 class WindowCommandPublic(BaseModel):

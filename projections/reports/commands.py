@@ -1,5 +1,7 @@
 """``casestore report monthly`` / ``report year``: build a month's report or a year's
-summary and write it (PDF, XLSX, JSON)."""
+summary and write it (PDF, XLSX, JSON). Both verbs take one path, :func:`run_report`,
+with the period (a :class:`~.monthly.Month` or a :class:`~.monthly.Year`) parsed by the
+CLI."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from casestore.timelimits import ClockConfig, WorkingCalendar
 
 from ..engine.db import ViewDB
 from .build import LogHead, Rebuild, monthly_report
-from .monthly import Month, MonthlyReport, Period, Year
+from .monthly import MonthlyReport, Period
 from .render import report_pdf, report_xlsx
 
 FORMATS = (".pdf", ".xlsx", ".json")
@@ -28,58 +30,6 @@ def render(report: MonthlyReport, suffix: str) -> bytes:
     if suffix == ".json":
         return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2)
     raise InvalidCommand(f"the output must end in one of {', '.join(FORMATS)}, got {suffix!r}")
-
-
-def run_monthly(
-    log: LogHead,
-    rebuild: Rebuild,
-    db_url: str,
-    month_text: str,
-    output: Path | None,
-    at_position: int | None,
-    figure: str | None,
-    *,
-    calendar: WorkingCalendar | None = None,
-    config: ClockConfig | None = None,
-) -> list[str]:
-    """Build the report; write ``output`` if given; the lines to print."""
-    return run_report(
-        log,
-        rebuild,
-        db_url,
-        Month.parse(month_text),
-        output,
-        at_position,
-        figure,
-        calendar=calendar,
-        config=config,
-    )
-
-
-def run_year(
-    log: LogHead,
-    rebuild: Rebuild,
-    db_url: str,
-    year_text: str,
-    output: Path | None,
-    at_position: int | None,
-    figure: str | None,
-    *,
-    calendar: WorkingCalendar | None = None,
-    config: ClockConfig | None = None,
-) -> list[str]:
-    """The year summary (年度工作总结): the same figures over a calendar year."""
-    return run_report(
-        log,
-        rebuild,
-        db_url,
-        Year.parse(year_text),
-        output,
-        at_position,
-        figure,
-        calendar=calendar,
-        config=config,
-    )
 
 
 def run_report(

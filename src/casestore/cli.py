@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from casestore.settings import Settings, SettingsError, load_settings
 from casestore.staffcli import staff_app
 
 if TYPE_CHECKING:
+    from casestore.projections.reports.monthly import Period
     from casestore.service import CaseService
 
 app = typer.Typer(
@@ -646,74 +647,68 @@ def project_status(db: DbOpt = None) -> None:
         typer.echo(line)
 
 
+ReportOutput = Annotated[
+    Path | None, typer.Option("-o", "--output", help="FILE.pdf, FILE.xlsx or FILE.json")
+]
+ReportAtPosition = Annotated[
+    int | None, typer.Option("--at-position", min=0, help="recompute at this log position")
+]
+ReportFigure = Annotated[
+    str | None, typer.Option("--figure", help="print one figure (its reproducing command)")
+]
+
+
 @report_app.command("monthly")
 def report_monthly(
     month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="FILE.pdf, FILE.xlsx or FILE.json")
-    ] = None,
-    at_position: Annotated[
-        int | None,
-        typer.Option("--at-position", min=0, help="recompute at this log position"),
-    ] = None,
-    figure: Annotated[
-        str | None, typer.Option("--figure", help="print one figure (its reproducing command)")
-    ] = None,
+    output: ReportOutput = None,
+    at_position: ReportAtPosition = None,
+    figure: ReportFigure = None,
     db: DbOpt = None,
 ) -> None:
     """The monthly 通报 as the log stood when the month ended (or at --at-position):
     every figure with its log position and the command that recomputes it."""
-    from casestore.bootstrap import calendar_for, write_side
-    from casestore.projections.reports.commands import run_monthly
+    from casestore.projections.reports.monthly import Month
 
-    settings = _settings(db)
-    wired = write_side(settings)
-    try:
-        lines = run_monthly(
-            wired.service,
-            wired.rebuild_as_of,
-            settings.db,
-            month,
-            output,
-            at_position,
-            figure,
-            calendar=calendar_for(settings),
-            config=settings.clock(),
-        )
-    finally:
-        wired.close()
-    for line in lines:
-        typer.echo(line)
+    _report(Month.parse, month, output, at_position, figure, db)
 
 
 @report_app.command("year")
 def report_year(
     year: Annotated[str, typer.Option("--year", help="YYYY")],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="FILE.pdf, FILE.xlsx or FILE.json")
-    ] = None,
-    at_position: Annotated[
-        int | None,
-        typer.Option("--at-position", min=0, help="recompute at this log position"),
-    ] = None,
-    figure: Annotated[
-        str | None, typer.Option("--figure", help="print one figure (its reproducing command)")
-    ] = None,
+    output: ReportOutput = None,
+    at_position: ReportAtPosition = None,
+    figure: ReportFigure = None,
     db: DbOpt = None,
 ) -> None:
     """The year summary (年度工作总结): the monthly 通报's figures over a calendar year,
     as the log stood when the year ended (or at --at-position), each reproducible."""
+    from casestore.projections.reports.monthly import Year
+
+    _report(Year.parse, year, output, at_position, figure, db)
+
+
+def _report(
+    parse: Callable[[str], Period],
+    period: str,
+    output: Path | None,
+    at_position: int | None,
+    figure: str | None,
+    db: str | None,
+) -> None:
+    """``report monthly`` and ``report year``: one path, the period parsed by ``parse``
+    (``Month.parse`` or ``Year.parse``) once the store is open."""
     from casestore.bootstrap import calendar_for, write_side
-    from casestore.projections.reports.commands import run_year
+    from casestore.projections.reports.commands import run_report
 
     settings = _settings(db)
     wired = write_side(settings)
     try:
-        lines = run_year(
+        lines = run_report(
             wired.service,
             wired.rebuild_as_of,
             settings.db,
-            year,
+            parse(period),
             output,
             at_position,
             figure,

@@ -150,3 +150,16 @@ def test_to_command_builds_domain_values() -> None:
     )
     assert isinstance(intake, commands.SubmitCase)
     assert intake.applicant == Party("张三", "passport", "E1")
+
+
+def test_practice_path_segments_are_the_actions_without_their_family() -> None:
+    """The enquiry and window routes' segments come from the commands' actions
+    (``service.practice.by_segment``), each with its one schema."""
+    assert list(practice_schemas.ENQUIRY_SCHEMAS) == ["answer", "refer", "close"]
+    assert list(practice_schemas.WINDOW_SCHEMAS) == ["revise", "party-post", "duty"]
+    for family, table in (
+        ("enquiry", practice_schemas.ENQUIRY_SCHEMAS),
+        ("window", practice_schemas.WINDOW_SCHEMAS),
+    ):
+        for segment, schema in table.items():
+            assert schema.command.action == f"{family}-{segment}"

@@ -16,31 +16,32 @@ The counts are printed (``-s``) for the closing note.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from casestore.projections.runtime.registry import all_projections
 
 from tests.failover_harness import (
     APPLICANT,
-    CASESTORE,
     SECRET,
     Follower,
     Load,
-    free_port,
+    assert_acknowledged_once,
+    assert_projections_verify,
+    casestore_env,
     kill_primary_and_promote,
     make_synchronous,
+    prepare,
+    projections_caught_up,
+    serve,
     standby_of,
     stop,
     submitted_cases,
     wait_until,
 )
-from tests.integration.servedstaff import PEPPER, clerk_headers, enrol_clerk
+from tests.integration.servedstaff import clerk_headers
 from tests.pgharness import ThrowawayCluster, _find_bindir, create_database
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
@@ -61,18 +62,9 @@ def test_kill_the_primary_promote_the_standby_lose_nothing(tmp_path: Path) -> No
         dbname = one.rsplit("/", 1)[1]
         url = (f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/"
                f"{dbname}?target_session_attrs=read-write&connect_timeout=3")  # fmt: skip
-        env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_QUERY_PEPPER=PEPPER)
-        subprocess.run([str(CASESTORE), "db", "migrate", "--db", url], env=env, check=True,
-                       capture_output=True, timeout=300)  # fmt: skip
-        subprocess.run([str(CASESTORE), "catalogue", "--db", url], env=env, check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
-        enrol_clerk(CASESTORE, url, env)
-        port = free_port()
-        with (tmp_path / "serve.log").open("wb") as log:
-            server = subprocess.Popen([str(CASESTORE), "serve", "--db", url, "--port", str(port)],
-                                      env=env, stdout=log, stderr=log)  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 180, server)
+        env = casestore_env()
+        prepare(url, env)
+        server, base = serve(url, env, tmp_path / "serve.log")
         headers = clerk_headers(SECRET)
         load, follower = Load(base, headers), Follower(base, headers)
         threads = [threading.Thread(target=load.client, args=(f"t{i}",)) for i in range(4)]
@@ -92,30 +84,16 @@ def test_kill_the_primary_promote_the_standby_lose_nothing(tmp_path: Path) -> No
         first_after = min(t for t in load.acked_at if t > promoted_at)
 
         new_primary = f"postgresql://postgres@127.0.0.1:{standby.port}/{dbname}"
-
-        def caught_up() -> bool:
-            h = httpx.get(f"{base}/health", timeout=5)
-            return h.status_code == 200 and all(
-                p["lag"] == 0 for p in h.json()["projections"].values())  # fmt: skip
-
-        wait_until(caught_up, 180, server)
+        wait_until(lambda: projections_caught_up(base), 180, server)
         time.sleep(1.5)  # the stream's poll
         follower.stop.set()
         threads[-1].join(timeout=60)
 
         # Every acknowledged command is on the new primary, once; nothing else was submitted.
         submitted = submitted_cases(new_primary)
-        acked_ids = set(load.acked.values())
-        assert len(acked_ids) == len(load.acked)  # one case per key
-        assert [c for c, n in submitted.items() if n > 1] == []
-        assert acked_ids - set(submitted) == set(), "acknowledged but lost"
-        assert set(submitted) - acked_ids == set(), "submitted twice under one key"
-        assert load.unexpected == [], load.unexpected[:5]
+        acked_ids = assert_acknowledged_once(load, submitted)
         # Every projection equals a rebuild from the log prefix it was built from.
-        for name in [p.name for p in all_projections()]:
-            argv = [str(CASESTORE), "project", "verify", name, "--db", url]
-            checked = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
-            assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert_projections_verify(url, env)
         # The SSE client missed nothing and saw nothing twice.
         positions = [p for p, _ in follower.seen]
         assert positions == sorted(set(positions))
@@ -153,18 +131,9 @@ def test_views_read_from_the_standby_show_its_lag_in_health(tmp_path: Path) -> N
         one = create_database(primary.url)
         dbname = one.rsplit("/", 1)[1]
         replica = f"postgresql://postgres@127.0.0.1:{standby.port}/{dbname}"
-        env = dict(os.environ, CASESTORE_SECRET=SECRET, CASESTORE_QUERY_PEPPER=PEPPER,
-                   CASESTORE_READ_DB=replica)
-        for argv in (["db", "migrate"], ["catalogue"]):
-            subprocess.run([str(CASESTORE), *argv, "--db", one], env=env, check=True,
-                           capture_output=True, timeout=300)  # fmt: skip
-        enrol_clerk(CASESTORE, one, env)
-        port = free_port()
-        with (tmp_path / "serve.log").open("wb") as log:
-            server = subprocess.Popen([str(CASESTORE), "serve", "--db", one, "--port", str(port)],
-                                      env=env, stdout=log, stderr=log)  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 180, server)
+        env = casestore_env(CASESTORE_READ_DB=replica)
+        prepare(one, env)
+        server, base = serve(one, env, tmp_path / "serve.log")
         headers = clerk_headers(SECRET)
         for _ in range(3):
             r = httpx.post(f"{base}/cases", headers=headers, timeout=30,

@@ -27,6 +27,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -34,11 +36,12 @@ import psycopg
 import pytest
 
 from casestore.store.logbase import APPEND_FUNCTION
-from tests.integration.servedstaff import PEPPER, clerk_headers, enrol_clerk
-from tests.integration.test_pg_restart import APPLICANT, CASESTORE, SECRET, _free_port, _wait
+from tests.failover_harness import APPLICANT, SECRET, casestore_env, prepare, serve, wait_until
+from tests.integration.servedstaff import clerk_headers
 from tests.pgharness import ThrowawayCluster, _find_bindir, create_database
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
+BODY = {"item_code": "XK-003", "applicant": APPLICANT}
 
 
 def _cluster_pids(cluster: ThrowawayCluster) -> list[int]:
@@ -61,93 +64,107 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def test_health_and_commands_answer_503_while_the_database_is_frozen(tmp_path: Path) -> None:
+@dataclass
+class Served:
+    """A throwaway cluster with a database and ``casestore serve`` on it; processes of
+    the cluster stopped with :meth:`freeze` run again at the latest when the test ends."""
+
+    cluster: ThrowawayCluster
+    url: str
+    base: str
+    server: subprocess.Popen[bytes]
+    headers: dict[str, str]
+    frozen: list[int] = field(default_factory=list)
+
+    def freeze(self, pids: list[int]) -> None:
+        self.frozen = pids
+        _signal_all(pids, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        _signal_all(self.frozen, signal.SIGCONT)
+        self.frozen = []
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    """``served(**env)``: a fresh cluster, the catalogue and a clerk, and ``casestore
+    serve`` with ``env`` added to its environment, answering ``/health`` with 200."""
     bindir = _find_bindir()
     if bindir is None:
         pytest.skip("no PostgreSQL binaries")
-    cluster = ThrowawayCluster(bindir)
-    cluster.start()
-    server = None
-    frozen: list[int] = []
-    try:
+    started: list[Served] = []
+    clusters: list[ThrowawayCluster] = []
+
+    def start(**extra: str) -> Served:
+        cluster = ThrowawayCluster(bindir)
+        cluster.start()
+        clusters.append(cluster)
         url = create_database(cluster.url)
-        env = dict(
-            os.environ,
-            CASESTORE_SECRET=SECRET,
-            CASESTORE_QUERY_PEPPER=PEPPER,
-            CASESTORE_DB_CONNECT_TIMEOUT="2",
-        )
-        subprocess.run(
-            [str(CASESTORE), "catalogue", "--db", url],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        enrol_clerk(CASESTORE, url, env)
-        port = _free_port()
-        with (tmp_path / "serve.log").open("wb") as log:
-            server = subprocess.Popen(
-                [str(CASESTORE), "serve", "--db", url, "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=log,
-            )
-        base = f"http://127.0.0.1:{port}"
-        _wait(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 120, server)
-        headers = clerk_headers(SECRET)
-        body = {"item_code": "XK-003", "applicant": APPLICANT}
-        before = httpx.post(
-            f"{base}/cases", headers={**headers, "Idempotency-Key": "f-0"}, json=body, timeout=30
-        )
-        assert before.status_code == 201, before.text
+        env = casestore_env(**extra)
+        prepare(url, env, migrate=False)
+        server, base = serve(url, env, tmp_path / "serve.log")
+        started.append(Served(cluster, url, base, server, clerk_headers(SECRET)))
+        return started[-1]
 
-        frozen = _cluster_pids(cluster)
-        _signal_all(frozen, signal.SIGSTOP)
-        started = time.monotonic()
-        health = httpx.get(f"{base}/health", timeout=30)
-        health_s = time.monotonic() - started
-        assert health.status_code == 503, health.text
-        assert health.headers["content-type"].startswith("application/problem+json")
-        assert health.json()["database"]["ok"] is False
-        assert health.json()["writes"]["ok"] is False
-        assert health.headers.get("Retry-After")
-        print(f"frozen database: /health answered 503 in {health_s:.2f} s")
-        waiting: dict[str, httpx.Response] = {}
-        sender = threading.Thread(
-            target=lambda: waiting.update(
-                r=httpx.post(
-                    f"{base}/cases",
-                    headers={**headers, "Idempotency-Key": "f-1"},
-                    json=body,
-                    timeout=300,
-                )
-            )
-        )
-        sender.start()
-        time.sleep(3)
-        assert sender.is_alive() and not waiting  # no answer while the database is stopped
-
-        _signal_all(frozen, signal.SIGCONT)
-        frozen = []
-        _wait(lambda: httpx.get(f"{base}/health", timeout=5).status_code == 200, 120, server)
-        sender.join(timeout=300)
-        after = waiting["r"]
-        assert after.status_code == 201, after.text
-        again = httpx.post(
-            f"{base}/cases", headers={**headers, "Idempotency-Key": "f-1"}, json=body, timeout=30
-        )
-        assert again.json()["case_id"] == after.json()["case_id"]  # written once
-        assert server.poll() is None, "the server process died"
+    try:
+        yield start
     finally:
-        _signal_all(frozen, signal.SIGCONT)
-        if server is not None:
-            server.send_signal(signal.SIGINT)
+        for one in started:
+            one.thaw()
+            one.server.send_signal(signal.SIGINT)
             try:
-                server.wait(timeout=30)
+                one.server.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                server.kill()
-        cluster.stop()
+                one.server.kill()
+        for cluster in clusters:
+            cluster.stop()
+
+
+def test_frozen_database_health_answers_503_a_command_waits_unanswered_and_lands_once(
+    served: Callable[..., Served],
+) -> None:
+    app = served(CASESTORE_DB_CONNECT_TIMEOUT="2")
+    base, headers = app.base, app.headers
+    before = httpx.post(
+        f"{base}/cases", headers={**headers, "Idempotency-Key": "f-0"}, json=BODY, timeout=30
+    )
+    assert before.status_code == 201, before.text
+
+    app.freeze(_cluster_pids(app.cluster))
+    started = time.monotonic()
+    health = httpx.get(f"{base}/health", timeout=30)
+    health_s = time.monotonic() - started
+    assert health.status_code == 503, health.text
+    assert health.headers["content-type"].startswith("application/problem+json")
+    assert health.json()["database"]["ok"] is False
+    assert health.json()["writes"]["ok"] is False
+    assert health.headers.get("Retry-After")
+    print(f"frozen database: /health answered 503 in {health_s:.2f} s")
+    waiting: dict[str, httpx.Response] = {}
+    sender = threading.Thread(
+        target=lambda: waiting.update(
+            r=httpx.post(
+                f"{base}/cases",
+                headers={**headers, "Idempotency-Key": "f-1"},
+                json=BODY,
+                timeout=300,
+            )
+        )
+    )
+    sender.start()
+    time.sleep(3)
+    assert sender.is_alive() and not waiting  # no answer while the database is stopped
+
+    app.thaw()
+    wait_until(lambda: httpx.get(f"{base}/health", timeout=5).status_code == 200, 120, app.server)
+    sender.join(timeout=300)
+    after = waiting["r"]
+    assert after.status_code == 201, after.text
+    again = httpx.post(
+        f"{base}/cases", headers={**headers, "Idempotency-Key": "f-1"}, json=BODY, timeout=30
+    )
+    assert again.json()["case_id"] == after.json()["case_id"]  # written once
+    assert app.server.poll() is None, "the server process died"
 
 
 def _writer_backends(url: str) -> list[int]:
@@ -188,102 +205,59 @@ def _log_size(url: str) -> int:
 
 
 def test_a_command_queued_behind_a_hung_commit_answers_503_and_the_hung_one_lands_once(
-    tmp_path: Path,
+    served: Callable[..., Served],
 ) -> None:
-    bindir = _find_bindir()
-    if bindir is None:
-        pytest.skip("no PostgreSQL binaries")
-    cluster = ThrowawayCluster(bindir)
-    cluster.start()
-    server = None
-    stopped: list[int] = []
-    try:
-        url = create_database(cluster.url)
-        env = dict(
-            os.environ,
-            CASESTORE_SECRET=SECRET,
-            CASESTORE_QUERY_PEPPER=PEPPER,
-            CASESTORE_COMMIT_QUEUE_WAIT="2",
-        )
-        subprocess.run(
-            [str(CASESTORE), "catalogue", "--db", url],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        enrol_clerk(CASESTORE, url, env)
-        port = _free_port()
-        with (tmp_path / "serve.log").open("wb") as log:
-            server = subprocess.Popen(
-                [str(CASESTORE), "serve", "--db", url, "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=log,
-            )
-        base = f"http://127.0.0.1:{port}"
-        _wait(lambda: httpx.get(f"{base}/health", timeout=2).status_code == 200, 120, server)
-        headers = clerk_headers(SECRET)
-        body = {"item_code": "XK-003", "applicant": APPLICANT}
-        before = httpx.post(f"{base}/cases", headers=headers, json=body, timeout=30)
-        assert before.status_code == 201, before.text
-        case_id = before.json()["case_id"]
-        size = _log_size(url)
+    app = served(CASESTORE_COMMIT_QUEUE_WAIT="2")
+    base, headers, url = app.base, app.headers, app.url
+    before = httpx.post(f"{base}/cases", headers=headers, json=BODY, timeout=30)
+    assert before.status_code == 201, before.text
+    case_id = before.json()["case_id"]
+    size = _log_size(url)
 
-        stopped = _writer_backends(url)
-        assert stopped, "no backend has appended to the log"
-        _signal_all(stopped, signal.SIGSTOP)
-        hung: dict[str, httpx.Response] = {}
-        first = threading.Thread(
-            target=lambda: hung.update(
-                r=httpx.post(
-                    f"{base}/cases",
-                    headers={**headers, "Idempotency-Key": "h-1"},
-                    json=body,
-                    timeout=300,
-                )
+    stopped = _writer_backends(url)
+    assert stopped, "no backend has appended to the log"
+    app.freeze(stopped)
+    hung: dict[str, httpx.Response] = {}
+    first = threading.Thread(
+        target=lambda: hung.update(
+            r=httpx.post(
+                f"{base}/cases",
+                headers={**headers, "Idempotency-Key": "h-1"},
+                json=BODY,
+                timeout=300,
             )
         )
-        first.start()
-        # The first command's batch has been sent once its statement sits unread at the
-        # stopped backend: from then on the command is inside a committing batch.
-        deadline = time.monotonic() + 120
-        while not any(_unread_bytes(pid) for pid in stopped):
-            assert time.monotonic() < deadline, "the first command never reached the writer"
-            assert first.is_alive(), hung
-            time.sleep(0.1)
+    )
+    first.start()
+    # The first command's batch has been sent once its statement sits unread at the
+    # stopped backend: from then on the command is inside a committing batch.
+    deadline = time.monotonic() + 120
+    while not any(_unread_bytes(pid) for pid in stopped):
+        assert time.monotonic() < deadline, "the first command never reached the writer"
+        assert first.is_alive(), hung
+        time.sleep(0.1)
 
-        started = time.monotonic()
-        queued = httpx.post(f"{base}/cases/{case_id}/accept", headers=headers, json={}, timeout=120)
-        queued_s = time.monotonic() - started
-        assert queued.status_code == 503, queued.text
-        assert queued.headers["content-type"].startswith("application/problem+json")
-        assert queued.json()["type"].endswith("/unavailable")
-        assert "nothing was written" in queued.json()["detail"]
-        assert queued.headers.get("Retry-After")
-        assert first.is_alive() and not hung  # the sent one still waits for its batch
-        assert _log_size(url) == size  # nothing written meanwhile
-        print(f"hung commit: the queued command answered 503 in {queued_s:.2f} s")
+    started = time.monotonic()
+    queued = httpx.post(f"{base}/cases/{case_id}/accept", headers=headers, json={}, timeout=120)
+    queued_s = time.monotonic() - started
+    assert queued.status_code == 503, queued.text
+    assert queued.headers["content-type"].startswith("application/problem+json")
+    assert queued.json()["type"].endswith("/unavailable")
+    assert "nothing was written" in queued.json()["detail"]
+    assert queued.headers.get("Retry-After")
+    assert first.is_alive() and not hung  # the sent one still waits for its batch
+    assert _log_size(url) == size  # nothing written meanwhile
+    print(f"hung commit: the queued command answered 503 in {queued_s:.2f} s")
 
-        _signal_all(stopped, signal.SIGCONT)
-        stopped = []
-        first.join(timeout=300)
-        assert hung["r"].status_code == 201, hung["r"].text
-        assert _log_size(url) == size + 2  # the case and its number index, once
-        again = httpx.post(
-            f"{base}/cases", headers={**headers, "Idempotency-Key": "h-1"}, json=body, timeout=30
-        )
-        assert again.json()["case_id"] == hung["r"].json()["case_id"]
-        assert _log_size(url) == size + 2  # the replay wrote nothing
-        retried = httpx.post(f"{base}/cases/{case_id}/accept", headers=headers, json={}, timeout=30)
-        assert retried.status_code == 200, retried.text  # the refused command, retried
-        assert server.poll() is None, "the server process died"
-    finally:
-        _signal_all(stopped, signal.SIGCONT)
-        if server is not None:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        cluster.stop()
+    app.thaw()
+    first.join(timeout=300)
+    assert hung["r"].status_code == 201, hung["r"].text
+    assert _log_size(url) == size + 2  # the case and its number index, once
+    again = httpx.post(
+        f"{base}/cases", headers={**headers, "Idempotency-Key": "h-1"}, json=BODY, timeout=30
+    )
+    assert again.json()["case_id"] == hung["r"].json()["case_id"]
+    assert _log_size(url) == size + 2  # the replay wrote nothing
+    retried = httpx.post(f"{base}/cases/{case_id}/accept", headers=headers, json={}, timeout=30)
+    assert retried.status_code == 200, retried.text  # the refused command, retried
+    assert app.server.poll() is None, "the server process died"

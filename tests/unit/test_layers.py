@@ -85,3 +85,75 @@ def test_no_module_runs_over_400_lines_without_saying_why() -> None:
                 if "400" not in doc:
                     unexplained.append(f"{path.relative_to(ROOT)} ({text.count(chr(10))} lines)")
     assert unexplained == []
+
+
+#: Where each folder's modules live in the one import namespace (pyproject's package-dir).
+PACKAGES = {"src/casestore": "casestore", "projections": "casestore.projections",
+            "api": "casestore.api"}  # fmt: skip
+
+
+def _import_time_edges() -> dict[str, set[str]]:
+    """module -> the project modules it imports when it is imported: top-level imports
+    (and those in class bodies), not those inside functions (a deliberate lazy import,
+    e.g. the composition root building the edge) or under ``if TYPE_CHECKING``."""
+    modules: dict[str, tuple[Path, bool]] = {}
+    for folder, package in PACKAGES.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = [p for p in path.relative_to(ROOT / folder).with_suffix("").parts]
+            name = ".".join([package, *(p for p in parts if p != "__init__")])
+            modules[name] = (path, parts[-1] == "__init__")
+
+    def statements(body: list[ast.stmt]) -> list[ast.stmt]:
+        found: list[ast.stmt] = []
+        for node in body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                found += statements(node.orelse)
+                continue
+            found.append(node)
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                found += statements(getattr(node, field, []))
+        return found
+
+    edges: dict[str, set[str]] = {name: set() for name in modules}
+    for name, (path, is_package) in modules.items():
+        for node in statements(ast.parse(path.read_text(encoding="utf-8")).body):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    here = name.split(".")[: None if is_package else -1]
+                    here = here[: len(here) - node.level + 1]
+                    base = ".".join([*here, *([node.module] if node.module else [])])
+                targets = [base, *(f"{base}.{a.name}" for a in node.names)]
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    edges[name].add(target)
+    return edges
+
+
+def test_no_import_circles() -> None:
+    """No module needs itself, through others, to be imported (issue 11: no import
+    circles). Lazy imports inside functions are not followed: they run after import."""
+    edges = _import_time_edges()
+    circles: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            circles.append([*path[path.index(module) :], module])
+            return
+        if module in done:
+            return
+        for target in sorted(edges[module]):
+            visit(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(edges):
+        visit(module, [])
+    assert circles == []

@@ -9,9 +9,10 @@ service's :meth:`~casestore.service.CaseService.receive_enquiry` path).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final
+from typing import Final, TypeVar
 from uuid import UUID
 
 from casestore.domain.award import Award
@@ -19,6 +20,19 @@ from casestore.domain.enquiry import Enquiry
 from casestore.domain.window import Window, window_id
 from casestore.service.commands import Command, Update
 from casestore.service.handlers import Context, handles
+
+C = TypeVar("C", bound=Command)
+
+
+def by_segment(family: str, commands: Sequence[type[C]]) -> dict[str, type[C]]:
+    """``POST /{family}s/{id}/{segment}``: commands by path segment, the segment being the
+    command's ``action`` without the family's prefix (``enquiry-answer`` -> ``answer``),
+    so a segment is never written twice."""
+    prefix = f"{family}-"
+    strays = [cls.__name__ for cls in commands if not cls.action.startswith(prefix)]
+    if strays:
+        raise ValueError(f"not {family} commands: {strays}")
+    return {cls.action.removeprefix(prefix): cls for cls in commands}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,11 +89,9 @@ class CloseEnquiry(EnquiryCommand):
 
 
 #: ``POST /enquiries/{id}/{action}``: every command on an enquiry, by path segment.
-ENQUIRY_COMMANDS: Final[dict[str, type[EnquiryCommand]]] = {
-    "answer": AnswerEnquiry,
-    "refer": ReferEnquiry,
-    "close": CloseEnquiry,
-}
+ENQUIRY_COMMANDS: Final[dict[str, type[EnquiryCommand]]] = by_segment(
+    "enquiry", (AnswerEnquiry, ReferEnquiry, CloseEnquiry)
+)
 
 
 @handles(AnswerEnquiry, Enquiry)
@@ -173,11 +185,9 @@ class AssignDuty(WindowCommand):
 
 
 #: ``POST /windows/{code}/{action}``: every command on a window, by path segment.
-WINDOW_COMMANDS: Final[dict[str, type[WindowCommand]]] = {
-    "revise": ReviseWindow,
-    "party-post": MarkPartyPost,
-    "duty": AssignDuty,
-}
+WINDOW_COMMANDS: Final[dict[str, type[WindowCommand]]] = by_segment(
+    "window", (ReviseWindow, MarkPartyPost, AssignDuty)
+)
 
 
 @handles(ReviseWindow, Window)
