@@ -10,6 +10,9 @@ key table or master key for it. Hashes cover the stored bytes, tokens included.
 Whose key: an intake event's ``applicant`` and ``agent`` use the key of their own ID
 number (linked to the new aggregate); every later personal field of a case (survey
 participants, the recipient, a correction's values) uses the case's applicant's key.
+Sealing writes nothing: a new key or link is returned with the sealed state and
+written in the event's own transaction (``SubjectKey.rows``). One append is one unit
+(:meth:`FieldCrypt.append`): its unwritten keys are forgotten when it ends.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import base64
 import dataclasses
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 from uuid import UUID
 
@@ -27,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from casestore.domain.errors import SubjectErased
 from casestore.domain.personal import ERASED, PERSONAL_FIELDS, SEALED, path_kinds
-from casestore.store.subjectkeys import KeyUnavailable, SubjectKey, SubjectKeys
+from casestore.store.subjectkeys import KeyRow, KeyUnavailable, SubjectKey, SubjectKeys
 
 PREFIX: Final = "enc1:"
 _TOKEN: Final = re.compile(rb'"enc1:([0-9a-f]{16}):([A-Za-z0-9_-]+)"')
@@ -78,35 +83,42 @@ class FieldCrypt:
     def __init__(self, keys: SubjectKeys) -> None:
         self.keys = keys
 
-    def seal(self, event_name: str, owner: UUID, state: dict[str, Any]) -> dict[str, Any]:
-        """A copy of an event's state with its personal strings sealed."""
+    def seal(
+        self, event_name: str, owner: UUID, state: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[KeyRow, ...]]:
+        """A copy of an event's state with its personal strings sealed, and the key-table
+        rows (a new key, a new link) to write in the same transaction as the event."""
         fields = PERSONAL_FIELDS.get(event_name)
         corrected = event_name.endswith(".Corrected") and bool(
             path_kinds(str(state.get("fact") or state.get("field") or ""))
         )
         if not fields and not corrected:
-            return state
+            return state, ()
         if event_name in INTAKE:
             return self._seal_intake(owner, state, fields or {})
         key = self._case_key(owner)
         if key is None:  # an aggregate from before encryption was turned on: stays clear
-            return state
+            return state, ()
         paths = list(fields or ()) + (list(_CORRECTION_VALUES) if corrected else [])
         for path in paths:
             state = _replace(state, path.split("."), lambda v: _seal(key, v))
-        return state
+        return state, key.rows
 
-    def _seal_intake(self, owner: UUID, state: dict[str, Any], fields: Any) -> dict[str, Any]:
+    def _seal_intake(
+        self, owner: UUID, state: dict[str, Any], fields: Any
+    ) -> tuple[dict[str, Any], tuple[KeyRow, ...]]:
+        rows: tuple[KeyRow, ...] = ()
         for party in PARTIES:
             value = state.get(party)
             subject = getattr(value, "id_number", None)
             if not subject:
                 continue
             key = self.keys.live_key(str(subject), owner.hex, party)
+            rows += key.rows
             for path in fields:
                 if path.startswith(party + "."):
                     state = _replace(state, path.split("."), lambda v, k=key: _seal(k, v))
-        return state
+        return state, rows
 
     def _case_key(self, owner: UUID) -> SubjectKey | None:
         try:
@@ -117,6 +129,15 @@ class FieldCrypt:
                 "added to it",
                 case_id=str(owner),
             ) from None
+
+    @contextmanager
+    def append(self) -> Iterator[None]:
+        """One append (the events sealed, then committed or failed): afterwards the keys
+        and links it made unwritten are forgotten (see ``SubjectKeys.live_key``)."""
+        try:
+            yield
+        finally:
+            self.keys.end_append()
 
     def opener(self, states: list[bytes] | None = None) -> Opener:
         """A token opener for one read or one batch of a scan (whose stored ``states``
