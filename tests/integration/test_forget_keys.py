@@ -130,3 +130,35 @@ def test_after_a_forget_the_subjects_next_case_gets_a_new_key(
     assert new_key != old and sorted(keys_of(app, NEW.id_number)) == sorted([old, new_key])
     assert app.domain_events(second.case_id)[0].applicant.name == "王五"
     assert app.domain_events(first.case_id)[0].applicant.name == ERASED
+
+
+def test_a_reader_of_some_fields_opens_only_those(
+    world: tuple[CasestoreApp, CaseService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case list reads the applicant's name, nothing else personal: a reader naming
+    ``name`` gets the names in clear, every other personal field sealed (〔已加密〕), and
+    fetches only the keys of the names' tokens."""
+    app, service = world
+    sub = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=NEW))
+    states = [s for s in stored_states(app) if b'"enc1:' in s]
+    assert len(states) == 1
+    keys = app.subject_keys
+    assert keys is not None
+    keys.keys.clear()
+    fetched: list[set[str]] = []
+    real = keys.prefetch
+    monkeypatch.setattr(keys, "prefetch", lambda ids: fetched.append(set(ids)) or real(ids))
+    names = app.unwrapper(personal=frozenset({"name"}))(states)
+    assert names is not None
+    text = names(states[0]).decode()
+    assert "王五" in text and "enc1:" not in text
+    assert "110101197707077777" not in text and "13655556666" not in text
+    assert text.count("〔已加密〕") == 2  # the ID number and the phone
+    assert fetched == [set(keys_of(app, NEW.id_number))]
+    fetched.clear()
+    none = app.unwrapper(personal=frozenset({"recipient"}))(states)
+    assert none is not None
+    assert "王五" not in none(states[0]).decode() and fetched == [set()]
+    everything = app.unwrapper()(states)
+    assert everything is not None and "13655556666" in everything(states[0]).decode()
+    assert app.domain_events(sub.case_id)[0].applicant.phone == "13655556666"

@@ -29,7 +29,7 @@ from casestore.domain.errors import NotFound
 from casestore.domain.upcasters import registry
 from casestore.store.batch import TimedStoredEvent
 from casestore.store.config import backend_of, eventsourcing_env
-from casestore.store.fieldcrypt import FieldCrypt, Opener
+from casestore.store.fieldcrypt import FieldCrypt, Opener, seal_tokens
 from casestore.store.integrity import LogRow
 from casestore.store.recorders import (
     EVENTS_TABLE,
@@ -299,7 +299,7 @@ class CasestoreApp(Application[UUID]):
     """The table holding the log, for the read side's own scans."""
 
     def unwrapper(
-        self, *, personal: bool = True
+        self, *, personal: bool | frozenset[str] = True
     ) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
         """A factory of one batch's unwrap: legacy whole-event decryption and compression,
         and personal-field tokens opened with the keys the batch's stored states name,
@@ -310,16 +310,33 @@ class CasestoreApp(Application[UUID]):
         ``personal=False`` is for readers that never use personal fields (every projection
         but the case list): tokens are left sealed (shown as 〔已加密〕), no key is fetched
         and nothing is decrypted, so those readers hold no personal data and pay nothing
-        for it."""
+        for it. ``personal`` as a set of field names (``{"name"}``, the last part of a
+        field's path) opens only those fields' tokens and fetches only their keys; the
+        others are left sealed."""
         mapper = cast(TimedMapper, self.mapper)
         if mapper.fields is None and mapper.legacy is None and mapper.compressor is None:
             return lambda states: None
+        # Without whole-event cipher or compression (the usual case) a stored state is
+        # JSON as it stands unless it is a legacy whole-event ciphertext (not ``{...}``):
+        # the common case goes straight to the token substitution.
+        direct = mapper.cipher is None and mapper.compressor is None
         if not personal:
             sealed = Opener(None)
-            return lambda states: lambda data: mapper.unwrap(data, sealed)
+
+            def sealed_one(data: bytes) -> bytes:
+                if direct and data[:1] == b"{":
+                    return seal_tokens(data)
+                return mapper.unwrap(data, sealed)
+
+            return lambda states: sealed_one
+
+        fields = personal if isinstance(personal, frozenset) else None
 
         def batch(states: list[bytes]) -> Callable[[bytes], bytes]:
-            opener = mapper.fields.opener(states) if mapper.fields else None
+            opener = mapper.fields.opener(states, fields) if mapper.fields else None
+            if direct and opener is not None:
+                own = opener
+                return lambda data: own(data) if data[:1] == b"{" else mapper.unwrap(data, own)
             return lambda data: mapper.unwrap(data, opener)
 
         return batch

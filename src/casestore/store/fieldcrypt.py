@@ -18,7 +18,9 @@ written in the event's own transaction (``SubjectKey.rows``). One append is one 
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -36,11 +38,14 @@ from casestore.store.subjectkeys import KeyRow, KeyUnavailable, SubjectKey, Subj
 
 PREFIX: Final = "enc1:"
 _TOKEN: Final = re.compile(rb'"enc1:([0-9a-f]{16}):([A-Za-z0-9_-]+)"')
+_FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
+#: A token's replacement for readers without the key (a template: backslashes escaped).
+_SEALED_JSON: Final = orjson.dumps(SEALED).replace(b"\\", b"\\\\")
 #: Events that create an aggregate and name its parties (their keys are linked to it).
 INTAKE: Final = frozenset({"Case.Submitted", "Bundle.Opened"})
 PARTIES: Final = ("applicant", "agent")
 _CORRECTION_VALUES: Final = ("wrong_value", "correct_value")
-__all__ = ["ERASED", "SEALED", "FieldCrypt", "Opener", "is_token", "key_ids"]
+__all__ = ["ERASED", "SEALED", "FieldCrypt", "Opener", "is_token", "key_ids", "seal_tokens"]
 
 
 def is_token(value: object) -> bool:
@@ -54,8 +59,14 @@ def _seal(key: SubjectKey, value: str) -> str:
 
 
 def _open(aead: AESGCM, key_id: str, body: bytes) -> str:
-    sealed = base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
+    sealed = binascii.a2b_base64(body.translate(_FROM_URLSAFE) + b"=" * (-len(body) % 4))
     return aead.decrypt(sealed[:12], sealed[12:], key_id.encode()).decode()
+
+
+def seal_tokens(data: bytes) -> bytes:
+    """Stored JSON with every token shown sealed (〔已加密〕), no key needed: what a reader of
+    no personal field sees (one substitution, no look-up)."""
+    return _TOKEN.sub(_SEALED_JSON, data) if b'"enc1:' in data else data
 
 
 def _replace(obj: Any, parts: list[str], fn: Any) -> Any:
@@ -139,22 +150,48 @@ class FieldCrypt:
         finally:
             self.keys.end_append()
 
-    def opener(self, states: list[bytes] | None = None) -> Opener:
+    def opener(
+        self, states: list[bytes] | None = None, fields: frozenset[str] | None = None
+    ) -> Opener:
         """A token opener for one read or one batch of a scan (whose stored ``states``
-        are given to fetch the keys they name in one query)."""
-        opener = Opener(self.keys)
+        are given to fetch the keys they name in one query). With ``fields`` (the last
+        parts of field paths: ``name``) only the tokens of those fields are opened, and
+        only their keys fetched; every other token is shown sealed."""
+        pattern = _TOKEN if fields is None else _fields_pattern(fields)
+        opener = Opener(self.keys, pattern)
         if states:
-            wanted = {k for data in states if b'"enc1:' in data for k in key_ids(bytes(data))}
+            wanted = {
+                m.group(1).decode()
+                for data in states
+                if b'"enc1:' in data
+                for m in pattern.finditer(bytes(data))
+            }
             for key_id in self.keys.prefetch(wanted):
                 opener.missing[key_id] = ERASED
         return opener
 
 
-class Opener:
-    """Replaces tokens in stored JSON bytes (one read, or one batch of a scan)."""
+@functools.lru_cache(maxsize=32)
+def _fields_pattern(fields: frozenset[str]) -> re.Pattern[bytes]:
+    """Tokens that are the value of one of ``fields`` (``"name":"enc1:…"``), the match
+    being the token alone. The look-behinds (fixed width, one per field name) come after
+    the token's literal start, so a scan still jumps from ``"enc1:`` to ``"enc1:``."""
+    if not fields or not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", f) for f in fields):
+        raise ValueError(f"field names expected, not {sorted(fields)!r}")
+    start = b'"enc1:'
+    behind = b"|".join(b'(?<="' + f.encode() + b'":' + start + b")" for f in sorted(fields))
+    assert _TOKEN.pattern.startswith(start)
+    return re.compile(start + b"(?:" + behind + b")" + _TOKEN.pattern[len(start) :])
 
-    def __init__(self, keys: SubjectKeys | None) -> None:
+
+class Opener:
+    """Replaces tokens in stored JSON bytes (one read, or one batch of a scan): those
+    ``pattern`` matches opened (all by default), any other shown sealed."""
+
+    def __init__(self, keys: SubjectKeys | None, pattern: re.Pattern[bytes] = _TOKEN) -> None:
         self.keys = keys
+        self.pattern = pattern
+        self.partial = pattern is not _TOKEN
         self.missing: dict[str, str] = {}  # key id -> the placeholder shown instead
         if keys is not None:
             keys.refresh()
@@ -183,7 +220,8 @@ class Opener:
     def __call__(self, data: bytes) -> bytes:
         if b'"enc1:' not in data:
             return data
-        return _TOKEN.sub(self._token, data)
+        data = self.pattern.sub(self._token, data)
+        return seal_tokens(data) if self.partial else data
 
 
 def key_ids(data: bytes) -> set[str]:
