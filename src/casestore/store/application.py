@@ -29,7 +29,7 @@ from casestore.domain.errors import NotFound
 from casestore.domain.upcasters import registry
 from casestore.store.batch import TimedStoredEvent
 from casestore.store.config import backend_of, eventsourcing_env
-from casestore.store.fieldcrypt import FieldCrypt, Opener, seal_tokens
+from casestore.store.fieldcrypt import FieldCrypt, Opener, batch_unwrapper
 from casestore.store.integrity import LogRow
 from casestore.store.recorders import (
     EVENTS_TABLE,
@@ -314,32 +314,11 @@ class CasestoreApp(Application[UUID]):
         field's path) opens only those fields' tokens and fetches only their keys; the
         others are left sealed."""
         mapper = cast(TimedMapper, self.mapper)
-        if mapper.fields is None and mapper.legacy is None and mapper.compressor is None:
-            return lambda states: None
+        clear = mapper.fields is None and mapper.legacy is None and mapper.compressor is None
         # Without whole-event cipher or compression (the usual case) a stored state is
-        # JSON as it stands unless it is a legacy whole-event ciphertext (not ``{...}``):
-        # the common case goes straight to the token substitution.
+        # JSON as it stands unless it is a legacy whole-event ciphertext (not ``{...}``).
         direct = mapper.cipher is None and mapper.compressor is None
-        if not personal:
-            sealed = Opener(None)
-
-            def sealed_one(data: bytes) -> bytes:
-                if direct and data[:1] == b"{":
-                    return seal_tokens(data)
-                return mapper.unwrap(data, sealed)
-
-            return lambda states: sealed_one
-
-        fields = personal if isinstance(personal, frozenset) else None
-
-        def batch(states: list[bytes]) -> Callable[[bytes], bytes]:
-            opener = mapper.fields.opener(states, fields) if mapper.fields else None
-            if direct and opener is not None:
-                own = opener
-                return lambda data: own(data) if data[:1] == b"{" else mapper.unwrap(data, own)
-            return lambda data: mapper.unwrap(data, opener)
-
-        return batch
+        return batch_unwrapper(mapper.unwrap, mapper.fields, personal, clear=clear, direct=direct)
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(last_position)`` after each commit this process makes."""

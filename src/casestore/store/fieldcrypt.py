@@ -23,7 +23,7 @@ import dataclasses
 import functools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 from uuid import UUID
@@ -222,6 +222,41 @@ class Opener:
             return data
         data = self.pattern.sub(self._token, data)
         return seal_tokens(data) if self.partial else data
+
+
+def batch_unwrapper(
+    unwrap: Callable[[bytes, Opener | None], bytes],
+    fields: FieldCrypt | None,
+    personal: bool | frozenset[str],
+    *,
+    clear: bool,
+    direct: bool,
+) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
+    """``CasestoreApp.unwrapper``: a factory of one batch's unwrap. ``unwrap`` is the
+    mapper's (legacy decryption, decompression, then tokens); ``clear``: nothing is ever
+    sealed or compressed (the factory answers ``None``); ``direct``: no whole-event cipher
+    or compression, so a state that is ``{...}`` goes straight to the tokens."""
+    if clear:
+        return lambda states: None
+    if not personal:
+        sealed = Opener(None)
+
+        def sealed_one(data: bytes) -> bytes:
+            if direct and data[:1] == b"{":
+                return seal_tokens(data)
+            return unwrap(data, sealed)
+
+        return lambda states: sealed_one
+    named = personal if isinstance(personal, frozenset) else None
+
+    def batch(states: list[bytes]) -> Callable[[bytes], bytes]:
+        opener = fields.opener(states, named) if fields else None
+        if direct and opener is not None:
+            own = opener
+            return lambda data: own(data) if data[:1] == b"{" else unwrap(data, own)
+        return lambda data: unwrap(data, opener)
+
+    return batch
 
 
 def key_ids(data: bytes) -> set[str]:
