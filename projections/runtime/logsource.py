@@ -21,17 +21,21 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from casestore.store.config import eventsourcing_env
 
 from ..engine.base import LogEvent, micros_to_datetime
+from ..engine.events import topic_parts
 from .port import EventLog
 
 _T = TypeVar("_T")
 log = logging.getLogger("casestore.projections")
+
+#: ``EventLog.unwrapper``'s answer: one batch's unwrap from its stored states.
+Unwrapper = Callable[[list[bytes]], Callable[[bytes], bytes] | None]
 
 _FAR = 2**62
 _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
@@ -60,8 +64,10 @@ class LogSource:
         self.url = log.db_url
         self.backend = log.backend
         self.table = log.events_table
+        self._log = log
         self.unwrap = log.unwrapper()
         self.sealed = log.unwrapper(personal=False)  # for readers of no personal field
+        self._openers: dict[frozenset[str], Unwrapper] = {}  # for readers of some
         self._pg_scan = _PG_SCAN.format(table=self.table)
         self._sqlite_scan = _SQLITE_SCAN.format(table=self.table)
         self._local = threading.local()
@@ -134,32 +140,60 @@ class LogSource:
         upto: int | None = None,
         until_us: int | None = None,
         conn: Any = None,
-        personal: bool = True,
+        personal: bool | Mapping[str, frozenset[str]] = True,
     ) -> list[LogEvent]:
         """Up to ``limit`` events after a position, in order (bounded by upto/until);
-        personal fields opened only for a ``personal`` reader (else left sealed)."""
+        personal fields opened only for a ``personal`` reader, and for one that names
+        fields per event (``Projection.personal``) only those (else left sealed)."""
         if conn is None:
             return self._run(
                 lambda c: self.read(
                     after, limit, upto=upto, until_us=until_us, conn=c, personal=personal
                 )
             )
-        unwrapper = self.unwrap if personal else self.sealed
         stop = _FAR if upto is None else upto
         if self.backend == "sqlite":
             until = _FAR if until_us is None else until_us
             rows = conn.execute(self._sqlite_scan, (after, stop, until, limit)).fetchall()
-            unwrap = unwrapper([r[4] for r in rows])
+            unwraps = self._unwraps(rows, personal)
             return [
-                LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], unwrap)
-                for r in rows
+                LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], u)
+                for r, u in zip(rows, unwraps, strict=True)
             ]
         until_dt = _END_OF_TIME if until_us is None else micros_to_datetime(until_us)
         with conn.cursor(binary=True) as cur:
             cur.execute(self._pg_scan, (after, stop, until_dt, limit), prepare=True)
             rows = cur.fetchall()
-        unwrap = unwrapper([r[4] for r in rows])
-        return [LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], unwrap) for r in rows]
+        unwraps = self._unwraps(rows, personal)
+        return [
+            LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], u)
+            for r, u in zip(rows, unwraps, strict=True)
+        ]
+
+    def _unwraps(
+        self, rows: list[Any], personal: bool | Mapping[str, frozenset[str]]
+    ) -> list[Callable[[bytes], bytes] | None]:
+        """Each row's unwrap: personal fields opened where the reader reads them (their
+        keys fetched for those rows only), sealed everywhere else."""
+        if isinstance(personal, bool):
+            unwrap = (self.unwrap if personal else self.sealed)([r[4] for r in rows])
+            return [unwrap] * len(rows)
+        fields = [personal.get(topic_parts(r[3])[2]) for r in rows]
+        sealed = self.sealed([r[4] for r in rows])
+        groups: dict[frozenset[str], list[bytes]] = {}
+        for r, named in zip(rows, fields, strict=True):
+            if named:
+                groups.setdefault(named, []).append(r[4])
+        if not groups:
+            return [sealed] * len(rows)
+        opened = {named: self._opener(named)(states) for named, states in groups.items()}
+        return [opened[named] if named else sealed for named in fields]
+
+    def _opener(self, fields: frozenset[str]) -> Unwrapper:
+        factory = self._openers.get(fields)
+        if factory is None:
+            factory = self._openers[fields] = self._log.unwrapper(personal=fields)
+        return factory
 
     def pages(
         self,
@@ -169,7 +203,7 @@ class LogSource:
         upto: int | None = None,
         until_us: int | None = None,
         prefetch: bool = False,
-        personal: bool = True,
+        personal: bool | Mapping[str, frozenset[str]] = True,
     ) -> Generator[list[LogEvent], None, None]:
         """Successive full pages after a position; stops after the first short page."""
         if not prefetch:
@@ -184,7 +218,12 @@ class LogSource:
         yield from self._prefetched(after, page, upto, until_us, personal)
 
     def _prefetched(
-        self, after: int, page: int, upto: int | None, until_us: int | None, personal: bool
+        self,
+        after: int,
+        page: int,
+        upto: int | None,
+        until_us: int | None,
+        personal: bool | Mapping[str, frozenset[str]],
     ) -> Iterator[list[LogEvent]]:
         pending: queue.Queue[list[LogEvent] | BaseException | None] = queue.Queue(maxsize=1)
         stop = threading.Event()
