@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from casestore.domain import Bundle, Case, Item
 from casestore.domain.index import CaseNumber
 from casestore.domain.values import Actor, ItemLimits, Party, SurveyParticipant
-from casestore.store.application import TimedMapper
+from casestore.store.mapper import TimedMapper
 from casestore.store.transcoder import OrjsonTranscoder
 
 aware = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1),
