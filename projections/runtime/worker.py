@@ -50,7 +50,7 @@ from ..engine.db import (
     swap,
 )
 from ..engine.parking import HandlerFailed, is_infrastructure, park
-from .logsource import LogSource
+from .logsource import LogSource, Page
 from .port import EventLog
 
 log = logging.getLogger("casestore.projections")
@@ -86,6 +86,9 @@ class Worker:
         self.before_commit = before_commit
         self.on_commit = on_commit
         self.memo: dict[Any, Any] = {}
+        # Rows of kinds the projection does not handle are read past without being built
+        # or decoded, unless a hook wants to see the whole page.
+        self.keys = projection.kinds() if before_commit is None else None
         self.position = self.load_position()
 
     def load_position(self) -> int:
@@ -119,6 +122,7 @@ class Worker:
                     until_us=self.until_us,
                     prefetch=prefetch,
                     personal=self.projection.personal,
+                    keys=self.keys,
                 )
                 try:
                     for page in pages:
@@ -127,11 +131,11 @@ class Worker:
                         if not self.apply_page(page):
                             again = True  # re-read from where the position moved
                             break
-                        applied += len(page)
+                        applied += page.read
                         batches += 1
                         if max_batches is not None and batches >= max_batches:
                             return applied
-                        if len(page) == self.batch and not prefetch:
+                        if page.read == self.batch and not prefetch:
                             prefetch = again = True  # a backlog: read ahead from here on
                             break
                 finally:
@@ -198,7 +202,10 @@ class Worker:
     def _apply_page(self, page: Sequence[LogEvent], *, parking: bool) -> bool:
         handles = self.projection.handles
         handled = [e for e in page if handles(e)]
-        last = page[-1]
+        if isinstance(page, Page):  # possibly filtered: its last row may not be in it
+            last_position, last_at = page.last_position, page.last_recorded_at_us
+        else:
+            last_position, last_at = page[-1].position, page[-1].recorded_at_us
         try:
             with self.db.transaction(self.names) as tx:
                 current = lock_position(tx, self.key)
@@ -225,7 +232,7 @@ class Worker:
                         if is_infrastructure(e):
                             raise
                         raise HandlerFailed(f"{type(e).__name__}: {e}") from e
-                set_position(tx, self.key, last.position, last.recorded_at_us)
+                set_position(tx, self.key, last_position, last_at)
                 if self.before_commit is not None:
                     self.before_commit(self, page)
         except BaseException:
@@ -233,7 +240,7 @@ class Worker:
             raise
         if parking:
             self.memo.clear()
-        self.position = last.position
+        self.position = last_position
         if self.on_commit is not None:
             self.on_commit(self.projection.name, self.position)
         return True
