@@ -133,6 +133,8 @@ class Worker:
                             break
                         applied += page.read
                         batches += 1
+                        if backlog_gc or _gc_users:
+                            bulk_gc_settle()
                         if max_batches is not None and batches >= max_batches:
                             return applied
                         if page.read == self.batch and not prefetch:
@@ -301,7 +303,11 @@ def bulk_gc() -> Iterator[None]:
     A rebuild keeps pages of decoded events and a row cache alive; the default
     thresholds make the collector walk them over and over (measured: about a quarter
     of a case_status rebuild). Reference counting still frees everything else at once.
-    Process-wide, so nested or concurrent rebuilds share one save/restore.
+    Process-wide, so nested or concurrent rebuilds share one save/restore. After each
+    batch :func:`bulk_gc_settle` sets aside what survived it (``gc.freeze``), so the
+    collector walks only what the next batch makes, not the whole row cache again
+    (measured: 15-20% of a facts projection's rebuild); it is handed back to the
+    collector when the last bulk user ends.
     """
     global _gc_users, _gc_saved
     with _gc_lock:
@@ -316,6 +322,14 @@ def bulk_gc() -> Iterator[None]:
             _gc_users -= 1
             if _gc_users == 0:
                 gc.set_threshold(*_gc_saved)
+                gc.unfreeze()
+
+
+def bulk_gc_settle() -> None:
+    """Between batches of a bulk apply: leave what survived out of later collections."""
+    with _gc_lock:
+        if _gc_users:
+            gc.freeze()
 
 
 def rebuild_into(
