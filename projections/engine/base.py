@@ -92,11 +92,14 @@ class Projection(Generic[S]):
     handlers: ClassVar[Mapping[str, Callable[[Any, LogEvent], None]]] = {}
     #: Handle every event (e.g. the ledger), not only the keys of ``handlers``.
     all_events: ClassVar[bool] = False
-    #: Reads personal fields (``casestore.domain.personal``) in clear. Least privilege:
-    #: a projection that does not say so sees them sealed (〔已加密〕), so its view holds
-    #: no personal data, a forget has nothing to erase there, and its rebuild fetches no
-    #: key and decrypts nothing (issue 18). Only the case list (masked names) says so.
-    personal: ClassVar[bool] = False
+    #: Reads personal fields (``casestore.domain.personal``) in clear: ``True`` every one,
+    #: or only those named, per event, by the last part of their path
+    #: (``{"Case.Submitted": frozenset({"name"})}``). Least privilege: a projection sees
+    #: every other personal field sealed (〔已加密〕), so its view holds no personal data, a
+    #: forget has nothing to erase there, and its rebuild fetches no key and decrypts
+    #: nothing for them (issue 18). Only the case list (masked names, corrected facts)
+    #: names any.
+    personal: ClassVar[bool | Mapping[str, frozenset[str]]] = False
 
     def handles(self, event: LogEvent) -> bool:
         return self.all_events or event.key in self.handlers

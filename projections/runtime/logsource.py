@@ -25,7 +25,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -35,6 +35,8 @@ from ..engine.base import LogEvent, micros_to_datetime, topic_parts
 from .port import EventLog
 
 _T = TypeVar("_T")
+#: ``EventLog.unwrapper``'s answer: one batch's unwrap from its stored states.
+Unwrapper = Callable[[list[bytes]], Callable[[bytes], bytes] | None]
 
 _FAR = 2**62
 _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
@@ -93,8 +95,10 @@ class LogSource:
         self.url = log.db_url
         self.backend = log.backend
         self.table = log.events_table
+        self._log = log
         self.unwrap = log.unwrapper()
         self.sealed = log.unwrapper(personal=False)  # for readers of no personal field
+        self._openers: dict[frozenset[str], Unwrapper] = {}  # for readers of some
         self._pg_scan = _PG_SCAN.format(table=self.table)
         self._sqlite_scan = _SQLITE_SCAN.format(table=self.table)
         self._local = threading.local()
@@ -167,10 +171,11 @@ class LogSource:
         upto: int | None = None,
         until_us: int | None = None,
         conn: Any = None,
-        personal: bool = True,
+        personal: bool | Mapping[str, frozenset[str]] = True,
     ) -> list[LogEvent]:
         """Up to ``limit`` events after a position, in order (bounded by upto/until);
-        personal fields opened only for a ``personal`` reader (else left sealed)."""
+        personal fields opened only for a ``personal`` reader, and for one that names
+        fields per event (``Projection.personal``) only those (else left sealed)."""
         return self.read_page(
             after, limit, upto=upto, until_us=until_us, conn=conn, personal=personal
         )
@@ -183,18 +188,18 @@ class LogSource:
         upto: int | None = None,
         until_us: int | None = None,
         conn: Any = None,
-        personal: bool = True,
+        personal: bool | Mapping[str, frozenset[str]] = True,
         keys: frozenset[str] | None = None,
     ) -> Page:
         """:meth:`read` as a :class:`Page`, keeping only the events whose key is in
-        ``keys`` when given (the others are read past, never built or decoded)."""
+        ``keys`` when given (the others are read past, never built, decoded or
+        unwrapped: their keys are not fetched)."""
         if conn is None:
             return self._run(
                 lambda c: self.read_page(
                     after, limit, upto=upto, until_us=until_us, conn=c, personal=personal, keys=keys
                 )
             )
-        unwrapper = self.unwrap if personal else self.sealed
         stop = _FAR if upto is None else upto
         if self.backend == "sqlite":
             until = _FAR if until_us is None else until_us
@@ -207,17 +212,43 @@ class LogSource:
         if not rows:
             return Page([], 0, after, 0)
         kept = _keep(rows, keys)
-        unwrap = unwrapper([r[4] for r in kept]) if kept else None
+        unwraps = self._unwraps(kept, personal) if kept else []
         if self.backend == "sqlite":
             events = [
-                LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], unwrap)
-                for r in kept
+                LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], u)
+                for r, u in zip(kept, unwraps, strict=True)
             ]
         else:
             events = [
-                LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], unwrap) for r in kept
+                LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], u)
+                for r, u in zip(kept, unwraps, strict=True)
             ]
         return Page(events, len(rows), rows[-1][0], rows[-1][5])
+
+    def _unwraps(
+        self, rows: list[Any], personal: bool | Mapping[str, frozenset[str]]
+    ) -> list[Callable[[bytes], bytes] | None]:
+        """Each row's unwrap: personal fields opened where the reader reads them (their
+        keys fetched for those rows only), sealed everywhere else."""
+        if isinstance(personal, bool):
+            unwrap = (self.unwrap if personal else self.sealed)([r[4] for r in rows])
+            return [unwrap] * len(rows)
+        fields = [personal.get(topic_parts(r[3])[2]) for r in rows]
+        sealed = self.sealed([r[4] for r in rows])
+        groups: dict[frozenset[str], list[bytes]] = {}
+        for r, named in zip(rows, fields, strict=True):
+            if named:
+                groups.setdefault(named, []).append(r[4])
+        if not groups:
+            return [sealed] * len(rows)
+        opened = {named: self._opener(named)(states) for named, states in groups.items()}
+        return [opened[named] if named else sealed for named in fields]
+
+    def _opener(self, fields: frozenset[str]) -> Unwrapper:
+        factory = self._openers.get(fields)
+        if factory is None:
+            factory = self._openers[fields] = self._log.unwrapper(personal=fields)
+        return factory
 
     def pages(
         self,
@@ -227,7 +258,7 @@ class LogSource:
         upto: int | None = None,
         until_us: int | None = None,
         prefetch: bool = False,
-        personal: bool = True,
+        personal: bool | Mapping[str, frozenset[str]] = True,
         keys: frozenset[str] | None = None,
     ) -> Generator[Page, None, None]:
         """Successive full pages after a position; stops after the first short page.
@@ -251,7 +282,7 @@ class LogSource:
         page: int,
         upto: int | None,
         until_us: int | None,
-        personal: bool,
+        personal: bool | Mapping[str, frozenset[str]],
         keys: frozenset[str] | None,
     ) -> Iterator[Page]:
         pending: queue.Queue[Page | BaseException | None] = queue.Queue(maxsize=1)

@@ -34,13 +34,13 @@ class EventLog(Protocol):
         ...
 
     def unwrapper(
-        self, *, personal: bool = True
+        self, *, personal: bool | frozenset[str] = True
     ) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
         """A factory, called once per batch with the batch's stored states, of how to turn
         stored bytes back into the encoded event (legacy decryption, decompression,
         personal-field tokens opened with the keys the batch names, or left sealed when
-        not ``personal``); the factory answers ``None`` when the states are stored as
-        encoded."""
+        not ``personal``, or opened only in the fields named by a set of field names);
+        the factory answers ``None`` when the states are stored as encoded."""
         ...
 
     def add_commit_listener(self, listener: CommitListener) -> None: ...

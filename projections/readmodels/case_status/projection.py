@@ -12,7 +12,7 @@ when the case was submitted.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -126,7 +126,13 @@ class CaseStatusProjection(Projection[CaseBatch]):
     """Folds case events into one status row per case."""
 
     name = "case_status"
-    personal = True  # the applicant's masked name, and corrected personal facts
+    # the applicant's masked name and a corrected name (``CORRECTABLE``): no other personal
+    # field (ID number, phone, a delivery's recipient, survey participants) is read, so
+    # none is opened or its key fetched
+    personal: ClassVar[Mapping[str, frozenset[str]]] = {
+        "Case.Submitted": frozenset({"name"}),
+        "Case.Corrected": frozenset({"correct_value"}),
+    }
     # 2: stages by the domain's one stage machine (imported histories);
     # 3: corrections (``corrected`` marks, corrected facts in their columns)
     # (``SubjectForgotten`` needs no new version: no log before it holds one, so every

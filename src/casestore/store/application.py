@@ -17,6 +17,7 @@ from eventsourcing.application import (
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
+    EventStore,
     Mapper,
     MapperDeserialisationError,
     StoredEvent,
@@ -28,7 +29,7 @@ from casestore.domain.errors import NotFound
 from casestore.domain.upcasters import registry
 from casestore.store.batch import TimedStoredEvent
 from casestore.store.config import backend_of, eventsourcing_env
-from casestore.store.fieldcrypt import FieldCrypt, Opener
+from casestore.store.fieldcrypt import FieldCrypt, Opener, batch_unwrapper
 from casestore.store.integrity import LogRow
 from casestore.store.recorders import (
     EVENTS_TABLE,
@@ -75,15 +76,16 @@ class TimedMapper(Mapper[UUID]):
         originator_version = state.pop("originator_version")
         if class_version > 1:
             state["class_version"] = class_version
+        side: tuple[Any, ...] = ()
         if self.fields is not None:
-            state = self.fields.seal(name, originator_id, state)
+            state, side = self.fields.seal(name, originator_id, state)
         data = self.transcoder.encode(state)
         if self.compressor:
             data = self.compressor.compress(data)
         if self.cipher:
             data = self.cipher.encrypt(data)
         return TimedStoredEvent(
-            originator_id, originator_version, topic, data, to_micros(domain_event.timestamp)
+            originator_id, originator_version, topic, data, to_micros(domain_event.timestamp), side
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
@@ -130,6 +132,16 @@ class TimedMapper(Mapper[UUID]):
                 opener = self.fields.opener() if self.fields else Opener(None)
             data = opener(data)
         return data
+
+
+class _SealingEventStore(EventStore[UUID]):
+    def __init__(self, mapper: Mapper[UUID], recorder: Any, app: CasestoreApp) -> None:
+        super().__init__(mapper, recorder)
+        self._app = app
+
+    def put(self, domain_events: Any, **kwargs: Any) -> Any:
+        with self._app._sealing():
+            return super().put(domain_events, **kwargs)
 
 
 def personal_keys(app: CasestoreApp, master_b64: str) -> None:
@@ -231,12 +243,23 @@ class CasestoreApp(Application[UUID]):
             else:
                 raise TypeError(f"cannot save a {type(obj).__name__}")
         to_stored = self.mapper.to_stored_event
-        positions = self.recorder.insert_events([to_stored(e) for e in events], **kwargs)
+        with self._sealing():
+            positions = self.recorder.insert_events([to_stored(e) for e in events], **kwargs)
         cache = self.repository.cache
         if cache is not None:
             for aggregate in aggregates:
                 cache.put(aggregate.id, aggregate)
         return list(positions or ())
+
+    def _sealing(self) -> contextlib.AbstractContextManager[None]:
+        """One append's unit of per-subject sealing (its unwritten keys end with it)."""
+        fields = cast(TimedMapper, self.mapper).fields
+        return fields.append() if fields is not None else contextlib.nullcontext()
+
+    def construct_event_store(self) -> EventStore[UUID]:
+        """eventsourcing's event store, each ``put`` one unit of sealing (``app.save``,
+        ``CaseService.record``), like :meth:`append`."""
+        return _SealingEventStore(self.mapper, self.recorder, self)
 
     def close(self) -> None:
         """Close the recorder's own connections, then eventsourcing's."""
@@ -276,7 +299,7 @@ class CasestoreApp(Application[UUID]):
     """The table holding the log, for the read side's own scans."""
 
     def unwrapper(
-        self, *, personal: bool = True
+        self, *, personal: bool | frozenset[str] = True
     ) -> Callable[[list[bytes]], Callable[[bytes], bytes] | None]:
         """A factory of one batch's unwrap: legacy whole-event decryption and compression,
         and personal-field tokens opened with the keys the batch's stored states name,
@@ -287,19 +310,15 @@ class CasestoreApp(Application[UUID]):
         ``personal=False`` is for readers that never use personal fields (every projection
         but the case list): tokens are left sealed (shown as 〔已加密〕), no key is fetched
         and nothing is decrypted, so those readers hold no personal data and pay nothing
-        for it."""
+        for it. ``personal`` as a set of field names (``{"name"}``, the last part of a
+        field's path) opens only those fields' tokens and fetches only their keys; the
+        others are left sealed."""
         mapper = cast(TimedMapper, self.mapper)
-        if mapper.fields is None and mapper.legacy is None and mapper.compressor is None:
-            return lambda states: None
-        if not personal:
-            sealed = Opener(None)
-            return lambda states: lambda data: mapper.unwrap(data, sealed)
-
-        def batch(states: list[bytes]) -> Callable[[bytes], bytes]:
-            opener = mapper.fields.opener(states) if mapper.fields else None
-            return lambda data: mapper.unwrap(data, opener)
-
-        return batch
+        clear = mapper.fields is None and mapper.legacy is None and mapper.compressor is None
+        # Without whole-event cipher or compression (the usual case) a stored state is
+        # JSON as it stands unless it is a legacy whole-event ciphertext (not ``{...}``).
+        direct = mapper.cipher is None and mapper.compressor is None
+        return batch_unwrapper(mapper.unwrap, mapper.fields, personal, clear=clear, direct=direct)
 
     def add_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Call ``listener(last_position)`` after each commit this process makes."""

@@ -24,12 +24,19 @@ from eventsourcing.persistence import IntegrityError, OperationalError, StoredEv
 
 from casestore.store.integrity import GENESIS, chain_hash, event_hash
 
+#: A row another table needs written with an event, in its transaction: (SQL with ``?``
+#: marks, values). Today: a subject's new data key or link (``subjectkeys.SubjectKey``).
+SideRow = tuple[str, tuple[Any, ...]]
+
 
 @dataclass(frozen=True)
 class TimedStoredEvent(StoredEvent):
-    """A stored event that also carries its ``recorded_at`` (kept in its own column)."""
+    """A stored event that also carries its ``recorded_at`` (kept in its own column) and
+    the side rows to write with it (``side_rows``; idempotent statements, written only
+    if the event is)."""
 
     recorded_at_us: int = 0
+    side_rows: tuple[SideRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ class Plan:
 
     rows: list[Row] = field(default_factory=list)
     keys: list[tuple[str, UUID, int, int]] = field(default_factory=list)
+    #: The side rows of the events in ``rows``, each once, in order.
+    side_rows: list[SideRow] = field(default_factory=list)
     outcomes: dict[int, list[int] | BaseException] = field(default_factory=dict)
     #: Events whose clock reading was earlier than the log's last ``recorded_at``, and
     #: the largest such step back in microseconds.
@@ -136,6 +145,7 @@ def plan_batch(
     floor = last_recorded_us
     heads = dict(heads)
     seen_keys = dict(used_keys)
+    sides: dict[SideRow, None] = {}  # in order, each once
     for n, request in enumerate(requests):
         if request.idempotency_key and request.idempotency_key in seen_keys:
             plan.outcomes[n] = DuplicateCommand(seen_keys[request.idempotency_key])
@@ -165,6 +175,8 @@ def plan_batch(
             continue
         positions = []
         for oid, ev, ev_hash, at in hashed:
+            for side in getattr(ev, "side_rows", ()):
+                sides.setdefault(side)
             step = at - getattr(ev, "recorded_at_us", 0)
             if step > 0:
                 plan.stepped_back += 1
@@ -192,6 +204,7 @@ def plan_batch(
             dup = Duplicate(request.idempotency_key, last_oid, last_ev.originator_version, position)
             seen_keys[request.idempotency_key] = dup
             plan.keys.append((dup.key, dup.originator_id, dup.version, dup.position))
+    plan.side_rows = list(sides)
     return plan
 
 

@@ -227,16 +227,25 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
 
         Every value is written as a literal: integers, UUIDs, hex-decoded bytes, topics
         checked to be ``module:Class`` names, and escaped idempotency keys.
+
+        The events' side rows (a subject's new data key or link) are statements of the
+        same simple query, so of the same implicit transaction: they commit with the
+        batch or not at all. They are written for every request sent (the outcome of
+        each is decided by the function); a request that then fails leaves an unused key
+        or a link to an aggregate that does not exist, both idempotent and harmless.
         """
         reqs, oids, versions, topics, states, micros, keys = [], [], [], [], [], [], []
+        sides: dict[str, None] = {}  # statements, each once, in order
         sent: list[AppendRequest] = []
         for request in admit(batch):
             try:  # a request that cannot be written fails alone, never its batch
                 literals = [_literals(ev) for ev in request.events]
                 key = _text(request.idempotency_key) if request.idempotency_key else "NULL"
+                side = [_statement(*row) for ev in request.events for row in _side_rows(ev)]
             except (es_errors.DataError, ValueError) as e:
                 request.error = e
                 continue
+            sides.update(dict.fromkeys(side))
             sent.append(request)
             for lit_oid, lit_version, lit_topic, lit_state, lit_us in literals:
                 reqs.append(str(len(sent)))
@@ -249,7 +258,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         if not sent:
             return
         batch = sent
-        query = (
+        query = "".join(f"{statement}; " for statement in sides) + (
             f"SELECT * FROM {self._append_fn}({_array(reqs)}::int[], {_array(oids)}::uuid[], "
             f"{_array(versions)}::bigint[], {_array(topics)}::text[], {_array(states)}::bytea[], "
             f"{_array(micros)}::bigint[], {_array(keys)}::text[], '{self._lock_timeout}')"
@@ -495,6 +504,31 @@ def _literals(ev: Any) -> tuple[str, str, str, str, str]:
         f"decode('{ev.state.hex()}','hex')",
         str(int(us)),
     )
+
+
+def _side_rows(ev: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    return ev.side_rows if isinstance(ev, TimedStoredEvent) else ()
+
+
+def _statement(sql: str, params: tuple[Any, ...]) -> str:
+    """A side row's statement with its ``?`` marks replaced by literals (text escaped,
+    bytes hex-decoded, integers as such); the SQL is casestore's own, with no ``?``
+    anywhere else."""
+    parts = sql.split("?")
+    if len(parts) != len(params) + 1:
+        raise ValueError("a side row's values do not match its statement")
+    out = [parts[0]]
+    for value, part in zip(params, parts[1:], strict=True):
+        if isinstance(value, bytes):
+            out.append(f"decode('{value.hex()}','hex')")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            out.append(str(int(value)))
+        elif isinstance(value, str):
+            out.append(_text(value))
+        else:
+            raise ValueError(f"a side row holds a {type(value).__name__}")
+        out.append(part)
+    return "".join(out)
 
 
 def _topic(topic: str) -> str:

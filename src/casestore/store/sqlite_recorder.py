@@ -104,7 +104,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
             plan = self._fast_plan(batch)
             if plan is not None:
                 try:
-                    self._write(c, plan, explicit=bool(plan.keys))
+                    self._write(c, plan, explicit=bool(plan.keys or plan.side_rows))
                 except sqlite3.IntegrityError:
                     plan = None  # someone else appended (or used a key): redo carefully
                     self._forget()
@@ -189,10 +189,12 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         return plan
 
     def _write(self, c: sqlite3.Connection, plan: Plan, *, explicit: bool) -> None:
-        """Insert a plan's rows (and keys); ``explicit`` wraps them in BEGIN IMMEDIATE/COMMIT.
+        """Insert a plan's rows (and keys, and side rows); ``explicit`` wraps them in
+        BEGIN IMMEDIATE/COMMIT.
 
         The rows go in as one multi-row INSERT: outside an explicit transaction that
         single statement is a transaction of its own, so it lands whole or not at all.
+        Side rows (a subject's new data key or link) go in the same transaction.
         """
         rows = plan.rows
         if explicit:
@@ -221,6 +223,8 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                     f"INSERT INTO {KEYS_TABLE} VALUES (?,?,?,?)",
                     [(k, o.hex, v, p) for k, o, v, p in plan.keys],
                 )
+            for sql, params in plan.side_rows:
+                c.execute(sql, params)
             if explicit:
                 c.execute("COMMIT")
         except BaseException:

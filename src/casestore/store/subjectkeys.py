@@ -14,41 +14,44 @@ re-wraps keys without changing any ref, and a ref cannot be recomputed without t
 ``casestore_subject_links`` says whose key protects which aggregate's personal fields
 (a case's applicant and agent, a bundle's applicant): later events of a case (survey
 participants, the recipient, corrections) are encrypted under its applicant's key.
+
+A new key and a new link are not written on their own: they ride on the first event
+sealed under them (:attr:`SubjectKey.rows`, carried by the stored event) and the
+recorder writes them in that event's own transaction, so a key exists exactly when an
+event that needs it was committed, and a command pays no second transaction for it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import secrets
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, replace
+from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-KEYS: Final = "casestore_subject_keys"
-LINKS: Final = "casestore_subject_links"
+from casestore.store.keytable import INSERT_KEY, INSERT_LINK, KEYS, LINKS, KeyRow, KeyTable
+
+__all__ = [
+    "KEYS",
+    "LINKS",
+    "KeyRow",
+    "KeyTable",
+    "KeyUnavailable",
+    "SubjectKey",
+    "SubjectKeys",
+    "master_kid",
+    "normalise_subject",
+]
+
 _REF_KEY: Final = "_ref"
 #: Opened tokens remembered per process (a rebuild opens each one once per projection).
 OPENED_MAX: Final = 200_000
-_log = logging.getLogger("casestore.subjectkeys")
-_DDL: Final = (
-    f"CREATE TABLE IF NOT EXISTS {KEYS} (key_id TEXT PRIMARY KEY, ref TEXT NOT NULL, "
-    "wrapped BLOB, master_kid TEXT NOT NULL, created_us BIGINT NOT NULL, destroyed_us BIGINT)",
-    f"CREATE INDEX IF NOT EXISTS {KEYS}_ref ON {KEYS} (ref)",
-    f"CREATE INDEX IF NOT EXISTS {KEYS}_destroyed ON {KEYS} (destroyed_us)",
-    f"CREATE TABLE IF NOT EXISTS {LINKS} (owner_id TEXT NOT NULL, party TEXT NOT NULL, "
-    "key_id TEXT NOT NULL, PRIMARY KEY (owner_id, party))",
-    f"CREATE INDEX IF NOT EXISTS {LINKS}_key ON {LINKS} (key_id)",
-)
 
 
 class KeyUnavailable(Exception):
@@ -71,110 +74,17 @@ def normalise_subject(subject: str) -> str:
 
 @dataclass(frozen=True)
 class SubjectKey:
-    """One live data key."""
+    """One live data key.
+
+    ``rows`` are what the key table still lacks for it (the key itself when it is new,
+    the link to the aggregate being created): they are written in the transaction of
+    the event sealed under the key, never before it.
+    """
 
     key_id: str
     ref: str
     aead: AESGCM
-
-
-class KeyTable:
-    """The two tables on the store's own database (SQLite or PostgreSQL)."""
-
-    def __init__(self, recorder: Any, backend: str) -> None:
-        self.recorder = recorder
-        self.backend = backend
-        self._ready = False
-        self._local = threading.local()
-        self._own: list[sqlite3.Connection] = []
-
-    @contextmanager
-    def _sqlite(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        """A connection of this thread's own for a file database (cached statements, no
-        pool hand-off: a key look-up costs tens of µs); the pool's for an in-memory one."""
-        pool = self.recorder.datastore.pool
-        if pool.is_sqlite_memory_mode:
-            with self.recorder.datastore.get_connection(commit=write) as conn:
-                yield conn._sqlite_conn
-            return
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                pool.db_name,
-                uri=True,
-                check_same_thread=False,
-                isolation_level=None,
-                timeout=float(pool.lock_timeout or 5),
-            )
-            self._local.conn = conn
-            self._own.append(conn)
-        yield conn
-
-    def close(self) -> None:
-        for conn in self._own:
-            conn.close()
-        self._own.clear()
-
-    @contextmanager
-    def cursor(
-        self, *, lazy: bool = False
-    ) -> Iterator[Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]]:
-        """One write transaction: ``run(sql, params) -> rows`` (``?`` placeholders).
-
-        ``lazy`` commits without waiting for the disk (SQLite ``synchronous=NORMAL``,
-        PostgreSQL ``synchronous_commit=off``): only for new keys and links, which are
-        always followed by the event that uses them, whose durable commit flushes the
-        log (WAL) they sit in before it is acknowledged.
-        """
-        datastore = self.recorder.datastore
-        if self.backend == "sqlite":
-            with self._sqlite(write=True) as raw:
-                raw.execute(f"PRAGMA synchronous = {'NORMAL' if lazy else 'FULL'}")
-                raw.execute("BEGIN IMMEDIATE")
-                try:
-                    yield lambda sql, params: [tuple(r) for r in raw.execute(sql, params)]
-                    raw.execute("COMMIT")
-                except BaseException:
-                    raw.execute("ROLLBACK")
-                    raise
-            return
-        with datastore.transaction(commit=True) as curs:
-            if lazy:
-                curs.execute("SET LOCAL synchronous_commit = off")
-
-            def run_pg(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-                curs.execute(_pg(sql), params)
-                if curs.description is None:
-                    return []
-                return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in curs]
-
-            yield run_pg
-
-    def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """One query outside any write transaction."""
-        self.ensure()
-        datastore = self.recorder.datastore
-        if self.backend == "sqlite":
-            with self._sqlite(write=False) as conn:
-                return [tuple(r) for r in conn.execute(sql, params)]
-        with datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(_pg(sql), params)
-            return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in curs]
-
-    def ensure(self, *, strict: bool = False) -> None:
-        """Create the tables once per process (``IF NOT EXISTS``); ``casestore db migrate``
-        creates them as the owner (``strict``: a failure is an error)."""
-        if self._ready:
-            return
-        try:
-            with self.cursor() as run:
-                for statement in _DDL:
-                    run(statement, ())
-        except Exception:  # a read-only session or the app role: the owner made them
-            if strict:
-                raise
-            _log.debug("key table DDL not run", exc_info=True)
-        self._ready = True
+    rows: tuple[KeyRow, ...] = ()
 
 
 class SubjectKeys:
@@ -185,6 +95,7 @@ class SubjectKeys:
         self.master = AESGCM(master)
         self.kid = master_kid(master)
         self._ref_key: bytes | None = None
+        self._local = threading.local()  # this thread's unwritten keys (one append)
         #: Unwrapped keys and opened tokens, valid while no key has been destroyed since
         #: they were read (:meth:`refresh`); rotation changes no unwrapped key.
         self.keys: dict[str, AESGCM] = {}
@@ -266,8 +177,12 @@ class SubjectKeys:
     # -- data keys -----------------------------------------------------------------------
 
     def live_key(self, subject: str, owner_id: str = "", party: str = "") -> SubjectKey:
-        """The subject's current data key, created on first use (and after a forget);
-        linked to ``party`` of aggregate ``owner_id`` when given, in the same transaction."""
+        """The subject's current data key, a new one on first use (and after a forget),
+        linked to ``party`` of aggregate ``owner_id`` when given. Nothing is written
+        here: the new key and the link are the returned key's :attr:`~SubjectKey.rows`,
+        written with the event sealed under it. Until that event is committed, this
+        thread's later events of the same append (a bundle's cases, an imported
+        history) use the same unwritten key and carry the same rows."""
         ref = self.ref_of(subject)
         found = self.table.read(
             f"SELECT key_id, wrapped FROM {KEYS} WHERE ref = ? AND wrapped IS NOT NULL "
@@ -275,30 +190,45 @@ class SubjectKeys:
             (ref,),
         )
         if found:
-            key_id, wrapped = found[0]
-            key = self._unwrap(key_id, bytes(wrapped))
-            if owner_id:
-                with self.table.cursor(lazy=True) as run:
-                    self._link(run, owner_id, party, key_id)
-            return SubjectKey(key_id, ref, AESGCM(key))
-        key_id, key = secrets.token_hex(8), AESGCM.generate_key(256)
-        with self.table.cursor(lazy=True) as run:
-            run(
-                f"INSERT INTO {KEYS} (key_id, ref, wrapped, master_kid, created_us) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (key_id, ref, self._wrap(key_id, key), self.kid, _now_us()),
-            )
-            self._link(run, owner_id, party, key_id)
-        return SubjectKey(key_id, ref, AESGCM(key))
+            key_id, wrapped = str(found[0][0]), bytes(found[0][1])
+            key = SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, wrapped)))
+        else:
+            key = self._unwritten(ref)
+        if owner_id:
+            key = replace(key, rows=(*key.rows, (INSERT_LINK, (owner_id, party, key.key_id))))
+            self._pending().owners[(owner_id, party)] = key
+        return key
 
-    @staticmethod
-    def _link(run: Callable[[str, tuple[Any, ...]], Any], owner: str, party: str, key: str) -> None:
-        if owner:
-            run(
-                f"INSERT INTO {LINKS} (owner_id, party, key_id) VALUES (?, ?, ?) "
-                "ON CONFLICT (owner_id, party) DO UPDATE SET key_id = excluded.key_id",
-                (owner, party, key),
-            )
+    def _unwritten(self, ref: str) -> SubjectKey:
+        """A new key for a subject with no live key, or the one this thread's append
+        already made for it (unless that one was written and destroyed since)."""
+        refs = self._pending().refs
+        pending = refs.get(ref)
+        if pending is not None and self._written(pending.key_id) is None:
+            return pending
+        key_id, key = secrets.token_hex(8), AESGCM.generate_key(256)
+        wrapped = self._wrap(key_id, key)
+        row = (INSERT_KEY, (key_id, ref, wrapped, self.kid, _now_us()))
+        refs[ref] = created = SubjectKey(key_id, ref, AESGCM(key), (row,))
+        return created
+
+    def _written(self, key_id: str) -> bool | None:
+        """Whether a key is in the table live (True), destroyed (False), or not yet (None)."""
+        found = self.table.read(
+            f"SELECT wrapped IS NOT NULL FROM {KEYS} WHERE key_id = ?", (key_id,)
+        )
+        return bool(found[0][0]) if found else None
+
+    def _pending(self) -> _Pending:
+        pending: _Pending | None = getattr(self._local, "pending", None)
+        if pending is None:
+            pending = self._local.pending = _Pending()
+        return pending
+
+    def end_append(self) -> None:
+        """Forget this thread's unwritten keys and links: its append committed them with
+        its events (the table now answers) or failed (they were never used)."""
+        self._local.pending = None
 
     def key(self, key_id: str) -> SubjectKey:
         """A data key by id, or :class:`KeyUnavailable` (destroyed or unknown)."""
@@ -312,14 +242,20 @@ class SubjectKeys:
 
     def linked_key(self, owner_id: str, party: str = "applicant") -> SubjectKey | None:
         """The key protecting an aggregate's party: ``None`` when none is linked,
-        :class:`KeyUnavailable` when it was destroyed."""
+        :class:`KeyUnavailable` when it was destroyed. An aggregate created earlier in
+        this thread's append has its link still unwritten: its key comes with the rows."""
         found = self.table.read(
             f"SELECT k.key_id, k.ref, k.wrapped FROM {LINKS} l JOIN {KEYS} k "
             "ON k.key_id = l.key_id WHERE l.owner_id = ? AND l.party = ?",
             (owner_id, party),
         )
         if not found:
-            return None
+            pending = self._pending().owners.get((owner_id, party))
+            if pending is None:
+                return None
+            if self._written(pending.key_id) is False:
+                raise KeyUnavailable(f"data key {pending.key_id} was destroyed", destroyed=True)
+            return pending
         key_id, ref, wrapped = found[0]
         if wrapped is None:
             raise KeyUnavailable(f"data key {key_id} was destroyed", destroyed=True)
@@ -392,8 +328,14 @@ class SubjectKeys:
         return len(rows)
 
 
-def _pg(sql: str) -> str:
-    return sql.replace("?", "%s").replace("BLOB", "bytea")
+class _Pending:
+    """One thread's keys and links made during one append, not yet written."""
+
+    __slots__ = ("owners", "refs")
+
+    def __init__(self) -> None:
+        self.refs: dict[str, SubjectKey] = {}
+        self.owners: dict[tuple[str, str], SubjectKey] = {}
 
 
 def _now_us() -> int:
