@@ -104,6 +104,14 @@ class Projection(Generic[S]):
     def handles(self, event: LogEvent) -> bool:
         return self.all_events or event.key in self.handlers
 
+    def kinds(self) -> frozenset[str] | None:
+        """The event keys this projection handles, so that a reader can pass the others
+        by without building or decoding them; None when it decides event by event
+        (``all_events``, or a projection with its own :meth:`handles`)."""
+        if self.all_events or type(self).handles is not Projection.handles:
+            return None
+        return frozenset(self.handlers)
+
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> S:
         """The batch state the handlers fold into (default: the transaction itself)."""
         return tx  # type: ignore[return-value]

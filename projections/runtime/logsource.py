@@ -12,6 +12,11 @@ microseconds, because building ``LogRow`` dataclasses from dict rows costs more 
 the projections themselves during a rebuild. ``pages(prefetch=True)`` reads the next
 page on its own connection while the current one is applied; at most two pages are
 in memory, whatever the length of the log.
+
+A reader that handles only some event kinds passes them as ``keys``: rows of other
+kinds are skipped before anything is built or decoded (no ``LogEvent``, no unwrap),
+and the :class:`Page` still says how many rows were read and where the last one was,
+so the reader's position moves past them exactly as if it had seen them.
 """
 
 from __future__ import annotations
@@ -27,8 +32,7 @@ from typing import Any, TypeVar
 
 from casestore.store.config import eventsourcing_env
 
-from ..engine.base import LogEvent, micros_to_datetime
-from ..engine.events import topic_parts
+from ..engine.base import LogEvent, micros_to_datetime, topic_parts
 from .port import EventLog
 
 _T = TypeVar("_T")
@@ -54,6 +58,45 @@ _SQLITE_SCAN = (
 
 def _dashed(h: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class Page(list[LogEvent]):
+    """One page of the log: the events kept (all, or those of the wanted kinds), how many
+    rows were read, the position and time of the last row read (kept or not), and the
+    event hash of every row read, kept or not (``hashes``; the Merkle tree a view records
+    is over every event of the log, see ``treebind``)."""
+
+    __slots__ = ("hashes", "last_position", "last_recorded_at_us", "read")
+
+    def __init__(
+        self,
+        events: list[LogEvent],
+        read: int,
+        last_position: int,
+        last_recorded_at_us: int,
+        hashes: list[bytes] | None = None,
+    ) -> None:
+        super().__init__(events)
+        self.read = read
+        self.last_position = last_position
+        self.last_recorded_at_us = last_recorded_at_us
+        self.hashes = [e.event_hash for e in events] if hashes is None else hashes
+
+
+def _keep(rows: list[Any], keys: frozenset[str] | None) -> list[Any]:
+    """The rows whose event kind (``Aggregate.Event``, from the stored topic) is wanted."""
+    if keys is None:
+        return rows
+    wanted: dict[str, bool] = {}
+    out = []
+    for r in rows:
+        topic = r[3]
+        keep = wanted.get(topic)
+        if keep is None:
+            keep = wanted[topic] = topic_parts(topic)[2] in keys
+        if keep:
+            out.append(r)
+    return out
 
 
 class LogSource:
@@ -145,30 +188,55 @@ class LogSource:
         """Up to ``limit`` events after a position, in order (bounded by upto/until);
         personal fields opened only for a ``personal`` reader, and for one that names
         fields per event (``Projection.personal``) only those (else left sealed)."""
+        return self.read_page(
+            after, limit, upto=upto, until_us=until_us, conn=conn, personal=personal
+        )
+
+    def read_page(
+        self,
+        after: int,
+        limit: int,
+        *,
+        upto: int | None = None,
+        until_us: int | None = None,
+        conn: Any = None,
+        personal: bool | Mapping[str, frozenset[str]] = True,
+        keys: frozenset[str] | None = None,
+    ) -> Page:
+        """:meth:`read` as a :class:`Page`, keeping only the events whose key is in
+        ``keys`` when given (the others are read past, never built, decoded or
+        unwrapped: their keys are not fetched)."""
         if conn is None:
             return self._run(
-                lambda c: self.read(
-                    after, limit, upto=upto, until_us=until_us, conn=c, personal=personal
+                lambda c: self.read_page(
+                    after, limit, upto=upto, until_us=until_us, conn=c, personal=personal, keys=keys
                 )
             )
         stop = _FAR if upto is None else upto
         if self.backend == "sqlite":
             until = _FAR if until_us is None else until_us
             rows = conn.execute(self._sqlite_scan, (after, stop, until, limit)).fetchall()
-            unwraps = self._unwraps(rows, personal)
-            return [
+        else:
+            until_dt = _END_OF_TIME if until_us is None else micros_to_datetime(until_us)
+            with conn.cursor(binary=True) as cur:
+                cur.execute(self._pg_scan, (after, stop, until_dt, limit), prepare=True)
+                rows = cur.fetchall()
+        if not rows:
+            return Page([], 0, after, 0)
+        kept = _keep(rows, keys)
+        unwraps = self._unwraps(kept, personal) if kept else []
+        if self.backend == "sqlite":
+            events = [
                 LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], u)
-                for r, u in zip(rows, unwraps, strict=True)
+                for r, u in zip(kept, unwraps, strict=True)
             ]
-        until_dt = _END_OF_TIME if until_us is None else micros_to_datetime(until_us)
-        with conn.cursor(binary=True) as cur:
-            cur.execute(self._pg_scan, (after, stop, until_dt, limit), prepare=True)
-            rows = cur.fetchall()
-        unwraps = self._unwraps(rows, personal)
-        return [
-            LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], u)
-            for r, u in zip(rows, unwraps, strict=True)
-        ]
+        else:
+            events = [
+                LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], u)
+                for r, u in zip(kept, unwraps, strict=True)
+            ]
+        hashes = None if kept is rows else [bytes(r[6]) for r in rows]
+        return Page(events, len(rows), rows[-1][0], rows[-1][5], hashes)
 
     def _unwraps(
         self, rows: list[Any], personal: bool | Mapping[str, frozenset[str]]
@@ -204,18 +272,22 @@ class LogSource:
         until_us: int | None = None,
         prefetch: bool = False,
         personal: bool | Mapping[str, frozenset[str]] = True,
-    ) -> Generator[list[LogEvent], None, None]:
-        """Successive full pages after a position; stops after the first short page."""
+        keys: frozenset[str] | None = None,
+    ) -> Generator[Page, None, None]:
+        """Successive full pages after a position; stops after the first short page.
+        With ``keys``, a page may hold fewer events than it read (even none)."""
         if not prefetch:
             position = after
             while True:
-                rows = self.read(position, page, upto=upto, until_us=until_us, personal=personal)
-                if rows:
+                rows = self.read_page(
+                    position, page, upto=upto, until_us=until_us, personal=personal, keys=keys
+                )
+                if rows.read:
                     yield rows
-                if len(rows) < page:
+                if rows.read < page:
                     return
-                position = rows[-1].position
-        yield from self._prefetched(after, page, upto, until_us, personal)
+                position = rows.last_position
+        yield from self._prefetched(after, page, upto, until_us, personal, keys)
 
     def _prefetched(
         self,
@@ -224,11 +296,12 @@ class LogSource:
         upto: int | None,
         until_us: int | None,
         personal: bool | Mapping[str, frozenset[str]],
-    ) -> Iterator[list[LogEvent]]:
-        pending: queue.Queue[list[LogEvent] | BaseException | None] = queue.Queue(maxsize=1)
+        keys: frozenset[str] | None,
+    ) -> Iterator[Page]:
+        pending: queue.Queue[Page | BaseException | None] = queue.Queue(maxsize=1)
         stop = threading.Event()
 
-        def offer(item: list[LogEvent] | BaseException | None) -> bool:
+        def offer(item: Page | BaseException | None) -> bool:
             while not stop.is_set():
                 try:
                     pending.put(item, timeout=0.1)
@@ -242,15 +315,21 @@ class LogSource:
             try:
                 position = after
                 while True:
-                    rows = self.read(
-                        position, page, upto=upto, until_us=until_us, conn=conn, personal=personal
+                    rows = self.read_page(
+                        position,
+                        page,
+                        upto=upto,
+                        until_us=until_us,
+                        conn=conn,
+                        personal=personal,
+                        keys=keys,
                     )
-                    if rows and not offer(rows):
+                    if rows.read and not offer(rows):
                         return
-                    if len(rows) < page:
+                    if rows.read < page:
                         offer(None)
                         return
-                    position = rows[-1].position
+                    position = rows.last_position
             except BaseException as e:  # handed to the consumer
                 offer(e)
             finally:

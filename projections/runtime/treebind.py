@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 from ..engine.base import LogEvent
 from ..engine.db import ViewDB, bind_tree_root
-from .logsource import LogSource
+from .logsource import LogSource, Page
 
 #: Batches up to this many events extend the worker's frontier; larger ones (rebuilds,
 #: backlogs) ask the stored tree first, so bulk builds do no hashing of their own.
@@ -72,6 +72,14 @@ def frontier_root(stack: Sequence[tuple[int, bytes]]) -> bytes:
     return root
 
 
+def _span(page: Sequence[LogEvent]) -> tuple[int, int, Sequence[bytes]]:
+    """(first position, last position, every row's event hash) of a page read in order:
+    a :class:`Page` says it itself (its events may be only the kinds kept)."""
+    if isinstance(page, Page):
+        return page.last_position - page.read + 1, page.last_position, page.hashes
+    return page[0].position, page[-1].position, [e.event_hash for e in page]
+
+
 class TreeBinder:
     """One worker's frontier: the tree root of each position it commits."""
 
@@ -93,28 +101,32 @@ class TreeBinder:
         return frontier_root(self.stack)
 
     def extend(self, page: Sequence[LogEvent]) -> bytes:
-        """Add a batch's leaves (the frontier is at the position before it); the root."""
+        """Add a batch's leaves (the frontier is at the position before it); the root.
+
+        A :class:`Page` filtered by kind still carries every row's hash (``hashes``):
+        the leaves are those, never only the events the projection kept."""
+        first, last, hashes = _span(page)
         stack = self.stack
-        for event in page:
-            level, h = 0, leaf_hash(event.event_hash)
+        for event_hash in hashes:
+            level, h = 0, leaf_hash(event_hash)
             while stack and stack[-1][0] == level:
                 h = node_hash(stack.pop()[1], h)
                 level += 1
             stack.append((level, h))
-        self.size = page[-1].position
+        self.size = last
         return frontier_root(stack)
 
     def root_for(self, page: Sequence[LogEvent]) -> bytes | None:
         """The root of the tree of the log up to the end of ``page`` (None: not known yet)."""
-        last = page[-1].position
-        if self.size < 0 and page[0].position == 1:
+        first, last, hashes = _span(page)
+        if self.size < 0 and first == 1:
             self.stack, self.size = [], 0  # from the start: the empty tree's frontier
-        local = self.size == page[0].position - 1
-        if local and len(page) <= LOCAL_BATCH:
+        local = self.size == first - 1
+        if local and len(hashes) <= LOCAL_BATCH:
             return self.extend(page)
         root = self.seed(last)
         if root is None and not local:
-            local = self.catch_up_to(page[0].position - 1)
+            local = self.catch_up_to(first - 1)
         if root is None and local:
             return self.extend(page)  # the tree is behind this batch: hash it here
         if root is None:

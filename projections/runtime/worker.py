@@ -54,7 +54,7 @@ from ..engine.db import (
     swap,
 )
 from ..engine.parking import HandlerFailed, is_infrastructure, park
-from .logsource import LogSource
+from .logsource import LogSource, Page
 from .port import EventLog
 from .treebind import TreeBinder
 
@@ -92,6 +92,9 @@ class Worker:
         self.on_commit = on_commit
         self.memo: dict[Any, Any] = {}
         self.tree = TreeBinder(source, db, self.key)
+        # Rows of kinds the projection does not handle are read past without being built
+        # or decoded, unless a hook wants to see the whole page.
+        self.keys = projection.kinds() if before_commit is None else None
         self.position = self.load_position()
 
     def load_position(self) -> int:
@@ -126,6 +129,7 @@ class Worker:
                     until_us=self.until_us,
                     prefetch=prefetch,
                     personal=self.projection.personal,
+                    keys=self.keys,
                 )
                 try:
                     for page in pages:
@@ -134,11 +138,13 @@ class Worker:
                         if not self.apply_page(page):
                             again = True  # re-read from where the position moved
                             break
-                        applied += len(page)
+                        applied += page.read
                         batches += 1
+                        if backlog_gc or _gc_users:
+                            bulk_gc_settle()
                         if max_batches is not None and batches >= max_batches:
                             return applied
-                        if len(page) == self.batch and not prefetch:
+                        if page.read == self.batch and not prefetch:
                             prefetch = again = True  # a backlog: read ahead from here on
                             break
                 finally:
@@ -211,7 +217,10 @@ class Worker:
     def _apply_page(self, page: Sequence[LogEvent], *, parking: bool) -> bool:
         handles = self.projection.handles
         handled = [e for e in page if handles(e)]
-        last = page[-1]
+        if isinstance(page, Page):  # possibly filtered: its last row may not be in it
+            last_position, last_at = page.last_position, page.last_recorded_at_us
+        else:
+            last_position, last_at = page[-1].position, page[-1].recorded_at_us
         root = self.tree.root_for(page)  # read before the transaction: no lock held
         try:
             with self.db.transaction(self.names) as tx:
@@ -240,7 +249,7 @@ class Worker:
                         if is_infrastructure(e):
                             raise
                         raise HandlerFailed(f"{type(e).__name__}: {e}") from e
-                set_position(tx, self.key, last.position, last.recorded_at_us, root)
+                set_position(tx, self.key, last_position, last_at, root)
                 if self.before_commit is not None:
                     self.before_commit(self, page)
         except BaseException:
@@ -249,8 +258,8 @@ class Worker:
             raise
         if parking:
             self.memo.clear()
-        self.position = last.position
-        self.tree.committed(last.position, root)
+        self.position = last_position
+        self.tree.committed(last_position, root)
         if self.on_commit is not None:
             self.on_commit(self.projection.name, self.position)
         return True
@@ -311,7 +320,11 @@ def bulk_gc() -> Iterator[None]:
     A rebuild keeps pages of decoded events and a row cache alive; the default
     thresholds make the collector walk them over and over (measured: about a quarter
     of a case_status rebuild). Reference counting still frees everything else at once.
-    Process-wide, so nested or concurrent rebuilds share one save/restore.
+    Process-wide, so nested or concurrent rebuilds share one save/restore. After each
+    batch :func:`bulk_gc_settle` sets aside what survived it (``gc.freeze``), so the
+    collector walks only what the next batch makes, not the whole row cache again
+    (measured: 15-20% of a facts projection's rebuild); it is handed back to the
+    collector when the last bulk user ends.
     """
     global _gc_users, _gc_saved
     with _gc_lock:
@@ -326,6 +339,14 @@ def bulk_gc() -> Iterator[None]:
             _gc_users -= 1
             if _gc_users == 0:
                 gc.set_threshold(*_gc_saved)
+                gc.unfreeze()
+
+
+def bulk_gc_settle() -> None:
+    """Between batches of a bulk apply: leave what survived out of later collections."""
+    with _gc_lock:
+        if _gc_users:
+            gc.freeze()
 
 
 def rebuild_into(

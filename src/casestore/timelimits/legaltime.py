@@ -29,12 +29,12 @@ from casestore.domain.values import ART45_PAUSE_KINDS, BUREAU_TZ
 from casestore.timelimits.articles import CLOSE_OF_BUSINESS_ARTICLE, article_for
 from casestore.timelimits.calendar import WorkingCalendar
 from casestore.timelimits.config import ClockConfig
+from casestore.timelimits.memo import compute_clock
 from casestore.timelimits.rules import (
     MAX_EXTENSION_DAYS,
     MAX_EXTENSION_DAYS_JOINT,
     ClockResult,
     Suspension,
-    compute_clock,
 )
 
 AFTER_HOURS_RULE = "非工作时间收件顺延 (local rule): deemed received on the next working day"

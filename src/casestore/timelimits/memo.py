@@ -6,7 +6,8 @@ start days, the working days between two dates. These wrappers answer each quest
 per :class:`WorkingCalendar` (the memo lives on the calendar, beside its per-day answers,
 so it goes when the calendar goes) and reuse the immutable answer; :mod:`.rules` stays
 the source of truth. The memo is bounded: past ``LIMIT`` entries it is emptied and
-starts again. Used by the read side's clock facts (``projections/facts``).
+starts again. Used by the read side's clock facts (``projections/facts``) and by
+:mod:`.legaltime` (the Art. 32 clock every case asks for, on both sides).
 """
 
 from __future__ import annotations
