@@ -105,7 +105,7 @@ class TreeBinder:
 
         A :class:`Page` filtered by kind still carries every row's hash (``hashes``):
         the leaves are those, never only the events the projection kept."""
-        first, last, hashes = _span(page)
+        _, last, hashes = _span(page)
         stack = self.stack
         for event_hash in hashes:
             level, h = 0, leaf_hash(event_hash)
