@@ -210,3 +210,32 @@ def test_the_frontier_root_matches_the_rfc_for_every_size(
     finally:
         source.close()
         db.close()
+
+
+def test_a_view_reading_past_kinds_it_does_not_handle_records_the_root_of_every_event(
+    app: CasestoreApp, service: CaseService
+) -> None:
+    """A worker reads past the event kinds its projection does not handle without building
+    them (``Projection.kinds``); the tree it records is still over every event of the log.
+    The enquiry list handles no case event: on a log of cases alone every page it reads is
+    empty of kept events, and each commit must still record the root of its position."""
+    cases(service, 3)
+    head = app.log.head()[0]
+    db = ViewDB(app.db_url)
+    source = LogSource(app)
+    projection = get_projection("enquiries")
+    assert projection.kinds() is not None and "Case.Submitted" not in projection.kinds()
+    try:
+        create_target(db, projection, "kinds")
+        worker = Worker(source, db, projection, target="kinds", batch=4)
+        worker.catch_up(max_batches=1)  # the worker's own frontier, one small batch
+        assert recorded(db, "enquiries__kinds") == (4, 4, expected_root(app, 4))
+        worker.catch_up()
+        assert recorded(db, "enquiries__kinds") == (head, head, expected_root(app, head))
+        cases(service, 1)
+        worker.catch_up()
+        later = app.log.head()[0]
+        assert recorded(db, "enquiries__kinds") == (later, later, expected_root(app, later))
+    finally:
+        source.close()
+        db.close()
