@@ -185,9 +185,14 @@ def test_the_ledger_thread_backfills_an_old_tree_while_it_grows(store_url: str) 
         write_events(store_url, 201, MAX)
         deadline = time.monotonic() + 60
         want = {t: expected_tile(t) for t in range(MAX // 16)}
-        while tiles(store_url) != want and time.monotonic() < deadline:
+        # the worker knows it is done one poll after the last tile lands (a chunk that
+        # finds nothing missing): wait for both
+        while time.monotonic() < deadline and not (
+            tiles(store_url) == want and thread.tree.tiles_complete
+        ):
             time.sleep(0.05)
-        assert tiles(store_url) == want and thread.tree.tiles_complete
+        assert tiles(store_url) == want
+        assert thread.tree.tiles_complete
         assert store.head() == (MAX, ref_mth(0, MAX))
         all_paths_match((store,), MAX)
     finally:
