@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import errno
 import sqlite3
-from collections.abc import Iterator
 
 import eventsourcing.persistence as es
 import psycopg
 import psycopg_pool
 
-from casestore.service import CommitQueueTimeout
+from casestore.service import CommitQueueTimeout, exception_chain
 
 #: Seconds a client should wait before retrying a request refused as ``unavailable``.
 RETRY_AFTER_SECONDS = 2
@@ -58,18 +57,9 @@ _LOST_CONNECTION = ("server closed the connection", "terminating connection", "c
 _DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO}
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def unavailable_reason(error: BaseException) -> str | None:
     """A short reason when ``error`` means the store cannot serve now, else None."""
-    for e in _chain(error):
+    for e in exception_chain(error):
         if isinstance(e, CommitQueueTimeout):
             return (
                 "the database has not finished the writes ahead of this command; it was "

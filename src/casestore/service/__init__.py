@@ -50,6 +50,7 @@ from casestore.service.results import (
 )
 from casestore.store.audit import parse_digest
 from casestore.store.batch import CommitQueueTimeout
+from casestore.store.denied import exception_chain
 from casestore.store.integrity import LogRow
 from casestore.timeutil import utc_now
 
@@ -94,6 +95,7 @@ __all__ = [
     "TimedCommand",
     "Update",
     "Withdraw",
+    "exception_chain",
     "parse_digest",
     "query_code_hash",
     "utc_now",

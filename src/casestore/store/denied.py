@@ -30,7 +30,9 @@ class Denial:
     creates: bool  # the refused statement creates an object (a table, an index)
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
+def exception_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what it was raised from (``__cause__``, else ``__context__``), once
+    each: where a driver's error sits under eventsourcing's or our own wrappers."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -41,7 +43,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 def denial(error: BaseException) -> Denial | None:
     """The refused privilege behind ``error`` (or anything it was raised from), else None."""
-    for e in _chain(error):
+    for e in exception_chain(error):
         if isinstance(e, psycopg.errors.InsufficientPrivilege):
             return _describe(e)
     return None
