@@ -6,8 +6,10 @@ Runs in a scratch database on the server of ``--db`` (dropped afterwards; a SQLi
 runs in a temporary file) and prints JSON:
 
 - ``commands``: review commands/s from 8 writers without the ledger worker and with the
-  tree worker and the checkpoint signer running (default cadence, 10 s), alternated
-  ``--repeats`` times; target: with / without ≥ 0.95.
+  tree worker and the checkpoint signer running (default cadence, 10 s), ``--repeats``
+  pairs in alternating order (without first, then with first, …), both sides through the
+  same client; each pair's ratio, their range, and the ratio of the medians; target:
+  with / without ≥ 0.95.
 - ``merge_delay``: during the runs with the ledger, seconds from each acknowledged command
   to the first signed checkpoint covering its position (the certificate-transparency
   term); target p99 ≤ cadence + 2 s.
@@ -58,7 +60,6 @@ from casestore.store.application import CasestoreApp
 from .baselines import percentiles
 from .rebuild import raw_scan, seed
 from .store import REVIEWER, accepted_cases
-from .store import commands as command_rate
 
 ORIGIN = "casestore.bench/log"
 WRITERS = 8
@@ -132,29 +133,57 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
 def commands_and_merge_delay(
     app: CasestoreApp, cases: list[UUID], config: LedgerConfig, seconds: float, repeats: int
 ) -> dict[str, Any]:
+    """Commands/s without and with the ledger runner (tree worker and signer), in turns.
+
+    Both sides run the same client (:func:`acknowledged_commands`: 8 writers recording
+    each acknowledgement, and the checkpoint watcher); only the runner differs. The order
+    alternates per repeat (without first, then with first, …) so that drift, and the
+    cases growing longer run after run, hit both sides alike; each repeat's ratio is
+    with ÷ without of that pair. Merge delays come from the runs with the ledger only.
+    """
     without: list[float] = []
     with_ledger: list[float] = []
+    ratios: list[float] = []
+    orders: list[str] = []
+    load: list[float] = [os.getloadavg()[0]]
     delays: list[float] = []
     store = LedgerStore(app.db_url)
-    for _ in range(repeats):
-        without.append(command_rate(app, cases, WRITERS, seconds))
-        TreeWorker(store).catch_up()  # start each run with the tree at the head
-        runner = LedgerRunner(app, config).start()
-        try:
-            patience = config.cadence.seconds + 10
-            rate, merge = acknowledged_commands(app, cases, seconds, store, patience)
-            with_ledger.append(rate)
-            delays += merge
-        finally:
-            runner.stop()
-    store.close()
+    try:
+        for n in range(repeats):
+            sides = (False, True) if n % 2 == 0 else (True, False)
+            rates: dict[bool, float] = {}
+            for ledger in sides:
+                if not ledger:
+                    rates[ledger], _ = acknowledged_commands(app, cases, seconds, store, None)
+                    continue
+                TreeWorker(store).catch_up()  # start each run with the tree at the head
+                runner = LedgerRunner(app, config).start()
+                try:
+                    patience = config.cadence.seconds + 10
+                    rate, merge = acknowledged_commands(app, cases, seconds, store, patience)
+                finally:
+                    runner.stop()
+                rates[ledger] = rate
+                delays += merge
+            without.append(rates[False])
+            with_ledger.append(rates[True])
+            ratios.append(rates[True] / rates[False])
+            orders.append("with first" if sides[0] else "without first")
+            load.append(os.getloadavg()[0])
+    finally:
+        store.close()
     ratio = statistics.median(with_ledger) / statistics.median(without)
     return {
         "commands": {
+            "order": orders,
             "without_ledger_per_s": [round(r) for r in without],
             "with_ledger_per_s": [round(r) for r in with_ledger],
+            "ratio_per_repeat": [round(r, 3) for r in ratios],
+            "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+            "ratio_median_of_repeats": round(statistics.median(ratios), 3),
             "ratio": round(ratio, 3),
             "target": 0.95,
+            "load_1min": [round(v, 1) for v in load],
         },
         "merge_delay": {
             "samples": len(delays),
@@ -167,13 +196,19 @@ def commands_and_merge_delay(
 
 
 def acknowledged_commands(
-    app: CasestoreApp, cases: list[UUID], seconds: float, store: LedgerStore, patience: float
+    app: CasestoreApp,
+    cases: list[UUID],
+    seconds: float,
+    store: LedgerStore,
+    patience: float | None,
 ) -> tuple[float, list[float]]:
     """Commands/s from 8 writers, and each command's merge delay in seconds.
 
-    A watcher polls the latest checkpoint every 50 ms from the start of the run until
-    every acknowledged position is covered (or ``patience`` seconds after the run); an
-    event's merge delay is from its acknowledgement to the first poll that saw it covered.
+    A watcher polls the latest checkpoint every 50 ms from the start of the run; with
+    ``patience`` it goes on until every acknowledged position is covered (or that many
+    seconds after the run), and an event's merge delay is from its acknowledgement to the
+    first poll that saw it covered. ``patience`` None (no ledger running): the same
+    client work, no merge delays.
     """
     service = CaseService(app)
     slices = [cases[i::WRITERS] for i in range(WRITERS)]
@@ -207,6 +242,10 @@ def acknowledged_commands(
         t.join()
     elapsed = time.perf_counter() - started
     everything = [a for part in acked for a in part]
+    if patience is None:
+        done.set()
+        watcher.join()
+        return len(everything) / elapsed, []
     last = max((p for p, _ in everything), default=0)
     give_up = time.monotonic() + patience
     while time.monotonic() < give_up and not (seen and seen[-1][1] >= last):
