@@ -83,12 +83,28 @@ class TreeWorker:
         return len(rows) - carry
 
     def catch_up(self, stop: threading.Event | None = None) -> int:
+        """Grow until a batch finds nothing new: to the head of a quiet log. Under a steady
+        stream of commands this hardly stops (each batch finds the few events appended
+        while the last one ran): a running worker uses :meth:`advance`."""
         total = 0
         while stop is None or not stop.is_set():
             added = self.step()
             if added == 0:
                 break
             total += added
+        return total
+
+    def advance(self, stop: threading.Event | None = None) -> int:
+        """Grow to the head of the log as read now: batches until one is not full (a
+        backlog is worked off in full batches; the last, short one reaches the head as
+        this read found it). What the ledger thread does once per poll, so that under
+        load it stores one batch per poll rather than one per few events."""
+        total = 0
+        while stop is None or not stop.is_set():
+            added = self.step()
+            total += added
+            if added < self.batch:
+                break
         return total
 
     def fill_tiles(self, stop: threading.Event | None = None, *, chunks: int | None = None) -> int:
@@ -131,6 +147,10 @@ class Signer:
         latest = store.latest_checkpoint()
         self._last_size = latest.tree_size if latest else 0
 
+    def seconds_left(self) -> float:
+        """Seconds until the time cadence is due (≤ 0: due now, if the tree moved)."""
+        return self.cadence.seconds - (self.clock() - self._last_at)
+
     def due(self, size: int) -> bool:
         if size <= self._last_size:
             return False
@@ -157,7 +177,16 @@ class Signer:
 
 
 class LedgerThread(threading.Thread):
-    """Tree worker and (when a key is configured) signer, in one thread until stopped."""
+    """Tree worker and (when a key is configured) signer, in one thread until stopped.
+
+    Its duty cycle: each poll grows the tree once to the head of the log as read then
+    (:meth:`TreeWorker.advance`: one batch under load, not one per few events), signs if
+    due, and sleeps ``poll_interval`` — but wakes when the signer falls due, so that a
+    checkpoint is signed on time over a tree grown just before it: an event acknowledged
+    before a checkpoint is due is in that checkpoint, and the merge delay stays under the
+    cadence plus one batch, whatever the poll interval. The poll interval bounds how far
+    the stored tree trails the log between checkpoints (what a projection worker that
+    starts meanwhile reads from the events)."""
 
     def __init__(
         self,
@@ -173,17 +202,23 @@ class LedgerThread(threading.Thread):
         self.poll_interval = poll_interval
         self.error: BaseException | None = None
 
+    def poll(self) -> float:
+        """One round: grow, sign if due, one chunk of old tiles; seconds to wait next."""
+        try:
+            self.tree.advance(self.stop_event)
+            if self.signer is not None:
+                self.signer.tick(self.tree.size)
+            self.tree.fill_tiles(self.stop_event, chunks=1)
+            self.error = None
+        except Exception as e:  # keep going: report, wait, retry from the stored head
+            self.error = e
+            self.tree.frontier = None
+            log.exception("the ledger worker failed; retrying")
+            return 2.0 + self.poll_interval
+        left = self.signer.seconds_left() if self.signer is not None else 0.0
+        # due already (left <= 0) yet not signed: nothing new to sign; poll as usual
+        return min(self.poll_interval, left) if left > 0 else self.poll_interval
+
     def run(self) -> None:
         while not self.stop_event.is_set():
-            try:
-                self.tree.catch_up(self.stop_event)
-                if self.signer is not None:
-                    self.signer.tick(self.tree.size)
-                self.tree.fill_tiles(self.stop_event, chunks=1)
-                self.error = None
-            except Exception as e:  # keep going: report, wait, retry from the stored head
-                self.error = e
-                self.tree.frontier = None
-                log.exception("the ledger worker failed; retrying")
-                self.stop_event.wait(2.0)
-            self.stop_event.wait(self.poll_interval)
+            self.stop_event.wait(self.poll())
