@@ -8,9 +8,10 @@ refused while any of the subject's cases is open or inside its item's retention 
 Order: the ``SubjectForgotten`` record is appended first, then the keys are destroyed.
 A crash between the two leaves the keys live and the record saying they are gone; the
 next ``forget`` of the subject finishes the job (the record is idempotent in meaning).
-A command racing the forget on one of the subject's cases either sealed its personal
-fields under the old key before it was destroyed (they are erased with it), or finds
-the key destroyed and is refused (``SubjectErased``): never half-applied.
+A command racing the forget on one of the subject's cases either committed before the
+key was destroyed (its personal fields are erased with it), or finds the key destroyed
+— when sealing, or in its commit's check of the keys it was sealed under
+(``keyguard``) — and is refused (``SubjectErased``): never half-applied.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from casestore.settings import Settings
 
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
 
 
 class _SealingEventStore(EventStore[UUID]):
@@ -52,8 +53,8 @@ class _SealingEventStore(EventStore[UUID]):
         self._app = app
 
     def put(self, domain_events: Any, **kwargs: Any) -> Any:
-        with self._app._sealing():
-            return super().put(domain_events, **kwargs)
+        put = super().put
+        return self._app._sealing(lambda: put(domain_events, **kwargs))
 
 
 def personal_keys(app: CasestoreApp, master_b64: str) -> None:
@@ -157,18 +158,19 @@ class CasestoreApp(Application[UUID]):
             else:
                 raise TypeError(f"cannot save a {type(obj).__name__}")
         to_stored = self.mapper.to_stored_event
-        with self._sealing():
-            positions = self.recorder.insert_events([to_stored(e) for e in events], **kwargs)
+        insert = self.recorder.insert_events
+        positions = self._sealing(lambda: insert([to_stored(e) for e in events], **kwargs))
         cache = self.repository.cache
         if cache is not None:
             for aggregate in aggregates:
                 cache.put(aggregate.id, aggregate)
         return list(positions or ())
 
-    def _sealing(self) -> contextlib.AbstractContextManager[None]:
-        """One append's unit of per-subject sealing (its unwritten keys end with it)."""
+    def _sealing(self, write: Callable[[], T]) -> T:
+        """One append's unit of per-subject sealing: ``write`` seals and commits (sealed
+        again once if the commit finds a remembered key destroyed, ``FieldCrypt.sealing``)."""
         fields = cast(TimedMapper, self.mapper).fields
-        return fields.append() if fields is not None else contextlib.nullcontext()
+        return write() if fields is None else fields.sealing(write)
 
     def construct_event_store(self) -> EventStore[UUID]:
         """eventsourcing's event store, each ``put`` one unit of sealing (``app.save``,

@@ -33,10 +33,12 @@ SideRow = tuple[str, tuple[Any, ...]]
 class TimedStoredEvent(StoredEvent):
     """A stored event that also carries its ``recorded_at`` (kept in its own column) and
     the side rows to write with it (``side_rows``; idempotent statements, written only
-    if the event is)."""
+    if the event is), and the ids of the existing data keys its personal fields were
+    sealed under (``sealed_under``: the commit checks them live, see ``keyguard``)."""
 
     recorded_at_us: int = 0
     side_rows: tuple[SideRow, ...] = ()
+    sealed_under: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

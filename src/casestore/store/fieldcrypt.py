@@ -12,20 +12,20 @@ number (linked to the new aggregate); every later personal field of a case (surv
 participants, the recipient, a correction's values) uses the case's applicant's key.
 Sealing writes nothing: a new key or link is returned with the sealed state and
 written in the event's own transaction (``SubjectKey.rows``). One append is one unit
-(:meth:`FieldCrypt.append`): its unwritten keys are forgotten when it ends.
+(:meth:`FieldCrypt.sealing`): its unwritten keys are forgotten when it fails, and
+remembered when it commits. Keys remembered from earlier appends are checked live by the
+commit (``sealed_under``; see ``subjectkeys``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import functools
 import os
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 from uuid import UUID
 
 import orjson
@@ -34,7 +34,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from casestore.domain.errors import SubjectErased
 from casestore.domain.personal import ERASED, PERSONAL_FIELDS, SEALED, path_kinds
-from casestore.store.subjectkeys import KeyRow, KeyUnavailable, SubjectKey, SubjectKeys
+from casestore.store.keytable import INSERT_KEY
+from casestore.store.subjectkeys import KeyRow, KeysGone, KeyUnavailable, SubjectKey, SubjectKeys
 
 PREFIX: Final = "enc1:"
 _TOKEN: Final = re.compile(rb'"enc1:([0-9a-f]{16}):([A-Za-z0-9_-]+)"')
@@ -46,6 +47,17 @@ INTAKE: Final = frozenset({"Case.Submitted", "Bundle.Opened"})
 PARTIES: Final = ("applicant", "agent")
 _CORRECTION_VALUES: Final = ("wrong_value", "correct_value")
 __all__ = ["ERASED", "SEALED", "FieldCrypt", "Opener", "is_token", "key_ids", "seal_tokens"]
+
+
+#: A sealed state: the JSON-ready state, the key-table rows to write with it, and the ids of
+#: the existing keys it was sealed under (checked live by the commit).
+Sealed = tuple[dict[str, Any], tuple[KeyRow, ...], tuple[str, ...]]
+T = TypeVar("T")
+
+
+def _existing(key: SubjectKey) -> tuple[str, ...]:
+    """The key's id unless the key is new (written with this event, live by construction)."""
+    return () if any(sql == INSERT_KEY for sql, _ in key.rows) else (key.key_id,)
 
 
 def is_token(value: object) -> bool:
@@ -69,23 +81,45 @@ def seal_tokens(data: bytes) -> bytes:
     return _TOKEN.sub(_SEALED_JSON, data) if b'"enc1:' in data else data
 
 
-def _replace(obj: Any, parts: list[str], fn: Any) -> Any:
-    """``obj`` with the strings at a dotted path (``[]`` = each element) passed to ``fn``."""
-    if not parts:
-        return fn(obj) if isinstance(obj, str) and obj and not is_token(obj) else obj
-    head, rest = parts[0], parts[1:]
-    name, each = head.removesuffix("[]"), head.endswith("[]")
+def _sealable(value: Any) -> bool:
+    return type(value) is str and value != "" and not value.startswith(PREFIX)
 
-    def inner(value: Any) -> Any:
-        if each and isinstance(value, list | tuple):
-            return type(value)(_replace(v, rest, fn) for v in value)
-        return _replace(value, rest, fn)
 
-    if isinstance(obj, dict):
-        return {**obj, name: inner(obj[name])} if name in obj else obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type) and hasattr(obj, name):
-        return dataclasses.replace(obj, **{name: inner(getattr(obj, name))})
-    return obj
+def _seal_at(obj: Any, parts: list[str], fn: Callable[[str], str]) -> None:
+    """Seal, in place, the strings at a dotted path (``[]`` = each element) of a JSON-ready
+    state (the transcoder's form: a value object is ``{"__value__": …, "fields": {…}}``,
+    a tuple ``{"__tuple__": […]}``). The state is the transcoder's fresh copy, so nothing
+    the domain holds is changed, and no value object is rebuilt (or re-validated)."""
+    if type(obj) is dict and "__value__" in obj:
+        obj = obj.get("fields")
+    if type(obj) is not dict:
+        return
+    head = parts[0]
+    name, each, rest = head.removesuffix("[]"), head.endswith("[]"), parts[1:]
+    if name not in obj:
+        return
+    value = obj[name]
+    if each:
+        if type(value) is dict and len(value) == 1 and "__tuple__" in value:
+            value = value["__tuple__"]
+        if type(value) is list:
+            for n, item in enumerate(value):
+                if rest:
+                    _seal_at(item, rest, fn)
+                elif _sealable(item):
+                    value[n] = fn(item)
+            return
+    if rest:
+        _seal_at(value, rest, fn)
+    elif _sealable(value):
+        obj[name] = fn(value)
+
+
+#: Dotted paths split once (the classification table is fixed).
+_PATHS: Final[dict[str, list[list[str]]]] = {
+    event: [path.split(".") for path in fields] for event, fields in PERSONAL_FIELDS.items()
+}
+_CORRECTION_PATHS: Final = [[name] for name in _CORRECTION_VALUES]
 
 
 class FieldCrypt:
@@ -94,42 +128,44 @@ class FieldCrypt:
     def __init__(self, keys: SubjectKeys) -> None:
         self.keys = keys
 
-    def seal(
-        self, event_name: str, owner: UUID, state: dict[str, Any]
-    ) -> tuple[dict[str, Any], tuple[KeyRow, ...]]:
-        """A copy of an event's state with its personal strings sealed, and the key-table
-        rows (a new key, a new link) to write in the same transaction as the event."""
-        fields = PERSONAL_FIELDS.get(event_name)
+    def seal(self, event_name: str, owner: UUID, state: dict[str, Any]) -> Sealed:
+        """An event's JSON-ready state (``OrjsonTranscoder.ready``) with its personal
+        strings sealed in place, the key-table rows (a new key, a new link) to write in
+        the same transaction as the event, and the existing keys it was sealed under
+        (which the commit checks are still live)."""
+        paths = _PATHS.get(event_name)
         corrected = event_name.endswith(".Corrected") and bool(
             path_kinds(str(state.get("fact") or state.get("field") or ""))
         )
-        if not fields and not corrected:
-            return state, ()
+        if not paths and not corrected:
+            return state, (), ()
         if event_name in INTAKE:
-            return self._seal_intake(owner, state, fields or {})
+            return self._seal_intake(owner, state, paths or [])
         key = self._case_key(owner)
         if key is None:  # an aggregate from before encryption was turned on: stays clear
-            return state, ()
-        paths = list(fields or ()) + (list(_CORRECTION_VALUES) if corrected else [])
-        for path in paths:
-            state = _replace(state, path.split("."), lambda v: _seal(key, v))
-        return state, key.rows
+            return state, (), ()
+        seal = functools.partial(_seal, key)
+        for parts in (paths or []) + (_CORRECTION_PATHS if corrected else []):
+            _seal_at(state, parts, seal)
+        return state, key.rows, _existing(key)
 
-    def _seal_intake(
-        self, owner: UUID, state: dict[str, Any], fields: Any
-    ) -> tuple[dict[str, Any], tuple[KeyRow, ...]]:
+    def _seal_intake(self, owner: UUID, state: dict[str, Any], paths: list[list[str]]) -> Sealed:
         rows: tuple[KeyRow, ...] = ()
+        under: tuple[str, ...] = ()
         for party in PARTIES:
             value = state.get(party)
-            subject = getattr(value, "id_number", None)
-            if not subject:
+            fields = value.get("fields") if type(value) is dict and "__value__" in value else None
+            subject = fields.get("id_number") if type(fields) is dict else None
+            if not subject or type(subject) is not str or is_token(subject):
                 continue
-            key = self.keys.live_key(str(subject), owner.hex, party)
+            key = self.keys.live_key(subject, owner.hex, party)
             rows += key.rows
-            for path in fields:
-                if path.startswith(party + "."):
-                    state = _replace(state, path.split("."), lambda v, k=key: _seal(k, v))
-        return state, rows
+            under += _existing(key)
+            seal = functools.partial(_seal, key)
+            for parts in paths:
+                if parts[0] == party:
+                    _seal_at(state, parts, seal)
+        return state, rows, under
 
     def _case_key(self, owner: UUID) -> SubjectKey | None:
         try:
@@ -141,14 +177,31 @@ class FieldCrypt:
                 case_id=str(owner),
             ) from None
 
-    @contextmanager
-    def append(self) -> Iterator[None]:
-        """One append (the events sealed, then committed or failed): afterwards the keys
-        and links it made unwritten are forgotten (see ``SubjectKeys.live_key``)."""
+    def sealing(self, write: Callable[[], T]) -> T:
+        """One append: ``write`` seals its events and commits them. Its unwritten keys and
+        links are remembered once it committed, forgotten if it failed. If the commit
+        found a key destroyed since it was remembered (:class:`KeysGone`: nothing was
+        written), everything remembered is dropped and the append is sealed once more from
+        the key table (a new key for an intake, ``SubjectErased`` for a case)."""
+        keys = self.keys
+        committed = False
         try:
-            yield
+            try:
+                result = write()
+            except KeysGone:
+                keys.end_append()
+                keys.forget_used()
+                try:
+                    result = write()
+                except KeysGone as e:  # forgotten again meanwhile: refuse, nothing written
+                    raise SubjectErased(
+                        "the subject was forgotten while this command was recorded: "
+                        "nothing was written"
+                    ) from e
+            committed = True
+            return result
         finally:
-            self.keys.end_append()
+            keys.end_append(committed)
 
     def opener(
         self, states: list[bytes] | None = None, fields: frozenset[str] | None = None

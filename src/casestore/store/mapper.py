@@ -51,15 +51,25 @@ class TimedMapper(Mapper[UUID]):
         if class_version > 1:
             state["class_version"] = class_version
         side: tuple[Any, ...] = ()
-        if self.fields is not None:
-            state, side = self.fields.seal(name, originator_id, state)
-        data = self.transcoder.encode(state)
+        under: tuple[str, ...] = ()
+        if self.fields is not None:  # sealed in the JSON-ready copy: no value is rebuilt
+            transcoder = cast(OrjsonTranscoder, self.transcoder)
+            ready, side, under = self.fields.seal(name, originator_id, transcoder.ready(state))
+            data = transcoder.dump(ready)
+        else:
+            data = self.transcoder.encode(state)
         if self.compressor:
             data = self.compressor.compress(data)
         if self.cipher:
             data = self.cipher.encrypt(data)
         return TimedStoredEvent(
-            originator_id, originator_version, topic, data, to_micros(domain_event.timestamp), side
+            originator_id,
+            originator_version,
+            topic,
+            data,
+            to_micros(domain_event.timestamp),
+            side,
+            under,
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:

@@ -36,6 +36,7 @@ from casestore.store.batch import (
 )
 from casestore.store.contracts import TOPIC, check_key
 from casestore.store.integrity import LogRow
+from casestore.store.keyguard import failing_alone, pg_guard, raise_if_gone
 from casestore.store.logbase import (
     APPEND_FUNCTION,
     APPEND_ONLY_MESSAGE,
@@ -189,7 +190,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             schema=schema, b=bindings
         )
         self._schema, self._table, self._keys = schema, table, keys
-        self.committer = GroupCommitter(self._commit_batch, in_flight=2)
+        self.committer = GroupCommitter(failing_alone(self._commit_batch), in_flight=2)
         self._writers: list[Any] = []
         self._writers_lock = threading.Lock()
 
@@ -263,6 +264,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             f"{_array(versions)}::bigint[], {_array(topics)}::text[], {_array(states)}::bytea[], "
             f"{_array(micros)}::bigint[], {_array(keys)}::text[], '{self._lock_timeout}')"
         )
+        query = pg_guard(batch) + query  # remembered data keys still live (keyguard)
         # libpq's PQexec straight away: one call that sends the statement and waits for its
         # whole result with the GIL released, so the leader needs the GIL once per batch,
         # not at each protocol step (other writers hold it meanwhile).
@@ -273,6 +275,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                     error = error_from_result(result, conn.info.encoding)
                     if conn.pgconn.status != ConnStatus.OK:  # the server went away
                         raise es_errors.OperationalError(str(error)) from error
+                    raise_if_gone(error)  # a data key destroyed: see keyguard
                     raise _translated(error)
                 outcomes = [
                     _outcome([result.get_value(i, j) for j in range(9)])

@@ -25,6 +25,7 @@ from casestore.store.batch import (
 )
 from casestore.store.contracts import check_key, sqlite_errors
 from casestore.store.integrity import GENESIS, LinkCheck, LogRow, check_links
+from casestore.store.keyguard import check_sqlite, failing_alone, sealed_under
 from casestore.store.logbase import (
     _HEADS_CACHED,
     APPEND_ONLY_MESSAGE,
@@ -47,7 +48,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE) -> None:
         super().__init__(datastore, events_table_name)
         self.commit_listeners = []
-        self.committer = GroupCommitter(self._commit_batch)
+        self.committer = GroupCommitter(failing_alone(self._commit_batch))
         #: (version, event hash) of aggregates this recorder appended to or read under the
         #: write lock, and the log's (last position, chain hash) after this recorder's
         #: last commit: valid until another writer appends (see ``_commit_batch``).
@@ -100,11 +101,13 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         if not batch:
             return
         keys = [r.idempotency_key for r in batch if r.idempotency_key]
+        live = sealed_under(batch)  # remembered data keys: checked in the transaction
         with sqlite_errors(), self._write_connection() as c:
             plan = self._fast_plan(batch)
             if plan is not None:
                 try:
-                    self._write(c, plan, explicit=bool(plan.keys or plan.side_rows))
+                    explicit = bool(plan.keys or plan.side_rows or live)
+                    self._write(c, plan, explicit=explicit, live=live)
                 except sqlite3.IntegrityError:
                     plan = None  # someone else appended (or used a key): redo carefully
                     self._forget()
@@ -112,7 +115,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                     self._forget()
                     raise
             if plan is None:
-                plan = self._careful(c, batch, keys)
+                plan = self._careful(c, batch, keys, live)
         for row in plan.rows:
             self._heads[row.originator_id] = (row.version, row.event_hash)
         if plan.rows:
@@ -141,7 +144,9 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
             return None  # a conflict: confirm it against the table, not the cache
         return plan
 
-    def _careful(self, c: sqlite3.Connection, batch: list[AppendRequest], keys: list[str]) -> Plan:
+    def _careful(
+        self, c: sqlite3.Connection, batch: list[AppendRequest], keys: list[str], live: list[str]
+    ) -> Plan:
         t = self.events_table_name
         c.execute("BEGIN IMMEDIATE")
         try:
@@ -175,7 +180,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                 if r:
                     used[r[0]] = Duplicate(r[0], UUID(r[1]), r[2], r[3])
             plan = plan_batch(batch, heads, last_position, last_chain, used, last_recorded_us)
-            self._write(c, plan, explicit=False)
+            self._write(c, plan, explicit=False, live=live)
             c.execute("COMMIT")
         except BaseException:
             self._forget()
@@ -188,9 +193,12 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         self._last = (last_position, last_chain or GENESIS, last_recorded_us)
         return plan
 
-    def _write(self, c: sqlite3.Connection, plan: Plan, *, explicit: bool) -> None:
+    def _write(
+        self, c: sqlite3.Connection, plan: Plan, *, explicit: bool, live: Sequence[str] = ()
+    ) -> None:
         """Insert a plan's rows (and keys, and side rows); ``explicit`` wraps them in
-        BEGIN IMMEDIATE/COMMIT.
+        BEGIN IMMEDIATE/COMMIT. The data keys ``live`` are checked first, in the same
+        transaction (``keyguard``: ``KeysGone`` and nothing written if one is gone).
 
         The rows go in as one multi-row INSERT: outside an explicit transaction that
         single statement is a transaction of its own, so it lands whole or not at all.
@@ -200,6 +208,8 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         if explicit:
             c.execute("BEGIN IMMEDIATE")
         try:
+            if live:
+                check_sqlite(c, live)
             for start in range(0, len(rows), _ROWS_PER_INSERT):
                 chunk = rows[start : start + _ROWS_PER_INSERT]
                 if len(rows) > _ROWS_PER_INSERT and not explicit and not c.in_transaction:

@@ -19,6 +19,17 @@ A new key and a new link are not written on their own: they ride on the first ev
 sealed under them (:attr:`SubjectKey.rows`, carried by the stored event) and the
 recorder writes them in that event's own transaction, so a key exists exactly when an
 event that needs it was committed, and a command pays no second transaction for it.
+
+The write side remembers the keys it used (a subject's live key by ref, an aggregate's
+party's key by owner) and reads the table only for a subject or aggregate it has not
+seen. A remembered key may have been destroyed since (a forget in any process), so every
+event records the existing keys it was sealed under (``sealed_under``) and the group
+commit checks them *inside its write transaction*: if one is destroyed (or absent), the
+requests sealed under it fail with :class:`KeysGone` and the others commit. The append
+then forgets what it remembered and seals again from the table: a new case of a
+forgotten subject gets a new key, a command on a forgotten subject's case is refused
+(``SubjectErased``). So no event is ever committed sealed under a key destroyed before
+its commit, and a destroyed key is never used again.
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ __all__ = [
     "KeyRow",
     "KeyTable",
     "KeyUnavailable",
+    "KeysGone",
     "SubjectKey",
     "SubjectKeys",
     "master_kid",
@@ -52,6 +64,8 @@ __all__ = [
 _REF_KEY: Final = "_ref"
 #: Opened tokens remembered per process (a rebuild opens each one once per projection).
 OPENED_MAX: Final = 200_000
+#: Keys the write side remembers (by subject and by aggregate), each map cleared when full.
+USED_MAX: Final = 100_000
 
 
 class KeyUnavailable(Exception):
@@ -60,6 +74,18 @@ class KeyUnavailable(Exception):
     def __init__(self, message: str, *, destroyed: bool = False) -> None:
         super().__init__(message)
         self.destroyed = destroyed
+
+
+class KeysGone(KeyUnavailable):
+    """Found by the group commit: events were sealed under keys destroyed (or never
+    written) by the time of their commit. Nothing of the request was written."""
+
+    def __init__(self, key_ids: set[str]) -> None:
+        super().__init__(
+            f"sealed under data keys destroyed before the commit: {', '.join(sorted(key_ids))}",
+            destroyed=True,
+        )
+        self.key_ids = frozenset(key_ids)
 
 
 def master_kid(master: bytes) -> str:
@@ -101,6 +127,10 @@ class SubjectKeys:
         self.keys: dict[str, AESGCM] = {}
         self.opened: dict[bytes, bytes] = {}
         self._destroyed: int | None = None
+        #: The write side's keys (rows empty): a subject's live key by ref, and the key of
+        #: an aggregate's party; checked live by the commit of every event sealed under one.
+        self.by_ref: dict[str, SubjectKey] = {}
+        self.by_owner: dict[tuple[str, str], SubjectKey] = {}
 
     # -- wrapping ------------------------------------------------------------------------
 
@@ -145,11 +175,27 @@ class SubjectKeys:
         found = self.table.read(f"SELECT count(*) FROM {KEYS} WHERE destroyed_us IS NOT NULL")
         destroyed = int(found[0][0])
         if destroyed != self._destroyed:
-            self.keys.clear()
-            self.opened.clear()
+            self.forget_used()
             self._destroyed = destroyed
         elif len(self.opened) > OPENED_MAX:
             self.opened.clear()
+
+    def forget_used(self) -> None:
+        """Drop every key this process remembers (a forget was seen)."""
+        self.keys.clear()
+        self.opened.clear()
+        self.by_ref.clear()
+        self.by_owner.clear()
+
+    def _use(self, ref: str, owner: tuple[str, str] | None, key: SubjectKey) -> None:
+        """Remember a key known to be in the table (read live, or committed with an event)."""
+        bare = replace(key, rows=()) if key.rows else key
+        if len(self.by_ref) >= USED_MAX or len(self.by_owner) >= USED_MAX:
+            self.by_ref.clear()
+            self.by_owner.clear()
+        self.by_ref[ref] = bare
+        if owner is not None:
+            self.by_owner[owner] = bare
 
     def prefetch(self, key_ids: set[str]) -> set[str]:
         """Fetch the uncached ones of ``key_ids`` in one query per 500; the destroyed ones."""
@@ -184,16 +230,19 @@ class SubjectKeys:
         thread's later events of the same append (a bundle's cases, an imported
         history) use the same unwritten key and carry the same rows."""
         ref = self.ref_of(subject)
-        found = self.table.read(
-            f"SELECT key_id, wrapped FROM {KEYS} WHERE ref = ? AND wrapped IS NOT NULL "
-            "ORDER BY created_us DESC LIMIT 1",
-            (ref,),
-        )
-        if found:
-            key_id, wrapped = str(found[0][0]), bytes(found[0][1])
-            key = SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, wrapped)))
-        else:
-            key = self._unwritten(ref)
+        key = self.by_ref.get(ref)
+        if key is None:
+            found = self.table.read(
+                f"SELECT key_id, wrapped FROM {KEYS} WHERE ref = ? AND wrapped IS NOT NULL "
+                "ORDER BY created_us DESC LIMIT 1",
+                (ref,),
+            )
+            if found:
+                key_id, wrapped = str(found[0][0]), bytes(found[0][1])
+                key = SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, wrapped)))
+                self._use(ref, None, key)
+            else:
+                key = self._unwritten(ref)
         if owner_id:
             key = replace(key, rows=(*key.rows, (INSERT_LINK, (owner_id, party, key.key_id))))
             self._pending().owners[(owner_id, party)] = key
@@ -225,10 +274,19 @@ class SubjectKeys:
             pending = self._local.pending = _Pending()
         return pending
 
-    def end_append(self) -> None:
+    def end_append(self, committed: bool = False) -> None:
         """Forget this thread's unwritten keys and links: its append committed them with
-        its events (the table now answers) or failed (they were never used)."""
+        its events (``committed``: they are remembered as used) or failed (they were never
+        used)."""
+        pending: _Pending | None = getattr(self._local, "pending", None)
+        if pending is None:
+            return
         self._local.pending = None
+        if committed:
+            for ref, key in pending.refs.items():
+                self._use(ref, None, key)
+            for owner, key in pending.owners.items():
+                self._use(key.ref, owner, key)
 
     def key(self, key_id: str) -> SubjectKey:
         """A data key by id, or :class:`KeyUnavailable` (destroyed or unknown)."""
@@ -244,6 +302,9 @@ class SubjectKeys:
         """The key protecting an aggregate's party: ``None`` when none is linked,
         :class:`KeyUnavailable` when it was destroyed. An aggregate created earlier in
         this thread's append has its link still unwritten: its key comes with the rows."""
+        used = self.by_owner.get((owner_id, party))
+        if used is not None:
+            return used
         found = self.table.read(
             f"SELECT k.key_id, k.ref, k.wrapped FROM {LINKS} l JOIN {KEYS} k "
             "ON k.key_id = l.key_id WHERE l.owner_id = ? AND l.party = ?",
@@ -259,7 +320,9 @@ class SubjectKeys:
         key_id, ref, wrapped = found[0]
         if wrapped is None:
             raise KeyUnavailable(f"data key {key_id} was destroyed", destroyed=True)
-        return SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, bytes(wrapped))))
+        key = SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, bytes(wrapped))))
+        self._use(key.ref, (owner_id, party), key)
+        return key
 
     def ref_of_owner(self, owner_id: str) -> str | None:
         """The ref of an aggregate's applicant."""
@@ -307,8 +370,7 @@ class SubjectKeys:
                 "WHERE ref = ? AND wrapped IS NOT NULL",
                 (_now_us(), ref),
             )
-        self.keys.clear()
-        self.opened.clear()
+        self.forget_used()
         return ids
 
     def rotate(self, new_master: bytes) -> int:

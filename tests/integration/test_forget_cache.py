@@ -1,0 +1,142 @@
+"""The write side's remembered data keys stay exact after a forget (issue 18): a key
+destroyed by another connection (another process) is never sealed under again — the
+group commit checks the remembered keys inside its write transaction, refuses only the
+requests sealed under a destroyed one, and their append is sealed anew from the key
+table: a new case of the forgotten subject gets a new key, a command on the subject's
+case is refused (``SubjectErased``). SQLite, and PostgreSQL under ``-m pg``/CI."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from casestore.domain import Party
+from casestore.domain.errors import SubjectErased
+from casestore.service import CaseService, SubmitCase
+from casestore.service.commands import Correct
+from casestore.store.application import CasestoreApp
+from casestore.store.audit import verify
+from casestore.store.batch import AppendRequest
+from casestore.store.subjectkeys import KeysGone
+from tests.conftest import CLERK
+from tests.integration.test_forget import ERASED, forgetting, world
+from tests.integration.test_forget_keys import NEW, keys_of, links_to
+
+__all__ = ["world"]  # the fixture, shared with test_forget.py
+
+OTHER_NEW = Party("孙七", "resident_id", "110101195505055555", phone="13444445555")
+
+
+def tokens_under(app: CasestoreApp, key_id: str, after: int) -> int:
+    """Stored events after position ``after`` holding a token sealed under ``key_id``."""
+    marker = f'"enc1:{key_id}:'.encode()
+    return sum(marker in bytes(r.state) for r in app.log.iter_log(after))
+
+
+def correct_phone(case_id: object, value: str) -> Correct:
+    return Correct(
+        actor=CLERK,
+        case_id=case_id,
+        corrects_version=1,
+        fact="applicant.phone",
+        wrong_value=NEW.phone or "",
+        correct_value=value,
+        reason="typo at intake",
+    )
+
+
+def test_a_forget_by_another_connection_is_seen_by_the_next_command(
+    world: tuple[CasestoreApp, CaseService],
+) -> None:
+    """This process remembers the subject's key from its intake and a correction; another
+    application on the same database (its own connections and memory: another process)
+    forgets the subject. The next correction on the subject's case is refused and
+    appends nothing; the subject's next case is sealed under a new key, readable; no
+    event after the forget is sealed under the destroyed key."""
+    app, service = world
+    first = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=NEW))
+    service.handle(correct_phone(first.case_id, "13600000001"))
+    [old] = keys_of(app, NEW.id_number)
+    assert app.subject_keys is not None
+    assert app.subject_keys.by_owner and app.subject_keys.by_ref  # remembered, not re-read
+
+    other = CasestoreApp(app.db_url)
+    try:
+        forgetting(other).forget(
+            NEW.id_number, by="adm-1", approved_by="adm-2", reason="court", ignore_retention=True
+        )
+    finally:
+        other.close()
+    after = app.log.head()[0]
+
+    with pytest.raises(SubjectErased):
+        service.handle(correct_phone(first.case_id, "13600000002"))
+    assert app.log.head()[0] == after  # refused: nothing appended
+
+    second = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=NEW))
+    [(_, new_key)] = links_to(app, second.case_id.hex)
+    assert new_key != old
+    assert sorted(keys_of(app, NEW.id_number)) == sorted([old, new_key])
+    assert tokens_under(app, old, after) == 0
+    assert app.domain_events(second.case_id)[0].applicant.name == "王五"
+    assert app.domain_events(first.case_id)[0].applicant.name == ERASED
+    assert verify(app, independent=True).ok
+
+
+def test_a_new_case_after_a_forget_elsewhere_gets_a_new_key(
+    world: tuple[CasestoreApp, CaseService],
+) -> None:
+    """This process remembers the subject's live key from a first case; another
+    connection forgets the subject; the subject's next case here (sealed first under the
+    remembered key, refused by the commit's check, sealed again) is under a new key."""
+    app, service = world
+    first = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=NEW))
+    [old] = keys_of(app, NEW.id_number)
+    other = CasestoreApp(app.db_url)
+    try:
+        forgetting(other).forget(
+            NEW.id_number, by="adm-1", approved_by="adm-2", reason="court", ignore_retention=True
+        )
+    finally:
+        other.close()
+    after = app.log.head()[0]
+    second = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=NEW))
+    [(_, new_key)] = links_to(app, second.case_id.hex)
+    assert new_key != old and tokens_under(app, old, after) == 0
+    assert app.log.head()[0] == after + 2  # the case and its number, once
+    assert app.domain_events(second.case_id)[0].applicant.name == "王五"
+    assert app.domain_events(first.case_id)[0].applicant.name == ERASED
+
+
+def test_a_batch_fails_only_the_request_sealed_under_a_destroyed_key(
+    world: tuple[CasestoreApp, CaseService],
+) -> None:
+    """One group-commit batch of two intakes, the first sealed under a key destroyed
+    before the commit: it fails with ``KeysGone`` and nothing of it is written; the
+    second commits."""
+    app, service = world
+    service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=NEW))
+    [gone] = keys_of(app, NEW.id_number)
+    forgetting(app).forget(
+        NEW.id_number, by="adm-1", approved_by="adm-2", reason="court", ignore_retention=True
+    )
+    head = app.log.head()[0]
+    requests = []
+    for party in (NEW, OTHER_NEW):
+        new = service.open_case(SubmitCase(actor=CLERK, item_code="XK-003", applicant=party))
+        events = [*new.case.collect_events(), *new.index.collect_events()]
+        stored = [app.mapper.to_stored_event(e) for e in events]
+        app.subject_keys.end_append(committed=False)  # type: ignore[union-attr]
+        if party is NEW:  # as if sealed under the key this process remembered
+            stored = [replace(s, sealed_under=(gone,)) for s in stored]  # type: ignore[type-var]
+        requests.append(AppendRequest(stored))
+    app.recorder.committer._commit(requests)
+    refused, written = requests
+    assert isinstance(refused.error, KeysGone) and refused.error.key_ids == {gone}
+    assert refused.positions is None
+    assert written.error is None and written.positions == [head + 1, head + 2]
+    assert app.log.head()[0] == head + 2
+    assert keys_of(app, NEW.id_number) == [gone]  # the refused request's new key: not written
+    assert len(keys_of(app, OTHER_NEW.id_number)) == 1
+    assert app.domain_events(written.events[0].originator_id)[0].applicant.name == "孙七"
