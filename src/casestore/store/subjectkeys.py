@@ -150,8 +150,8 @@ class SubjectKeys:
         """The subject's keyed hash (what the log and the key table name it by)."""
         if self._ref_key is None:
             self._ref_key = self._load_ref_key()
-        digest = hmac.new(self._ref_key, normalise_subject(subject).encode(), hashlib.sha256)
-        return digest.hexdigest()[:32]
+        digest = hmac.digest(self._ref_key, normalise_subject(subject).encode(), "sha256")
+        return digest.hex()[:32]
 
     def _load_ref_key(self) -> bytes:
         found = self.table.read(f"SELECT wrapped FROM {KEYS} WHERE key_id = ?", (_REF_KEY,))
