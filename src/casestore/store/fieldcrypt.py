@@ -19,7 +19,6 @@ commit (``sealed_under``; see ``subjectkeys``).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import os
@@ -40,6 +39,7 @@ from casestore.store.subjectkeys import KeyRow, KeysGone, KeyUnavailable, Subjec
 PREFIX: Final = "enc1:"
 _TOKEN: Final = re.compile(rb'"enc1:([0-9a-f]{16}):([A-Za-z0-9_-]+)"')
 _FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 #: A token's replacement for readers without the key (a template: backslashes escaped).
 _SEALED_JSON: Final = orjson.dumps(SEALED).replace(b"\\", b"\\\\")
 #: Events that create an aggregate and name its parties (their keys are linked to it).
@@ -67,7 +67,8 @@ def is_token(value: object) -> bool:
 def _seal(key: SubjectKey, value: str) -> str:
     nonce = os.urandom(12)
     sealed = nonce + key.aead.encrypt(nonce, value.encode(), key.key_id.encode())
-    return f"{PREFIX}{key.key_id}:{base64.urlsafe_b64encode(sealed).decode().rstrip('=')}"
+    body = binascii.b2a_base64(sealed, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+    return f"{PREFIX}{key.key_id}:{body.decode()}"
 
 
 def _open(aead: AESGCM, key_id: str, body: bytes) -> str:

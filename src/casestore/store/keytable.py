@@ -109,6 +109,9 @@ class KeyTable:
 
     def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """One query outside any write transaction."""
+        own: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if own is not None:  # a file database, this thread's connection (tables ensured)
+            return own.execute(sql, params).fetchall()
         self.ensure()
         datastore = self.recorder.datastore
         if self.backend == "sqlite":

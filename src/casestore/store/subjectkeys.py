@@ -40,7 +40,7 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -150,8 +150,8 @@ class SubjectKeys:
         """The subject's keyed hash (what the log and the key table name it by)."""
         if self._ref_key is None:
             self._ref_key = self._load_ref_key()
-        digest = hmac.new(self._ref_key, normalise_subject(subject).encode(), hashlib.sha256)
-        return digest.hexdigest()[:32]
+        digest = hmac.digest(self._ref_key, normalise_subject(subject).encode(), "sha256")
+        return digest.hex()[:32]
 
     def _load_ref_key(self) -> bytes:
         found = self.table.read(f"SELECT wrapped FROM {KEYS} WHERE key_id = ?", (_REF_KEY,))
@@ -189,7 +189,7 @@ class SubjectKeys:
 
     def _use(self, ref: str, owner: tuple[str, str] | None, key: SubjectKey) -> None:
         """Remember a key known to be in the table (read live, or committed with an event)."""
-        bare = replace(key, rows=()) if key.rows else key
+        bare = SubjectKey(key.key_id, key.ref, key.aead) if key.rows else key
         if len(self.by_ref) >= USED_MAX or len(self.by_owner) >= USED_MAX:
             self.by_ref.clear()
             self.by_owner.clear()
@@ -244,7 +244,8 @@ class SubjectKeys:
             else:
                 key = self._unwritten(ref)
         if owner_id:
-            key = replace(key, rows=(*key.rows, (INSERT_LINK, (owner_id, party, key.key_id))))
+            link = (INSERT_LINK, (owner_id, party, key.key_id))
+            key = SubjectKey(key.key_id, key.ref, key.aead, (*key.rows, link))
             self._pending().owners[(owner_id, party)] = key
         return key
 
