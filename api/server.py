@@ -8,6 +8,7 @@ Both build through the composition root (:mod:`casestore.bootstrap`) from one
 
 from __future__ import annotations
 
+import gc
 import secrets
 import sys
 from typing import NoReturn
@@ -32,6 +33,7 @@ def _serve(settings: Settings, host: str, port: int, workers: bool) -> None:
     try:
         app = create_app(settings, workers=workers)
         provider = install_tracing(app)
+        freeze_startup_heap()
         uvicorn.run(
             app,
             host=host,
@@ -48,6 +50,17 @@ def _serve(settings: Settings, host: str, port: int, workers: bool) -> None:
         if provider is not None:
             provider.shutdown()  # flush the spans still batched
         listener.stop()
+
+
+def freeze_startup_heap() -> None:
+    """Take what start-up built (modules, the app, its routes and schemas: ~100,000
+    objects) out of the cyclic collector's scans (``gc.freeze``): it lives as long as the
+    process anyway. A full collection holds the GIL, so it stalls every request and
+    group-commit hand-off in the process while it runs; without the freeze it scanned all
+    of start-up each time. Measured through ``casestore.bench.edge`` (8 and 32 clients, a
+    shared machine at load 11-14): full collections of 300-590 ms fell to 100-160 ms."""
+    gc.collect()
+    gc.freeze()
 
 
 def _refuse(message: str) -> NoReturn:
