@@ -134,9 +134,12 @@ class CaseFacts:
     def _evolve(self, changes: dict[str, Any]) -> CaseFacts:
         # dataclasses.replace re-runs __init__ over every field (half of a rebuild's time);
         # a shallow copy of the instance dict gives the same new, never-mutated value.
+        # dict.copy() copies the table whole (about 3x faster than updating an empty
+        # instance dict key by key); the frozen class's __setattr__ is bypassed for it.
         new = object.__new__(CaseFacts)
-        new.__dict__.update(self.__dict__)
-        new.__dict__.update(changes)
+        state = self.__dict__.copy()
+        state.update(changes)
+        _setattr(new, "__dict__", state)
         return new
 
     @classmethod
@@ -176,12 +179,14 @@ class CaseFacts:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (round-trips through :meth:`from_dict`)."""
         out: dict[str, Any] = {}
+        dumpers = _DUMPERS
         for key, value in self.__dict__.items():
             if value is None or value == () or value == "" or (key == "events" and not value):
                 continue
             if key == "priority" and not value:  # absent unless marked: old rows unchanged
                 continue
-            out[key] = _dump(key, value)
+            dump = dumpers.get(key)
+            out[key] = value if dump is None else dump(value)
         return out
 
     @classmethod
@@ -189,6 +194,8 @@ class CaseFacts:
         """Inverse of :meth:`to_dict`."""
         return cls(**{key: _load(key, value) for key, value in data.items()})
 
+
+_setattr = object.__setattr__
 
 # -- event handlers: (facts, field getter, stamp) -> changed fields --------------------
 
@@ -316,43 +323,58 @@ _STAMPS = {
 }
 
 
-def _dump(key: str, value: Any) -> Any:
-    if key in _STAMPS:
-        return value.to_list()
-    if key in ("supplement_requests", "reviews"):
-        return [s.to_list() for s in value]
-    if key == "limits":
-        lim: ItemLimits = value
-        return {**lim.__dict__, "pause_kinds": list(lim.pause_kinds)}
-    if key == "promised_completion":
-        return value.isoformat()
-    if key == "suspensions":
-        return [
-            [
-                p.kind,
-                p.start.to_list(),
-                p.end.to_list() if p.end else None,
-                p.notified_at.isoformat() if p.notified_at else None,
-            ]
-            for p in value
+def _stamps(value: Any) -> Any:
+    return [s.to_list() for s in value]
+
+
+def _dump_limits(lim: ItemLimits) -> Any:
+    return {**lim.__dict__, "pause_kinds": list(lim.pause_kinds)}
+
+
+def _dump_pauses(value: Any) -> Any:
+    return [
+        [
+            p.kind,
+            p.start.to_list(),
+            p.end.to_list() if p.end else None,
+            p.notified_at.isoformat() if p.notified_at else None,
         ]
-    if key in ("extensions", "surveys_scheduled"):
-        return [[g.stamp.to_list(), g.days] for g in value]
-    if key == "surveys_conducted":
-        return [[r.stamp.to_list(), r.conclusion, [list(p) for p in r.participants]] for r in value]
-    if key == "follow_ups":
-        return [[s.to_list(), ok] for s, ok in value]
-    if key == "services":
-        return [[s.to_list(), *rest] for s, *rest in value]
-    if key == "corrections":
-        return [[c.stamp.to_list(), c.corrects_version, c.field] for c in value]
-    if key == "claims":
-        return [[c.name, c.stamp.to_list()] for c in value]
-    if key == "inversions":
-        return [[i.name, i.stamp.to_list(), i.previous_name, i.previous.to_list()] for i in value]
-    if key == "latest":
-        return [value[0], value[1].to_list()]
-    return value
+        for p in value
+    ]
+
+
+def _dump_plans(value: Any) -> Any:
+    return [[g.stamp.to_list(), g.days] for g in value]
+
+
+#: key -> its JSON form, for every field that is not JSON as it stands (one dict lookup
+#: per field: ``to_dict`` runs once per case written, over every field).
+_DUMPERS: dict[str, Callable[[Any], Any]] = {
+    **{key: Stamp.to_list for key in _STAMPS},
+    "supplement_requests": _stamps,
+    "reviews": _stamps,
+    "limits": _dump_limits,
+    "promised_completion": date.isoformat,
+    "suspensions": _dump_pauses,
+    "extensions": _dump_plans,
+    "surveys_scheduled": _dump_plans,
+    "surveys_conducted": lambda value: [
+        [r.stamp.to_list(), r.conclusion, [list(p) for p in r.participants]] for r in value
+    ],
+    "follow_ups": lambda value: [[s.to_list(), ok] for s, ok in value],
+    "services": lambda value: [[s.to_list(), *rest] for s, *rest in value],
+    "corrections": lambda value: [[c.stamp.to_list(), c.corrects_version, c.field] for c in value],
+    "claims": lambda value: [[c.name, c.stamp.to_list()] for c in value],
+    "inversions": lambda value: [
+        [i.name, i.stamp.to_list(), i.previous_name, i.previous.to_list()] for i in value
+    ],
+    "latest": lambda value: [value[0], value[1].to_list()],
+}
+
+
+def _dump(key: str, value: Any) -> Any:
+    dump = _DUMPERS.get(key)
+    return value if dump is None else dump(value)
 
 
 def _load(key: str, raw: Any) -> Any:

@@ -226,10 +226,16 @@ class LogSource:
         kept = _keep(rows, keys)
         unwraps = self._unwraps(kept, personal) if kept else []
         if self.backend == "sqlite":
-            events = [
-                LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], u)
-                for r, u in zip(kept, unwraps, strict=True)
-            ]
+            # Ids as stored (32 hex digits) to canonical text once per id in the page:
+            # a busy page holds a few events of each of many cases.
+            ids: dict[str, str] = {}
+            events = []
+            for r, u in zip(kept, unwraps, strict=True):
+                hex_id = r[1]
+                dashed = ids.get(hex_id)
+                if dashed is None:
+                    dashed = ids[hex_id] = _dashed(hex_id)
+                events.append(LogEvent(r[0], dashed, r[2], r[3], r[4], r[5], r[6], r[7], u))
         else:
             events = [
                 LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], u)
