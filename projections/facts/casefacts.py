@@ -143,6 +143,16 @@ class CaseFacts:
         return new
 
     @classmethod
+    def blank(cls, case_id: str) -> CaseFacts:
+        """``CaseFacts(case_id)``, copied from one kept blank (a fold starts a case's
+        facts this way once per case: ``__init__`` would set every field)."""
+        new = object.__new__(CaseFacts)
+        state = _BLANK.copy()
+        state["case_id"] = case_id
+        _setattr(new, "__dict__", state)
+        return new
+
+    @classmethod
     def fold(cls, case_id: str, events: list[tuple[Any, int]]) -> CaseFacts:
         """Fold (event, position) pairs from nothing."""
         facts = cls(case_id)
@@ -196,6 +206,7 @@ class CaseFacts:
 
 
 _setattr = object.__setattr__
+_BLANK = CaseFacts("").__dict__
 
 # -- event handlers: (facts, field getter, stamp) -> changed fields --------------------
 
