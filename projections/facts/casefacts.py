@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+import orjson
+
 from casestore.domain.stages import CLOSED, STAGE_EVENTS, next_stage
 from casestore.domain.values import ItemLimits
 
@@ -186,10 +188,10 @@ class CaseFacts:
 
     # -- serialisation ----------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, _dumpers: dict[str, Callable[[Any], Any]] | None = None) -> dict[str, Any]:
         """JSON-ready form (round-trips through :meth:`from_dict`)."""
         out: dict[str, Any] = {}
-        dumpers = _DUMPERS
+        dumpers = _DUMPERS if _dumpers is None else _dumpers
         for key, value in self.__dict__.items():
             if value is None or value == () or value == "" or (key == "events" and not value):
                 continue
@@ -198,6 +200,11 @@ class CaseFacts:
             dump = dumpers.get(key)
             out[key] = value if dump is None else dump(value)
         return out
+
+    def to_json(self) -> str:
+        """``orjson.dumps(self.to_dict())`` as text, the same text, made faster (times
+        written by orjson itself): the facts column a fold writes once per case."""
+        return orjson.dumps(self.to_dict(_dumpers=_NATIVE_DUMPERS)).decode()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseFacts:
@@ -334,53 +341,64 @@ _STAMPS = {
 }
 
 
-def _stamps(value: Any) -> Any:
-    return [s.to_list() for s in value]
+StampDump = Callable[[Stamp], list[Any]]
 
 
-def _dump_limits(lim: ItemLimits) -> Any:
-    return {**lim.__dict__, "pause_kinds": list(lim.pause_kinds)}
+def _native_stamp(s: Stamp) -> list[Any]:
+    """:meth:`Stamp.to_list` with its times left as datetimes, for ``orjson.dumps``,
+    which writes an aware datetime exactly as ``isoformat()`` does (the same text),
+    in C rather than one Python call per time."""
+    if s.imported:
+        return s.to_list()
+    return [s.position, s.version, s.recorded_at, s.occurred_at, s.staff, s.role, s.window]
 
 
-def _dump_pauses(value: Any) -> Any:
-    return [
-        [
-            p.kind,
-            p.start.to_list(),
-            p.end.to_list() if p.end else None,
-            p.notified_at.isoformat() if p.notified_at else None,
+def _dumpers(st: StampDump) -> dict[str, Callable[[Any], Any]]:
+    """key -> its JSON form, for every field that is not JSON as it stands (one dict
+    lookup per field: ``to_dict`` runs once per case written, over every field)."""
+
+    def pauses(value: Any) -> Any:
+        return [
+            [
+                p.kind,
+                st(p.start),
+                st(p.end) if p.end else None,
+                p.notified_at.isoformat() if p.notified_at else None,
+            ]
+            for p in value
         ]
-        for p in value
-    ]
+
+    def stamps(value: Any) -> Any:
+        return [st(s) for s in value]
+
+    def plans(value: Any) -> Any:
+        return [[st(g.stamp), g.days] for g in value]
+
+    return {
+        **{key: st for key in _STAMPS},
+        "supplement_requests": stamps,
+        "reviews": stamps,
+        "limits": lambda lim: {**lim.__dict__, "pause_kinds": list(lim.pause_kinds)},
+        "promised_completion": date.isoformat,
+        "suspensions": pauses,
+        "extensions": plans,
+        "surveys_scheduled": plans,
+        "surveys_conducted": lambda value: [
+            [st(r.stamp), r.conclusion, [list(p) for p in r.participants]] for r in value
+        ],
+        "follow_ups": lambda value: [[st(s), ok] for s, ok in value],
+        "services": lambda value: [[st(s), *rest] for s, *rest in value],
+        "corrections": lambda value: [[st(c.stamp), c.corrects_version, c.field] for c in value],
+        "claims": lambda value: [[c.name, st(c.stamp)] for c in value],
+        "inversions": lambda value: [
+            [i.name, st(i.stamp), i.previous_name, st(i.previous)] for i in value
+        ],
+        "latest": lambda value: [value[0], st(value[1])],
+    }
 
 
-def _dump_plans(value: Any) -> Any:
-    return [[g.stamp.to_list(), g.days] for g in value]
-
-
-#: key -> its JSON form, for every field that is not JSON as it stands (one dict lookup
-#: per field: ``to_dict`` runs once per case written, over every field).
-_DUMPERS: dict[str, Callable[[Any], Any]] = {
-    **{key: Stamp.to_list for key in _STAMPS},
-    "supplement_requests": _stamps,
-    "reviews": _stamps,
-    "limits": _dump_limits,
-    "promised_completion": date.isoformat,
-    "suspensions": _dump_pauses,
-    "extensions": _dump_plans,
-    "surveys_scheduled": _dump_plans,
-    "surveys_conducted": lambda value: [
-        [r.stamp.to_list(), r.conclusion, [list(p) for p in r.participants]] for r in value
-    ],
-    "follow_ups": lambda value: [[s.to_list(), ok] for s, ok in value],
-    "services": lambda value: [[s.to_list(), *rest] for s, *rest in value],
-    "corrections": lambda value: [[c.stamp.to_list(), c.corrects_version, c.field] for c in value],
-    "claims": lambda value: [[c.name, c.stamp.to_list()] for c in value],
-    "inversions": lambda value: [
-        [i.name, i.stamp.to_list(), i.previous_name, i.previous.to_list()] for i in value
-    ],
-    "latest": lambda value: [value[0], value[1].to_list()],
-}
+_DUMPERS = _dumpers(Stamp.to_list)
+_NATIVE_DUMPERS = _dumpers(_native_stamp)
 
 
 def _dump(key: str, value: Any) -> Any:
