@@ -229,18 +229,16 @@ class LogSource:
             # Ids as stored (32 hex digits) to canonical text once per id in the page:
             # a busy page holds a few events of each of many cases.
             ids: dict[str, str] = {}
-            events = []
-            for r, u in zip(kept, unwraps, strict=True):
-                hex_id = r[1]
-                dashed = ids.get(hex_id)
-                if dashed is None:
-                    dashed = ids[hex_id] = _dashed(hex_id)
-                events.append(LogEvent(r[0], dashed, r[2], r[3], r[4], r[5], r[6], r[7], u))
+
+            def dashed(hex_id: str) -> str:
+                text = ids.get(hex_id)
+                if text is None:
+                    text = ids[hex_id] = _dashed(hex_id)
+                return text
+
+            events = LogEvent.many(kept, unwraps, dashed)
         else:
-            events = [
-                LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], u)
-                for r, u in zip(kept, unwraps, strict=True)
-            ]
+            events = LogEvent.many(kept, unwraps)
         hashes = None if kept is rows else [bytes(r[6]) for r in rows]
         return Page(events, len(rows), rows[-1][0], rows[-1][5], hashes)
 
