@@ -28,6 +28,7 @@ import orjson
 from casestore.domain.stages import CLOSED, STAGE_EVENTS, next_stage
 from casestore.domain.values import ItemLimits
 
+from .casejson import DUMPERS, NATIVE_DUMPERS, load, load_limits
 from .evidence import (
     Claim,
     Correction,
@@ -191,7 +192,7 @@ class CaseFacts:
     def to_dict(self, *, _dumpers: dict[str, Callable[[Any], Any]] | None = None) -> dict[str, Any]:
         """JSON-ready form (round-trips through :meth:`from_dict`)."""
         out: dict[str, Any] = {}
-        dumpers = _DUMPERS if _dumpers is None else _dumpers
+        dumpers = DUMPERS if _dumpers is None else _dumpers
         for key, value in self.__dict__.items():
             if value is None or value == () or value == "" or (key == "events" and not value):
                 continue
@@ -204,12 +205,12 @@ class CaseFacts:
     def to_json(self) -> str:
         """``orjson.dumps(self.to_dict())`` as text, the same text, made faster (times
         written by orjson itself): the facts column a fold writes once per case."""
-        return orjson.dumps(self.to_dict(_dumpers=_NATIVE_DUMPERS)).decode()
+        return orjson.dumps(self.to_dict(_dumpers=NATIVE_DUMPERS)).decode()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseFacts:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{key: _load(key, value) for key, value in data.items()})
+        return cls(**{key: load(key, value) for key, value in data.items()})
 
 
 _setattr = object.__setattr__
@@ -232,15 +233,11 @@ def _submitted(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
     }
 
 
-def _limits(raw: Mapping[str, Any]) -> ItemLimits:
-    return ItemLimits(**{**raw, "pause_kinds": tuple(raw.get("pause_kinds") or ())})
-
-
 def _accepted(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
     promised = get("promised_completion")
     return {
         "accepted": s,
-        "limits": _limits(get("limits")),
+        "limits": load_limits(get("limits")),
         "promised_completion": date.fromisoformat(promised) if promised else None,
         "staff": s.staff or f.staff,
         "window": f.window or s.window,
@@ -322,126 +319,3 @@ _HANDLERS: dict[str, _Handler] = {
         )
     },
 }
-
-
-# -- serialisation helpers ----------------------------------------------------------------
-
-_STAMPS = {
-    "submitted",
-    "supplement_received",
-    "accepted",
-    "rejected",
-    "withdrawn",
-    "decided",
-    "sealed",
-    "delivered",
-    "evaluated",
-    "bad_review_handled",
-    "last",
-}
-
-
-StampDump = Callable[[Stamp], list[Any]]
-
-
-def _native_stamp(s: Stamp) -> list[Any]:
-    """:meth:`Stamp.to_list` with its times left as datetimes, for ``orjson.dumps``,
-    which writes an aware datetime exactly as ``isoformat()`` does (the same text),
-    in C rather than one Python call per time."""
-    if s.imported:
-        return s.to_list()
-    return [s.position, s.version, s.recorded_at, s.occurred_at, s.staff, s.role, s.window]
-
-
-def _dumpers(st: StampDump) -> dict[str, Callable[[Any], Any]]:
-    """key -> its JSON form, for every field that is not JSON as it stands (one dict
-    lookup per field: ``to_dict`` runs once per case written, over every field)."""
-
-    def pauses(value: Any) -> Any:
-        return [
-            [
-                p.kind,
-                st(p.start),
-                st(p.end) if p.end else None,
-                p.notified_at.isoformat() if p.notified_at else None,
-            ]
-            for p in value
-        ]
-
-    def stamps(value: Any) -> Any:
-        return [st(s) for s in value]
-
-    def plans(value: Any) -> Any:
-        return [[st(g.stamp), g.days] for g in value]
-
-    return {
-        **{key: st for key in _STAMPS},
-        "supplement_requests": stamps,
-        "reviews": stamps,
-        "limits": lambda lim: {**lim.__dict__, "pause_kinds": list(lim.pause_kinds)},
-        "promised_completion": date.isoformat,
-        "suspensions": pauses,
-        "extensions": plans,
-        "surveys_scheduled": plans,
-        "surveys_conducted": lambda value: [
-            [st(r.stamp), r.conclusion, [list(p) for p in r.participants]] for r in value
-        ],
-        "follow_ups": lambda value: [[st(s), ok] for s, ok in value],
-        "services": lambda value: [[st(s), *rest] for s, *rest in value],
-        "corrections": lambda value: [[st(c.stamp), c.corrects_version, c.field] for c in value],
-        "claims": lambda value: [[c.name, st(c.stamp)] for c in value],
-        "inversions": lambda value: [
-            [i.name, st(i.stamp), i.previous_name, st(i.previous)] for i in value
-        ],
-        "latest": lambda value: [value[0], st(value[1])],
-    }
-
-
-_DUMPERS = _dumpers(Stamp.to_list)
-_NATIVE_DUMPERS = _dumpers(_native_stamp)
-
-
-def _dump(key: str, value: Any) -> Any:
-    dump = _DUMPERS.get(key)
-    return value if dump is None else dump(value)
-
-
-def _load(key: str, raw: Any) -> Any:
-    st = Stamp.from_list
-    if key in _STAMPS:
-        return st(raw)
-    if key in ("supplement_requests", "reviews"):
-        return tuple(st(s) for s in raw)
-    if key == "limits":
-        return _limits(raw)
-    if key == "promised_completion":
-        return date.fromisoformat(raw)
-    if key == "suspensions":
-        return tuple(
-            Pause(
-                p[0],
-                st(p[1]),
-                st(p[2]) if p[2] else None,
-                datetime.fromisoformat(p[3]) if len(p) > 3 and p[3] else None,
-            )
-            for p in raw
-        )
-    if key == "extensions":
-        return tuple(Grant(st(s), d) for s, d in raw)
-    if key == "surveys_scheduled":
-        return tuple(SurveyPlan(st(s), d) for s, d in raw)
-    if key == "surveys_conducted":
-        return tuple(SurveyRecord(st(s), c, tuple(tuple(p) for p in ps)) for s, c, ps in raw)
-    if key == "follow_ups":
-        return tuple((st(s), ok) for s, ok in raw)
-    if key == "services":
-        return tuple((st(s), svc, units, charged, cost) for s, svc, units, charged, cost in raw)
-    if key == "corrections":
-        return tuple(Correction(st(s), v, fld) for s, v, fld in raw)
-    if key == "claims":
-        return tuple(Claim(n, st(s)) for n, s in raw)
-    if key == "inversions":
-        return tuple(Inversion(n, st(s), pn, st(p)) for n, s, pn, p in raw)
-    if key == "latest":
-        return (raw[0], st(raw[1]))
-    return raw

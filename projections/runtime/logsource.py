@@ -229,14 +229,9 @@ class LogSource:
             # Ids as stored (32 hex digits) to canonical text once per id in the page:
             # a busy page holds a few events of each of many cases.
             ids: dict[str, str] = {}
-
-            def dashed(hex_id: str) -> str:
-                text = ids.get(hex_id)
-                if text is None:
-                    text = ids[hex_id] = _dashed(hex_id)
-                return text
-
-            events = LogEvent.many(kept, unwraps, dashed)
+            events = LogEvent.many(
+                kept, unwraps, lambda h: ids.get(h) or ids.setdefault(h, _dashed(h))
+            )
         else:
             events = LogEvent.many(kept, unwraps)
         hashes = None if kept is rows else [bytes(r[6]) for r in rows]
