@@ -23,9 +23,12 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+import orjson
+
 from casestore.domain.stages import CLOSED, STAGE_EVENTS, next_stage
 from casestore.domain.values import ItemLimits
 
+from .casejson import DUMPERS, NATIVE_DUMPERS, load, load_limits
 from .evidence import (
     Claim,
     Correction,
@@ -134,9 +137,22 @@ class CaseFacts:
     def _evolve(self, changes: dict[str, Any]) -> CaseFacts:
         # dataclasses.replace re-runs __init__ over every field (half of a rebuild's time);
         # a shallow copy of the instance dict gives the same new, never-mutated value.
+        # dict.copy() copies the table whole (about 3x faster than updating an empty
+        # instance dict key by key); the frozen class's __setattr__ is bypassed for it.
         new = object.__new__(CaseFacts)
-        new.__dict__.update(self.__dict__)
-        new.__dict__.update(changes)
+        state = self.__dict__.copy()
+        state.update(changes)
+        _setattr(new, "__dict__", state)
+        return new
+
+    @classmethod
+    def blank(cls, case_id: str) -> CaseFacts:
+        """``CaseFacts(case_id)``, copied from one kept blank (a fold starts a case's
+        facts this way once per case: ``__init__`` would set every field)."""
+        new = object.__new__(CaseFacts)
+        state = _BLANK.copy()
+        state["case_id"] = case_id
+        _setattr(new, "__dict__", state)
         return new
 
     @classmethod
@@ -173,22 +189,32 @@ class CaseFacts:
 
     # -- serialisation ----------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, _dumpers: dict[str, Callable[[Any], Any]] | None = None) -> dict[str, Any]:
         """JSON-ready form (round-trips through :meth:`from_dict`)."""
         out: dict[str, Any] = {}
+        dumpers = DUMPERS if _dumpers is None else _dumpers
         for key, value in self.__dict__.items():
             if value is None or value == () or value == "" or (key == "events" and not value):
                 continue
             if key == "priority" and not value:  # absent unless marked: old rows unchanged
                 continue
-            out[key] = _dump(key, value)
+            dump = dumpers.get(key)
+            out[key] = value if dump is None else dump(value)
         return out
+
+    def to_json(self) -> str:
+        """``orjson.dumps(self.to_dict())`` as text, the same text, made faster (times
+        written by orjson itself): the facts column a fold writes once per case."""
+        return orjson.dumps(self.to_dict(_dumpers=NATIVE_DUMPERS)).decode()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseFacts:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{key: _load(key, value) for key, value in data.items()})
+        return cls(**{key: load(key, value) for key, value in data.items()})
 
+
+_setattr = object.__setattr__
+_BLANK = CaseFacts("").__dict__
 
 # -- event handlers: (facts, field getter, stamp) -> changed fields --------------------
 
@@ -207,15 +233,11 @@ def _submitted(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
     }
 
 
-def _limits(raw: Mapping[str, Any]) -> ItemLimits:
-    return ItemLimits(**{**raw, "pause_kinds": tuple(raw.get("pause_kinds") or ())})
-
-
 def _accepted(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
     promised = get("promised_completion")
     return {
         "accepted": s,
-        "limits": _limits(get("limits")),
+        "limits": load_limits(get("limits")),
         "promised_completion": date.fromisoformat(promised) if promised else None,
         "staff": s.staff or f.staff,
         "window": f.window or s.window,
@@ -297,100 +319,3 @@ _HANDLERS: dict[str, _Handler] = {
         )
     },
 }
-
-
-# -- serialisation helpers ----------------------------------------------------------------
-
-_STAMPS = {
-    "submitted",
-    "supplement_received",
-    "accepted",
-    "rejected",
-    "withdrawn",
-    "decided",
-    "sealed",
-    "delivered",
-    "evaluated",
-    "bad_review_handled",
-    "last",
-}
-
-
-def _dump(key: str, value: Any) -> Any:
-    if key in _STAMPS:
-        return value.to_list()
-    if key in ("supplement_requests", "reviews"):
-        return [s.to_list() for s in value]
-    if key == "limits":
-        lim: ItemLimits = value
-        return {**lim.__dict__, "pause_kinds": list(lim.pause_kinds)}
-    if key == "promised_completion":
-        return value.isoformat()
-    if key == "suspensions":
-        return [
-            [
-                p.kind,
-                p.start.to_list(),
-                p.end.to_list() if p.end else None,
-                p.notified_at.isoformat() if p.notified_at else None,
-            ]
-            for p in value
-        ]
-    if key in ("extensions", "surveys_scheduled"):
-        return [[g.stamp.to_list(), g.days] for g in value]
-    if key == "surveys_conducted":
-        return [[r.stamp.to_list(), r.conclusion, [list(p) for p in r.participants]] for r in value]
-    if key == "follow_ups":
-        return [[s.to_list(), ok] for s, ok in value]
-    if key == "services":
-        return [[s.to_list(), *rest] for s, *rest in value]
-    if key == "corrections":
-        return [[c.stamp.to_list(), c.corrects_version, c.field] for c in value]
-    if key == "claims":
-        return [[c.name, c.stamp.to_list()] for c in value]
-    if key == "inversions":
-        return [[i.name, i.stamp.to_list(), i.previous_name, i.previous.to_list()] for i in value]
-    if key == "latest":
-        return [value[0], value[1].to_list()]
-    return value
-
-
-def _load(key: str, raw: Any) -> Any:
-    st = Stamp.from_list
-    if key in _STAMPS:
-        return st(raw)
-    if key in ("supplement_requests", "reviews"):
-        return tuple(st(s) for s in raw)
-    if key == "limits":
-        return _limits(raw)
-    if key == "promised_completion":
-        return date.fromisoformat(raw)
-    if key == "suspensions":
-        return tuple(
-            Pause(
-                p[0],
-                st(p[1]),
-                st(p[2]) if p[2] else None,
-                datetime.fromisoformat(p[3]) if len(p) > 3 and p[3] else None,
-            )
-            for p in raw
-        )
-    if key == "extensions":
-        return tuple(Grant(st(s), d) for s, d in raw)
-    if key == "surveys_scheduled":
-        return tuple(SurveyPlan(st(s), d) for s, d in raw)
-    if key == "surveys_conducted":
-        return tuple(SurveyRecord(st(s), c, tuple(tuple(p) for p in ps)) for s, c, ps in raw)
-    if key == "follow_ups":
-        return tuple((st(s), ok) for s, ok in raw)
-    if key == "services":
-        return tuple((st(s), svc, units, charged, cost) for s, svc, units, charged, cost in raw)
-    if key == "corrections":
-        return tuple(Correction(st(s), v, fld) for s, v, fld in raw)
-    if key == "claims":
-        return tuple(Claim(n, st(s)) for n, s in raw)
-    if key == "inversions":
-        return tuple(Inversion(n, st(s), pn, st(p)) for n, s, pn, p in raw)
-    if key == "latest":
-        return (raw[0], st(raw[1]))
-    return raw

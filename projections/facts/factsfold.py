@@ -171,7 +171,9 @@ def _write(tx: Tx, table: Table, key_column: str, out: Sequence[tuple[str, Any, 
     old: list[dict[str, Any]] = []
     groups: dict[int, tuple[Then, list[Any], set[str]]] = {}
     for key, facts, (derive, then, fresh) in out:
-        row = {key_column: key, "facts": orjson.dumps(facts.to_dict()).decode(), **derive(facts)}
+        to_json = getattr(facts, "to_json", None)  # CaseFacts: the same text, faster
+        text = to_json() if to_json is not None else orjson.dumps(facts.to_dict()).decode()
+        row = {key_column: key, "facts": text, **derive(facts)}
         (new if fresh else old).append(row)
         if then is not None:
             group = groups.setdefault(id(then), (then, [], set()))

@@ -116,7 +116,7 @@ class EvaluationProjection(Projection[_Batch]):
 
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
         cases = FactsFold(
-            tx, EVALUATION_CASES, CaseFacts, CaseFacts.from_dict, cache=cache_size(tx)
+            tx, EVALUATION_CASES, CaseFacts.blank, CaseFacts.from_dict, cache=cache_size(tx)
         )
         batch = _Batch(cases)
         batch.cases.prefetch(e.aggregate_id for e in events)

@@ -226,15 +226,14 @@ class LogSource:
         kept = _keep(rows, keys)
         unwraps = self._unwraps(kept, personal) if kept else []
         if self.backend == "sqlite":
-            events = [
-                LogEvent(r[0], _dashed(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], u)
-                for r, u in zip(kept, unwraps, strict=True)
-            ]
+            # Ids as stored (32 hex digits) to canonical text once per id in the page:
+            # a busy page holds a few events of each of many cases.
+            ids: dict[str, str] = {}
+            events = LogEvent.many(
+                kept, unwraps, lambda h: ids.get(h) or ids.setdefault(h, _dashed(h))
+            )
         else:
-            events = [
-                LogEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], u)
-                for r, u in zip(kept, unwraps, strict=True)
-            ]
+            events = LogEvent.many(kept, unwraps)
         hashes = None if kept is rows else [bytes(r[6]) for r in rows]
         return Page(events, len(rows), rows[-1][0], rows[-1][5], hashes)
 

@@ -161,7 +161,9 @@ class ComplianceProjection(Projection[_Batch]):
 
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
         batch = _Batch(
-            FactsFold(tx, COMPLIANCE_CASES, CaseFacts, CaseFacts.from_dict, cache=cache_size(tx)),
+            FactsFold(
+                tx, COMPLIANCE_CASES, CaseFacts.blank, CaseFacts.from_dict, cache=cache_size(tx)
+            ),
             FactsFold(tx, COMPLIANCE_ITEMS, lambda _: ItemFacts(), ItemFacts.from_dict),
         )
         batch.cases.prefetch(e.aggregate_id for e in events if e.aggregate == "Case")

@@ -140,7 +140,9 @@ class SupervisionProjection(Projection[_Batch]):
 
     def begin(self, tx: Tx, events: Sequence[LogEvent]) -> _Batch:
         batch = _Batch(
-            FactsFold(tx, SUPERVISION_CASES, CaseFacts, CaseFacts.from_dict, cache=cache_size(tx)),
+            FactsFold(
+                tx, SUPERVISION_CASES, CaseFacts.blank, CaseFacts.from_dict, cache=cache_size(tx)
+            ),
             FactsFold(tx, SUPERVISION_ITEMS, lambda _: ItemFacts(), ItemFacts.from_dict),
         )
         batch.cases.prefetch(e.aggregate_id for e in events if e.aggregate == "Case")
