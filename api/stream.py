@@ -158,7 +158,8 @@ class StreamHub:
         self._buffer = buffer
         self._poll = poll_seconds
         self._facts = _CaseFacts(service)
-        self._source: LogSource | None = None
+        self._source: LogSource | None = None  # opened at the first read
+        self._source_lock = threading.Lock()
         self._wake = threading.Event()  # set by commits and NOTIFYs, in their threads
         self._advanced = asyncio.Event()  # replaced (and set) at each publish
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -174,7 +175,6 @@ class StreamHub:
         self._loop = asyncio.get_running_loop()
         head, _ = await asyncio.to_thread(self.service.head)
         self.position = self._covered_after = head
-        self._source = LogSource(self.service.app)
         self.service.add_commit_listener(self._on_commit)
         if self.service.backend == "postgres":
             # Other processes' commits arrive by NOTIFY (every append sends one), not by
@@ -256,11 +256,17 @@ class StreamHub:
         ``upto`` is a position known to be committed: everything up to the stop has
         then been seen even where the scan returned nothing.
         """
-        assert self._source is not None, "the hub is not started"
         stop = after + limit if upto is None else min(after + limit, upto)
-        page = self._source.read_page(after, limit, upto=stop, personal=False)
+        page = self._log().read_page(after, limit, upto=stop, personal=False)
         items = [self._item(event) for event in page if event.aggregate == _CASE]
         return items, (stop if upto is not None else page.last_position)
+
+    def _log(self) -> LogSource:
+        """The hub's reader of the log (a connection per reading thread)."""
+        with self._source_lock:
+            if self._source is None:
+                self._source = LogSource(self.service.app)
+            return self._source
 
     def _item(self, event: LogEvent) -> StreamItem:
         known = self._facts.after(event)

@@ -96,7 +96,8 @@ def stages_everywhere(service: CaseService, db: ViewDB, source: LogSource,
         row = status.get(str(case_id))
         assert row is not None
         seen["case_status"][case_id] = row["stage"]
-        seen["stream (cold)"][case_id] = orjson.loads(cold._item(last_row[case_id]).data)["stage"]
+        last = source.read(last_row[case_id].position - 1, 1, personal=False)[0]
+        seen["stream (cold)"][case_id] = orjson.loads(cold._item(last).data)["stage"]
     for item in items:
         seen["stream"][UUID(item.case_id)] = orjson.loads(item.data)["stage"]
     for bundle_id in bundles:
