@@ -33,6 +33,7 @@ import orjson
 from casestore.projections.engine.events import LogEvent
 from casestore.projections.runtime.live import NotifyListener
 from casestore.projections.runtime.logsource import LogSource
+from casestore.projections.runtime.port import EventLog
 
 from casestore.domain.stages import INITIAL, next_stage, stage_of
 from casestore.service import CaseService
@@ -149,9 +150,15 @@ class StreamHub:
     """Tails the log once for every ``/stream`` client of this process."""
 
     def __init__(
-        self, service: CaseService, *, buffer: int = 20_000, poll_seconds: float = 0.2
+        self,
+        service: CaseService,
+        log: EventLog,
+        *,
+        buffer: int = 20_000,
+        poll_seconds: float = 0.2,
     ) -> None:
         self.service = service
+        self._event_log = log  # the store, handed over by the composition root
         self.position = 0  # the last position published to the clients (event loop side)
         self._items: list[StreamItem] = []
         self._covered_after = 0  # the buffer holds every item with a position above this
@@ -265,7 +272,7 @@ class StreamHub:
         """The hub's reader of the log (a connection per reading thread)."""
         with self._source_lock:
             if self._source is None:
-                self._source = LogSource(self.service.app)
+                self._source = LogSource(self._event_log)
             return self._source
 
     def _item(self, event: LogEvent) -> StreamItem:

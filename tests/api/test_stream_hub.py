@@ -63,7 +63,9 @@ def test_many_clients_see_every_status_change_once_and_in_order(service: CaseSer
                 )
 
     async def scenario() -> tuple[int, dict[int, list[int]]]:
-        hub = StreamHub(service, buffer=4)  # trimmed again and again while the clients read
+        hub = StreamHub(
+            service, service.app, buffer=4
+        )  # trimmed again and again while the clients read
         await hub.start()
         try:
             start = hub.position
@@ -124,7 +126,7 @@ def test_an_item_says_what_the_domain_event_says(version: str, tmp_path: Any) ->
     service = CaseService(app)
 
     async def items() -> list[Any]:
-        hub = StreamHub(service)
+        hub = StreamHub(service, app)
         await hub.start()  # at the head: everything before it is read on demand
         try:
             out, cursor = [], 0

@@ -87,9 +87,9 @@ def stages_everywhere(service: CaseService, db: ViewDB, source: LogSource,
     rebuild_into(source, db, CASE_STATUS)
     rebuild_into(source, db, BUNDLES)
     status = CaseStatusView(db)
-    hub = StreamHub(service)  # reads the log itself: no need to start it
+    hub = StreamHub(service, service.app)  # reads the log itself: no need to start it
     items, _ = hub._read(0, service.head()[0] + 1, service.head()[0])
-    cold = StreamHub(service)  # a hub that meets each case at its last event only
+    cold = StreamHub(service, service.app)  # a hub that meets each case at its last event only
     for case_id in cases:
         seen["domain"][case_id] = service.case(case_id).stage
         seen["case facts"][case_id] = facts[case_id].stage
