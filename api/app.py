@@ -129,7 +129,7 @@ def create_app(
         calendar=service.calendar,
         clock_config=clock_config,
         metrics=ApiMetrics(read.positions),
-        hub=StreamHub(service),
+        hub=StreamHub(service, wired.store),
         read=read,
         workers=workers,
         witnesses=list(ledger_config.witnesses),

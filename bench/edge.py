@@ -10,6 +10,12 @@ their ratios (targets: rate >= 0.8x, p99 <= 1.25x the anchor's), and the SSE lag
 the served commands at the largest client count (target <= 100 ms), read by a separate
 process following ``/stream``.
 
+The SSE lag of an event runs from its ``recorded_at`` (stamped by the service when the
+command is decided, before the group commit) to its arrival at that process, so it holds
+the command's own wait for its commit as well as the stream's path after it. Beside it,
+``from_ack``: from the moment the writing client got its 2xx (the commit is done and
+acknowledged) to the arrival; it can be negative (the stream was faster than the answer).
+
 Run: ``python -m casestore.bench.edge [--db URL] [--clients 8 32] [--seconds 8] [--rounds 2]``
 (``--db``: a scratch database, it gets new cases and the anchor's table; without it, a
 scratch database on a throwaway PostgreSQL cluster, started with the test harness).
@@ -105,6 +111,7 @@ def measure_edge(
         anchor.stop()
     lags = [arrived - recorded for position, arrived, recorded in seen if position in acked]
     sse = percentiles(lags)
+    from_ack = [arrived - acked[position] for position, arrived, _ in seen if position in acked]
     summary = {
         str(n): {
             "rate_ratio": _span([r["rate_ratio"] for r in rs]),
@@ -129,6 +136,7 @@ def measure_edge(
             **{k: round(v, 1) for k, v in sse.items()},
             "target_p99_ms": SSE_TARGET_MS,
             "met": bool(lags) and sse["p99_ms"] <= SSE_TARGET_MS,
+            "from_ack": {k: round(v, 1) for k, v in percentiles(from_ack).items()},
         },
         "targets": {"rate": f">= {RATE_TARGET}x", "p99": f"<= {P99_TARGET}x"},
     }

@@ -78,7 +78,7 @@ def streamed(url: str) -> list[Any]:
 
     service = CaseService.open(url)
     try:
-        items, _ = StreamHub(service)._read(0, 100_000)
+        items, _ = StreamHub(service, service.app)._read(0, 100_000)
     finally:
         service.close()
     cases = sum(1 for e in replay.read_log("v1") if ":Case." in e.topic)
@@ -150,8 +150,9 @@ def test_a_value_object_is_evolved_before_it_is_constructed(
     monkeypatch.setitem(transcoder._VALUE_CLASSES, "Party", PartyV2)
     with pytest.raises(Exception, match="nationality"):
         first(app, Case.Submitted)  # eventsourcing's order: construct first, upcast later
-    with pytest.raises(Exception, match="nationality"):
-        streamed(old_log)  # the stream decodes the same way: it fails without the step
+    # The stream reads the stored JSON through the registry, as the read side does, and
+    # carries no applicant: a value object it never builds does not stop it.
+    streamed(old_log)
 
     def v2(r: SchemaRegistry) -> None:
         r.value_step("Party", 1, lambda fields: fields.setdefault("nationality", "CN"))

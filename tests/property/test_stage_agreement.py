@@ -87,16 +87,17 @@ def stages_everywhere(service: CaseService, db: ViewDB, source: LogSource,
     rebuild_into(source, db, CASE_STATUS)
     rebuild_into(source, db, BUNDLES)
     status = CaseStatusView(db)
-    hub = StreamHub(service)  # reads the log itself: no need to start it
+    hub = StreamHub(service, service.app)  # reads the log itself: no need to start it
     items, _ = hub._read(0, service.head()[0] + 1, service.head()[0])
-    cold = StreamHub(service)  # a hub that meets each case at its last event only
+    cold = StreamHub(service, service.app)  # a hub that meets each case at its last event only
     for case_id in cases:
         seen["domain"][case_id] = service.case(case_id).stage
         seen["case facts"][case_id] = facts[case_id].stage
         row = status.get(str(case_id))
         assert row is not None
         seen["case_status"][case_id] = row["stage"]
-        seen["stream (cold)"][case_id] = orjson.loads(cold._item(last_row[case_id]).data)["stage"]
+        last = source.read(last_row[case_id].position - 1, 1, personal=False)[0]
+        seen["stream (cold)"][case_id] = orjson.loads(cold._item(last).data)["stage"]
     for item in items:
         seen["stream"][UUID(item.case_id)] = orjson.loads(item.data)["stage"]
     for bundle_id in bundles:
