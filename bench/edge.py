@@ -19,6 +19,11 @@ acknowledged) to the arrival; it can be negative (the stream was faster than the
 Run: ``python -m casestore.bench.edge [--db URL] [--clients 8 32] [--seconds 8] [--rounds 2]``
 (``--db``: a scratch database, it gets new cases and the anchor's table; without it, a
 scratch database on a throwaway PostgreSQL cluster, started with the test harness).
+
+Beside each rate, the server process's CPU milliseconds per request (``cpu_ms_per_request``,
+from ``/proc``) and their ratio (``cpu_ratio``, served over anchor): both servers are one
+Python process each, bound by its GIL, so on a shared machine whose load moves the rates
+this is the steadier figure of what a served command costs against the anchor's insert.
 """
 
 from __future__ import annotations
@@ -48,6 +53,21 @@ PER_CLIENT = 20
 def _run(port: int, token: str, slices: list[list[UUID]], seconds: float, settle: bool) -> _Outcome:
     with ThreadPoolExecutor(1) as pool:  # the caller may already run an event loop
         return pool.submit(asyncio.run, _load(port, token, slices, seconds, settle=settle)).result()
+
+
+def _cpu_run(
+    server: _Server, token: str, slices: list[list[UUID]], seconds: float, settle: bool
+) -> tuple[_Outcome, float | None]:
+    """One load run and the server process's CPU milliseconds per request in it (warm-up
+    requests included, as in the CPU): with the shared machine's load the rates drift,
+    while the CPU a request costs in the one Python process (bound by its GIL) does not."""
+    before = server.cpu_seconds()
+    out = _run(server.port, token, slices, seconds, settle)
+    after = server.cpu_seconds()
+    requests = out.done + out.errors + sum(len(mine) for mine in slices)
+    if before is None or after is None or not requests:
+        return out, None
+    return out, round(1000 * (after - before) / requests, 2)
 
 
 def _figures(out: _Outcome) -> dict[str, Any]:
@@ -89,17 +109,19 @@ def measure_edge(
         for _ in range(rounds):
             for n in clients:
                 slices = [ids[i::n] for i in range(n)]
-                base = _run(anchor.port, token, slices, seconds, settle=False)
-                served = _run(server.port, token, slices, seconds, settle=True)
+                base, a_cpu = _cpu_run(anchor, token, slices, seconds, settle=False)
+                served, s_cpu = _cpu_run(server, token, slices, seconds, settle=True)
                 if n == max(clients):
                     acked.update(served.acked)
                 a, s = _figures(base), _figures(served)
+                a["cpu_ms_per_request"], s["cpu_ms_per_request"] = a_cpu, s_cpu
                 runs[n].append(
                     {
                         "anchor": a,
                         "serve": s,
                         "rate_ratio": round(s["per_s"] / a["per_s"], 3) if a["per_s"] else 0,
                         "p99_ratio": round(s["p99_ms"] / a["p99_ms"], 3) if a["p99_ms"] else 0,
+                        "cpu_ratio": round(s_cpu / a_cpu, 3) if s_cpu and a_cpu else None,
                     }
                 )
         time.sleep(1.0)  # the last events reach the probe
@@ -117,6 +139,7 @@ def measure_edge(
             "rate_ratio": _span([r["rate_ratio"] for r in rs]),
             "p99_ratio": _span([r["p99_ratio"] for r in rs]),
             "anchor_per_s": _span([r["anchor"]["per_s"] for r in rs]),
+            "cpu_ratio": _span([r["cpu_ratio"] for r in rs if r["cpu_ratio"]]),
             "serve_per_s": _span([r["serve"]["per_s"] for r in rs]),
             "rate_met": min(r["rate_ratio"] for r in rs) >= RATE_TARGET,
             "p99_met": max(r["p99_ratio"] for r in rs) <= P99_TARGET,

@@ -26,6 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -87,6 +88,16 @@ class _Server:
             if time.monotonic() > deadline:
                 raise RuntimeError("the API server did not start")
             time.sleep(0.1)
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the server process has used so far (Linux ``/proc``;
+        ``None`` elsewhere)."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rpartition(")")[2].split()  # from field 3 (state) on
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
