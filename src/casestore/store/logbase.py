@@ -39,7 +39,7 @@ APPEND_FUNCTION = "casestore_append_v2"
 #: concurrent writers, not a clock that stepped back: a command stamps its events when it
 #: decides, then waits its turn in the group commit, so under load a stamp taken a few
 #: commits earlier can reach the log just after a later one (through ``casestore serve``
-#: at 8 and 32 clients, one batch in 14-15, by up to ~40 ms; each logged a warning). Such
+#: at 8 and 32 clients, 6-19 % of batches, by up to ~40 ms; each logged a warning). Such
 #: events are floored and counted (``clock_steps_back``)
 #: without a log line. A larger step — a server clock stepped back (NTP, a VM restored),
 #: or writers on hosts whose clocks disagree — is logged as a warning.
