@@ -20,16 +20,9 @@ sealed under them (:attr:`SubjectKey.rows`, carried by the stored event) and the
 recorder writes them in that event's own transaction, so a key exists exactly when an
 event that needs it was committed, and a command pays no second transaction for it.
 
-The write side remembers the keys it used (a subject's live key by ref, an aggregate's
-party's key by owner) and reads the table only for a subject or aggregate it has not
-seen. A remembered key may have been destroyed since (a forget in any process), so every
-event records the existing keys it was sealed under (``sealed_under``) and the group
-commit checks them *inside its write transaction*: if one is destroyed (or absent), the
-requests sealed under it fail with :class:`KeysGone` and the others commit. The append
-then forgets what it remembered and seals again from the table: a new case of a
-forgotten subject gets a new key, a command on a forgotten subject's case is refused
-(``SubjectErased``). So no event is ever committed sealed under a key destroyed before
-its commit, and a destroyed key is never used again.
+The write side remembers the keys it used (by subject, by aggregate) and reads the table
+only for one it has not seen; the group commit checks a remembered key live inside its
+write transaction (``keyguard``), so none destroyed since is ever sealed under again.
 """
 
 from __future__ import annotations
