@@ -9,7 +9,8 @@ runs in a temporary file) and prints JSON:
   tree worker and the checkpoint signer running (default cadence, 10 s), ``--repeats``
   pairs in alternating order (without first, then with first, …), both sides through the
   same client; each pair's ratio, their range, and the ratio of the medians; target:
-  with / without ≥ 0.95.
+  with / without ≥ 0.95. Beside them, steadier than throughput on a shared machine: the
+  process's CPU µs per command on each side, and the ledger thread's own CPU seconds.
 - ``merge_delay``: during the runs with the ledger, seconds from each acknowledged command
   to the first signed checkpoint covering its position (the certificate-transparency
   term); target p99 ≤ cadence + 2 s.
@@ -42,6 +43,7 @@ import random
 import statistics
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -144,6 +146,8 @@ def commands_and_merge_delay(
     without: list[float] = []
     with_ledger: list[float] = []
     ratios: list[float] = []
+    cpu: dict[bool, list[float]] = {False: [], True: []}  # process CPU µs per command
+    thread_cpu: list[float | None] = []  # the ledger thread's CPU seconds in the window
     orders: list[str] = []
     load: list[float] = [os.getloadavg()[0]]
     delays: list[float] = []
@@ -154,17 +158,21 @@ def commands_and_merge_delay(
             rates: dict[bool, float] = {}
             for ledger in sides:
                 if not ledger:
-                    rates[ledger], _ = acknowledged_commands(app, cases, seconds, store, None)
-                    continue
-                TreeWorker(store).catch_up()  # start each run with the tree at the head
-                runner = LedgerRunner(app, config).start()
-                try:
-                    patience = config.cadence.seconds + 10
-                    rate, merge = acknowledged_commands(app, cases, seconds, store, patience)
-                finally:
-                    runner.stop()
-                rates[ledger] = rate
-                delays += merge
+                    run = acknowledged_commands(app, cases, seconds, store, None)
+                else:
+                    TreeWorker(store).catch_up()  # start each run with the tree at the head
+                    runner = LedgerRunner(app, config).start()
+                    try:
+                        patience = config.cadence.seconds + 10
+                        run = acknowledged_commands(
+                            app, cases, seconds, store, patience, runner.thread
+                        )
+                    finally:
+                        runner.stop()
+                    delays += run.delays
+                    thread_cpu.append(run.thread_cpu_s)
+                rates[ledger] = run.rate
+                cpu[ledger].append(run.cpu_s / max(1, run.commands) * 1e6)
             without.append(rates[False])
             with_ledger.append(rates[True])
             ratios.append(rates[True] / rates[False])
@@ -184,6 +192,11 @@ def commands_and_merge_delay(
             "ratio": round(ratio, 3),
             "target": 0.95,
             "load_1min": [round(v, 1) for v in load],
+            # CPU is steadier than throughput on a shared machine: what each command cost
+            # the whole process (writers, watcher, and the ledger thread when it runs)
+            "cpu_us_per_command_without": [round(v) for v in cpu[False]],
+            "cpu_us_per_command_with": [round(v) for v in cpu[True]],
+            "ledger_thread_cpu_s": [None if v is None else round(v, 2) for v in thread_cpu],
         },
         "merge_delay": {
             "samples": len(delays),
@@ -195,13 +208,25 @@ def commands_and_merge_delay(
     }
 
 
+@dataclass
+class Run:
+    """One side's run: commands/s, merge delays (s), and CPU spent in its window."""
+
+    rate: float
+    commands: int
+    delays: list[float]
+    cpu_s: float  # this process, all threads, while the writers ran
+    thread_cpu_s: float | None  # the ledger thread alone (Linux), same window
+
+
 def acknowledged_commands(
     app: CasestoreApp,
     cases: list[UUID],
     seconds: float,
     store: LedgerStore,
     patience: float | None,
-) -> tuple[float, list[float]]:
+    ledger: threading.Thread | None = None,
+) -> Run:
     """Commands/s from 8 writers, and each command's merge delay in seconds.
 
     A watcher polls the latest checkpoint every 50 ms from the start of the run; with
@@ -234,6 +259,7 @@ def acknowledged_commands(
 
     watcher = threading.Thread(target=watch)
     watcher.start()
+    cpu, own = os.times(), _thread_cpu(ledger)
     started = time.perf_counter()
     threads = [threading.Thread(target=work, args=(i,)) for i in range(WRITERS)]
     for t in threads:
@@ -241,11 +267,15 @@ def acknowledged_commands(
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    after, own_after = os.times(), _thread_cpu(ledger)
+    spent = (after.user - cpu.user) + (after.system - cpu.system)
+    thread_s = own_after - own if own is not None and own_after is not None else None
     everything = [a for part in acked for a in part]
+    rate = len(everything) / elapsed
     if patience is None:
         done.set()
         watcher.join()
-        return len(everything) / elapsed, []
+        return Run(rate, len(everything), [], spent, thread_s)
     last = max((p for p, _ in everything), default=0)
     give_up = time.monotonic() + patience
     while time.monotonic() < give_up and not (seen and seen[-1][1] >= last):
@@ -256,7 +286,19 @@ def acknowledged_commands(
     for position, at in everything:
         covered = next((t for t, size in seen if size >= position and t >= at), None)
         delays.append((covered if covered is not None else give_up) - at)
-    return len(everything) / elapsed, delays
+    return Run(rate, len(everything), delays, spent, thread_s)
+
+
+def _thread_cpu(thread: threading.Thread | None) -> float | None:
+    """CPU seconds a thread of this process has used (Linux ``/proc``; else None)."""
+    if thread is None or thread.native_id is None:
+        return None
+    try:
+        with open(f"/proc/self/task/{thread.native_id}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def catch_up(app: CasestoreApp) -> dict[str, Any]:

@@ -22,7 +22,7 @@ class LedgerRunner:
     delay, which the signing cadence dominates anyway."""
 
     def __init__(
-        self, app: CasestoreApp, config: LedgerConfig, *, poll_interval: float = 0.5
+        self, app: CasestoreApp, config: LedgerConfig, *, poll_interval: float = 1.0
     ) -> None:
         self.app = app
         self.store = LedgerStore(app.db_url)

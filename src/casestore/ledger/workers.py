@@ -194,7 +194,7 @@ class LedgerThread(threading.Thread):
         signer: Signer | None,
         stop: threading.Event,
         *,
-        poll_interval: float = 0.5,
+        poll_interval: float = 1.0,
     ) -> None:
         super().__init__(name="casestore-ledger", daemon=True)
         self.tree = TreeWorker(store)
