@@ -42,7 +42,7 @@ LOCAL_BATCH = 1024
 #: How often an idle worker with a pending root asks the tree again (seconds).
 BIND_INTERVAL = 1.0
 #: The most events a worker reads to bring a frontier seeded at the tree's size up to its
-#: own position (the tree worker polls every 0.5 s: a live gap is far smaller).
+#: own position (the tree worker polls every second: a live gap is far smaller).
 GAP_LIMIT = 4096
 
 
