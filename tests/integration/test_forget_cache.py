@@ -34,6 +34,22 @@ def tokens_under(app: CasestoreApp, key_id: str, after: int) -> int:
     return sum(marker in bytes(r.state) for r in app.log.iter_log(after))
 
 
+def forget_elsewhere(app: CasestoreApp, subject: Party) -> None:
+    """Forget ``subject`` through another application on the same database (another
+    connection, its own key cache), as a second process would."""
+    other = CasestoreApp(app.db_url)
+    try:
+        forgetting(other).forget(
+            subject.id_number,
+            by="adm-1",
+            approved_by="adm-2",
+            reason="court",
+            ignore_retention=True,
+        )
+    finally:
+        other.close()
+
+
 def correct_phone(case_id: object, value: str) -> Correct:
     return Correct(
         actor=CLERK,
@@ -61,13 +77,7 @@ def test_a_forget_by_another_connection_is_seen_by_the_next_command(
     assert app.subject_keys is not None
     assert app.subject_keys.by_owner and app.subject_keys.by_ref  # remembered, not re-read
 
-    other = CasestoreApp(app.db_url)
-    try:
-        forgetting(other).forget(
-            NEW.id_number, by="adm-1", approved_by="adm-2", reason="court", ignore_retention=True
-        )
-    finally:
-        other.close()
+    forget_elsewhere(app, NEW)
     after = app.log.head()[0]
 
     with pytest.raises(SubjectErased):
@@ -93,13 +103,7 @@ def test_a_new_case_after_a_forget_elsewhere_gets_a_new_key(
     app, service = world
     first = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=NEW))
     [old] = keys_of(app, NEW.id_number)
-    other = CasestoreApp(app.db_url)
-    try:
-        forgetting(other).forget(
-            NEW.id_number, by="adm-1", approved_by="adm-2", reason="court", ignore_retention=True
-        )
-    finally:
-        other.close()
+    forget_elsewhere(app, NEW)
     after = app.log.head()[0]
     second = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=NEW))
     [(_, new_key)] = links_to(app, second.case_id.hex)
