@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -139,12 +139,13 @@ class LogEvent:
         cls,
         rows: list[Any],
         unwraps: list[Callable[[bytes], bytes] | None],
-        ids: Callable[[Any], str] | None = None,
+        ids: Mapping[Any, str] | None = None,
     ) -> list[LogEvent]:
         """One event per stored row ``(position, aggregate id, version, topic, state,
-        recorded_at_us, event_hash, chain_hash)`` with its unwrap, the id passed through
-        ``ids`` when given: what ``__init__`` does, without a call per event (a page's
-        thousands of events are the read side's largest cost after the fetch itself)."""
+        recorded_at_us, event_hash, chain_hash)`` with its unwrap, the id looked up in
+        ``ids`` (stored id -> canonical text, every id of ``rows``) when given: what
+        ``__init__`` does, without a call per event (a page's thousands of events are
+        the read side's largest cost after the fetch itself)."""
         new = object.__new__
         parts_of: dict[str, tuple[str, str, str]] = {}
         out: list[LogEvent] = []
@@ -156,7 +157,7 @@ class LogEvent:
                 parts = parts_of[topic] = topic_parts(topic)
             event = new(cls)
             event.position = r[0]
-            event.aggregate_id = r[1] if ids is None else ids(r[1])
+            event.aggregate_id = r[1] if ids is None else ids[r[1]]
             event.version = r[2]
             event.topic = topic
             event.aggregate, event.type, event.key = parts
@@ -173,10 +174,11 @@ class LogEvent:
     @property
     def raw(self) -> dict[str, Any]:
         """The stored state as tagged JSON (decrypted/decompressed when configured), upcast."""
-        if self._raw is None:
-            data = self.unwrap(self.state) if self.unwrap else self.state
-            self._raw = registry().upcast(self.key, orjson.loads(data))
-        return self._raw
+        raw = self._raw
+        if raw is None:
+            data = self.unwrap(self.state) if self.unwrap is not None else self.state
+            raw = self._raw = registry().upcast(self.key, orjson.loads(data))
+        return raw
 
     def plain(self, field: str, default: Any = None) -> Any:
         """One field of the event as plain JSON (UUIDs, times and dates as strings)."""
@@ -188,27 +190,30 @@ class LogEvent:
 
         Computed once per event and shared: treat it as read-only.
         """
-        if self._actor is None:
-            try:
-                fields = self.raw["actor"]["fields"]
-                self._actor = {
-                    "staff_id": fields["staff_id"],
-                    "role": fields["role"],
-                    "name": fields["name"],
-                    "window": fields["window"],
-                }
-            except (KeyError, TypeError):  # an event without a (complete) actor
-                actor = self.raw.get("actor")
-                fields = actor.get("fields", {}) if isinstance(actor, dict) else {}
-                self._actor = {
-                    k: str(fields.get(k, "")) for k in ("staff_id", "role", "name", "window")
-                }
-        return self._actor
+        known = self._actor
+        if known is not None:
+            return known
+        raw = self._raw if self._raw is not None else self.raw
+        try:
+            fields = raw["actor"]["fields"]
+            known = {
+                "staff_id": fields["staff_id"],
+                "role": fields["role"],
+                "name": fields["name"],
+                "window": fields["window"],
+            }
+        except (KeyError, TypeError):  # an event without a (complete) actor
+            actor = raw.get("actor")
+            fields = actor.get("fields", {}) if isinstance(actor, dict) else {}
+            known = {k: str(fields.get(k, "")) for k in ("staff_id", "role", "name", "window")}
+        self._actor = known
+        return known
 
     @property
     def occurred_at_us(self) -> int | None:
         """The claimed business time, when it was entered separately."""
-        value = self.raw.get("occurred_at")
+        raw = self._raw if self._raw is not None else self.raw
+        value = raw.get("occurred_at")
         if isinstance(value, dict) and "__datetime__" in value:
             return iso_to_micros(value["__datetime__"])
         return None

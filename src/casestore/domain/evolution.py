@@ -154,7 +154,11 @@ class SchemaRegistry:
         if self.value_steps:
             _upcast_values(state, self.value_steps)
         stored_version = state.pop("class_version", 1)
-        self.step_up(key, state, stored_version)
+        steps = self.event_steps.get(key)
+        if steps:  # ``step_up`` inline: this runs once per event a projection decodes
+            while stored_version in steps:
+                steps[stored_version](state)
+                stored_version += 1
         defaults = self._defaults.get(key)
         if defaults:
             for name, value in defaults:
