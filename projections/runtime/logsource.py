@@ -87,16 +87,9 @@ def _keep(rows: list[Any], keys: frozenset[str] | None) -> list[Any]:
     """The rows whose event kind (``Aggregate.Event``, from the stored topic) is wanted."""
     if keys is None:
         return rows
-    wanted: dict[str, bool] = {}
-    out = []
-    for r in rows:
-        topic = r[3]
-        keep = wanted.get(topic)
-        if keep is None:
-            keep = wanted[topic] = topic_parts(topic)[2] in keys
-        if keep:
-            out.append(r)
-    return out
+    # A page holds a handful of topics: decide each once, then filter in one pass.
+    wanted = {topic for topic in {r[3] for r in rows} if topic_parts(topic)[2] in keys}
+    return [r for r in rows if r[3] in wanted]
 
 
 class LogSource:
@@ -228,10 +221,8 @@ class LogSource:
         if self.backend == "sqlite":
             # Ids as stored (32 hex digits) to canonical text once per id in the page:
             # a busy page holds a few events of each of many cases.
-            ids: dict[str, str] = {}
-            events = LogEvent.many(
-                kept, unwraps, lambda h: ids.get(h) or ids.setdefault(h, _dashed(h))
-            )
+            ids = {h: _dashed(h) for h in {r[1] for r in kept}}
+            events = LogEvent.many(kept, unwraps, ids)
         else:
             events = LogEvent.many(kept, unwraps)
         hashes = None if kept is rows else [bytes(r[6]) for r in rows]
@@ -245,7 +236,8 @@ class LogSource:
         if isinstance(personal, bool):
             unwrap = (self.unwrap if personal else self.sealed)([r[4] for r in rows])
             return [unwrap] * len(rows)
-        fields = [personal.get(topic_parts(r[3])[2]) for r in rows]
+        named_by_topic = {t: personal.get(topic_parts(t)[2]) for t in {r[3] for r in rows}}
+        fields = [named_by_topic[r[3]] for r in rows]
         sealed = self.sealed([r[4] for r in rows])
         groups: dict[frozenset[str], list[bytes]] = {}
         for r, named in zip(rows, fields, strict=True):
