@@ -82,7 +82,8 @@ def subject_forgotten(b: CaseBatch, ev: LogEvent) -> None:
 
 def fold_case(b: CaseBatch, ev: LogEvent) -> None:
     key = (ev.aggregate_id,)
-    if ev.type == "Submitted":
+    kind = ev.type
+    if kind == "Submitted":
         row = new_row(b, ev)
     else:
         existing = b.rows.get(key)
@@ -90,14 +91,12 @@ def fold_case(b: CaseBatch, ev: LogEvent) -> None:
             return  # its Submitted lies outside this build (cannot happen in a full log)
         row = existing
         fold_row(row, ev)
-        if ev.type == "Corrected" and ev.raw.get("fact") == "item_code":
+        if kind == "Corrected" and ev.raw.get("fact") == "item_code":
             row["item_name"] = b.names.get(str(row["item_code"]))
     actor = ev.actor()
-    row["actor_staff"], row["actor_role"], row["actor_window"] = (
-        actor["staff_id"],
-        actor["role"],
-        actor["window"],
-    )
+    row["actor_staff"] = actor["staff_id"]
+    row["actor_role"] = actor["role"]
+    row["actor_window"] = actor["window"]
     row["status"] = derive_status(row["stage"], bool(row["suspended"]))
     row["updated_at_us"] = ev.recorded_at_us
     row["version"] = ev.version
@@ -172,8 +171,9 @@ def correct_row(row: dict[str, Any], ev: LogEvent) -> None:
 def fold_row(row: dict[str, Any], ev: LogEvent) -> None:
     """The stage by the domain's one stage machine, and the facts of the row."""
     kind = ev.type
+    raw = ev.raw
     if kind in STAGE_EVENTS:
-        row["stage"] = next_stage(row["stage"], kind, ev.raw.get("outcome"))
+        row["stage"] = next_stage(row["stage"], kind, raw.get("outcome"))
     if kind == "SupplementRequested":
         row["supplement_requests"] = (row["supplement_requests"] or 0) + 1
     elif kind == "Accepted":
@@ -186,11 +186,11 @@ def fold_row(row: dict[str, Any], ev: LogEvent) -> None:
     elif kind == "ExtensionGranted":
         row["extended"] = 1
     elif kind == "Decided":
-        approve = ev.raw.get("outcome") == "approve"
+        approve = raw.get("outcome") == "approve"
         row["outcome"] = "approved" if approve else "denied"
         row["decided_at_us"] = ev.business_at_us
     elif kind == "Evaluated":
-        row["evaluation_level"] = ev.raw.get("level")
+        row["evaluation_level"] = raw.get("level")
     elif kind in ("Rejected", "Withdrawn"):
         row["outcome"] = row["stage"]
     elif kind == "Corrected":
