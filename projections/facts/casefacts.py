@@ -194,7 +194,12 @@ class CaseFacts:
         out: dict[str, Any] = {}
         dumpers = DUMPERS if _dumpers is None else _dumpers
         for key, value in self.__dict__.items():
-            if value is None or value == () or value == "" or (key == "events" and not value):
+            # Empty tuples and texts are left out; tested by type, not ``value == ()``,
+            # which for a Stamp or a limits value runs its dataclass ``__eq__`` twice
+            # (once per case per facts rebuild, for each of ~40 fields).
+            if value is None or (isinstance(value, tuple | str) and not value):
+                continue
+            if key == "events" and not value:
                 continue
             if key == "priority" and not value:  # absent unless marked: old rows unchanged
                 continue
