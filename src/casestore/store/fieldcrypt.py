@@ -33,8 +33,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from casestore.domain.errors import SubjectErased
 from casestore.domain.personal import ERASED, PERSONAL_FIELDS, SEALED, path_kinds
+from casestore.store.keyerrors import KeysGone, KeysStale, KeyUnavailable
 from casestore.store.keytable import INSERT_KEY
-from casestore.store.subjectkeys import KeyRow, KeysGone, KeyUnavailable, SubjectKey, SubjectKeys
+from casestore.store.subjectkeys import KeyRow, SubjectKey, SubjectKeys
 
 PREFIX: Final = "enc1:"
 _TOKEN: Final = re.compile(rb'"enc1:([0-9a-f]{16}):([A-Za-z0-9_-]+)"')
@@ -183,18 +184,22 @@ class FieldCrypt:
         links are remembered once it committed, forgotten if it failed. If the commit
         found a key destroyed since it was remembered (:class:`KeysGone`: nothing was
         written), everything remembered is dropped and the append is sealed once more from
-        the key table (a new key for an intake, ``SubjectErased`` for a case)."""
+        the key table (a new key for an intake, ``SubjectErased`` for a case); if it found
+        a new key's subject with a live key (:class:`KeysTaken`: another process made it,
+        or an earlier one), the append is sealed once more under that key, read."""
         keys = self.keys
         committed = False
         try:
             try:
                 result = write()
-            except KeysGone:
+            except KeysStale as stale:
                 keys.end_append()
-                keys.forget_used()
+                if isinstance(stale, KeysGone):
+                    keys.forget_used()
+                keys.recheck()
                 try:
                     result = write()
-                except KeysGone as e:  # forgotten again meanwhile: refuse, nothing written
+                except KeysStale as e:  # forgotten again meanwhile: refuse, nothing written
                     raise SubjectErased(
                         "the subject was forgotten while this command was recorded: "
                         "nothing was written"

@@ -16,9 +16,15 @@ transaction, where a forget's destruction cannot interleave:
   reads and committed appends, and rows are never deleted).
 
 Either way nothing of the batch is written when a key is gone: the requests sealed under
-one fail with :class:`~casestore.store.subjectkeys.KeysGone` (their append seals again
+one fail with :class:`~casestore.store.keyerrors.KeysGone` (their append seals again
 from the table, see ``FieldCrypt.sealing``) and the rest of the batch is committed anew
 (:func:`failing_alone`). A forget is rare, so the redo costs nothing in the common case.
+
+A new subject's key is made without reading the table; the key table's unique partial
+index (``keytable.LIVE_INDEX``) refuses it when the subject has a live key already, which
+fails the batch the same way (:class:`~casestore.store.keyerrors.KeysTaken`, blamed on the
+requests that bring a new key for that subject; SQLite :func:`write_side_rows`,
+PostgreSQL :func:`raise_if_gone`).
 """
 
 from __future__ import annotations
@@ -28,13 +34,15 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
-from casestore.store.batch import AppendRequest
-from casestore.store.keytable import KEYS
-from casestore.store.subjectkeys import KeysGone
+from casestore.store.batch import AppendRequest, SideRow
+from casestore.store.keyerrors import KeysGone, KeysStale, KeysTaken
+from casestore.store.keytable import INSERT_KEY, KEYS, LIVE_INDEX
 
 SQLSTATE: Final = "22P02"  # invalid_text_representation: the marked cast below
+_UNIQUE: Final = "23505"  # unique_violation: a second live key of a subject (LIVE_INDEX)
 _MARK: Final = "casestore: data key destroyed: "
 _KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
+_TAKEN_REF: Final = re.compile(r"\(ref\)=\(([0-9a-f]+)\)")
 
 
 def sealed_under(requests: Iterable[AppendRequest]) -> list[str]:
@@ -59,6 +67,28 @@ def check_sqlite(conn: sqlite3.Connection, key_ids: Sequence[str]) -> None:
         raise KeysGone(set(key_ids) - live)
 
 
+def write_side_rows(conn: sqlite3.Connection, rows: Iterable[SideRow]) -> None:
+    """Inside the writer's transaction: the batch's side rows; :class:`KeysTaken` when a
+    new key's subject has a live key already (the unique index refused it)."""
+    for sql, params in rows:
+        try:
+            conn.execute(sql, params)
+        except sqlite3.IntegrityError as e:
+            if sql != INSERT_KEY:
+                raise
+            raise KeysTaken({str(params[1])}) from e
+
+
+def new_refs(request: AppendRequest) -> set[str]:
+    """The subjects (refs) a request brings a new data key for."""
+    return {
+        str(params[1])
+        for ev in request.events
+        for sql, params in getattr(ev, "side_rows", ())
+        if sql == INSERT_KEY
+    }
+
+
 def pg_guard(requests: Iterable[AppendRequest]) -> str:
     """The PostgreSQL statement (with its ``;``) that checks the keys, or ``""``.
 
@@ -78,30 +108,37 @@ def pg_guard(requests: Iterable[AppendRequest]) -> str:
 
 
 def raise_if_gone(error: Any) -> None:
-    """A PostgreSQL error raised by :func:`pg_guard` as :class:`KeysGone`."""
-    message = str(getattr(getattr(error, "diag", None), "message_primary", None) or error)
-    if getattr(error, "sqlstate", None) == SQLSTATE and _MARK in message:
+    """A PostgreSQL error raised by :func:`pg_guard` as :class:`KeysGone`; a new key
+    refused by the one-live-key index as :class:`KeysTaken`."""
+    diag = getattr(error, "diag", None)
+    message = str(getattr(diag, "message_primary", None) or error)
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate == SQLSTATE and _MARK in message:
         named = message.partition(_MARK)[2]
         raise KeysGone(set(_KEY_ID.findall(named))) from error
+    if sqlstate == _UNIQUE and getattr(diag, "constraint_name", None) == LIVE_INDEX:
+        detail = str(getattr(diag, "message_detail", None) or "")
+        raise KeysTaken(set(_TAKEN_REF.findall(detail))) from error
 
 
 def failing_alone(
     commit: Callable[[list[AppendRequest]], None],
 ) -> Callable[[list[AppendRequest]], None]:
     """``commit`` where a batch refused by the key check (nothing written) fails only the
-    requests sealed under a key gone, and the others are committed again."""
+    requests sealed under a key gone, or bringing a new key for a subject that has one,
+    and the others are committed again."""
 
     def guarded(batch: list[AppendRequest]) -> None:
         while batch:
             try:
                 commit(batch)
                 return
-            except KeysGone as gone:
+            except KeysStale as stale:
                 rest = []
                 for request in batch:
-                    used = {k for ev in request.events for k in getattr(ev, "sealed_under", ())}
-                    if used & gone.key_ids:
-                        request.error = KeysGone(set(used & gone.key_ids))
+                    error = _blamed(request, stale)
+                    if error is not None:
+                        request.error = error
                     elif request.error is None:
                         rest.append(request)
                 if len(rest) == len(batch):  # nothing to blame: do not loop
@@ -109,3 +146,14 @@ def failing_alone(
                 batch = rest
 
     return guarded
+
+
+def _blamed(request: AppendRequest, stale: KeysStale) -> KeysStale | None:
+    """The error of ``request`` if the key check's finding is about it, else ``None``."""
+    if isinstance(stale, KeysGone):
+        used = {k for ev in request.events for k in getattr(ev, "sealed_under", ())}
+        return KeysGone(set(used & stale.key_ids)) if used & stale.key_ids else None
+    if isinstance(stale, KeysTaken):
+        taken = new_refs(request) & stale.refs
+        return KeysTaken(taken) if taken else None
+    return None

@@ -25,7 +25,7 @@ from casestore.store.batch import (
 )
 from casestore.store.contracts import check_key, sqlite_errors
 from casestore.store.integrity import GENESIS, LinkCheck, LogRow, check_links
-from casestore.store.keyguard import check_sqlite, failing_alone, sealed_under
+from casestore.store.keyguard import check_sqlite, failing_alone, sealed_under, write_side_rows
 from casestore.store.logbase import (
     _HEADS_CACHED,
     APPEND_ONLY_MESSAGE,
@@ -233,8 +233,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                     f"INSERT INTO {KEYS_TABLE} VALUES (?,?,?,?)",
                     [(k, o.hex, v, p) for k, o, v, p in plan.keys],
                 )
-            for sql, params in plan.side_rows:
-                c.execute(sql, params)
+            write_side_rows(c, plan.side_rows)  # KeysTaken: a second live key (keyguard)
             if explicit:
                 c.execute("COMMIT")
         except BaseException:
