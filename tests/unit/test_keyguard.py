@@ -1,5 +1,6 @@
-"""The group commit's key check (``keyguard``) on its own: the new key refused for a
-subject with a live key, and PostgreSQL's errors read back as the requests to blame."""
+"""The group commit's key check (``keyguard``) on its own: the SQLite INSERT that writes
+nothing when a key is gone, the new key refused for a subject with a live key, and
+PostgreSQL's errors read back as the requests to blame."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from types import SimpleNamespace
 import pytest
 
 from casestore.store.keyerrors import KeysGone, KeysTaken
-from casestore.store.keyguard import raise_if_gone, write_side_rows
+from casestore.store.keyguard import insert_checked, raise_if_gone, write_side_rows
 from casestore.store.keytable import _DDL, _LIVE_DDL, INSERT_KEY, KEYS, LIVE_INDEX
+
+INSERT = "INSERT INTO events (position, state) VALUES (?,?),(?,?)"
 
 
 class PgError(Exception):
@@ -35,6 +38,23 @@ def conn() -> sqlite3.Connection:
             (key_id, ref, wrapped),
         )
     return db
+
+
+def test_the_checked_insert_writes_its_rows_when_every_key_is_live(
+    conn: sqlite3.Connection,
+) -> None:
+    insert_checked(conn, INSERT, [1, b"x", 2, b"y"], 2, ["a" * 16])
+    assert conn.execute("SELECT position, state FROM events").fetchall() == [(1, b"x"), (2, b"y")]
+
+
+@pytest.mark.parametrize("key_ids", [["a" * 16, "b" * 16], ["c" * 16]])
+def test_the_checked_insert_writes_nothing_when_a_key_is_destroyed_or_unknown(
+    conn: sqlite3.Connection, key_ids: list[str]
+) -> None:
+    with pytest.raises(KeysGone) as gone:
+        insert_checked(conn, INSERT, [1, b"x", 2, b"y"], 2, key_ids)
+    assert gone.value.key_ids == set(key_ids) - {"a" * 16}
+    assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
 
 
 def test_a_second_live_key_of_a_subject_is_refused_as_taken(conn: sqlite3.Connection) -> None:

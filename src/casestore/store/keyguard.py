@@ -6,8 +6,10 @@ forget in any process. Each stored event names the existing keys it was sealed u
 (``TimedStoredEvent.sealed_under``), and the commit checks them inside its own write
 transaction, where a forget's destruction cannot interleave:
 
-- SQLite: one indexed read after ``BEGIN IMMEDIATE`` (the forget destroys keys under the
-  same database write lock);
+- SQLite: the batch's one INSERT writes its rows only if every key is live (its own
+  transaction: no ``BEGIN``/``COMMIT`` around a separate check, :func:`insert_checked`),
+  or, in an explicit transaction that cannot fold it, one indexed read after ``BEGIN
+  IMMEDIATE`` (either way under the write lock a forget's destruction takes too);
 - PostgreSQL: a statement ahead of the batch's that takes a share lock on those key rows
   (a concurrent forget's ``UPDATE`` waits for the batch to commit, or the batch sees its
   committed result: under READ COMMITTED a locking read returns the row's latest
@@ -29,6 +31,7 @@ PostgreSQL :func:`raise_if_gone`).
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -43,6 +46,8 @@ _UNIQUE: Final = "23505"  # unique_violation: a second live key of a subject (LI
 _MARK: Final = "casestore: data key destroyed: "
 _KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
 _TAKEN_REF: Final = re.compile(r"\(ref\)=\(([0-9a-f]+)\)")
+#: Most keys one checked INSERT names (far below SQLite's variable limit, with its rows).
+CHECK_IN_INSERT_MAX: Final = 500
 
 
 def sealed_under(requests: Iterable[AppendRequest]) -> list[str]:
@@ -65,6 +70,38 @@ def check_sqlite(conn: sqlite3.Connection, key_ids: Sequence[str]) -> None:
         )
     if len(live) != len(key_ids):
         raise KeysGone(set(key_ids) - live)
+
+
+def insert_checked(
+    conn: sqlite3.Connection, sql: str, values: Sequence[Any], rows: int, key_ids: Sequence[str]
+) -> None:
+    """Run ``sql`` (one multi-row ``INSERT ... VALUES`` of ``rows`` rows) so that it writes
+    nothing unless every key is live: :class:`KeysGone` when it wrote nothing. Outside an
+    explicit transaction the statement is a transaction of its own, so a batch whose
+    events were sealed under remembered keys pays one statement, as a batch in clear."""
+    cursor = conn.execute(_checked(sql, len(key_ids)), [*values, *key_ids])
+    if cursor.rowcount != rows:  # SQLite's changes(): 0, the check failed
+        live = {
+            str(r[0])
+            for r in conn.execute(
+                f"SELECT key_id FROM {KEYS} WHERE key_id IN ({','.join('?' * len(key_ids))}) "
+                "AND wrapped IS NOT NULL",
+                list(key_ids),
+            )
+        }
+        raise KeysGone(set(key_ids) - live or set(key_ids))
+
+
+@functools.lru_cache(maxsize=256)
+def _checked(sql: str, keys: int) -> str:
+    head, values, tail = sql.partition(" VALUES ")
+    if not values or keys > CHECK_IN_INSERT_MAX:
+        raise ValueError("a multi-row INSERT ... VALUES and at most 500 keys expected")
+    marks = ",".join("?" * keys)
+    return (
+        f"{head} SELECT * FROM (VALUES {tail}) WHERE (SELECT count(*) FROM {KEYS} "
+        f"WHERE key_id IN ({marks}) AND wrapped IS NOT NULL) = {keys}"
+    )
 
 
 def write_side_rows(conn: sqlite3.Connection, rows: Iterable[SideRow]) -> None:
