@@ -3,7 +3,10 @@ destroyed by another connection (another process) is never sealed under again �
 group commit checks the remembered keys inside its write transaction, refuses only the
 requests sealed under a destroyed one, and their append is sealed anew from the key
 table: a new case of the forgotten subject gets a new key, a command on the subject's
-case is refused (``SubjectErased``). SQLite, and PostgreSQL under ``-m pg``/CI."""
+case is refused (``SubjectErased``). A subject this process has not seen gets a new key
+without a read; the commit refuses it when the subject has a live key (made by another
+process), and the append is sealed again under that one: one live key per subject.
+SQLite, and PostgreSQL under ``-m pg``/CI."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from casestore.service.commands import Correct
 from casestore.store.application import CasestoreApp
 from casestore.store.audit import verify
 from casestore.store.batch import AppendRequest
-from casestore.store.subjectkeys import KeysGone
+from casestore.store.subjectkeys import KeysGone, KeysTaken
 from tests.conftest import CLERK
 from tests.integration.test_forget import ERASED, forgetting, world
 from tests.integration.test_forget_keys import NEW, keys_of, links_to
@@ -144,3 +147,62 @@ def test_a_batch_fails_only_the_request_sealed_under_a_destroyed_key(
     assert keys_of(app, NEW.id_number) == [gone]  # the refused request's new key: not written
     assert len(keys_of(app, OTHER_NEW.id_number)) == 1
     assert app.domain_events(written.events[0].originator_id)[0].applicant.name == "孙七"
+
+
+def intake_elsewhere(app: CasestoreApp, subject: Party) -> str:
+    """A case of ``subject`` recorded through another application on the same database
+    (another process, the same master key); the subject's one key."""
+    other = CasestoreApp(app.db_url)
+    try:
+        service = CaseService(other)
+        service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=subject))
+        [key_id] = keys_of(other, subject.id_number)
+    finally:
+        other.close()
+    return key_id
+
+
+def test_a_subject_with_a_key_made_elsewhere_keeps_its_one_live_key(
+    world: tuple[CasestoreApp, CaseService],
+) -> None:
+    """Another process made the subject's key; this one has not seen the subject, makes
+    a new key without reading, and the commit refuses it (nothing written). The append
+    is sealed again under the subject's live key: one key, the case linked to it, the
+    case and its number appended once, readable; the next case needs no second try."""
+    app, service = world
+    elsewhere = intake_elsewhere(app, NEW)
+    head = app.log.head()[0]
+    case = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=NEW))
+    assert app.log.head()[0] == head + 2
+    assert keys_of(app, NEW.id_number) == [elsewhere]
+    assert links_to(app, case.case_id.hex) == [("applicant", elsewhere)]
+    assert app.domain_events(case.case_id)[0].applicant.name == "王五"
+    again = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=NEW))
+    assert links_to(app, again.case_id.hex) == [("applicant", elsewhere)]
+    assert app.log.head()[0] == head + 4
+    assert verify(app, independent=True).ok
+
+
+def test_a_batch_fails_only_the_request_bringing_a_second_live_key(
+    world: tuple[CasestoreApp, CaseService],
+) -> None:
+    """One group-commit batch of two intakes, the first bringing a new key for a subject
+    that has a live key made elsewhere: it fails with ``KeysTaken`` and nothing of it is
+    written (no second key); the second commits with its new key."""
+    app, service = world
+    elsewhere = intake_elsewhere(app, NEW)
+    head = app.log.head()[0]
+    requests = []
+    for party in (NEW, OTHER_NEW):
+        new = service.open_case(SubmitCase(actor=CLERK, item_code="XK-003", applicant=party))
+        events = [*new.case.collect_events(), *new.index.collect_events()]
+        requests.append(AppendRequest([app.mapper.to_stored_event(e) for e in events]))
+        app.subject_keys.end_append(committed=False)  # type: ignore[union-attr]
+    app.recorder.committer._commit(requests)
+    refused, written = requests
+    assert isinstance(refused.error, KeysTaken)
+    assert refused.error.refs == {app.subject_keys.ref_of(NEW.id_number)}  # type: ignore[union-attr]
+    assert refused.positions is None
+    assert written.error is None and written.positions == [head + 1, head + 2]
+    assert keys_of(app, NEW.id_number) == [elsewhere]
+    assert len(keys_of(app, OTHER_NEW.id_number)) == 1

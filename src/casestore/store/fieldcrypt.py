@@ -33,8 +33,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from casestore.domain.errors import SubjectErased
 from casestore.domain.personal import ERASED, PERSONAL_FIELDS, SEALED, path_kinds
+from casestore.store.keyerrors import KeysGone, KeysStale, KeyUnavailable
 from casestore.store.keytable import INSERT_KEY
-from casestore.store.subjectkeys import KeyRow, KeysGone, KeyUnavailable, SubjectKey, SubjectKeys
+from casestore.store.subjectkeys import KeyRow, SubjectKey, SubjectKeys
 
 PREFIX: Final = "enc1:"
 _TOKEN: Final = re.compile(rb'"enc1:([0-9a-f]{16}):([A-Za-z0-9_-]+)"')
@@ -56,8 +57,9 @@ T = TypeVar("T")
 
 
 def _existing(key: SubjectKey) -> tuple[str, ...]:
-    """The key's id unless the key is new (written with this event, live by construction)."""
-    return () if any(sql == INSERT_KEY for sql, _ in key.rows) else (key.key_id,)
+    """The key's id unless the key is new (written with this event, live by construction:
+    its row comes first, ``SubjectKeys.live_key``)."""
+    return () if key.rows and key.rows[0][0] == INSERT_KEY else (key.key_id,)
 
 
 def is_token(value: object) -> bool:
@@ -120,6 +122,12 @@ def _seal_at(obj: Any, parts: list[str], fn: Callable[[str], str]) -> None:
 _PATHS: Final[dict[str, list[list[str]]]] = {
     event: [path.split(".") for path in fields] for event, fields in PERSONAL_FIELDS.items()
 }
+#: An intake's ``party.leaf`` paths by party (sealed straight in the party's fields).
+_LEAVES: Final[dict[str, dict[str, list[str]]]] = {
+    event: {p: [path[1] for path in paths if path[0] == p and len(path) == 2] for p in PARTIES}
+    for event, paths in _PATHS.items()
+    if event in INTAKE
+}
 _CORRECTION_PATHS: Final = [[name] for name in _CORRECTION_VALUES]
 
 
@@ -141,7 +149,7 @@ class FieldCrypt:
         if not paths and not corrected:
             return state, (), ()
         if event_name in INTAKE:
-            return self._seal_intake(owner, state, paths or [])
+            return self._seal_intake(event_name, owner, state)
         key = self._case_key(owner)
         if key is None:  # an aggregate from before encryption was turned on: stays clear
             return state, (), ()
@@ -150,21 +158,27 @@ class FieldCrypt:
             _seal_at(state, parts, seal)
         return state, key.rows, _existing(key)
 
-    def _seal_intake(self, owner: UUID, state: dict[str, Any], paths: list[list[str]]) -> Sealed:
+    def _seal_intake(self, event: str, owner: UUID, state: dict[str, Any]) -> Sealed:
         rows: tuple[KeyRow, ...] = ()
         under: tuple[str, ...] = ()
+        leaves = _LEAVES[event]
         for party in PARTIES:
             value = state.get(party)
             fields = value.get("fields") if type(value) is dict and "__value__" in value else None
-            subject = fields.get("id_number") if type(fields) is dict else None
+            if type(fields) is not dict:
+                continue
+            subject = fields.get("id_number")
             if not subject or type(subject) is not str or is_token(subject):
                 continue
             key = self.keys.live_key(subject, owner.hex, party)
             rows += key.rows
             under += _existing(key)
+            for leaf in leaves[party]:  # party.leaf: straight in the party's fields
+                if _sealable(fields.get(leaf)):
+                    fields[leaf] = _seal(key, fields[leaf])
             seal = functools.partial(_seal, key)
-            for parts in paths:
-                if parts[0] == party:
+            for parts in _PATHS[event]:
+                if parts[0] == party and len(parts) != 2:
                     _seal_at(state, parts, seal)
         return state, rows, under
 
@@ -183,18 +197,22 @@ class FieldCrypt:
         links are remembered once it committed, forgotten if it failed. If the commit
         found a key destroyed since it was remembered (:class:`KeysGone`: nothing was
         written), everything remembered is dropped and the append is sealed once more from
-        the key table (a new key for an intake, ``SubjectErased`` for a case)."""
+        the key table (a new key for an intake, ``SubjectErased`` for a case); if it found
+        a new key's subject with a live key (:class:`KeysTaken`: another process made it,
+        or an earlier one), the append is sealed once more under that key, read."""
         keys = self.keys
         committed = False
         try:
             try:
                 result = write()
-            except KeysGone:
+            except KeysStale as stale:
                 keys.end_append()
-                keys.forget_used()
+                if isinstance(stale, KeysGone):
+                    keys.forget_used()
+                keys.recheck()
                 try:
                     result = write()
-                except KeysGone as e:  # forgotten again meanwhile: refuse, nothing written
+                except KeysStale as e:  # forgotten again meanwhile: refuse, nothing written
                     raise SubjectErased(
                         "the subject was forgotten while this command was recorded: "
                         "nothing was written"

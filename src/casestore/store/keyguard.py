@@ -6,8 +6,10 @@ forget in any process. Each stored event names the existing keys it was sealed u
 (``TimedStoredEvent.sealed_under``), and the commit checks them inside its own write
 transaction, where a forget's destruction cannot interleave:
 
-- SQLite: one indexed read after ``BEGIN IMMEDIATE`` (the forget destroys keys under the
-  same database write lock);
+- SQLite: the batch's one INSERT writes its rows only if every key is live (its own
+  transaction: no ``BEGIN``/``COMMIT`` around a separate check, :func:`insert_checked`),
+  or, in an explicit transaction that cannot fold it, one indexed read after ``BEGIN
+  IMMEDIATE`` (either way under the write lock a forget's destruction takes too);
 - PostgreSQL: a statement ahead of the batch's that takes a share lock on those key rows
   (a concurrent forget's ``UPDATE`` waits for the batch to commit, or the batch sees its
   committed result: under READ COMMITTED a locking read returns the row's latest
@@ -16,25 +18,36 @@ transaction, where a forget's destruction cannot interleave:
   reads and committed appends, and rows are never deleted).
 
 Either way nothing of the batch is written when a key is gone: the requests sealed under
-one fail with :class:`~casestore.store.subjectkeys.KeysGone` (their append seals again
+one fail with :class:`~casestore.store.keyerrors.KeysGone` (their append seals again
 from the table, see ``FieldCrypt.sealing``) and the rest of the batch is committed anew
 (:func:`failing_alone`). A forget is rare, so the redo costs nothing in the common case.
+
+A new subject's key is made without reading the table; the key table's unique partial
+index (``keytable.LIVE_INDEX``) refuses it when the subject has a live key already, which
+fails the batch the same way (:class:`~casestore.store.keyerrors.KeysTaken`, blamed on the
+requests that bring a new key for that subject; SQLite :func:`write_side_rows`,
+PostgreSQL :func:`raise_if_gone`).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
-from casestore.store.batch import AppendRequest
-from casestore.store.keytable import KEYS
-from casestore.store.subjectkeys import KeysGone
+from casestore.store.batch import AppendRequest, SideRow
+from casestore.store.keyerrors import KeysGone, KeysStale, KeysTaken
+from casestore.store.keytable import INSERT_KEY, KEYS, LIVE_INDEX
 
 SQLSTATE: Final = "22P02"  # invalid_text_representation: the marked cast below
+_UNIQUE: Final = "23505"  # unique_violation: a second live key of a subject (LIVE_INDEX)
 _MARK: Final = "casestore: data key destroyed: "
 _KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
+_TAKEN_REF: Final = re.compile(r"\(ref\)=\(([0-9a-f]+)\)")
+#: Most keys one checked INSERT names (far below SQLite's variable limit, with its rows).
+CHECK_IN_INSERT_MAX: Final = 500
 
 
 def sealed_under(requests: Iterable[AppendRequest]) -> list[str]:
@@ -59,6 +72,60 @@ def check_sqlite(conn: sqlite3.Connection, key_ids: Sequence[str]) -> None:
         raise KeysGone(set(key_ids) - live)
 
 
+def insert_checked(
+    conn: sqlite3.Connection, sql: str, values: Sequence[Any], rows: int, key_ids: Sequence[str]
+) -> None:
+    """Run ``sql`` (one multi-row ``INSERT ... VALUES`` of ``rows`` rows) so that it writes
+    nothing unless every key is live: :class:`KeysGone` when it wrote nothing. Outside an
+    explicit transaction the statement is a transaction of its own, so a batch whose
+    events were sealed under remembered keys pays one statement, as a batch in clear."""
+    cursor = conn.execute(_checked(sql, len(key_ids)), [*values, *key_ids])
+    if cursor.rowcount != rows:  # SQLite's changes(): 0, the check failed
+        live = {
+            str(r[0])
+            for r in conn.execute(
+                f"SELECT key_id FROM {KEYS} WHERE key_id IN ({','.join('?' * len(key_ids))}) "
+                "AND wrapped IS NOT NULL",
+                list(key_ids),
+            )
+        }
+        raise KeysGone(set(key_ids) - live or set(key_ids))
+
+
+@functools.lru_cache(maxsize=256)
+def _checked(sql: str, keys: int) -> str:
+    head, values, tail = sql.partition(" VALUES ")
+    if not values or keys > CHECK_IN_INSERT_MAX:
+        raise ValueError("a multi-row INSERT ... VALUES and at most 500 keys expected")
+    marks = ",".join("?" * keys)
+    return (
+        f"{head} SELECT * FROM (VALUES {tail}) WHERE (SELECT count(*) FROM {KEYS} "
+        f"WHERE key_id IN ({marks}) AND wrapped IS NOT NULL) = {keys}"
+    )
+
+
+def write_side_rows(conn: sqlite3.Connection, rows: Iterable[SideRow]) -> None:
+    """Inside the writer's transaction: the batch's side rows; :class:`KeysTaken` when a
+    new key's subject has a live key already (the unique index refused it)."""
+    for sql, params in rows:
+        try:
+            conn.execute(sql, params)
+        except sqlite3.IntegrityError as e:
+            if sql != INSERT_KEY:
+                raise
+            raise KeysTaken({str(params[1])}) from e
+
+
+def new_refs(request: AppendRequest) -> set[str]:
+    """The subjects (refs) a request brings a new data key for."""
+    return {
+        str(params[1])
+        for ev in request.events
+        for sql, params in getattr(ev, "side_rows", ())
+        if sql == INSERT_KEY
+    }
+
+
 def pg_guard(requests: Iterable[AppendRequest]) -> str:
     """The PostgreSQL statement (with its ``;``) that checks the keys, or ``""``.
 
@@ -78,30 +145,37 @@ def pg_guard(requests: Iterable[AppendRequest]) -> str:
 
 
 def raise_if_gone(error: Any) -> None:
-    """A PostgreSQL error raised by :func:`pg_guard` as :class:`KeysGone`."""
-    message = str(getattr(getattr(error, "diag", None), "message_primary", None) or error)
-    if getattr(error, "sqlstate", None) == SQLSTATE and _MARK in message:
+    """A PostgreSQL error raised by :func:`pg_guard` as :class:`KeysGone`; a new key
+    refused by the one-live-key index as :class:`KeysTaken`."""
+    diag = getattr(error, "diag", None)
+    message = str(getattr(diag, "message_primary", None) or error)
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate == SQLSTATE and _MARK in message:
         named = message.partition(_MARK)[2]
         raise KeysGone(set(_KEY_ID.findall(named))) from error
+    if sqlstate == _UNIQUE and getattr(diag, "constraint_name", None) == LIVE_INDEX:
+        detail = str(getattr(diag, "message_detail", None) or "")
+        raise KeysTaken(set(_TAKEN_REF.findall(detail))) from error
 
 
 def failing_alone(
     commit: Callable[[list[AppendRequest]], None],
 ) -> Callable[[list[AppendRequest]], None]:
     """``commit`` where a batch refused by the key check (nothing written) fails only the
-    requests sealed under a key gone, and the others are committed again."""
+    requests sealed under a key gone, or bringing a new key for a subject that has one,
+    and the others are committed again."""
 
     def guarded(batch: list[AppendRequest]) -> None:
         while batch:
             try:
                 commit(batch)
                 return
-            except KeysGone as gone:
+            except KeysStale as stale:
                 rest = []
                 for request in batch:
-                    used = {k for ev in request.events for k in getattr(ev, "sealed_under", ())}
-                    if used & gone.key_ids:
-                        request.error = KeysGone(set(used & gone.key_ids))
+                    error = _blamed(request, stale)
+                    if error is not None:
+                        request.error = error
                     elif request.error is None:
                         rest.append(request)
                 if len(rest) == len(batch):  # nothing to blame: do not loop
@@ -109,3 +183,14 @@ def failing_alone(
                 batch = rest
 
     return guarded
+
+
+def _blamed(request: AppendRequest, stale: KeysStale) -> KeysStale | None:
+    """The error of ``request`` if the key check's finding is about it, else ``None``."""
+    if isinstance(stale, KeysGone):
+        used = {k for ev in request.events for k in getattr(ev, "sealed_under", ())}
+        return KeysGone(set(used & stale.key_ids)) if used & stale.key_ids else None
+    if isinstance(stale, KeysTaken):
+        taken = new_refs(request) & stale.refs
+        return KeysTaken(taken) if taken else None
+    return None

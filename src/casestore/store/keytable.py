@@ -3,6 +3,13 @@
 ``casestore_subject_keys`` holds each data key wrapped by the master key (``wrapped``
 NULL once destroyed); ``casestore_subject_links`` says which key protects which party
 of which aggregate. Mutable on purpose, outside the log, backed up with it.
+
+A subject has at most one live key (:data:`LIVE_INDEX`, a unique partial index): the
+write side makes a new subject's key without reading the table first and lets the
+commit refuse a second one (``keyguard``). A table from before the index may hold two
+live keys of one subject (two processes' intakes of a new subject at once); then the
+index cannot be made, which is logged, and such a subject may get one more key per
+process — harmless: a forget destroys every live key of the subject.
 """
 
 from __future__ import annotations
@@ -25,6 +32,12 @@ _DDL: Final = (
     f"CREATE TABLE IF NOT EXISTS {LINKS} (owner_id TEXT NOT NULL, party TEXT NOT NULL, "
     "key_id TEXT NOT NULL, PRIMARY KEY (owner_id, party))",
     f"CREATE INDEX IF NOT EXISTS {LINKS}_key ON {LINKS} (key_id)",
+)
+
+#: Name of the index that allows one live key per subject (its violation: ``KeysTaken``).
+LIVE_INDEX: Final = f"{KEYS}_live"
+_LIVE_DDL: Final = (
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {LIVE_INDEX} ON {KEYS} (ref) WHERE wrapped IS NOT NULL"
 )
 
 
@@ -134,6 +147,13 @@ class KeyTable:
             if strict:
                 raise
             _log.debug("key table DDL not run", exc_info=True)
+            self._ready = True
+            return
+        try:
+            with self.cursor() as run:
+                run(_LIVE_DDL, ())
+        except Exception:  # two live keys of a subject from before (see above), or the app role
+            (_log.warning if strict else _log.debug)("%s not made", LIVE_INDEX, exc_info=True)
         self._ready = True
 
 

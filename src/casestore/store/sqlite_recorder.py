@@ -25,7 +25,14 @@ from casestore.store.batch import (
 )
 from casestore.store.contracts import check_key, sqlite_errors
 from casestore.store.integrity import GENESIS, LinkCheck, LogRow, check_links
-from casestore.store.keyguard import check_sqlite, failing_alone, sealed_under
+from casestore.store.keyguard import (
+    CHECK_IN_INSERT_MAX,
+    check_sqlite,
+    failing_alone,
+    insert_checked,
+    sealed_under,
+    write_side_rows,
+)
 from casestore.store.logbase import (
     _HEADS_CACHED,
     APPEND_ONLY_MESSAGE,
@@ -106,7 +113,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
             plan = self._fast_plan(batch)
             if plan is not None:
                 try:
-                    explicit = bool(plan.keys or plan.side_rows or live)
+                    explicit = bool(plan.keys or plan.side_rows)  # live: see _write
                     self._write(c, plan, explicit=explicit, live=live)
                 except sqlite3.IntegrityError:
                     plan = None  # someone else appended (or used a key): redo carefully
@@ -197,18 +204,21 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         self, c: sqlite3.Connection, plan: Plan, *, explicit: bool, live: Sequence[str] = ()
     ) -> None:
         """Insert a plan's rows (and keys, and side rows); ``explicit`` wraps them in
-        BEGIN IMMEDIATE/COMMIT. The data keys ``live`` are checked first, in the same
-        transaction (``keyguard``: ``KeysGone`` and nothing written if one is gone).
+        BEGIN IMMEDIATE/COMMIT. The data keys ``live`` are checked in the same
+        transaction (``keyguard``: ``KeysGone`` and nothing written if one is gone): by
+        the INSERT itself when the rows fit one, else by a read first.
 
         The rows go in as one multi-row INSERT: outside an explicit transaction that
         single statement is a transaction of its own, so it lands whole or not at all.
         Side rows (a subject's new data key or link) go in the same transaction.
         """
         rows = plan.rows
-        if explicit:
+        folded = len(rows) <= _ROWS_PER_INSERT and len(live) <= CHECK_IN_INSERT_MAX
+        if explicit or (live and not folded and not c.in_transaction):
             c.execute("BEGIN IMMEDIATE")
+            explicit = True
         try:
-            if live:
+            if live and not folded:
                 check_sqlite(c, live)
             for start in range(0, len(rows), _ROWS_PER_INSERT):
                 chunk = rows[start : start + _ROWS_PER_INSERT]
@@ -227,14 +237,16 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
                         r.event_hash,
                         r.chain_hash,
                     )
-                c.execute(self._insert_sql(len(chunk)), values)
+                if live and folded:
+                    insert_checked(c, self._insert_sql(len(chunk)), values, len(chunk), live)
+                else:
+                    c.execute(self._insert_sql(len(chunk)), values)
             if plan.keys:
                 c.executemany(
                     f"INSERT INTO {KEYS_TABLE} VALUES (?,?,?,?)",
                     [(k, o.hex, v, p) for k, o, v, p in plan.keys],
                 )
-            for sql, params in plan.side_rows:
-                c.execute(sql, params)
+            write_side_rows(c, plan.side_rows)  # KeysTaken: a second live key (keyguard)
             if explicit:
                 c.execute("COMMIT")
         except BaseException:

@@ -20,9 +20,10 @@ sealed under them (:attr:`SubjectKey.rows`, carried by the stored event) and the
 recorder writes them in that event's own transaction, so a key exists exactly when an
 event that needs it was committed, and a command pays no second transaction for it.
 
-The write side remembers the keys it used (by subject, by aggregate) and reads the table
-only for one it has not seen; the group commit checks a remembered key live inside its
-write transaction (``keyguard``), so none destroyed since is ever sealed under again.
+The write side remembers the keys it used (by subject, by aggregate); the commit checks
+them live (``keyguard``), so none destroyed since is sealed under again. A subject it
+has not seen gets a new key unread; the commit refuses it if the subject has a live key
+(``KeysTaken``: one per subject) and the append is sealed again under that one, read.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from casestore.store.keyerrors import KeysGone, KeysStale, KeysTaken, KeyUnavailable
 from casestore.store.keytable import INSERT_KEY, INSERT_LINK, KEYS, LINKS, KeyRow, KeyTable
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "KeyTable",
     "KeyUnavailable",
     "KeysGone",
+    "KeysStale",
+    "KeysTaken",
     "SubjectKey",
     "SubjectKeys",
     "master_kid",
@@ -61,26 +64,6 @@ OPENED_MAX: Final = 200_000
 USED_MAX: Final = 100_000
 
 
-class KeyUnavailable(Exception):
-    """A data key that is destroyed (forgotten) or not in this key table."""
-
-    def __init__(self, message: str, *, destroyed: bool = False) -> None:
-        super().__init__(message)
-        self.destroyed = destroyed
-
-
-class KeysGone(KeyUnavailable):
-    """Found by the group commit: events were sealed under keys destroyed (or never
-    written) by the time of their commit. Nothing of the request was written."""
-
-    def __init__(self, key_ids: set[str]) -> None:
-        super().__init__(
-            f"sealed under data keys destroyed before the commit: {', '.join(sorted(key_ids))}",
-            destroyed=True,
-        )
-        self.key_ids = frozenset(key_ids)
-
-
 def master_kid(master: bytes) -> str:
     """A master key's public name: the first 4 bytes of its SHA-256, in hex."""
     return hashlib.sha256(master).hexdigest()[:8]
@@ -91,9 +74,8 @@ def normalise_subject(subject: str) -> str:
     return subject.strip().upper()
 
 
-@dataclass(frozen=True)
-class SubjectKey:
-    """One live data key.
+class SubjectKey(NamedTuple):
+    """One live data key (a named tuple: several are made per intake, cheaply).
 
     ``rows`` are what the key table still lacks for it (the key itself when it is new,
     the link to the aggregate being created): they are written in the transaction of
@@ -216,31 +198,43 @@ class SubjectKeys:
     # -- data keys -----------------------------------------------------------------------
 
     def live_key(self, subject: str, owner_id: str = "", party: str = "") -> SubjectKey:
-        """The subject's current data key, a new one on first use (and after a forget),
-        linked to ``party`` of aggregate ``owner_id`` when given. Nothing is written
-        here: the new key and the link are the returned key's :attr:`~SubjectKey.rows`,
-        written with the event sealed under it. Until that event is committed, this
-        thread's later events of the same append (a bundle's cases, an imported
-        history) use the same unwritten key and carry the same rows."""
+        """The subject's current data key, linked to ``party`` of aggregate ``owner_id``
+        when given. Nothing is written here: a new key and the link are the returned
+        key's :attr:`~SubjectKey.rows`, written with the event sealed under it; this
+        thread's later events of the same append (a bundle's cases, an imported history)
+        share them. A subject not used yet gets a new key unread (see the module), or,
+        after :meth:`recheck`, its live key from the table."""
         ref = self.ref_of(subject)
         key = self.by_ref.get(ref)
         if key is None:
-            found = self.table.read(
-                f"SELECT key_id, wrapped FROM {KEYS} WHERE ref = ? AND wrapped IS NOT NULL "
-                "ORDER BY created_us DESC LIMIT 1",
-                (ref,),
-            )
-            if found:
-                key_id, wrapped = str(found[0][0]), bytes(found[0][1])
-                key = SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, wrapped)))
-                self._use(ref, None, key)
-            else:
+            pending = self._pending()
+            key = self._stored_key(ref) if pending.careful else None
+            if key is None:
                 key = self._unwritten(ref)
         if owner_id:
             link = (INSERT_LINK, (owner_id, party, key.key_id))
             key = SubjectKey(key.key_id, key.ref, key.aead, (*key.rows, link))
             self._pending().owners[(owner_id, party)] = key
         return key
+
+    def _stored_key(self, ref: str) -> SubjectKey | None:
+        """The subject's live key read from the table (remembered), or ``None``."""
+        found = self.table.read(
+            f"SELECT key_id, wrapped FROM {KEYS} WHERE ref = ? AND wrapped IS NOT NULL "
+            "ORDER BY created_us DESC LIMIT 1",
+            (ref,),
+        )
+        if not found:
+            return None
+        key_id, wrapped = str(found[0][0]), bytes(found[0][1])
+        key = SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, wrapped)))
+        self._use(ref, None, key)
+        return key
+
+    def recheck(self) -> None:
+        """This thread's append is sealed again after the commit refused it
+        (``KeysStale``): read the table for every subject's key instead of making one."""
+        self._pending().careful = True
 
     def _unwritten(self, ref: str) -> SubjectKey:
         """A new key for a subject with no live key, or the one this thread's append
@@ -249,7 +243,8 @@ class SubjectKeys:
         pending = refs.get(ref)
         if pending is not None and self._written(pending.key_id) is None:
             return pending
-        key_id, key = secrets.token_hex(8), AESGCM.generate_key(256)
+        fresh = os.urandom(40)  # one call: the key id (8 bytes) and the key (32)
+        key_id, key = fresh[:8].hex(), fresh[8:]
         wrapped = self._wrap(key_id, key)
         row = (INSERT_KEY, (key_id, ref, wrapped, self.kid, _now_us()))
         refs[ref] = created = SubjectKey(key_id, ref, AESGCM(key), (row,))
@@ -387,11 +382,12 @@ class SubjectKeys:
 class _Pending:
     """One thread's keys and links made during one append, not yet written."""
 
-    __slots__ = ("owners", "refs")
+    __slots__ = ("careful", "owners", "refs")
 
     def __init__(self) -> None:
         self.refs: dict[str, SubjectKey] = {}
         self.owners: dict[tuple[str, str], SubjectKey] = {}
+        self.careful = False  # sealed again after a refused commit: read, do not make
 
 
 def _now_us() -> int:
