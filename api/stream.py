@@ -265,24 +265,34 @@ class StreamHub:
         """The items after ``position`` (the last one published), the position they reach,
         and since when a gap before a handed batch has waited.
 
-        A handed batch that continues the stream is taken as it is; one whose rows the
-        recorder could not tell is read. A gap before the oldest handed batch is
-        committed (the batch after it is): it is another process's commit, or an own
-        batch whose listener has not run yet (two leaders finish in either order), so it
-        is read on another process's NOTIFY or once it is ``poll_seconds`` old. With
-        nothing handed, the log is read on a NOTIFY and every ``poll_seconds``.
+        The handed batches that continue the stream are taken as they are, together (one
+        publish); one whose rows the recorder could not tell is read. A gap before the
+        oldest handed batch is committed (the batch after it is): it is another process's
+        commit, or an own batch whose listener has not run yet (two leaders finish in either
+        order), so it is read on another process's NOTIFY or once it is ``poll_seconds``
+        old. With nothing handed, the log is read on a NOTIFY and every ``poll_seconds``.
         """
         now = time.monotonic()
+        rows: list[tuple[Any, ...]] = []
+        last = position
         with self._handed_lock:
             for first in [f for f, b in self._handed.items() if b.last <= position]:
                 del self._handed[first]
+            # Every handed batch that continues the stream, in one publish.
+            while (batch := self._handed.get(last + 1)) is not None and batch.rows is not None:
+                del self._handed[last + 1]
+                rows += batch.rows
+                last = batch.last
+            if last == position and self._handed:
+                batch = self._handed[min(self._handed)]
+                if batch.first <= position and batch.rows is not None:  # overlaps a read
+                    del self._handed[batch.first]
+                    rows, last = [r for r in batch.rows if r[0] > position], batch.last
             batch = self._handed[min(self._handed)] if self._handed else None
-            if batch is not None and batch.first <= position + 1 and batch.rows is not None:
-                del self._handed[batch.first]
+        if last > position:
+            return self._built(rows), last, None
         if batch is not None and batch.first <= position + 1:
-            if batch.rows is not None:
-                return self._built([r for r in batch.rows if r[0] > position]), batch.last, None
-            return (*self._tail_read(position, batch.last), None)
+            return (*self._tail_read(position, batch.last), None)  # its times: read them
         others = self._others.is_set()
         if batch is not None:
             gap_since = gap_since if gap_since is not None else now
