@@ -163,6 +163,7 @@ class StreamHub:
         *,
         buffer: int = 20_000,
         poll_seconds: float = 0.2,
+        settle_seconds: float = 0.005,
     ) -> None:
         self.service = service
         self._event_log = log  # the store, handed over by the composition root
@@ -171,6 +172,7 @@ class StreamHub:
         self._covered_after = 0  # the buffer holds every item with a position above this
         self._buffer = buffer
         self._poll = poll_seconds
+        self._settle = settle_seconds  # how long a wake waits before publishing
         self._facts = _CaseFacts(service)
         self._source: LogSource | None = None  # opened at the first read
         self._source_lock = threading.Lock()
@@ -245,7 +247,11 @@ class StreamHub:
         self._read_at = time.monotonic()
         gap_since: float | None = None
         while not self._stopping.is_set():
-            self._wake.wait(self._poll)
+            if self._wake.wait(self._poll) and self._settle:
+                # Let the commands whose batch woke us answer first: published at once, the
+                # items reach the event loop before those answers and delay them (closed
+                # loop of 8 clients: rate 0.37-0.48x the anchor against 0.52-0.67x).
+                self._stopping.wait(self._settle)
             try:
                 while not self._stopping.is_set():
                     self._wake.clear()  # a commit from now on wakes the next round
