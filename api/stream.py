@@ -20,6 +20,10 @@ than the buffer reads the log itself (on a separate thread, so tailing never wai
 behind it). The event ``id`` is the log position, so ``Last-Event-ID`` resumes exactly
 after the last event the client saw: positions are assigned without gaps and commit in
 order, so nothing is skipped or repeated.
+
+Over 400 lines: the hub's two sources of items (batches handed over by this process's
+commits, reads of the log for everything else) decide together which positions were
+published, so they are kept in one module with the items they build.
 """
 
 from __future__ import annotations
