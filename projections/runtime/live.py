@@ -148,10 +148,19 @@ class NotifyListener(threading.Thread):
     it in its transaction) and wake every registered worker on a NOTIFY."""
 
     def __init__(
-        self, url: str, channel: str, wake: Callable[[], None], stop: threading.Event
+        self,
+        url: str,
+        channel: str,
+        wake: Callable[[], None],
+        stop: threading.Event,
+        ours: Callable[[int], bool] | None = None,
     ) -> None:
         super().__init__(name="casestore-listen", daemon=True)
         self.url, self.channel, self.wake, self.stop = url, channel, wake, stop
+        #: NOTIFYs sent by a session for which ``ours(pid)`` is true wake nobody (their
+        #: batch is handed over in process).
+        self.ours = ours
+        self.listening = threading.Event()  # set once LISTEN is on and the wake it owes sent
 
     def run(self) -> None:
         import psycopg
@@ -161,9 +170,11 @@ class NotifyListener(threading.Thread):
                 with psycopg.connect(self.url, autocommit=True) as conn:
                     conn.execute(f"LISTEN {self.channel}")
                     self.wake()  # anything committed while we were not listening
+                    self.listening.set()
                     while not self.stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            self.wake()
+                        for note in conn.notifies(timeout=0.5, stop_after=1):
+                            if self.ours is None or not self.ours(note.pid):
+                                self.wake()
             except psycopg.Error as e:
                 log.warning("LISTEN connection lost (%s); polling until it is back", e)
                 self.stop.wait(1.0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 from uuid import UUID
 
@@ -148,3 +149,94 @@ def test_an_item_says_what_the_domain_event_says(version: str, tmp_path: Any) ->
         assert all(i.frame.startswith(b"id: %d\r\n" % i.position) for i in got)
     finally:
         app.close()
+
+
+def _listening(hub: StreamHub) -> None:
+    """Wait until the hub's LISTEN thread (PostgreSQL) is connected and the read its
+    connection asked for has run, so every later read is one the hub chose to make."""
+    listener = hub._listener
+    if listener is None:
+        return
+    for _ in range(1000):
+        if listener.listening.is_set() and not hub._others.is_set():
+            break
+        time.sleep(0.01)
+    time.sleep(0.3)  # the read that cleared the flag returns
+
+
+def test_the_hub_takes_this_process_commits_without_reading_the_log(
+    service: CaseService,
+) -> None:
+    """Commits of this process reach the stream as the batches' rows (never read back),
+    and give exactly the items the domain events say; another process's commit is read."""
+    cases = [
+        service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT)).case_id
+        for _ in range(4)
+    ]
+
+    def write(case_id: UUID) -> None:
+        service.handle(Accept(case_id=case_id, actor=CLERK))
+        for _ in range(4):
+            service.handle(
+                Review(case_id=case_id, actor=REVIEWER, stage_name="审查", opinion="pass")
+            )
+
+    async def scenario() -> tuple[int, int, list[Any], int]:
+        # No periodic read during the writes: only a handed batch can move the hub.
+        hub = StreamHub(service, service.app, poll_seconds=600)
+        await hub.start()
+        try:
+            await asyncio.to_thread(_listening, hub)
+            start, before = hub.position, hub.rows_read
+            writers = [threading.Thread(target=write, args=(c,)) for c in cases]
+            for w in writers:
+                w.start()
+            await asyncio.to_thread(lambda: [w.join() for w in writers])
+            head, _ = await asyncio.to_thread(service.head)
+            async with asyncio.timeout(60):
+                while hub.position < head:
+                    await hub.wait_beyond(hub.position, 1.0)
+            items, cursor = await hub.read_after(start, limit=1000)
+            assert cursor == head
+            return start, hub.rows_read - before, items, head
+        finally:
+            await hub.stop()
+
+    start, read, items, head = asyncio.run(scenario())
+    assert head == start + 4 * 5
+    assert read == 0, "the hub read back commits this process handed it"
+    stages: dict[UUID, tuple[Any, str]] = {}
+    rows = [r for r in service.log_rows(0) if r.topic.startswith(CASE)]
+    want = [_domain_item(service, r, stages) for r in rows]
+    assert [orjson.loads(i.data) for i in items] == [w for w in want if w["position"] > start]
+
+
+def test_the_hub_reads_another_process_commits(service: CaseService, clock: Any) -> None:
+    case_id = service.handle(
+        SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT)
+    ).case_id
+
+    async def scenario() -> tuple[int, list[Any]]:
+        hub = StreamHub(service, service.app, poll_seconds=0.2)
+        await hub.start()
+        try:
+            start, before = hub.position, hub.rows_read
+            other = CasestoreApp(service.app.db_url)
+            try:
+                done = await asyncio.to_thread(
+                    CaseService(other, clock=clock).handle, Accept(case_id=case_id, actor=CLERK)
+                )
+            finally:
+                other.close()
+            async with asyncio.timeout(60):
+                while hub.position < done.position:
+                    await hub.wait_beyond(hub.position, 1.0)
+            items, _ = await hub.read_after(start)
+            return hub.rows_read - before, items
+        finally:
+            await hub.stop()
+
+    read, items = asyncio.run(scenario())
+    assert read >= 1
+    assert [orjson.loads(i.data)["event"] for i in items] == ["Accepted"]
+    assert [orjson.loads(i.data)["stage"] for i in items] == ["accepted"]

@@ -52,6 +52,7 @@ from casestore.store.audit import parse_digest
 from casestore.store.batch import CommitQueueTimeout
 from casestore.store.denied import exception_chain
 from casestore.store.integrity import LogRow
+from casestore.store.logbase import CommittedBatch
 from casestore.timeutil import utc_now
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "Command",
     "CommandResult",
     "CommitQueueTimeout",
+    "CommittedBatch",
     "Correct",
     "Decide",
     "Deliver",

@@ -24,6 +24,7 @@ from casestore.store.application import CasestoreApp
 from casestore.store.audit import digest as take_digest
 from casestore.store.audit import verify as run_verify
 from casestore.store.integrity import LogRow, VerifyReport
+from casestore.store.logbase import CommittedBatch
 
 
 class ReadsMixin:
@@ -186,6 +187,18 @@ class ReadsMixin:
     def remove_commit_listener(self, listener: Callable[[int], None]) -> None:
         """Stop calling ``listener`` (no error if it was not added)."""
         self.app.remove_commit_listener(listener)
+
+    def add_batch_listener(self, listener: Callable[[CommittedBatch], None]) -> None:
+        """Call ``listener(batch)`` with the rows of every batch this process commits."""
+        self.app.add_batch_listener(listener)
+
+    def remove_batch_listener(self, listener: Callable[[CommittedBatch], None]) -> None:
+        """Stop calling ``listener`` (no error if it was not added)."""
+        self.app.remove_batch_listener(listener)
+
+    def writes_from(self, backend_pid: int) -> bool:
+        """Whether database session ``backend_pid`` is one this process appends through."""
+        return self.app.writes_from(backend_pid)
 
     def event_rows(self, after: int = 0, **kwargs: Any) -> Iterator[tuple[LogRow, Any]]:
         """(row, domain event) pairs in log order after ``after`` (``upto``)."""

@@ -29,6 +29,7 @@ from casestore.domain.errors import NotFound
 from casestore.store.config import backend_of, eventsourcing_env
 from casestore.store.fieldcrypt import FieldCrypt, batch_unwrapper
 from casestore.store.integrity import LogRow
+from casestore.store.logbase import BatchListener
 from casestore.store.mapper import TimedMapper
 from casestore.store.recorders import (
     EVENTS_TABLE,
@@ -268,6 +269,19 @@ class CasestoreApp(Application[UUID]):
     def remove_commit_listener(self, listener: Callable[[int], None]) -> None:
         with contextlib.suppress(ValueError):
             self.log.commit_listeners.remove(listener)
+
+    def add_batch_listener(self, listener: BatchListener) -> None:
+        """Call ``listener(batch)`` with the rows of each batch this process commits."""
+        self.log.batch_listeners.append(listener)
+
+    def remove_batch_listener(self, listener: BatchListener) -> None:
+        with contextlib.suppress(ValueError):
+            self.log.batch_listeners.remove(listener)
+
+    def writes_from(self, backend_pid: int) -> bool:
+        """Whether the database session ``backend_pid`` is one this process appends
+        through (on PostgreSQL: a NOTIFY from it announces a batch of ours)."""
+        return self.log.writes_from(backend_pid)
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -49,6 +50,26 @@ CLOCK_STEP_WARN_US = 1_000_000
 CLOCK_WARN_INTERVAL_S = 60.0
 
 CommitListener = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class CommittedBatch:
+    """What one group-commit batch of this process appended, as the log now holds it.
+
+    ``rows`` are the events in position order, each ``(position, aggregate id as text,
+    version, topic, stored state, recorded_at µs, event hash, chain hash)`` (the shape
+    the read side's log scan gives; the hashes are None where the recorder did not
+    compute them in process), or None when the recorder cannot tell every row's
+    ``recorded_at`` without reading it back (a listener then reads ``first``..``last``).
+    """
+
+    first: int
+    last: int
+    rows: list[tuple[Any, ...]] | None
+
+
+#: Called in the committing thread right after a batch committed (see ``CommittedBatch``).
+BatchListener = Callable[[CommittedBatch], None]
 _HEADS_CACHED = 50_000
 _log = logging.getLogger("casestore.store")
 
@@ -57,6 +78,8 @@ class LogReader:
     """The read API shared by both recorders (log scans, as-of look-ups, keys)."""
 
     commit_listeners: list[CommitListener]
+    #: Handed each committed batch's rows (the stream hub: no read back of its own commits).
+    batch_listeners: list[BatchListener]
     #: Events this recorder stamped later than their clock reading because the clock
     #: had stepped back behind the log's last ``recorded_at`` (see ``batch``), any step.
     clock_steps_back: int = 0
@@ -145,6 +168,33 @@ class LogReader:
     def _notify_listeners(self, position: int) -> None:
         for listener in list(self.commit_listeners):
             listener(position)
+
+    def _hand_over(self, plan: Plan) -> None:
+        """Hand a committed plan's rows to the batch listeners (built only if any)."""
+        listeners = list(self.batch_listeners)
+        if not listeners or not plan.rows:
+            return
+        rows = [
+            (
+                r.position,
+                str(r.originator_id),
+                r.version,
+                r.topic,
+                r.state,
+                r.recorded_at_us,
+                r.event_hash,
+                r.chain_hash,
+            )
+            for r in plan.rows
+        ]
+        committed = CommittedBatch(rows[0][0], rows[-1][0], rows)
+        for listener in listeners:
+            listener(committed)
+
+    def writes_from(self, backend_pid: int) -> bool:
+        """Whether a database session of this id is one this recorder appends through
+        (a NOTIFY it sent announces a batch the batch listeners are handed)."""
+        return False
 
 
 class GroupCommitting(LogReader):

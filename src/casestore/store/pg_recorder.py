@@ -44,6 +44,7 @@ from casestore.store.logbase import (
     EVENTS_TABLE,
     KEYS_TABLE,
     WRITE_LOCK_KEY,
+    CommittedBatch,
     GroupCommitting,
     admit,
 )
@@ -58,6 +59,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.commit_listeners = []
+        self.batch_listeners = []
         schema = Identifier(self.datastore.schema)
         table = Identifier(self.events_table_name)
         keys = Identifier(KEYS_TABLE)
@@ -193,6 +195,9 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         self.committer = GroupCommitter(failing_alone(self._commit_batch), in_flight=2)
         self._writers: list[Any] = []
         self._writers_lock = threading.Lock()
+        self._writer_pids: set[int] = set()  # the leaders' sessions (their NOTIFYs are ours)
+        #: (position, recorded_at µs) of the last row this recorder knows it committed.
+        self._last_known: tuple[int, int] | None = None
 
     def create_table(self) -> None:
         # Several processes may start at once: serialise schema creation.
@@ -298,7 +303,69 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                 request.error = VersionConflict(detail or "version conflict")
         self._record_steps_back(stepped, largest)
         if last:
+            self._hand_over_outcomes(batch, outcomes)
             self._notify_listeners(last)
+
+    def _hand_over_outcomes(self, batch: list[AppendRequest], outcomes: list[Any]) -> None:
+        """Hand the batch's committed rows to the batch listeners.
+
+        The append function reports each request's first position and how many of its
+        events it stamped later than their clock reading (``stepped``, by at most
+        ``step_us``); unstepped events keep their own ``recorded_at``. A stepped event is
+        at the running floor, known from this recorder's previous batch when that one
+        ended just before, or for a request of one event from ``step_us``; otherwise the
+        rows are not handed (``rows=None``: a listener reads them back).
+        """
+        with self._writers_lock:
+            known = self._last_known
+        rows: list[tuple[Any, ...]] | None = []
+        first_position = last_position = 0
+        floor: int | None = None
+        for n, status, first, _oid, _version, _position, _detail, moved, step_us in outcomes:
+            if status != "ok":
+                continue
+            events = batch[n - 1].events
+            if not first_position:
+                first_position = first
+                if known is not None and known[0] == first - 1:
+                    floor = known[1]
+            last_position = first + len(events) - 1
+            if rows is None:
+                continue
+            stamps = [getattr(ev, "recorded_at_us", 0) for ev in events]
+            if moved and floor is not None:
+                at = floor
+                stamps = [at := max(at, us) for us in stamps]
+            elif moved and len(events) == 1:
+                stamps = [stamps[0] + step_us]
+            elif moved:
+                rows = None
+                continue
+            rows += [
+                (
+                    first + i,
+                    str(_uuid(ev.originator_id)),
+                    ev.originator_version,
+                    ev.topic,
+                    ev.state,
+                    stamps[i],
+                    None,
+                    None,
+                )
+                for i, ev in enumerate(events)
+            ]
+            floor = stamps[-1]
+        with self._writers_lock:
+            if self._last_known is None or self._last_known[0] < last_position:
+                self._last_known = None if rows is None else (last_position, rows[-1][5])
+        listeners = list(self.batch_listeners)
+        if listeners and first_position:
+            committed = CommittedBatch(first_position, last_position, rows)
+            for listener in listeners:
+                listener(committed)
+
+    def writes_from(self, backend_pid: int) -> bool:
+        return backend_pid in self._writer_pids
 
     @contextmanager
     def _writer(self) -> Iterator[Any]:
@@ -311,9 +378,11 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             store = self.datastore  # open the pool as its get_connection does, then borrow
             store.pool.open(store.pool_open_timeout is not None, store.pool_open_timeout or 30.0)
             conn = store.pool.getconn()
+            self._writer_pids.add(conn.info.backend_pid)
         try:
             yield conn
         except BaseException:
+            self._writer_pids.discard(conn.info.backend_pid)
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 with suppress(Exception):
                     conn.rollback()
@@ -326,6 +395,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         """Give the leaders' connections back to the pool."""
         with self._writers_lock:
             writers, self._writers = self._writers, []
+            self._writer_pids.clear()
         for conn in writers:
             with suppress(Exception):
                 self.datastore.pool.putconn(conn)
@@ -495,6 +565,10 @@ def _outcome(
         int(moved) if moved is not None else 0,
         int(step_us) if step_us is not None else 0,
     )
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 def _literals(ev: Any) -> tuple[str, str, str, str, str]:

@@ -55,6 +55,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE) -> None:
         super().__init__(datastore, events_table_name)
         self.commit_listeners = []
+        self.batch_listeners = []
         self.committer = GroupCommitter(failing_alone(self._commit_batch))
         #: (version, event hash) of aggregates this recorder appended to or read under the
         #: write lock, and the log's (last position, chain hash) after this recorder's
@@ -131,6 +132,7 @@ class CasestoreSQLiteRecorder(GroupCommitting, SQLiteApplicationRecorder):
         self._count_steps_back(plan)
         complete_requests(batch, plan)
         if plan.rows:
+            self._hand_over(plan)
             self._notify_listeners(plan.rows[-1].position)
 
     def _fast_plan(self, batch: list[AppendRequest]) -> Plan | None:
