@@ -31,6 +31,7 @@ from casestore.trail import AccessTrail
 
 from .clientaddr import TrustedProxies
 from .deps import ApiState
+from .flatroutes import include_flat
 from .logs import AccessLog
 from .metrics import ApiMetrics
 from .problems import PROBLEM_BASE, RefuseNul, TokenBeforeBody, install_error_handlers
@@ -183,9 +184,8 @@ def create_app(
         ops,
         log_routes,
     )
-    for module in (*routers, web):
-        app.include_router(module.router)
-    app.include_router(docs.router)
+    for module in (*routers, web, docs):
+        include_flat(app, module.router)
     app.add_middleware(TokenBeforeBody, verify=state.identity.verify)
     app.add_middleware(RefuseNul)
     app.add_middleware(AccessLog, observe=_observer(state))
