@@ -52,6 +52,7 @@ from ..schemas import (
     SubmissionPublic,
     to_command,
 )
+from .quickroute import CaseCommandRoute, QuickCommand
 
 router = APIRouter(tags=["commands"])
 T = TypeVar("T")
@@ -276,6 +277,28 @@ def _command_response(result: CommandResult) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
+async def _run_command(
+    state: ApiState,
+    action: str,
+    case_id: UUID,
+    caller: Caller,
+    body: Strict,
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> Response:
+    """A case command's work once its inputs are parsed: the same for both paths of
+    :class:`CaseCommandRoute`."""
+    expected = parse_if_match(if_match)
+    scoped = parse_idempotency_key(caller, idempotency_key)
+    result: CommandResult = await run_in_threadpool(
+        _timed,
+        state,
+        action,
+        lambda: _execute(state, action, case_id, caller, body, expected, scoped),
+    )
+    return _command_response(result)
+
+
 def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
     # Dependencies are kept to the token alone (each one costs a resolution per request):
     # state comes from the app, headers are parsed here.
@@ -288,15 +311,7 @@ def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
         state: ApiState = request.app.state.casestore
-        expected = parse_if_match(if_match)
-        scoped = parse_idempotency_key(caller, idempotency_key)
-        result: CommandResult = await run_in_threadpool(
-            _timed,
-            state,
-            action,
-            lambda: _execute(state, action, case_id, caller, body, expected, scoped),
-        )
-        return _command_response(result)
+        return await _run_command(state, action, case_id, caller, body, if_match, idempotency_key)
 
     # FastAPI reads the body schema from the signature: give each action its own.
     signature = inspect.signature(endpoint)
@@ -311,6 +326,7 @@ def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
     endpoint.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     endpoint.__name__ = f"command_{action.replace('-', '_')}"
     endpoint.__doc__ = model.__doc__
+    endpoint.quick_command = QuickCommand(action, model, _run_command)  # type: ignore[attr-defined]
     return endpoint
 
 
@@ -323,4 +339,5 @@ for _action, _model in COMMANDS.items():
         responses=_ERRORS,
         summary=(_model.__doc__ or _action).splitlines()[0],
         operation_id=f"command_{_action.replace('-', '_')}",
+        route_class_override=CaseCommandRoute,
     )
