@@ -188,16 +188,8 @@ def create_app(
         include_flat(app, module.router)
     app.add_middleware(TokenBeforeBody, verify=state.identity.verify)
     app.add_middleware(RefuseNul)
-    app.add_middleware(AccessLog, observe=_observer(state))
+    app.add_middleware(AccessLog, observe=state.metrics.request)
     return app
-
-
-def _observer(state: ApiState) -> Callable[[str, str, int, float], None]:
-    def observe(method: str, route: str, status: int, seconds: float) -> None:
-        state.metrics.requests.labels(method, route, str(status)).inc()
-        state.metrics.request_seconds.labels(method, route).observe(seconds)
-
-    return observe
 
 
 def _settings(config: Settings | str, *, secret: str | None, read_db_url: str | None) -> Settings:

@@ -12,6 +12,7 @@ import orjson
 from casestore.api.logs import BatchedLines
 
 from casestore.logs import JsonFormatter
+from tests.api.support import BODIES, Api
 
 
 class _Counting(io.StringIO):
@@ -75,3 +76,18 @@ def test_a_traceback_is_rendered_before_it_crosses_threads() -> None:
     writer.stop()
     line = orjson.loads(stream.getvalue())
     assert line["msg"] == "failed" and "ValueError: boom" in line["exc"]
+
+
+def test_request_and_command_metrics_count_every_request(api: Api) -> None:
+    """The labelled series are looked up once and then reused: every request still counts."""
+    case_id = api.submit()["case_id"]
+    for _ in range(3):
+        assert api.get("/health").status_code == 200
+    for _ in range(2):
+        api.post(f"/cases/{case_id}/decide", "clerk", json=BODIES["decide"])
+    text = api.get("/metrics", role="admin").text
+    assert 'casestore_http_requests_total{method="GET",route="/health",status="200"} 3.0' in text
+    assert 'casestore_http_request_seconds_count{method="GET",route="/health"} 3.0' in text
+    assert 'casestore_commands_total{action="decide",outcome="forbidden"} 2.0' in text
+    assert 'casestore_command_seconds_count{action="decide"} 2.0' in text
+    assert 'casestore_http_requests_total{method="POST",route="/cases",status="201"} 1.0' in text
