@@ -16,7 +16,6 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Body, Path, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from casestore.domain.errors import ConcurrencyConflict
 from casestore.domain.values import Actor
@@ -30,6 +29,7 @@ from casestore.service import (
     SubmitCase,
 )
 
+from ..commandthreads import in_command_thread
 from ..deps import (
     ApiState,
     Caller,
@@ -121,7 +121,7 @@ async def submit_case(
     """A new case with its number and the applicant's query code (shown once)."""
     state: ApiState = request.app.state.casestore
     scoped = parse_idempotency_key(caller, idempotency_key)
-    result: Submission = await run_in_threadpool(
+    result: Submission = await in_command_thread(
         _timed, state, "submit", lambda: _submit(state, caller, body, scoped)
     )
     response.headers["Location"] = f"/cases/{result.case_id}"
@@ -166,7 +166,7 @@ async def submit_bundle(
         opened = _as(state, caller, "submit-bundle", handle)
         return BundleSubmissionPublic.model_validate(opened, from_attributes=True)
 
-    result: BundleSubmissionPublic = await run_in_threadpool(_timed, state, "submit-bundle", submit)
+    result: BundleSubmissionPublic = await in_command_thread(_timed, state, "submit-bundle", submit)
     response.headers["Location"] = f"/bundles/{result.bundle_id}"
     if result.duplicate:
         response.headers["Idempotent-Replayed"] = "true"
@@ -208,7 +208,7 @@ async def extend_bundle(
         with _precondition(expected, "bundle", bundle_id, lambda: state.service.bundle(bundle_id)):
             return _as(state, caller, "bundle-extend", handle)
 
-    result: CommandResult = await run_in_threadpool(_timed, state, "bundle-extend", extend)
+    result: CommandResult = await in_command_thread(_timed, state, "bundle-extend", extend)
     response.headers["ETag"] = f'"{result.version}"'
     if result.duplicate:
         response.headers["Idempotent-Replayed"] = "true"
@@ -290,7 +290,7 @@ async def _run_command(
     :class:`CaseCommandRoute`."""
     expected = parse_if_match(if_match)
     scoped = parse_idempotency_key(caller, idempotency_key)
-    result: CommandResult = await run_in_threadpool(
+    result: CommandResult = await in_command_thread(
         _timed,
         state,
         action,
