@@ -31,6 +31,7 @@ from casestore.trail import AccessTrail
 
 from .clientaddr import TrustedProxies
 from .deps import ApiState
+from .flatroutes import include_flat
 from .logs import AccessLog
 from .metrics import ApiMetrics
 from .problems import PROBLEM_BASE, RefuseNul, TokenBeforeBody, install_error_handlers
@@ -183,21 +184,12 @@ def create_app(
         ops,
         log_routes,
     )
-    for module in (*routers, web):
-        app.include_router(module.router)
-    app.include_router(docs.router)
+    for module in (*routers, web, docs):
+        include_flat(app, module.router)
     app.add_middleware(TokenBeforeBody, verify=state.identity.verify)
     app.add_middleware(RefuseNul)
-    app.add_middleware(AccessLog, observe=_observer(state))
+    app.add_middleware(AccessLog, observe=state.metrics.request)
     return app
-
-
-def _observer(state: ApiState) -> Callable[[str, str, int, float], None]:
-    def observe(method: str, route: str, status: int, seconds: float) -> None:
-        state.metrics.requests.labels(method, route, str(status)).inc()
-        state.metrics.request_seconds.labels(method, route).observe(seconds)
-
-    return observe
 
 
 def _settings(config: Settings | str, *, secret: str | None, read_db_url: str | None) -> Settings:

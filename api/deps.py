@@ -163,13 +163,18 @@ def caller_of(
     return Caller(identity.staff_id, role, parse_purpose(purpose))
 
 
+#: The longest ``X-Act-As`` and ``X-Purpose`` values taken (longer: a 422 from FastAPI).
+ACT_AS_MAX: Final = 32
+PURPOSE_HEADER_MAX: Final = 2000
 ActAsHeader = Annotated[
     str | None,
-    Header(alias="X-Act-As", max_length=32, description="act in this one of your roles"),
+    Header(alias="X-Act-As", max_length=ACT_AS_MAX, description="act in this one of your roles"),
 ]
 PurposeHeader = Annotated[
     str | None,
-    Header(alias="X-Purpose", max_length=2000, description="why (required of inspectors)"),
+    Header(
+        alias="X-Purpose", max_length=PURPOSE_HEADER_MAX, description="why (required of inspectors)"
+    ),
 ]
 
 

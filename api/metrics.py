@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -108,11 +109,35 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.registry.register(_PositionCollector(positions))
+        #: The labelled children by their labels: ``labels()`` takes a lock and checks
+        #: its arguments on every call, on the event loop for each request. Bounded by
+        #: the route templates, methods, statuses, actions and outcomes.
+        self._children: dict[tuple[str, str, Any], tuple[Any, Any]] = {}
 
     def command(self, action: str, outcome: str, seconds: float) -> None:
         """Count one command and observe its latency."""
-        self.commands.labels(action, outcome).inc()
-        self.command_seconds.labels(action).observe(seconds)
+        children = self._children.get(("command", action, outcome))
+        if children is None:
+            children = self._children.setdefault(
+                ("command", action, outcome),
+                (self.commands.labels(action, outcome), self.command_seconds.labels(action)),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one HTTP request (``route``: its template) and observe its latency."""
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = self._children.setdefault(
+                (method, route, status),
+                (
+                    self.requests.labels(method, route, str(status)),
+                    self.request_seconds.labels(method, route),
+                ),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

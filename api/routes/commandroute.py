@@ -17,10 +17,10 @@ from uuid import UUID
 
 from fastapi import Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from casestore.service import CommandResult
 
+from ..commandthreads import in_command_thread
 from ..deps import ApiState, Caller, parse_idempotency_key, parse_if_match
 from ..schemas import Strict
 from .commands import _issue, _precondition, _timed
@@ -60,7 +60,7 @@ class CommandRoute(Generic[P]):
     ) -> P:
         """A command that makes a new aggregate: 201 (the route says so) with ``Location``."""
         key = parse_idempotency_key(caller, idempotency_key)
-        result: CommandResult = await run_in_threadpool(
+        result: CommandResult = await in_command_thread(
             _timed,
             state,
             body.command.action,
@@ -94,5 +94,5 @@ class CommandRoute(Generic[P]):
                 )
                 return result
 
-        result: CommandResult = await run_in_threadpool(_timed, state, body.command.action, execute)
+        result: CommandResult = await in_command_thread(_timed, state, body.command.action, execute)
         return self.answer(result, response)

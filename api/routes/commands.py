@@ -16,7 +16,6 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Body, Path, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from casestore.domain.errors import ConcurrencyConflict
 from casestore.domain.values import Actor
@@ -30,6 +29,7 @@ from casestore.service import (
     SubmitCase,
 )
 
+from ..commandthreads import in_command_thread
 from ..deps import (
     ApiState,
     Caller,
@@ -52,6 +52,7 @@ from ..schemas import (
     SubmissionPublic,
     to_command,
 )
+from .quickroute import CaseCommandRoute, QuickCommand
 
 router = APIRouter(tags=["commands"])
 T = TypeVar("T")
@@ -120,7 +121,7 @@ async def submit_case(
     """A new case with its number and the applicant's query code (shown once)."""
     state: ApiState = request.app.state.casestore
     scoped = parse_idempotency_key(caller, idempotency_key)
-    result: Submission = await run_in_threadpool(
+    result: Submission = await in_command_thread(
         _timed, state, "submit", lambda: _submit(state, caller, body, scoped)
     )
     response.headers["Location"] = f"/cases/{result.case_id}"
@@ -165,7 +166,7 @@ async def submit_bundle(
         opened = _as(state, caller, "submit-bundle", handle)
         return BundleSubmissionPublic.model_validate(opened, from_attributes=True)
 
-    result: BundleSubmissionPublic = await run_in_threadpool(_timed, state, "submit-bundle", submit)
+    result: BundleSubmissionPublic = await in_command_thread(_timed, state, "submit-bundle", submit)
     response.headers["Location"] = f"/bundles/{result.bundle_id}"
     if result.duplicate:
         response.headers["Idempotent-Replayed"] = "true"
@@ -207,7 +208,7 @@ async def extend_bundle(
         with _precondition(expected, "bundle", bundle_id, lambda: state.service.bundle(bundle_id)):
             return _as(state, caller, "bundle-extend", handle)
 
-    result: CommandResult = await run_in_threadpool(_timed, state, "bundle-extend", extend)
+    result: CommandResult = await in_command_thread(_timed, state, "bundle-extend", extend)
     response.headers["ETag"] = f'"{result.version}"'
     if result.duplicate:
         response.headers["Idempotent-Replayed"] = "true"
@@ -276,6 +277,28 @@ def _command_response(result: CommandResult) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
+async def _run_command(
+    state: ApiState,
+    action: str,
+    case_id: UUID,
+    caller: Caller,
+    body: Strict,
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> Response:
+    """A case command's work once its inputs are parsed: the same for both paths of
+    :class:`CaseCommandRoute`."""
+    expected = parse_if_match(if_match)
+    scoped = parse_idempotency_key(caller, idempotency_key)
+    result: CommandResult = await in_command_thread(
+        _timed,
+        state,
+        action,
+        lambda: _execute(state, action, case_id, caller, body, expected, scoped),
+    )
+    return _command_response(result)
+
+
 def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
     # Dependencies are kept to the token alone (each one costs a resolution per request):
     # state comes from the app, headers are parsed here.
@@ -288,15 +311,7 @@ def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
         state: ApiState = request.app.state.casestore
-        expected = parse_if_match(if_match)
-        scoped = parse_idempotency_key(caller, idempotency_key)
-        result: CommandResult = await run_in_threadpool(
-            _timed,
-            state,
-            action,
-            lambda: _execute(state, action, case_id, caller, body, expected, scoped),
-        )
-        return _command_response(result)
+        return await _run_command(state, action, case_id, caller, body, if_match, idempotency_key)
 
     # FastAPI reads the body schema from the signature: give each action its own.
     signature = inspect.signature(endpoint)
@@ -311,6 +326,7 @@ def _command_endpoint(action: str, model: type[Strict]) -> Callable[..., Any]:
     endpoint.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     endpoint.__name__ = f"command_{action.replace('-', '_')}"
     endpoint.__doc__ = model.__doc__
+    endpoint.quick_command = QuickCommand(action, model, _run_command)  # type: ignore[attr-defined]
     return endpoint
 
 
@@ -323,4 +339,5 @@ for _action, _model in COMMANDS.items():
         responses=_ERRORS,
         summary=(_model.__doc__ or _action).splitlines()[0],
         operation_id=f"command_{_action.replace('-', '_')}",
+        route_class_override=CaseCommandRoute,
     )

@@ -7,6 +7,7 @@ read back from the server's own tables.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -259,3 +260,38 @@ def test_unknown_routes_are_problems(served: Served) -> None:
     assert r.headers["content-type"] == "application/problem+json"
     with pytest.raises(httpx.HTTPStatusError):
         r.raise_for_status()
+
+
+def test_each_request_writes_one_access_line(served: Served) -> None:
+    """The served process logs every request once, as a JSON line on stderr (README
+    "Logs"), also when the route refuses it; the lines are written in batches, so they
+    are read back after a short wait."""
+    ids = {"created": f"e2e-access-{served.backend}-1", "refused": f"e2e-access-{served.backend}-2"}
+    with served.client("clerk") as c:
+        created = c.post(
+            "/cases",
+            json={"item_code": "XK-003", "applicant": APPLICANT},
+            headers={"X-Request-ID": ids["created"]},
+        )
+        refused = c.get(
+            f"/cases/{created.json()['case_id']}?verison=3",
+            headers={"X-Request-ID": ids["refused"]},
+        )
+    assert (created.status_code, refused.status_code) == (201, 400), refused.text
+    deadline = time.monotonic() + 30
+    while True:
+        lines = [orjson.loads(line) for line in served.logs[-1].read_bytes().splitlines()
+                 if line.startswith(b"{") and b"e2e-access-" in line]  # fmt: skip
+        found = {k: [ln for ln in lines if ln.get("request_id") == v] for k, v in ids.items()}
+        if all(found.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [len(v) for v in found.values()] == [1, 1], (found, served.log_tail())
+    line = found["created"][0]
+    assert line["logger"] == "casestore.api.access" and line["msg"] == "request"
+    assert (line["method"], line["path"], line["route"], line["status"]) == (
+        "POST", "/cases", "/cases", 201
+    )  # fmt: skip
+    assert line["staff_id"] == "e2e-clerk" and line["ms"] > 0
+    line = found["refused"][0]
+    assert (line["method"], line["route"], line["status"]) == ("GET", "/cases/{case_id}", 400)
