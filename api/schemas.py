@@ -198,7 +198,7 @@ class SurveyScheduleCreate(Timed):
 
     requirements: Items
     survey_days: Annotated[StrictInt, Field(ge=1, le=60)]
-    parties: list[SurveyParty] | None = None
+    parties: Annotated[list[SurveyParty], Field(max_length=3)] | None = None
     notified_at: AwareDatetime | None = Field(
         default=None, description="when the one-time survey notice reached the applicant"
     )

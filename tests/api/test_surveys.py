@@ -62,6 +62,22 @@ def test_the_notice_and_the_cost_are_recorded(api: Api) -> None:
             "survey-schedule",
             {"requirements": ["x"], "survey_days": 3, "notified_at": "2030-01-01T09:00:00+08:00"},
         ),
+        (  # each party once: a repeated one would be kept in the log for ever
+            "survey-schedule",
+            {
+                "requirements": ["x"],
+                "survey_days": 3,
+                "parties": ["applicant"] * 1000 + ["approval_bureau", "regulator"],
+            },
+        ),
+        (
+            "survey-schedule",
+            {
+                "requirements": ["x"],
+                "survey_days": 3,
+                "parties": ["applicant", "applicant", "approval_bureau", "regulator"],
+            },
+        ),
     ],
 )
 def test_a_bad_notice_is_refused_and_nothing_appended(

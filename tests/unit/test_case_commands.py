@@ -174,6 +174,9 @@ def test_survey_rules() -> None:
     s.to("accepted")
     refused(s, OutOfOrder, "record_survey", participants=PARTICIPANTS, conclusion="pass")
     refused(s, InvalidCommand, "schedule_survey", requirements=[], survey_days=5)
+    twice = ["applicant", "applicant", "approval_bureau", "regulator"]  # each party once
+    refused(s, InvalidCommand, "schedule_survey", requirements=["x"], survey_days=5,
+            parties=twice)
     s.do("schedule_survey", requirements=["场地平面图"], survey_days=5)
     refused(s, AlreadyDone, "schedule_survey", requirements=["x"], survey_days=5)
     one_staff = [SurveyParticipant("孙一", "approval_bureau", "s1"),

@@ -573,9 +573,9 @@ class Case(Aggregate):
         )
         _check_notice(notified_at, notice_method, occurred_at or at, at)
         chosen = sorted(parties or SURVEY_PARTIES)
-        require(
-            set(chosen) == set(SURVEY_PARTIES),
-            f"a joint survey involves all three parties {sorted(SURVEY_PARTIES)}",
+        require(  # each once: a list repeating a party would be kept in the log for ever
+            len(chosen) == len(SURVEY_PARTIES) and set(chosen) == set(SURVEY_PARTIES),
+            f"a joint survey involves all three parties {sorted(SURVEY_PARTIES)}, each once",
         )
         self._emit(
             self.SurveyScheduled,
