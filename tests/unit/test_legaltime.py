@@ -258,3 +258,21 @@ def test_notice_and_follow_up_clocks(cal: WorkingCalendar) -> None:
 def test_every_explanation_cites_its_article(cal: WorkingCalendar, kind: str, cited: str) -> None:
     text = compute_clock(D("2025-03-03"), 5, cal, kind=kind).explain()
     assert f"basis      {cited}" in text
+
+
+def test_local_dates_and_times_turn_at_utc_four_pm() -> None:
+    # The bureau's day (UTC+8) starts at 16:00 UTC the evening before; the log's UTC
+    # instants take a fast path that must agree with astimezone, and other zones too.
+    from datetime import UTC
+
+    from casestore.domain.values import BUREAU_TZ, local_date, local_time
+
+    last = datetime(2025, 3, 3, 15, 59, 59, 999999, tzinfo=UTC)
+    first = datetime(2025, 3, 3, 16, 0, tzinfo=UTC)
+    assert (local_date(last), local_date(first)) == (date(2025, 3, 3), date(2025, 3, 4))
+    assert local_time(first) == datetime(2025, 3, 4, 0, 0, tzinfo=BUREAU_TZ)
+    assert local_time(first).tzinfo is BUREAU_TZ
+    assert local_time(first).isoformat() == "2025-03-04T00:00:00+08:00"
+    elsewhere = datetime(2025, 3, 3, 20, 30, tzinfo=timezone(timedelta(hours=-5)))
+    assert local_date(elsewhere) == date(2025, 3, 4)  # 01:30 UTC, 09:30 in the bureau
+    assert local_time(elsewhere).isoformat() == "2025-03-04T09:30:00+08:00"

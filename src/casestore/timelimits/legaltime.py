@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from casestore.domain.values import ART45_PAUSE_KINDS, BUREAU_TZ
+from casestore.domain.values import ART45_PAUSE_KINDS, BUREAU_TZ, local_time
 from casestore.timelimits.articles import CLOSE_OF_BUSINESS_ARTICLE, article_for
 from casestore.timelimits.calendar import WorkingCalendar
 from casestore.timelimits.config import ClockConfig
@@ -40,8 +40,7 @@ from casestore.timelimits.rules import (
 AFTER_HOURS_RULE = "非工作时间收件顺延 (local rule): deemed received on the next working day"
 
 
-def _local(moment: datetime) -> datetime:
-    return moment.astimezone(BUREAU_TZ)
+_local = local_time
 
 
 def received_day(moment: datetime, cal: WorkingCalendar, cfg: ClockConfig) -> tuple[date, str]:
