@@ -3,10 +3,11 @@
 ``CaseFacts`` is the small, serialisable state the compliance, supervision and
 evaluation projections keep per case. ``facts.apply(event, position)`` returns a new
 value and never mutates; applying a position already folded returns the same value,
-so a replayed event is never counted twice. Every fact keeps its evidence: a
-:class:`~casestore.projections.facts.evidence.Stamp` with the log position, version,
-``recorded_at`` (server clock), ``occurred_at`` (claimed business time, or None), and
-who did it.
+so a replayed event is never counted twice. ``facts.absorb(event)`` is the same fold in
+place, for the per-case accumulators of a bulk build (nobody else holds them). Every
+fact keeps its evidence: a :class:`~casestore.projections.facts.evidence.Stamp` with
+the log position, version, ``recorded_at`` (server clock), ``occurred_at`` (claimed
+business time, or None), and who did it.
 
 Business time is ``occurred_at or recorded_at``; business dates are the bureau's local
 dates (UTC+8). Clocks are computed from facts by the pure functions of
@@ -118,32 +119,27 @@ class CaseFacts:
         """The facts after one more event of this case: a domain event found at
         ``position``, or a runtime ``LogEvent`` (which knows its position)."""
         name, stamp, get = read_event(event, position)
-        if self.last is not None and stamp.position <= self.last.position:
+        last = self.last
+        if last is not None and stamp.position <= last.position:
             return self
-        handler = _HANDLERS.get(name)
-        changes: dict[str, Any] = handler(self, get, stamp) if handler else {}
-        if name in STAGE_EVENTS:
-            changes["stage"] = next_stage(self.stage, name, changes.get("outcome"))
-        if stamp.occurred_at is not None and stamp.backdated_seconds > 0:
-            changes["claims"] = (*self.claims, Claim(name, stamp))
-        if self.latest is not None and stamp.at < self.latest[1].at:
-            inversion = Inversion(name, stamp, self.latest[0], self.latest[1])
-            changes["inversions"] = (*self.inversions, inversion)
-        else:
-            changes["latest"] = (name, stamp)
-        changes["last"], changes["events"] = stamp, self.events + 1
-        return self._evolve(changes)
-
-    def _evolve(self, changes: dict[str, Any]) -> CaseFacts:
-        # dataclasses.replace re-runs __init__ over every field (half of a rebuild's time);
-        # a shallow copy of the instance dict gives the same new, never-mutated value.
-        # dict.copy() copies the table whole (about 3x faster than updating an empty
-        # instance dict key by key); the frozen class's __setattr__ is bypassed for it.
+        # A shallow copy of the instance dict, folded into: the same new, never-mutated
+        # value as ``dataclasses.replace`` (which re-runs ``__init__`` over every field).
         new = object.__new__(CaseFacts)
         state = self.__dict__.copy()
-        state.update(changes)
+        _fold(state, name, stamp, get)
         _setattr(new, "__dict__", state)
         return new
+
+    def absorb(self, event: Any, position: int | None = None) -> CaseFacts:
+        """:meth:`apply` IN PLACE, returning ``self``: the same fold, without a new value
+        per event. Only for facts their owner alone holds and can throw away whole on a
+        failure: a write-behind bulk build's per-case accumulators (``FactsFold``), whose
+        memo the runtime empties whenever a batch fails."""
+        name, stamp, get = read_event(event, position)
+        last = self.last
+        if last is None or stamp.position > last.position:
+            _fold(self.__dict__, name, stamp, get)
+        return self
 
     @classmethod
     def blank(cls, case_id: str) -> CaseFacts:
@@ -221,106 +217,161 @@ class CaseFacts:
 _setattr = object.__setattr__
 _BLANK = CaseFacts("").__dict__
 
-# -- event handlers: (facts, field getter, stamp) -> changed fields --------------------
+# -- the fold of one event, into a case's field table ------------------------------
 
 
-def _submitted(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+def _fold(state: dict[str, Any], name: str, stamp: Stamp, get: Getter) -> None:
+    """Fold one event (name, evidence, field getter) into ``state``, a ``CaseFacts``
+    instance dict: the one fold behind :meth:`CaseFacts.apply` and :meth:`CaseFacts.absorb`."""
+    handler = _HANDLERS.get(name)
+    if handler is not None:
+        handler(state, get, stamp)
+    if name in STAGE_EVENTS:
+        # ``outcome`` is read by the stage machine for a Decided event only (its own).
+        state["stage"] = next_stage(state["stage"], name, state["outcome"])
+    occurred = stamp.occurred_at
+    if occurred is not None and stamp.backdated_seconds > 0:
+        state["claims"] = (*state["claims"], Claim(name, stamp))
+    latest = state["latest"]
+    if latest is not None and (occurred or stamp.recorded_at) < latest[1].at:
+        state["inversions"] = (*state["inversions"], Inversion(name, stamp, *latest))
+    else:
+        state["latest"] = (name, stamp)
+    state["last"] = stamp
+    state["events"] += 1
+
+
+# -- event handlers: (field table, field getter, stamp) -> None, setting what changed --
+
+_State = dict[str, Any]
+
+
+def _submitted(f: _State, get: Getter, s: Stamp) -> None:
     bundle = get("bundle_id")
-    return {
-        "case_no": get("case_no"),
-        "item_code": get("item_code"),
-        "bundle_id": str(bundle) if bundle else None,
-        "channel": get("channel"),
-        "priority": bool(get("priority") or False),
-        "window": s.window,
-        "staff": f.staff or s.staff,
-        "submitted": s,
-    }
+    f["case_no"] = get("case_no")
+    f["item_code"] = get("item_code")
+    f["bundle_id"] = str(bundle) if bundle else None
+    f["channel"] = get("channel")
+    f["priority"] = bool(get("priority") or False)
+    f["window"] = s.window
+    f["staff"] = f["staff"] or s.staff
+    f["submitted"] = s
 
 
-def _accepted(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+def _accepted(f: _State, get: Getter, s: Stamp) -> None:
     promised = get("promised_completion")
-    return {
-        "accepted": s,
-        "limits": load_limits(get("limits")),
-        "promised_completion": date.fromisoformat(promised) if promised else None,
-        "staff": s.staff or f.staff,
-        "window": f.window or s.window,
-    }
+    f["accepted"] = s
+    f["limits"] = load_limits(get("limits"))
+    f["promised_completion"] = date.fromisoformat(promised) if promised else None
+    f["staff"] = s.staff or f["staff"]
+    f["window"] = f["window"] or s.window
 
 
-def _suspended(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+def _suspended(f: _State, get: Getter, s: Stamp) -> None:
     notified = get("notified_at")
     told = datetime.fromisoformat(notified) if notified else None
-    return {"suspensions": (*f.suspensions, Pause(str(get("kind")), s, None, told))}
+    f["suspensions"] = (*f["suspensions"], Pause(str(get("kind")), s, None, told))
 
 
-def _resumed(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
-    if not f.suspensions or f.suspensions[-1].end is not None:
-        return {}
-    return {"suspensions": (*f.suspensions[:-1], replace(f.suspensions[-1], end=s))}
+def _resumed(f: _State, get: Getter, s: Stamp) -> None:
+    pauses = f["suspensions"]
+    if pauses and pauses[-1].end is None:
+        f["suspensions"] = (*pauses[:-1], replace(pauses[-1], end=s))
 
 
-def _survey(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+def _survey(f: _State, get: Getter, s: Stamp) -> None:
     people = tuple(
         (str(p.get("name", "")), str(p.get("party", "")), str(p.get("staff_id") or ""))
         for p in get("participants") or ()
     )
     record = SurveyRecord(s, str(get("conclusion")), people)
-    return {"surveys_conducted": (*f.surveys_conducted, record)}
+    f["surveys_conducted"] = (*f["surveys_conducted"], record)
 
 
-def _decided(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
-    return {"decided": s, "outcome": get("outcome")}
+def _decided(f: _State, get: Getter, s: Stamp) -> None:
+    f["decided"] = s
+    f["outcome"] = get("outcome")
 
 
-def _evaluated(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+def _evaluated(f: _State, get: Getter, s: Stamp) -> None:
     level, channel = int(get("level")), str(get("channel"))
-    return {"evaluated": s, "evaluation_level": level, "evaluation_channel": channel}
+    f["evaluated"] = s
+    f["evaluation_level"] = level
+    f["evaluation_channel"] = channel
 
 
-def _corrected(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
+def _corrected(f: _State, get: Getter, s: Stamp) -> None:
     fix = Correction(s, int(get("corrects_version")), str(get("fact")))
-    return {"corrections": (*f.corrections, fix)}
+    f["corrections"] = (*f["corrections"], fix)
 
 
-def _reviewed(f: CaseFacts, get: Getter, s: Stamp) -> dict[str, Any]:
-    return {"reviews": (*f.reviews, s)}
+def _delivered(f: _State, get: Getter, s: Stamp) -> None:
+    f["delivered"] = s
+    f["delivery_method"] = str(get("method"))
 
 
-_Handler = Callable[[CaseFacts, Getter, Stamp], dict[str, Any]]
+def _service(f: _State, get: Getter, s: Stamp) -> None:
+    given = (
+        s,
+        str(get("service")),
+        int(get("units")),
+        int(get("charged_fen")),
+        int(get("bureau_cost_fen")),
+    )
+    f["services"] = (*f["services"], given)
+
+
+def _stamp_in(field: str) -> _Handler:
+    """The handler of an event whose stamp is the fact: ``field`` = its stamp."""
+
+    def handler(f: _State, get: Getter, s: Stamp) -> None:
+        f[field] = s
+
+    return handler
+
+
+def _stamp_added(field: str) -> _Handler:
+    """The handler of an event whose stamp is added to a tuple of them."""
+
+    def handler(f: _State, get: Getter, s: Stamp) -> None:
+        f[field] = (*f[field], s)
+
+    return handler
+
+
+def _scheduled(f: _State, get: Getter, s: Stamp) -> None:
+    plan = SurveyPlan(s, int(get("survey_days")))
+    f["surveys_scheduled"] = (*f["surveys_scheduled"], plan)
+
+
+def _extended(f: _State, get: Getter, s: Stamp) -> None:
+    f["extensions"] = (*f["extensions"], Grant(s, int(get("days"))))
+
+
+def _followed_up(f: _State, get: Getter, s: Stamp) -> None:
+    f["follow_ups"] = (*f["follow_ups"], (s, bool(get("satisfied"))))
+
+
+_Handler = Callable[[_State, Getter, Stamp], None]
 _HANDLERS: dict[str, _Handler] = {
     "Submitted": _submitted,
-    "SupplementRequested": lambda f, g, s: {"supplement_requests": (*f.supplement_requests, s)},
-    "SupplementReceived": lambda f, g, s: {"supplement_received": s},
+    "SupplementRequested": _stamp_added("supplement_requests"),
+    "SupplementReceived": _stamp_in("supplement_received"),
     "Accepted": _accepted,
-    "Rejected": lambda f, g, s: {"rejected": s},
-    "Withdrawn": lambda f, g, s: {"withdrawn": s},
-    "ReviewRecorded": _reviewed,
-    "SurveyScheduled": lambda f, g, s: {
-        "surveys_scheduled": (*f.surveys_scheduled, SurveyPlan(s, int(g("survey_days"))))
-    },
+    "Rejected": _stamp_in("rejected"),
+    "Withdrawn": _stamp_in("withdrawn"),
+    "ReviewRecorded": _stamp_added("reviews"),
+    "SurveyScheduled": _scheduled,
     "SurveyConducted": _survey,
     "ClockSuspended": _suspended,
     "ClockResumed": _resumed,
-    "ExtensionGranted": lambda f, g, s: {"extensions": (*f.extensions, Grant(s, int(g("days"))))},
+    "ExtensionGranted": _extended,
     "Decided": _decided,
-    "Sealed": lambda f, g, s: {"sealed": s},
-    "Delivered": lambda f, g, s: {"delivered": s, "delivery_method": str(g("method"))},
+    "Sealed": _stamp_in("sealed"),
+    "Delivered": _delivered,
     "Evaluated": _evaluated,
-    "BadReviewHandled": lambda f, g, s: {"bad_review_handled": s},
-    "FollowUpRecorded": lambda f, g, s: {"follow_ups": (*f.follow_ups, (s, bool(g("satisfied"))))},
+    "BadReviewHandled": _stamp_in("bad_review_handled"),
+    "FollowUpRecorded": _followed_up,
     "Corrected": _corrected,
-    "ServiceProvided": lambda f, g, s: {
-        "services": (
-            *f.services,
-            (
-                s,
-                str(g("service")),
-                int(g("units")),
-                int(g("charged_fen")),
-                int(g("bureau_cost_fen")),
-            ),
-        )
-    },
+    "ServiceProvided": _service,
 }

@@ -7,9 +7,11 @@ empties the memo whenever it cannot vouch for it). During a bulk build of a scra
 target (write-behind, :data:`~casestore.projections.engine.sql.WRITE_BEHIND`) a changed
 case is not written at every batch: it stays in the cache and its row (and whatever
 ``then`` writes beside it) is written once, when it leaves the cache or when the build
-ends. A case's derived columns are a function of its final facts and of the context
-its last batch saw (e.g. the catalogue limits then in force), which is kept with it,
-so the rows are the same whichever way the log was batched.
+ends, and its facts are folded in place meanwhile (``CaseFacts.absorb``: the same fold
+as ``apply``, without a new value per event). A case's derived columns are a function
+of its final facts and of the context its last batch saw (e.g. the catalogue limits
+then in force), which is kept with it, so the rows are the same whichever way the log
+was batched.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ class FactsFold:
             tx.memo.setdefault(("facts", table.name), OrderedDict()) if cache else None
         )
         self._behind = bool(cache and tx.memo.get(WRITE_BEHIND))
+        # A write-behind build folds each case's facts in place (``absorb``): they are
+        # this fold's alone until written, and a failed batch empties the memo whole.
+        self._in_place = self._behind and hasattr(empty(""), "absorb")
 
     def _pending(self) -> dict[str, _Pending]:
         pending: dict[str, _Pending] = self.tx.memo.setdefault(
@@ -108,8 +113,10 @@ class FactsFold:
     def apply(self, event: Any) -> Any:
         """Fold one runtime event into the facts of its aggregate."""
         key = str(event.aggregate_id)
-        facts = self.get(key).apply(event)
-        self.facts[key] = facts
+        if self._in_place:
+            facts = self.get(key).absorb(event)  # get() put it in self.facts
+        else:
+            facts = self.facts[key] = self.get(key).apply(event)
         self.changed[key] = None
         return facts
 

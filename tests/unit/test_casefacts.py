@@ -75,6 +75,25 @@ def test_apply_is_idempotent_per_position() -> None:
     assert f.apply(*story.events[0]) is f
 
 
+def test_absorb_is_apply_in_place() -> None:
+    # The bulk build's accumulator: the same fold as apply, into the same object.
+    story = full_story()
+    folded = story.facts()
+    accumulator = CaseFacts.blank(str(story.case.id))
+    original = accumulator
+    for event, position in story.events:
+        assert accumulator.absorb(event, position) is original
+    assert accumulator == folded
+    assert accumulator.to_json() == folded.to_json()
+    assert accumulator.events == len(story.events)
+    # a position already folded changes nothing
+    assert accumulator.absorb(*story.events[0]).events == len(story.events)
+    # apply never mutates the value it is called on
+    before = folded.to_json()
+    assert folded.apply(story.events[-1][0], 10_000) is not folded
+    assert folded.to_json() == before
+
+
 def test_serialisation_round_trips() -> None:
     f = full_story().facts()
     assert CaseFacts.from_dict(f.to_dict()) == f
