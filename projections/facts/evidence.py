@@ -136,18 +136,25 @@ def read_event(event: Any, position: int | None = None) -> tuple[str, Stamp, Get
         # The hot path of every facts projection's rebuild (once per event): positional
         # arguments and the slots set directly (a frozen dataclass's keyword __init__
         # costs about three times as much), the same Stamp as the keyword form.
-        actor = event.actor()
+        raw = event.raw
+        try:  # the actor's fields as stored (``LogEvent.actor`` builds a dict of them)
+            who = raw["actor"]["fields"]
+            staff, role, window = who["staff_id"], who["role"], who["window"]
+            who["name"]  # an incomplete actor takes the slow path, as in LogEvent.actor
+        except (KeyError, TypeError):
+            actor = event.actor()
+            staff, role, window = actor["staff_id"], actor["role"], actor["window"]
         occurred = event.occurred_at_us
         stamp = _stamp(
             event.position if position is None else position,
             int(event.version),
             from_micros(event.recorded_at_us),
             None if occurred is None else from_micros(occurred),
-            actor["staff_id"],
-            actor["role"],
-            actor["window"],
+            staff,
+            role,
+            window,
         )
-        if event.raw.get("import_batch") is not None:
+        if raw.get("import_batch") is not None:
             entered = event.plain("claimed_recorded_at")
             stamp = replace(
                 stamp,

@@ -80,7 +80,7 @@ def compliance_row(
         "paused_since": _iso(p.paused_since if p else None),
         "decision_open": int(bool(p and p.done is None)),
         "decided_on": _iso(decided),
-        "month": decided.strftime("%Y-%m") if decided else None,
+        "month": f"{decided.year}-{decided.month:02d}" if decided else None,  # strftime("%Y-%m")
         "outcome": f.outcome,
         "promised_on_time": None if not (p and decided) else int(bool(p.on_time)),
         "statutory_on_time": None if not (s and decided) else int(bool(s.on_time)),
