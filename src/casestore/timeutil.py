@@ -19,7 +19,9 @@ def to_micros(moment: datetime) -> int:
 
 def from_micros(micros: int) -> datetime:
     """The aware UTC datetime of a microsecond count."""
-    return EPOCH + timedelta(microseconds=micros)
+    # timedelta(days, seconds, microseconds) positionally: the same value, ~0.5 us less
+    # than the keyword form (once per event of every facts projection's rebuild).
+    return EPOCH + timedelta(0, 0, micros)
 
 
 def utc_now() -> datetime:

@@ -276,3 +276,15 @@ def test_local_dates_and_times_turn_at_utc_four_pm() -> None:
     elsewhere = datetime(2025, 3, 3, 20, 30, tzinfo=timezone(timedelta(hours=-5)))
     assert local_date(elsewhere) == date(2025, 3, 4)  # 01:30 UTC, 09:30 in the bureau
     assert local_time(elsewhere).isoformat() == "2025-03-04T09:30:00+08:00"
+
+
+def test_microsecond_counts_convert_both_ways() -> None:
+    from datetime import UTC
+
+    from casestore.timeutil import from_micros, to_micros
+
+    moment = datetime(2025, 3, 3, 16, 0, 0, 123456, tzinfo=UTC)
+    assert from_micros(1_741_017_600_123_456) == moment
+    assert from_micros(1_741_017_600_123_456).tzinfo is UTC
+    assert to_micros(moment) == 1_741_017_600_123_456
+    assert from_micros(-1) == datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
