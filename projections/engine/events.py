@@ -87,8 +87,8 @@ class _Head(msgspec.Struct):
     class_version: int = 1
 
 
-_HEAD = msgspec.json.Decoder(_Head)
-_NO_ACTOR: Final = {"staff_id": "", "role": "", "name": "", "window": ""}
+_decode_head = msgspec.json.Decoder(_Head).decode
+_UNSET: Final[Any] = msgspec.UNSET
 _UNKNOWN: Final[Any] = object()
 
 _TOPIC_PARTS: dict[str, tuple[str, str, str]] = {}
@@ -249,31 +249,32 @@ class LogEvent:
         :attr:`occurred_at_us` read from :attr:`raw`: read models that need no other
         field (audit, most case events of the status board) skip the whole decode, the
         largest cost of a rebuild on SQLite after the fetch itself."""
-        data = self.unwrap(self.state) if self.unwrap is not None else self.state
         schema = registry()
         if schema.value_steps:
             return False
+        unwrap = self.unwrap
         try:
-            head = _HEAD.decode(data)
+            head = _decode_head(self.state if unwrap is None else unwrap(self.state))
         except msgspec.DecodeError:
             return False
-        actor, occurred = head.actor, head.occurred_at
-        if actor is msgspec.UNSET or occurred is msgspec.UNSET:
+        actor = head.actor
+        occurred = head.occurred_at
+        if actor is _UNSET or occurred is _UNSET:
             return False
         steps = schema.event_steps.get(self.key)
-        if steps and head.class_version in steps:
+        if steps is not None and head.class_version in steps:
             return False
-        if actor is None or actor.fields is msgspec.UNSET:
-            self._actor = dict(_NO_ACTOR)
-        else:
-            f = actor.fields
+        f = actor.fields if isinstance(actor, _Actor) else None  # None: no actor
+        if isinstance(f, _ActorFields):
             self._actor = {
                 "staff_id": f.staff_id,
                 "role": f.role,
                 "name": f.name,
                 "window": f.window,
             }
-        self._occurred = _occurred_us(occurred)
+        else:  # no actor, or one without fields
+            self._actor = {"staff_id": "", "role": "", "name": "", "window": ""}
+        self._occurred = None if occurred is None else _occurred_us(occurred)
         return True
 
     @property
