@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
+import msgspec
 import orjson
 
 from casestore.domain.upcasters import registry
@@ -66,6 +67,30 @@ def local_day_iso(micros: int) -> str:
     return text
 
 
+class _ActorFields(msgspec.Struct):
+    staff_id: str = ""
+    role: str = ""
+    name: str = ""
+    window: str = ""
+
+
+class _Actor(msgspec.Struct):
+    fields: _ActorFields | msgspec.UnsetType = msgspec.UNSET
+
+
+class _Head(msgspec.Struct):
+    """The part of every stored state that (almost) every read model reads: who and when.
+    Every other field of the document is skipped by the decoder without being built."""
+
+    actor: _Actor | msgspec.UnsetType | None = msgspec.UNSET
+    occurred_at: Any = msgspec.UNSET
+    class_version: int = 1
+
+
+_decode_head = msgspec.json.Decoder(_Head).decode
+_UNSET: Final[Any] = msgspec.UNSET
+_UNKNOWN: Final[Any] = object()
+
 _TOPIC_PARTS: dict[str, tuple[str, str, str]] = {}
 
 
@@ -94,6 +119,7 @@ class LogEvent:
 
     __slots__ = (
         "_actor",
+        "_occurred",
         "_raw",
         "aggregate",
         "aggregate_id",
@@ -133,6 +159,7 @@ class LogEvent:
         self.unwrap = unwrap
         self._raw: dict[str, Any] | None = None
         self._actor: dict[str, str] | None = None
+        self._occurred: Any = _UNKNOWN
 
     @classmethod
     def many(
@@ -168,6 +195,7 @@ class LogEvent:
             event.unwrap = unwrap
             event._raw = None
             event._actor = None
+            event._occurred = _UNKNOWN
             append(event)
         return out
 
@@ -193,6 +221,8 @@ class LogEvent:
         known = self._actor
         if known is not None:
             return known
+        if self._raw is None and self._head():
+            return self._actor  # type: ignore[return-value]  # set by _head
         raw = self._raw if self._raw is not None else self.raw
         try:
             fields = raw["actor"]["fields"]
@@ -209,14 +239,55 @@ class LogEvent:
         self._actor = known
         return known
 
+    def _head(self) -> bool:
+        """The actor and ``occurred_at`` from a narrow decode of the stored state (only
+        those fields are built; the rest of the document is skipped), or False when only
+        the whole decode can say what they are: the decode refused the document or a type
+        (a field of a shape the narrow decoder does not know), a field is absent (the
+        registry may default it), or an upcaster applies (an event step at the stored
+        class version, any value-object step). What it answers is what :meth:`actor` and
+        :attr:`occurred_at_us` read from :attr:`raw`: read models that need no other
+        field (audit, most case events of the status board) skip the whole decode, the
+        largest cost of a rebuild on SQLite after the fetch itself."""
+        schema = registry()
+        if schema.value_steps:
+            return False
+        unwrap = self.unwrap
+        try:
+            head = _decode_head(self.state if unwrap is None else unwrap(self.state))
+        except msgspec.DecodeError:
+            return False
+        actor = head.actor
+        occurred = head.occurred_at
+        if actor is _UNSET or occurred is _UNSET:
+            return False
+        steps = schema.event_steps.get(self.key)
+        if steps is not None and head.class_version in steps:
+            return False
+        f = actor.fields if isinstance(actor, _Actor) else None  # None: no actor
+        if isinstance(f, _ActorFields):
+            self._actor = {
+                "staff_id": f.staff_id,
+                "role": f.role,
+                "name": f.name,
+                "window": f.window,
+            }
+        else:  # no actor, or one without fields
+            self._actor = {"staff_id": "", "role": "", "name": "", "window": ""}
+        self._occurred = None if occurred is None else _occurred_us(occurred)
+        return True
+
     @property
     def occurred_at_us(self) -> int | None:
         """The claimed business time, when it was entered separately."""
+        known = self._occurred
+        if known is not _UNKNOWN:
+            return known  # type: ignore[no-any-return]
+        if self._raw is None and self._head():
+            return self._occurred  # type: ignore[no-any-return]
         raw = self._raw if self._raw is not None else self.raw
-        value = raw.get("occurred_at")
-        if isinstance(value, dict) and "__datetime__" in value:
-            return iso_to_micros(value["__datetime__"])
-        return None
+        known = self._occurred = _occurred_us(raw.get("occurred_at"))
+        return known  # type: ignore[no-any-return]
 
     @property
     def business_at_us(self) -> int:
@@ -230,3 +301,10 @@ class LogEvent:
 
     def __repr__(self) -> str:
         return f"LogEvent({self.position}, {self.key}, {self.aggregate_id} v{self.version})"
+
+
+def _occurred_us(value: Any) -> int | None:
+    """An event's ``occurred_at`` (tagged JSON) as microseconds, None when not given."""
+    if isinstance(value, dict) and "__datetime__" in value:
+        return iso_to_micros(value["__datetime__"])
+    return None

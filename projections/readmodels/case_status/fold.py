@@ -171,9 +171,12 @@ def correct_row(row: dict[str, Any], ev: LogEvent) -> None:
 def fold_row(row: dict[str, Any], ev: LogEvent) -> None:
     """The stage by the domain's one stage machine, and the facts of the row."""
     kind = ev.type
-    raw = ev.raw
+    # The stored state is decoded whole only for the kinds below that read a field of
+    # their own: every other event needs only its actor and time (``LogEvent.actor``'s
+    # narrow decode), and the stage machine reads the outcome of a ``Decided`` only.
     if kind in STAGE_EVENTS:
-        row["stage"] = next_stage(row["stage"], kind, raw.get("outcome"))
+        outcome = ev.raw.get("outcome") if kind == "Decided" else None
+        row["stage"] = next_stage(row["stage"], kind, outcome)
     if kind == "SupplementRequested":
         row["supplement_requests"] = (row["supplement_requests"] or 0) + 1
     elif kind == "Accepted":
@@ -186,11 +189,11 @@ def fold_row(row: dict[str, Any], ev: LogEvent) -> None:
     elif kind == "ExtensionGranted":
         row["extended"] = 1
     elif kind == "Decided":
-        approve = raw.get("outcome") == "approve"
+        approve = ev.raw.get("outcome") == "approve"
         row["outcome"] = "approved" if approve else "denied"
         row["decided_at_us"] = ev.business_at_us
     elif kind == "Evaluated":
-        row["evaluation_level"] = raw.get("level")
+        row["evaluation_level"] = ev.raw.get("level")
     elif kind in ("Rejected", "Withdrawn"):
         row["outcome"] = row["stage"]
     elif kind == "Corrected":
