@@ -109,8 +109,10 @@ class SubjectKeys:
 
     # -- wrapping ------------------------------------------------------------------------
 
-    def _wrap(self, key_id: str, key: bytes, master: AESGCM | None = None) -> bytes:
-        nonce = os.urandom(12)
+    def _wrap(
+        self, key_id: str, key: bytes, master: AESGCM | None = None, nonce: bytes | None = None
+    ) -> bytes:
+        nonce = nonce or os.urandom(12)
         return nonce + (master or self.master).encrypt(nonce, key, key_id.encode())
 
     def _unwrap(self, key_id: str, wrapped: bytes) -> bytes:
@@ -243,9 +245,9 @@ class SubjectKeys:
         pending = refs.get(ref)
         if pending is not None and self._written(pending.key_id) is None:
             return pending
-        fresh = os.urandom(40)  # one call: the key id (8 bytes) and the key (32)
-        key_id, key = fresh[:8].hex(), fresh[8:]
-        wrapped = self._wrap(key_id, key)
+        fresh = os.urandom(52)  # one call: the key id (8 bytes), the key (32), its nonce (12)
+        key_id, key = fresh[:8].hex(), fresh[8:40]
+        wrapped = self._wrap(key_id, key, nonce=fresh[40:])
         row = (INSERT_KEY, (key_id, ref, wrapped, self.kid, _now_us()))
         refs[ref] = created = SubjectKey(key_id, ref, AESGCM(key), (row,))
         return created
