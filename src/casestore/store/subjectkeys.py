@@ -95,7 +95,7 @@ class SubjectKeys:
         self.table = table
         self.master = AESGCM(master)
         self.kid = master_kid(master)
-        self._ref_key: bytes | None = None
+        self._ref_mac: hmac.HMAC | None = None
         self._local = threading.local()  # this thread's unwritten keys (one append)
         #: Unwrapped keys and opened tokens, valid while no key has been destroyed since
         #: they were read (:meth:`refresh`); rotation changes no unwrapped key.
@@ -125,10 +125,11 @@ class SubjectKeys:
 
     def ref_of(self, subject: str) -> str:
         """The subject's keyed hash (what the log and the key table name it by)."""
-        if self._ref_key is None:
-            self._ref_key = self._load_ref_key()
-        digest = hmac.digest(self._ref_key, normalise_subject(subject).encode(), "sha256")
-        return digest.hex()[:32]
+        if self._ref_mac is None:  # HMAC-SHA256 keyed once; each ref copies the keyed state
+            self._ref_mac = hmac.new(self._load_ref_key(), digestmod="sha256")
+        mac = self._ref_mac.copy()
+        mac.update(normalise_subject(subject).encode())
+        return mac.hexdigest()[:32]
 
     def _load_ref_key(self) -> bytes:
         found = self.table.read(f"SELECT wrapped FROM {KEYS} WHERE key_id = ?", (_REF_KEY,))
