@@ -37,7 +37,9 @@ LINKS: Final = "casestore_subject_links"
 _log = logging.getLogger("casestore.subjectkeys")
 #: Name of the index that allows one live key per subject (its violation: ``KeysTaken``).
 LIVE_INDEX: Final = f"{KEYS}_live"
-#: The destroyed keys by subject (a forget's report, the caches' destroyed count).
+#: The destroyed keys by subject (a forget's report, the caches' destroyed count). A
+#: forget sets ``destroyed_us`` and clears ``wrapped`` in one statement, so this predicate
+#: is the live index's complement, and the count's query of layout 1 uses it unchanged.
 GONE_INDEX: Final = f"{KEYS}_gone"
 #: The full ``ref`` index of layout 1, kept only where the live index cannot be made.
 REF_INDEX: Final = f"{KEYS}_ref"
@@ -61,7 +63,7 @@ def _tables(backend: str, keys: str = KEYS, links: str = LINKS) -> tuple[str, st
 #: Indexes every layout-2 table has; layout 1's full ``ref`` and ``destroyed_us`` indexes
 #: are dropped (a new key entered all three; now only the live one).
 _INDEXES: Final = (
-    f"CREATE INDEX IF NOT EXISTS {GONE_INDEX} ON {KEYS} (ref) WHERE wrapped IS NULL",
+    f"CREATE INDEX IF NOT EXISTS {GONE_INDEX} ON {KEYS} (ref) WHERE destroyed_us IS NOT NULL",
     f"CREATE INDEX IF NOT EXISTS {LINKS}_key ON {LINKS} (key_id)",
     f"DROP INDEX IF EXISTS {KEYS}_destroyed",
 )

@@ -150,7 +150,7 @@ class SubjectKeys:
         """Drop what this process remembers if any key was destroyed since it was read
         (one indexed count per read or batch; a forget in any process is seen by the
         next read)."""
-        found = self.table.read(f"SELECT count(*) FROM {KEYS} WHERE wrapped IS NULL")
+        found = self.table.read(f"SELECT count(*) FROM {KEYS} WHERE destroyed_us IS NOT NULL")
         destroyed = int(found[0][0])
         if destroyed != self._destroyed:
             self.forget_used()
@@ -329,12 +329,13 @@ class SubjectKeys:
         """(owner id, party, key id, destroyed) of everything a subject's keys protect."""
         half = (
             f"SELECT l.owner_id, l.party, l.key_id, k.wrapped FROM {KEYS} k "
-            f"JOIN {LINKS} l ON l.key_id = k.key_id WHERE k.ref = ? AND k.wrapped"
+            f"JOIN {LINKS} l ON l.key_id = k.key_id WHERE k.ref = ? AND k."
         )
         return [  # each half of the union has its partial index (live, destroyed)
             (str(o), str(p), str(k), w is None)
             for o, p, k, w in self.table.read(
-                f"{half} IS NOT NULL UNION ALL {half} IS NULL ORDER BY 1", (ref, ref)
+                f"{half}wrapped IS NOT NULL UNION ALL {half}destroyed_us IS NOT NULL ORDER BY 1",
+                (ref, ref),
             )
         ]
 
