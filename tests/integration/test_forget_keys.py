@@ -4,6 +4,8 @@ the events of one append share them (SQLite, and PostgreSQL under ``-m pg``/CI).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime
 
 import pytest
@@ -162,3 +164,20 @@ def test_a_reader_of_some_fields_opens_only_those(
     everything = app.unwrapper()(states)
     assert everything is not None and "13655556666" in everything(states[0]).decode()
     assert app.domain_events(sub.case_id)[0].applicant.phone == "13655556666"
+
+
+def test_a_subjects_ref_is_hmac_sha256_of_its_normalised_id_under_the_ref_key(
+    world: tuple[CasestoreApp, CaseService],
+) -> None:
+    """What the log names a subject by (SPEC §10): the first 32 hex digits of
+    HMAC-SHA256(ref key, trimmed upper-case ID number), the same for every call."""
+    app, _ = world
+    keys = app.subject_keys
+    assert keys is not None
+    ref_key = keys._load_ref_key()
+    for subject, normalised in (
+        ("11010119900101123x", b"11010119900101123X"),
+        (" 91110000100000000A ", b"91110000100000000A"),
+    ):
+        expected = hmac.new(ref_key, normalised, hashlib.sha256).hexdigest()[:32]
+        assert [keys.ref_of(subject), keys.ref_of(subject)] == [expected, expected]

@@ -11,7 +11,7 @@ import pytest
 
 from casestore.store.keyerrors import KeysGone, KeysTaken
 from casestore.store.keyguard import insert_checked, raise_if_gone, write_side_rows
-from casestore.store.keytable import _DDL, _LIVE_DDL, INSERT_KEY, KEYS, LIVE_INDEX
+from casestore.store.keytable import _INDEXES, _LIVE_DDL, INSERT_KEY, KEYS, LIVE_INDEX, _tables
 
 INSERT = "INSERT INTO events (position, state) VALUES (?,?),(?,?)"
 
@@ -28,7 +28,7 @@ class PgError(Exception):
 @pytest.fixture
 def conn() -> sqlite3.Connection:
     db = sqlite3.connect(":memory:", isolation_level=None)
-    for statement in (*_DDL, _LIVE_DDL):
+    for statement in (*_tables("sqlite"), *_INDEXES, _LIVE_DDL):
         db.execute(statement)
     db.execute("CREATE TABLE events (position INTEGER PRIMARY KEY, state BLOB)")
     for key_id, ref, wrapped in (("a" * 16, "r1", b"w"), ("b" * 16, "r2", None)):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import binascii
 import functools
-import os
 import re
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
@@ -35,6 +34,7 @@ from casestore.domain.errors import SubjectErased
 from casestore.domain.personal import ERASED, PERSONAL_FIELDS, SEALED, path_kinds
 from casestore.store.keyerrors import KeysGone, KeysStale, KeyUnavailable
 from casestore.store.keytable import INSERT_KEY
+from casestore.store.nonces import nonce as random_nonce
 from casestore.store.subjectkeys import KeyRow, SubjectKey, SubjectKeys
 
 PREFIX: Final = "enc1:"
@@ -67,7 +67,7 @@ def is_token(value: object) -> bool:
 
 
 def _seal(key: SubjectKey, value: str) -> str:
-    nonce = os.urandom(12)
+    nonce = random_nonce()  # unique per key: see ``nonces``
     sealed = nonce + key.aead.encrypt(nonce, value.encode(), key.key_id.encode())
     body = binascii.b2a_base64(sealed, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
     return f"{PREFIX}{key.key_id}:{body.decode()}"

@@ -95,7 +95,7 @@ class SubjectKeys:
         self.table = table
         self.master = AESGCM(master)
         self.kid = master_kid(master)
-        self._ref_key: bytes | None = None
+        self._ref_mac: hmac.HMAC | None = None
         self._local = threading.local()  # this thread's unwritten keys (one append)
         #: Unwrapped keys and opened tokens, valid while no key has been destroyed since
         #: they were read (:meth:`refresh`); rotation changes no unwrapped key.
@@ -109,8 +109,10 @@ class SubjectKeys:
 
     # -- wrapping ------------------------------------------------------------------------
 
-    def _wrap(self, key_id: str, key: bytes, master: AESGCM | None = None) -> bytes:
-        nonce = os.urandom(12)
+    def _wrap(
+        self, key_id: str, key: bytes, master: AESGCM | None = None, nonce: bytes | None = None
+    ) -> bytes:
+        nonce = nonce or os.urandom(12)
         return nonce + (master or self.master).encrypt(nonce, key, key_id.encode())
 
     def _unwrap(self, key_id: str, wrapped: bytes) -> bytes:
@@ -123,10 +125,11 @@ class SubjectKeys:
 
     def ref_of(self, subject: str) -> str:
         """The subject's keyed hash (what the log and the key table name it by)."""
-        if self._ref_key is None:
-            self._ref_key = self._load_ref_key()
-        digest = hmac.digest(self._ref_key, normalise_subject(subject).encode(), "sha256")
-        return digest.hex()[:32]
+        if self._ref_mac is None:  # HMAC-SHA256 keyed once; each ref copies the keyed state
+            self._ref_mac = hmac.new(self._load_ref_key(), digestmod="sha256")
+        mac = self._ref_mac.copy()
+        mac.update(normalise_subject(subject).encode())
+        return mac.hexdigest()[:32]
 
     def _load_ref_key(self) -> bytes:
         found = self.table.read(f"SELECT wrapped FROM {KEYS} WHERE key_id = ?", (_REF_KEY,))
@@ -243,9 +246,9 @@ class SubjectKeys:
         pending = refs.get(ref)
         if pending is not None and self._written(pending.key_id) is None:
             return pending
-        fresh = os.urandom(40)  # one call: the key id (8 bytes) and the key (32)
-        key_id, key = fresh[:8].hex(), fresh[8:]
-        wrapped = self._wrap(key_id, key)
+        fresh = os.urandom(52)  # one call: the key id (8 bytes), the key (32), its nonce (12)
+        key_id, key = fresh[:8].hex(), fresh[8:40]
+        wrapped = self._wrap(key_id, key, nonce=fresh[40:])
         row = (INSERT_KEY, (key_id, ref, wrapped, self.kid, _now_us()))
         refs[ref] = created = SubjectKey(key_id, ref, AESGCM(key), (row,))
         return created
@@ -324,12 +327,15 @@ class SubjectKeys:
 
     def owners(self, ref: str) -> list[tuple[str, str, str, bool]]:
         """(owner id, party, key id, destroyed) of everything a subject's keys protect."""
-        return [
+        half = (
+            f"SELECT l.owner_id, l.party, l.key_id, k.wrapped FROM {KEYS} k "
+            f"JOIN {LINKS} l ON l.key_id = k.key_id WHERE k.ref = ? AND k."
+        )
+        return [  # each half of the union has its partial index (live, destroyed)
             (str(o), str(p), str(k), w is None)
             for o, p, k, w in self.table.read(
-                f"SELECT l.owner_id, l.party, l.key_id, k.wrapped FROM {LINKS} l "
-                f"JOIN {KEYS} k ON k.key_id = l.key_id WHERE k.ref = ? ORDER BY l.owner_id",
-                (ref,),
+                f"{half}wrapped IS NOT NULL UNION ALL {half}destroyed_us IS NOT NULL ORDER BY 1",
+                (ref, ref),
             )
         ]
 
