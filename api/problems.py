@@ -221,13 +221,8 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     )
 
 
-_HTTP_SLUGS = {
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not-found",
-    405: "method-not-allowed",
-    413: "too-large",
-}
+_FROM_HTTP = ("unauthorized", "forbidden", "not-found", "method-not-allowed", "too-large")
+_HTTP_SLUGS = {PROBLEM_TYPES[slug].status: slug for slug in _FROM_HTTP}
 
 
 async def _on_http(request: Request, exc: Exception) -> Response:
@@ -327,9 +322,8 @@ class TokenBeforeBody:
         await self.app(scope, receive, send)
 
 
-#: Errors any operation may answer, whatever it declares itself: the app refuses query
-#: parameters a route does not take (400) and bodies over its bound (413), and answers
-#: 503 when the store is unreachable.
+#: Errors any operation may answer, whatever it declares itself: a query parameter the
+#: route does not take (400), a body over the app's bound (413), the store unreachable (503).
 APP_WIDE_ERRORS: dict[str, str] = {
     "400": "a query parameter the route does not take, or a malformed header",
     "413": "a request body over CASESTORE_MAX_BODY_BYTES (not read past it; nothing written)",
