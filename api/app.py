@@ -29,6 +29,7 @@ from casestore.querycode import QueryPeppers
 from casestore.settings import Settings, SettingsError, load_settings
 from casestore.trail import AccessTrail
 
+from .bodylimit import BodyLimit
 from .clientaddr import TrustedProxies
 from .deps import ApiState
 from .flatroutes import include_flat
@@ -188,6 +189,7 @@ def create_app(
         include_flat(app, module.router)
     app.add_middleware(TokenBeforeBody, verify=state.identity.verify)
     app.add_middleware(RefuseNul)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(AccessLog, observe=state.metrics.request)
     return app
 

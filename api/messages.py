@@ -39,6 +39,7 @@ TITLES_ZH: Final[dict[str, str]] = {
     "bad-precondition": 'If-Match 须为 "<版本号>"',
     "unknown-parameter": "接口不接受该查询参数",
     "method-not-allowed": "不支持该请求方法",
+    "too-large": "请求体过大",
     "too-many-attempts": "失败次数过多，请稍后再试",
     "too-many-streams": "打开的实时连接过多，请稍后再试",
     "unavailable": "服务暂不可用，未作任何更改，请稍后重试",

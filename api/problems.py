@@ -22,6 +22,7 @@ not on ``detail`` text. The tree (most specific class wins)::
     bad-precondition      400  If-Match is not ``"<version>"``
     unknown-parameter     400  a query parameter the route does not take (never ignored)
     method-not-allowed    405
+    too-large             413  the request body is over CASESTORE_MAX_BODY_BYTES (api/bodylimit.py)
     too-many-attempts     429  too many failed query-code look-ups (``Retry-After`` given)
     too-many-streams      429  this client (or the process) holds as many public streams
                                as allowed (``Retry-After`` given)
@@ -102,6 +103,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType("bad-precondition", 400, 'If-Match must be "<version>"'),
         ProblemType("unknown-parameter", 400, "The route takes no such query parameter"),
         ProblemType("method-not-allowed", 405, "Method not allowed"),
+        ProblemType("too-large", 413, "The request body is too large"),
         ProblemType("too-many-attempts", 429, "Too many failed attempts; try again later"),
         ProblemType("too-many-streams", 429, "Too many open streams; try again later"),
         ProblemType("unavailable", 503, "Service unavailable"),
@@ -219,7 +221,8 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     )
 
 
-_HTTP_SLUGS = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+_FROM_HTTP = ("unauthorized", "forbidden", "not-found", "method-not-allowed", "too-large")
+_HTTP_SLUGS = {PROBLEM_TYPES[slug].status: slug for slug in _FROM_HTTP}
 
 
 async def _on_http(request: Request, exc: Exception) -> Response:
@@ -319,10 +322,11 @@ class TokenBeforeBody:
         await self.app(scope, receive, send)
 
 
-#: Errors any operation may answer, whatever it declares itself: the app refuses query
-#: parameters a route does not take (400) and answers 503 when the store is unreachable.
+#: Errors any operation may answer, whatever it declares itself: a query parameter the
+#: route does not take (400), a body over the app's bound (413), the store unreachable (503).
 APP_WIDE_ERRORS: dict[str, str] = {
     "400": "a query parameter the route does not take, or a malformed header",
+    "413": "a request body over CASESTORE_MAX_BODY_BYTES (not read past it; nothing written)",
     "503": "the store or a view is unreachable (Retry-After given; nothing was written)",
 }
 

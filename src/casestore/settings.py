@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     #: Open public board streams (``/board/stream``) per client address, and in all.
     board_streams_per_client: int = Field(32, ge=1, le=1000)
     board_streams_total: int = Field(512, ge=1, le=100_000)
+    #: The largest request body the API reads (413 beyond; api/bodylimit.py says why the
+    #: floor is 576 KiB: the costliest spelling of the largest body a schema accepts).
+    max_body_bytes: int = Field(1_048_576, ge=589_824, le=16_777_216)
     trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
     #: ``off`` stops appending ``AccessRecorded`` (only to measure what the trail costs).
     access_trail: bool = True
