@@ -137,13 +137,10 @@ def read_event(event: Any, position: int | None = None) -> tuple[str, Stamp, Get
         # arguments and the slots set directly (a frozen dataclass's keyword __init__
         # costs about three times as much), the same Stamp as the keyword form.
         raw = event.raw
-        try:  # the actor's fields as stored (``LogEvent.actor`` builds a dict of them)
-            who = raw["actor"]["fields"]
-            staff, role, window = who["staff_id"], who["role"], who["window"]
-            who["name"]  # an incomplete actor takes the slow path, as in LogEvent.actor
-        except (KeyError, TypeError):
-            actor = event.actor()
-            staff, role, window = actor["staff_id"], actor["role"], actor["window"]
+        # who acted: LogEvent.actor, the one reader of a stored actor (its narrow decode,
+        # its fallbacks for old or incomplete shapes, cached on the event)
+        actor = event.actor()
+        staff, role, window = actor["staff_id"], actor["role"], actor["window"]
         occurred = event.occurred_at_us
         stamp = _stamp(
             event.position if position is None else position,
