@@ -16,20 +16,18 @@ a revoked role stops working at once even while the token is still valid.
   the algorithm header alone, so an HS256 token signed with a provider's public key is
   just a bad signature.
 
-A token is verified in one pass (it was parsed twice and its HMAC key prepared per call,
-350-510 us, about 30 % of the served event loop's time per command; now 49-73 us): the compact
-JWS is parsed once, as strictly as PyJWT parses it; the signature is checked by PyJWT's
-algorithm object with a key prepared once per verifier (the HMAC secret at construction,
-a provider's keys when the key set is read, as PyJWT's ``PyJWK`` holds them); the claims
-are checked as ``jwt.decode`` checks them, in its order. ``tests/unit/test_identity_once.py``
-holds PyJWT's own ``jwt.decode`` as the oracle over good, bad and malformed tokens.
+PyJWT judges every token (one ``jwt.decode`` with the checks above); the only thing read
+before it is the unverified ``iss``, to choose between the development secret and the
+provider's keys (:func:`_unverified_issuer`), and for a provider's token PyJWT's own
+unverified header for its ``kid``. A malformed token is refused the same way whichever
+step finds it. ``tests/unit/test_identity_once.py`` holds the verifier to a plain
+``jwt.decode`` with the same checks over good, bad and malformed tokens.
 """
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -37,9 +35,9 @@ from pathlib import Path
 from typing import Any, Final
 
 import jwt
-import orjson
 from jwt import PyJWKClient, PyJWKSet
-from jwt.algorithms import Algorithm
+from jwt.types import Options
+from jwt.utils import base64url_decode
 
 from casestore.domain.errors import CasestoreError
 
@@ -169,12 +167,7 @@ class IdentityVerifier:
         oidc: OidcConfig | None = None,
         leeway: int = LEEWAY_SECONDS,
     ) -> None:
-        # the HMAC key prepared once (PyJWT's prepare_key checks it is no PEM or SSH
-        # public key, per call when given to jwt.decode: ~50 us of a served request)
-        self._dev_algorithm: Algorithm = jwt.get_algorithm_by_name(DEV_ALGORITHM)
-        self._dev_key = (
-            self._dev_algorithm.prepare_key(check_secret(dev_secret)) if dev_secret else None
-        )
+        self._dev_key = check_secret(dev_secret) if dev_secret else None
         self.oidc = oidc
         self._keys = _Keys(oidc.jwks) if oidc else None
         self.leeway = leeway
@@ -184,31 +177,29 @@ class IdentityVerifier:
         return self._keys
 
     def verify(self, token: str) -> Identity:
-        """The caller a token names, or :class:`InvalidToken`: the token is parsed once,
-        its signature checked with a key prepared once per verifier, its claims once."""
-        header, claims, signing_input, signature = _parse(token)
-        issuer = claims.get("iss")
-        if issuer == DEV_ISSUER and self._dev_key is not None:
-            if header.get("alg") != DEV_ALGORITHM:
-                raise InvalidToken("algorithm not allowed")
-            algorithm, key = self._dev_algorithm, self._dev_key
+        """The caller a token names, or :class:`InvalidToken`."""
+        if not token or len(token) > TOKEN_MAX:
+            raise InvalidToken("malformed token")
+        if _unverified_issuer(token) == DEV_ISSUER and self._dev_key is not None:
             return self._decode(
-                (claims, signing_input, signature), algorithm, key, DEV_ISSUER, DEV_AUDIENCE, "sub"
+                token, self._dev_key, [DEV_ALGORITHM], DEV_ISSUER, DEV_AUDIENCE, "sub"
             )
         if self.oidc is None or self._keys is None:
             raise InvalidToken("no identity provider accepts this token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed token") from None
         if header.get("alg") not in OIDC_ALGORITHMS:
             raise InvalidToken("algorithm not allowed")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise InvalidToken("the token names no key id (kid)")
-        jwk = self._keys.key(kid)
-        if header["alg"] != jwk.algorithm_name:  # the key's algorithm, never the header's
-            raise InvalidToken("algorithm not allowed")
+        key = self._keys.key(kid)
         return self._decode(
-            (claims, signing_input, signature),
-            jwk.Algorithm,
-            jwk.key,  # a PyJWK holds its key prepared (a cryptography public key)
+            token,
+            key,  # a PyJWK: PyJWT checks the header's alg against the key's own
+            [key.algorithm_name],
             self.oidc.issuer,
             self.oidc.audience,
             self.oidc.staff_claim,
@@ -216,96 +207,59 @@ class IdentityVerifier:
 
     def _decode(
         self,
-        parsed: tuple[dict[str, Any], bytes, bytes],
-        algorithm: Algorithm,
+        token: str,
         key: Any,
+        algorithms: list[str],
         issuer: str,
         audience: str,
         staff_claim: str,
     ) -> Identity:
-        """Check the signature, then the claims, as PyJWT's ``decode`` does (its checks and
-        their order: required claims, ``iat``, ``nbf``, ``exp``, ``iss``, ``aud``, ``sub``,
-        ``jti``), with the algorithm object and the key the caller prepared."""
-        claims, signing_input, signature = parsed
-        if not algorithm.verify(signing_input, key, signature):
-            raise InvalidToken("bad token signature")
-        for name in ("exp", "iat", "iss", "aud"):
-            if claims.get(name) is None:
-                raise InvalidToken(f"missing claim {name!r}")
-        now = time.time()
-        iat = _numeric(claims, "iat")
-        if iat > now + self.leeway:
-            raise InvalidToken("token not yet valid")
-        if "nbf" in claims and _numeric(claims, "nbf") > now + self.leeway:
-            raise InvalidToken("token not yet valid")
-        exp = _numeric(claims, "exp")
-        if exp <= now - self.leeway:
-            raise InvalidToken("token expired")
-        if claims["iss"] != issuer:  # also a non-string issuer
-            raise InvalidToken("wrong issuer")
-        audiences = claims["aud"]
-        if not audiences:
-            raise InvalidToken("missing claim 'aud'")
-        if isinstance(audiences, str):
-            audiences = [audiences]
-        if not isinstance(audiences, list) or audience not in audiences:
-            raise InvalidToken("wrong audience")
-        if any(not isinstance(a, str) for a in audiences):
-            raise InvalidToken("wrong audience")
-        for name in ("sub", "jti"):
-            if name in claims and not isinstance(claims[name], str):
-                raise InvalidToken("malformed token")
-        if not isinstance(claims["iat"], int | float):
+        options: Options = {"require": ["exp", "iat", "iss", "aud"]}
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                issuer=issuer,
+                audience=audience,
+                leeway=self.leeway,
+                options=options,
+            )
+        except jwt.PyJWTError as e:
+            raise InvalidToken(_reason(e)) from None
+        iat = claims.get("iat")
+        if not isinstance(iat, int | float) or iat > time.time() + self.leeway:
             raise InvalidToken("token issued in the future")
         staff_id = claims.get(staff_claim)
         if not isinstance(staff_id, str) or not staff_id.strip() or len(staff_id) > 64:
             raise InvalidToken(f"the token's {staff_claim!r} claim names no staff id")
-        return Identity(staff_id, str(claims["iss"]), exp)
+        return Identity(staff_id, str(claims["iss"]), int(claims["exp"]))
 
 
-_SEGMENT = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
-
-
-def _parse(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-    """(header, claims, signing input, signature) of a compact JWS, parsed once and as
-    strictly as PyJWT parses it: three base64url segments (canonical, padding optional),
-    JSON objects, no ``crit``/``b64`` extension (PyJWT understands only ``b64``, which no
-    token of ours uses), a ``kid`` that is a string when present."""
-    if not token or len(token) > TOKEN_MAX or not token.isascii():
-        raise InvalidToken("malformed token")
-    parts = token.encode("ascii").split(b".")
-    if len(parts) != 3:
-        raise InvalidToken("malformed token")
-    header, claims = _object(_segment(parts[0])), _object(_segment(parts[1]))
-    if "crit" in header or "b64" in header or not isinstance(header.get("kid", ""), str):
-        raise InvalidToken("malformed token")
-    return header, claims, parts[0] + b"." + parts[1], _segment(parts[2])
-
-
-def _segment(raw: bytes) -> bytes:
-    stripped = raw.rstrip(b"=")
-    padded = len(raw) != len(stripped)
-    if not _SEGMENT.fullmatch(raw) or len(stripped) % 4 == 1 or (padded and len(raw) % 4):
-        raise InvalidToken("malformed token")
-    decoded = base64.urlsafe_b64decode(stripped + b"=" * (-len(stripped) % 4))
-    if base64.urlsafe_b64encode(decoded).rstrip(b"=") != stripped:  # one spelling only
-        raise InvalidToken("malformed token")
-    return decoded
-
-
-def _object(data: bytes) -> dict[str, Any]:
+def _unverified_issuer(token: str) -> Any:
+    """The ``iss`` a token claims, unverified: only which key to try depends on it (PyJWT
+    then judges the whole token with that key). Anything unreadable is a malformed token,
+    refused here as PyJWT would refuse it, never an exception of another kind."""
     try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
+        claims = json.loads(base64url_decode(token.split(".")[1]))
+    except (ValueError, TypeError, IndexError, binascii.Error, RecursionError):
         raise InvalidToken("malformed token") from None
-    if not isinstance(value, dict):
-        raise InvalidToken("malformed token")
-    return value
+    return claims.get("iss") if isinstance(claims, dict) else None
 
 
-def _numeric(claims: dict[str, Any], name: str) -> int:
-    """A time claim as PyJWT reads it (``int()`` of it), or :class:`InvalidToken`."""
-    try:
-        return int(claims[name])
-    except (ValueError, TypeError, OverflowError):
-        raise InvalidToken("malformed token") from None
+def _reason(error: jwt.PyJWTError) -> str:
+    if isinstance(error, jwt.ExpiredSignatureError):
+        return "token expired"
+    if isinstance(error, jwt.ImmatureSignatureError):
+        return "token not yet valid"
+    if isinstance(error, jwt.InvalidIssuerError):
+        return "wrong issuer"
+    if isinstance(error, jwt.InvalidAudienceError):
+        return "wrong audience"
+    if isinstance(error, jwt.InvalidAlgorithmError):
+        return "algorithm not allowed"
+    if isinstance(error, jwt.InvalidSignatureError):
+        return "bad token signature"
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"missing claim {error.claim!r}"
+    return "malformed token"
