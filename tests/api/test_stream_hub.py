@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +28,7 @@ from casestore.store.application import CasestoreApp
 from casestore.timeutil import from_micros
 from tests.conftest import APPLICANT, CLERK, REVIEWER
 from tests.golden import replay
+from tests.hubwatch import listening, reach
 
 CASE = "casestore.domain.case:Case."
 
@@ -151,19 +151,6 @@ def test_an_item_says_what_the_domain_event_says(version: str, tmp_path: Any) ->
         app.close()
 
 
-def _listening(hub: StreamHub) -> None:
-    """Wait until the hub's LISTEN thread (PostgreSQL) is connected and the read its
-    connection asked for has run, so every later read is one the hub chose to make."""
-    listener = hub._listener
-    if listener is None:
-        return
-    for _ in range(1000):
-        if listener.listening.is_set() and not hub._others.is_set():
-            break
-        time.sleep(0.01)
-    time.sleep(0.3)  # the read that cleared the flag returns
-
-
 def test_the_hub_takes_this_process_commits_without_reading_the_log(
     service: CaseService,
 ) -> None:
@@ -186,16 +173,14 @@ def test_the_hub_takes_this_process_commits_without_reading_the_log(
         hub = StreamHub(service, service.app, poll_seconds=600)
         await hub.start()
         try:
-            await asyncio.to_thread(_listening, hub)
+            await asyncio.to_thread(listening, hub)
             start, before = hub.position, hub.rows_read
             writers = [threading.Thread(target=write, args=(c,)) for c in cases]
             for w in writers:
                 w.start()
             await asyncio.to_thread(lambda: [w.join() for w in writers])
             head, _ = await asyncio.to_thread(service.head)
-            async with asyncio.timeout(60):
-                while hub.position < head:
-                    await hub.wait_beyond(hub.position, 1.0)
+            await reach(hub, head)
             items, cursor = await hub.read_after(start, limit=1000)
             assert cursor == head
             return start, hub.rows_read - before, items, head
@@ -228,9 +213,7 @@ def test_the_hub_reads_another_process_commits(service: CaseService, clock: Any)
                 )
             finally:
                 other.close()
-            async with asyncio.timeout(60):
-                while hub.position < done.position:
-                    await hub.wait_beyond(hub.position, 1.0)
+            await reach(hub, done.position)
             items, _ = await hub.read_after(start)
             return hub.rows_read - before, items
         finally:

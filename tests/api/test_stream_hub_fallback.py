@@ -13,7 +13,6 @@ times the log holds (floored, not the stepped-back clock's).
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,9 +22,8 @@ from casestore.api.stream import StreamHub
 
 from casestore.service import Accept, CaseService, Review, SubmitCase
 from casestore.store.application import CasestoreApp
-from casestore.store.logbase import CommittedBatch
-from tests.api.test_stream_hub import _listening
 from tests.conftest import ADMIN, APPLICANT, CATALOGUE, CLERK, REVIEWER, FakeClock
+from tests.hubwatch import Handed, listening, reach
 
 pytestmark = pytest.mark.pg
 
@@ -41,21 +39,13 @@ def test_a_batch_handed_without_rows_reaches_the_stream_once_in_order(
             SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT)
         ).case_id
         service.handle(Accept(case_id=case_id, actor=CLERK))
-        handed: list[CommittedBatch] = []
-        lock = threading.Lock()
-
-        def listen(batch: CommittedBatch) -> None:
-            with lock:
-                handed.append(batch)
-
-        app.add_batch_listener(listen)
 
         async def scenario() -> tuple[int, int, list[Any], Any, int]:
             # no periodic read: the handed batch and the other process's NOTIFY move it
             hub = StreamHub(service, service.app, poll_seconds=600)
             await hub.start()
             try:
-                await asyncio.to_thread(_listening, hub)
+                await asyncio.to_thread(listening, hub)
                 start, before = hub.position, hub.rows_read
                 other = CasestoreApp(pg_db_url)  # another process writes the next position
                 try:
@@ -65,31 +55,28 @@ def test_a_batch_handed_without_rows_reaches_the_stream_once_in_order(
                     )
                 finally:
                     other.close()
-                async with asyncio.timeout(60):  # published (read on its NOTIFY) first, so
-                    while hub.position < start + 1:  # only the handed batch can move the hub
-                        await hub.wait_beyond(hub.position, 1.0)
+                # published (read on its NOTIFY) first, so only the handed batch can move the hub
+                await reach(hub, start + 1)
                 clock.advance(hours=-1)  # then this server's clock steps back an hour
                 submitted = await asyncio.to_thread(
                     service.handle,
                     SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT),
                 )
                 head, _ = await asyncio.to_thread(service.head)
-                async with asyncio.timeout(60):
-                    while hub.position < head:
-                        await hub.wait_beyond(hub.position, 1.0)
+                await reach(hub, head)
                 items, cursor = await hub.read_after(start, limit=1000)
                 assert cursor == head
                 return start, hub.rows_read - before, items, submitted, head
             finally:
                 await hub.stop()
 
-        start, read, items, submitted, head = asyncio.run(scenario())
-        app.remove_batch_listener(listen)
+        with Handed(app) as handed:
+            start, read, items, submitted, head = asyncio.run(scenario())
     finally:
         app.close()
 
     # The path under test ran: this process's one batch after start came without rows.
-    ours = [b for b in handed if b.last > start]
+    ours = [b for b in handed.batches if b.last > start]
     assert [(b.first, b.last, b.rows) for b in ours] == [(start + 2, head, None)]
     assert head - start >= 3  # the other's review, then the submission's several events
     assert read == head - start  # everything after start was read from the log, once

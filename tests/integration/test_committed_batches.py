@@ -15,8 +15,8 @@ import threading
 
 from casestore.service import Accept, CaseService, Review, SubmitCase
 from casestore.store.application import CasestoreApp
-from casestore.store.logbase import CommittedBatch
 from tests.conftest import APPLICANT, CLERK, REVIEWER, FakeClock
+from tests.hubwatch import Handed
 
 THREADS = 6
 ROUNDS = 5
@@ -25,53 +25,45 @@ ROUNDS = 5
 def test_handed_rows_are_the_rows_the_log_holds(
     app: CasestoreApp, service: CaseService, clock: FakeClock
 ) -> None:
-    handed: list[CommittedBatch] = []
-    lock = threading.Lock()
+    with Handed(app) as handed:
+        start, _ = app.log.head()
+        cases = [
+            service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT)).case_id
+            for _ in range(THREADS)
+        ]
+        barrier = threading.Barrier(THREADS)
 
-    def listen(batch: CommittedBatch) -> None:
-        with lock:
-            handed.append(batch)
+        def write(n: int) -> None:
+            barrier.wait()
+            for r in range(ROUNDS):
+                if n == 0 and r == 2:
+                    clock.advance(hours=-1)  # the server clock steps back under the writers
+                if r == 0:
+                    service.handle(Accept(case_id=cases[n], actor=CLERK))
+                else:
+                    service.handle(
+                        Review(case_id=cases[n], actor=REVIEWER, stage_name="审查", opinion="pass")
+                    )
+                # A submission appends more than one event in one request.
+                service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT))
 
-    app.add_batch_listener(listen)
-    start, _ = app.log.head()
-    cases = [
-        service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT)).case_id
-        for _ in range(THREADS)
-    ]
-    barrier = threading.Barrier(THREADS)
-
-    def write(n: int) -> None:
-        barrier.wait()
-        for r in range(ROUNDS):
-            if n == 0 and r == 2:
-                clock.advance(hours=-1)  # the server clock steps back under the writers
-            if r == 0:
-                service.handle(Accept(case_id=cases[n], actor=CLERK))
-            else:
-                service.handle(
-                    Review(case_id=cases[n], actor=REVIEWER, stage_name="审查", opinion="pass")
-                )
-            # A submission appends more than one event in one request.
-            service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT))
-
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads)
-    # Another writer (its own recorder) appends: this process's next batch cannot take
-    # the floor from its own previous batch.
-    other = CasestoreApp(app.db_url)
-    try:
-        CaseService(other, clock=clock).handle(
-            Review(case_id=cases[0], actor=REVIEWER, stage_name="审查", opinion="pass")
-        )
-    finally:
-        other.close()
-    clock.advance(hours=-1)
-    service.handle(Review(case_id=cases[1], actor=REVIEWER, stage_name="审查", opinion="pass"))
-    app.remove_batch_listener(listen)
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not any(t.is_alive() for t in threads)
+        # Another writer (its own recorder) appends: this process's next batch cannot take
+        # the floor from its own previous batch.
+        other = CasestoreApp(app.db_url)
+        try:
+            CaseService(other, clock=clock).handle(
+                Review(case_id=cases[0], actor=REVIEWER, stage_name="审查", opinion="pass")
+            )
+        finally:
+            other.close()
+        clock.advance(hours=-1)
+        service.handle(Review(case_id=cases[1], actor=REVIEWER, stage_name="审查", opinion="pass"))
 
     stored = {
         r.position: (
@@ -86,11 +78,11 @@ def test_handed_rows_are_the_rows_the_log_holds(
         )
         for r in app.log.iter_log(start)
     }
-    ours = [p for b in handed for p in range(b.first, b.last + 1)]
+    ours = [p for b in handed.batches for p in range(b.first, b.last + 1)]
     assert sorted(ours) == sorted(set(ours)), "a position handed over twice"
     assert set(stored) - set(ours) == {max(stored) - 1}, "only the other writer's event"
     told = 0
-    for batch in handed:
+    for batch in handed.batches:
         if batch.rows is None:
             continue
         assert [r[0] for r in batch.rows] == list(range(batch.first, batch.last + 1))
