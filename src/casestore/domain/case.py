@@ -5,7 +5,7 @@ event; events (past tense) only evolve state and never refuse, so history import
 from a legacy system replays even where it broke a rule (the supervision flags are
 how such breaches surface).
 
-Over 400 lines (about 930): the events are classes nested in ``Case`` because their
+Over 400 lines (about 1,040): the events are classes nested in ``Case`` because their
 stored topics (``casestore.domain.case:Case.Accepted``) name them there and are in every
 log; the aggregate and its events stay one class rather than moving the events out
 behind topic aliases that every reader of an old log would then depend on.
