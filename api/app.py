@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from casestore.authority import Authority
 from casestore.bootstrap import write_side
-from casestore.identity import IdentityVerifier, OidcConfig
+from casestore.identity import REMEMBERED_TOKENS, IdentityVerifier, OidcConfig
 from casestore.ledger.config import LedgerConfig
 from casestore.querycode import QueryPeppers
 from casestore.settings import Settings, SettingsError, load_settings
@@ -104,7 +104,9 @@ def create_app(
             "a token signing secret (CASESTORE_SECRET) or an identity provider "
             "(CASESTORE_OIDC_*) is required"
         )
-    identity = IdentityVerifier(dev_secret=settings.secret_value() or None, oidc=oidc)
+    identity = IdentityVerifier(
+        dev_secret=settings.secret_value() or None, oidc=oidc, remember=REMEMBERED_TOKENS
+    )
     clock_config = settings.clock()
     wired = write_side(settings, clock=clock, peppers=peppers)
     service = wired.service

@@ -15,12 +15,15 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from casestore.identity import Identity, IdentityVerifier
-from tests.api.support import Api
+from tests.api.support import Api, token
+
+REVIEW = {"stage_name": "审查", "opinion": "pass"}
 
 
 def test_a_write_checks_its_token_signature_once(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     """The 401-before-body middleware verifies the token; the route reuses that identity
-    instead of checking the same signature again. A read (no middleware check) checks once."""
+    instead of checking the same signature again. A read (no middleware check) checks once.
+    A token the served process has accepted before is remembered: not checked again."""
     case_id = api.submit()["case_id"]
     checks: list[str] = []
     real = IdentityVerifier._decode
@@ -30,11 +33,20 @@ def test_a_write_checks_its_token_signature_once(api: Api, monkeypatch: pytest.M
         return real(self, token, *args)
 
     monkeypatch.setattr(IdentityVerifier, "_decode", counted)
-    r = api.post(f"/cases/{case_id}/accept", "clerk", json={})
+    writer = {"Authorization": f"Bearer {token('clerk', staff='clerk-hot-write')}"}
+    reader = {"Authorization": f"Bearer {token('clerk', staff='clerk-hot-read')}"}
+    r = api.post(f"/cases/{case_id}/accept", headers=writer, json={})
     assert r.status_code == 200, r.text
     assert len(checks) == 1
-    r = api.get(f"/cases/{case_id}", "clerk")
+    r = api.get(f"/cases/{case_id}", headers=reader)
     assert r.status_code == 200 and len(checks) == 2
+    reviewer = {"Authorization": f"Bearer {token('reviewer', staff='reviewer-hot')}"}
+    r = api.post(f"/cases/{case_id}/review", headers=reviewer, json=REVIEW)
+    assert r.status_code == 200 and len(checks) == 3, r.text
+    r = api.post(f"/cases/{case_id}/review", headers=reviewer, json=REVIEW)
+    assert r.status_code == 200, r.text
+    r = api.get(f"/cases/{case_id}", headers=reader)
+    assert r.status_code == 200 and len(checks) == 3
 
 
 def _is_async(call: Any) -> bool:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from casestore.identity import (
+    REMEMBERED_TOKENS,
     BadConfiguration,
     IdentityVerifier,
     InvalidToken,
@@ -54,8 +55,12 @@ def _write_jwks(path: Path, entries: list[dict[str, Any]]) -> None:
     path.write_text(json.dumps({"keys": entries}))
 
 
-@pytest.fixture
-def setup(tmp_path: Path, keys: dict[str, Any]) -> tuple[IdentityVerifier, Path]:
+@pytest.fixture(params=[0, REMEMBERED_TOKENS], ids=["judged", "remembering"])
+def setup(
+    request: pytest.FixtureRequest, tmp_path: Path, keys: dict[str, Any]
+) -> tuple[IdentityVerifier, Path]:
+    """A verifier that judges every token, and one that remembers accepted tokens (as
+    ``casestore serve`` runs it): every test below holds for both."""
     jwks = tmp_path / "jwks.json"
     _write_jwks(
         jwks,
@@ -66,7 +71,7 @@ def setup(tmp_path: Path, keys: dict[str, Any]) -> tuple[IdentityVerifier, Path]
         ],
     )
     oidc = OidcConfig(ISSUER, AUDIENCE, str(jwks), staff_claim="preferred_username")
-    return IdentityVerifier(dev_secret=SECRET, oidc=oidc), jwks
+    return IdentityVerifier(dev_secret=SECRET, oidc=oidc, remember=request.param), jwks
 
 
 def _claims(**over: Any) -> dict[str, Any]:
