@@ -39,6 +39,7 @@ from casestore.store.subjectkeys import KeyRow, SubjectKey, SubjectKeys
 
 PREFIX: Final = "enc1:"
 _TOKEN: Final = re.compile(rb'"enc1:([0-9a-f]{16}):([A-Za-z0-9_-]+)"')
+_b64: Final = binascii.b2a_base64
 _FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 #: A token's replacement for readers without the key (a template: backslashes escaped).
@@ -77,9 +78,9 @@ def is_token(value: object) -> bool:
 
 def _seal(key: SubjectKey, value: str) -> str:
     nonce = random_nonce()  # unique per key: see ``nonces``
-    sealed = nonce + key.aead.encrypt(nonce, value.encode(), key.key_id.encode())
-    body = binascii.b2a_base64(sealed, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
-    return f"{PREFIX}{key.key_id}:{body.decode()}"
+    key_id = key.key_id
+    sealed = _b64(nonce + key.aead.encrypt(nonce, value.encode(), key_id.encode()), newline=False)
+    return f"{PREFIX}{key_id}:{sealed.translate(_TO_URLSAFE).rstrip(b'=').decode()}"
 
 
 def _open(aead: AESGCM, key_id: str, body: bytes) -> str:
@@ -194,14 +195,15 @@ class FieldCrypt:
             if type(fields) is not dict:
                 continue
             subject = fields.get("id_number")
-            if not subject or type(subject) is not str or is_token(subject):
+            if not subject or type(subject) is not str or subject.startswith(PREFIX):
                 continue
             key = self.keys.live_key(subject, owner.hex, party)
             rows += key.rows
             under += _existing(key)
             for leaf in leaves[party]:  # party.leaf: straight in the party's fields
-                if _sealable(fields.get(leaf)):
-                    fields[leaf] = _seal(key, fields[leaf])
+                value = fields.get(leaf)
+                if type(value) is str and value and not value.startswith(PREFIX):  # _sealable
+                    fields[leaf] = _seal(key, value)
             deep = _DEEP[event][party]
             if deep:
                 seal = functools.partial(_seal, key)
