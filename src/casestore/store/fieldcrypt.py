@@ -23,7 +23,7 @@ import binascii
 import functools
 import re
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 from uuid import UUID
 
 import orjson
@@ -94,7 +94,7 @@ def seal_tokens(data: bytes) -> bytes:
     return _TOKEN.sub(_SEALED_JSON, data) if b'"enc1:' in data else data
 
 
-def _sealable(value: Any) -> bool:
+def _sealable(value: Any) -> TypeGuard[str]:
     return type(value) is str and value != "" and not value.startswith(PREFIX)
 
 

@@ -147,7 +147,8 @@ class SubjectKeys:
         inner.update(normalise_subject(subject).encode())
         outer = hashes[1].copy()
         outer.update(inner.digest())
-        return outer.hexdigest()[:32]
+        ref: str = outer.hexdigest()
+        return ref[:32]
 
     def _load_ref_key(self) -> bytes:
         found = self.table.read(f"SELECT wrapped FROM {KEYS} WHERE key_id = ?", (_REF_KEY,))
