@@ -57,6 +57,23 @@ def test_the_checked_insert_writes_nothing_when_a_key_is_destroyed_or_unknown(
     assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
 
 
+@pytest.mark.parametrize(
+    ("key_ids", "written"), [(["a" * 16], 1), (["b" * 16], 0), (["c" * 16], 0)]
+)
+def test_the_checked_insert_of_one_row_writes_it_only_when_its_key_is_live(
+    conn: sqlite3.Connection, key_ids: list[str], written: int
+) -> None:
+    """One row (a command's one event, the usual batch) is checked as a bare SELECT."""
+    one = "INSERT INTO events (position, state) VALUES (?,?)"
+    if written:
+        insert_checked(conn, one, [1, b"x"], 1, key_ids)
+    else:
+        with pytest.raises(KeysGone) as gone:
+            insert_checked(conn, one, [1, b"x"], 1, key_ids)
+        assert gone.value.key_ids == set(key_ids)
+    assert conn.execute("SELECT count(*) FROM events").fetchone() == (written,)
+
+
 def test_a_second_live_key_of_a_subject_is_refused_as_taken(conn: sqlite3.Connection) -> None:
     """r2's key was destroyed: a new one is fine; r1 has a live key: a new one is not."""
     write_side_rows(conn, [(INSERT_KEY, ("d" * 16, "r2", b"w", "m", 2))])

@@ -23,7 +23,7 @@ import binascii
 import functools
 import re
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 from uuid import UUID
 
 import orjson
@@ -39,6 +39,7 @@ from casestore.store.subjectkeys import KeyRow, SubjectKey, SubjectKeys
 
 PREFIX: Final = "enc1:"
 _TOKEN: Final = re.compile(rb'"enc1:([0-9a-f]{16}):([A-Za-z0-9_-]+)"')
+_b64: Final = binascii.b2a_base64
 _FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 #: A token's replacement for readers without the key (a template: backslashes escaped).
@@ -47,7 +48,16 @@ _SEALED_JSON: Final = orjson.dumps(SEALED).replace(b"\\", b"\\\\")
 INTAKE: Final = frozenset({"Case.Submitted", "Bundle.Opened"})
 PARTIES: Final = ("applicant", "agent")
 _CORRECTION_VALUES: Final = ("wrong_value", "correct_value")
-__all__ = ["ERASED", "SEALED", "FieldCrypt", "Opener", "is_token", "key_ids", "seal_tokens"]
+__all__ = [
+    "ERASED",
+    "SEALED",
+    "FieldCrypt",
+    "Opener",
+    "is_token",
+    "key_ids",
+    "may_seal",
+    "seal_tokens",
+]
 
 
 #: A sealed state: the JSON-ready state, the key-table rows to write with it, and the ids of
@@ -68,9 +78,9 @@ def is_token(value: object) -> bool:
 
 def _seal(key: SubjectKey, value: str) -> str:
     nonce = random_nonce()  # unique per key: see ``nonces``
-    sealed = nonce + key.aead.encrypt(nonce, value.encode(), key.key_id.encode())
-    body = binascii.b2a_base64(sealed, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
-    return f"{PREFIX}{key.key_id}:{body.decode()}"
+    key_id = key.key_id
+    sealed = _b64(nonce + key.aead.encrypt(nonce, value.encode(), key_id.encode()), newline=False)
+    return f"{PREFIX}{key_id}:{sealed.translate(_TO_URLSAFE).rstrip(b'=').decode()}"
 
 
 def _open(aead: AESGCM, key_id: str, body: bytes) -> str:
@@ -84,7 +94,7 @@ def seal_tokens(data: bytes) -> bytes:
     return _TOKEN.sub(_SEALED_JSON, data) if b'"enc1:' in data else data
 
 
-def _sealable(value: Any) -> bool:
+def _sealable(value: Any) -> TypeGuard[str]:
     return type(value) is str and value != "" and not value.startswith(PREFIX)
 
 
@@ -129,6 +139,19 @@ _LEAVES: Final[dict[str, dict[str, list[str]]]] = {
     if event in INTAKE
 }
 _CORRECTION_PATHS: Final = [[name] for name in _CORRECTION_VALUES]
+#: An intake's other paths of a party (not ``party.leaf``), by party: sealed by walking.
+_DEEP: Final[dict[str, dict[str, list[list[str]]]]] = {
+    event: {p: [path for path in paths if path[0] == p and len(path) != 2] for p in PARTIES}
+    for event, paths in _PATHS.items()
+    if event in INTAKE
+}
+
+
+def may_seal(event_name: str) -> bool:
+    """Whether an event of this name can hold personal fields (a classified event, or a
+    correction, whose values take the class of the fact it names): the others are
+    stored as they are, without a look at their state."""
+    return event_name in _PATHS or event_name.endswith(".Corrected")
 
 
 class FieldCrypt:
@@ -143,19 +166,23 @@ class FieldCrypt:
         the same transaction as the event, and the existing keys it was sealed under
         (which the commit checks are still live)."""
         paths = _PATHS.get(event_name)
+        if event_name in INTAKE:
+            return self._seal_intake(event_name, owner, state)
         corrected = event_name.endswith(".Corrected") and bool(
             path_kinds(str(state.get("fact") or state.get("field") or ""))
         )
         if not paths and not corrected:
             return state, (), ()
-        if event_name in INTAKE:
-            return self._seal_intake(event_name, owner, state)
         key = self._case_key(owner)
         if key is None:  # an aggregate from before encryption was turned on: stays clear
             return state, (), ()
-        seal = functools.partial(_seal, key)
         for parts in (paths or []) + (_CORRECTION_PATHS if corrected else []):
-            _seal_at(state, parts, seal)
+            if len(parts) == 1 and not parts[0].endswith("[]"):  # a field of the event's own
+                value = state.get(parts[0])
+                if _sealable(value):
+                    state[parts[0]] = _seal(key, value)
+            else:
+                _seal_at(state, parts, functools.partial(_seal, key))
         return state, key.rows, _existing(key)
 
     def _seal_intake(self, event: str, owner: UUID, state: dict[str, Any]) -> Sealed:
@@ -168,17 +195,19 @@ class FieldCrypt:
             if type(fields) is not dict:
                 continue
             subject = fields.get("id_number")
-            if not subject or type(subject) is not str or is_token(subject):
+            if not subject or type(subject) is not str or subject.startswith(PREFIX):
                 continue
             key = self.keys.live_key(subject, owner.hex, party)
             rows += key.rows
             under += _existing(key)
             for leaf in leaves[party]:  # party.leaf: straight in the party's fields
-                if _sealable(fields.get(leaf)):
-                    fields[leaf] = _seal(key, fields[leaf])
-            seal = functools.partial(_seal, key)
-            for parts in _PATHS[event]:
-                if parts[0] == party and len(parts) != 2:
+                value = fields.get(leaf)
+                if type(value) is str and value and not value.startswith(PREFIX):  # _sealable
+                    fields[leaf] = _seal(key, value)
+            deep = _DEEP[event][party]
+            if deep:
+                seal = functools.partial(_seal, key)
+                for parts in deep:
                     _seal_at(state, parts, seal)
         return state, rows, under
 
@@ -199,28 +228,35 @@ class FieldCrypt:
         written), everything remembered is dropped and the append is sealed once more from
         the key table (a new key for an intake, ``SubjectErased`` for a case); if it found
         a new key's subject with a live key (:class:`KeysTaken`: another process made it,
-        or an earlier one), the append is sealed once more under that key, read."""
+        or an earlier one), the append is sealed once more under that one, read."""
         keys = self.keys
-        committed = False
         try:
-            try:
-                result = write()
-            except KeysStale as stale:
-                keys.end_append()
-                if isinstance(stale, KeysGone):
-                    keys.forget_used()
-                keys.recheck()
-                try:
-                    result = write()
-                except KeysStale as e:  # forgotten again meanwhile: refuse, nothing written
-                    raise SubjectErased(
-                        "the subject was forgotten while this command was recorded: "
-                        "nothing was written"
-                    ) from e
-            committed = True
-            return result
-        finally:
-            keys.end_append(committed)
+            result = write()
+        except KeysStale as stale:
+            result = self._again(write, stale)
+        except BaseException:
+            keys.end_append()
+            raise
+        keys.end_append(committed=True)
+        return result
+
+    def _again(self, write: Callable[[], T], stale: KeysStale) -> T:
+        """The append refused by the commit's key check, sealed once more from the table."""
+        keys = self.keys
+        keys.end_append()
+        if isinstance(stale, KeysGone):
+            keys.forget_used()
+        keys.recheck()
+        try:
+            return write()
+        except KeysStale as e:  # forgotten again meanwhile: refuse, nothing written
+            keys.end_append()
+            raise SubjectErased(
+                "the subject was forgotten while this command was recorded: nothing was written"
+            ) from e
+        except BaseException:
+            keys.end_append()
+            raise
 
     def opener(
         self, states: list[bytes] | None = None, fields: frozenset[str] | None = None

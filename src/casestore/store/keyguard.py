@@ -98,10 +98,12 @@ def _checked(sql: str, keys: int) -> str:
     if not values or keys > CHECK_IN_INSERT_MAX:
         raise ValueError("a multi-row INSERT ... VALUES and at most 500 keys expected")
     marks = ",".join("?" * keys)
-    return (
-        f"{head} SELECT * FROM (VALUES {tail}) WHERE (SELECT count(*) FROM {KEYS} "
-        f"WHERE key_id IN ({marks}) AND wrapped IS NOT NULL) = {keys}"
+    check = (
+        f"(SELECT count(*) FROM {KEYS} WHERE key_id IN ({marks}) AND wrapped IS NOT NULL) = {keys}"
     )
+    if "),(" not in tail.replace(" ", ""):  # one row: a bare SELECT, no VALUES table to scan
+        return f"{head} SELECT {tail.strip()[1:-1]} WHERE {check}"
+    return f"{head} SELECT * FROM (VALUES {tail}) WHERE {check}"
 
 
 def write_side_rows(conn: sqlite3.Connection, rows: Iterable[SideRow]) -> None:

@@ -16,7 +16,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from casestore.domain.upcasters import registry
 from casestore.store.batch import TimedStoredEvent
-from casestore.store.fieldcrypt import FieldCrypt, Opener
+from casestore.store.fieldcrypt import FieldCrypt, Opener, may_seal
 from casestore.store.transcoder import OrjsonTranscoder
 from casestore.timeutil import to_micros
 
@@ -29,7 +29,8 @@ class TimedMapper(Mapper[UUID]):
     built once (this runs for every event a command appends).
     """
 
-    _topics: ClassVar[dict[type[Any], tuple[str, int, str]]] = {}
+    #: Per event class: its topic, class version, name, and whether it may be sealed.
+    _topics: ClassVar[dict[type[Any], tuple[str, int, str, bool]]] = {}
     #: Per-subject encryption of personal fields (with a master key), see ``fieldcrypt``.
     fields: FieldCrypt | None = None
     #: Whole-event AES-GCM of logs written before per-subject keys (read only).
@@ -43,8 +44,9 @@ class TimedMapper(Mapper[UUID]):
                 get_topic(cls),
                 getattr(cls, "class_version", 1),
                 cls.__qualname__,
+                may_seal(cls.__qualname__),
             )
-        topic, class_version, name = known
+        topic, class_version, name, personal = known
         state = dict(domain_event.__dict__)
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
@@ -52,7 +54,7 @@ class TimedMapper(Mapper[UUID]):
             state["class_version"] = class_version
         side: tuple[Any, ...] = ()
         under: tuple[str, ...] = ()
-        if self.fields is not None:  # sealed in the JSON-ready copy: no value is rebuilt
+        if personal and self.fields is not None:  # sealed in the JSON-ready copy
             transcoder = cast(OrjsonTranscoder, self.transcoder)
             ready, side, under = self.fields.seal(name, originator_id, transcoder.ready(state))
             data = transcoder.dump(ready)
