@@ -181,3 +181,41 @@ def test_a_subjects_ref_is_hmac_sha256_of_its_normalised_id_under_the_ref_key(
     ):
         expected = hmac.new(ref_key, normalised, hashlib.sha256).hexdigest()[:32]
         assert [keys.ref_of(subject), keys.ref_of(subject)] == [expected, expected]
+
+
+def test_the_keys_a_process_keeps_open_are_bounded(
+    world: tuple[CasestoreApp, CaseService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An open data key holds ~2.5 KB of cipher context, so neither the read side's open
+    keys nor the write side's remembered ones grow with the number of subjects: past the
+    bound they are let go and read again from the key table when next needed, and every
+    event still reads in clear."""
+    from casestore.store import subjectkeys
+
+    app, service = world
+    keys = app.subject_keys
+    assert keys is not None
+    monkeypatch.setattr(subjectkeys, "OPEN_KEYS_MAX", 3)
+    monkeypatch.setattr(subjectkeys, "USED_MAX", 3)
+    phones = [f"136{n:08d}" for n in range(7)]
+    cases = [
+        service.handle(
+            SubmitCase(
+                actor=CLERK,
+                item_code="XK-003",
+                applicant=Party(f"申请人{n}", "resident_id", f"1101011980010{n:05d}", phone=p),
+            )
+        ).case_id
+        for n, p in enumerate(phones)
+    ]
+    assert len(keys.by_ref) <= 3 and len(keys.by_owner) <= 3
+    keys.keys.clear()
+    for case_id, phone in zip(cases, phones, strict=True):  # one at a time: cached()
+        assert app.domain_events(case_id)[0].applicant.phone == phone
+        assert len(keys.keys) <= 3
+    states = [s for s in stored_states(app) if b'"enc1:' in s]
+    opened = app.unwrapper()(states)  # all at once: prefetch()
+    assert opened is not None
+    text = "".join(opened(s).decode() for s in states)
+    assert all(p in text for p in phones)
+    assert len(keys.keys) <= len(states)
