@@ -282,11 +282,6 @@ def case_clocks(
         result = compute_clock(f.decided.on, cfg.delivery_days, cal, kind="delivery")
         done = first_stop((f.delivered, "Delivered"))
         delivery = make_clock(result, done, today, cal, cfg, [], (f.decided.position,))
-    bad = None
-    if f.bad_review and f.evaluated is not None:
-        result = compute_clock(f.evaluated.on, cfg.bad_review_days, cal, kind="bad_review")
-        done = first_stop((f.bad_review_handled, "BadReviewHandled"))
-        bad = make_clock(result, done, today, cal, cfg, [], (f.evaluated.position,))
     return CaseClocks(
         follow_up=_follow_up_clock(f, cal, today, cfg),
         today=today,
@@ -296,9 +291,21 @@ def case_clocks(
         statutory=statutory,
         delivery=delivery,
         surveys=_survey_clocks(f, cal, today, cfg),
-        bad_review=bad,
+        bad_review=bad_review_clock(f, cal, today, cfg),
         calendar_version=cal.version,
     )
+
+
+def bad_review_clock(
+    f: CaseFacts, cal: WorkingCalendar, today: date, cfg: ClockConfig
+) -> Clock | None:
+    """差评整改: verified and rectified within ``bad_review_days`` of the evaluation
+    (``case_clocks(...).bad_review``, alone: all the evaluation view reads)."""
+    if not f.bad_review or f.evaluated is None:
+        return None
+    result = compute_clock(f.evaluated.on, cfg.bad_review_days, cal, kind="bad_review")
+    done = first_stop((f.bad_review_handled, "BadReviewHandled"))
+    return make_clock(result, done, today, cal, cfg, [], (f.evaluated.position,))
 
 
 def _decision_clocks(
