@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import msgspec
-from msgspec.structs import astuple
 import orjson
+from msgspec.structs import astuple
 
 from casestore.domain.upcasters import registry
 from casestore.domain.values import BUREAU_TZ

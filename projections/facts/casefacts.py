@@ -29,8 +29,8 @@ import orjson
 from casestore.domain.stages import CLOSED, STAGE_EVENTS, next_stage
 from casestore.domain.values import ItemLimits
 
-from .casejson import DUMPERS, NATIVE_DUMPERS, load, load_limits
 from ..engine.events import narrow_decoder
+from .casejson import DUMPERS, NATIVE_DUMPERS, load, load_limits
 from .evidence import (
     STAMP_FIELDS,
     Claim,
@@ -394,6 +394,4 @@ _HANDLERS: dict[str, _Handler] = {
     "ServiceProvided": _service,
 }
 
-_NARROW = {
-    name: narrow_decoder((*STAMP_FIELDS, *_READS.get(name, ()))) for name in _HANDLERS
-}
+_NARROW = {name: narrow_decoder((*STAMP_FIELDS, *_READS.get(name, ()))) for name in _HANDLERS}
