@@ -27,13 +27,17 @@ def tagged_plain(value: Any) -> Any:
             if key in ("__datetime__", "__date__", "__decimal__"):
                 return inner
             if key == "__tuple__":
-                return [tagged_plain(v) for v in inner]
+                return [tagged_plain(v) if isinstance(v, _NESTED) else v for v in inner]
         if "__value__" in value:
-            return {k: tagged_plain(v) for k, v in value["fields"].items()}
-        return {k: tagged_plain(v) for k, v in value.items()}
+            value = value["fields"]
+        # a scalar is itself: no call for it (a value object's fields are mostly scalars)
+        return {k: tagged_plain(v) if isinstance(v, _NESTED) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [tagged_plain(v) for v in value]
+        return [tagged_plain(v) if isinstance(v, _NESTED) else v for v in value]
     return value
+
+
+_NESTED = (dict, list)
 
 
 def iso_to_micros(text: str) -> int:

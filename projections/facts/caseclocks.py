@@ -11,7 +11,7 @@ not allow (S11), and an extension that is not the first, exceeds its cap, comes 
 non-approver or after the statutory deadline (S10) are evidence of a breach, not a
 reason to give the bureau more time.
 
-(A little over 400 lines: every clock of a case is derived from the same facts in one
+(About 440 lines: every clock of a case is derived from the same facts in one
 pass, so the rules that decide which evidence moves a deadline stay side by side.)
 """
 
@@ -78,7 +78,17 @@ def acceptance_clock_of(
     notice) until the complete supplements arrive; acceptance is then due that same day
     (the next working day when that is a rest day).
     """
-    facts = acceptance_facts(f)
+    return _acceptance_clock(f, acceptance_facts(f), cal, today, config)
+
+
+def _acceptance_clock(
+    f: CaseFacts,
+    facts: AcceptanceFacts | None,
+    cal: WorkingCalendar,
+    today: date,
+    config: ClockConfig,
+) -> Clock | None:
+    """:func:`acceptance_clock_of` from the case's Art. 32 facts, taken once per case."""
     if facts is None or f.submitted is None:
         return None
     clock = acceptance_clock_for(facts, cal, config)
@@ -168,6 +178,20 @@ def decision_start(
     catalogue's limits in force) is used then. None when no decision clock runs.
     """
     facts = acceptance_facts(f)
+    return _decision_start(f, facts, cal, today, config, fallback, None)
+
+
+def _decision_start(
+    f: CaseFacts,
+    facts: AcceptanceFacts | None,
+    cal: WorkingCalendar,
+    today: date,
+    config: ClockConfig,
+    fallback: ItemLimits | None,
+    acceptance: Clock | None,
+) -> DecisionStart | None:
+    """:func:`decision_start` from the Art. 32 facts and, when the caller has it, the
+    acceptance clock of the same day (else computed here if needed)."""
     limits = f.limits or fallback
     if facts is None or limits is None:
         return None
@@ -176,7 +200,8 @@ def decision_start(
     if begin is None:
         return None
     if begin.deemed:
-        acceptance = acceptance_clock_of(f, cal, today, config)
+        if acceptance is None:
+            acceptance = _acceptance_clock(f, facts, cal, today, config)
         assert acceptance is not None
         return DecisionStart(begin.day, True, limits, acceptance.evidence)
     assert f.accepted is not None
@@ -272,8 +297,9 @@ def case_clocks(
 ) -> CaseClocks:
     """All clocks of a case as of ``today`` (a business date in the bureau's zone)."""
     cfg = config or ClockConfig()
-    acceptance = acceptance_clock_of(f, cal, today, cfg)
-    begin = decision_start(f, cal, today, cfg, fallback)
+    facts = acceptance_facts(f)  # once: both clocks below start from them
+    acceptance = _acceptance_clock(f, facts, cal, today, cfg)
+    begin = _decision_start(f, facts, cal, today, cfg, fallback, acceptance)
     promised = statutory = None
     if begin is not None:
         promised, statutory = _decision_clocks(f, begin, cal, today, cfg)

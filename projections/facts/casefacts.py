@@ -233,7 +233,9 @@ def _fold(state: dict[str, Any], name: str, stamp: Stamp, get: Getter) -> None:
     if occurred is not None and stamp.backdated_seconds > 0:
         state["claims"] = (*state["claims"], Claim(name, stamp))
     latest = state["latest"]
-    if latest is not None and (occurred or stamp.recorded_at) < latest[1].at:
+    if latest is not None and (occurred or stamp.recorded_at) < (
+        latest[1].occurred_at or latest[1].recorded_at  # its ``at``, without the call
+    ):
         state["inversions"] = (*state["inversions"], Inversion(name, stamp, *latest))
     else:
         state["latest"] = (name, stamp)
