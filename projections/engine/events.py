@@ -114,6 +114,7 @@ def narrow_decoder(names: tuple[str, ...]) -> Callable[[bytes], Any]:
             [(n, Any, msgspec.UNSET) for n in names],
             bases=(_Head,),
             namespace={"names": names},  # a class attribute, not a field
+            gc=False,  # holds decoded JSON only (no cycles): not one more object to track
         )
         decode = _NARROW[names] = msgspec.json.Decoder(struct).decode
     return decode
