@@ -11,8 +11,9 @@ not allow (S11), and an extension that is not the first, exceeds its cap, comes 
 non-approver or after the statutory deadline (S10) are evidence of a breach, not a
 reason to give the bureau more time.
 
-(About 440 lines: every clock of a case is derived from the same facts in one
-pass, so the rules that decide which evidence moves a deadline stay side by side.)
+(About 440 lines, over the house's 400: every clock of a case is derived from the same
+facts in one pass, so the rules that decide which evidence moves a deadline stay side by
+side.)
 """
 
 from __future__ import annotations
