@@ -8,6 +8,7 @@ from typing import Any, Final
 
 import msgspec
 import orjson
+from msgspec.structs import astuple
 
 from casestore.domain.upcasters import registry
 from casestore.domain.values import BUREAU_TZ
@@ -26,13 +27,17 @@ def tagged_plain(value: Any) -> Any:
             if key in ("__datetime__", "__date__", "__decimal__"):
                 return inner
             if key == "__tuple__":
-                return [tagged_plain(v) for v in inner]
+                return [tagged_plain(v) if isinstance(v, _NESTED) else v for v in inner]
         if "__value__" in value:
-            return {k: tagged_plain(v) for k, v in value["fields"].items()}
-        return {k: tagged_plain(v) for k, v in value.items()}
+            value = value["fields"]
+        # a scalar is itself: no call for it (a value object's fields are mostly scalars)
+        return {k: tagged_plain(v) if isinstance(v, _NESTED) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [tagged_plain(v) for v in value]
+        return [tagged_plain(v) if isinstance(v, _NESTED) else v for v in value]
     return value
+
+
+_NESTED = (dict, list)
 
 
 def iso_to_micros(text: str) -> int:
@@ -88,8 +93,32 @@ class _Head(msgspec.Struct):
 
 
 _decode_head = msgspec.json.Decoder(_Head).decode
+_HEAD_FIELDS: Final = len(_Head.__struct_fields__)
 _UNSET: Final[Any] = msgspec.UNSET
 _UNKNOWN: Final[Any] = object()
+
+_NARROW: dict[tuple[str, ...], Callable[[bytes], Any]] = {}
+
+
+def narrow_decoder(names: tuple[str, ...]) -> Callable[[bytes], Any]:
+    """A decoder of the head (actor, ``occurred_at``, class version) and of the named
+    top-level fields, each kept as its tagged JSON value, for :meth:`LogEvent.fields`;
+    every other field of the document is skipped unbuilt. One per set of names."""
+    decode = _NARROW.get(names)
+    if decode is None:
+        clash = set(names) & set(_Head.__struct_fields__)
+        if clash or len(set(names)) != len(names):
+            raise ValueError(f"narrow_decoder: bad field names {names!r}")
+        struct = msgspec.defstruct(
+            "_Narrow",
+            [(n, Any, msgspec.UNSET) for n in names],
+            bases=(_Head,),
+            namespace={"names": names},  # a class attribute, not a field
+            gc=False,  # holds decoded JSON only (no cycles): not one more object to track
+        )
+        decode = _NARROW[names] = msgspec.json.Decoder(struct).decode
+    return decode
+
 
 _TOPIC_PARTS: dict[str, tuple[str, str, str]] = {}
 
@@ -105,6 +134,17 @@ def topic_parts(topic: str) -> tuple[str, str, str]:
         aggregate, _, kind = qualname.rpartition(".")
         parts = _TOPIC_PARTS[topic] = (aggregate, kind, f"{aggregate}.{kind}")
     return parts
+
+
+class Fields(dict[str, Any]):
+    """Fields of one event as plain JSON (:meth:`LogEvent.fields`): those decoded
+    narrowly, and any other name from the event's whole decode, on first asking."""
+
+    __slots__ = ("event",)
+    event: LogEvent
+
+    def __missing__(self, name: str) -> Any:
+        return self.event.plain(name)
 
 
 class LogEvent:
@@ -249,21 +289,48 @@ class LogEvent:
         :attr:`occurred_at_us` read from :attr:`raw`: read models that need no other
         field (audit, most case events of the status board) skip the whole decode, the
         largest cost of a rebuild on SQLite after the fetch itself."""
+        return self._narrow(_decode_head) is not None
+
+    def fields(self, decode: Callable[[bytes], Any]) -> Fields | None:
+        """The fields a :func:`narrow_decoder` names, as :meth:`plain` gives them (the
+        actor and ``occurred_at`` cached beside them), from a narrow decode of the stored
+        state; None when only the whole decode can say (as for :meth:`_head`, or a named
+        field is absent: the registry may default it), or when the whole state is
+        already decoded (then :meth:`plain` is as cheap). A name it was not asked for
+        is read from the whole decode (``fields[name]`` is ``plain(name)`` for any name)."""
+        if self._raw is not None:
+            return None
+        head = self._narrow(decode)
+        if head is None:
+            return None
+        values = astuple(head)[_HEAD_FIELDS:]  # the named ones, after the head's
+        if _UNSET in values:
+            return None
+        out = Fields(zip(head.names, values, strict=True))
+        out.event = self
+        for name, value in zip(head.names, values, strict=True):
+            if isinstance(value, (dict, list)):  # tagged: plain, as ``plain`` gives it
+                out[name] = tagged_plain(value)
+        return out
+
+    def _narrow(self, decode: Callable[[bytes], Any]) -> Any:
+        """A narrow decode (``_decode_head`` or a :func:`narrow_decoder`'s) of the stored
+        state with the actor and ``occurred_at`` set from it, or None (see :meth:`_head`)."""
         schema = registry()
         if schema.value_steps:
-            return False
+            return None
         unwrap = self.unwrap
         try:
-            head = _decode_head(self.state if unwrap is None else unwrap(self.state))
+            head = decode(self.state if unwrap is None else unwrap(self.state))
         except msgspec.DecodeError:
-            return False
+            return None
         actor = head.actor
         occurred = head.occurred_at
         if actor is _UNSET or occurred is _UNSET:
-            return False
+            return None
         steps = schema.event_steps.get(self.key)
         if steps is not None and head.class_version in steps:
-            return False
+            return None
         f = actor.fields if isinstance(actor, _Actor) else None  # None: no actor
         if isinstance(f, _ActorFields):
             self._actor = {
@@ -275,7 +342,7 @@ class LogEvent:
         else:  # no actor, or one without fields
             self._actor = {"staff_id": "", "role": "", "name": "", "window": ""}
         self._occurred = None if occurred is None else _occurred_us(occurred)
-        return True
+        return head
 
     @property
     def occurred_at_us(self) -> int | None:

@@ -11,8 +11,9 @@ not allow (S11), and an extension that is not the first, exceeds its cap, comes 
 non-approver or after the statutory deadline (S10) are evidence of a breach, not a
 reason to give the bureau more time.
 
-(A little over 400 lines: every clock of a case is derived from the same facts in one
-pass, so the rules that decide which evidence moves a deadline stay side by side.)
+(About 440 lines, over the house's 400: every clock of a case is derived from the same
+facts in one pass, so the rules that decide which evidence moves a deadline stay side by
+side.)
 """
 
 from __future__ import annotations
@@ -78,7 +79,17 @@ def acceptance_clock_of(
     notice) until the complete supplements arrive; acceptance is then due that same day
     (the next working day when that is a rest day).
     """
-    facts = acceptance_facts(f)
+    return _acceptance_clock(f, acceptance_facts(f), cal, today, config)
+
+
+def _acceptance_clock(
+    f: CaseFacts,
+    facts: AcceptanceFacts | None,
+    cal: WorkingCalendar,
+    today: date,
+    config: ClockConfig,
+) -> Clock | None:
+    """:func:`acceptance_clock_of` from the case's Art. 32 facts, taken once per case."""
     if facts is None or f.submitted is None:
         return None
     clock = acceptance_clock_for(facts, cal, config)
@@ -168,6 +179,20 @@ def decision_start(
     catalogue's limits in force) is used then. None when no decision clock runs.
     """
     facts = acceptance_facts(f)
+    return _decision_start(f, facts, cal, today, config, fallback, None)
+
+
+def _decision_start(
+    f: CaseFacts,
+    facts: AcceptanceFacts | None,
+    cal: WorkingCalendar,
+    today: date,
+    config: ClockConfig,
+    fallback: ItemLimits | None,
+    acceptance: Clock | None,
+) -> DecisionStart | None:
+    """:func:`decision_start` from the Art. 32 facts and, when the caller has it, the
+    acceptance clock of the same day (else computed here if needed)."""
     limits = f.limits or fallback
     if facts is None or limits is None:
         return None
@@ -176,7 +201,8 @@ def decision_start(
     if begin is None:
         return None
     if begin.deemed:
-        acceptance = acceptance_clock_of(f, cal, today, config)
+        if acceptance is None:
+            acceptance = _acceptance_clock(f, facts, cal, today, config)
         assert acceptance is not None
         return DecisionStart(begin.day, True, limits, acceptance.evidence)
     assert f.accepted is not None
@@ -272,8 +298,9 @@ def case_clocks(
 ) -> CaseClocks:
     """All clocks of a case as of ``today`` (a business date in the bureau's zone)."""
     cfg = config or ClockConfig()
-    acceptance = acceptance_clock_of(f, cal, today, cfg)
-    begin = decision_start(f, cal, today, cfg, fallback)
+    facts = acceptance_facts(f)  # once: both clocks below start from them
+    acceptance = _acceptance_clock(f, facts, cal, today, cfg)
+    begin = _decision_start(f, facts, cal, today, cfg, fallback, acceptance)
     promised = statutory = None
     if begin is not None:
         promised, statutory = _decision_clocks(f, begin, cal, today, cfg)
@@ -282,11 +309,6 @@ def case_clocks(
         result = compute_clock(f.decided.on, cfg.delivery_days, cal, kind="delivery")
         done = first_stop((f.delivered, "Delivered"))
         delivery = make_clock(result, done, today, cal, cfg, [], (f.decided.position,))
-    bad = None
-    if f.bad_review and f.evaluated is not None:
-        result = compute_clock(f.evaluated.on, cfg.bad_review_days, cal, kind="bad_review")
-        done = first_stop((f.bad_review_handled, "BadReviewHandled"))
-        bad = make_clock(result, done, today, cal, cfg, [], (f.evaluated.position,))
     return CaseClocks(
         follow_up=_follow_up_clock(f, cal, today, cfg),
         today=today,
@@ -296,9 +318,21 @@ def case_clocks(
         statutory=statutory,
         delivery=delivery,
         surveys=_survey_clocks(f, cal, today, cfg),
-        bad_review=bad,
+        bad_review=bad_review_clock(f, cal, today, cfg),
         calendar_version=cal.version,
     )
+
+
+def bad_review_clock(
+    f: CaseFacts, cal: WorkingCalendar, today: date, cfg: ClockConfig
+) -> Clock | None:
+    """差评整改: verified and rectified within ``bad_review_days`` of the evaluation
+    (``case_clocks(...).bad_review``, alone: all the evaluation view reads)."""
+    if not f.bad_review or f.evaluated is None:
+        return None
+    result = compute_clock(f.evaluated.on, cfg.bad_review_days, cal, kind="bad_review")
+    done = first_stop((f.bad_review_handled, "BadReviewHandled"))
+    return make_clock(result, done, today, cal, cfg, [], (f.evaluated.position,))
 
 
 def _decision_clocks(

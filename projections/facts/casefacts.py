@@ -29,8 +29,10 @@ import orjson
 from casestore.domain.stages import CLOSED, STAGE_EVENTS, next_stage
 from casestore.domain.values import ItemLimits
 
+from ..engine.events import narrow_decoder
 from .casejson import DUMPERS, NATIVE_DUMPERS, load, load_limits
 from .evidence import (
+    STAMP_FIELDS,
     Claim,
     Correction,
     Getter,
@@ -118,7 +120,7 @@ class CaseFacts:
     def apply(self, event: Any, position: int | None = None) -> CaseFacts:
         """The facts after one more event of this case: a domain event found at
         ``position``, or a runtime ``LogEvent`` (which knows its position)."""
-        name, stamp, get = read_event(event, position)
+        name, stamp, get = read_event(event, position, _NARROW)
         last = self.last
         if last is not None and stamp.position <= last.position:
             return self
@@ -135,7 +137,7 @@ class CaseFacts:
         per event. Only for facts their owner alone holds and can throw away whole on a
         failure: a write-behind bulk build's per-case accumulators (``FactsFold``), whose
         memo the runtime empties whenever a batch fails."""
-        name, stamp, get = read_event(event, position)
+        name, stamp, get = read_event(event, position, _NARROW)
         last = self.last
         if last is None or stamp.position > last.position:
             _fold(self.__dict__, name, stamp, get)
@@ -190,14 +192,12 @@ class CaseFacts:
         out: dict[str, Any] = {}
         dumpers = DUMPERS if _dumpers is None else _dumpers
         for key, value in self.__dict__.items():
-            # Empty tuples and texts are left out; tested by type, not ``value == ()``,
-            # which for a Stamp or a limits value runs its dataclass ``__eq__`` twice
-            # (once per case per facts rebuild, for each of ~40 fields).
-            if value is None or (isinstance(value, tuple | str) and not value):
-                continue
-            if key == "events" and not value:
-                continue
-            if key == "priority" and not value:  # absent unless marked: old rows unchanged
+            # Left out: None, empty tuples and texts, no ``events``, an unmarked
+            # ``priority`` (old rows unchanged) — every false value but an int 0 of
+            # another field (a level). Tested by truth, not ``value == ()``, which for a
+            # Stamp or a limits value runs its dataclass ``__eq__`` (once per case per
+            # facts rebuild, for each of ~40 fields); those are always true.
+            if not value and (value.__class__ is not int or key == "events"):
                 continue
             dump = dumpers.get(key)
             out[key] = value if dump is None else dump(value)
@@ -233,7 +233,9 @@ def _fold(state: dict[str, Any], name: str, stamp: Stamp, get: Getter) -> None:
     if occurred is not None and stamp.backdated_seconds > 0:
         state["claims"] = (*state["claims"], Claim(name, stamp))
     latest = state["latest"]
-    if latest is not None and (occurred or stamp.recorded_at) < latest[1].at:
+    if latest is not None and (occurred or stamp.recorded_at) < (
+        latest[1].occurred_at or latest[1].recorded_at  # its ``at``, without the call
+    ):
         state["inversions"] = (*state["inversions"], Inversion(name, stamp, *latest))
     else:
         state["latest"] = (name, stamp)
@@ -352,6 +354,24 @@ def _followed_up(f: _State, get: Getter, s: Stamp) -> None:
     f["follow_ups"] = (*f["follow_ups"], (s, bool(get("satisfied"))))
 
 
+#: The fields each handler reads of its event (``get``): a stored case event is decoded
+#: for these and :data:`~.evidence.STAMP_FIELDS` only (``read_event``), the rest of its
+#: state skipped unbuilt. A name missing here is still read right, from the whole decode.
+_READS: dict[str, tuple[str, ...]] = {
+    "Submitted": ("bundle_id", "case_no", "item_code", "channel", "priority"),
+    "Accepted": ("promised_completion", "limits"),
+    "SurveyScheduled": ("survey_days",),
+    "SurveyConducted": ("participants", "conclusion"),
+    "ClockSuspended": ("notified_at", "kind"),
+    "ExtensionGranted": ("days",),
+    "Decided": ("outcome",),
+    "Delivered": ("method",),
+    "Evaluated": ("level", "channel"),
+    "FollowUpRecorded": ("satisfied",),
+    "Corrected": ("corrects_version", "fact"),
+    "ServiceProvided": ("service", "units", "charged_fen", "bureau_cost_fen"),
+}
+
 _Handler = Callable[[_State, Getter, Stamp], None]
 _HANDLERS: dict[str, _Handler] = {
     "Submitted": _submitted,
@@ -375,3 +395,5 @@ _HANDLERS: dict[str, _Handler] = {
     "Corrected": _corrected,
     "ServiceProvided": _service,
 }
+
+_NARROW = {name: narrow_decoder((*STAMP_FIELDS, *_READS.get(name, ()))) for name in _HANDLERS}

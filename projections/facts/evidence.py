@@ -8,7 +8,7 @@ events they come from, so every derived clock or flag can name its evidence.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
@@ -129,36 +129,59 @@ Getter = Callable[[str], Any]
 """A field of an event as plain JSON (dates and times as ISO text, value objects as dicts)."""
 
 
-def read_event(event: Any, position: int | None = None) -> tuple[str, Stamp, Getter]:
+#: The fields of a stored event every stamp reads (is it imported, and when the legacy
+#: system entered it), beside who and when: named in every narrow decode of
+#: :func:`read_event`.
+STAMP_FIELDS = ("import_batch", "claimed_recorded_at")
+
+
+def read_event(
+    event: Any,
+    position: int | None = None,
+    narrow: Mapping[str, Callable[[bytes], Any]] | None = None,
+) -> tuple[str, Stamp, Getter]:
     """(event name, evidence stamp, plain field getter) of a domain event or a runtime
-    ``LogEvent`` (which carries ``recorded_at_us``, ``actor()`` and ``plain()``)."""
+    ``LogEvent`` (which carries ``recorded_at_us``, ``actor()`` and ``plain()``).
+
+    ``narrow``: event name -> a :func:`~casestore.projections.engine.events.narrow_decoder`
+    of :data:`STAMP_FIELDS` and the fields the caller's fold reads of that kind; a
+    ``LogEvent`` of such a kind is then read from that narrow decode
+    (``LogEvent.fields``), and from its whole decode exactly when the narrow one cannot
+    say (an upcaster applies, a field is absent, a shape it does not know). The getter
+    gives the same values either way (a name the decoder was not given included)."""
     if hasattr(event, "recorded_at_us"):
         # The hot path of every facts projection's rebuild (once per event): positional
         # arguments and the slots set directly (a frozen dataclass's keyword __init__
         # costs about three times as much), the same Stamp as the keyword form.
-        raw = event.raw
+        decode = None if narrow is None else narrow.get(event.type)
+        get: Getter
+        if decode is not None and (fields := event.fields(decode)) is not None:
+            imported = fields["import_batch"] is not None
+            get = fields.__getitem__
+        else:
+            imported = event.raw.get("import_batch") is not None
+            get = event.plain
         # who acted: LogEvent.actor, the one reader of a stored actor (its narrow decode,
         # its fallbacks for old or incomplete shapes, cached on the event)
         actor = event.actor()
-        staff, role, window = actor["staff_id"], actor["role"], actor["window"]
         occurred = event.occurred_at_us
         stamp = _stamp(
             event.position if position is None else position,
             int(event.version),
             from_micros(event.recorded_at_us),
             None if occurred is None else from_micros(occurred),
-            staff,
-            role,
-            window,
+            actor["staff_id"],
+            actor["role"],
+            actor["window"],
         )
-        if raw.get("import_batch") is not None:
-            entered = event.plain("claimed_recorded_at")
+        if imported:
+            entered = get("claimed_recorded_at")
             stamp = replace(
                 stamp,
                 claimed_recorded_at=datetime.fromisoformat(entered) if entered else None,
                 imported=True,
             )
-        return str(event.type), stamp, event.plain
+        return str(event.type), stamp, get
     who = getattr(event, "actor", None)
     stamp = Stamp(
         position=int(position if position is not None else 0),

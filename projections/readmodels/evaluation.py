@@ -38,7 +38,7 @@ from casestore.timelimits import ClockConfig, WorkingCalendar, default_calendar
 
 from ..engine.base import Column, Index, LogEvent, Projection, Table, Tx
 from ..engine.db import View
-from ..facts.caseclocks import case_clocks
+from ..facts.caseclocks import bad_review_clock
 from ..facts.casefacts import CaseFacts, FactsFold
 from ..facts.clockstate import bureau_today
 from ..facts.factsfold import cache_size
@@ -136,7 +136,7 @@ class EvaluationProjection(Projection[_Batch]):
         clock = None
         if bad and f.last is not None:
             today = local_date(f.last.recorded_at)
-            clock = case_clocks(f, self._calendar, today, self._config).bad_review
+            clock = bad_review_clock(f, self._calendar, today, self._config)
         handled = f.bad_review_handled
         first = f.submitted or f.last
         return {
