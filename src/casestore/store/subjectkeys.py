@@ -24,6 +24,9 @@ The write side remembers the keys it used (by subject, by aggregate); the commit
 them live (``keyguard``), so none destroyed since is sealed under again. A subject it
 has not seen gets a new key unread; the commit refuses it if the subject has a live key
 (``KeysTaken``: one per subject) and the append is sealed again under that one, read.
+
+(A little over 400 lines: the table's keys, refs, links and the caches over them change
+together whenever a key is made, used, destroyed or re-wrapped, so they stay one module.)
 """
 
 from __future__ import annotations
