@@ -39,7 +39,6 @@ from casestore.store.subjectkeys import KeyRow, SubjectKey, SubjectKeys
 
 PREFIX: Final = "enc1:"
 _TOKEN: Final = re.compile(rb'"enc1:([0-9a-f]{16}):([A-Za-z0-9_-]+)"')
-_b64: Final = binascii.b2a_base64
 _FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
 #: A token's replacement for readers without the key (a template: backslashes escaped).
@@ -78,9 +77,9 @@ def is_token(value: object) -> bool:
 
 def _seal(key: SubjectKey, value: str) -> str:
     nonce = random_nonce()  # unique per key: see ``nonces``
-    key_id = key.key_id
-    sealed = _b64(nonce + key.aead.encrypt(nonce, value.encode(), key_id.encode()), newline=False)
-    return f"{PREFIX}{key_id}:{sealed.translate(_TO_URLSAFE).rstrip(b'=').decode()}"
+    sealed = nonce + key.aead.encrypt(nonce, value.encode(), key.key_id.encode())
+    body = binascii.b2a_base64(sealed, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+    return f"{PREFIX}{key.key_id}:{body.decode()}"
 
 
 def _open(aead: AESGCM, key_id: str, body: bytes) -> str:
@@ -176,13 +175,9 @@ class FieldCrypt:
         key = self._case_key(owner)
         if key is None:  # an aggregate from before encryption was turned on: stays clear
             return state, (), ()
+        seal = functools.partial(_seal, key)
         for parts in (paths or []) + (_CORRECTION_PATHS if corrected else []):
-            if len(parts) == 1 and not parts[0].endswith("[]"):  # a field of the event's own
-                value = state.get(parts[0])
-                if _sealable(value):
-                    state[parts[0]] = _seal(key, value)
-            else:
-                _seal_at(state, parts, functools.partial(_seal, key))
+            _seal_at(state, parts, seal)
         return state, key.rows, _existing(key)
 
     def _seal_intake(self, event: str, owner: UUID, state: dict[str, Any]) -> Sealed:
@@ -195,14 +190,14 @@ class FieldCrypt:
             if type(fields) is not dict:
                 continue
             subject = fields.get("id_number")
-            if not subject or type(subject) is not str or subject.startswith(PREFIX):
+            if not subject or type(subject) is not str or is_token(subject):
                 continue
             key = self.keys.live_key(subject, owner.hex, party)
             rows += key.rows
             under += _existing(key)
             for leaf in leaves[party]:  # party.leaf: straight in the party's fields
                 value = fields.get(leaf)
-                if type(value) is str and value and not value.startswith(PREFIX):  # _sealable
+                if _sealable(value):
                     fields[leaf] = _seal(key, value)
             deep = _DEEP[event][party]
             if deep:
@@ -230,33 +225,26 @@ class FieldCrypt:
         a new key's subject with a live key (:class:`KeysTaken`: another process made it,
         or an earlier one), the append is sealed once more under that one, read."""
         keys = self.keys
+        committed = False
         try:
-            result = write()
-        except KeysStale as stale:
-            result = self._again(write, stale)
-        except BaseException:
-            keys.end_append()
-            raise
-        keys.end_append(committed=True)
-        return result
-
-    def _again(self, write: Callable[[], T], stale: KeysStale) -> T:
-        """The append refused by the commit's key check, sealed once more from the table."""
-        keys = self.keys
-        keys.end_append()
-        if isinstance(stale, KeysGone):
-            keys.forget_used()
-        keys.recheck()
-        try:
-            return write()
-        except KeysStale as e:  # forgotten again meanwhile: refuse, nothing written
-            keys.end_append()
-            raise SubjectErased(
-                "the subject was forgotten while this command was recorded: nothing was written"
-            ) from e
-        except BaseException:
-            keys.end_append()
-            raise
+            try:
+                result = write()
+            except KeysStale as stale:
+                keys.end_append()
+                if isinstance(stale, KeysGone):
+                    keys.forget_used()
+                keys.recheck()
+                try:
+                    result = write()
+                except KeysStale as e:  # forgotten again meanwhile: refuse, nothing written
+                    raise SubjectErased(
+                        "the subject was forgotten while this command was recorded: "
+                        "nothing was written"
+                    ) from e
+            committed = True
+            return result
+        finally:
+            keys.end_append(committed)
 
     def opener(
         self, states: list[bytes] | None = None, fields: frozenset[str] | None = None

@@ -32,11 +32,12 @@ together whenever a key is made, used, destroyed or re-wrapped, so they stay one
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
 import threading
 import time
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -75,16 +76,6 @@ def master_kid(master: bytes) -> str:
     return hashlib.sha256(master).hexdigest()[:8]
 
 
-def _hmac_sha256_pads(key: bytes) -> tuple[Any, Any]:
-    """HMAC-SHA256's inner and outer hashes after the padded key (RFC 2104)."""
-    if len(key) > 64:  # a key longer than SHA-256's block is hashed first
-        key = hashlib.sha256(key).digest()
-    block = key.ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
-    return inner, outer
-
-
 def normalise_subject(subject: str) -> str:
     """An ID number or USCC as compared: trimmed, upper case (``x`` check digits)."""
     return subject.strip().upper()
@@ -111,9 +102,7 @@ class SubjectKeys:
         self.table = table
         self.master = AESGCM(master)
         self.kid = master_kid(master)
-        #: The ref key's HMAC-SHA256 inner and outer hashes, each keyed once (RFC 2104):
-        #: a ref copies both, as ``hmac`` would copy its keyed state, for less work.
-        self._ref_hashes: tuple[Any, Any] | None = None
+        self._ref_key: bytes | None = None  # read (and made, the first time) on first use
         self._local = threading.local()  # this thread's unwritten keys (one append)
         #: Unwrapped keys and opened tokens, valid while no key has been destroyed since
         #: they were read (:meth:`refresh`); rotation changes no unwrapped key.
@@ -143,19 +132,11 @@ class SubjectKeys:
 
     def ref_of(self, subject: str) -> str:
         """The subject's keyed hash (what the log and the key table name it by):
-        HMAC-SHA256 of the normalised subject under the ref key, its first 16 bytes in hex.
-        The two hashes of the HMAC are keyed once per process (the key's block XOR the
-        inner and outer pads) and each ref continues copies of them: the same digest as
-        ``hmac.new(key, subject, "sha256")`` in about a third of the time."""
-        hashes = self._ref_hashes
-        if hashes is None:
-            hashes = self._ref_hashes = _hmac_sha256_pads(self._load_ref_key())
-        inner = hashes[0].copy()
-        inner.update(normalise_subject(subject).encode())
-        outer = hashes[1].copy()
-        outer.update(inner.digest())
-        ref: str = outer.hexdigest()
-        return ref[:32]
+        HMAC-SHA256 of the normalised subject under the ref key, its first 16 bytes in hex."""
+        key = self._ref_key
+        if key is None:
+            key = self._ref_key = self._load_ref_key()
+        return hmac.digest(key, normalise_subject(subject).encode(), "sha256").hex()[:32]
 
     def _load_ref_key(self) -> bytes:
         found = self.table.read(f"SELECT wrapped FROM {KEYS} WHERE key_id = ?", (_REF_KEY,))
@@ -278,8 +259,8 @@ class SubjectKeys:
         if made is not None and self._written(made.key_id) is None:
             return made
         fresh = os.urandom(52)  # one call: the key id (8 bytes), the key (32), its nonce (12)
-        key_id, key, nonce = fresh[:8].hex(), fresh[8:40], fresh[40:]
-        wrapped = nonce + self.master.encrypt(nonce, key, key_id.encode())  # as ``_wrap``
+        key_id, key = fresh[:8].hex(), fresh[8:40]
+        wrapped = self._wrap(key_id, key, nonce=fresh[40:])
         row = (INSERT_KEY, (key_id, ref, wrapped, self.kid, _now_us()))
         refs[ref] = created = SubjectKey(key_id, ref, AESGCM(key), (row,))
         return created
@@ -306,18 +287,10 @@ class SubjectKeys:
             return
         self._local.pending = None
         if committed:
-            if len(self.by_ref) >= USED_MAX or len(self.by_owner) >= USED_MAX:
-                self.by_ref.clear()
-                self.by_owner.clear()
-            bare: dict[str, SubjectKey] = {}
             for ref, key in pending.refs.items():
-                self.by_ref[ref] = bare[key.key_id] = SubjectKey(key.key_id, key.ref, key.aead)
+                self._use(ref, None, key)
             for owner, key in pending.owners.items():
-                used = bare.get(key.key_id)
-                if used is None:
-                    used = bare[key.key_id] = SubjectKey(key.key_id, key.ref, key.aead)
-                    self.by_ref[key.ref] = used
-                self.by_owner[owner] = used
+                self._use(key.ref, owner, key)
 
     def key(self, key_id: str) -> SubjectKey:
         """A data key by id, or :class:`KeyUnavailable` (destroyed or unknown)."""
