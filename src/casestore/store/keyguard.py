@@ -79,7 +79,7 @@ def insert_checked(
     nothing unless every key is live: :class:`KeysGone` when it wrote nothing. Outside an
     explicit transaction the statement is a transaction of its own, so a batch whose
     events were sealed under remembered keys pays one statement, as a batch in clear."""
-    cursor = conn.execute(_checked(sql, len(key_ids)), [*values, *key_ids])
+    cursor = conn.execute(_checked(sql, len(key_ids), rows), [*values, *key_ids])
     if cursor.rowcount != rows:  # SQLite's changes(): 0, the check failed
         live = {
             str(r[0])
@@ -93,7 +93,10 @@ def insert_checked(
 
 
 @functools.lru_cache(maxsize=256)
-def _checked(sql: str, keys: int) -> str:
+def _checked(sql: str, keys: int, rows: int) -> str:
+    """``sql`` as an ``INSERT ... SELECT`` of its rows that selects nothing unless every
+    key is live: one row (a command's one event, the usual batch) as a bare ``SELECT``,
+    several from their ``VALUES`` table."""
     head, values, tail = sql.partition(" VALUES ")
     if not values or keys > CHECK_IN_INSERT_MAX:
         raise ValueError("a multi-row INSERT ... VALUES and at most 500 keys expected")
@@ -101,8 +104,8 @@ def _checked(sql: str, keys: int) -> str:
     check = (
         f"(SELECT count(*) FROM {KEYS} WHERE key_id IN ({marks}) AND wrapped IS NOT NULL) = {keys}"
     )
-    if "),(" not in tail.replace(" ", ""):  # one row: a bare SELECT, no VALUES table to scan
-        return f"{head} SELECT {tail.strip()[1:-1]} WHERE {check}"
+    if rows == 1:
+        return f"{head} SELECT {tail.strip().removeprefix('(').removesuffix(')')} WHERE {check}"
     return f"{head} SELECT * FROM (VALUES {tail}) WHERE {check}"
 
 
