@@ -97,14 +97,14 @@ _HEAD_FIELDS: Final = len(_Head.__struct_fields__)
 _UNSET: Final[Any] = msgspec.UNSET
 _UNKNOWN: Final[Any] = object()
 
-_NARROW: dict[tuple[str, ...], Callable[[bytes], Any]] = {}
+_DECODERS: dict[tuple[str, ...], Callable[[bytes], Any]] = {}
 
 
 def narrow_decoder(names: tuple[str, ...]) -> Callable[[bytes], Any]:
     """A decoder of the head (actor, ``occurred_at``, class version) and of the named
     top-level fields, each kept as its tagged JSON value, for :meth:`LogEvent.fields`;
     every other field of the document is skipped unbuilt. One per set of names."""
-    decode = _NARROW.get(names)
+    decode = _DECODERS.get(names)
     if decode is None:
         clash = set(names) & set(_Head.__struct_fields__)
         if clash or len(set(names)) != len(names):
@@ -116,7 +116,7 @@ def narrow_decoder(names: tuple[str, ...]) -> Callable[[bytes], Any]:
             namespace={"names": names},  # a class attribute, not a field
             gc=False,  # holds decoded JSON only (no cycles): not one more object to track
         )
-        decode = _NARROW[names] = msgspec.json.Decoder(struct).decode
+        decode = _DECODERS[names] = msgspec.json.Decoder(struct).decode
     return decode
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -193,11 +193,12 @@ class CaseFacts:
         dumpers = DUMPERS if _dumpers is None else _dumpers
         for key, value in self.__dict__.items():
             # Left out: None, empty tuples and texts, no ``events``, an unmarked
-            # ``priority`` (old rows unchanged) — every false value but an int 0 of
-            # another field (a level). Tested by truth, not ``value == ()``, which for a
-            # Stamp or a limits value runs its dataclass ``__eq__`` (once per case per
-            # facts rebuild, for each of ~40 fields); those are always true.
-            if not value and (value.__class__ is not int or key == "events"):
+            # ``priority`` (absent unless marked: old rows unchanged); a level of 0 is
+            # kept. Tested by truth first, not ``value == ()``, which for a Stamp or a
+            # limits value runs its dataclass ``__eq__`` (~40 fields per case written).
+            if not value and (
+                value is None or isinstance(value, tuple | str) or key in _OMITTED_WHEN_FALSE
+            ):
                 continue
             dump = dumpers.get(key)
             out[key] = value if dump is None else dump(value)
@@ -233,9 +234,7 @@ def _fold(state: dict[str, Any], name: str, stamp: Stamp, get: Getter) -> None:
     if occurred is not None and stamp.backdated_seconds > 0:
         state["claims"] = (*state["claims"], Claim(name, stamp))
     latest = state["latest"]
-    if latest is not None and (occurred or stamp.recorded_at) < (
-        latest[1].occurred_at or latest[1].recorded_at  # its ``at``, without the call
-    ):
+    if latest is not None and (occurred or stamp.recorded_at) < latest[1].at:
         state["inversions"] = (*state["inversions"], Inversion(name, stamp, *latest))
     else:
         state["latest"] = (name, stamp)
@@ -372,6 +371,7 @@ _READS: dict[str, tuple[str, ...]] = {
     "ServiceProvided": ("service", "units", "charged_fen", "bureau_cost_fen"),
 }
 
+_OMITTED_WHEN_FALSE: Final = frozenset({"events", "priority"})  # see ``to_dict``
 _Handler = Callable[[_State, Getter, Stamp], None]
 _HANDLERS: dict[str, _Handler] = {
     "Submitted": _submitted,

@@ -114,8 +114,7 @@ class FactsFold:
         """Fold one runtime event into the facts of its aggregate."""
         key = str(event.aggregate_id)
         if self._in_place:
-            facts = self.facts.get(key) or self.get(key)  # get() puts it in self.facts
-            facts.absorb(event)
+            facts = self.get(key).absorb(event)  # get() put it in self.facts
         else:
             facts = self.facts[key] = self.get(key).apply(event)
         self.changed[key] = None
