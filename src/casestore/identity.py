@@ -186,6 +186,11 @@ class IdentityVerifier:
     def keys(self) -> _Keys | None:
         return self._keys
 
+    @property
+    def _keyset(self) -> int:
+        """Which reading of the provider's key set is current (0: no provider)."""
+        return self._keys.generation if self._keys is not None else 0
+
     def verify(self, token: str) -> Identity:
         """The caller a token names, or :class:`InvalidToken`.
 
@@ -203,15 +208,13 @@ class IdentityVerifier:
             known = self._verdicts.get(token)
             if known is not None:
                 identity, generation = known
-                if identity.expires > time.time() - self.leeway and generation == (
-                    self._keys.generation if self._keys is not None else 0
-                ):
+                if identity.expires > time.time() - self.leeway and generation == self._keyset:
                     return identity
                 with self._verdicts_lock:
                     self._verdicts.pop(token, None)
         # the key set's generation before judging: a reload during the judgement leaves the
         # verdict remembered under the older one, to be judged again on its next use
-        generation = self._keys.generation if self._keys is not None else 0
+        generation = self._keyset
         identity = self._judge(token)
         if self._remember:
             with self._verdicts_lock:
@@ -290,19 +293,18 @@ def _unverified_issuer(token: str) -> Any:
     return claims.get("iss") if isinstance(claims, dict) else None
 
 
+#: PyJWT's refusals as the problem's detail says them (first match; else malformed).
+_REASONS: Final[tuple[tuple[type[jwt.PyJWTError], str], ...]] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not yet valid"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+    (jwt.InvalidSignatureError, "bad token signature"),
+)
+
+
 def _reason(error: jwt.PyJWTError) -> str:
-    if isinstance(error, jwt.ExpiredSignatureError):
-        return "token expired"
-    if isinstance(error, jwt.ImmatureSignatureError):
-        return "token not yet valid"
-    if isinstance(error, jwt.InvalidIssuerError):
-        return "wrong issuer"
-    if isinstance(error, jwt.InvalidAudienceError):
-        return "wrong audience"
-    if isinstance(error, jwt.InvalidAlgorithmError):
-        return "algorithm not allowed"
-    if isinstance(error, jwt.InvalidSignatureError):
-        return "bad token signature"
     if isinstance(error, jwt.MissingRequiredClaimError):
         return f"missing claim {error.claim!r}"
-    return "malformed token"
+    return next((text for kind, text in _REASONS if isinstance(error, kind)), "malformed token")
