@@ -45,7 +45,7 @@ from casestore.simulation.seeded import SeededDraws, SimClock
 from casestore.simulation.world import applicant
 from casestore.store.application import CasestoreApp
 
-from .runner import _create_scratch, _drop_scratch
+from .runner import create_scratch, drop_scratch
 from .store import PLAIN_ITEMS, catalogue_path
 
 CLERK = Actor("c1", "clerk", "clerk", "W01")
@@ -93,7 +93,7 @@ def _open(directory: Path | str, mode: str, tag: str) -> tuple[CasestoreApp, Cas
         os.environ[KEY_VARIABLE] = base64.b64encode(os.urandom(32)).decode()
     try:
         if isinstance(directory, str):
-            app = CasestoreApp(_create_scratch(directory))
+            app = CasestoreApp(create_scratch(directory))
         else:
             app = CasestoreApp(f"sqlite:///{directory / f'forget-{mode}-{tag}.db'}")
     finally:
@@ -139,7 +139,7 @@ def _round(
         for app, _ in stores.values():
             app.close()
             if isinstance(directory, str):
-                _drop_scratch(directory, app.db_url)
+                drop_scratch(directory, app.db_url)
     return {
         m: {
             "commands_per_s": spent[m]["commands"] / spent[m]["command_s"],

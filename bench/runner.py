@@ -289,13 +289,13 @@ def _postgres(db_url: str) -> Iterator[tuple[str | None, str]]:
     try:
         if server:
             try:
-                scratch = _create_scratch(server)
+                scratch = create_scratch(server)
             except psycopg.Error as e:
                 origin = f"cannot create a scratch database on {origin}: {e}".strip()
         yield scratch, origin
     finally:
         if scratch:
-            _drop_scratch(server, scratch)
+            drop_scratch(server, scratch)
         if stop:
             stop()
 
@@ -319,7 +319,7 @@ def _throwaway() -> tuple[str, Callable[[], None] | None, str]:
     return cluster.url, cluster.stop, f"throwaway cluster from {bindir} (started in {took:.1f} s)"
 
 
-def _create_scratch(server: str) -> str:
+def create_scratch(server: str) -> str:
     name = f"casestore_bench_{secrets.token_hex(4)}"
     with psycopg.connect(raw.pg_conninfo(server), autocommit=True, connect_timeout=10) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -329,7 +329,7 @@ def _create_scratch(server: str) -> str:
     return f"{head}://{netloc}/{name}" + (f"?{query}" if query else "")
 
 
-def _drop_scratch(server: str, scratch: str) -> None:
+def drop_scratch(server: str, scratch: str) -> None:
     name = scratch.rsplit("/", 1)[1].split("?")[0]
     with suppress(psycopg.Error), psycopg.connect(raw.pg_conninfo(server), autocommit=True) as conn:
         conn.execute(
