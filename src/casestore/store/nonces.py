@@ -26,21 +26,18 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
 from typing import Final
 
 NONCE: Final = 12
 #: Bytes per system call: 256 nonces.
 BLOCK: Final = NONCE * 256
-#: The block's nonces: consecutive, disjoint 12-byte slices.
-_SLICES: Final = tuple(slice(at, at + NONCE) for at in range(0, BLOCK, NONCE))
 
 
 class _Block(threading.local):
-    """This thread's nonces not yet handed out: each slice of its block once, in order
-    (an iterator: a nonce is one ``next``, the block's bytes are sliced as they go)."""
+    """This thread's unused random bytes (``data[at:]``)."""
 
-    left: Iterator[bytes] = iter(())
+    data = b""
+    at = 0
 
 
 _block = _Block()
@@ -49,11 +46,11 @@ _block = _Block()
 def nonce() -> bytes:
     """12 bytes from the OS's CSPRNG that this process has handed out to no one else."""
     block = _block
-    drawn = next(block.left, None)
-    if drawn is None:
-        block.left = left = map(os.urandom(BLOCK).__getitem__, _SLICES)
-        drawn = next(left)
-    return drawn
+    at = block.at
+    if at + NONCE > len(block.data):
+        block.data, at = os.urandom(BLOCK), 0
+    block.at = at + NONCE
+    return block.data[at : at + NONCE]
 
 
 def _drop_after_fork() -> None:
