@@ -14,7 +14,10 @@ from fastapi.routing import APIRoute
 
 from .problems import ApiProblem
 
-_DECLARED: dict[int, frozenset[str]] = {}
+#: The attribute a route keeps its declared names in. Kept on the route itself: a table keyed
+#: by ``id(route)`` handed a dead route's names to a new route at the same address (a
+#: process that builds more than one app: the tests); routes are not hashable.
+_DECLARED = "_casestore_query_names"
 
 
 def _declared(dependant: Any) -> set[str]:
@@ -26,9 +29,10 @@ def _declared(dependant: Any) -> set[str]:
 
 def declared_query(route: APIRoute) -> frozenset[str]:
     """The query parameter names a route takes (cached per route)."""
-    names = _DECLARED.get(id(route))
+    names: frozenset[str] | None = getattr(route, _DECLARED, None)
     if names is None:
-        names = _DECLARED[id(route)] = frozenset(_declared(route.dependant))
+        names = frozenset(_declared(route.dependant))
+        setattr(route, _DECLARED, names)
     return names
 
 
