@@ -25,7 +25,7 @@ them live (``keyguard``), so none destroyed since is sealed under again. A subje
 has not seen gets a new key unread; the commit refuses it if the subject has a live key
 (``KeysTaken``: one per subject) and the append is sealed again under that one, read.
 
-(About 450 lines: the table's keys, refs, links and the caches over them change
+(Over 400 lines: the table's keys, refs, links and the caches over them change
 together whenever a key is made, used, destroyed or re-wrapped, so they stay one module.)
 """
 
