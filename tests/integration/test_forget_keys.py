@@ -267,7 +267,7 @@ def test_a_forked_process_and_a_rotation_drop_the_keys_made_ahead(
     keys = app.subject_keys
     assert keys is not None
     keys._fresh_key()  # the rest of its batch now waits
-    waiting = {k for k, _, _ in keys._fresh}
+    waiting = {made[0] for made in keys._fresh}
     assert waiting
     read, write = os.pipe()
     pid = os.fork()
@@ -281,9 +281,10 @@ def test_a_forked_process_and_a_rotation_drop_the_keys_made_ahead(
     os.close(read)
     os.waitpid(pid, 0)
     assert len(child) == 16 and child not in waiting
-    assert {k for k, _, _ in keys._fresh} == waiting  # the parent's batch is untouched
+    assert {made[0] for made in keys._fresh} == waiting  # the parent's batch is untouched
     keys.rotate(os.urandom(32))
-    key_id, aead, wrapped = keys._fresh_key()
+    key_id, aead, wrapped, kid = keys._fresh_key()
+    assert kid == keys.kid
     assert key_id not in waiting
     opened = AESGCM(keys._unwrap(key_id, wrapped))  # the new master unwraps it
     nonce = os.urandom(12)

@@ -107,9 +107,8 @@ class SubjectKeys:
         self._ref_key: bytes | None = None  # read (and made, the first time) on first use
         self._ref_mac: hmac.HMAC | None = None  # HMAC-SHA256 keyed by it, copied per ref
         #: New data keys not handed out yet (:meth:`_fresh_key`), and whose they are.
-        self._fresh: list[tuple[str, AESGCM, bytes]] = []
+        self._fresh: list[tuple[str, AESGCM, bytes, str]] = []
         self._fresh_pid = os.getpid()
-        self._fresh_kid = self.kid
         self._local = threading.local()  # this thread's unwritten keys (one append)
         #: Unwrapped keys and opened tokens, valid while no key has been destroyed since
         #: they were read (:meth:`refresh`); rotation changes no unwrapped key.
@@ -275,34 +274,40 @@ class SubjectKeys:
         made = refs.get(ref)
         if made is not None and self._written(made.key_id) is None:
             return made
-        key_id, aead, wrapped = self._fresh_key()
-        row = (INSERT_KEY, (key_id, ref, wrapped, self.kid, _now_us()))
+        key_id, aead, wrapped, kid = self._fresh_key()
+        row = (INSERT_KEY, (key_id, ref, wrapped, kid, _now_us()))
         refs[ref] = created = SubjectKey(key_id, ref, aead, (row,))
         return created
 
-    def _fresh_key(self) -> tuple[str, AESGCM, bytes]:
-        """A new data key: its id, its cipher, and the key wrapped by the master key.
+    def _fresh_key(self) -> tuple[str, AESGCM, bytes, str]:
+        """A new data key: its id, its cipher, the key wrapped by the master key, and that
+        master key's id (the row names the master that wrapped it, whatever rotates).
 
         Keys are made :data:`FRESH_BATCH` at a time: one ``os.urandom`` call for the batch
         (never the nonces' block), each key wrapped and its cipher made in one warm loop;
         made one by one, among a command's other work, a key cost an intake 25–35 µs more
         (the forget bench's lifecycles). A key waits in memory until an intake takes it,
         as the keys this process remembers do. No key is handed out twice: ``pop`` is one
-        step under the GIL, a rotation drops the batch, and so does a process forked from
-        this one (the pid is checked), so parent and child never share a key."""
+        step under the GIL, and a process forked from this one drops the batch (the pid
+        is checked), so parent and child never share a key. A key wrapped by a master
+        this process has rotated away from is dropped, not handed out."""
         fresh = self._fresh
-        if self._fresh_pid != os.getpid() or self._fresh_kid != self.kid:
+        if self._fresh_pid != os.getpid():
             fresh.clear()
-            self._fresh_pid, self._fresh_kid = os.getpid(), self.kid
-        try:
-            return fresh.pop()
-        except IndexError:
-            pass
+            self._fresh_pid = os.getpid()
+        while fresh:
+            try:
+                made = fresh.pop()
+            except IndexError:  # another thread took the last one
+                break
+            if made[3] == self.kid:
+                return made
+        master, kid = self.master, self.kid
         random = os.urandom(52 * FRESH_BATCH)  # per key: id (8 bytes), key (32), nonce (12)
         for at in range(0, len(random), 52):
             key_id, key = random[at : at + 8].hex(), random[at + 8 : at + 40]
-            wrapped = self._wrap(key_id, key, nonce=random[at + 40 : at + 52])
-            fresh.append((key_id, AESGCM(key), wrapped))
+            wrapped = self._wrap(key_id, key, master, nonce=random[at + 40 : at + 52])
+            fresh.append((key_id, AESGCM(key), wrapped, kid))
         return fresh.pop()
 
     def _written(self, key_id: str) -> bool | None:
@@ -434,7 +439,7 @@ class SubjectKeys:
                     (self._wrap(str(key_id), key, new), new_kid, key_id),
                 )
         self.master, self.kid = new, new_kid
-        self._fresh.clear()  # wrapped by the old master
+        self._fresh.clear()  # wrapped by the old master (dropped when taken, too)
         return len(rows)
 
 
