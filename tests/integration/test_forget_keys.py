@@ -9,7 +9,6 @@ import hmac
 from datetime import UTC, datetime
 
 import pytest
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import OperationalError
 
 from casestore.domain import Case, Party
@@ -220,72 +219,3 @@ def test_the_keys_a_process_keeps_open_are_bounded(
     text = "".join(opened(s).decode() for s in states)
     assert all(p in text for p in phones)
     assert len(keys.keys) <= len(states)
-
-
-def test_new_keys_are_made_ahead_and_never_handed_out_twice(
-    world: tuple[CasestoreApp, CaseService], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """New data keys are made a few at a time ahead of the intakes that take them: every
-    new subject still gets a key of its own, each written with its event and opening it,
-    across several batches."""
-    from casestore.store import subjectkeys
-
-    app, service = world
-    keys = app.subject_keys
-    assert keys is not None
-    monkeypatch.setattr(subjectkeys, "FRESH_BATCH", 3)
-    phones = [f"137{n:08d}" for n in range(8)]
-    subjects = [f"1101011981020{n:05d}" for n in range(8)]
-    cases = [
-        service.handle(
-            SubmitCase(
-                actor=CLERK,
-                item_code="XK-003",
-                applicant=Party(f"申请人{n}", "resident_id", s, phone=p),
-            )
-        ).case_id
-        for n, (s, p) in enumerate(zip(subjects, phones, strict=True))
-    ]
-    made = [keys_of(app, s) for s in subjects]
-    assert all(len(k) == 1 for k in made)
-    assert len({k[0] for k in made}) == len(subjects)
-    keys.forget_used()
-    keys.keys.clear()
-    for case_id, phone in zip(cases, phones, strict=True):
-        assert app.domain_events(case_id)[0].applicant.phone == phone
-
-
-def test_a_forked_process_and_a_rotation_drop_the_keys_made_ahead(
-    world: tuple[CasestoreApp, CaseService],
-) -> None:
-    """A process forked from one holding keys made ahead makes its own (parent and child
-    never seal two subjects under one key), and after a master-key rotation a new key
-    is wrapped by the new master."""
-    import os
-
-    app, _ = world
-    keys = app.subject_keys
-    assert keys is not None
-    keys._fresh_key()  # the rest of its batch now waits
-    waiting = {made[0] for made in keys._fresh}
-    assert waiting
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: one new key, its id to the parent
-        try:
-            os.write(write, keys._fresh_key()[0].encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    child = os.read(read, 64).decode()
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert len(child) == 16 and child not in waiting
-    assert {made[0] for made in keys._fresh} == waiting  # the parent's batch is untouched
-    keys.rotate(os.urandom(32))
-    key_id, aead, wrapped, kid = keys._fresh_key()
-    assert kid == keys.kid
-    assert key_id not in waiting
-    opened = AESGCM(keys._unwrap(key_id, wrapped))  # the new master unwraps it
-    nonce = os.urandom(12)
-    assert opened.decrypt(nonce, aead.encrypt(nonce, b"x", None), None) == b"x"

@@ -17,9 +17,9 @@ intake sealed three fields and wrapped a key with four calls more). That is soun
 - no byte is handed out twice: each thread has its own block and offset, and a process
   forked from this one drops the block it inherited (``os.register_at_fork``), so a
   parent and its child never hand out the same bytes;
-- keys are never taken from a block: new data keys, their ids and the nonces that wrap
-  them come from ``os.urandom`` calls of their own (``SubjectKeys._fresh_key``, a few
-  keys per call, dropped on a fork as this block is).
+- keys are never taken from a block: a new data key, its id and the nonce that wraps it
+  come from one ``os.urandom`` call of their own (``SubjectKeys._unwritten``), so no key
+  material waits in memory before it is used.
 """
 
 from __future__ import annotations

@@ -69,8 +69,6 @@ OPENED_MAX: Final = 200_000
 USED_MAX: Final = 10_000
 #: Data keys the read side keeps open (by key id), cleared when a batch would pass it.
 OPEN_KEYS_MAX: Final = 10_000
-#: New data keys made at a time, ahead of the intakes that take them.
-FRESH_BATCH: Final = 16
 
 
 def master_kid(master: bytes) -> str:
@@ -106,9 +104,6 @@ class SubjectKeys:
         self.kid = master_kid(master)
         self._ref_key: bytes | None = None  # read (and made, the first time) on first use
         self._ref_mac: hmac.HMAC | None = None  # HMAC-SHA256 keyed by it, copied per ref
-        #: New data keys not handed out yet (:meth:`_fresh_key`), and whose they are.
-        self._fresh: list[tuple[str, AESGCM, bytes, str]] = []
-        self._fresh_pid = os.getpid()
         self._local = threading.local()  # this thread's unwritten keys (one append)
         #: Unwrapped keys and opened tokens, valid while no key has been destroyed since
         #: they were read (:meth:`refresh`); rotation changes no unwrapped key.
@@ -274,44 +269,12 @@ class SubjectKeys:
         made = refs.get(ref)
         if made is not None and self._written(made.key_id) is None:
             return made
-        key_id, aead, wrapped, kid = self._fresh_key()
-        row = (INSERT_KEY, (key_id, ref, wrapped, kid, _now_us()))
-        refs[ref] = created = SubjectKey(key_id, ref, aead, (row,))
+        fresh = os.urandom(52)  # one call: the key id (8 bytes), the key (32), its nonce (12)
+        key_id, key = fresh[:8].hex(), fresh[8:40]
+        wrapped = self._wrap(key_id, key, nonce=fresh[40:])
+        row = (INSERT_KEY, (key_id, ref, wrapped, self.kid, _now_us()))
+        refs[ref] = created = SubjectKey(key_id, ref, AESGCM(key), (row,))
         return created
-
-    def _fresh_key(self) -> tuple[str, AESGCM, bytes, str]:
-        """A new data key: its id, its cipher, the key wrapped by the master key, and that
-        master key's id (the row names the master that wrapped it, whatever rotates).
-
-        Keys are made :data:`FRESH_BATCH` at a time: one ``os.urandom`` call for the batch
-        (never the nonces' block), each key wrapped and its cipher made in one warm loop;
-        made one by one, among a command's other work, a key cost an intake 25–35 µs more
-        (the forget bench's lifecycles). A key waits in memory until an intake takes it,
-        as the keys this process remembers do. No key is handed out twice: ``pop`` is one
-        step under the GIL, and a process forked from this one drops the batch (the pid
-        is checked), so parent and child never share a key. A key wrapped by a master
-        this process has rotated away from is dropped, not handed out."""
-        fresh = self._fresh
-        if self._fresh_pid != os.getpid():
-            fresh.clear()
-            self._fresh_pid = os.getpid()
-        while fresh:
-            try:
-                made = fresh.pop()
-            except IndexError:  # another thread took the last one
-                break
-            if made[3] == self.kid:
-                return made
-        master, kid = self.master, self.kid
-        random = os.urandom(52 * FRESH_BATCH)  # per key: id (8 bytes), key (32), nonce (12)
-        batch = []
-        for at in range(0, len(random), 52):
-            key_id, key = random[at : at + 8].hex(), random[at + 8 : at + 40]
-            wrapped = self._wrap(key_id, key, master, nonce=random[at + 40 : at + 52])
-            batch.append((key_id, AESGCM(key), wrapped, kid))
-        mine = batch.pop()  # before the others are shared: no other thread can take it
-        fresh.extend(batch)
-        return mine
 
     def _written(self, key_id: str) -> bool | None:
         """Whether a key is in the table live (True), destroyed (False), or not yet (None)."""
@@ -442,7 +405,6 @@ class SubjectKeys:
                     (self._wrap(str(key_id), key, new), new_kid, key_id),
                 )
         self.master, self.kid = new, new_kid
-        self._fresh.clear()  # wrapped by the old master (dropped when taken, too)
         return len(rows)
 
 
