@@ -25,7 +25,7 @@ them live (``keyguard``), so none destroyed since is sealed under again. A subje
 has not seen gets a new key unread; the commit refuses it if the subject has a live key
 (``KeysTaken``: one per subject) and the append is sealed again under that one, read.
 
-(Over 400 lines: the table's keys, refs, links and the caches over them change
+(A little over 400 lines: the table's keys, refs, links and the caches over them change
 together whenever a key is made, used, destroyed or re-wrapped, so they stay one module.)
 """
 
@@ -103,7 +103,6 @@ class SubjectKeys:
         self.master = AESGCM(master)
         self.kid = master_kid(master)
         self._ref_key: bytes | None = None  # read (and made, the first time) on first use
-        self._ref_mac: hmac.HMAC | None = None  # HMAC-SHA256 keyed by it, copied per ref
         self._local = threading.local()  # this thread's unwritten keys (one append)
         #: Unwrapped keys and opened tokens, valid while no key has been destroyed since
         #: they were read (:meth:`refresh`); rotation changes no unwrapped key.
@@ -133,21 +132,11 @@ class SubjectKeys:
 
     def ref_of(self, subject: str) -> str:
         """The subject's keyed hash (what the log and the key table name it by):
-        HMAC-SHA256 of the normalised subject under the ref key, its first 16 bytes in hex.
-
-        The keyed state is made once and copied per subject: ``hmac.digest`` looks the
-        digest up and keys a new context on every call, which cost an intake 20–25 µs
-        among a command's other work (measured in the forget bench's lifecycles), a copy
-        6–10 µs. The same bytes either way (``test_forget_keys``)."""
-        mac = self._ref_mac
-        if mac is None:
-            key = self._ref_key
-            if key is None:
-                key = self._ref_key = self._load_ref_key()
-            mac = self._ref_mac = hmac.new(key, digestmod="sha256")
-        one = mac.copy()  # copying reads the keyed state only: safe from several threads
-        one.update(normalise_subject(subject).encode())
-        return one.hexdigest()[:32]
+        HMAC-SHA256 of the normalised subject under the ref key, its first 16 bytes in hex."""
+        key = self._ref_key
+        if key is None:
+            key = self._ref_key = self._load_ref_key()
+        return hmac.digest(key, normalise_subject(subject).encode(), "sha256").hex()[:32]
 
     def _load_ref_key(self) -> bytes:
         found = self.table.read(f"SELECT wrapped FROM {KEYS} WHERE key_id = ?", (_REF_KEY,))
