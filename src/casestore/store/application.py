@@ -27,7 +27,7 @@ from eventsourcing.utils import Environment, get_topic
 
 from casestore.domain.errors import NotFound
 from casestore.store.config import backend_of, eventsourcing_env
-from casestore.store.fieldcrypt import FieldCrypt, batch_unwrapper, may_seal
+from casestore.store.fieldcrypt import FieldCrypt, batch_unwrapper
 from casestore.store.integrity import LogRow
 from casestore.store.logbase import BatchListener
 from casestore.store.mapper import TimedMapper
@@ -160,17 +160,7 @@ class CasestoreApp(Application[UUID]):
                 raise TypeError(f"cannot save a {type(obj).__name__}")
         to_stored = self.mapper.to_stored_event
         insert = self.recorder.insert_events
-
-        def write() -> Any:
-            return insert([to_stored(e) for e in events], **kwargs)
-
-        # An append none of whose events can hold a personal field seals nothing, makes
-        # no key and is checked against none: it needs no unit of sealing.
-        fields = cast(TimedMapper, self.mapper).fields
-        if fields is None or not any(may_seal(type(e).__qualname__) for e in events):
-            positions = write()
-        else:
-            positions = fields.sealing(write)
+        positions = self._sealing(lambda: insert([to_stored(e) for e in events], **kwargs))
         cache = self.repository.cache
         if cache is not None:
             for aggregate in aggregates:
