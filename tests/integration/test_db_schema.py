@@ -25,11 +25,15 @@ import pytest
 
 from casestore.service import CaseService
 from casestore.store.application import CasestoreApp
+from casestore.store.schema import SCHEMA_VERSION
 from tests.conftest import ADMIN, CATALOGUE, CLERK, FakeClock
 from tests.conftest import APPLICANT as PARTY
 
 CASESTORE = Path(sys.executable).parent / "casestore"
-MESSAGE_OLD = "schema is version 0, this casestore needs version 2: run `casestore db migrate`"
+MESSAGE_OLD = (
+    f"schema is version 0, this casestore needs version {SCHEMA_VERSION}: "
+    "run `casestore db migrate`"
+)
 LEDGER_TABLES = ("casestore_merkle_nodes", "casestore_merkle_head", "casestore_cosignatures",
                  "casestore_checkpoints")  # fmt: skip
 
@@ -80,11 +84,12 @@ def test_a_new_store_is_current_and_migrate_is_idempotent(tmp_path: Path) -> Non
     url = f"sqlite:///{tmp_path}/new.db"
     first = _cli("db", "migrate", "--db", url)
     assert first.returncode == 0, first.stderr
-    assert "schema version none (empty database) -> 2" in first.stdout
+    assert f"schema version none (empty database) -> {SCHEMA_VERSION}" in first.stdout
     again = _cli("db", "migrate", "--db", url)
-    assert again.returncode == 0 and "schema version 2 -> 2" in again.stdout
+    assert again.returncode == 0
+    assert f"schema version {SCHEMA_VERSION} -> {SCHEMA_VERSION}" in again.stdout
     assert "read views" not in again.stdout  # nothing left to build
-    assert _version(url) == 2
+    assert _version(url) == SCHEMA_VERSION
 
 
 def test_migrate_from_version_0_on_sqlite_then_the_log_verifies(tmp_path: Path) -> None:
@@ -96,8 +101,8 @@ def test_migrate_from_version_0_on_sqlite_then_the_log_verifies(tmp_path: Path) 
     assert MESSAGE_OLD in refused.stderr
     done = _cli("db", "migrate", "--db", url)
     assert done.returncode == 0, done.stderr
-    assert "schema version 0 -> 2" in done.stdout and "case_status" in done.stdout
-    assert _version(url) == 2
+    assert f"schema version 0 -> {SCHEMA_VERSION}" in done.stdout and "case_status" in done.stdout
+    assert _version(url) == SCHEMA_VERSION
     checked = _cli("verify", "--db", url)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -109,9 +114,10 @@ def test_migrate_refuses_to_downgrade_and_processes_refuse_a_newer_schema(tmp_pa
         conn.execute("INSERT INTO casestore_schema VALUES (7, 'later', 'casestore 9')")
     down = _cli("db", "migrate", "--db", url)
     assert down.returncode == 2
-    assert "version 7, newer than this casestore (version 2): db migrate never downgrades" in (
-        down.stderr
-    )
+    assert (
+        f"version 7, newer than this casestore (version {SCHEMA_VERSION}): "
+        "db migrate never downgrades"
+    ) in down.stderr
     serve = _cli("serve", "--db", url, "--port", "1", timeout=60)
     assert serve.returncode == 2
     assert "version 7, newer than this casestore" in serve.stderr
@@ -126,7 +132,7 @@ def test_migrate_from_version_0_on_postgres_and_the_app_role_runs_the_workers(
     assert refused.returncode == 2 and MESSAGE_OLD in refused.stderr
     done = _cli("db", "migrate", "--db", pg_db_url)
     assert done.returncode == 0, done.stderr
-    assert "schema version 0 -> 2" in done.stdout
+    assert f"schema version 0 -> {SCHEMA_VERSION}" in done.stdout
     with psycopg.connect(pg_db_url) as conn:
         gone = conn.execute("SELECT to_regprocedure('casestore_append_v1()')").fetchone()
     assert gone == (None,)
@@ -232,7 +238,7 @@ def test_migrate_a_golden_log_of_every_event_schema_from_version_0(
                 conn.execute(f"DROP TABLE IF EXISTS {table}")  # type: ignore[arg-type]
     done = _cli("db", "migrate", "--db", url, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "schema version 0 -> 2" in done.stdout
+    assert f"schema version 0 -> {SCHEMA_VERSION}" in done.stdout
     expected = replay.expected_views(version)
     db = ViewDB(url)
     try:
@@ -406,13 +412,13 @@ def test_migrate_from_version_1_adds_the_tree_columns_and_fills_the_roots(store_
                 conn.execute(statement)  # type: ignore[arg-type]
     refused = _cli("project", "run", "--db", store_url, timeout=60)
     assert refused.returncode == 2
-    assert "version 1, this casestore needs version 2: run `casestore db migrate`" in (
-        refused.stderr
-    )
+    assert (
+        f"version 1, this casestore needs version {SCHEMA_VERSION}: run `casestore db migrate`"
+    ) in refused.stderr
     done = _cli("db", "migrate", "--db", store_url)
     assert done.returncode == 0, done.stderr
-    assert "schema version 1 -> 2" in done.stdout
-    assert _version(store_url) == 2
+    assert f"schema version 1 -> {SCHEMA_VERSION}" in done.stdout
+    assert _version(store_url) == SCHEMA_VERSION
     app = CasestoreApp(store_url)
     try:
         hashes = [row.event_hash for row in app.log.iter_log()]
@@ -428,3 +434,48 @@ def test_migrate_from_version_1_adds_the_tree_columns_and_fills_the_roots(store_
     assert rows and {r.position for r in rows} == {len(hashes)}
     for row in rows:
         assert (row.tree_size, row.tree_root) == (row.position, mth(hashes[: row.position]))
+
+
+def test_migrate_from_version_2_brings_the_append_function_to_v3(store_url: str) -> None:
+    """Schema version 3 (issue 18): on PostgreSQL the append function also checks the
+    data keys a batch was sealed under and writes its new keys and links
+    (``casestore_append_v3``); ``db migrate`` creates it and drops ``casestore_append_v2``.
+    A process refuses the older version until then. SQLite records the version only."""
+    _history(store_url, cases=1)
+    undo = [
+        "DELETE FROM casestore_schema",
+        "INSERT INTO casestore_schema VALUES (2, 'then', 'casestore 2')",
+    ]
+    postgres = not store_url.startswith("sqlite")
+    if postgres:
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            for statement in [
+                *undo,
+                "DROP FUNCTION casestore_append_v3",
+                "CREATE FUNCTION casestore_append_v2() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            ]:
+                conn.execute(statement)  # type: ignore[arg-type]
+    else:
+        with sqlite3.connect(store_url.removeprefix("sqlite:///")) as lite:
+            for statement in undo:
+                lite.execute(statement)
+    refused = _cli("project", "run", "--db", store_url, timeout=60)
+    assert refused.returncode == 2
+    assert f"version 2, this casestore needs version {SCHEMA_VERSION}" in refused.stderr
+    done = _cli("db", "migrate", "--db", store_url)
+    assert done.returncode == 0, done.stderr
+    assert f"schema version 2 -> {SCHEMA_VERSION}" in done.stdout
+    assert _version(store_url) == SCHEMA_VERSION == 3
+    if postgres:
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            found = conn.execute(
+                "SELECT proname FROM pg_proc WHERE proname LIKE 'casestore_append%%' "
+                "ORDER BY proname"
+            ).fetchall()
+        assert [name for (name,) in found] == ["casestore_append_v3"]
+    _history(store_url, cases=1)  # appends through the new function
+    app = CasestoreApp(store_url)
+    try:
+        assert len(list(app.log.iter_log())) >= 2
+    finally:
+        app.close()

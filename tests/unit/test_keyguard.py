@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from casestore.store.keyerrors import KeysGone, KeysTaken
-from casestore.store.keyguard import insert_checked, raise_if_gone, write_side_rows
+from casestore.store.keyguard import GONE_MARK, insert_checked, raise_if_gone, write_side_rows
 from casestore.store.keytable import _INDEXES, _LIVE_DDL, INSERT_KEY, KEYS, LIVE_INDEX, _tables
 
 INSERT = "INSERT INTO events (position, state) VALUES (?,?),(?,?)"
@@ -92,6 +92,10 @@ def test_postgresql_errors_name_the_keys_gone_and_the_subjects_taken() -> None:
     with pytest.raises(KeysGone) as gone:
         raise_if_gone(marked)
     assert gone.value.key_ids == {"f" * 16}
+    raised = PgError("22P02", message_primary=f"{GONE_MARK}{'a' * 16},{'b' * 16}")
+    with pytest.raises(KeysGone) as both:  # the append function's RAISE (schema version 3)
+        raise_if_gone(raised)
+    assert both.value.key_ids == {"a" * 16, "b" * 16}
     unique = PgError(
         "23505",
         message_primary=f'duplicate key value violates unique constraint "{LIVE_INDEX}"',

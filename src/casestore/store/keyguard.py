@@ -10,12 +10,14 @@ transaction, where a forget's destruction cannot interleave:
   transaction: no ``BEGIN``/``COMMIT`` around a separate check, :func:`insert_checked`),
   or, in an explicit transaction that cannot fold it, one indexed read after ``BEGIN
   IMMEDIATE`` (either way under the write lock a forget's destruction takes too);
-- PostgreSQL: a statement ahead of the batch's that takes a share lock on those key rows
-  (a concurrent forget's ``UPDATE`` waits for the batch to commit, or the batch sees its
-  committed result: under READ COMMITTED a locking read returns the row's latest
-  version) and fails on a destroyed one (see :func:`pg_guard`). A key absent from the
-  table is not caught there; none can be remembered (keys are remembered from table
-  reads and committed appends, and rows are never deleted).
+- PostgreSQL: the append function reads those keys after it took the writers' advisory
+  lock, which a forget takes before it destroys keys, so a forget either committed before
+  (the read sees it) or waits for the batch's commit; a destroyed key fails the call
+  (see :func:`key_ids_to_check`). A key absent from the table is not caught there; none
+  can be remembered (keys are remembered from table reads and committed appends, and
+  rows are never deleted). (Schema version 2 ran a statement of its own ahead of the
+  function that share-locked the key rows: parsed, planned and locking per batch, it
+  cost a delivery on PostgreSQL ~180 µs.)
 
 Either way nothing of the batch is written when a key is gone: the requests sealed under
 one fail with :class:`~casestore.store.keyerrors.KeysGone` (their append seals again
@@ -41,9 +43,11 @@ from casestore.store.batch import AppendRequest, SideRow
 from casestore.store.keyerrors import KeysGone, KeysStale, KeysTaken
 from casestore.store.keytable import INSERT_KEY, KEYS, LIVE_INDEX
 
-SQLSTATE: Final = "22P02"  # invalid_text_representation: the marked cast below
+#: The SQLSTATE of the append function's refusal of a destroyed key (``RAISE``), and the
+#: text its message starts with, the key ids following (see :func:`raise_if_gone`).
+GONE_STATE: Final = "22P02"
 _UNIQUE: Final = "23505"  # unique_violation: a second live key of a subject (LIVE_INDEX)
-_MARK: Final = "casestore: data key destroyed: "
+GONE_MARK: Final = "casestore: data key destroyed: "
 _KEY_ID: Final = re.compile(r"[0-9a-f]{16}")
 _TAKEN_REF: Final = re.compile(r"\(ref\)=\(([0-9a-f]+)\)")
 #: Most keys one checked INSERT names (far below SQLite's variable limit, with its rows).
@@ -131,32 +135,29 @@ def new_refs(request: AppendRequest) -> set[str]:
     }
 
 
-def pg_guard(requests: Iterable[AppendRequest]) -> str:
-    """The PostgreSQL statement (with its ``;``) that checks the keys, or ``""``.
+def key_ids_to_check(requests: Iterable[AppendRequest]) -> list[str]:
+    """The keys PostgreSQL's append function checks (its ``p_live``): those the requests
+    were sealed under, each 16 hex digits (so safe as literals), sorted.
 
-    One plain statement (a ``DO`` block cost a millisecond or more per batch to compile):
-    it share-locks the key rows and, for a destroyed one, casts a marked text to an
-    integer, which fails the statement (SQLSTATE 22P02) with the key id in the message."""
+    The function checks them after it took the writers' lock, which a forget's
+    destruction takes too (``SubjectKeys.destroy``): a plain indexed read there sees every
+    destruction committed before, and none can commit before the batch does. A destroyed
+    one fails the call (SQLSTATE 22P02, the key ids after :data:`GONE_MARK`)."""
     key_ids = sealed_under(requests)
-    if not key_ids:
-        return ""
     if not all(_KEY_ID.fullmatch(k) for k in key_ids):
         raise ValueError("a data key id is not 16 hex digits")
-    wanted = "ARRAY[" + ",".join(f"'{k}'" for k in key_ids) + "]::text[]"
-    return (
-        f"SELECT CASE WHEN wrapped IS NULL THEN ('{_MARK}' || key_id)::int END FROM {KEYS} "
-        f"WHERE key_id = ANY({wanted}) ORDER BY key_id FOR SHARE; "
-    )
+    return key_ids
 
 
 def raise_if_gone(error: Any) -> None:
-    """A PostgreSQL error raised by :func:`pg_guard` as :class:`KeysGone`; a new key
+    """A PostgreSQL error raised by the append function's key check as :class:`KeysGone`
+    (see :func:`key_ids_to_check`); a new key
     refused by the one-live-key index as :class:`KeysTaken`."""
     diag = getattr(error, "diag", None)
     message = str(getattr(diag, "message_primary", None) or error)
     sqlstate = getattr(error, "sqlstate", None)
-    if sqlstate == SQLSTATE and _MARK in message:
-        named = message.partition(_MARK)[2]
+    if sqlstate == GONE_STATE and GONE_MARK in message:
+        named = message.partition(GONE_MARK)[2]
         raise KeysGone(set(_KEY_ID.findall(named))) from error
     if sqlstate == _UNIQUE and getattr(diag, "constraint_name", None) == LIVE_INDEX:
         detail = str(getattr(diag, "message_detail", None) or "")

@@ -34,7 +34,7 @@ APPEND_ONLY_MESSAGE = "casestore: the event log is append-only"
 WRITE_LOCK_KEY = 0x4353_4556_454E_5453
 
 #: The server-side append of one batch (created with the schema, see ``_APPEND_SQL``).
-APPEND_FUNCTION = "casestore_append_v2"
+APPEND_FUNCTION = "casestore_append_v3"
 
 #: A step back of ``recorded_at`` up to this many microseconds is ordinary skew between
 #: concurrent writers, not a clock that stepped back: a command stamps its events when it

@@ -1,7 +1,7 @@
 """The PostgreSQL recorder: hash-chained, append-only, one statement per group-commit batch.
 
 Writers serialise on a transaction-scoped advisory lock (see the class docstring) and the
-whole batch is appended by the ``casestore_append_v2`` function defined below.
+whole batch is appended by the ``casestore_append_v3`` function defined below.
 
 Over 400 lines: the write path (the append function, its lock and its batch statement),
 the log scans and eventsourcing's notification API read the same table and share its
@@ -36,7 +36,14 @@ from casestore.store.batch import (
 )
 from casestore.store.contracts import TOPIC, check_key
 from casestore.store.integrity import LogRow
-from casestore.store.keyguard import failing_alone, pg_guard, raise_if_gone
+from casestore.store.keyguard import (
+    GONE_MARK,
+    GONE_STATE,
+    failing_alone,
+    key_ids_to_check,
+    raise_if_gone,
+)
+from casestore.store.keytable import INSERT_KEY, INSERT_LINK, KEYS, LINKS
 from casestore.store.logbase import (
     APPEND_FUNCTION,
     APPEND_ONLY_MESSAGE,
@@ -161,6 +168,10 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
                         _APPEND_SQL.replace("__FUNCTION__", self._append_fn)
                         .replace("__EVENTS__", table_sql)
                         .replace("__KEYS__", keys_sql)
+                        .replace("__SUBJECT_KEYS__", _qualified(schema, KEYS))
+                        .replace("__SUBJECT_LINKS__", _qualified(schema, LINKS))
+                        .replace("__GONE_STATE__", GONE_STATE)
+                        .replace("__GONE_MARK__", "'" + GONE_MARK + "'")
                         .replace("__LOCK__", str(WRITE_LOCK_KEY))
                         .replace("__CHANNEL__", "'" + self.channel_name.replace("'", "''") + "'")
                     )
@@ -241,17 +252,22 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         or a link to an aggregate that does not exist, both idempotent and harmless.
         """
         reqs, oids, versions, topics, states, micros, keys = [], [], [], [], [], [], []
-        sides: dict[str, None] = {}  # statements, each once, in order
+        new_keys: dict[str, tuple[str, ...]] = {}  # the batch's new data keys, by id
+        links: dict[tuple[str, str], tuple[str, ...]] = {}  # its links, by aggregate, party
         sent: list[AppendRequest] = []
         for request in admit(batch):
             try:  # a request that cannot be written fails alone, never its batch
                 literals = [_literals(ev) for ev in request.events]
                 key = _text(request.idempotency_key) if request.idempotency_key else "NULL"
-                side = [_statement(*row) for ev in request.events for row in _side_rows(ev)]
+                side = [_side_literals(*row) for ev in request.events for row in _side_rows(ev)]
             except (es_errors.DataError, ValueError) as e:
                 request.error = e
                 continue
-            sides.update(dict.fromkeys(side))
+            for kind, name, row in side:  # each key once; each link as last written
+                if kind == "key":
+                    new_keys.setdefault(name, row)
+                else:
+                    links[name] = row
             sent.append(request)
             for lit_oid, lit_version, lit_topic, lit_state, lit_us in literals:
                 reqs.append(str(len(sent)))
@@ -264,12 +280,18 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         if not sent:
             return
         batch = sent
-        query = "".join(f"{statement}; " for statement in sides) + (
+        live = [f"'{k}'" for k in key_ids_to_check(batch)]  # remembered keys (keyguard)
+        kcols = list(zip(*new_keys.values(), strict=True)) or [()] * 5
+        lcols = list(zip(*links.values(), strict=True)) or [()] * 3
+        query = (
             f"SELECT * FROM {self._append_fn}({_array(reqs)}::int[], {_array(oids)}::uuid[], "
             f"{_array(versions)}::bigint[], {_array(topics)}::text[], {_array(states)}::bytea[], "
-            f"{_array(micros)}::bigint[], {_array(keys)}::text[], '{self._lock_timeout}')"
+            f"{_array(micros)}::bigint[], {_array(keys)}::text[], '{self._lock_timeout}', "
+            f"{_array(live)}::text[], {_array(kcols[0])}::text[], {_array(kcols[1])}::text[], "
+            f"{_array(kcols[2])}::bytea[], {_array(kcols[3])}::text[], "
+            f"{_array(kcols[4])}::bigint[], {_array(lcols[0])}::text[], "
+            f"{_array(lcols[1])}::text[], {_array(lcols[2])}::text[])"
         )
-        query = pg_guard(batch) + query  # remembered data keys still live (keyguard)
         # libpq's PQexec straight away: one call that sends the statement and waits for its
         # whole result with the GIL released, so the leader needs the GIL once per batch,
         # not at each protocol step (other writers hold it meanwhile).
@@ -587,25 +609,24 @@ def _side_rows(ev: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     return ev.side_rows if isinstance(ev, TimedStoredEvent) else ()
 
 
-def _statement(sql: str, params: tuple[Any, ...]) -> str:
-    """A side row's statement with its ``?`` marks replaced by literals (text escaped,
-    bytes hex-decoded, integers as such); the SQL is casestore's own, with no ``?``
-    anywhere else."""
-    parts = sql.split("?")
-    if len(parts) != len(params) + 1:
-        raise ValueError("a side row's values do not match its statement")
-    out = [parts[0]]
-    for value, part in zip(params, parts[1:], strict=True):
-        if isinstance(value, bytes):
-            out.append(f"decode('{value.hex()}','hex')")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            out.append(str(int(value)))
-        elif isinstance(value, str):
-            out.append(_text(value))
-        else:
-            raise ValueError(f"a side row holds a {type(value).__name__}")
-        out.append(part)
-    return "".join(out)
+def _side_literals(sql: str, params: tuple[Any, ...]) -> tuple[str, Any, tuple[str, ...]]:
+    """A side row (``keytable.INSERT_KEY`` or ``INSERT_LINK`` with its values) as the
+    append function's literals: ``("key", key id, row)`` or ``("link", aggregate and
+    party, row)``, text escaped, bytes hex-decoded, integers as such."""
+    if sql == INSERT_KEY and len(params) == 5:
+        key_id, ref, wrapped, master, created_us = params
+        if not isinstance(wrapped, bytes) or type(created_us) is not int:
+            raise ValueError("a new data key's row holds values of the wrong types")
+        cells = (_text(key_id), _text(ref), f"decode('{wrapped.hex()}','hex')", _text(master))
+        return "key", str(key_id), (*cells, str(created_us))
+    if sql == INSERT_LINK and len(params) == 3:
+        owner, party, key_id = (_text(v) for v in params)
+        return "link", (str(params[0]), str(params[1])), (owner, party, key_id)
+    raise ValueError("a side row that is neither a new data key nor a link")
+
+
+def _qualified(schema: Any, table: str) -> str:
+    return SQL("{0}.{1}").format(schema, Identifier(table)).as_string(None)
 
 
 def _topic(topic: str) -> str:
@@ -615,8 +636,10 @@ def _topic(topic: str) -> str:
     return topic
 
 
-def _text(value: str) -> str:
+def _text(value: Any) -> str:
     """A string literal that is safe whatever ``standard_conforming_strings`` says."""
+    if not isinstance(value, str):
+        raise ValueError(f"text expected, not a {type(value).__name__}")
     if "\x00" in value:
         raise ValueError("text may not contain NUL")
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
@@ -632,22 +655,34 @@ def _from_us(micros: int) -> datetime:
 
 
 # The append of one batch on PostgreSQL, run in one implicit transaction: take the write
-# lock (held to the commit, so positions commit in order), queue the NOTIFY, then for
-# each request (events numbered by ``p_req``): an idempotency key used before (in the
-# table or earlier in this batch) makes it a duplicate; an event whose version is not
-# its aggregate's head + 1 makes it a conflict (only that request fails); otherwise its
-# events get the next positions, their event hashes (SHA-256 over the previous hash of
-# the aggregate, the id, version, recorded_at in microseconds, the topic's length and
-# bytes, and the stored state: exactly ``integrity.event_hash``) and chain hashes. An
-# event's recorded_at is never earlier than the one before it in the log (a clock that
-# stepped back is floored at the last recorded_at, under the lock, as ``batch.plan_batch``
-# does; ``stepped``/``step_us`` report how many and by how much). One row per request
-# reports the outcome. ``SECURITY INVOKER``: it needs the caller's SELECT and INSERT
-# rights and nothing more. (v2: v1 took recorded_at as given.)
+# lock (held to the commit, so positions commit in order), queue the NOTIFY, check that
+# the data keys the batch was sealed under (``p_live``) are live, else fail with a marked
+# error and write nothing (see ``keyguard``: a forget destroys keys under the same lock,
+# so none can be destroyed between this check and the commit), write the batch's new
+# data keys and links (``p_k*``, ``p_l*``), then for each request (events numbered by
+# ``p_req``): an idempotency key used before (in the table or earlier in this batch)
+# makes it a duplicate; an event whose version is not its aggregate's head + 1 makes it a
+# conflict (only that request fails); otherwise its events get the next positions, their
+# event hashes (SHA-256 over the previous hash of the aggregate, the id, version,
+# recorded_at in microseconds, the topic's length and bytes, and the stored state:
+# exactly ``integrity.event_hash``) and chain hashes. An event's recorded_at is never
+# earlier than the one before it in the log (a clock that stepped back is floored at the
+# last recorded_at, under the lock, as ``batch.plan_batch`` does; ``stepped``/``step_us``
+# report how many and by how much). One row per request reports the outcome. ``SECURITY
+# INVOKER``: it needs the caller's SELECT and INSERT rights (and UPDATE on the links)
+# and nothing more. The key check and the key rows are one statement per key with
+# scalar parameters, whose plan PostgreSQL caches once per session (a statement over a
+# whole array parameter was planned anew at every call: the custom plan, knowing the
+# array, looks cheaper than the generic one; planning cost a delivery ~140 µs).
+# (v3: v2 left the key check and the key-table rows to statements of their own ahead of
+# it, each parsed and planned per batch, the check share-locking the key rows; v2: v1
+# took recorded_at as given.)
 _APPEND_SQL = """\
 CREATE OR REPLACE FUNCTION __FUNCTION__(
     p_req integer[], p_oid uuid[], p_ver bigint[], p_topic text[], p_state bytea[],
-    p_us bigint[], p_keys text[], p_lock_timeout text
+    p_us bigint[], p_keys text[], p_lock_timeout text, p_live text[], p_kid text[],
+    p_kref text[], p_kwrapped bytea[], p_kmaster text[], p_kus bigint[], p_lowner text[],
+    p_lparty text[], p_lkey text[]
 ) RETURNS TABLE (req integer, status text, first_position bigint, dup_oid uuid,
                  dup_version bigint, dup_position bigint, detail text, stepped integer,
                  step_us bigint)
@@ -686,11 +721,32 @@ DECLARE
     prev bytea;
     tb bytea;
     conflict text;
+    gone text;
+    k_id text;
     d record;
 BEGIN
     PERFORM set_config('lock_timeout', p_lock_timeout, true);
     PERFORM pg_advisory_xact_lock(__LOCK__);
     PERFORM pg_notify(__CHANNEL__, '');
+    FOREACH k_id IN ARRAY p_live LOOP
+        PERFORM FROM __SUBJECT_KEYS__ s WHERE s.key_id = k_id AND s.wrapped IS NULL;
+        IF FOUND THEN
+            gone := concat_ws(',', gone, k_id);
+        END IF;
+    END LOOP;
+    IF gone IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '__GONE_STATE__', MESSAGE = __GONE_MARK__ || gone;
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(p_kid, 1), 0) LOOP
+        INSERT INTO __SUBJECT_KEYS__ AS s (key_id, ref, wrapped, master_kid, created_us)
+            VALUES (p_kid[i], p_kref[i], p_kwrapped[i], p_kmaster[i], p_kus[i])
+            ON CONFLICT (key_id) DO NOTHING;
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(p_lowner, 1), 0) LOOP
+        INSERT INTO __SUBJECT_LINKS__ AS l (owner_id, party, key_id)
+            VALUES (p_lowner[i], p_lparty[i], p_lkey[i])
+            ON CONFLICT (owner_id, party) DO UPDATE SET key_id = excluded.key_id;
+    END LOOP;
     SELECT t.notification_id, t.chain_hash,
            (extract(epoch FROM t.recorded_at) * 1000000)::bigint INTO last_pos, chain, last_us
         FROM __EVENTS__ t ORDER BY t.notification_id DESC LIMIT 1;

@@ -13,6 +13,12 @@ One row per applied version in ``casestore_schema`` (version, when, by which cas
   Merkle tree it was built to (``tree_size``, ``tree_root``; issue 13 item 6). Added
   in place (nullable columns; the read side's part of ``migrate``), and the roots of the
   views' current positions are filled in from the stored tree where it has them.
+- **3** — PostgreSQL: the append function ``casestore_append_v3`` also checks that the
+  data keys a batch was sealed under are live and writes the batch's new keys and links
+  (issue 18: in version 2 they were statements of their own ahead of the function, each
+  parsed and planned per batch, the check share-locking the key rows), and a forget
+  destroys keys under the writers' lock; ``casestore_append_v2`` is dropped. SQLite:
+  nothing changes but the recorded version.
 
 ``migrate`` here does the write side's part (log, keys, ledger); the read side's views
 are brought up by :mod:`casestore.bootstrap`, which calls both. A newer database than the
@@ -36,14 +42,17 @@ from casestore.store.config import backend_of, eventsourcing_env
 from casestore.store.logbase import EVENTS_TABLE
 
 SCHEMA_TABLE = "casestore_schema"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: In a store's eventsourcing environment: do not stamp a new, empty log (see ``stamp_new``).
 NO_STAMP = "SCHEMA_NO_STAMP"
 _DDL = (
     f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY, "
     "applied_at TEXT NOT NULL, code TEXT NOT NULL)"
 )
-_OBSOLETE_PG = ("DROP FUNCTION IF EXISTS casestore_append_v1",)
+_OBSOLETE_PG = (
+    "DROP FUNCTION IF EXISTS casestore_append_v1",
+    "DROP FUNCTION IF EXISTS casestore_append_v2",
+)
 
 
 class SchemaMismatch(Exception):

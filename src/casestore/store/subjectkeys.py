@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from casestore.store.keyerrors import KeysGone, KeysStale, KeysTaken, KeyUnavailable
 from casestore.store.keytable import INSERT_KEY, INSERT_LINK, KEYS, LINKS, KeyRow, KeyTable
+from casestore.store.logbase import WRITE_LOCK_KEY
 
 __all__ = [
     "KEYS",
@@ -366,6 +367,8 @@ class SubjectKeys:
         with self.table.cursor() as run:
             if self.table.backend == "sqlite":
                 run("PRAGMA secure_delete = ON", ())  # overwrite the freed key bytes
+            else:  # the writers' lock: no batch checks its keys live (keyguard) meanwhile
+                run(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})", ())
             ids = [
                 str(r[0])
                 for r in run(
