@@ -439,12 +439,16 @@ def test_migrate_from_version_1_adds_the_tree_columns_and_fills_the_roots(store_
 def test_migrate_from_version_2_brings_the_append_function_to_v3(store_url: str) -> None:
     """Schema version 3 (issue 18): on PostgreSQL the append function also checks the
     data keys a batch was sealed under and writes its new keys and links
-    (``casestore_append_v3``); ``db migrate`` creates it and drops ``casestore_append_v2``.
-    A process refuses the older version until then. SQLite records the version only."""
+    (``casestore_append_v3``); ``db migrate`` creates it and drops ``casestore_append_v2``,
+    and brings the key table to layout 3 (both backends). A process refuses the older
+    version until then."""
     _history(store_url, cases=1)
+    assert _cli("db", "migrate", "--db", store_url).returncode == 0  # the key table made
     undo = [
         "DELETE FROM casestore_schema",
         "INSERT INTO casestore_schema VALUES (2, 'then', 'casestore 2')",
+        "ALTER TABLE casestore_subject_keys DROP COLUMN owner_id",  # key-table layout 2
+        "ALTER TABLE casestore_subject_keys DROP COLUMN party",
     ]
     postgres = not store_url.startswith("sqlite")
     if postgres:
@@ -473,6 +477,13 @@ def test_migrate_from_version_2_brings_the_append_function_to_v3(store_url: str)
                 "ORDER BY proname"
             ).fetchall()
         assert [name for (name,) in found] == ["casestore_append_v3"]
+    columns = "SELECT owner_id, party FROM casestore_subject_keys LIMIT 0"
+    if postgres:  # layout 3's columns are back (an error here if not)
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute(columns)
+    else:
+        with sqlite3.connect(store_url.removeprefix("sqlite:///")) as lite:
+            lite.execute(columns)
     _history(store_url, cases=1)  # appends through the new function
     app = CasestoreApp(store_url)
     try:

@@ -35,9 +35,13 @@ def keys_of(app: CasestoreApp, subject: str) -> list[str]:
 
 
 def links_to(app: CasestoreApp, owner: str) -> list[tuple[str, str]]:
+    """(party, key id) of every key protecting the aggregate: the keys made for it (their
+    row names it: key-table layout 3) and those linked to it."""
     assert app.subject_keys is not None
     rows = app.subject_keys.table.read(
-        f"SELECT party, key_id FROM {LINKS} WHERE owner_id = ?", (owner,)
+        f"SELECT party, key_id FROM {KEYS} WHERE owner_id = ? UNION ALL "
+        f"SELECT party, key_id FROM {LINKS} WHERE owner_id = ? ORDER BY 1",
+        (owner, owner),
     )
     return [(str(p), str(k)) for p, k in rows]
 

@@ -1,6 +1,7 @@
-"""The key table's layout 2 (session 8): a key table made by the code before (layout 1:
-rowid tables, full ``ref`` and ``destroyed_us`` indexes) is migrated when a process
-first opens it — every row kept, every key still opening its tokens, a forget still
+"""The key table's layouts 2 (session 8) and 3 (a key's row names the aggregate it was
+made for: no link for it): a key table made by the code before (layout 1: rowid tables,
+full ``ref`` and ``destroyed_us`` indexes, a link for every aggregate) is migrated when
+a process first opens it — every row kept, every key still opening its tokens, a forget still
 forgetting — and opening it again changes nothing (SQLite, and PostgreSQL under ``-m pg``).
 
 Layout 1 is written here by hand, as ``keytable.py`` of ``land8`` created it."""
@@ -68,9 +69,14 @@ def _checkpoint(url: str) -> None:
 def _to_layout_1(url: str) -> None:
     """Put the key table back as the code before made it, rows and all (on PostgreSQL
     the tables are alike in both layouts: only the indexes differ)."""
+    owners = (  # layout 3 names a key's own aggregate in its row; before, a link did
+        f"INSERT INTO {LINKS} (owner_id, party, key_id) SELECT owner_id, party, key_id "
+        f"FROM {{}} WHERE owner_id IS NOT NULL"
+    )
     if backend_of(url) != "sqlite":
         drop = [f"DROP INDEX {KEYS}_gone", f"DROP INDEX {KEYS}_live", f"DROP INDEX {LINKS}_key"]
-        _sql(url, [*drop, *(s for s in LAYOUT_1 if "INDEX" in s)])
+        columns = f"ALTER TABLE {KEYS} DROP COLUMN owner_id, DROP COLUMN party"
+        _sql(url, [owners.format(KEYS), columns, *drop, *(s for s in LAYOUT_1 if "INDEX" in s)])
         return
     _sql(
         url,
@@ -83,6 +89,7 @@ def _to_layout_1(url: str) -> None:
             *LAYOUT_1,
             f"INSERT INTO {KEYS} ({KEY_COLUMNS}) SELECT {KEY_COLUMNS} FROM old_keys",
             f"INSERT INTO {LINKS} SELECT owner_id, party, key_id FROM old_links",
+            owners.format("old_keys"),
             "DROP TABLE old_keys",
             "DROP TABLE old_links",
         ],
@@ -251,3 +258,46 @@ def test_a_layout_1_table_with_two_live_keys_of_a_subject_keeps_its_ref_index(
         assert _layout(store_url)[0] == {f"{KEYS}_ref", f"{KEYS}_gone", f"{LINKS}_key"}
     finally:
         reopened.close()
+
+
+def test_layout_3_a_new_subjects_key_names_its_case_and_a_further_case_is_linked(
+    world: tuple[CasestoreApp, CaseService], store_url: str
+) -> None:
+    """A new subject's intake writes one key-table row: its key, naming the case and the
+    party (no link). The subject's next case is linked to that key; the subject's owners
+    are both. Another process, which never saw the first case, finds its key from the
+    case's first event and seals a correction on it under that key."""
+    from tests.integration.test_forget_cache import correct_phone, tokens_under
+
+    app, service = world
+    first = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT))
+    [[(key_id, owner, party)]] = _sql(
+        store_url, [f"SELECT key_id, owner_id, party FROM {KEYS} WHERE key_id <> '_ref'"]
+    )
+    assert (owner, party) == (first.case_id.hex, "applicant")
+    assert _sql(store_url, [f"SELECT count(*) FROM {LINKS}"]) == [[(0,)]]
+    second = service.handle(SubmitCase(actor=CLERK, item_code="XK-003", applicant=APPLICANT))
+    assert _sql(store_url, [f"SELECT owner_id, party, key_id FROM {LINKS}"]) == [
+        [(second.case_id.hex, "applicant", key_id)]
+    ]
+    assert app.subject_keys is not None
+    ref = app.subject_keys.ref_of(APPLICANT.id_number)
+    assert app.subject_keys.owners(ref) == sorted(
+        [
+            (first.case_id.hex, "applicant", key_id, False),
+            (second.case_id.hex, "applicant", key_id, False),
+        ]
+    )
+    app.close()
+
+    other = _open(store_url)  # another process: nothing remembered
+    try:
+        assert other.subject_keys is not None
+        assert other.subject_keys.ref_of_owner(first.case_id.hex) == ref
+        head = other.log.head()[0]
+        CaseService(other, clock=service.clock).handle(correct_phone(first.case_id, "13900000009"))
+        assert tokens_under(other, key_id, head) == 1
+        assert other.domain_events(first.case_id)[-1].correct_value == "13900000009"
+        assert other.subject_keys.linked_key(first.case_id.hex).key_id == key_id  # type: ignore[union-attr]
+    finally:
+        other.close()

@@ -76,11 +76,11 @@ def test_the_checked_insert_of_one_row_writes_it_only_when_its_key_is_live(
 
 def test_a_second_live_key_of_a_subject_is_refused_as_taken(conn: sqlite3.Connection) -> None:
     """r2's key was destroyed: a new one is fine; r1 has a live key: a new one is not."""
-    write_side_rows(conn, [(INSERT_KEY, ("d" * 16, "r2", b"w", "m", 2))])
+    write_side_rows(conn, [(INSERT_KEY, ("d" * 16, "r2", b"w", "m", 2, None, None))])
     with pytest.raises(KeysTaken) as taken:
-        write_side_rows(conn, [(INSERT_KEY, ("e" * 16, "r1", b"w", "m", 3))])
+        write_side_rows(conn, [(INSERT_KEY, ("e" * 16, "r1", b"w", "m", 3, "o", "applicant"))])
     assert taken.value.refs == {"r1"}
-    write_side_rows(conn, [(INSERT_KEY, ("d" * 16, "r2", b"w", "m", 2))])  # idempotent
+    write_side_rows(conn, [(INSERT_KEY, ("d" * 16, "r2", b"w", "m", 2, None, None))])  # idempotent
 
 
 def test_postgresql_errors_name_the_keys_gone_and_the_subjects_taken() -> None:

@@ -69,7 +69,13 @@ def personal_keys(app: CasestoreApp, master_b64: str) -> None:
     master = base64.b64decode(master_b64)
     mapper = cast(TimedMapper, app.mapper)
     mapper.legacy = AESCipher(Environment("casestore", {"CIPHER_KEY": master_b64}))
-    app.subject_keys = SubjectKeys(KeyTable(app.recorder, app.backend), master)
+    recorder = app.recorder
+
+    def first_state(owner_id: str) -> bytes | None:
+        found = recorder.select_events(UUID(owner_id), lte=1, limit=1)
+        return mapper.sealed_json(found[0].state) if found else None
+
+    app.subject_keys = SubjectKeys(KeyTable(recorder, app.backend), master, first_state)
     mapper.fields = FieldCrypt(app.subject_keys)
 
 

@@ -21,6 +21,15 @@ have their own partial index (:data:`GONE_INDEX`, which a new key never enters) 
 of the full ``ref`` and ``destroyed_us`` ones, the live index serving live look-ups. A
 table of layout 1 is brought to layout 2 when a process first opens it (:meth:`ensure`,
 idempotent); the rows, and so every key id, ref and wrapped key, are unchanged.
+
+Layout 3 (schema version 3): a key names the aggregate and party it was made for
+(``owner_id``, ``party``), so a new subject's intake writes one row, not a key and a
+link: two b-trees fewer in its commit on SQLite, one statement fewer on PostgreSQL.
+Links are written only for a key's further aggregates (a returning applicant, a bundle's
+cases). Nothing looks a key up by its aggregate in this table: the write side takes a
+case's key id from the case's first event, whose tokens name it (``FieldCrypt``); the
+owners of a subject's keys are the keys' own and their links' (``SubjectKeys.owners``).
+The columns are added in place (nullable: the keys of layout 2 have their links).
 """
 
 from __future__ import annotations
@@ -44,6 +53,8 @@ GONE_INDEX: Final = f"{KEYS}_gone"
 #: The full ``ref`` index of layout 1, kept only where the live index cannot be made.
 REF_INDEX: Final = f"{KEYS}_ref"
 _KEYS_COLUMNS: Final = "key_id, ref, wrapped, master_kid, created_us, destroyed_us"
+#: Layout 3: the aggregate and party a key was made for (no link row for them).
+_OWNER_COLUMNS: Final = (("owner_id", "TEXT"), ("party", "TEXT"))
 _LINKS_COLUMNS: Final = "owner_id, party, key_id"
 
 
@@ -54,7 +65,7 @@ def _tables(backend: str, keys: str = KEYS, links: str = LINKS) -> tuple[str, st
     return (
         f"CREATE TABLE IF NOT EXISTS {keys} (key_id TEXT PRIMARY KEY, ref TEXT NOT NULL, "
         "wrapped BLOB, master_kid TEXT NOT NULL, created_us BIGINT NOT NULL, "
-        f"destroyed_us BIGINT){tail}",
+        f"destroyed_us BIGINT, owner_id TEXT, party TEXT){tail}",
         f"CREATE TABLE IF NOT EXISTS {links} (owner_id TEXT NOT NULL, party TEXT NOT NULL, "
         f"key_id TEXT NOT NULL, PRIMARY KEY (owner_id, party)){tail}",
     )
@@ -77,8 +88,8 @@ _REF_DDL: Final = f"CREATE INDEX IF NOT EXISTS {REF_INDEX} ON {KEYS} (ref)"
 KeyRow = tuple[str, tuple[Any, ...]]
 #: Idempotent, so every event of one append sealed under a new key may carry it.
 INSERT_KEY: Final = (
-    f"INSERT INTO {KEYS} (key_id, ref, wrapped, master_kid, created_us) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING"
+    f"INSERT INTO {KEYS} (key_id, ref, wrapped, master_kid, created_us, owner_id, party) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING"
 )
 INSERT_LINK: Final = (
     f"INSERT INTO {LINKS} (owner_id, party, key_id) VALUES (?, ?, ?) "
@@ -179,6 +190,8 @@ class KeyTable:
                 else:
                     for statement in _tables(self.backend):
                         run(statement, ())
+                    for column, kind in _OWNER_COLUMNS:  # layout 3
+                        run(f"ALTER TABLE {KEYS} ADD COLUMN IF NOT EXISTS {column} {kind}", ())
                 for statement in _INDEXES:
                     run(statement, ())
         except Exception:  # a read-only session or the app role: the owner made them
@@ -231,6 +244,10 @@ def _sqlite_layout(run: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]])
             run(f"ALTER TABLE {table}_new RENAME TO {table}", ())
             run(f"PRAGMA secure_delete = {int(secure)}", ())
             _log.info("key table %s rebuilt WITHOUT ROWID (layout 2)", table)
+    have = {str(row[1]) for row in run(f"PRAGMA table_info({KEYS})", ())}
+    for column, kind in _OWNER_COLUMNS:  # layout 3: a key's own aggregate and party
+        if column not in have:
+            run(f"ALTER TABLE {KEYS} ADD COLUMN {column} {kind}", ())
 
 
 def _pg(sql: str) -> str:

@@ -104,15 +104,21 @@ class TimedMapper(Mapper[UUID]):
         object.__setattr__(event, "__dict__", state)
         return event
 
-    def unwrap(self, data: bytes, opener: Opener | None = None) -> bytes:
-        """Stored bytes as plain JSON: legacy whole-event ciphertext decrypted, personal
-        tokens opened (or shown erased / sealed, see ``fieldcrypt``)."""
+    def sealed_json(self, data: bytes) -> bytes:
+        """Stored bytes as JSON with its personal tokens as they are: legacy whole-event
+        ciphertext decrypted, decompressed."""
         if self.cipher:
             data = self.cipher.decrypt(data)
         if self.legacy is not None and data[:1] != b"{":
             data = self.legacy.decrypt(data)
         if self.compressor:
             data = self.compressor.decompress(data)
+        return data
+
+    def unwrap(self, data: bytes, opener: Opener | None = None) -> bytes:
+        """Stored bytes as plain JSON: legacy whole-event ciphertext decrypted, personal
+        tokens opened (or shown erased / sealed, see ``fieldcrypt``)."""
+        data = self.sealed_json(data)
         if b'"enc1:' in data:
             if opener is None:
                 opener = self.fields.opener() if self.fields else Opener(None)

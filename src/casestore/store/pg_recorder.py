@@ -281,7 +281,7 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             return
         batch = sent
         live = [f"'{k}'" for k in key_ids_to_check(batch)]  # remembered keys (keyguard)
-        kcols = list(zip(*new_keys.values(), strict=True)) or [()] * 5
+        kcols = list(zip(*new_keys.values(), strict=True)) or [()] * 7
         lcols = list(zip(*links.values(), strict=True)) or [()] * 3
         query = (
             f"SELECT * FROM {self._append_fn}({_array(reqs)}::int[], {_array(oids)}::uuid[], "
@@ -289,7 +289,8 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
             f"{_array(micros)}::bigint[], {_array(keys)}::text[], '{self._lock_timeout}', "
             f"{_array(live)}::text[], {_array(kcols[0])}::text[], {_array(kcols[1])}::text[], "
             f"{_array(kcols[2])}::bytea[], {_array(kcols[3])}::text[], "
-            f"{_array(kcols[4])}::bigint[], {_array(lcols[0])}::text[], "
+            f"{_array(kcols[4])}::bigint[], {_array(kcols[5])}::text[], "
+            f"{_array(kcols[6])}::text[], {_array(lcols[0])}::text[], "
             f"{_array(lcols[1])}::text[], {_array(lcols[2])}::text[])"
         )
         # libpq's PQexec straight away: one call that sends the statement and waits for its
@@ -613,12 +614,13 @@ def _side_literals(sql: str, params: tuple[Any, ...]) -> tuple[str, Any, tuple[s
     """A side row (``keytable.INSERT_KEY`` or ``INSERT_LINK`` with its values) as the
     append function's literals: ``("key", key id, row)`` or ``("link", aggregate and
     party, row)``, text escaped, bytes hex-decoded, integers as such."""
-    if sql == INSERT_KEY and len(params) == 5:
-        key_id, ref, wrapped, master, created_us = params
+    if sql == INSERT_KEY and len(params) == 7:
+        key_id, ref, wrapped, master, created_us, owner, party = params
         if not isinstance(wrapped, bytes) or type(created_us) is not int:
             raise ValueError("a new data key's row holds values of the wrong types")
         cells = (_text(key_id), _text(ref), f"decode('{wrapped.hex()}','hex')", _text(master))
-        return "key", str(key_id), (*cells, str(created_us))
+        made_for = tuple("NULL" if v is None else _text(v) for v in (owner, party))
+        return "key", str(key_id), (*cells, str(created_us), *made_for)
     if sql == INSERT_LINK and len(params) == 3:
         owner, party, key_id = (_text(v) for v in params)
         return "link", (str(params[0]), str(params[1])), (owner, party, key_id)
@@ -681,8 +683,8 @@ _APPEND_SQL = """\
 CREATE OR REPLACE FUNCTION __FUNCTION__(
     p_req integer[], p_oid uuid[], p_ver bigint[], p_topic text[], p_state bytea[],
     p_us bigint[], p_keys text[], p_lock_timeout text, p_live text[], p_kid text[],
-    p_kref text[], p_kwrapped bytea[], p_kmaster text[], p_kus bigint[], p_lowner text[],
-    p_lparty text[], p_lkey text[]
+    p_kref text[], p_kwrapped bytea[], p_kmaster text[], p_kus bigint[], p_kowner text[],
+    p_kparty text[], p_lowner text[], p_lparty text[], p_lkey text[]
 ) RETURNS TABLE (req integer, status text, first_position bigint, dup_oid uuid,
                  dup_version bigint, dup_position bigint, detail text, stepped integer,
                  step_us bigint)
@@ -738,8 +740,10 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '__GONE_STATE__', MESSAGE = __GONE_MARK__ || gone;
     END IF;
     FOR i IN 1 .. coalesce(array_length(p_kid, 1), 0) LOOP
-        INSERT INTO __SUBJECT_KEYS__ AS s (key_id, ref, wrapped, master_kid, created_us)
-            VALUES (p_kid[i], p_kref[i], p_kwrapped[i], p_kmaster[i], p_kus[i])
+        INSERT INTO __SUBJECT_KEYS__ AS s (key_id, ref, wrapped, master_kid, created_us,
+                                           owner_id, party)
+            VALUES (p_kid[i], p_kref[i], p_kwrapped[i], p_kmaster[i], p_kus[i], p_kowner[i],
+                    p_kparty[i])
             ON CONFLICT (key_id) DO NOTHING;
     END LOOP;
     FOR i IN 1 .. coalesce(array_length(p_lowner, 1), 0) LOOP

@@ -17,8 +17,10 @@ One row per applied version in ``casestore_schema`` (version, when, by which cas
   data keys a batch was sealed under are live and writes the batch's new keys and links
   (issue 18: in version 2 they were statements of their own ahead of the function, each
   parsed and planned per batch, the check share-locking the key rows), and a forget
-  destroys keys under the writers' lock; ``casestore_append_v2`` is dropped. SQLite:
-  nothing changes but the recorded version.
+  destroys keys under the writers' lock; ``casestore_append_v2`` is dropped. Both
+  backends: the key table's layout 3 (a key names the aggregate it was made for, no link
+  for it; ``keytable``), which a process of version 2 would misread (no link: a case's
+  later fields sealed in clear), so it must refuse the store.
 
 ``migrate`` here does the write side's part (log, keys, ledger); the read side's views
 are brought up by :mod:`casestore.bootstrap`, which calls both. A newer database than the

@@ -11,9 +11,12 @@ The log names a subject only by its *ref*, an HMAC-SHA256 of the normalised ID n
 under a random ref key kept (wrapped) in the same table, so rotating the master key
 re-wraps keys without changing any ref, and a ref cannot be recomputed without the table.
 
-``casestore_subject_links`` says whose key protects which aggregate's personal fields
-(a case's applicant and agent, a bundle's applicant): later events of a case (survey
-participants, the recipient, corrections) are encrypted under its applicant's key.
+A key's row names the aggregate and party it was made for, and ``casestore_subject_links``
+the further aggregates a key protects (a returning applicant's case, a bundle's cases):
+together, everything a subject's keys protect (:meth:`SubjectKeys.owners`; key-table
+layout 3, see ``keytable``). Later events of a case (survey participants, the recipient,
+corrections) are encrypted under its applicant's key, the one the tokens of the case's
+first event name (:meth:`SubjectKeys.linked_key`).
 
 A new key and a new link are not written on their own: they ride on the first event
 sealed under them (:attr:`SubjectKey.rows`, carried by the stored event) and the
@@ -37,8 +40,10 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Final, NamedTuple
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -99,8 +104,13 @@ class SubjectKey(NamedTuple):
 class SubjectKeys:
     """Data keys wrapped by the master key: create, look up, link, destroy, re-wrap."""
 
-    def __init__(self, table: KeyTable, master: bytes) -> None:
+    def __init__(
+        self, table: KeyTable, master: bytes, first_state: Callable[[str], bytes | None]
+    ) -> None:
         self.table = table
+        #: An aggregate's first stored event as JSON, its tokens unopened (or ``None``):
+        #: the key its parties' fields were sealed under is the one their tokens name.
+        self.first_state = first_state
         self.master = AESGCM(master)
         self.kid = master_kid(master)
         self._ref_key: bytes | None = None  # read (and made, the first time) on first use
@@ -226,10 +236,11 @@ class SubjectKeys:
         if key is None:
             key = self._stored_key(ref) if pending.careful else None
             if key is None:
-                key = self._unwritten(ref, pending)
+                key = self._unwritten(ref, pending, owner_id, party)
         if owner_id:
-            link = (INSERT_LINK, (owner_id, party, key.key_id))
-            key = SubjectKey(key.key_id, key.ref, key.aead, (*key.rows, link))
+            if not _made_for(key, owner_id, party):  # a further aggregate of the key: a link
+                link = (INSERT_LINK, (owner_id, party, key.key_id))
+                key = SubjectKey(key.key_id, key.ref, key.aead, (*key.rows, link))
             pending.owners[(owner_id, party)] = key
         return key
 
@@ -252,8 +263,9 @@ class SubjectKeys:
         (``KeysStale``): read the table for every subject's key instead of making one."""
         self._pending().careful = True
 
-    def _unwritten(self, ref: str, pending: _Pending) -> SubjectKey:
-        """A new key for a subject with no live key, or the one this thread's append
+    def _unwritten(self, ref: str, pending: _Pending, owner_id: str, party: str) -> SubjectKey:
+        """A new key for a subject with no live key, made for ``party`` of aggregate
+        ``owner_id`` (its row names them: layout 3), or the one this thread's append
         already made for it (unless that one was written and destroyed since)."""
         refs = pending.refs
         made = refs.get(ref)
@@ -262,7 +274,8 @@ class SubjectKeys:
         fresh = os.urandom(52)  # one call: the key id (8 bytes), the key (32), its nonce (12)
         key_id, key = fresh[:8].hex(), fresh[8:40]
         wrapped = self._wrap(key_id, key, nonce=fresh[40:])
-        row = (INSERT_KEY, (key_id, ref, wrapped, self.kid, _now_us()))
+        owner = (owner_id, party) if owner_id else (None, None)
+        row = (INSERT_KEY, (key_id, ref, wrapped, self.kid, _now_us(), *owner))
         refs[ref] = created = SubjectKey(key_id, ref, AESGCM(key), (row,))
         return created
 
@@ -304,53 +317,61 @@ class SubjectKeys:
         return SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, bytes(wrapped))))
 
     def linked_key(self, owner_id: str, party: str = "applicant") -> SubjectKey | None:
-        """The key protecting an aggregate's party: ``None`` when none is linked,
-        :class:`KeyUnavailable` when it was destroyed. An aggregate created earlier in
-        this thread's append has its link still unwritten: its key comes with the rows."""
+        """The key protecting an aggregate's party: the one its first event's tokens of
+        that party name; ``None`` when that event holds none (written in clear),
+        :class:`KeyUnavailable` when it was destroyed (or is not in the table). An
+        aggregate created earlier in this thread's append has no event yet: its key
+        comes with the rows."""
         used = self.by_owner.get((owner_id, party))
         if used is not None:
             return used
-        found = self.table.read(
-            f"SELECT k.key_id, k.ref, k.wrapped FROM {LINKS} l JOIN {KEYS} k "
-            "ON k.key_id = l.key_id WHERE l.owner_id = ? AND l.party = ?",
-            (owner_id, party),
-        )
-        if not found:
-            pending = self._pending().owners.get((owner_id, party))
-            if pending is None:
-                return None
+        pending = self._pending().owners.get((owner_id, party))
+        if pending is not None:
             if self._written(pending.key_id) is False:
                 raise KeyUnavailable(f"data key {pending.key_id} was destroyed", destroyed=True)
             return pending
-        key_id, ref, wrapped = found[0]
-        if wrapped is None:
-            raise KeyUnavailable(f"data key {key_id} was destroyed", destroyed=True)
-        key = SubjectKey(key_id, ref, AESGCM(self._unwrap(key_id, bytes(wrapped))))
+        key_id = self._party_key_id(owner_id, party)
+        if key_id is None:
+            return None
+        key = self.key(key_id)
         self._use(key.ref, (owner_id, party), key)
         return key
 
+    def _party_key_id(self, owner_id: str, party: str) -> str | None:
+        """The id of the key an aggregate's party was sealed under at its creation."""
+        state = self.first_state(owner_id)
+        if not state or b'"enc1:' not in state:
+            return None
+        found = orjson.loads(state).get(party)
+        fields = found.get("fields") if isinstance(found, dict) else None
+        for value in fields.values() if isinstance(fields, dict) else ():
+            if isinstance(value, str) and value.startswith("enc1:"):
+                return value.split(":", 2)[1]
+        return None
+
     def ref_of_owner(self, owner_id: str) -> str | None:
         """The ref of an aggregate's applicant."""
-        found = self.table.read(
-            f"SELECT k.ref FROM {LINKS} l JOIN {KEYS} k ON k.key_id = l.key_id "
-            "WHERE l.owner_id = ? AND l.party = 'applicant'",
-            (owner_id,),
-        )
+        key_id = self._party_key_id(owner_id, "applicant")
+        if key_id is None:
+            return None
+        found = self.table.read(f"SELECT ref FROM {KEYS} WHERE key_id = ?", (key_id,))
         return str(found[0][0]) if found else None
 
     def owners(self, ref: str) -> list[tuple[str, str, str, bool]]:
-        """(owner id, party, key id, destroyed) of everything a subject's keys protect."""
-        half = (
-            f"SELECT l.owner_id, l.party, l.key_id, k.wrapped FROM {KEYS} k "
-            f"JOIN {LINKS} l ON l.key_id = k.key_id WHERE k.ref = ? AND k."
-        )
-        return [  # each half of the union has its partial index (live, destroyed)
-            (str(o), str(p), str(k), w is None)
-            for o, p, k, w in self.table.read(
-                f"{half}wrapped IS NOT NULL UNION ALL {half}destroyed_us IS NOT NULL ORDER BY 1",
+        """(owner id, party, key id, destroyed) of everything a subject's keys protect:
+        the aggregate each key was made for (layout 3) and those linked to it."""
+        found: dict[tuple[str, str], tuple[str, str, str, bool]] = {}
+        for live in ("wrapped IS NOT NULL", "destroyed_us IS NOT NULL"):  # a partial index each
+            rows = self.table.read(
+                f"SELECT k.owner_id, k.party, k.key_id, k.wrapped FROM {KEYS} k "
+                f"WHERE k.ref = ? AND k.{live} AND k.owner_id IS NOT NULL UNION ALL "
+                f"SELECT l.owner_id, l.party, l.key_id, k.wrapped FROM {KEYS} k "
+                f"JOIN {LINKS} l ON l.key_id = k.key_id WHERE k.ref = ? AND k.{live}",
                 (ref, ref),
             )
-        ]
+            for o, p, k, w in rows:
+                found.setdefault((str(o), str(p)), (str(o), str(p), str(k), w is None))
+        return [found[owner] for owner in sorted(found)]
 
     def refs(self) -> list[str]:
         """Every subject with at least one live key."""
@@ -398,6 +419,19 @@ class SubjectKeys:
                 )
         self.master, self.kid = new, new_kid
         return len(rows)
+
+
+def _made_for(key: SubjectKey, owner_id: str, party: str) -> bool:
+    """Whether ``key`` is new and its row names this aggregate and party (no link)."""
+    return (
+        bool(key.rows)
+        and key.rows[0][0] == INSERT_KEY
+        and key.rows[0][1][5:]
+        == (
+            owner_id,
+            party,
+        )
+    )
 
 
 class _Pending:
