@@ -26,7 +26,7 @@ from casestore.ledger.store import LedgerStore
 from casestore.ledger.workers import Cadence, Signer, TreeWorker
 from casestore.service import CaseService, SubmitCase
 from casestore.store.application import CasestoreApp
-from casestore.store.schema import state
+from casestore.store.schema import SCHEMA_VERSION, state
 from tests.conftest import ADMIN, APPLICANT, CATALOGUE, CLERK, FakeClock
 
 CASESTORE = Path(sys.executable).parent / "casestore"
@@ -118,7 +118,7 @@ def test_round_trip_while_commands_run(
     assert "(signature checked)" in restored.stdout
     # Byte for byte the source's first `head` events: positions, hashes, stored state.
     assert _events(target_url) == source[:head]
-    assert state(target_url).version == 2  # usable: processes start against it
+    assert state(target_url).version == SCHEMA_VERSION  # usable: processes start against it
     assert _cli("verify", "--db", target_url).returncode == 0
 
 
