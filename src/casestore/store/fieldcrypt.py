@@ -8,8 +8,9 @@ key was destroyed (``casestore forget``), or by :data:`SEALED` when this process
 key table or master key for it. Hashes cover the stored bytes, tokens included.
 
 Whose key: an intake event's ``applicant`` and ``agent`` use the key of their own ID
-number (linked to the new aggregate); every later personal field of a case (survey
-participants, the recipient, a correction's values) uses the case's applicant's key.
+number (a new key's row names the new aggregate, an existing key is linked to it); every
+later personal field of a case (survey participants, the recipient, a correction's
+values) uses the case's applicant's key, the one its intake's tokens name.
 Sealing writes nothing: a new key or link is returned with the sealed state and
 written in the event's own transaction (``SubjectKey.rows``). One append is one unit
 (:meth:`FieldCrypt.sealing`): its unwritten keys are forgotten when it fails, and

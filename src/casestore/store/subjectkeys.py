@@ -423,15 +423,9 @@ class SubjectKeys:
 
 def _made_for(key: SubjectKey, owner_id: str, party: str) -> bool:
     """Whether ``key`` is new and its row names this aggregate and party (no link)."""
-    return (
-        bool(key.rows)
-        and key.rows[0][0] == INSERT_KEY
-        and key.rows[0][1][5:]
-        == (
-            owner_id,
-            party,
-        )
-    )
+    if not key.rows or key.rows[0][0] != INSERT_KEY:
+        return False
+    return key.rows[0][1][5:] == (owner_id, party)
 
 
 class _Pending:
