@@ -7,6 +7,7 @@ import os
 import psycopg
 import pytest
 
+from casestore.store.schema import SCHEMA_VERSION
 from tests.pgharness import ENV_URL, pg_server_version, server_info
 
 pytestmark = pytest.mark.pg
@@ -57,7 +58,8 @@ def test_pg_app_db_url_connects_as_the_granted_application_role(pg_app_db_url: s
         ).fetchone()
         assert row is not None
         assert row[0].startswith("casestore_app_") and row[1] is False
-        assert conn.execute("SELECT version FROM casestore_schema").fetchall() == [(2,)]
+        versions = conn.execute("SELECT version FROM casestore_schema").fetchall()
+        assert versions == [(SCHEMA_VERSION,)]
         assert conn.execute("SELECT count(*) FROM casestore_events").fetchone() == (0,)
         for statement in ("CREATE TABLE harness_probe (x int)", "DELETE FROM casestore_events",
                           "TRUNCATE casestore_events"):  # fmt: skip
