@@ -302,8 +302,9 @@ class LogSource:
             return False
 
         def produce() -> None:
-            conn = self.connect()
-            try:
+            conn = None
+            try:  # a failed connect too is handed over (the consumer would wait forever)
+                conn = self.connect()
                 position = after
                 while True:
                     rows = self.read_page(
@@ -324,7 +325,8 @@ class LogSource:
             except BaseException as e:  # handed to the consumer
                 offer(e)
             finally:
-                conn.close()
+                if conn is not None:
+                    conn.close()
 
         reader = threading.Thread(target=produce, name="casestore-log-prefetch", daemon=True)
         reader.start()

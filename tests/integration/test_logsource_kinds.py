@@ -81,3 +81,38 @@ def test_a_worker_reading_past_other_kinds_ends_at_the_head_with_the_same_view(
 
 def _none(worker: Worker, page: object) -> None:
     return None
+
+
+def test_a_prefetch_whose_connection_fails_raises_instead_of_waiting_forever(
+    db_url: str,
+) -> None:
+    """The read-ahead thread opens its own connection; when that fails (the database is
+    restarting) the error reaches the worker, which retries, instead of killing the thread
+    and leaving the worker waiting for a page that never comes (a served process's
+    projections stopped at their positions after a PostgreSQL restart)."""
+    import threading
+
+    service = open_service(db_url)
+    drive(service, 1, seed=5)
+    source = LogSource(service.app)
+
+    def refused() -> None:
+        raise ConnectionError("the database system is starting up")
+
+    source.connect = refused  # type: ignore[method-assign,assignment]
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            list(source.pages(0, 2, prefetch=True))
+        except BaseException as e:
+            outcome.append(e)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    try:
+        assert not reader.is_alive(), "the worker waits forever for the read-ahead"
+        assert [type(e) for e in outcome] == [ConnectionError]
+    finally:
+        source.close()
