@@ -360,7 +360,9 @@ class AfterAcceptance:
                 at, actor = w.office(rng, life.t), life.clerk
             else:
                 at = w.applicant_time(rng, life.t, rng.randint(0, 3))
-                actor = Actor("applicant", "applicant", name=party.name)
+                # as the public API records an applicant: no name (an actor is never
+                # sealed, so a name there would outlive a forget of the subject)
+                actor = Actor("applicant", "applicant")
             review = {"level": level, "channel": channel, "comment": _COMMENTS[level]}
             evaluated = life.add(at, "evaluate", actor, review)
             if level >= 4 and not (bad and maybe(rng, 0.4)):  # seeded: late, or never
