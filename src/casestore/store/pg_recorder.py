@@ -245,9 +245,10 @@ class CasestorePostgresRecorder(GroupCommitting, PostgresApplicationRecorder):
         Every value is written as a literal: integers, UUIDs, hex-decoded bytes, topics
         checked to be ``module:Class`` names, and escaped idempotency keys.
 
-        The events' side rows (a subject's new data key or link) are statements of the
-        same simple query, so of the same implicit transaction: they commit with the
-        batch or not at all. They are written for every request sent (the outcome of
+        The events' side rows (a subject's new data key or link) are arrays the function
+        writes in the batch's transaction, after it checked the keys the batch was sealed
+        under: they commit with the batch or not at all. They are written for every
+        request sent (the outcome of
         each is decided by the function); a request that then fails leaves an unused key
         or a link to an aggregate that does not exist, both idempotent and harmless.
         """
